@@ -1,0 +1,75 @@
+//! The library's error type: typed, and carrying the offending values so a person can act on it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in downhill, from a bad setting to a diverging run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting (hyperparameter, flag) out of range.
+    #[error("invalid setting {name} = {value}: {reason}")]
+    Setting {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    /// Shapes that do not fit together (data width vs. network, targets vs. outputs, …).
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
+
+    /// The loss stopped being a finite number during training.
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the loss became {loss}. \
+         The learning rate ({lr}) is probably too large for this problem; try a smaller one \
+         (e.g. {suggested})"
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        lr: f64,
+        suggested: f64,
+    },
+
+    /// A data file that cannot be read as what it claims to be.
+    #[error("{}: {location}: {message}", path.display())]
+    Data {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
+
+    /// An operating-system error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Setting`].
+    pub fn setting(name: &'static str, value: impl ToString, reason: impl Into<String>) -> Error {
+        Error::Setting {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Shape`].
+    pub fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Error {
+        Error::Shape {
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,23 @@
+//! The layers of a sequential network, each with its forward and backward pass side by side.
+//!
+//! A network is a list of [`Layer`]s, indexed like PyTorch's `nn.Sequential`: an activation or a
+//! dropout takes an index of its own, so the dense layers of `784-100-10` with ReLU are layers 0
+//! and 2 (`"0.weight"`, `"2.weight"`).
+
+pub mod activation;
+pub mod dense;
+pub mod dropout;
+
+pub use activation::Activation;
+pub use dense::Dense;
+
+/// One layer of a sequential network.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layer {
+    /// Fully connected: `Z = X·Wᵀ + b`.
+    Dense(Dense),
+    /// Elementwise `a = f(z)`.
+    Activation(Activation),
+    /// Inverted dropout with drop probability `p` (training only).
+    Dropout(f64),
+}

@@ -1,0 +1,301 @@
+//! Loss functions L(w) = (1/n) Σᵢ ℓ(ŷᵢ, yᵢ) over a batch of n examples, each with its gradient
+//! with respect to the network's output, and the L2 penalty λ Σ w².
+//!
+//! | loss            | per-example ℓ on the output row z (k outputs)                | ∂ℓ/∂z                  | PyTorch                 |
+//! |-----------------|--------------------------------------------------------------|------------------------|-------------------------|
+//! | `mse`           | ½ ‖z − y‖²  (so L = 1/(2n) Σ ‖ŷ − y‖², the notes' convention) | z − y                  | `MSELoss` × k/2         |
+//! | `cross-entropy` | −log softmax(z)_y = log Σⱼ e^(zⱼ) − z_y                       | softmax(z) − onehot(y) | `CrossEntropyLoss`      |
+//! | `bce`           | (1/k) Σⱼ −[yⱼ log σ(zⱼ) + (1 − yⱼ) log(1 − σ(zⱼ))]             | (σ(z) − y) / k         | `BCEWithLogitsLoss`     |
+//!
+//! Softmax and sigmoid are fused into their losses: the network's last layer outputs logits z, and
+//! the loss is computed from them in the stable forms log Σ e^(zⱼ) = m + log Σ e^(zⱼ − m) with
+//! m = maxⱼ zⱼ, and −log σ(z) = max(−z, 0) + log(1 + e^(−|z|)).
+//!
+//! Note on MSE: PyTorch's `MSELoss` is the mean over all n·k elements of (z − y)², which is
+//! 2/k times the notes' L. The gradients differ by the same factor, so a learning rate carries
+//! over from PyTorch after multiplying by k/2.
+//!
+//! ```
+//! use downhill::loss::{Loss, BatchTargets};
+//! // Two classes, equal logits: ℓ = log 2 whatever the label.
+//! let z = [0.0f64, 0.0];
+//! let l = Loss::CrossEntropy.evaluate(&z, 1, 2, BatchTargets::Classes(&[1]), None);
+//! assert!((l - 2f64.ln()).abs() < 1e-15);
+//! ```
+
+use crate::tensor::Scalar;
+
+/// A training loss on the network's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// Mean squared error, ½‖z − y‖² per example.
+    Mse,
+    /// Softmax cross-entropy on logits, integer class targets.
+    CrossEntropy,
+    /// Binary cross-entropy on sigmoid logits, 0/1 targets (one or more outputs).
+    Bce,
+}
+
+/// The targets of a batch: class indices, or a row-major n × k matrix of values.
+#[derive(Clone, Copy, Debug)]
+pub enum BatchTargets<'a, T> {
+    Classes(&'a [u32]),
+    Values(&'a [T]),
+}
+
+impl Loss {
+    pub const ALL: [Loss; 3] = [Loss::Mse, Loss::CrossEntropy, Loss::Bce];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::CrossEntropy => "cross-entropy",
+            Loss::Bce => "bce",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Loss> {
+        Loss::ALL.into_iter().find(|l| l.name() == s)
+    }
+
+    /// Whether this loss takes class indices (`cross-entropy`) rather than value targets.
+    pub fn takes_classes(self) -> bool {
+        self == Loss::CrossEntropy
+    }
+
+    /// Returns Σᵢ ℓᵢ over the `n` rows of `z` (`n × k`). If `grad` is given, writes
+    /// `∂(Σᵢ ℓᵢ / denom)/∂z` into it: with `denom = n` that is the gradient of the batch mean L.
+    ///
+    /// # Panics
+    /// If the targets do not fit the loss (class indices for `cross-entropy`, values otherwise)
+    /// or a class index is ≥ k; data is validated against the network before training.
+    pub fn evaluate<T: Scalar>(
+        self,
+        z: &[T],
+        n: usize,
+        k: usize,
+        targets: BatchTargets<'_, T>,
+        grad: Option<(&mut [T], T)>,
+    ) -> T {
+        let z = &z[..n * k];
+        match (self, targets) {
+            (Loss::CrossEntropy, BatchTargets::Classes(y)) => cross_entropy(z, k, &y[..n], grad),
+            (Loss::Mse, BatchTargets::Values(y)) => mse(z, &y[..n * k], grad),
+            (Loss::Bce, BatchTargets::Values(y)) => bce(z, k, &y[..n * k], grad),
+            (loss, _) => panic!("{loss:?} given the wrong kind of targets"),
+        }
+    }
+
+    /// How many of the `n` rows are classified correctly: argmax zᵢ = yᵢ for cross-entropy; for
+    /// BCE, a row is correct when every output's σ(z) > ½ agrees with its 0/1 target. `None` for MSE.
+    pub fn correct<T: Scalar>(
+        self,
+        z: &[T],
+        n: usize,
+        k: usize,
+        targets: BatchTargets<'_, T>,
+    ) -> Option<usize> {
+        match (self, targets) {
+            (Loss::CrossEntropy, BatchTargets::Classes(y)) => Some(
+                z.chunks_exact(k)
+                    .take(n)
+                    .zip(y)
+                    .filter(|(row, y)| argmax(row) == **y as usize)
+                    .count(),
+            ),
+            (Loss::Bce, BatchTargets::Values(y)) => Some(
+                z.chunks_exact(k)
+                    .zip(y.chunks_exact(k))
+                    .take(n)
+                    .filter(|(row, t)| {
+                        row.iter()
+                            .zip(t.iter())
+                            .all(|(&z, &t)| (z > T::zero()) == (t > T::c(0.5)))
+                    })
+                    .count(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Index of the largest entry (the first one on ties), the predicted class.
+pub fn argmax<T: Scalar>(row: &[T]) -> usize {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+fn cross_entropy<T: Scalar>(z: &[T], k: usize, y: &[u32], mut grad: Option<(&mut [T], T)>) -> T {
+    let mut total = T::zero();
+    for (i, (row, &y)) in z.chunks_exact(k).zip(y).enumerate() {
+        let y = y as usize;
+        assert!(y < k, "class {y} but only {k} outputs");
+        let m = row.iter().copied().fold(T::neg_infinity(), T::max);
+        let s: T = row.iter().map(|&v| (v - m).exp()).sum();
+        total += m + s.ln() - row[y];
+        if let Some((g, denom)) = grad.as_mut() {
+            let scale = T::one() / (s * *denom);
+            let g = &mut g[i * k..(i + 1) * k];
+            for (g, &v) in g.iter_mut().zip(row) {
+                *g = (v - m).exp() * scale;
+            }
+            g[y] -= T::one() / *denom;
+        }
+    }
+    total
+}
+
+fn mse<T: Scalar>(z: &[T], y: &[T], grad: Option<(&mut [T], T)>) -> T {
+    let half = T::c(0.5);
+    match grad {
+        Some((g, denom)) => {
+            let inv = T::one() / denom;
+            let mut total = T::zero();
+            for ((g, &z), &y) in g.iter_mut().zip(z).zip(y) {
+                let r = z - y;
+                total += half * r * r;
+                *g = r * inv;
+            }
+            total
+        }
+        None => z
+            .iter()
+            .zip(y)
+            .map(|(&z, &y)| half * (z - y) * (z - y))
+            .sum(),
+    }
+}
+
+fn bce<T: Scalar>(z: &[T], k: usize, y: &[T], mut grad: Option<(&mut [T], T)>) -> T {
+    let one = T::one();
+    let inv_k = one / T::c(k as f64);
+    let mut total = T::zero();
+    for (j, (&z, &y)) in z.iter().zip(y).enumerate() {
+        // ℓ = y·softplus(−z) + (1 − y)·softplus(z), with softplus(x) = max(x, 0) + log(1 + e^(−|x|)).
+        let log1p = (one + (-z.abs()).exp()).ln();
+        total += y * ((-z).max(T::zero()) + log1p) + (one - y) * (z.max(T::zero()) + log1p);
+        if let Some((g, denom)) = grad.as_mut() {
+            let sigma = one / (one + (-z).exp());
+            g[j] = (sigma - y) * inv_k / *denom;
+        }
+    }
+    total * inv_k
+}
+
+/// The notes' L2 penalty λ Σ w² over the given weights (biases are not passed in).
+pub fn l2_penalty<T: Scalar>(weights: &[T], lambda: T) -> T {
+    lambda * weights.iter().map(|&w| w * w).sum::<T>()
+}
+
+/// Adds the penalty's gradient, ∂(λ Σ w²)/∂w = 2λw, to `grad`.
+pub fn add_l2_gradient<T: Scalar>(weights: &[T], grad: &mut [T], lambda: T) {
+    let two_lambda = T::c(2.0) * lambda;
+    for (g, &w) in grad.iter_mut().zip(weights) {
+        *g += two_lambda * w;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each loss's gradient against central differences of its value (f64, h = 1e-6).
+    #[test]
+    fn gradients_match_central_differences() {
+        let z = [0.3f64, -1.2, 2.0, 0.7, 0.1, -0.4];
+        let (n, k) = (2, 3);
+        let classes = [2u32, 0];
+        let values = [0.5f64, -1.0, 1.5, 0.0, 2.0, 1.0];
+        let bits = [1.0f64, 0.0, 1.0, 0.0, 0.0, 1.0];
+        for loss in Loss::ALL {
+            let t = match loss {
+                Loss::CrossEntropy => BatchTargets::Classes(&classes),
+                Loss::Mse => BatchTargets::Values(&values),
+                Loss::Bce => BatchTargets::Values(&bits),
+            };
+            let mut g = [0.0; 6];
+            loss.evaluate(&z, n, k, t, Some((&mut g, n as f64)));
+            for j in 0..6 {
+                let (mut hi, mut lo) = (z, z);
+                hi[j] += 1e-6;
+                lo[j] -= 1e-6;
+                let num = (loss.evaluate(&hi, n, k, t, None) - loss.evaluate(&lo, n, k, t, None))
+                    / 2e-6
+                    / n as f64;
+                assert!(
+                    (num - g[j]).abs() < 1e-8,
+                    "{loss:?} z[{j}]: {num} vs {}",
+                    g[j]
+                );
+            }
+        }
+    }
+
+    /// Hand-computed values: CE of logits (0, ln 3) for class 1 is −log(3/4); BCE of z = 0 is log 2;
+    /// MSE of residuals (1, 2) is ½·5.
+    #[test]
+    fn known_values() {
+        let ce = Loss::CrossEntropy.evaluate(
+            &[0.0f64, 3f64.ln()],
+            1,
+            2,
+            BatchTargets::Classes(&[1]),
+            None,
+        );
+        assert!((ce + (0.75f64).ln()).abs() < 1e-15);
+        let bce = Loss::Bce.evaluate(&[0.0f64], 1, 1, BatchTargets::Values(&[1.0]), None);
+        assert!((bce - 2f64.ln()).abs() < 1e-15);
+        let mse = Loss::Mse.evaluate(
+            &[1.0f64, 2.0],
+            1,
+            2,
+            BatchTargets::Values(&[0.0, 0.0]),
+            None,
+        );
+        assert_eq!(mse, 2.5);
+    }
+
+    /// Huge logits must not overflow: the stable forms give finite losses.
+    #[test]
+    fn stable_for_extreme_logits() {
+        let ce = Loss::CrossEntropy.evaluate(
+            &[1000.0f32, -1000.0],
+            1,
+            2,
+            BatchTargets::Classes(&[1]),
+            None,
+        );
+        assert!((ce - 2000.0).abs() < 1e-3, "{ce}");
+        let bce = Loss::Bce.evaluate(&[-1000.0f32], 1, 1, BatchTargets::Values(&[1.0]), None);
+        assert!((bce - 1000.0).abs() < 1e-3, "{bce}");
+    }
+
+    #[test]
+    fn l2_penalty_and_gradient() {
+        let w = [1.0f64, -2.0];
+        assert_eq!(l2_penalty(&w, 0.5), 2.5);
+        let mut g = [0.0, 1.0];
+        add_l2_gradient(&w, &mut g, 0.5);
+        assert_eq!(g, [1.0, -1.0]);
+    }
+
+    #[test]
+    fn accuracy_counts() {
+        let z = [0.1f64, 0.9, 0.8, 0.2];
+        assert_eq!(
+            Loss::CrossEntropy.correct(&z, 2, 2, BatchTargets::Classes(&[1, 1])),
+            Some(1)
+        );
+        assert_eq!(
+            Loss::Bce.correct(&[1.0f64, -1.0], 2, 1, BatchTargets::Values(&[1.0, 1.0])),
+            Some(1)
+        );
+        assert_eq!(Loss::Mse.correct(&z, 2, 2, BatchTargets::Values(&z)), None);
+    }
+}

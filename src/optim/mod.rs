@@ -1,0 +1,170 @@
+//! Optimisers: the walk downhill w ← w − η·(update direction), one file per method, each with
+//! the update rule of PyTorch's class of the same name (same defaults, same order of operations
+//! where it matters) so that a run can be reproduced step for step in PyTorch.
+//!
+//! Every optimiser works on the network's whole flat parameter vector and its gradient at once,
+//! and keeps its state (momentum buffers, moment estimates) in preallocated vectors of the same length.
+//!
+//! ## L2 penalty, `weight_decay`, and decoupled decay
+//! The notes minimise L(w) + λ Σ w² (over weights, not biases); its gradient adds 2λw. PyTorch's
+//! `weight_decay = wd` adds wd·w to the gradient of *every* parameter (biases included), i.e. it
+//! is the penalty (wd/2) Σ w². So the notes' λ equals PyTorch's `weight_decay / 2`, and
+//! `--l2 λ` ≡ `--weight-decay 2λ` for plain SGD (up to the biases). With adaptive methods (Adam,
+//! RMSprop, Adagrad) the two are not equivalent to decoupled decay: AdamW shrinks the weights
+//! directly, w ← w − η·wd·w, outside the adaptive scaling, which is why it is its own optimiser.
+//!
+//! ```
+//! use downhill::optim::{Optimizer, OptimizerConfig, SgdConfig};
+//! // Plain gradient descent on f(w) = w²/2 (gradient w), η = 0.1: w ← 0.9·w.
+//! let mut opt = OptimizerConfig::Sgd(SgdConfig { lr: 0.1, ..Default::default() }).build::<f64>(1);
+//! let mut w = [1.0];
+//! for _ in 0..3 {
+//!     let g = [w[0]];
+//!     opt.step(&mut w, &g, 0.1);
+//! }
+//! assert!((w[0] - 0.9f64.powi(3)).abs() < 1e-15);
+//! ```
+
+pub mod adagrad;
+pub mod adam;
+pub mod adamw;
+pub mod rmsprop;
+pub mod schedule;
+pub mod sgd;
+
+pub use adagrad::{Adagrad, AdagradConfig};
+pub use adam::{Adam, AdamConfig};
+pub use adamw::AdamW;
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use schedule::Schedule;
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::error::{Error, Result};
+use crate::tensor::Scalar;
+
+/// A first-order optimiser over a flat parameter vector.
+pub trait Optimizer<T: Scalar>: Send {
+    /// One update of `params` given `grads = ∂L/∂params` and the current learning rate `lr`.
+    fn step(&mut self, params: &mut [T], grads: &[T], lr: T);
+
+    /// Steps taken so far (PyTorch's `state["step"]`).
+    fn steps(&self) -> u64;
+
+    /// The state as named buffers (for checkpoints): PyTorch's names where it has them.
+    fn state(&self) -> Vec<(&'static str, &[T])>;
+
+    /// Restores steps and the named buffers saved by [`Optimizer::state`].
+    fn set_state(&mut self, steps: u64, buffers: &[(&str, &[T])]) -> Result<()>;
+}
+
+/// Which optimiser, with its hyperparameters: what a configuration file or the CLI names.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum OptimizerConfig {
+    Sgd(SgdConfig),
+    Adam(AdamConfig),
+    #[serde(rename = "adamw")]
+    AdamW(AdamConfig),
+    #[serde(rename = "rmsprop")]
+    RmsProp(RmsPropConfig),
+    Adagrad(AdagradConfig),
+}
+
+impl OptimizerConfig {
+    /// Names accepted by [`OptimizerConfig::default_for`].
+    pub const NAMES: [&'static str; 5] = ["sgd", "adam", "adamw", "rmsprop", "adagrad"];
+
+    /// PyTorch's defaults for the named optimiser (AdamW's weight decay is 0.01, as in PyTorch).
+    pub fn default_for(name: &str) -> Option<OptimizerConfig> {
+        Some(match name {
+            "sgd" => OptimizerConfig::Sgd(SgdConfig::default()),
+            "adam" => OptimizerConfig::Adam(AdamConfig::default()),
+            "adamw" => OptimizerConfig::AdamW(AdamConfig {
+                weight_decay: 1e-2,
+                ..AdamConfig::default()
+            }),
+            "rmsprop" => OptimizerConfig::RmsProp(RmsPropConfig::default()),
+            "adagrad" => OptimizerConfig::Adagrad(AdagradConfig::default()),
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd(_) => "sgd",
+            OptimizerConfig::Adam(_) => "adam",
+            OptimizerConfig::AdamW(_) => "adamw",
+            OptimizerConfig::RmsProp(_) => "rmsprop",
+            OptimizerConfig::Adagrad(_) => "adagrad",
+        }
+    }
+
+    /// The base learning rate η₀.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr,
+            OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => c.lr,
+            OptimizerConfig::RmsProp(c) => c.lr,
+            OptimizerConfig::Adagrad(c) => c.lr,
+        }
+    }
+
+    /// Checks the hyperparameters' ranges (as PyTorch's constructors do), naming the bad one.
+    pub fn validate(&self) -> Result<()> {
+        let lr = self.lr();
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::setting(
+                "lr",
+                lr,
+                "the learning rate must be a finite number ≥ 0",
+            ));
+        }
+        match self {
+            OptimizerConfig::Sgd(c) => c.validate(),
+            OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => c.validate(),
+            OptimizerConfig::RmsProp(c) => c.validate(),
+            OptimizerConfig::Adagrad(c) => c.validate(),
+        }
+    }
+
+    /// The optimiser for `n` parameters, its state zeroed.
+    pub fn build<T: Scalar>(&self, n: usize) -> Box<dyn Optimizer<T>> {
+        match *self {
+            OptimizerConfig::Sgd(c) => Box::new(Sgd::new(c, n)),
+            OptimizerConfig::Adam(c) => Box::new(Adam::new(c, n)),
+            OptimizerConfig::AdamW(c) => Box::new(AdamW::new(c, n)),
+            OptimizerConfig::RmsProp(c) => Box::new(RmsProp::new(c, n)),
+            OptimizerConfig::Adagrad(c) => Box::new(Adagrad::new(c, n)),
+        }
+    }
+}
+
+/// Checks a hyperparameter against a range, for the configs' `validate`.
+pub(crate) fn check(name: &'static str, v: f64, ok: bool, rule: &str) -> Result<()> {
+    if ok && v.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::setting(name, v, rule))
+    }
+}
+
+/// Copies saved buffers back into an optimiser's state, checking names and lengths.
+pub(crate) fn restore<T: Scalar>(
+    mine: &mut [(&'static str, &mut Vec<T>)],
+    saved: &[(&str, &[T])],
+) -> Result<()> {
+    for (name, buf) in mine.iter_mut() {
+        let (_, data) = saved.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            Error::shape("optimiser state", format!("a buffer named {name}"), "none")
+        })?;
+        if data.len() != buf.len() {
+            return Err(Error::shape(
+                format!("optimiser state {name}"),
+                buf.len(),
+                data.len(),
+            ));
+        }
+        buf.copy_from_slice(data);
+    }
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! The training loop: epochs of mini-batches, the optimiser's step, stopping rules and metrics.
+//!
+//! Each epoch draws a fresh random permutation of the training set and walks it in mini-batches
+//! of `batch_size` (the last, smaller batch is kept), so every example is used exactly once per
+//! epoch; `batch_size ≥ n` is full-batch gradient descent. For each batch B:
+//!
+//! ```text
+//! L_B(w) = (1/|B|) Σ_{i∈B} ℓ(f(xᵢ; w), yᵢ) + λ Σ w²     (λ: the notes' L2 penalty, weights only)
+//! g      = ∇L_B(w)                                     (backpropagation)
+//! w      ← optimiser step with g and the epoch's learning rate ηₑ
+//! ```
+//!
+//! Stopping rules, checked after each epoch: the epoch limit; ‖∇L(w)‖ ≤ `grad_tol` with ∇L the
+//! full training-set gradient (the notes' "stop when ∇L ≈ 0"); early stopping when the validation
+//! loss has not improved for `patience` epochs, after which the best weights are restored. A loss
+//! that becomes NaN or infinite stops training at once with [`Error::Diverged`].
+//!
+//! The loop allocates all its buffers before the first step; a step allocates nothing.
+
+use std::time::Instant;
+
+use crate::Rng;
+use crate::data::{BatchBuf, Dataset};
+use crate::error::{Error, Result};
+use crate::loss::{self, Loss};
+use crate::network::{Network, Workspace};
+use crate::optim::{OptimizerConfig, Schedule};
+use crate::tensor::{Beta, Scalar, Threads};
+
+/// Settings of the training loop (the optimiser and schedule are passed separately).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Examples per mini-batch; ≥ the training-set size means full-batch gradient descent.
+    pub batch_size: usize,
+    pub loss: Loss,
+    /// The notes' L2 penalty λ in L(w) + λ Σ w² (weights only). PyTorch's `weight_decay` = 2λ.
+    pub l2: f64,
+    /// Stop when the full training gradient's norm ‖∇L‖ is at most this.
+    pub grad_tol: Option<f64>,
+    /// Early stopping: stop after this many epochs without a lower validation loss.
+    pub patience: Option<usize>,
+    /// Draw mini-batches in a fresh random order each epoch (false: data order, every epoch).
+    pub shuffle: bool,
+    /// Threads for the matrix products.
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            loss: Loss::CrossEntropy,
+            l2: 0.0,
+            grad_tol: None,
+            patience: None,
+            shuffle: true,
+            threads: 1,
+        }
+    }
+}
+
+/// What one epoch measured, handed to the [`Observer`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    pub lr: f64,
+    /// Mean data loss over the epoch's mini-batches (as Keras and scikit-learn report it).
+    pub train_loss: f64,
+    /// Share of training examples classified correctly during the epoch (classification only).
+    pub train_accuracy: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// ‖∇L‖ over the whole training set after the epoch (only computed with `grad_tol`).
+    pub grad_norm: Option<f64>,
+    /// Training time of the epoch, evaluation excluded.
+    pub seconds: f64,
+    pub examples_per_second: f64,
+}
+
+/// Why training stopped.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StopReason {
+    /// All epochs were run.
+    MaxEpochs,
+    /// ‖∇L‖ fell to the tolerance.
+    GradientTolerance { norm: f64 },
+    /// The validation loss did not improve for `patience` epochs; weights of `best_epoch` restored.
+    EarlyStopping { best_epoch: usize },
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::MaxEpochs => write!(f, "all epochs done"),
+            StopReason::GradientTolerance { norm } => {
+                write!(f, "gradient norm {norm:.3e} below tolerance")
+            }
+            StopReason::EarlyStopping { best_epoch } => {
+                write!(
+                    f,
+                    "early stop: validation loss did not improve; weights of epoch {best_epoch} restored"
+                )
+            }
+        }
+    }
+}
+
+/// The outcome of [`train`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TrainReport {
+    pub history: Vec<EpochMetrics>,
+    pub stop: StopReason,
+    /// The epoch whose weights the network holds at the end (the last, unless early stopping restored one).
+    pub best_epoch: usize,
+}
+
+/// Watches training without the loop knowing who watches (the CLI, a progress bar, a user).
+pub trait Observer {
+    /// After each epoch.
+    fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    /// After each optimiser step: 0-based step within the epoch, steps per epoch, running mean loss.
+    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _running_loss: f64) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+impl<F: FnMut(&EpochMetrics)> Observer for F {
+    fn on_epoch(&mut self, m: &EpochMetrics) {
+        self(m)
+    }
+}
+
+/// Loss and accuracy of a network on a data set.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    /// Mean data loss (no penalty).
+    pub loss: f64,
+    /// Share classified correctly (classification losses only).
+    pub accuracy: Option<f64>,
+}
+
+/// Trains `net` on `data`, validating on `val` if given, and returns the per-epoch history.
+///
+/// `rng` draws the batch order and dropout masks. Fails before the first step if the data does
+/// not fit the network or a setting is out of range, and during training if the loss diverges.
+#[allow(clippy::too_many_arguments)]
+pub fn train<T: Scalar>(
+    net: &mut Network<T>,
+    data: &Dataset,
+    val: Option<&Dataset>,
+    optimizer: &OptimizerConfig,
+    schedule: &Schedule,
+    cfg: &TrainConfig,
+    rng: &mut Rng,
+    observer: &mut dyn Observer,
+) -> Result<TrainReport> {
+    check_fit(net, data, cfg.loss, "training data")?;
+    if let Some(v) = val {
+        check_fit(net, v, cfg.loss, "validation data")?;
+    }
+    optimizer.validate()?;
+    if data.is_empty() {
+        return Err(Error::setting(
+            "training data",
+            0,
+            "no examples to train on",
+        ));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
+    }
+    if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
+        return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));
+    }
+    let n = data.len();
+    let bs = cfg.batch_size.min(n);
+    let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
+    let mut batch = BatchBuf::new(data, bs);
+    let mut grads = vec![T::zero(); net.param_count()];
+    let mut opt = optimizer.build::<T>(net.param_count());
+    let mut order = Vec::with_capacity(n);
+    let weight_ranges: Vec<_> = net
+        .tensors()
+        .into_iter()
+        .filter(|t| t.is_weight)
+        .map(|t| t.range)
+        .collect();
+    let lambda = T::c(cfg.l2);
+    let k = net.outputs();
+
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Vec<T>)> = None;
+    let mut stop = StopReason::MaxEpochs;
+    let steps = n.div_ceil(bs);
+    for epoch in 0..cfg.epochs {
+        let lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
+        let started = Instant::now();
+        data.epoch_order(&mut order, cfg.shuffle, rng);
+        let (mut loss_sum, mut correct, mut has_acc) = (0.0, 0usize, false);
+        for (step, idx) in order.chunks(bs).enumerate() {
+            let m = idx.len();
+            data.gather(idx, ws.input_mut(m), &mut batch);
+            net.forward(&mut ws, m, Some(rng));
+            let (out, delta) = ws.output_and_delta(m);
+            let batch_loss = cfg
+                .loss
+                .evaluate(out, m, k, batch.targets(), Some((delta, T::c(m as f64))))
+                .f64();
+            if let Some(c) = cfg.loss.correct(out, m, k, batch.targets()) {
+                correct += c;
+                has_acc = true;
+            }
+            let objective = batch_loss / m as f64 + penalty(net.params(), &weight_ranges, lambda);
+            if !objective.is_finite() {
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    loss: objective,
+                    lr,
+                    suggested: lr / 10.0,
+                });
+            }
+            loss_sum += batch_loss;
+            net.backward(&mut ws, m, &mut grads, Beta::Replace);
+            if cfg.l2 > 0.0 {
+                for r in &weight_ranges {
+                    loss::add_l2_gradient(&net.params()[r.clone()], &mut grads[r.clone()], lambda);
+                }
+            }
+            opt.step(net.params_mut(), &grads, T::c(lr));
+            observer.on_step(epoch, step, steps, loss_sum / (step * bs + m) as f64);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+
+        let grad_norm = match cfg.grad_tol {
+            Some(_) => Some(full_gradient_norm(
+                net,
+                data,
+                cfg,
+                &mut ws,
+                &mut batch,
+                &mut grads,
+                &weight_ranges,
+            )),
+            None => None,
+        };
+        let val_eval =
+            val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / n as f64,
+            train_accuracy: has_acc.then(|| correct as f64 / n as f64),
+            val_loss: val_eval.map(|e| e.loss),
+            val_accuracy: val_eval.and_then(|e| e.accuracy),
+            grad_norm,
+            seconds,
+            examples_per_second: n as f64 / seconds.max(1e-12),
+        };
+        observer.on_epoch(&metrics);
+        history.push(metrics);
+
+        if let (Some(tol), Some(norm)) = (cfg.grad_tol, grad_norm)
+            && norm <= tol
+        {
+            stop = StopReason::GradientTolerance { norm };
+            break;
+        }
+        if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
+            match &mut best {
+                Some((loss, at, params)) if e.loss >= *loss => {
+                    if epoch + 1 - *at >= patience {
+                        net.params_mut().copy_from_slice(params);
+                        stop = StopReason::EarlyStopping { best_epoch: *at };
+                        break;
+                    }
+                }
+                Some((loss, at, params)) => {
+                    (*loss, *at) = (e.loss, epoch + 1);
+                    params.copy_from_slice(net.params());
+                }
+                None => best = Some((e.loss, epoch + 1, net.params().to_vec())),
+            }
+        }
+    }
+    let best_epoch = match (&stop, &best) {
+        (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
+        // With patience but no early stop, the best weights are restored all the same.
+        (_, Some((_, at, params))) if cfg.patience.is_some() => {
+            net.params_mut().copy_from_slice(params);
+            *at
+        }
+        _ => history.len(),
+    };
+    Ok(TrainReport {
+        history,
+        stop,
+        best_epoch,
+    })
+}
+
+/// The notes' penalty λ Σ w² over the weight tensors.
+fn penalty<T: Scalar>(params: &[T], weights: &[std::ops::Range<usize>], lambda: T) -> f64 {
+    if lambda == T::zero() {
+        return 0.0;
+    }
+    weights
+        .iter()
+        .map(|r| loss::l2_penalty(&params[r.clone()], lambda).f64())
+        .sum()
+}
+
+/// ‖∇L(w)‖ for the whole training set: the batch gradients summed with weights |B|/n.
+fn full_gradient_norm<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    ws: &mut Workspace<T>,
+    batch: &mut BatchBuf<T>,
+    grads: &mut [T],
+    weight_ranges: &[std::ops::Range<usize>],
+) -> f64 {
+    let n = data.len();
+    let k = net.outputs();
+    let idx: Vec<usize> = (0..n).collect();
+    for (i, chunk) in idx.chunks(ws.max_batch()).enumerate() {
+        let m = chunk.len();
+        data.gather(chunk, ws.input_mut(m), batch);
+        net.forward(ws, m, None);
+        let (out, delta) = ws.output_and_delta(m);
+        cfg.loss
+            .evaluate(out, m, k, batch.targets(), Some((delta, T::c(n as f64))));
+        net.backward(ws, m, grads, if i == 0 { Beta::Replace } else { Beta::Add });
+    }
+    for r in weight_ranges {
+        loss::add_l2_gradient(
+            &net.params()[r.clone()],
+            &mut grads[r.clone()],
+            T::c(cfg.l2),
+        );
+    }
+    grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()
+}
+
+/// Mean loss and accuracy of `net` on `data`, in evaluation mode (no dropout), 256 rows at a time.
+pub fn evaluate<T: Scalar>(net: &Network<T>, data: &Dataset, loss: Loss) -> Result<Evaluation> {
+    check_fit(net, data, loss, "data")?;
+    let chunk = data.len().clamp(1, 256);
+    let mut ws = Workspace::new(net, chunk);
+    let mut batch = BatchBuf::new(data, chunk);
+    Ok(evaluate_with(net, data, loss, &mut ws, &mut batch))
+}
+
+fn evaluate_with<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    loss: Loss,
+    ws: &mut Workspace<T>,
+    batch: &mut BatchBuf<T>,
+) -> Evaluation {
+    let k = net.outputs();
+    let (mut total, mut correct, mut has_acc) = (0.0, 0, false);
+    let mut idx: Vec<usize> = Vec::with_capacity(ws.max_batch());
+    for start in (0..data.len()).step_by(ws.max_batch()) {
+        idx.clear();
+        idx.extend(start..(start + ws.max_batch()).min(data.len()));
+        let m = idx.len();
+        data.gather(&idx, ws.input_mut(m), batch);
+        let out = net.forward(ws, m, None);
+        total += loss.evaluate(out, m, k, batch.targets(), None).f64();
+        if let Some(c) = loss.correct(out, m, k, batch.targets()) {
+            correct += c;
+            has_acc = true;
+        }
+    }
+    let n = data.len().max(1) as f64;
+    Evaluation {
+        loss: total / n,
+        accuracy: has_acc.then(|| correct as f64 / n),
+    }
+}
+
+/// Checks that `data` fits `net` and `loss`: feature width, output width, kind of targets.
+pub fn check_fit<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    loss: Loss,
+    what: &str,
+) -> Result<()> {
+    if data.n_features() != net.inputs() {
+        return Err(Error::shape(
+            format!("{what}: features per example vs. network inputs"),
+            net.inputs(),
+            data.n_features(),
+        ));
+    }
+    if data.n_outputs() != net.outputs() {
+        return Err(Error::shape(
+            format!("{what}: classes or target columns vs. network outputs"),
+            net.outputs(),
+            data.n_outputs(),
+        ));
+    }
+    let classes = matches!(data.targets(), crate::data::Targets::Classes { .. });
+    if classes != loss.takes_classes() {
+        let want = if loss.takes_classes() {
+            "class labels"
+        } else {
+            "numeric targets"
+        };
+        let got = if classes {
+            "class labels"
+        } else {
+            "numeric targets"
+        };
+        return Err(Error::shape(
+            format!("{what}: targets for the {} loss", loss.name()),
+            want,
+            got,
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! Each optimiser's first three steps against values computed in the test from the update rule
+//! as PyTorch documents it (torch.optim docs, "Algorithm" boxes), one scalar at a time, on the
+//! quadratic f(w) = ½ Σ aⱼ wⱼ² whose gradient is aⱼ wⱼ.
+
+use downhill::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
+
+const A: [f64; 3] = [1.0, -0.5, 4.0]; // curvatures (one negative: a saddle direction)
+const W0: [f64; 3] = [1.0, 2.0, -0.3];
+
+fn grad(w: &[f64]) -> Vec<f64> {
+    w.iter().zip(A).map(|(w, a)| a * w).collect()
+}
+
+/// Runs three steps of the library's optimiser and returns the iterates w₁, w₂, w₃.
+fn library(cfg: OptimizerConfig) -> Vec<Vec<f64>> {
+    let mut opt = cfg.build::<f64>(3);
+    let mut w = W0.to_vec();
+    (0..3)
+        .map(|_| {
+            let g = grad(&w);
+            opt.step(&mut w, &g, cfg.lr());
+            w.clone()
+        })
+        .collect()
+}
+
+/// Runs three steps of a scalar reference rule `step(t, j, w, g, state) -> w'`.
+fn reference(mut step: impl FnMut(u32, usize, f64, f64) -> f64) -> Vec<Vec<f64>> {
+    let mut w = W0.to_vec();
+    (1..=3)
+        .map(|t| {
+            let g = grad(&w);
+            for j in 0..3 {
+                w[j] = step(t, j, w[j], g[j]);
+            }
+            w.clone()
+        })
+        .collect()
+}
+
+fn assert_close(name: &str, got: Vec<Vec<f64>>, want: Vec<Vec<f64>>) {
+    for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+        for (j, (a, b)) in g.iter().zip(w).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                "{name}: step {} coordinate {j}: {a} vs {b}",
+                t + 1
+            );
+        }
+    }
+    // And the optimiser actually moved.
+    assert_ne!(got[2], W0.to_vec(), "{name} did not move");
+}
+
+#[test]
+fn sgd_plain_is_the_notes_step() {
+    let lr = 0.1;
+    let got = library(OptimizerConfig::Sgd(SgdConfig {
+        lr,
+        ..Default::default()
+    }));
+    assert_close("sgd", got, reference(|_, _, w, g| w - lr * g));
+}
+
+#[test]
+fn sgd_momentum_dampening_weight_decay() {
+    let (lr, mu, tau, wd) = (0.1, 0.9, 0.2, 0.05);
+    let got = library(OptimizerConfig::Sgd(SgdConfig {
+        lr,
+        momentum: mu,
+        dampening: tau,
+        weight_decay: wd,
+        nesterov: false,
+    }));
+    let mut b = [0.0; 3];
+    let want = reference(|t, j, w, g| {
+        let g = g + wd * w;
+        b[j] = if t == 1 {
+            g
+        } else {
+            mu * b[j] + (1.0 - tau) * g
+        };
+        w - lr * b[j]
+    });
+    assert_close("sgd momentum", got, want);
+}
+
+#[test]
+fn sgd_nesterov() {
+    let (lr, mu) = (0.05, 0.9);
+    let got = library(OptimizerConfig::Sgd(SgdConfig {
+        lr,
+        momentum: mu,
+        nesterov: true,
+        ..Default::default()
+    }));
+    let mut b = [0.0; 3];
+    let want = reference(|t, j, w, g| {
+        b[j] = if t == 1 { g } else { mu * b[j] + g };
+        w - lr * (g + mu * b[j])
+    });
+    assert_close("nesterov", got, want);
+}
+
+#[test]
+fn sgd_hand_computed_numbers() {
+    // w₀ = 1, a = 1, η = 0.1, μ = 0.9: b₁ = 1, w₁ = 0.9; g = 0.9, b₂ = 0.9 + 0.9 = 1.8, w₂ = 0.72;
+    // g = 0.72, b₃ = 1.62 + 0.72 = 2.34, w₃ = 0.486.
+    let got = library(OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..Default::default()
+    }));
+    for (t, want) in [0.9, 0.72, 0.486].into_iter().enumerate() {
+        assert!(
+            (got[t][0] - want).abs() < 1e-15,
+            "step {}: {}",
+            t + 1,
+            got[t][0]
+        );
+    }
+}
+
+fn adam_reference(c: AdamConfig, decoupled: bool) -> Vec<Vec<f64>> {
+    let (mut m, mut v) = ([0.0; 3], [0.0; 3]);
+    reference(move |t, j, mut w, mut g| {
+        if decoupled {
+            w -= c.lr * c.weight_decay * w;
+        } else {
+            g += c.weight_decay * w;
+        }
+        m[j] = c.beta1 * m[j] + (1.0 - c.beta1) * g;
+        v[j] = c.beta2 * v[j] + (1.0 - c.beta2) * g * g;
+        let m_hat = m[j] / (1.0 - c.beta1.powi(t as i32));
+        let v_hat = v[j] / (1.0 - c.beta2.powi(t as i32));
+        w - c.lr * m_hat / (v_hat.sqrt() + c.eps)
+    })
+}
+
+#[test]
+fn adam_defaults_and_weight_decay() {
+    let c = AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
+    assert_eq!(
+        (c.beta1, c.beta2, c.eps, c.weight_decay),
+        (0.9, 0.999, 1e-8, 0.0),
+        "PyTorch's defaults"
+    );
+    assert_close(
+        "adam",
+        library(OptimizerConfig::Adam(c)),
+        adam_reference(c, false),
+    );
+    let c = AdamConfig {
+        lr: 0.01,
+        weight_decay: 0.1,
+        ..Default::default()
+    };
+    assert_close(
+        "adam wd",
+        library(OptimizerConfig::Adam(c)),
+        adam_reference(c, false),
+    );
+}
+
+#[test]
+fn adam_first_step_is_lr_times_sign() {
+    // m̂₁ = g, v̂₁ = g², so w₁ = w₀ − η·g/(|g| + ε) ≈ w₀ − η·sign(g).
+    let got = library(OptimizerConfig::Adam(AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    }));
+    for j in 0..3 {
+        let g = A[j] * W0[j];
+        assert!((got[0][j] - (W0[j] - 0.01 * g.signum())).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn adamw_decouples_the_decay() {
+    let c = AdamConfig {
+        lr: 0.01,
+        weight_decay: 0.1,
+        ..Default::default()
+    };
+    let got = library(OptimizerConfig::AdamW(c));
+    assert_close("adamw", got.clone(), adam_reference(c, true));
+    assert!(
+        got != adam_reference(c, false),
+        "AdamW must differ from Adam with L2-style decay"
+    );
+    assert_eq!(
+        OptimizerConfig::default_for("adamw"),
+        Some(OptimizerConfig::AdamW(AdamConfig {
+            weight_decay: 0.01,
+            ..Default::default()
+        }))
+    );
+}
+
+fn rmsprop_reference(c: RmsPropConfig) -> Vec<Vec<f64>> {
+    let (mut v, mut gbar, mut b) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+    reference(move |_, j, w, g| {
+        let g = g + c.weight_decay * w;
+        v[j] = c.alpha * v[j] + (1.0 - c.alpha) * g * g;
+        let s = if c.centered {
+            gbar[j] = c.alpha * gbar[j] + (1.0 - c.alpha) * g;
+            (v[j] - gbar[j] * gbar[j]).sqrt() + c.eps
+        } else {
+            v[j].sqrt() + c.eps
+        };
+        if c.momentum > 0.0 {
+            b[j] = c.momentum * b[j] + g / s;
+            w - c.lr * b[j]
+        } else {
+            w - c.lr * g / s
+        }
+    })
+}
+
+#[test]
+fn rmsprop_plain_centered_momentum() {
+    let base = RmsPropConfig::default();
+    assert_eq!(
+        (base.lr, base.alpha, base.eps),
+        (0.01, 0.99, 1e-8),
+        "PyTorch's defaults"
+    );
+    for c in [
+        base,
+        RmsPropConfig {
+            centered: true,
+            ..base
+        },
+        RmsPropConfig {
+            momentum: 0.9,
+            weight_decay: 0.01,
+            ..base
+        },
+        RmsPropConfig {
+            momentum: 0.5,
+            centered: true,
+            alpha: 0.9,
+            ..base
+        },
+    ] {
+        assert_close(
+            &format!("{c:?}"),
+            library(OptimizerConfig::RmsProp(c)),
+            rmsprop_reference(c),
+        );
+    }
+}
+
+#[test]
+fn adagrad_with_and_without_lr_decay() {
+    let base = AdagradConfig::default();
+    assert_eq!(
+        (base.lr, base.eps, base.lr_decay),
+        (0.01, 1e-10, 0.0),
+        "PyTorch's defaults"
+    );
+    for c in [
+        base,
+        AdagradConfig {
+            lr: 0.1,
+            lr_decay: 0.5,
+            weight_decay: 0.1,
+            initial_accumulator_value: 0.2,
+            ..base
+        },
+    ] {
+        let mut s = [c.initial_accumulator_value; 3];
+        let want = reference(move |t, j, w, g| {
+            let g = g + c.weight_decay * w;
+            let clr = c.lr / (1.0 + (t - 1) as f64 * c.lr_decay);
+            s[j] += g * g;
+            w - clr * g / (s[j].sqrt() + c.eps)
+        });
+        assert_close(
+            &format!("{c:?}"),
+            library(OptimizerConfig::Adagrad(c)),
+            want,
+        );
+    }
+}
+
+#[test]
+fn invalid_hyperparameters_are_named() {
+    let bad = OptimizerConfig::Adam(AdamConfig {
+        beta1: 1.0,
+        ..Default::default()
+    });
+    assert!(bad.validate().unwrap_err().to_string().contains("beta1"));
+    let bad = OptimizerConfig::Sgd(SgdConfig {
+        nesterov: true,
+        ..Default::default()
+    });
+    assert!(bad.validate().unwrap_err().to_string().contains("nesterov"));
+    let bad = OptimizerConfig::Sgd(SgdConfig {
+        lr: f64::NAN,
+        ..Default::default()
+    });
+    assert!(bad.validate().unwrap_err().to_string().contains("lr"));
+}
+
+#[test]
+fn state_round_trips_so_a_resumed_run_continues_identically() {
+    for name in OptimizerConfig::NAMES {
+        let mut cfg = OptimizerConfig::default_for(name).unwrap();
+        if let OptimizerConfig::Sgd(c) = &mut cfg {
+            c.momentum = 0.9;
+        }
+        let mut a = cfg.build::<f64>(3);
+        let mut w = W0.to_vec();
+        for _ in 0..2 {
+            let g = grad(&w);
+            a.step(&mut w, &g, 0.01);
+        }
+        let mut b = cfg.build::<f64>(3);
+        let saved: Vec<(&str, Vec<f64>)> = a
+            .state()
+            .into_iter()
+            .map(|(n, v)| (n, v.to_vec()))
+            .collect();
+        let view: Vec<(&str, &[f64])> = saved.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        b.set_state(a.steps(), &view).unwrap();
+        let (mut wa, mut wb) = (w.clone(), w.clone());
+        let g = grad(&w);
+        a.step(&mut wa, &g, 0.01);
+        b.step(&mut wb, &g, 0.01);
+        assert_eq!(wa, wb, "{name}");
+    }
+}
