@@ -1,0 +1,66 @@
+//! The step loop allocates nothing after the first step: a counting global allocator, read by an
+//! observer at every step, sees no allocation between the second and the last step of an epoch.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use downhill::data::Dataset;
+use downhill::optim::{OptimizerConfig, Schedule};
+use downhill::train::{Observer, TrainConfig, train};
+use downhill::{Activation, Init, Network, Rng};
+use rand::SeedableRng;
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Watch {
+    at_second_step: Option<usize>,
+    during: Vec<usize>,
+}
+
+impl Observer for Watch {
+    fn on_step(&mut self, _epoch: usize, step: usize, steps: usize, _: f64) {
+        let now = ALLOCATIONS.load(Ordering::Relaxed);
+        if step == 1 {
+            self.at_second_step = Some(now);
+        } else if step == steps - 1 {
+            self.during.push(now - self.at_second_step.unwrap());
+        }
+    }
+}
+
+#[test]
+fn no_allocation_per_step() {
+    let mut rng = Rng::seed_from_u64(0);
+    let n = 640;
+    let x: Vec<f32> = (0..n * 50).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+    let y: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
+    let data = Dataset::classification(x, 50, y, 10).unwrap();
+    for opt in OptimizerConfig::NAMES {
+        for dropout in [0.0, 0.2] {
+            let mut net = Network::<f32>::mlp(&[50, 64, 32, 10], Activation::Relu, dropout, Init::HeNormal, &mut rng).unwrap();
+            let cfg = TrainConfig { epochs: 2, batch_size: 64, l2: 1e-4, ..Default::default() };
+            let mut watch = Watch { at_second_step: None, during: Vec::new() };
+            let opt_cfg = OptimizerConfig::default_for(opt).unwrap();
+            train(&mut net, &data, None, &opt_cfg, &Schedule::default(), &cfg, &mut rng, &mut watch).unwrap();
+            assert_eq!(watch.during, vec![0, 0], "{opt}, dropout {dropout}: allocations during steps 2..last");
+        }
+    }
+}
