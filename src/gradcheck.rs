@@ -151,3 +151,64 @@ pub fn check(
         loss: at,
     })
 }
+
+/// The network and batch of a random gradient check (what `downhill gradcheck` builds).
+#[derive(Clone, Debug)]
+pub struct RandomCheck {
+    pub inputs: usize,
+    pub hidden: Vec<usize>,
+    pub outputs: usize,
+    pub activation: crate::Activation,
+    pub dropout: f64,
+    pub init: crate::Init,
+    pub loss: Loss,
+    pub l2: f64,
+    pub batch: usize,
+    pub seed: u64,
+}
+
+/// Builds a random f64 network and batch (inputs uniform in [−2, 2], random targets of the
+/// loss's kind, non-zero biases) and runs [`check`] with h = 1e-5.
+pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
+    use rand::Rng as _;
+    if spec.batch == 0 || spec.outputs == 0 {
+        return Err(Error::setting(
+            "batch/outputs",
+            0,
+            "the random check needs at least one example and one output",
+        ));
+    }
+    let mut rng = Rng::seed_from_u64(spec.seed);
+    let mut sizes = vec![spec.inputs];
+    sizes.extend(&spec.hidden);
+    sizes.push(spec.outputs);
+    let mut net = Network::<f64>::mlp(&sizes, spec.activation, spec.dropout, spec.init, &mut rng)?;
+    for t in net.tensors().into_iter().filter(|t| !t.is_weight) {
+        for p in t.range {
+            net.params_mut()[p] = rng.random_range(-0.5..0.5);
+        }
+    }
+    let x: Vec<f64> = (0..spec.batch * spec.inputs)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let classes: Vec<u32> = (0..spec.batch)
+        .map(|_| rng.random_range(0..spec.outputs as u32))
+        .collect();
+    let values: Vec<f64> = (0..spec.batch * spec.outputs)
+        .map(|_| {
+            if spec.loss == Loss::Bce {
+                f64::from(rng.random_range(0..2u8))
+            } else {
+                rng.random_range(-1.0..1.0)
+            }
+        })
+        .collect();
+    let targets = if spec.loss.takes_classes() {
+        BatchTargets::Classes(&classes)
+    } else {
+        BatchTargets::Values(&values)
+    };
+    check(
+        &mut net, &x, spec.batch, targets, spec.loss, spec.l2, 1e-5, spec.seed,
+    )
+}

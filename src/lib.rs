@@ -49,10 +49,15 @@ pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod init;
+pub mod io;
 pub mod layers;
 pub mod loss;
+pub mod metrics;
 pub mod network;
 pub mod optim;
+pub mod plot;
+pub mod run;
+pub mod settings;
 pub mod tensor;
 pub mod train;
 

@@ -50,17 +50,48 @@ impl Observer for Watch {
 fn no_allocation_per_step() {
     let mut rng = Rng::seed_from_u64(0);
     let n = 640;
-    let x: Vec<f32> = (0..n * 50).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+    let x: Vec<f32> = (0..n * 50)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
     let y: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
     let data = Dataset::classification(x, 50, y, 10).unwrap();
     for opt in OptimizerConfig::NAMES {
         for dropout in [0.0, 0.2] {
-            let mut net = Network::<f32>::mlp(&[50, 64, 32, 10], Activation::Relu, dropout, Init::HeNormal, &mut rng).unwrap();
-            let cfg = TrainConfig { epochs: 2, batch_size: 64, l2: 1e-4, ..Default::default() };
-            let mut watch = Watch { at_second_step: None, during: Vec::new() };
+            let mut net = Network::<f32>::mlp(
+                &[50, 64, 32, 10],
+                Activation::Relu,
+                dropout,
+                Init::HeNormal,
+                &mut rng,
+            )
+            .unwrap();
+            let cfg = TrainConfig {
+                epochs: 2,
+                batch_size: 64,
+                l2: 1e-4,
+                ..Default::default()
+            };
+            let mut watch = Watch {
+                at_second_step: None,
+                during: Vec::new(),
+            };
             let opt_cfg = OptimizerConfig::default_for(opt).unwrap();
-            train(&mut net, &data, None, &opt_cfg, &Schedule::default(), &cfg, &mut rng, &mut watch).unwrap();
-            assert_eq!(watch.during, vec![0, 0], "{opt}, dropout {dropout}: allocations during steps 2..last");
+            train(
+                &mut net,
+                &data,
+                None,
+                &opt_cfg,
+                &Schedule::default(),
+                &cfg,
+                &mut rng,
+                &mut watch,
+            )
+            .unwrap();
+            assert_eq!(
+                watch.during,
+                vec![0, 0],
+                "{opt}, dropout {dropout}: allocations during steps 2..last"
+            );
         }
     }
 }

@@ -15,7 +15,10 @@
 //! assert_eq!(x, [3.0, 4.0]);
 //! ```
 
+pub mod csv;
 pub mod digits;
+pub mod idx;
+pub mod source;
 pub mod split;
 
 use rand::seq::SliceRandom;
@@ -40,6 +43,14 @@ pub enum Targets {
     Classes { labels: Vec<u32>, n_classes: usize },
     /// `cols` real values per example (regression, or 0/1 values for BCE).
     Values { data: Vec<f32>, cols: usize },
+}
+
+/// What is predicted: a class, or real values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    Classify,
+    Regress,
 }
 
 /// How features are normalised.

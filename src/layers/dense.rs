@@ -29,7 +29,7 @@
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a dense layer; its parameters live in the network's flat parameter vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,

@@ -11,8 +11,11 @@ pub mod dropout;
 pub use activation::Activation;
 pub use dense::Dense;
 
-/// One layer of a sequential network.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One layer of a sequential network. In model metadata it reads
+/// `{"type": "dense", "args": {"inputs": 784, "outputs": 100}}`, `{"type": "activation", "args": "relu"}`,
+/// `{"type": "dropout", "args": 0.5}`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "args", rename_all = "kebab-case")]
 pub enum Layer {
     /// Fully connected: `Z = X·Wᵀ + b`.
     Dense(Dense),

@@ -1,0 +1,349 @@
+//! The raw command-line flags, and their resolution (over an optional TOML file) into the
+//! library's [`Settings`]. Nothing here trains; it only reads what the user typed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use downhill::data::{Normalization, Task};
+use downhill::settings::{BatchSize, Settings};
+use downhill::{Activation, Init, Loss};
+
+/// Train neural networks by gradient descent, the way the textbook says — and fast.
+///
+/// downhill minimises a loss L(w) over a training set by walking downhill, w ← w − η∇L, with the
+/// gradient ∇L computed by backpropagation over mini-batches.
+#[derive(Parser, Debug)]
+#[command(name = "downhill", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  downhill train                                   train 784-100-10 on the embedded MNIST digits
+  downhill train --optimizer adam --lr 0.001 --epochs 20 --hidden 256,128
+  downhill train --data houses.csv --target price  regression on a CSV file
+  downhill eval --model runs/<time>/model.safetensors --data digits
+  downhill gradcheck --hidden 5,4 --activation tanh";
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train and evaluate a network; writes a run folder with the model, metrics and pictures.
+    Train(Box<TrainArgs>),
+    /// Evaluate a saved model: loss, accuracy (or RMSE and R²), per-class precision/recall, confusion matrix.
+    Eval(EvalArgs),
+    /// Predict with a saved model, one output row per input row.
+    Predict(PredictArgs),
+    /// Check backpropagation against central finite differences, in f64, on a small random batch.
+    Gradcheck(GradcheckArgs),
+}
+
+/// Flags that describe the network (shared by train and gradcheck).
+#[derive(Args, Debug, Default, Clone)]
+pub struct NetworkFlags {
+    /// Hidden layer widths, comma-separated (default 100).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    pub hidden: Option<Vec<usize>>,
+    /// Activation after each hidden layer.
+    #[arg(long, value_parser = parse_activation, value_name = "relu|sigmoid|tanh|leaky-relu|gelu|identity")]
+    pub activation: Option<Activation>,
+    /// Training loss (default: cross-entropy to classify, mse to regress).
+    #[arg(long, value_parser = parse_loss, value_name = "cross-entropy|mse|bce")]
+    pub loss: Option<Loss>,
+    /// Weight initialiser (default he-normal for the ReLU family, glorot-uniform otherwise).
+    #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
+    pub init_scheme: Option<Init>,
+    /// Dropout probability after each hidden activation (training only).
+    #[arg(long, value_name = "P")]
+    pub dropout: Option<f64>,
+    /// The notes' L2 penalty λ: minimise L(w) + λ Σ w² over weights (PyTorch's weight_decay = 2λ).
+    #[arg(long, value_name = "λ")]
+    pub l2: Option<f64>,
+    /// Seed for initial weights, splits, batch order and dropout.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// digits (embedded 5,000 MNIST digits), fashion-mnist, a folder of MNIST-format IDX files, or a CSV file.
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<String>,
+    /// A separate test set (CSV, or an IDX images file with its labels file beside it).
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Share held out as the test set when there is none (default 0.2; the digits' 1,000). 0 allowed.
+    #[arg(long, value_name = "F")]
+    pub test_fraction: Option<f64>,
+    /// CSV target column: name or 0-based index, several comma-separated for regression (default: the last).
+    #[arg(long, value_name = "COL")]
+    pub target: Option<String>,
+    /// The CSV's first row is a header (default: detected).
+    #[arg(long, conflicts_with = "no_header")]
+    pub header: bool,
+    /// The CSV has no header row.
+    #[arg(long)]
+    pub no_header: bool,
+    /// classify or regress (default: inferred from the target).
+    #[arg(long, value_parser = parse_task, value_name = "classify|regress")]
+    pub task: Option<Task>,
+    /// Feature normalisation (default: scale for images, standardize for CSV).
+    #[arg(long, value_parser = parse_normalize, value_name = "standardize|scale|none")]
+    pub normalize: Option<Normalization>,
+    #[command(flatten)]
+    pub net: NetworkFlags,
+    /// Optimiser (PyTorch's update rule and defaults).
+    #[arg(long, value_parser = ["sgd", "adam", "adamw", "rmsprop", "adagrad"], value_name = "sgd|adam|adamw|rmsprop|adagrad")]
+    pub optimizer: Option<String>,
+    /// Learning rate η (default: 0.05 for sgd, PyTorch's default otherwise).
+    #[arg(long, value_name = "η")]
+    pub lr: Option<f64>,
+    /// Momentum μ for sgd (default 0.9) or rmsprop (default 0).
+    #[arg(long, value_name = "μ")]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (sgd).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// PyTorch's weight_decay: adds wd·w to every parameter's gradient (decoupled for adamw).
+    #[arg(long, value_name = "WD")]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate schedule, per epoch.
+    #[arg(
+        long,
+        value_name = "constant|step:EVERY:GAMMA|exp:GAMMA|cosine|inv-time:D"
+    )]
+    pub schedule: Option<String>,
+    /// Epochs of linear learning-rate warm-up before the schedule.
+    #[arg(long, value_name = "EPOCHS")]
+    pub warmup: Option<usize>,
+    /// Examples per mini-batch, or `full` for full-batch gradient descent.
+    #[arg(long, value_parser = parse_batch, value_name = "N|full")]
+    pub batch_size: Option<BatchSize>,
+    /// Maximum number of epochs (passes over the training set).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Share of the training data held out for validation (default 0.1). 0 allowed.
+    #[arg(long, value_name = "F")]
+    pub val_fraction: Option<f64>,
+    /// Early stopping: stop after N epochs without a lower validation loss, keep the best weights.
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
+    #[arg(long, value_name = "T")]
+    pub grad_tol: Option<f64>,
+    /// Threads for the matrix products.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Start from the weights in this safetensors file (same architecture).
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub init: Option<PathBuf>,
+    /// Take mini-batches in data order (to reproduce another framework's run step for step).
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// The run folder (default runs/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Read settings from a TOML file (keys are the long flag names); flags override it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the final summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A model written by downhill train.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub model: PathBuf,
+    /// digits / fashion-mnist / an IDX folder (their test sets), or a CSV file (all its rows).
+    #[arg(long, value_name = "SPEC")]
+    pub data: String,
+    /// Print the figures as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub model: PathBuf,
+    /// CSV of features (a header naming the model's features selects them by name).
+    #[arg(long, value_name = "FILE.csv")]
+    pub input: PathBuf,
+    /// Where to write the predictions (default: stdout).
+    #[arg(long, value_name = "FILE.csv")]
+    pub output: Option<PathBuf>,
+    /// Also write each class's probability.
+    #[arg(long)]
+    pub proba: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    #[command(flatten)]
+    pub net: NetworkFlags,
+    /// Inputs of the random network.
+    #[arg(long, default_value_t = 6)]
+    pub inputs: usize,
+    /// Outputs (classes) of the random network.
+    #[arg(long, default_value_t = 3)]
+    pub outputs: usize,
+    /// Examples in the random batch.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Largest acceptable relative error; exit status 1 above it.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn one_of<T: Copy>(s: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Result<T, String> {
+    all.iter().copied().find(|&v| name(v) == s).ok_or_else(|| {
+        format!(
+            "accepted values: {}",
+            all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    one_of(s, &Activation::ALL, Activation::name)
+}
+
+fn parse_loss(s: &str) -> Result<Loss, String> {
+    one_of(s, &Loss::ALL, Loss::name)
+}
+
+fn parse_init(s: &str) -> Result<Init, String> {
+    one_of(s, &Init::ALL, Init::name)
+}
+
+fn parse_task(s: &str) -> Result<Task, String> {
+    one_of(s, &[Task::Classify, Task::Regress], |t| match t {
+        Task::Classify => "classify",
+        Task::Regress => "regress",
+    })
+}
+
+fn parse_normalize(s: &str) -> Result<Normalization, String> {
+    one_of(
+        s,
+        &[
+            Normalization::Standardize,
+            Normalization::Scale,
+            Normalization::None,
+        ],
+        |n| match n {
+            Normalization::Standardize => "standardize",
+            Normalization::Scale => "scale",
+            Normalization::None => "none",
+        },
+    )
+}
+
+fn parse_batch(s: &str) -> Result<BatchSize, String> {
+    s.parse()
+        .map_err(|_| "a whole number ≥ 1, or `full`".to_string())
+}
+
+impl NetworkFlags {
+    /// Writes the flags that were given over `s`.
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(v) = &self.hidden {
+            s.hidden = v.clone();
+        }
+        set(&mut s.activation, self.activation);
+        if self.loss.is_some() {
+            s.loss = self.loss;
+        }
+        if self.init_scheme.is_some() {
+            s.init_scheme = self.init_scheme;
+        }
+        set(&mut s.dropout, self.dropout);
+        set(&mut s.l2, self.l2);
+        set(&mut s.seed, self.seed);
+    }
+}
+
+/// An optional setting: the flag's value if given, else what the file or default said.
+fn over<T: Clone>(v: &Option<T>, slot: &mut Option<T>) {
+    if v.is_some() {
+        slot.clone_from(v);
+    }
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+impl TrainArgs {
+    /// Settings: defaults, then the `--config` file, then the flags.
+    pub fn settings(&self) -> Result<Settings, downhill::Error> {
+        let mut s = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| downhill::Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<Settings>(&text).map_err(|e| downhill::Error::Data {
+                    path: path.clone(),
+                    location: e
+                        .span()
+                        .map_or("settings".into(), |r| format!("byte {}", r.start)),
+                    message: e.message().to_string(),
+                })?
+            }
+            None => Settings::default(),
+        };
+        self.net.apply(&mut s);
+        set(&mut s.data, self.data.clone());
+        over(&self.test, &mut s.test);
+        if self.test_fraction.is_some() {
+            s.test_fraction = self.test_fraction;
+        }
+        over(&self.target, &mut s.target);
+        if self.header || self.no_header {
+            s.header = Some(self.header);
+        }
+        if self.task.is_some() {
+            s.task = self.task;
+        }
+        if self.normalize.is_some() {
+            s.normalize = self.normalize;
+        }
+        set(&mut s.optimizer, self.optimizer.clone());
+        if self.lr.is_some() {
+            s.lr = self.lr;
+        }
+        if self.momentum.is_some() {
+            s.momentum = self.momentum;
+        }
+        s.nesterov |= self.nesterov;
+        if self.weight_decay.is_some() {
+            s.weight_decay = self.weight_decay;
+        }
+        set(&mut s.schedule, self.schedule.clone());
+        set(&mut s.warmup, self.warmup);
+        set(&mut s.batch_size, self.batch_size);
+        set(&mut s.epochs, self.epochs);
+        set(&mut s.val_fraction, self.val_fraction);
+        if self.patience.is_some() {
+            s.patience = self.patience;
+        }
+        if self.grad_tol.is_some() {
+            s.grad_tol = self.grad_tol;
+        }
+        set(&mut s.threads, self.threads);
+        over(&self.init, &mut s.init);
+        s.no_shuffle |= self.no_shuffle;
+        over(&self.out, &mut s.out);
+        Ok(s)
+    }
+}

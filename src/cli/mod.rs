@@ -1,0 +1,220 @@
+//! The `downhill` command line: flags in, library calls, figures out for people.
+
+pub mod args;
+pub mod progress;
+
+use std::process::ExitCode;
+
+use args::{Command, EvalArgs, GradcheckArgs, PredictArgs, TrainArgs};
+use downhill::metrics::Report;
+use downhill::run::{self, Figures};
+use downhill::settings::Settings;
+use downhill::{Error, Init, Loss};
+
+/// Runs one command; errors come back for `main` to print.
+pub fn run(command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Train(a) => train(&a),
+        Command::Eval(a) => eval(&a),
+        Command::Predict(a) => predict(&a),
+        Command::Gradcheck(a) => gradcheck(&a),
+    }
+}
+
+fn fmt_figures(f: &Figures) -> String {
+    let mut s = format!("loss {:.4}", f.loss);
+    if let Some(a) = f.accuracy {
+        s += &format!("  accuracy {a:.4}");
+    }
+    if let Some(r) = f.rmse {
+        s += &format!("  RMSE {r:.4}");
+    }
+    if let Some(r) = f.r2 {
+        s += &format!("  R² {r:.4}");
+    }
+    s + &format!("  ({} examples)", f.examples)
+}
+
+fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
+    let settings = a.settings()?;
+    let batch = match settings.batch_size {
+        downhill::settings::BatchSize::Examples(b) => b,
+        downhill::settings::BatchSize::Full => 0,
+    };
+    let mut progress = progress::Progress::new(a.quiet, settings.epochs, batch);
+    let summary = run::train(&settings, &mut progress)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serialises")
+        );
+    } else if !a.quiet {
+        println!(
+            "stopped: {} (weights of epoch {})",
+            summary.stop_reason, summary.best_epoch
+        );
+        println!("train  {}", fmt_figures(&summary.train));
+        if let Some(v) = &summary.val {
+            println!("val    {}", fmt_figures(v));
+        }
+        if let Some(t) = &summary.test {
+            println!("test   {}", fmt_figures(t));
+        }
+        let secs: f64 = summary.epoch_seconds.iter().sum();
+        println!(
+            "trained {} epochs in {:.2}s ({:.0} examples/s); whole run {:.2}s",
+            summary.epochs, secs, summary.examples_per_second, summary.total_seconds
+        );
+        println!(
+            "model and report in {}",
+            summary
+                .model
+                .parent()
+                .map_or_else(|| ".".into(), |p| p.display().to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
+    let e = run::evaluate(&a.model, &a.data)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&e).expect("report serialises"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} on {} ({} examples)",
+        a.model.display(),
+        e.data,
+        e.examples
+    );
+    println!("loss      {:.4}", e.loss);
+    match &e.report {
+        Report::Regression(r) => {
+            println!("RMSE      {:.4}", r.rmse);
+            println!("R²        {:.4}", r.r2);
+        }
+        Report::Classes(c) => {
+            println!("accuracy  {:.4}", c.accuracy);
+            let k = c.confusion.len();
+            let names: Vec<String> = e
+                .class_names
+                .clone()
+                .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
+            let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
+            println!("\n{:>w$}  precision  recall  support", "class");
+            for i in 0..k {
+                println!(
+                    "{:>w$}  {:>9.4}  {:>6.4}  {:>7}",
+                    names[i],
+                    c.precision[i],
+                    c.recall[i],
+                    c.confusion[i].iter().sum::<usize>()
+                );
+            }
+            println!("\nconfusion matrix (rows: true class, columns: predicted)");
+            let cw = c
+                .confusion
+                .iter()
+                .flatten()
+                .map(|v| v.to_string().len())
+                .max()
+                .unwrap_or(1)
+                .max(3);
+            print!("{:>w$}", "");
+            for i in 0..k {
+                print!(" {:>cw$}", i);
+            }
+            println!();
+            for (i, row) in c.confusion.iter().enumerate() {
+                print!("{:>w$}", names[i]);
+                for v in row {
+                    print!(" {v:>cw$}");
+                }
+                println!();
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
+    let text = run::predict_csv(&a.model, &a.input, a.proba)?;
+    match &a.output {
+        Some(path) => downhill::io::write_atomic(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
+    let mut s = Settings {
+        hidden: vec![5, 4],
+        activation: downhill::Activation::Tanh,
+        ..Settings::default()
+    };
+    a.net.apply(&mut s);
+    let spec = downhill::gradcheck::RandomCheck {
+        inputs: a.inputs,
+        hidden: s.hidden.clone(),
+        outputs: a.outputs,
+        activation: s.activation,
+        dropout: s.dropout,
+        init: s.init_scheme.unwrap_or(Init::default_for(s.activation)),
+        loss: s.loss.unwrap_or(Loss::CrossEntropy),
+        l2: s.l2,
+        batch: a.batch,
+        seed: s.seed,
+    };
+    let r = downhill::gradcheck::random(&spec)?;
+    let ok = r.max_rel_error <= a.tol;
+    if a.json {
+        let mut v = serde_json::to_value(&r).expect("report serialises");
+        v["passed"] = ok.into();
+        v["tolerance"] = a.tol.into();
+        println!("{v}");
+    } else {
+        println!(
+            "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
+            if spec.dropout > 0.0 {
+                "dropout"
+            } else {
+                "plain"
+            },
+            spec.inputs,
+            spec.hidden
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
+            spec.outputs,
+            spec.activation.name(),
+            spec.loss.name(),
+            spec.batch
+        );
+        println!(
+            "{:<12} {:>10} {:>16} {:>16}",
+            "tensor", "shape", "max rel error", "max abs error"
+        );
+        for t in &r.tensors {
+            println!(
+                "{:<12} {:>10} {:>16.3e} {:>16.3e}",
+                t.name,
+                format!("{:?}", t.shape),
+                t.max_rel_error,
+                t.max_abs_error
+            );
+        }
+        println!(
+            "{}: max relative error {:.3e} (tolerance {:.0e})",
+            if ok { "PASS" } else { "FAIL" },
+            r.max_rel_error,
+            a.tol
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

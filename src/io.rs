@@ -1,0 +1,320 @@
+//! Model files: one `.safetensors` file whose tensors are a PyTorch `nn.Sequential` `state_dict`
+//! (`"0.weight"` `[out, in]`, `"0.bias"` `[out]`, activations and dropout taking their own
+//! indices), so that in PyTorch
+//!
+//! ```python
+//! model.load_state_dict(safetensors.torch.load_file(path))   # strict=True
+//! ```
+//!
+//! succeeds. Everything else — architecture, loss, normalisation statistics, class names, the
+//! training settings, the downhill version — is JSON under the key `"downhill"` of the file's
+//! `__metadata__`.
+//!
+//! Every file is written atomically: to a temporary file in the same folder, flushed to disk,
+//! then renamed over the target, so a crash leaves the old complete file or the new one.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::data::Normalizer;
+use crate::error::{Error, Result};
+use crate::layers::Layer;
+use crate::loss::Loss;
+use crate::network::Network;
+
+/// Version of the metadata layout; bumped when it changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a model file says about the model besides its weights.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMeta {
+    pub format_version: u32,
+    pub downhill_version: String,
+    /// Features per example.
+    pub inputs: usize,
+    pub layers: Vec<Layer>,
+    pub loss: Loss,
+    pub normalizer: Normalizer,
+    /// Class names (classification), indexed by the output unit.
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
+    /// Names of the feature columns, where the data had them.
+    #[serde(default)]
+    pub feature_names: Option<Vec<String>>,
+    /// Names of the target columns (regression), where the data had them.
+    #[serde(default)]
+    pub target_names: Option<Vec<String>>,
+    /// The settings the model was trained with (free-form, for the record).
+    #[serde(default)]
+    pub settings: serde_json::Value,
+}
+
+impl ModelMeta {
+    /// Metadata for `net` with the current downhill version and no names or settings.
+    pub fn new(net: &Network<f32>, loss: Loss, normalizer: Normalizer) -> ModelMeta {
+        ModelMeta {
+            format_version: FORMAT_VERSION,
+            downhill_version: env!("CARGO_PKG_VERSION").to_string(),
+            inputs: net.inputs(),
+            layers: net.layers().to_vec(),
+            loss,
+            normalizer,
+            class_names: None,
+            feature_names: None,
+            target_names: None,
+            settings: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A trained network with its metadata.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub net: Network<f32>,
+    pub meta: ModelMeta,
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".downhill-").suffix(".tmp");
+    // A temporary file is private (0600); the finished file gets the usual 0666 less the umask,
+    // or keeps the mode of the file it replaces.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o666 & !umask());
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    // Make the rename itself durable where the platform allows opening a folder.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The process's file-creation mask (read without changing it, from /proc; 0o022 if unknown).
+#[cfg(unix)]
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Umask:")
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+        })
+        .unwrap_or(0o022)
+}
+
+/// The model file's bytes: the `state_dict` tensors as F32 and the metadata.
+pub fn to_bytes(
+    net: &Network<f32>,
+    meta: &ModelMeta,
+    extra: &[(String, Vec<f32>, Vec<usize>)],
+) -> Result<Vec<u8>> {
+    let json = serde_json::to_string(meta).expect("metadata serialises");
+    let info = HashMap::from([
+        ("downhill".to_string(), json),
+        ("format".to_string(), "pt".to_string()),
+    ]);
+    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = net
+        .tensors()
+        .into_iter()
+        .map(|t| (t.name, le_bytes(&net.params()[t.range]), t.shape))
+        .collect();
+    tensors.extend(
+        extra
+            .iter()
+            .map(|(n, v, s)| (n.clone(), le_bytes(v), s.clone())),
+    );
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, b, s)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data"),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, Some(info)).map_err(|e| Error::Data {
+        path: PathBuf::from("<model>"),
+        location: "serialising".into(),
+        message: e.to_string(),
+    })
+}
+
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Saves `net` with `meta` to `path`, atomically.
+pub fn save(path: &Path, net: &Network<f32>, meta: &ModelMeta) -> Result<()> {
+    write_atomic(path, &to_bytes(net, meta, &[])?)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        location: location.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses the safetensors container, with an error that says what the file is not.
+pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|e| {
+        bad(path, "header", format!("not a readable safetensors file ({e}); a model file is written by `downhill train` or safetensors' save_file"))
+    })
+}
+
+/// Loads a model saved by [`save`]: builds the network from the metadata and fills its weights.
+pub fn load(path: &Path) -> Result<Model> {
+    let bytes = read(path)?;
+    let st = parse(path, &bytes)?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, "header", e.to_string()))?;
+    let json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("downhill"))
+        .ok_or_else(|| bad(path, "__metadata__", "no \"downhill\" entry: the file holds weights but not the architecture. Pass the architecture with flags and load the weights with --init"))?;
+    let meta: ModelMeta = serde_json::from_str(json).map_err(|e| {
+        bad(
+            path,
+            "__metadata__.downhill",
+            format!("unreadable metadata: {e}"),
+        )
+    })?;
+    if meta.format_version > FORMAT_VERSION {
+        return Err(bad(
+            path,
+            "__metadata__.downhill",
+            format!(
+                "format version {} is newer than this downhill understands ({FORMAT_VERSION}); upgrade downhill",
+                meta.format_version
+            ),
+        ));
+    }
+    let mut net = Network::with_zero_params(meta.inputs, meta.layers.clone())
+        .map_err(|e| bad(path, "__metadata__.downhill.layers", e.to_string()))?;
+    if meta.normalizer.shift.len() != meta.inputs || meta.normalizer.scale.len() != meta.inputs {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.normalizer",
+            format!(
+                "statistics for {} features, but the network takes {}",
+                meta.normalizer.shift.len(),
+                meta.inputs
+            ),
+        ));
+    }
+    fill_params(path, &st, &mut net, true)?;
+    Ok(Model { net, meta })
+}
+
+/// Loads weights into `net` from any safetensors file with its `state_dict` names and shapes —
+/// one saved by downhill, or by PyTorch's `safetensors.torch.save_file(model.state_dict(), path)`.
+/// F32 and F64 tensors are accepted. Tensors beyond the network's are an error (as PyTorch's strict loading).
+pub fn load_params(path: &Path, net: &mut Network<f32>) -> Result<()> {
+    let bytes = read(path)?;
+    let st = parse(path, &bytes)?;
+    fill_params(path, &st, net, false)
+}
+
+fn fill_params(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    net: &mut Network<f32>,
+    allow_extra: bool,
+) -> Result<()> {
+    let tensors = net.tensors();
+    for t in &tensors {
+        let view = st.tensor(&t.name).map_err(|_| {
+            bad(
+                path,
+                format!("tensor {}", t.name),
+                format!(
+                    "missing; the network needs {} of shape {:?}",
+                    t.name, t.shape
+                ),
+            )
+        })?;
+        if view.shape() != t.shape.as_slice() {
+            return Err(bad(
+                path,
+                format!("tensor {}", t.name),
+                format!(
+                    "shape {:?}, but the network needs {:?}",
+                    view.shape(),
+                    t.shape
+                ),
+            ));
+        }
+        let dst = &mut net.params_mut()[t.range.clone()];
+        match view.dtype() {
+            Dtype::F32 => {
+                for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+                    *d = f32::from_le_bytes(c.try_into().expect("4 bytes"));
+                }
+            }
+            Dtype::F64 => {
+                for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(8)) {
+                    *d = f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32;
+                }
+            }
+            other => {
+                return Err(bad(
+                    path,
+                    format!("tensor {}", t.name),
+                    format!("dtype {other:?}; only F32 and F64 are read"),
+                ));
+            }
+        }
+        if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
+            return Err(bad(
+                path,
+                format!("tensor {} element {i}", t.name),
+                "not a finite number",
+            ));
+        }
+    }
+    if !allow_extra {
+        let known: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+        if let Some(extra) = st.names().into_iter().find(|n| !known.contains(n)) {
+            return Err(bad(
+                path,
+                format!("tensor {extra}"),
+                format!(
+                    "not a parameter of the requested network (which has {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Pictures of a run, as SVG: the training curves (loss, and accuracy for classification,
+//! against epoch, training and validation) and the confusion matrix of the test set.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::train::EpochMetrics;
+
+const TRAIN: RGBColor = RGBColor(31, 119, 180);
+const VAL: RGBColor = RGBColor(255, 127, 14);
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("drawing failed: {e}")),
+    }
+}
+
+/// Renders the SVG in memory (so the file can be written atomically) and writes it.
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(
+        DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        draw(root.clone()).map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
+    }
+    crate::io::write_atomic(path, svg.as_bytes())
+}
+
+/// One panel: a metric of training (and validation) against epoch.
+fn panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    y_label: &str,
+    history: &[EpochMetrics],
+    train: impl Fn(&EpochMetrics) -> Option<f64>,
+    val: impl Fn(&EpochMetrics) -> Option<f64>,
+    legend: SeriesLabelPosition,
+) -> std::result::Result<(), String> {
+    let series: [(&str, RGBColor, Vec<(f64, f64)>); 2] = [
+        (
+            "training",
+            TRAIN,
+            history
+                .iter()
+                .filter_map(|m| train(m).map(|v| (m.epoch as f64, v)))
+                .collect(),
+        ),
+        (
+            "validation",
+            VAL,
+            history
+                .iter()
+                .filter_map(|m| val(m).map(|v| (m.epoch as f64, v)))
+                .collect(),
+        ),
+    ];
+    let values = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.08).max(1e-6);
+    let last = history.last().map_or(1, |m| m.epoch).max(2) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(1.0..last, (lo - pad)..(hi + pad))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (name, colour, points) in series {
+        if points.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(legend)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `curves.svg`: loss (and accuracy, when there is one) against epoch, training and validation.
+pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let has_acc = history.iter().any(|m| m.train_accuracy.is_some());
+    let width = if has_acc { 1100 } else { 600 };
+    render(path, (width, 420), |root| {
+        let panels = if has_acc {
+            root.split_evenly((1, 2))
+        } else {
+            vec![root]
+        };
+        panel(
+            &panels[0],
+            "Loss",
+            "mean loss",
+            history,
+            |m| Some(m.train_loss),
+            |m| m.val_loss,
+            SeriesLabelPosition::UpperRight,
+        )?;
+        if has_acc {
+            panel(
+                &panels[1],
+                "Accuracy",
+                "share correct",
+                history,
+                |m| m.train_accuracy,
+                |m| m.val_accuracy,
+                SeriesLabelPosition::LowerRight,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// `confusion.svg`: rows are true classes, columns predicted ones; cell shade by the share of the
+/// true class, with the count written in.
+pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result<()> {
+    let k = matrix.len();
+    let cell = (560 / k.max(1)).clamp(24, 60) as i32;
+    let (left, top) = (130, 70);
+    let side = cell * k as i32;
+    let size = ((left + side + 40) as u32, (top + side + 90) as u32);
+    render(path, size, |root| {
+        let font = |s: i32| ("sans-serif", s).into_font();
+        let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+        root.draw(&Text::new(
+            "Confusion matrix (test set)",
+            (left, 18),
+            font(22).color(&BLACK),
+        ))
+        .map_err(err)?;
+        for (t, row) in matrix.iter().enumerate() {
+            let total: usize = row.iter().sum::<usize>().max(1);
+            for (p, &count) in row.iter().enumerate() {
+                let share = count as f64 / total as f64;
+                // √share, so that a few percent of confusion is still visible.
+                let shade = (255.0 * (1.0 - 0.85 * share.sqrt())) as u8;
+                let (x, y) = (left + p as i32 * cell, top + t as i32 * cell);
+                let fill = if t == p {
+                    RGBColor(shade, shade, 255)
+                } else {
+                    RGBColor(255, shade, shade)
+                };
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    fill.filled(),
+                ))
+                .map_err(err)?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    BLACK.mix(0.2),
+                ))
+                .map_err(err)?;
+                let colour = if share.sqrt() > 0.6 { WHITE } else { BLACK };
+                let style = font((cell / 3).clamp(9, 15)).color(&colour).pos(
+                    plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    ),
+                );
+                root.draw(&Text::new(
+                    count.to_string(),
+                    (x + cell / 2, y + cell / 2),
+                    style,
+                ))
+                .map_err(err)?;
+            }
+        }
+        let label = |i: usize| names.get(i).cloned().unwrap_or_else(|| i.to_string());
+        let anchor = |h| {
+            font(15)
+                .color(&BLACK)
+                .pos(plotters::style::text_anchor::Pos::new(
+                    h,
+                    plotters::style::text_anchor::VPos::Center,
+                ))
+        };
+        for i in 0..k {
+            let mid = top + i as i32 * cell + cell / 2;
+            root.draw(&Text::new(
+                label(i),
+                (left - 8, mid),
+                anchor(plotters::style::text_anchor::HPos::Right),
+            ))
+            .map_err(err)?;
+            let x = left + i as i32 * cell + cell / 2;
+            root.draw(&Text::new(
+                label(i),
+                (x, top + side + 14),
+                anchor(plotters::style::text_anchor::HPos::Center),
+            ))
+            .map_err(err)?;
+        }
+        root.draw(&Text::new(
+            "predicted class →",
+            (left + side / 2 - 60, top + side + 45),
+            font(15).color(&BLACK),
+        ))
+        .map_err(err)?;
+        root.draw(&Text::new(
+            "true class ↓",
+            (10, top - 22),
+            font(15).color(&BLACK),
+        ))
+        .map_err(err)?;
+        Ok(())
+    })
+}

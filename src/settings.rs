@@ -1,0 +1,310 @@
+//! The settings of a training run, as a configuration file (`--config run.toml`) and the
+//! command line both spell them, and their resolution into the engine's configurations.
+//!
+//! Keys are the long flag names: `hidden = [100, 50]`, `batch-size = 64` (or `"full"`),
+//! `optimizer = "adam"`, `lr = 0.001`, … Flags given on the command line override the file.
+//!
+//! ```
+//! let s: downhill::settings::Settings = toml::from_str("hidden = [32]\nepochs = 3\nbatch-size = \"full\"").unwrap();
+//! assert_eq!(s.hidden, vec![32]);
+//! assert_eq!(s.batch_size, downhill::settings::BatchSize::Full);
+//! ```
+
+use std::path::PathBuf;
+
+use crate::data::{Normalization, Task};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::layers::Activation;
+use crate::loss::Loss;
+use crate::optim::{OptimizerConfig, Schedule};
+use crate::train::TrainConfig;
+
+/// Mini-batch size: a number of examples, or the whole training set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchSize {
+    Examples(usize),
+    /// Full-batch gradient descent.
+    Full,
+}
+
+impl std::str::FromStr for BatchSize {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<BatchSize> {
+        match s {
+            "full" => Ok(BatchSize::Full),
+            _ => match s.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(BatchSize::Examples(n)),
+                _ => Err(Error::setting(
+                    "batch-size",
+                    s,
+                    "a whole number ≥ 1, or `full` for full-batch gradient descent",
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchSize::Examples(n) => write!(f, "{n}"),
+            BatchSize::Full => write!(f, "full"),
+        }
+    }
+}
+
+impl serde::Serialize for BatchSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            BatchSize::Examples(n) => s.serialize_u64(*n as u64),
+            BatchSize::Full => s.serialize_str("full"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BatchSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => format!("{n}").parse().map_err(serde::de::Error::custom),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Everything that decides a training run. Defaults are the CLI's: `downhill train` with no
+/// flags trains 784-100-10 (ReLU) on the embedded digits with SGD, η = 0.05, momentum 0.9,
+/// batch 64, 10 epochs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// `digits`, `fashion-mnist`, a folder of MNIST-format IDX files, or a CSV file.
+    pub data: String,
+    /// A separate test file (CSV, or an IDX images file with its labels beside it).
+    pub test: Option<PathBuf>,
+    /// Share of the data held out for testing when there is no separate test set.
+    pub test_fraction: Option<f64>,
+    /// CSV target column(s): name or 0-based index.
+    pub target: Option<String>,
+    /// Whether a CSV's first row is a header (detected if unset).
+    pub header: Option<bool>,
+    pub task: Option<Task>,
+    pub normalize: Option<Normalization>,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub loss: Option<Loss>,
+    pub init_scheme: Option<Init>,
+    pub dropout: f64,
+    pub optimizer: String,
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub nesterov: bool,
+    pub weight_decay: Option<f64>,
+    pub l2: f64,
+    pub schedule: String,
+    pub warmup: usize,
+    pub batch_size: BatchSize,
+    pub epochs: usize,
+    pub val_fraction: f64,
+    pub patience: Option<usize>,
+    pub grad_tol: Option<f64>,
+    pub seed: u64,
+    pub threads: usize,
+    /// Start from the weights in this safetensors file.
+    pub init: Option<PathBuf>,
+    pub no_shuffle: bool,
+    pub out: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data: "digits".into(),
+            test: None,
+            test_fraction: None,
+            target: None,
+            header: None,
+            task: None,
+            normalize: None,
+            hidden: vec![100],
+            activation: Activation::Relu,
+            loss: None,
+            init_scheme: None,
+            dropout: 0.0,
+            optimizer: "sgd".into(),
+            lr: None,
+            momentum: None,
+            nesterov: false,
+            weight_decay: None,
+            l2: 0.0,
+            schedule: "constant".into(),
+            warmup: 0,
+            batch_size: BatchSize::Examples(64),
+            epochs: 10,
+            val_fraction: 0.1,
+            patience: None,
+            grad_tol: None,
+            seed: 0,
+            threads: 1,
+            init: None,
+            no_shuffle: false,
+            out: None,
+        }
+    }
+}
+
+/// The CLI's SGD defaults (PyTorch's SGD has no useful default learning rate or momentum).
+pub const SGD_DEFAULT_LR: f64 = 0.05;
+pub const SGD_DEFAULT_MOMENTUM: f64 = 0.9;
+
+impl Settings {
+    /// The optimiser with its hyperparameters: PyTorch's defaults for the named one, the SGD
+    /// defaults above, then `lr`, `momentum`, `nesterov` and `weight_decay` where set.
+    pub fn optimizer_config(&self) -> Result<OptimizerConfig> {
+        let mut cfg = OptimizerConfig::default_for(&self.optimizer).ok_or_else(|| {
+            Error::setting(
+                "optimizer",
+                &self.optimizer,
+                format!("accepted: {}", OptimizerConfig::NAMES.join(", ")),
+            )
+        })?;
+        match &mut cfg {
+            OptimizerConfig::Sgd(c) => {
+                c.lr = self.lr.unwrap_or(SGD_DEFAULT_LR);
+                c.momentum = self.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM);
+                c.nesterov = self.nesterov;
+                c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
+            }
+            OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => {
+                c.lr = self.lr.unwrap_or(c.lr);
+                c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
+                self.no_momentum_flags()?;
+            }
+            OptimizerConfig::RmsProp(c) => {
+                c.lr = self.lr.unwrap_or(c.lr);
+                c.momentum = self.momentum.unwrap_or(c.momentum);
+                c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
+                if self.nesterov {
+                    return Err(Error::setting(
+                        "nesterov",
+                        true,
+                        "only SGD has Nesterov momentum",
+                    ));
+                }
+            }
+            OptimizerConfig::Adagrad(c) => {
+                c.lr = self.lr.unwrap_or(c.lr);
+                c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
+                self.no_momentum_flags()?;
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn no_momentum_flags(&self) -> Result<()> {
+        if let Some(m) = self.momentum {
+            return Err(Error::setting(
+                "momentum",
+                m,
+                format!(
+                    "{} has no momentum setting (sgd and rmsprop do)",
+                    self.optimizer
+                ),
+            ));
+        }
+        if self.nesterov {
+            return Err(Error::setting(
+                "nesterov",
+                true,
+                "only SGD has Nesterov momentum",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The learning-rate schedule with its warm-up.
+    pub fn schedule(&self) -> Result<Schedule> {
+        Ok(self.schedule.parse::<Schedule>()?.with_warmup(self.warmup))
+    }
+
+    /// The loss: as set, else cross-entropy for classification and MSE for regression.
+    pub fn loss_for(&self, task: Task) -> Result<Loss> {
+        let loss = self.loss.unwrap_or(match task {
+            Task::Classify => Loss::CrossEntropy,
+            Task::Regress => Loss::Mse,
+        });
+        match (task, loss) {
+            (Task::Classify, Loss::Mse) => Err(Error::setting(
+                "loss",
+                "mse",
+                "a classification task takes cross-entropy (or bce with numeric 0/1 targets and --task regress)",
+            )),
+            (Task::Regress, Loss::CrossEntropy) => Err(Error::setting(
+                "loss",
+                "cross-entropy",
+                "cross-entropy needs class labels; use --task classify",
+            )),
+            _ => Ok(loss),
+        }
+    }
+
+    /// The training-loop settings for a training set of `n` examples.
+    pub fn train_config(&self, loss: Loss, n: usize) -> Result<TrainConfig> {
+        check_fraction("val-fraction", self.val_fraction)?;
+        if let Some(f) = self.test_fraction {
+            check_fraction("test-fraction", f)?;
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::setting("dropout", self.dropout, "must be in [0, 1)"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::setting("epochs", 0, "must be ≥ 1"));
+        }
+        if self.threads == 0 {
+            return Err(Error::setting("threads", 0, "must be ≥ 1"));
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return Err(Error::setting("l2", self.l2, "must be a finite number ≥ 0"));
+        }
+        if let Some(t) = self.grad_tol
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(Error::setting("grad-tol", t, "must be a number > 0"));
+        }
+        if self.hidden.contains(&0) {
+            return Err(Error::setting(
+                "hidden",
+                format!("{:?}", self.hidden),
+                "every hidden width must be ≥ 1",
+            ));
+        }
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            batch_size: match self.batch_size {
+                BatchSize::Examples(b) => b,
+                BatchSize::Full => n.max(1),
+            },
+            loss,
+            l2: self.l2,
+            grad_tol: self.grad_tol,
+            patience: self.patience,
+            shuffle: !self.no_shuffle,
+            threads: self.threads,
+        })
+    }
+}
+
+fn check_fraction(name: &'static str, f: f64) -> Result<()> {
+    if (0.0..1.0).contains(&f) {
+        Ok(())
+    } else {
+        Err(Error::setting(name, f, "must be in [0, 1)"))
+    }
+}
