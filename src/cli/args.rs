@@ -29,12 +29,14 @@ const EXAMPLES: &str = "Examples:
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train and evaluate a network; writes a run folder with the model, metrics and pictures.
+    #[command(allow_negative_numbers = true)]
     Train(Box<TrainArgs>),
     /// Evaluate a saved model: loss, accuracy (or RMSE and R²), per-class precision/recall, confusion matrix.
     Eval(EvalArgs),
     /// Predict with a saved model, one output row per input row.
     Predict(PredictArgs),
     /// Check backpropagation against central finite differences, in f64, on a small random batch.
+    #[command(allow_negative_numbers = true)]
     Gradcheck(GradcheckArgs),
 }
 

@@ -1,0 +1,324 @@
+//! Data and model files: round trips, and every bad input of the issue gets an error that names
+//! the file and the place, never a panic.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use downhill::data::csv::{CsvOptions, load as load_csv};
+use downhill::data::idx::{load_dir, load_pair};
+use downhill::data::{Normalization, Task};
+use downhill::io::{self, ModelMeta};
+use downhill::{Activation, Init, Loss, Network, Rng};
+use rand::SeedableRng;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn csv_err(text: &str, opts: CsvOptions) -> String {
+    let d = tmp();
+    let p = write(d.path(), "bad.csv", text.as_bytes());
+    let e = load_csv(&p, &opts).unwrap_err().to_string();
+    assert!(e.contains("bad.csv"), "error does not name the file: {e}");
+    e
+}
+
+#[test]
+fn csv_reads_headers_string_classes_and_regression_targets() {
+    let d = tmp();
+    let p = write(
+        d.path(),
+        "iris.csv",
+        b"a,b,species\n1,2,setosa\n3,4,virginica\n5,6,setosa\n",
+    );
+    let c = load_csv(&p, &CsvOptions::default()).unwrap();
+    assert_eq!(c.task, Task::Classify);
+    assert_eq!(c.feature_names, ["a", "b"]);
+    assert_eq!(
+        c.data.class_names.as_deref(),
+        Some(&["setosa".to_string(), "virginica".to_string()][..])
+    );
+    assert_eq!(c.data.len(), 3);
+
+    let p = write(d.path(), "r.csv.gz", &gz(b"1.5,2,3.25,7\n2,3,4.5,8\n"));
+    let c = load_csv(
+        &p,
+        &CsvOptions {
+            target: Some("2,3".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (c.task, c.data.n_features(), c.data.n_outputs()),
+        (Task::Regress, 2, 2)
+    );
+
+    // Floats in the last column: regression; whole numbers with few values: classes.
+    let p = write(d.path(), "f.csv", b"1,0.5\n2,1.5\n");
+    assert_eq!(
+        load_csv(&p, &CsvOptions::default()).unwrap().task,
+        Task::Regress
+    );
+    let p = write(d.path(), "c.csv", b"x,y\n1,0\n2,1\n3,1\n");
+    let c = load_csv(
+        &p,
+        &CsvOptions {
+            target: Some("0".into()),
+            task: Some(Task::Regress),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (c.task, c.target_names.clone()),
+        (Task::Regress, vec!["x".to_string()])
+    );
+}
+
+#[test]
+fn csv_bad_inputs_name_line_and_column() {
+    let e = csv_err("1,2,0\n3,4\n", CsvOptions::default());
+    assert!(e.contains("line 2") && e.contains("2 fields"), "{e}");
+    let e = csv_err("a,b,y\n1,x,0\n2,3,1\n", CsvOptions::default());
+    assert!(
+        e.contains("line 2, column b") && e.contains("not a number"),
+        "{e}"
+    );
+    let e = csv_err("a,b,y\n1,,0\n2,3,1\n", CsvOptions::default());
+    assert!(
+        e.contains("line 2, column b") && e.contains("empty cell"),
+        "{e}"
+    );
+    let e = csv_err("a,b,y\n1,NaN,0\n2,3,1\n", CsvOptions::default());
+    assert!(e.contains("line 2, column b") && e.contains("NaN"), "{e}");
+    let e = csv_err("a,b,y\n1,2,0\n2,inf,1\n", CsvOptions::default());
+    assert!(e.contains("line 3, column b") && e.contains("inf"), "{e}");
+    let e = csv_err(
+        "a,b,y\n1,2,0\n2,3,1\n",
+        CsvOptions {
+            target: Some("price".into()),
+            ..Default::default()
+        },
+    );
+    assert!(e.contains("price") && e.contains("a, b, y"), "{e}");
+    let e = csv_err(
+        "1,2,0\n2,3,1\n",
+        CsvOptions {
+            target: Some("7".into()),
+            ..Default::default()
+        },
+    );
+    assert!(e.contains("index 7"), "{e}");
+    let e = csv_err("a,b,y\n1,2,cat\n2,3,cat\n", CsvOptions::default());
+    assert!(e.contains("one class"), "{e}");
+    let e = csv_err("", CsvOptions::default());
+    assert!(e.contains("empty"), "{e}");
+}
+
+#[test]
+fn cut_off_gzip_is_an_error() {
+    let d = tmp();
+    let full = gz(&b"1,2,0\n".repeat(5000));
+    let p = write(d.path(), "cut.csv.gz", &full[..full.len() / 2]);
+    let e = load_csv(&p, &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cut.csv.gz") && e.contains("gzip"), "{e}");
+}
+
+fn idx(dims: &[u32], magic_type: u8, data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, magic_type, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn idx_pairs_and_their_errors() {
+    let d = tmp();
+    let images = write(
+        d.path(),
+        "train-images-idx3-ubyte",
+        &idx(&[3, 2, 2], 8, &[0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+    );
+    let labels = write(
+        d.path(),
+        "train-labels-idx1-ubyte.gz",
+        &gz(&idx(&[3], 8, &[1, 0, 9])),
+    );
+    let set = load_pair(&images, &labels).unwrap();
+    assert_eq!((set.len(), set.n_features()), (3, 4));
+    let (train, test) = load_dir(d.path()).unwrap();
+    assert_eq!((train.len(), test.is_none()), (3, true));
+
+    let wrong = write(d.path(), "wrong", &idx(&[3, 2, 2], 9, &[0; 12]));
+    let e = load_pair(&wrong, &labels).unwrap_err().to_string();
+    assert!(e.contains("wrong") && e.contains("magic"), "{e}");
+    let short = write(d.path(), "short", &idx(&[3, 2, 2], 8, &[0; 7]));
+    let e = load_pair(&short, &labels).unwrap_err().to_string();
+    assert!(e.contains("short") && e.contains("truncated"), "{e}");
+    let two = write(d.path(), "two-labels", &idx(&[2], 8, &[0, 1]));
+    let e = load_pair(&images, &two).unwrap_err().to_string();
+    assert!(e.contains("2 labels") && e.contains("3 images"), "{e}");
+    let e = load_dir(&d.path().join("nowhere")).unwrap_err().to_string();
+    assert!(e.contains("train-images-idx3-ubyte"), "{e}");
+}
+
+fn trained_net() -> (Network<f32>, ModelMeta) {
+    let mut rng = Rng::seed_from_u64(3);
+    let net = Network::<f32>::mlp(
+        &[4, 5, 3],
+        Activation::Tanh,
+        0.1,
+        Init::GlorotUniform,
+        &mut rng,
+    )
+    .unwrap();
+    let mut meta = ModelMeta::new(
+        &net,
+        Loss::CrossEntropy,
+        downhill::data::Normalizer::identity(4),
+    );
+    meta.normalizer.kind = Normalization::Standardize;
+    meta.class_names = Some(vec!["a".into(), "b".into(), "c".into()]);
+    (net, meta)
+}
+
+#[test]
+fn model_round_trip_keeps_weights_names_and_metadata() {
+    let d = tmp();
+    let (net, meta) = trained_net();
+    let p = d.path().join("m.safetensors");
+    io::save(&p, &net, &meta).unwrap();
+    let m = io::load(&p).unwrap();
+    assert_eq!(m.net.params(), net.params());
+    assert_eq!(m.meta, meta);
+    // Tensor names and shapes are those of nn.Sequential(Linear, Tanh, Dropout, Linear).
+    let bytes = std::fs::read(&p).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ("0.bias".into(), vec![5]),
+            ("0.weight".into(), vec![5, 4]),
+            ("3.bias".into(), vec![3]),
+            ("3.weight".into(), vec![3, 5])
+        ]
+    );
+    // No temporary file is left behind.
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn bad_model_files_are_named_errors() {
+    let d = tmp();
+    let (net, meta) = trained_net();
+    let good = d.path().join("good.safetensors");
+    io::save(&good, &net, &meta).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+
+    let p = write(d.path(), "text.safetensors", b"this is not a model");
+    let e = io::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("text.safetensors") && e.contains("not a readable safetensors"),
+        "{e}"
+    );
+    let p = write(d.path(), "cut.safetensors", &bytes[..bytes.len() - 10]);
+    let e = io::load(&p).unwrap_err().to_string();
+    assert!(e.contains("cut.safetensors"), "{e}");
+
+    // Metadata claiming a wider first layer than the tensors hold.
+    let mut lying = meta.clone();
+    lying.inputs = 6;
+    lying.layers[0] = downhill::Layer::Dense(downhill::layers::Dense {
+        inputs: 6,
+        outputs: 5,
+    });
+    lying.normalizer = downhill::data::Normalizer::identity(6);
+    let p = d.path().join("lying.safetensors");
+    std::fs::write(&p, io::to_bytes(&net, &lying, &[]).unwrap()).unwrap();
+    let e = io::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("tensor 0.weight") && e.contains("[5, 4]") && e.contains("[5, 6]"),
+        "{e}"
+    );
+
+    // --init into a different architecture: names the tensor and both shapes.
+    let mut other = Network::<f32>::mlp(
+        &[4, 7, 3],
+        Activation::Tanh,
+        0.0,
+        Init::GlorotUniform,
+        &mut Rng::seed_from_u64(0),
+    )
+    .unwrap();
+    let e = io::load_params(&good, &mut other).unwrap_err().to_string();
+    assert!(
+        e.contains("good.safetensors") && e.contains("0.weight") && e.contains("[7, 4]"),
+        "{e}"
+    );
+    let e = io::load(&d.path().join("missing.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.safetensors"), "{e}");
+}
+
+/// A state_dict saved by PyTorch as float64 (safetensors.torch.save_file of a .double() model)
+/// loads into the matching network; written here with the safetensors crate in the same layout.
+#[test]
+fn load_params_accepts_a_plain_f64_state_dict() {
+    let d = tmp();
+    let w: Vec<f64> = (0..8).map(|i| i as f64 * 0.5).collect();
+    let b = vec![1.0f64, -1.0];
+    let bytes = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let (wb, bb) = (bytes(&w), bytes(&b));
+    let views = vec![
+        (
+            "0.weight",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F64, vec![2, 4], &wb).unwrap(),
+        ),
+        (
+            "0.bias",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F64, vec![2], &bb).unwrap(),
+        ),
+    ];
+    let p = d.path().join("torch.safetensors");
+    std::fs::write(&p, safetensors::serialize(views, None).unwrap()).unwrap();
+    let mut net = Network::<f32>::mlp(
+        &[4, 2],
+        Activation::Relu,
+        0.0,
+        Init::HeNormal,
+        &mut Rng::seed_from_u64(0),
+    )
+    .unwrap();
+    io::load_params(&p, &mut net).unwrap();
+    assert_eq!(
+        net.params(),
+        &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 1.0, -1.0]
+    );
+    // Without the architecture in its metadata, `load` says what to do instead.
+    let e = io::load(&p).unwrap_err().to_string();
+    assert!(e.contains("--init"), "{e}");
+}
