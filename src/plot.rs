@@ -46,7 +46,8 @@ fn panel(
     val: impl Fn(&EpochMetrics) -> Option<f64>,
     legend: SeriesLabelPosition,
 ) -> std::result::Result<(), String> {
-    let series: [(&str, RGBColor, Vec<(f64, f64)>); 2] = [
+    type Series<'s> = (&'s str, RGBColor, Vec<(f64, f64)>);
+    let series: [Series<'_>; 2] = [
         (
             "training",
             TRAIN,

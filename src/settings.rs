@@ -80,7 +80,7 @@ impl<'de> serde::Deserialize<'de> for BatchSize {
 
 /// Everything that decides a training run. Defaults are the CLI's: `downhill train` with no
 /// flags trains 784-100-10 (ReLU) on the embedded digits with SGD, η = 0.05, momentum 0.9,
-/// batch 64, 10 epochs.
+/// batch 64, 20 epochs.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
@@ -146,7 +146,7 @@ impl Default for Settings {
             schedule: "constant".into(),
             warmup: 0,
             batch_size: BatchSize::Examples(64),
-            epochs: 10,
+            epochs: 20,
             val_fraction: 0.1,
             patience: None,
             grad_tol: None,

@@ -240,8 +240,8 @@ pub fn train<T: Scalar>(
         }
         let seconds = started.elapsed().as_secs_f64();
 
-        let grad_norm = match cfg.grad_tol {
-            Some(_) => Some(full_gradient_norm(
+        let grad_norm = cfg.grad_tol.map(|_| {
+            full_gradient_norm(
                 net,
                 data,
                 cfg,
@@ -249,9 +249,8 @@ pub fn train<T: Scalar>(
                 &mut batch,
                 &mut grads,
                 &weight_ranges,
-            )),
-            None => None,
-        };
+            )
+        });
         let val_eval =
             val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
         let metrics = EpochMetrics {

@@ -60,10 +60,10 @@ fn train_defaults_on_digits_with_json_and_run_folder() {
             "{key}"
         );
     }
-    assert_eq!(v["epochs"], 10);
-    assert_eq!(v["best_epoch"], 10);
+    assert_eq!(v["epochs"], 20);
+    assert_eq!(v["best_epoch"], 20);
     assert!(v["stop_reason"].as_str().unwrap().contains("epochs"));
-    assert_eq!(v["epoch_seconds"].as_array().unwrap().len(), 10);
+    assert_eq!(v["epoch_seconds"].as_array().unwrap().len(), 20);
     assert!(v["examples_per_second"].as_f64().unwrap() > 0.0);
     assert_eq!(v["seed"], 0);
     assert_eq!(
@@ -81,7 +81,7 @@ fn train_defaults_on_digits_with_json_and_run_folder() {
         assert!(len > 0, "{f} missing or empty");
     }
     let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    assert_eq!(lines.lines().count(), 10);
+    assert_eq!(lines.lines().count(), 20);
     for l in lines.lines() {
         let m = json(l.as_bytes());
         assert!(m["val_loss"].is_number() && m["lr"].is_number() && m["seconds"].is_number());

@@ -103,13 +103,11 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
                 .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
             let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
             println!("\n{:>w$}  precision  recall  support", "class");
-            for i in 0..k {
+            for (i, name) in names.iter().enumerate() {
+                let support: usize = c.confusion[i].iter().sum();
                 println!(
-                    "{:>w$}  {:>9.4}  {:>6.4}  {:>7}",
-                    names[i],
-                    c.precision[i],
-                    c.recall[i],
-                    c.confusion[i].iter().sum::<usize>()
+                    "{name:>w$}  {:>9.4}  {:>6.4}  {support:>7}",
+                    c.precision[i], c.recall[i]
                 );
             }
             println!("\nconfusion matrix (rows: true class, columns: predicted)");

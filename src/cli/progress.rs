@@ -47,7 +47,7 @@ impl Observer for Progress {
         }
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64 + 1);
-            if step % 8 == 0 || step + 1 == steps {
+            if step.is_multiple_of(8) || step + 1 == steps {
                 let rate = ((step + 1) * self.batch) as f64
                     / self.started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("loss {loss:.4}  {rate:.0} ex/s"));
