@@ -124,33 +124,42 @@ fn umask() -> u32 {
         .unwrap_or(0o022)
 }
 
-/// The model file's bytes: the `state_dict` tensors as F32 and the metadata.
-pub fn to_bytes(
+/// A tensor to store beside the weights: name, dtype, little-endian bytes, shape.
+pub type ExtraTensor = (String, Dtype, Vec<u8>, Vec<usize>);
+
+/// The model file's bytes: the `state_dict` tensors as F32, any `extra` tensors, the metadata
+/// (`meta` under `"downhill"`, plus the `more` entries).
+pub fn to_bytes_with(
     net: &Network<f32>,
     meta: &ModelMeta,
-    extra: &[(String, Vec<f32>, Vec<usize>)],
+    extra: &[ExtraTensor],
+    more: &[(&str, String)],
 ) -> Result<Vec<u8>> {
     let json = serde_json::to_string(meta).expect("metadata serialises");
-    let info = HashMap::from([
+    let mut info = HashMap::from([
         ("downhill".to_string(), json),
         ("format".to_string(), "pt".to_string()),
     ]);
-    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = net
+    info.extend(more.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let mut tensors: Vec<ExtraTensor> = net
         .tensors()
         .into_iter()
-        .map(|t| (t.name, le_bytes(&net.params()[t.range]), t.shape))
+        .map(|t| {
+            (
+                t.name,
+                Dtype::F32,
+                f32_bytes(&net.params()[t.range]),
+                t.shape,
+            )
+        })
         .collect();
-    tensors.extend(
-        extra
-            .iter()
-            .map(|(n, v, s)| (n.clone(), le_bytes(v), s.clone())),
-    );
+    tensors.extend(extra.iter().cloned());
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, b, s)| {
+        .map(|(n, d, b, s)| {
             (
                 n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data"),
+                TensorView::new(*d, s.clone(), b).expect("shape matches data"),
             )
         })
         .collect();
@@ -161,23 +170,29 @@ pub fn to_bytes(
     })
 }
 
-fn le_bytes(v: &[f32]) -> Vec<u8> {
+/// The model file's bytes: the `state_dict` tensors and the metadata.
+pub fn to_bytes(net: &Network<f32>, meta: &ModelMeta) -> Result<Vec<u8>> {
+    to_bytes_with(net, meta, &[], &[])
+}
+
+/// Little-endian bytes of `f32` values.
+pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// Saves `net` with `meta` to `path`, atomically.
 pub fn save(path: &Path, net: &Network<f32>, meta: &ModelMeta) -> Result<()> {
-    write_atomic(path, &to_bytes(net, meta, &[])?)
+    write_atomic(path, &to_bytes(net, meta)?)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Error {
+pub(crate) fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Data {
         path: path.to_path_buf(),
         location: location.into(),
@@ -195,15 +210,22 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
 /// Loads a model saved by [`save`]: builds the network from the metadata and fills its weights.
 pub fn load(path: &Path) -> Result<Model> {
     let bytes = read(path)?;
-    let st = parse(path, &bytes)?;
+    load_bytes(path, &bytes)
+}
+
+/// The string metadata entry `key` of a safetensors file, if present.
+pub fn metadata_entry(path: &Path, bytes: &[u8], key: &str) -> Result<Option<String>> {
     let (_, header) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, "header", e.to_string()))?;
-    let json = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("downhill"))
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(path, "header", e.to_string()))?;
+    Ok(header.metadata().as_ref().and_then(|m| m.get(key)).cloned())
+}
+
+/// [`load`] from bytes already read (`path` names them in errors).
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
+    let st = parse(path, bytes)?;
+    let json = metadata_entry(path, bytes, "downhill")?
         .ok_or_else(|| bad(path, "__metadata__", "no \"downhill\" entry: the file holds weights but not the architecture. Pass the architecture with flags and load the weights with --init"))?;
-    let meta: ModelMeta = serde_json::from_str(json).map_err(|e| {
+    let meta: ModelMeta = serde_json::from_str(&json).map_err(|e| {
         bad(
             path,
             "__metadata__.downhill",

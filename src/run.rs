@@ -83,6 +83,44 @@ pub struct Summary {
 
 /// Runs a whole training job; `observer` sees every step and epoch.
 pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary> {
+    execute(settings, None, observer)
+}
+
+/// The checkpoint file of a run folder.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// Continues the run whose folder `dir` holds a checkpoint (written with `checkpoint_every`),
+/// with the settings recorded in it. The final weights are those the uninterrupted run would
+/// have produced, bit for bit (same machine, same thread count).
+pub fn resume(dir: &Path, observer: &mut dyn Observer) -> Result<Summary> {
+    let path = dir.join(CHECKPOINT);
+    let loaded = crate::checkpoint::load(&path)?;
+    let mut settings: Settings =
+        serde_json::from_value(loaded.settings).map_err(|e| Error::Data {
+            path: path.clone(),
+            location: "__metadata__.checkpoint.settings".into(),
+            message: e.to_string(),
+        })?;
+    settings.out = Some(dir.to_path_buf());
+    if loaded.meta.layers.is_empty() {
+        return Err(Error::Data {
+            path,
+            location: "__metadata__.downhill.layers".into(),
+            message: "no layers".into(),
+        });
+    }
+    execute(
+        &settings,
+        Some((loaded.state, loaded.meta.layers)),
+        observer,
+    )
+}
+
+fn execute(
+    settings: &Settings,
+    resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
+    observer: &mut dyn Observer,
+) -> Result<Summary> {
     let started = Instant::now();
     let mut rng = Rng::seed_from_u64(settings.seed);
     let opts = SourceOptions {
@@ -147,7 +185,8 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
         init,
         &mut rng,
     )?;
-    if let Some(path) = &settings.init {
+    // On resume the checkpoint's weights replace these, so the --init file need not still exist.
+    if let Some(path) = settings.init.as_ref().filter(|_| resume.is_none()) {
         io::load_params(path, &mut net)?;
     }
 
@@ -157,13 +196,54 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
         path: metrics_path.clone(),
         source,
     })?;
+    let resume = match resume {
+        Some((state, layers)) => {
+            if layers != net.layers() {
+                return Err(Error::shape(
+                    "checkpoint architecture",
+                    format!("{:?}", net.layers()),
+                    format!("{layers:?}"),
+                ));
+            }
+            // The epochs before the checkpoint, as the interrupted run wrote them.
+            for m in &state.history {
+                writeln!(
+                    jsonl,
+                    "{}",
+                    serde_json::to_string(m).expect("metrics serialise")
+                )
+                .map_err(|source| Error::Io {
+                    path: metrics_path.clone(),
+                    source,
+                })?;
+            }
+            Some(state)
+        }
+        None => None,
+    };
+    let mut meta = ModelMeta::new(&net, loss, normalizer.clone());
+    meta.class_names = train_set.class_names.clone();
+    meta.feature_names = loaded.feature_names.clone();
+    meta.target_names = loaded
+        .target_names
+        .clone()
+        .filter(|_| task == Task::Regress);
+    meta.settings = serde_json::to_value(settings).expect("settings serialise");
+    let checkpoint_path = dir.join(CHECKPOINT);
+    let mut save = |state: &train::TrainState<f32>| {
+        crate::checkpoint::save(&checkpoint_path, state, &meta, meta.settings.clone())
+    };
+    let checkpointing = settings.checkpoint_every.map(|every| train::Checkpointing {
+        every,
+        save: &mut save,
+    });
     let mut tee = Tee {
         inner: observer,
         file: &mut jsonl,
         path: &metrics_path,
         error: None,
     };
-    let report = train::train(
+    let report = train::train_with(
         &mut net,
         &train_set,
         val_set.as_ref(),
@@ -172,6 +252,8 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
         &cfg,
         &mut rng,
         &mut tee,
+        resume,
+        checkpointing,
     )?;
     if let Some(e) = tee.error {
         return Err(e);
@@ -200,14 +282,6 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
     let test_eval = test_set.as_ref().map(figures).transpose()?;
 
     let model_path = dir.join("model.safetensors");
-    let mut meta = ModelMeta::new(&net, loss, normalizer);
-    meta.class_names = train_set.class_names.clone();
-    meta.feature_names = loaded.feature_names.clone();
-    meta.target_names = loaded
-        .target_names
-        .clone()
-        .filter(|_| task == Task::Regress);
-    meta.settings = serde_json::to_value(settings).expect("settings serialise");
     io::save(&model_path, &net, &meta)?;
 
     plot_run(

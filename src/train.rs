@@ -64,7 +64,7 @@ impl Default for TrainConfig {
 }
 
 /// What one epoch measured, handed to the [`Observer`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -147,6 +147,50 @@ pub struct Evaluation {
     pub accuracy: Option<f64>,
 }
 
+/// Everything needed to continue a run exactly where it was: what a checkpoint holds.
+///
+/// Resuming from a state taken by [`train_with`] gives the same final weights, bit for bit, as
+/// the run that was never interrupted (same data, settings and thread count).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState<T> {
+    /// 0-based epoch in progress.
+    pub epoch: usize,
+    /// Steps of that epoch already taken (0: the epoch has not started).
+    pub step: usize,
+    /// The epoch's batch order (empty when `step` is 0: it is drawn when the epoch starts).
+    pub order: Vec<usize>,
+    /// The generator, as it is after drawing `order`.
+    pub rng: Rng,
+    pub params: Vec<T>,
+    pub optimizer_steps: u64,
+    /// The optimiser's named buffers (see [`crate::optim::Optimizer::state`]).
+    pub optimizer_state: Vec<(String, Vec<T>)>,
+    /// Running sums of the epoch in progress: data loss, correct count, whether there is one.
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub has_accuracy: bool,
+    /// Training seconds of the epoch in progress so far.
+    pub seconds: f64,
+    pub history: Vec<EpochMetrics>,
+    /// Early stopping's best so far: validation loss, 1-based epoch, weights.
+    pub best: Option<(f64, usize, Vec<T>)>,
+}
+
+/// When to take a checkpoint: `epoch`, or a number of steps (as the CLI and config files spell it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Every {
+    /// After each epoch (after its validation and stopping checks).
+    Epoch,
+    /// After every N optimiser steps (counted over the whole run).
+    Steps(usize),
+}
+
+/// Checkpointing: when, and what to call with the state (e.g. to write it to a file).
+pub struct Checkpointing<'a, T> {
+    pub every: Every,
+    pub save: &'a mut dyn FnMut(&TrainState<T>) -> Result<()>,
+}
+
 /// Trains `net` on `data`, validating on `val` if given, and returns the per-epoch history.
 ///
 /// `rng` draws the batch order and dropout masks. Fails before the first step if the data does
@@ -161,6 +205,25 @@ pub fn train<T: Scalar>(
     cfg: &TrainConfig,
     rng: &mut Rng,
     observer: &mut dyn Observer,
+) -> Result<TrainReport> {
+    train_with(
+        net, data, val, optimizer, schedule, cfg, rng, observer, None, None,
+    )
+}
+
+/// [`train`], optionally continuing from a saved [`TrainState`] and taking checkpoints.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with<T: Scalar>(
+    net: &mut Network<T>,
+    data: &Dataset,
+    val: Option<&Dataset>,
+    optimizer: &OptimizerConfig,
+    schedule: &Schedule,
+    cfg: &TrainConfig,
+    rng: &mut Rng,
+    observer: &mut dyn Observer,
+    resume: Option<TrainState<T>>,
+    mut checkpoint: Option<Checkpointing<'_, T>>,
 ) -> Result<TrainReport> {
     check_fit(net, data, cfg.loss, "training data")?;
     if let Some(v) = val {
@@ -180,6 +243,13 @@ pub fn train<T: Scalar>(
     if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
         return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));
     }
+    if let Some(Checkpointing {
+        every: Every::Steps(0),
+        ..
+    }) = checkpoint
+    {
+        return Err(Error::setting("checkpoint-every", 0, "must be ≥ 1 step"));
+    }
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
@@ -195,17 +265,56 @@ pub fn train<T: Scalar>(
         .collect();
     let lambda = T::c(cfg.l2);
     let k = net.outputs();
+    let steps = n.div_ceil(bs);
 
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<T>)> = None;
+    let (mut first_epoch, mut first_step, mut carried) = (0, 0, (0.0, 0usize, false, 0.0));
+    if let Some(s) = resume {
+        if s.params.len() != net.param_count() {
+            return Err(Error::shape(
+                "resumed parameters",
+                net.param_count(),
+                s.params.len(),
+            ));
+        }
+        if s.step > 0 && (s.order.len() != n || s.step >= steps) {
+            return Err(Error::shape(
+                "resumed batch order",
+                format!("{n} examples, step < {steps}"),
+                format!("{} examples, step {}", s.order.len(), s.step),
+            ));
+        }
+        net.params_mut().copy_from_slice(&s.params);
+        let buffers: Vec<(&str, &[T])> = s
+            .optimizer_state
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        opt.set_state(s.optimizer_steps, &buffers)?;
+        *rng = s.rng;
+        (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
+        carried = (s.loss_sum, s.correct, s.has_accuracy, s.seconds);
+        if s.step > 0 {
+            order = s.order;
+        }
+    }
+
     let mut stop = StopReason::MaxEpochs;
-    let steps = n.div_ceil(bs);
-    for epoch in 0..cfg.epochs {
+    for epoch in first_epoch..cfg.epochs {
         let lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
         let started = Instant::now();
-        data.epoch_order(&mut order, cfg.shuffle, rng);
-        let (mut loss_sum, mut correct, mut has_acc) = (0.0, 0usize, false);
-        for (step, idx) in order.chunks(bs).enumerate() {
+        let resuming = epoch == first_epoch && first_step > 0;
+        if !resuming {
+            data.epoch_order(&mut order, cfg.shuffle, rng);
+        }
+        let (mut loss_sum, mut correct, mut has_acc, before) = if epoch == first_epoch {
+            carried
+        } else {
+            (0.0, 0, false, 0.0)
+        };
+        let skip = if resuming { first_step } else { 0 };
+        for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
             data.gather(idx, ws.input_mut(m), &mut batch);
             net.forward(&mut ws, m, Some(rng));
@@ -237,8 +346,32 @@ pub fn train<T: Scalar>(
             }
             opt.step(net.params_mut(), &grads, T::c(lr));
             observer.on_step(epoch, step, steps, loss_sum / (step * bs + m) as f64);
+            if let Some(Checkpointing {
+                every: Every::Steps(every),
+                save,
+            }) = checkpoint.as_mut()
+                && opt.steps() % *every as u64 == 0
+                && step + 1 < steps
+            {
+                let sums = (
+                    loss_sum,
+                    correct,
+                    has_acc,
+                    before + started.elapsed().as_secs_f64(),
+                );
+                save(&snapshot(
+                    (epoch, step + 1),
+                    &order,
+                    rng,
+                    net,
+                    opt.as_ref(),
+                    sums,
+                    &history,
+                    &best,
+                ))?;
+            }
         }
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = before + started.elapsed().as_secs_f64();
 
         let grad_norm = cfg.grad_tol.map(|_| {
             full_gradient_norm(
@@ -289,6 +422,25 @@ pub fn train<T: Scalar>(
                 None => best = Some((e.loss, epoch + 1, net.params().to_vec())),
             }
         }
+        let epoch_checkpoint = match checkpoint.as_ref().map(|c| c.every) {
+            Some(Every::Epoch) => true,
+            // A step checkpoint that falls on an epoch's last step is taken here, after the epoch's checks.
+            Some(Every::Steps(every)) => opt.steps() % every as u64 == 0,
+            None => false,
+        };
+        if epoch_checkpoint && epoch + 1 < cfg.epochs {
+            let save = &mut checkpoint.as_mut().expect("checked").save;
+            save(&snapshot(
+                (epoch + 1, 0),
+                &[],
+                rng,
+                net,
+                opt.as_ref(),
+                (0.0, 0, false, 0.0),
+                &history,
+                &best,
+            ))?;
+        }
     }
     let best_epoch = match (&stop, &best) {
         (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
@@ -304,6 +456,40 @@ pub fn train<T: Scalar>(
         stop,
         best_epoch,
     })
+}
+
+/// The state to resume from at `(epoch, step)`, with the epoch's running sums
+/// (loss, correct, has accuracy, seconds).
+#[allow(clippy::too_many_arguments)]
+fn snapshot<T: Scalar>(
+    (epoch, step): (usize, usize),
+    order: &[usize],
+    rng: &Rng,
+    net: &Network<T>,
+    opt: &dyn crate::optim::Optimizer<T>,
+    (loss_sum, correct, has_accuracy, seconds): (f64, usize, bool, f64),
+    history: &[EpochMetrics],
+    best: &Option<(f64, usize, Vec<T>)>,
+) -> TrainState<T> {
+    TrainState {
+        epoch,
+        step,
+        order: order.to_vec(),
+        rng: rng.clone(),
+        params: net.params().to_vec(),
+        optimizer_steps: opt.steps(),
+        optimizer_state: opt
+            .state()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect(),
+        loss_sum,
+        correct,
+        has_accuracy,
+        seconds,
+        history: history.to_vec(),
+        best: best.clone(),
+    }
 }
 
 /// The notes' penalty λ Σ w² over the weight tensors.

@@ -257,7 +257,7 @@ fn bad_model_files_are_named_errors() {
     });
     lying.normalizer = downhill::data::Normalizer::identity(6);
     let p = d.path().join("lying.safetensors");
-    std::fs::write(&p, io::to_bytes(&net, &lying, &[]).unwrap()).unwrap();
+    std::fs::write(&p, io::to_bytes(&net, &lying).unwrap()).unwrap();
     let e = io::load(&p).unwrap_err().to_string();
     assert!(
         e.contains("tensor 0.weight") && e.contains("[5, 4]") && e.contains("[5, 6]"),

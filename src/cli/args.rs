@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use downhill::data::{Normalization, Task};
 use downhill::settings::{BatchSize, Settings};
+use downhill::train::Every;
 use downhill::{Activation, Init, Loss};
 
 /// Train neural networks by gradient descent, the way the textbook says — and fast.
@@ -142,6 +143,12 @@ pub struct TrainArgs {
     /// Take mini-batches in data order (to reproduce another framework's run step for step).
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Write checkpoint.safetensors into the run folder every N steps, or every `epoch`.
+    #[arg(long, value_parser = parse_every, value_name = "N|epoch")]
+    pub checkpoint_every: Option<Every>,
+    /// Continue the run in DIR from its checkpoint, with the settings recorded there.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
     /// The run folder (default runs/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -248,6 +255,11 @@ fn parse_normalize(s: &str) -> Result<Normalization, String> {
     )
 }
 
+fn parse_every(s: &str) -> Result<Every, String> {
+    s.parse()
+        .map_err(|_| "a whole number of steps ≥ 1, or `epoch`".to_string())
+}
+
 fn parse_batch(s: &str) -> Result<BatchSize, String> {
     s.parse()
         .map_err(|_| "a whole number ≥ 1, or `full`".to_string())
@@ -345,6 +357,9 @@ impl TrainArgs {
         set(&mut s.threads, self.threads);
         over(&self.init, &mut s.init);
         s.no_shuffle |= self.no_shuffle;
+        if self.checkpoint_every.is_some() {
+            s.checkpoint_every = self.checkpoint_every;
+        }
         over(&self.out, &mut s.out);
         Ok(s)
     }

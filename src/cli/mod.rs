@@ -37,12 +37,32 @@ fn fmt_figures(f: &Figures) -> String {
 
 fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
     let settings = a.settings()?;
+    if let Some(dir) = &a.resume {
+        // A resumed run is the recorded run: any other setting would make it a different one.
+        if a.config.is_some() || settings != Settings::default() {
+            return Err(Error::setting(
+                "resume",
+                dir.display(),
+                "takes every setting from the checkpoint; give --resume alone (with --quiet or --json if wanted)",
+            ));
+        }
+    }
     let batch = match settings.batch_size {
         downhill::settings::BatchSize::Examples(b) => b,
         downhill::settings::BatchSize::Full => 0,
     };
-    let mut progress = progress::Progress::new(a.quiet, settings.epochs, batch);
-    let summary = run::train(&settings, &mut progress)?;
+    let epochs = match &a.resume {
+        // The epoch count of a resumed run is the checkpoint's.
+        Some(dir) => downhill::checkpoint::load(&dir.join(run::CHECKPOINT))?.settings["epochs"]
+            .as_u64()
+            .unwrap_or(0) as usize,
+        None => settings.epochs,
+    };
+    let mut progress = progress::Progress::new(a.quiet, epochs, batch);
+    let summary = match &a.resume {
+        Some(dir) => run::resume(dir, &mut progress)?,
+        None => run::train(&settings, &mut progress)?,
+    };
     if a.json {
         println!(
             "{}",

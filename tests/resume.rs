@@ -1,0 +1,231 @@
+//! Checkpoints: a run resumed from any saved state ends with the same weights, bit for bit, as
+//! the run that was never interrupted — mid-epoch or at an epoch boundary, with momentum or
+//! Adam state, dropout masks, the L2 penalty and early stopping's best weights in play.
+
+use assert_cmd::Command;
+use downhill::data::Dataset;
+use downhill::optim::{AdamConfig, OptimizerConfig, Schedule, SgdConfig};
+use downhill::train::{Checkpointing, Every, NoObserver, TrainConfig, TrainState, train_with};
+use downhill::{Activation, Init, Network, Rng};
+use rand::SeedableRng;
+
+fn problem() -> (Dataset, Dataset) {
+    let x: Vec<f32> = (0..300 * 6)
+        .map(|i| ((i * 7919 % 997) as f32 / 997.0) - 0.5)
+        .collect();
+    let y: Vec<u32> = (0..300).map(|i| ((i * 31) % 3) as u32).collect();
+    let all = Dataset::classification(x, 6, y, 3).unwrap();
+    (
+        all.subset(&(0..250).collect::<Vec<_>>()),
+        all.subset(&(250..300).collect::<Vec<_>>()),
+    )
+}
+
+fn run(
+    opt: &OptimizerConfig,
+    resume: Option<TrainState<f32>>,
+    every: Option<Every>,
+) -> (Vec<f32>, Vec<TrainState<f32>>) {
+    let (data, val) = problem();
+    let mut rng = Rng::seed_from_u64(11);
+    let mut net =
+        Network::<f32>::mlp(&[6, 16, 3], Activation::Relu, 0.3, Init::HeNormal, &mut rng).unwrap();
+    let cfg = TrainConfig {
+        epochs: 6,
+        batch_size: 32,
+        l2: 1e-3,
+        patience: Some(10),
+        ..Default::default()
+    };
+    let mut saved = Vec::new();
+    let mut save = |s: &TrainState<f32>| {
+        saved.push(s.clone());
+        Ok(())
+    };
+    let ck = every.map(|every| Checkpointing {
+        every,
+        save: &mut save,
+    });
+    train_with(
+        &mut net,
+        &data,
+        Some(&val),
+        opt,
+        &Schedule::default(),
+        &cfg,
+        &mut rng,
+        &mut NoObserver,
+        resume,
+        ck,
+    )
+    .unwrap();
+    (net.params().to_vec(), saved)
+}
+
+#[test]
+fn resuming_from_any_checkpoint_gives_the_same_weights() {
+    let sgd = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        ..Default::default()
+    });
+    let adam = OptimizerConfig::Adam(AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    });
+    for opt in [sgd, adam] {
+        let (uninterrupted, _) = run(&opt, None, None);
+        // 250 examples in batches of 32: 8 steps an epoch; every 5 steps lands mid-epoch and on boundaries.
+        let (same, states) = run(&opt, None, Some(Every::Steps(5)));
+        assert_eq!(same, uninterrupted, "checkpointing must not change the run");
+        assert!(
+            states.iter().any(|s| s.step > 0) && states.iter().any(|s| s.step == 0 && s.epoch > 0)
+        );
+        for s in &states {
+            let (resumed, _) = run(&opt, Some(s.clone()), None);
+            assert_eq!(
+                resumed, uninterrupted,
+                "{opt:?}: resumed at epoch {} step {}",
+                s.epoch, s.step
+            );
+        }
+        let (_, epochs) = run(&opt, None, Some(Every::Epoch));
+        assert_eq!(
+            epochs.iter().map(|s| (s.epoch, s.step)).collect::<Vec<_>>(),
+            [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]
+        );
+        let (resumed, _) = run(&opt, Some(epochs[2].clone()), None);
+        assert_eq!(resumed, uninterrupted);
+    }
+}
+
+fn model_params(path: &std::path::Path) -> Vec<f32> {
+    downhill::io::load(path).unwrap().net.params().to_vec()
+}
+
+#[test]
+fn cli_resume_matches_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let args = [
+        "train",
+        "--quiet",
+        "--epochs",
+        "3",
+        "--dropout",
+        "0.2",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.002",
+        "--checkpoint-every",
+        "40",
+    ];
+    Command::cargo_bin("downhill")
+        .unwrap()
+        .args(args)
+        .arg("--out")
+        .arg(&a)
+        .assert()
+        .success();
+    // The last checkpoint A wrote stands for an interruption there: resume it in another folder.
+    std::fs::create_dir(&b).unwrap();
+    std::fs::copy(
+        a.join("checkpoint.safetensors"),
+        b.join("checkpoint.safetensors"),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["train", "--json", "--resume"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["epochs"], 3);
+    assert_eq!(
+        model_params(&a.join("model.safetensors")),
+        model_params(&b.join("model.safetensors"))
+    );
+    let lines = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(&b), 3);
+    // --resume takes its settings from the checkpoint; other settings are refused.
+    let err = Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["train", "--lr", "0.1", "--resume"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        !err.status.success() && String::from_utf8_lossy(&err.stderr).contains("--resume alone")
+    );
+    // A model file is not a checkpoint.
+    let c = dir.path().join("c");
+    std::fs::create_dir(&c).unwrap();
+    std::fs::copy(
+        a.join("model.safetensors"),
+        c.join("checkpoint.safetensors"),
+    )
+    .unwrap();
+    let err = Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["train", "--resume"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("not a checkpoint"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+}
+
+/// Killed at an arbitrary moment while writing a checkpoint after every step, the run folder
+/// holds a complete checkpoint that resumes, and no model file (training had not finished).
+#[test]
+fn a_killed_run_leaves_a_complete_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "train",
+            "--quiet",
+            "--epochs",
+            "200",
+            "--checkpoint-every",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let ck = out.join("checkpoint.safetensors");
+    let started = std::time::Instant::now();
+    while !ck.exists() && started.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.join("model.safetensors").exists());
+    let loaded = downhill::checkpoint::load(&ck).expect("the checkpoint is complete");
+    assert!(loaded.state.epoch < 200);
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    // A temporary file may remain from the write the kill interrupted; it is never the checkpoint.
+    assert!(leftovers.len() <= 1);
+}
