@@ -216,6 +216,110 @@ fn csv_classification_train_predict_and_config_file() {
     );
 }
 
+/// A separate --test file (its labels mapped to the training classes), a header-less CSV with the
+/// target by index, and eval on data of the wrong width.
+#[test]
+fn separate_test_file_header_flags_and_width_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    write_csv(&train, 300);
+    write_csv(&test, 50);
+    let out = dir.path().join("r");
+    let res = downhill()
+        .args(["train", "--json", "--epochs", "30", "--header", "--data"])
+        .arg(&train)
+        .arg("--test")
+        .arg(&test)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v = json(&res.stdout);
+    assert_eq!(
+        (
+            v["test"]["examples"].as_u64(),
+            v["data"]["train_examples"].as_u64()
+        ),
+        (Some(50), Some(270))
+    );
+    assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.85, "{v}");
+
+    // No header; the label (0/1) in the first column, chosen by index.
+    let bare = dir.path().join("bare.csv");
+    let rows: String = (0..200)
+        .map(|i| {
+            format!(
+                "{},{},{}\n",
+                i % 2,
+                (i % 2) as f64 * 2.0 - 1.0,
+                (i % 7) as f64 / 7.0
+            )
+        })
+        .collect();
+    std::fs::write(&bare, rows).unwrap();
+    let res = downhill()
+        .args([
+            "train",
+            "--json",
+            "--epochs",
+            "5",
+            "--no-header",
+            "--target",
+            "0",
+            "--data",
+        ])
+        .arg(&bare)
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v = json(&res.stdout);
+    assert_eq!(
+        (v["data"]["features"].as_u64(), v["data"]["task"].as_str()),
+        (Some(2), Some("classify"))
+    );
+    assert_eq!(
+        v["data"]["train_examples"].as_u64().unwrap()
+            + v["data"]["val_examples"].as_u64().unwrap()
+            + v["data"]["test_examples"].as_u64().unwrap(),
+        200
+    );
+
+    // A model for 2 features evaluated on the 784-pixel digits: the widths are named.
+    let err = stderr_of(&[
+        "eval",
+        "--model",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--data",
+        "digits",
+    ]);
+    assert!(err.contains("784") && err.contains('2'), "{err}");
+    // A test file of another width is named.
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(&wide, "a,b,c,label\n1,2,3,above\n").unwrap();
+    let err = stderr_of(&[
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--test",
+        wide.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("wide.csv") && err.contains("3 features") && err.contains("has 2"),
+        "{err}"
+    );
+}
+
 #[test]
 fn csv_regression_reports_rmse_and_r2() {
     let dir = tempfile::tempdir().unwrap();

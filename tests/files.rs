@@ -179,6 +179,32 @@ fn idx_pairs_and_their_errors() {
     assert!(e.contains("train-images-idx3-ubyte"), "{e}");
 }
 
+#[test]
+fn missing_fashion_mnist_says_how_to_install_it() {
+    let e = downhill::data::idx::fashion_mnist_in(Path::new("/nonexistent/fashion-mnist"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("apt-get install dataset-fashion-mnist"), "{e}");
+}
+
+#[test]
+fn cut_off_gzip_idx_is_an_error() {
+    let d = tmp();
+    let full = gz(&idx(&[1000, 28, 28], 8, &vec![7u8; 784_000]));
+    let p = write(
+        d.path(),
+        "train-images-idx3-ubyte.gz",
+        &full[..full.len() / 2],
+    );
+    let e = downhill::data::idx::read_idx(&p, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte.gz") && e.contains("gzip"),
+        "{e}"
+    );
+}
+
 fn trained_net() -> (Network<f32>, ModelMeta) {
     let mut rng = Rng::seed_from_u64(3);
     let net = Network::<f32>::mlp(

@@ -148,7 +148,11 @@ pub fn load_dir(dir: &Path) -> Result<(Dataset, Option<Dataset>)> {
 
 /// Fashion-MNIST from the Debian package, with its class names.
 pub fn fashion_mnist() -> Result<(Dataset, Option<Dataset>)> {
-    let dir = Path::new(FASHION_MNIST_DIR);
+    fashion_mnist_in(Path::new(FASHION_MNIST_DIR))
+}
+
+/// Fashion-MNIST from `dir` (the package's folder, or a copy of it).
+pub fn fashion_mnist_in(dir: &Path) -> Result<(Dataset, Option<Dataset>)> {
     if !dir.exists() {
         return Err(bad(
             dir,
