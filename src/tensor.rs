@@ -185,6 +185,20 @@ pub fn gemm<T: Scalar>(
         Beta::Add => faer::Accum::Add,
     };
     faer::linalg::matmul::matmul(dst, accum, to_faer(a), to_faer(b), T::c(1.0), threads.par());
+    clear_upper_vector_state();
+}
+
+/// faer's kernels use AVX-512/AVX2 registers and may return with their upper halves "dirty".
+/// Code compiled for plain x86-64 (SSE) that runs next — every elementwise loop of a generic
+/// build — then pays a state-transition penalty: measured on this Zen 5, the optimiser step and
+/// the batch gather ran 4–7× slower right after a product. `vzeroupper` resets that state.
+#[inline]
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU supports AVX (checked above), which is all `vzeroupper` requires.
+        unsafe { std::arch::x86_64::_mm256_zeroupper() }
+    }
 }
 
 fn to_faer<T>(v: MatView<'_, T>) -> faer::MatRef<'_, T> {
