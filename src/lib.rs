@@ -45,6 +45,7 @@
 //! more than one thread, the matrix products may split their sums differently, so results agree
 //! to float rounding but are not promised to be bit-identical across thread counts.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

@@ -317,6 +317,9 @@ pub fn train_with<T: Scalar>(
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
             data.gather(idx, ws.input_mut(m), &mut batch);
+            if let Some(next) = order.get((step + 1) * bs..((step + 2) * bs).min(n)) {
+                data.prefetch(next);
+            }
             net.forward(&mut ws, m, Some(rng));
             let (out, delta) = ws.output_and_delta(m);
             let batch_loss = cfg

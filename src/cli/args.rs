@@ -36,6 +36,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predict with a saved model, one output row per input row.
     Predict(PredictArgs),
+    /// Time the standard training workloads next to the floor of their matrix products.
+    Bench(BenchArgs),
     /// Check backpropagation against central finite differences, in f64, on a small random batch.
     #[command(allow_negative_numbers = true)]
     Gradcheck(GradcheckArgs),
@@ -189,6 +191,29 @@ pub struct PredictArgs {
     /// Also write each class's probability.
     #[arg(long)]
     pub proba: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// fashion-mnist (the 60,000 training images), digits, or synthetic (random images).
+    #[arg(
+        long,
+        default_value = "fashion-mnist",
+        value_name = "fashion-mnist|digits|synthetic"
+    )]
+    pub data: String,
+    /// Examples of synthetic data.
+    #[arg(long, default_value_t = 60_000)]
+    pub examples: usize,
+    /// Epochs per workload (the median epoch is reported).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Only workloads whose name contains this (e.g. "batch 256").
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Print the measurements as a JSON array.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -5,7 +5,7 @@ pub mod progress;
 
 use std::process::ExitCode;
 
-use args::{Command, EvalArgs, GradcheckArgs, PredictArgs, TrainArgs};
+use args::{BenchArgs, Command, EvalArgs, GradcheckArgs, PredictArgs, TrainArgs};
 use downhill::metrics::Report;
 use downhill::run::{self, Figures};
 use downhill::settings::Settings;
@@ -18,7 +18,56 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Eval(a) => eval(&a),
         Command::Predict(a) => predict(&a),
         Command::Gradcheck(a) => gradcheck(&a),
+        Command::Bench(a) => bench(&a),
     }
+}
+
+fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
+    let data = match a.data.as_str() {
+        "synthetic" => downhill::bench::synthetic(a.examples, 0),
+        "digits" => downhill::data::digits::load()?,
+        "fashion-mnist" => downhill::data::idx::fashion_mnist()?.0,
+        other => {
+            return Err(Error::setting(
+                "data",
+                other,
+                "accepted: fashion-mnist, digits, synthetic",
+            ));
+        }
+    };
+    if a.epochs == 0 {
+        return Err(Error::setting("epochs", 0, "must be ≥ 1"));
+    }
+    let mut all = Vec::new();
+    for w in downhill::bench::Workload::standard() {
+        if a.only
+            .as_ref()
+            .is_some_and(|o| !w.name.contains(o.as_str()))
+        {
+            continue;
+        }
+        let m = downhill::bench::measure(&w, &data, a.epochs, 0)?;
+        if !a.json {
+            println!(
+                "{:<42} {:>8.3} s/epoch {:>9.0} ex/s {:>6.1} GFLOP/s   floor {:.3} s ({:.0} GFLOP/s)  share {:.2}",
+                w.name,
+                m.seconds_per_epoch,
+                m.examples_per_second,
+                m.effective_gflops,
+                m.floor_seconds_per_epoch,
+                m.gemm_gflops,
+                m.share_of_floor
+            );
+        }
+        all.push(m);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&all).expect("measurements serialise")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn fmt_figures(f: &Figures) -> String {

@@ -281,6 +281,31 @@ impl Dataset {
         }
     }
 
+    /// Asks the CPU to start loading the rows at `idx` into cache (for the next mini-batch, while
+    /// this one is in the matrix products), so that gathering them does not wait on memory.
+    pub fn prefetch(&self, idx: &[usize]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (ptr, row_bytes) = match &self.features {
+                Features::U8(v) => (v.as_ptr(), self.n_features),
+                Features::F32(v) => (v.as_ptr().cast::<u8>(), self.n_features * 4),
+            };
+            for &i in idx {
+                for line in (0..row_bytes).step_by(64) {
+                    // SAFETY: a prefetch is a hint that never faults; the address is inside the
+                    // feature vector (row i < len, offset < row_bytes).
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                            ptr.add(i * row_bytes + line).cast(),
+                        )
+                    }
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = idx;
+    }
+
     /// Fits a normaliser of the given kind on this set's features (use the training set's).
     pub fn fit_normalizer(&self, kind: Normalization) -> Normalizer {
         let d = self.n_features;

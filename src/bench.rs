@@ -1,0 +1,239 @@
+//! Standard training workloads, timed, next to the arithmetic floor of their matrix products.
+//!
+//! For an MLP with layer sizes d₀ → d₁ → … → d_L and batch n, one step multiplies
+//!
+//! ```text
+//! forward            Z_l = X_l·W_lᵀ          2·n·d_l·d_{l+1} flops per layer
+//! weight gradient    ∂W_l = δZ_lᵀ·X_l         2·n·d_l·d_{l+1}
+//! input gradient     δX_l = δZ_l·W_l          2·n·d_l·d_{l+1}  (not for the first layer)
+//! ```
+//!
+//! The floor of a workload is the time of exactly those products, measured here through
+//! [`crate::tensor::gemm`] at the same shapes and thread count, times the steps of an epoch.
+//! `share of floor` = floor / measured epoch time: 1.0 would mean nothing but matrix products.
+
+use std::time::Instant;
+
+use rand::{Rng as _, SeedableRng};
+
+use crate::Rng;
+use crate::data::{Dataset, Features, Normalization, Targets};
+use crate::error::Result;
+use crate::init::Init;
+use crate::layers::Activation;
+use crate::network::Network;
+use crate::optim::{OptimizerConfig, Schedule, SgdConfig};
+use crate::tensor::{Beta, MatView, Threads, gemm};
+use crate::train::{NoObserver, TrainConfig, train};
+
+/// One workload: network sizes, batch, threads.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub sizes: Vec<usize>,
+    pub batch: usize,
+    pub threads: usize,
+}
+
+impl Workload {
+    pub fn new(sizes: &[usize], batch: usize, threads: usize) -> Workload {
+        let arch = sizes
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("-");
+        Workload {
+            name: format!(
+                "mlp {arch}, batch {batch}, {threads} thread{}",
+                if threads == 1 { "" } else { "s" }
+            ),
+            sizes: sizes.to_vec(),
+            batch,
+            threads,
+        }
+    }
+
+    /// The issue's standard workloads: 784-100-10 at batch 64; 784-256-128-10 at 64 and 256; the
+    /// latter with 2 threads.
+    pub fn standard() -> Vec<Workload> {
+        vec![
+            Workload::new(&[784, 100, 10], 64, 1),
+            Workload::new(&[784, 256, 128, 10], 64, 1),
+            Workload::new(&[784, 256, 128, 10], 256, 1),
+            Workload::new(&[784, 256, 128, 10], 256, 2),
+        ]
+    }
+
+    /// Matrix-product flops of one step with `n` examples.
+    pub fn step_flops(&self, n: usize) -> f64 {
+        self.sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, d)| {
+                let per = 2.0 * (n * d[0] * d[1]) as f64;
+                if l == 0 { 2.0 * per } else { 3.0 * per }
+            })
+            .sum()
+    }
+}
+
+/// What one workload measured.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Measurement {
+    pub workload: Workload,
+    pub examples: usize,
+    /// Training seconds of each epoch.
+    pub epoch_seconds: Vec<f64>,
+    /// Median of `epoch_seconds`.
+    pub seconds_per_epoch: f64,
+    pub examples_per_second: f64,
+    /// Matrix-product flops per epoch / seconds per epoch.
+    pub effective_gflops: f64,
+    /// The same products alone, at the same shapes and threads: seconds per epoch.
+    pub floor_seconds_per_epoch: f64,
+    /// Their rate: GFLOP/s of the chosen GEMM crate at these shapes on this machine.
+    pub gemm_gflops: f64,
+    /// floor / measured.
+    pub share_of_floor: f64,
+}
+
+/// Synthetic image data: `n` random 28×28 byte images with random labels 0..9.
+pub fn synthetic(n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::seed_from_u64(seed);
+    let pixels: Vec<u8> = (0..n * 784).map(|_| rng.random()).collect();
+    let labels = (0..n).map(|_| rng.random_range(0..10)).collect();
+    Dataset::new(
+        Features::U8(pixels),
+        784,
+        Targets::Classes {
+            labels,
+            n_classes: 10,
+        },
+    )
+    .expect("consistent by construction")
+}
+
+/// Times `epochs` epochs of SGD (lr 0.1, momentum 0.9, cross-entropy, ReLU) on `data`, and
+/// measures the floor.
+pub fn measure(w: &Workload, data: &Dataset, epochs: usize, seed: u64) -> Result<Measurement> {
+    let mut data = data.clone();
+    data.set_normalizer(data.fit_normalizer(Normalization::Scale))?;
+    let mut rng = Rng::seed_from_u64(seed);
+    let mut net = Network::<f32>::mlp(&w.sizes, Activation::Relu, 0.0, Init::HeNormal, &mut rng)?;
+    let opt = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..Default::default()
+    });
+    let cfg = TrainConfig {
+        epochs,
+        batch_size: w.batch,
+        threads: w.threads,
+        ..Default::default()
+    };
+    let report = train(
+        &mut net,
+        &data,
+        None,
+        &opt,
+        &Schedule::default(),
+        &cfg,
+        &mut rng,
+        &mut NoObserver,
+    )?;
+    let epoch_seconds: Vec<f64> = report.history.iter().map(|m| m.seconds).collect();
+    let seconds = median(&epoch_seconds);
+    let n = data.len();
+    let (full, last) = (n / w.batch, n % w.batch);
+    let flops = full as f64 * w.step_flops(w.batch) + w.step_flops(last);
+    let floor = full as f64 * product_seconds(w, w.batch)
+        + if last > 0 {
+            product_seconds(w, last)
+        } else {
+            0.0
+        };
+    Ok(Measurement {
+        workload: w.clone(),
+        examples: n,
+        epoch_seconds,
+        seconds_per_epoch: seconds,
+        examples_per_second: n as f64 / seconds,
+        effective_gflops: flops / seconds / 1e9,
+        floor_seconds_per_epoch: floor,
+        gemm_gflops: flops / floor / 1e9,
+        share_of_floor: floor / seconds,
+    })
+}
+
+/// Seconds for the matrix products of one step with `n` examples, alone (median of repeats).
+pub fn product_seconds(w: &Workload, n: usize) -> f64 {
+    let threads = Threads(w.threads);
+    let layers: Vec<(usize, usize)> = w.sizes.windows(2).map(|d| (d[0], d[1])).collect();
+    let buf = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    };
+    // Per layer: X, W, δZ, Z, ∂W, δX.
+    type Buffers = Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)>;
+    let mut bufs: Buffers = layers
+        .iter()
+        .map(|&(i, o)| {
+            (
+                buf(n * i),
+                buf(o * i),
+                buf(n * o),
+                vec![0.0f32; n * o],
+                vec![0.0f32; o * i],
+                vec![0.0f32; n * i],
+            )
+        })
+        .collect();
+    let once = |bufs: &mut Buffers| {
+        let started = Instant::now();
+        for (l, (&(i, o), (x, wt, dz, z, dw, dx))) in layers.iter().zip(bufs.iter_mut()).enumerate()
+        {
+            gemm(
+                z,
+                n,
+                o,
+                Beta::Replace,
+                MatView::new(x, n, i),
+                MatView::new(wt, o, i).t(),
+                threads,
+            );
+            gemm(
+                dw,
+                o,
+                i,
+                Beta::Replace,
+                MatView::new(dz, n, o).t(),
+                MatView::new(x, n, i),
+                threads,
+            );
+            if l > 0 {
+                gemm(
+                    dx,
+                    n,
+                    i,
+                    Beta::Replace,
+                    MatView::new(dz, n, o),
+                    MatView::new(wt, o, i),
+                    threads,
+                );
+            }
+        }
+        started.elapsed().as_secs_f64()
+    };
+    for _ in 0..20 {
+        once(&mut bufs);
+    }
+    let times: Vec<f64> = (0..200).map(|_| once(&mut bufs)).collect();
+    median(&times)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() { 0.0 } else { s[s.len() / 2] }
+}
