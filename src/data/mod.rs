@@ -242,26 +242,8 @@ impl Dataset {
         let (shift, scale) = (&self.normalizer.shift, &self.normalizer.scale);
         for (row, &i) in x.chunks_exact_mut(d).zip(idx) {
             match &self.features {
-                Features::U8(v) => {
-                    for (((o, &v), &s), &c) in row
-                        .iter_mut()
-                        .zip(&v[i * d..(i + 1) * d])
-                        .zip(shift)
-                        .zip(scale)
-                    {
-                        *o = T::c(((v as f32 - s) * c) as f64);
-                    }
-                }
-                Features::F32(v) => {
-                    for (((o, &v), &s), &c) in row
-                        .iter_mut()
-                        .zip(&v[i * d..(i + 1) * d])
-                        .zip(shift)
-                        .zip(scale)
-                    {
-                        *o = T::c(((v - s) * c) as f64);
-                    }
-                }
+                Features::U8(v) => affine_row(row, &v[i * d..(i + 1) * d], shift, scale),
+                Features::F32(v) => affine_row(row, &v[i * d..(i + 1) * d], shift, scale),
             }
         }
         y.n = idx.len();
@@ -358,6 +340,20 @@ impl Dataset {
         if shuffle {
             order.shuffle(rng);
         }
+    }
+}
+
+/// One gathered row: `out = (raw − shift)·scale`, elementwise. Compiled for AVX-512, AVX2 and
+/// plain x86-64, chosen at run time (every version gives the same bits).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx512bw", "x86_64+avx2+fma"))]
+fn affine_row<T: Scalar, R: Copy + Into<f32>>(
+    out: &mut [T],
+    raw: &[R],
+    shift: &[f32],
+    scale: &[f32],
+) {
+    for (((o, &v), &s), &c) in out.iter_mut().zip(raw).zip(shift).zip(scale) {
+        *o = T::c(((v.into() - s) * c) as f64);
     }
 }
 

@@ -129,14 +129,16 @@ fn phi_cdf<T: Scalar>(z: T) -> T {
     T::c(0.5) * (T::one() + (z * T::c(std::f64::consts::FRAC_1_SQRT_2)).erf())
 }
 
-#[inline]
+/// `y = f(x)` elementwise; compiled for AVX-512, AVX2 and plain x86-64, chosen at run time.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn map<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y = f(x);
     }
 }
 
-#[inline]
+/// `y = f(x, d)` elementwise; dispatched like [`map`].
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn map2<T: Scalar>(x: &[T], d: &[T], y: &mut [T], f: impl Fn(T, T) -> T) {
     for ((y, &x), &d) in y.iter_mut().zip(x).zip(d) {
         *y = f(x, d);

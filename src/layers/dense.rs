@@ -88,13 +88,20 @@ impl Dense {
         if beta == Beta::Replace {
             db.fill(T::zero());
         }
-        for row in delta_z[..n * o].chunks_exact(o) {
-            for (g, &d) in db.iter_mut().zip(row) {
-                *g += d;
-            }
-        }
+        column_sums(&delta_z[..n * o], db);
         if let Some(dx) = delta_x {
             gemm(dx, n, i, Beta::Replace, dz, MatView::new(w, o, i), threads);
+        }
+    }
+}
+
+/// `db += 1ᵀ·δZ`: adds each row of `dz` to `db`. Row by row, so the sums run in example order
+/// whatever the vector width (every dispatched version gives the same bits).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn column_sums<T: Scalar>(dz: &[T], db: &mut [T]) {
+    for row in dz.chunks_exact(db.len()) {
+        for (g, &d) in db.iter_mut().zip(row) {
+            *g += d;
         }
     }
 }

@@ -64,6 +64,37 @@ impl AdamConfig {
     }
 }
 
+/// The scalars of one step: betas, 1 − betas, ε, η/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ), weight decay.
+#[derive(Clone, Copy)]
+struct Coefficients<T> {
+    b1: T,
+    b2: T,
+    one_b1: T,
+    one_b2: T,
+    eps: T,
+    step_size: T,
+    inv_bc2_sqrt: T,
+    wd: T,
+}
+
+/// Steps (1)–(5), elementwise; compiled for AVX-512, AVX2 and plain x86-64, chosen at run time
+/// (every version gives the same bits).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn update<T: Scalar>(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], k: Coefficients<T>) {
+    for (((w, &g), m), v) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        let g = g + k.wd * *w; // (1)
+        *m = k.b1 * *m + k.one_b1 * g; // (2)
+        *v = k.b2 * *v + k.one_b2 * g * g; // (3)
+        let denom = v.sqrt() * k.inv_bc2_sqrt + k.eps; // (4), ε outside the root
+        *w -= k.step_size * *m / denom; // (5)
+    }
+}
+
 /// Adam's state: the moment estimates m and v.
 pub struct Adam<T> {
     pub(super) cfg: AdamConfig,
@@ -91,19 +122,17 @@ impl<T: Scalar> Adam<T> {
         let step_size = lr / T::c(bias_correction1);
         let inv_bc2_sqrt = T::c(1.0 / bias_correction2_sqrt);
         let (b1, b2, eps) = (T::c(b1), T::c(b2), T::c(self.cfg.eps));
-        let (one_b1, one_b2) = (T::one() - b1, T::one() - b2);
-        for (((w, &g), m), v) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.exp_avg.iter_mut())
-            .zip(self.exp_avg_sq.iter_mut())
-        {
-            let g = g + wd * *w; // (1)
-            *m = b1 * *m + one_b1 * g; // (2)
-            *v = b2 * *v + one_b2 * g * g; // (3)
-            let denom = v.sqrt() * inv_bc2_sqrt + eps; // (4), ε outside the root
-            *w -= step_size * *m / denom; // (5)
-        }
+        let k = Coefficients {
+            b1,
+            b2,
+            one_b1: T::one() - b1,
+            one_b2: T::one() - b2,
+            eps,
+            step_size,
+            inv_bc2_sqrt,
+            wd,
+        };
+        update(params, grads, &mut self.exp_avg, &mut self.exp_avg_sq, k);
     }
 
     pub(super) fn buffers(&self) -> Vec<(&'static str, &[T])> {

@@ -71,6 +71,54 @@ impl SgdConfig {
     }
 }
 
+/// The scalars of one step's update.
+#[derive(Clone, Copy)]
+struct Coefficients<T> {
+    lr: T,
+    wd: T,
+    mu: T,
+    one_minus_tau: T,
+    first: bool,
+    nesterov: bool,
+}
+
+/// Steps (1) and (4) without momentum. Compiled for AVX-512, AVX2 and plain x86-64, chosen at
+/// run time; elementwise, so every version gives the same bits.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn plain_update<T: Scalar>(params: &mut [T], grads: &[T], lr: T, wd: T) {
+    for (w, &g) in params.iter_mut().zip(grads) {
+        let g = g + wd * *w; // (1)
+        *w -= lr * g; // (4)
+    }
+}
+
+/// Steps (1)–(4) with momentum (dispatched like [`plain_update`]).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn momentum_update<T: Scalar>(params: &mut [T], grads: &[T], buf: &mut [T], c: Coefficients<T>) {
+    let triples = params.iter_mut().zip(grads).zip(buf.iter_mut());
+    match (c.first, c.nesterov) {
+        (true, false) => triples.for_each(|((w, &g), b)| {
+            *b = g + c.wd * *w; // (1), (2) with b₁ = g
+            *w -= c.lr * *b; // (3), (4)
+        }),
+        (true, true) => triples.for_each(|((w, &g), b)| {
+            let g = g + c.wd * *w; // (1)
+            *b = g; // (2)
+            *w -= c.lr * (g + c.mu * *b); // (3), (4)
+        }),
+        (false, false) => triples.for_each(|((w, &g), b)| {
+            let g = g + c.wd * *w; // (1)
+            *b = c.mu * *b + c.one_minus_tau * g; // (2)
+            *w -= c.lr * *b; // (3), (4)
+        }),
+        (false, true) => triples.for_each(|((w, &g), b)| {
+            let g = g + c.wd * *w; // (1)
+            *b = c.mu * *b + c.one_minus_tau * g; // (2)
+            *w -= c.lr * (g + c.mu * *b); // (3), (4)
+        }),
+    }
+}
+
 /// SGD's state: the momentum buffer b.
 pub struct Sgd<T> {
     cfg: SgdConfig,
@@ -92,30 +140,19 @@ impl<T: Scalar> Sgd<T> {
 impl<T: Scalar> Optimizer<T> for Sgd<T> {
     fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
         self.t += 1;
-        let wd = T::c(self.cfg.weight_decay);
-        let mu = T::c(self.cfg.momentum);
-        let one_minus_tau = T::c(1.0 - self.cfg.dampening);
-        let first = self.t == 1;
-        if self.cfg.momentum == 0.0 {
-            for (w, &g) in params.iter_mut().zip(grads) {
-                let g = g + wd * *w; // (1)
-                *w -= lr * g; // (4)
-            }
-            return;
-        }
-        for ((w, &g), b) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.momentum_buffer.iter_mut())
-        {
-            let g = g + wd * *w; // (1)
-            *b = if first {
-                g
-            } else {
-                mu * *b + one_minus_tau * g
-            }; // (2)
-            let d = if self.cfg.nesterov { g + mu * *b } else { *b }; // (3)
-            *w -= lr * d; // (4)
+        let c = &self.cfg;
+        let coef = Coefficients {
+            lr,
+            wd: T::c(c.weight_decay),
+            mu: T::c(c.momentum),
+            one_minus_tau: T::c(1.0 - c.dampening),
+            first: self.t == 1,
+            nesterov: c.nesterov,
+        };
+        if c.momentum == 0.0 {
+            plain_update(params, grads, coef.lr, coef.wd);
+        } else {
+            momentum_update(params, grads, &mut self.momentum_buffer, coef);
         }
     }
 
