@@ -137,15 +137,27 @@ fn cross_entropy<T: Scalar>(z: &[T], k: usize, y: &[u32], mut grad: Option<(&mut
         let y = y as usize;
         assert!(y < k, "class {y} but only {k} outputs");
         let m = row.iter().copied().fold(T::neg_infinity(), T::max);
-        let s: T = row.iter().map(|&v| (v - m).exp()).sum();
-        total += m + s.ln() - row[y];
-        if let Some((g, denom)) = grad.as_mut() {
-            let scale = T::one() / (s * *denom);
-            let g = &mut g[i * k..(i + 1) * k];
-            for (g, &v) in g.iter_mut().zip(row) {
-                *g = (v - m).exp() * scale;
+        match grad.as_mut() {
+            Some((g, denom)) => {
+                // eʲ = e^(zⱼ − m) is computed once, kept in the gradient row, then scaled into
+                // softmax(z)ⱼ/denom; the sum runs in the same order as without a gradient.
+                let g = &mut g[i * k..(i + 1) * k];
+                let mut s = T::zero();
+                for (g, &v) in g.iter_mut().zip(row) {
+                    *g = (v - m).exp();
+                    s += *g;
+                }
+                total += m + s.ln() - row[y];
+                let scale = T::one() / (s * *denom);
+                for g in g.iter_mut() {
+                    *g *= scale;
+                }
+                g[y] -= T::one() / *denom;
             }
-            g[y] -= T::one() / *denom;
+            None => {
+                let s: T = row.iter().map(|&v| (v - m).exp()).sum();
+                total += m + s.ln() - row[y];
+            }
         }
     }
     total

@@ -252,33 +252,73 @@ impl<T: Scalar> Network<T> {
             self.params.len(),
             "gradient vector of the wrong length"
         );
+        for l in (0..self.layers.len()).rev() {
+            self.layer_backward(l, ws, n, grads, beta);
+        }
+    }
+
+    /// [`Network::backward`] (writing the gradients) that hands each dense layer's weight, then
+    /// bias, to `update(params, grads, range, is_weight)` as soon as their gradients are known.
+    /// That is after the layer's own δX, and lower layers never read its weights, so updating
+    /// there gives the same result as updating after the whole pass — while the gradient is still
+    /// in cache.
+    pub fn backward_update(
+        &mut self,
+        ws: &mut Workspace<T>,
+        n: usize,
+        grads: &mut [T],
+        update: &mut dyn FnMut(&mut [T], &mut [T], std::ops::Range<usize>, bool),
+    ) {
+        assert_eq!(
+            grads.len(),
+            self.params.len(),
+            "gradient vector of the wrong length"
+        );
+        for l in (0..self.layers.len()).rev() {
+            self.layer_backward(l, ws, n, grads, Beta::Replace);
+            if let Layer::Dense(d) = self.layers[l] {
+                let w = self.offsets[l]..self.offsets[l] + d.weight_len();
+                let b = w.end..w.end + d.outputs;
+                update(&mut self.params[w.clone()], &mut grads[w.clone()], w, true);
+                update(&mut self.params[b.clone()], &mut grads[b.clone()], b, false);
+            }
+        }
+    }
+
+    /// Layer l's backward: δ of its input from δ of its output, and its parameters' gradients.
+    fn layer_backward(
+        &self,
+        l: usize,
+        ws: &mut Workspace<T>,
+        n: usize,
+        grads: &mut [T],
+        beta: Beta,
+    ) {
         let threads = ws.threads;
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            let (lo, hi) = ws.deltas.split_at_mut(l + 1);
-            let delta_out = &hi[0][..n * self.widths[l + 1]];
-            let delta_in = if l > 0 {
-                Some(&mut lo[l][..n * self.widths[l]])
-            } else {
-                None
-            };
-            let x = &ws.acts[l][..n * self.widths[l]];
-            match layer {
-                Layer::Dense(d) => {
-                    let (w, _) = self.dense_params(l, d);
-                    let off = self.offsets[l];
-                    let (dw, db) =
-                        grads[off..off + d.weight_len() + d.outputs].split_at_mut(d.weight_len());
-                    d.backward(x, n, w, delta_out, dw, db, delta_in, beta, threads);
+        let (lo, hi) = ws.deltas.split_at_mut(l + 1);
+        let delta_out = &hi[0][..n * self.widths[l + 1]];
+        let delta_in = if l > 0 {
+            Some(&mut lo[l][..n * self.widths[l]])
+        } else {
+            None
+        };
+        let x = &ws.acts[l][..n * self.widths[l]];
+        match &self.layers[l] {
+            Layer::Dense(d) => {
+                let (w, _) = self.dense_params(l, d);
+                let off = self.offsets[l];
+                let (dw, db) =
+                    grads[off..off + d.weight_len() + d.outputs].split_at_mut(d.weight_len());
+                d.backward(x, n, w, delta_out, dw, db, delta_in, beta, threads);
+            }
+            Layer::Activation(a) => {
+                if let Some(delta_in) = delta_in {
+                    a.backward(x, &ws.acts[l + 1][..x.len()], delta_out, delta_in);
                 }
-                Layer::Activation(a) => {
-                    if let Some(delta_in) = delta_in {
-                        a.backward(x, &ws.acts[l + 1][..x.len()], delta_out, delta_in);
-                    }
-                }
-                Layer::Dropout(_) => {
-                    if let Some(delta_in) = delta_in {
-                        dropout::backward(&ws.masks[l][..x.len()], delta_out, delta_in);
-                    }
+            }
+            Layer::Dropout(_) => {
+                if let Some(delta_in) = delta_in {
+                    dropout::backward(&ws.masks[l][..x.len()], delta_out, delta_in);
                 }
             }
         }

@@ -341,13 +341,16 @@ pub fn train_with<T: Scalar>(
                 });
             }
             loss_sum += batch_loss;
-            net.backward(&mut ws, m, &mut grads, Beta::Replace);
-            if cfg.l2 > 0.0 {
-                for r in &weight_ranges {
-                    loss::add_l2_gradient(&net.params()[r.clone()], &mut grads[r.clone()], lambda);
+            // Each layer is updated as soon as backpropagation has its gradient (plus the
+            // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
+            opt.begin_step();
+            let lr_t = T::c(lr);
+            net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
+                if is_weight && cfg.l2 > 0.0 {
+                    loss::add_l2_gradient(p, g, lambda);
                 }
-            }
-            opt.step(net.params_mut(), &grads, T::c(lr));
+                opt.update(p, g, range, lr_t);
+            });
             observer.on_step(epoch, step, steps, loss_sum / (step * bs + m) as f64);
             if let Some(Checkpointing {
                 every: Every::Steps(every),

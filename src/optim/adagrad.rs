@@ -81,11 +81,14 @@ impl<T: Scalar> Adagrad<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Adagrad<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
+    fn begin_step(&mut self) {
         self.t += 1;
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T], range: std::ops::Range<usize>, lr: T) {
         let clr = lr / T::c(1.0 + (self.t - 1) as f64 * self.cfg.lr_decay); // (2)
         let (wd, eps) = (T::c(self.cfg.weight_decay), T::c(self.cfg.eps));
-        for ((w, &g), s) in params.iter_mut().zip(grads).zip(self.sum.iter_mut()) {
+        for ((w, &g), s) in params.iter_mut().zip(grads).zip(self.sum[range].iter_mut()) {
             let g = g + wd * *w; // (1)
             *s += g * g; // (3)
             *w -= clr * g / (s.sqrt() + eps); // (4)

@@ -114,8 +114,15 @@ impl<T: Scalar> Adam<T> {
     }
 
     /// Steps (2)–(5) with the gradient g = grads + `wd`·w of step (1).
-    pub(super) fn adam_update(&mut self, params: &mut [T], grads: &[T], lr: T, wd: T) {
-        self.t += 1;
+    /// Steps (2)–(5) for the part `range` of the parameters, with the decay `wd` of step (1).
+    pub(super) fn adam_update(
+        &mut self,
+        params: &mut [T],
+        grads: &[T],
+        range: std::ops::Range<usize>,
+        lr: T,
+        wd: T,
+    ) {
         let (b1, b2) = (self.cfg.beta1, self.cfg.beta2);
         let bias_correction1 = 1.0 - b1.powi(self.t as i32);
         let bias_correction2_sqrt = (1.0 - b2.powi(self.t as i32)).sqrt();
@@ -132,7 +139,13 @@ impl<T: Scalar> Adam<T> {
             inv_bc2_sqrt,
             wd,
         };
-        update(params, grads, &mut self.exp_avg, &mut self.exp_avg_sq, k);
+        update(
+            params,
+            grads,
+            &mut self.exp_avg[range.clone()],
+            &mut self.exp_avg_sq[range],
+            k,
+        );
     }
 
     pub(super) fn buffers(&self) -> Vec<(&'static str, &[T])> {
@@ -153,9 +166,13 @@ impl<T: Scalar> Adam<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Adam<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
+    fn begin_step(&mut self) {
+        self.t += 1;
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T], range: std::ops::Range<usize>, lr: T) {
         let wd = T::c(self.cfg.weight_decay);
-        self.adam_update(params, grads, lr, wd);
+        self.adam_update(params, grads, range, lr, wd);
     }
 
     fn steps(&self) -> u64 {

@@ -30,12 +30,16 @@ impl<T: Scalar> AdamW<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for AdamW<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
+    fn begin_step(&mut self) {
+        self.adam.t += 1;
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T], range: std::ops::Range<usize>, lr: T) {
         let shrink = T::one() - lr * T::c(self.adam.cfg.weight_decay);
         for w in params.iter_mut() {
             *w *= shrink; // (1)
         }
-        self.adam.adam_update(params, grads, lr, T::zero());
+        self.adam.adam_update(params, grads, range, lr, T::zero());
     }
 
     fn steps(&self) -> u64 {

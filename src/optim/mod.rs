@@ -44,8 +44,22 @@ use crate::tensor::Scalar;
 
 /// A first-order optimiser over a flat parameter vector.
 pub trait Optimizer<T: Scalar>: Send {
-    /// One update of `params` given `grads = ∂L/∂params` and the current learning rate `lr`.
-    fn step(&mut self, params: &mut [T], grads: &[T], lr: T);
+    /// Starts the next step t + 1 (advances the step count that bias corrections and
+    /// first-step rules read).
+    fn begin_step(&mut self);
+
+    /// Applies the current step's update to `params`, the part at `range` of the flat parameter
+    /// vector, given their gradients `grads`. A step may update the vector in several parts (the
+    /// training loop updates each layer as soon as backpropagation has its gradient); every rule
+    /// here is elementwise, so the result is the same as one update of the whole vector.
+    fn update(&mut self, params: &mut [T], grads: &[T], range: std::ops::Range<usize>, lr: T);
+
+    /// One whole step: [`Optimizer::begin_step`] then [`Optimizer::update`] of everything.
+    fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
+        self.begin_step();
+        let n = params.len();
+        self.update(params, grads, 0..n, lr);
+    }
 
     /// Steps taken so far (PyTorch's `state["step"]`).
     fn steps(&self) -> u64;

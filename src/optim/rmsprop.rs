@@ -89,8 +89,12 @@ impl<T: Scalar> RmsProp<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for RmsProp<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
+    fn begin_step(&mut self) {
         self.t += 1;
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T], range: std::ops::Range<usize>, lr: T) {
+        let off = range.start;
         let (wd, alpha, eps, mu) = (
             T::c(self.cfg.weight_decay),
             T::c(self.cfg.alpha),
@@ -99,7 +103,8 @@ impl<T: Scalar> Optimizer<T> for RmsProp<T> {
         );
         let one_alpha = T::one() - alpha;
         let (centered, has_momentum) = (self.cfg.centered, self.cfg.momentum > 0.0);
-        for (i, (w, &g)) in params.iter_mut().zip(grads).enumerate() {
+        for (j, (w, &g)) in params.iter_mut().zip(grads).enumerate() {
+            let i = off + j;
             let g = g + wd * *w; // (1)
             let v = &mut self.square_avg[i];
             *v = alpha * *v + one_alpha * g * g; // (2)

@@ -138,8 +138,11 @@ impl<T: Scalar> Sgd<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Sgd<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T], lr: T) {
+    fn begin_step(&mut self) {
         self.t += 1;
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T], range: std::ops::Range<usize>, lr: T) {
         let c = &self.cfg;
         let coef = Coefficients {
             lr,
@@ -152,7 +155,7 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
         if c.momentum == 0.0 {
             plain_update(params, grads, coef.lr, coef.wd);
         } else {
-            momentum_update(params, grads, &mut self.momentum_buffer, coef);
+            momentum_update(params, grads, &mut self.momentum_buffer[range], coef);
         }
     }
 

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Run downhill and PyTorch alternately on the standard workloads and print the speed ratio.
+
+    python3 bench/compare.py [--rounds 3] [--epochs 3] [--downhill target/release/downhill]
+
+Each round runs `downhill bench --json` and then `bench/torch_ref.py --json` (same workloads,
+same data, same epochs), so both see the same machine state; the ratio PyTorch seconds per
+epoch / downhill seconds per epoch is printed per workload with its min / median / max over the
+rounds. OPENBLAS_CORETYPE is unset for both (this machine sets it to Haswell). Where PyTorch is
+not installed, only downhill's figures are printed. Not run in CI.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument("--rounds", type=int, default=3)
+p.add_argument("--epochs", type=int, default=3)
+p.add_argument("--downhill", default=str(root / "target/release/downhill"))
+p.add_argument("--python", default=sys.executable, help="a Python with torch installed")
+a = p.parse_args()
+env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+
+ours, theirs = {}, {}
+torch_ok = True
+for r in range(a.rounds):
+    out = subprocess.run([a.downhill, "bench", "--json", "--epochs", str(a.epochs)], check=True, capture_output=True, text=True, env=env).stdout
+    for m in json.loads(out):
+        ours.setdefault(m["workload"]["name"], []).append(m["seconds_per_epoch"])
+    if torch_ok:
+        t = subprocess.run([a.python, str(root / "bench/torch_ref.py"), "--json", "--epochs", str(a.epochs)], capture_output=True, text=True, env=env)
+        if t.returncode == 2:
+            print("PyTorch is not installed for", a.python, "- printing downhill only", file=sys.stderr)
+            torch_ok = False
+        else:
+            t.check_returncode()
+            for m in json.loads(t.stdout):
+                theirs.setdefault(m["name"], []).append(m["seconds_per_epoch"])
+    print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
+
+print(f"{'workload':<42} {'downhill s/epoch':>17} {'pytorch s/epoch':>16}   ratio min / median / max")
+for name, mine in ours.items():
+    line = f"{name:<42} {statistics.median(mine):>17.3f}"
+    if name in theirs:
+        ratios = [t / m for t, m in zip(theirs[name], mine)]
+        line += f" {statistics.median(theirs[name]):>16.3f}   {min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}"
+    print(line)
