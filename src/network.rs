@@ -31,6 +31,9 @@ use crate::init::Init;
 use crate::layers::{Activation, Dense, Layer, dropout};
 use crate::tensor::{Beta, Scalar, Threads};
 
+/// What [`Network::backward_update`] calls per parameter tensor: `(params, grads, range, is_weight)`.
+pub type UpdateFn<'a, T> = dyn FnMut(&mut [T], &mut [T], std::ops::Range<usize>, bool) + 'a;
+
 /// A named parameter tensor of the network, as it appears in a PyTorch `state_dict`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamTensor {
@@ -267,7 +270,7 @@ impl<T: Scalar> Network<T> {
         ws: &mut Workspace<T>,
         n: usize,
         grads: &mut [T],
-        update: &mut dyn FnMut(&mut [T], &mut [T], std::ops::Range<usize>, bool),
+        update: &mut UpdateFn<'_, T>,
     ) {
         assert_eq!(
             grads.len(),
