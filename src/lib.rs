@@ -57,6 +57,7 @@ pub mod loss;
 pub mod metrics;
 pub mod network;
 pub mod optim;
+pub mod parallel;
 pub mod plot;
 pub mod run;
 pub mod settings;

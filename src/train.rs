@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::loss::{self, Loss};
 use crate::network::{Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule};
+use crate::parallel::DataParallel;
 use crate::tensor::{Beta, Scalar, Threads};
 
 /// Settings of the training loop (the optimiser and schedule are passed separately).
@@ -253,6 +254,14 @@ pub fn train_with<T: Scalar>(
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
+    // With several threads and no dropout, each batch is split between the threads (see
+    // `parallel`); with dropout, the matrix products are split instead.
+    let has_dropout = net
+        .layers()
+        .iter()
+        .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
+    let mut parallel =
+        (cfg.threads > 1 && !has_dropout).then(|| DataParallel::new(net, data, bs, cfg.threads));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
     let mut opt = optimizer.build::<T>(net.param_count());
@@ -316,17 +325,24 @@ pub fn train_with<T: Scalar>(
         let skip = if resuming { first_step } else { 0 };
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
-            data.gather(idx, ws.input_mut(m), &mut batch);
+            let lr_t = T::c(lr);
             if let Some(next) = order.get((step + 1) * bs..((step + 2) * bs).min(n)) {
                 data.prefetch(next);
             }
-            net.forward(&mut ws, m, Some(rng));
-            let (out, delta) = ws.output_and_delta(m);
-            let batch_loss = cfg
-                .loss
-                .evaluate(out, m, k, batch.targets(), Some((delta, T::c(m as f64))))
-                .f64();
-            if let Some(c) = cfg.loss.correct(out, m, k, batch.targets()) {
+            let (batch_loss, batch_correct) = match parallel.as_mut() {
+                Some(par) => par.gradient(net, data, idx, cfg.loss, &mut grads),
+                None => {
+                    data.gather(idx, ws.input_mut(m), &mut batch);
+                    net.forward(&mut ws, m, Some(rng));
+                    let (out, delta) = ws.output_and_delta(m);
+                    let l = cfg
+                        .loss
+                        .evaluate(out, m, k, batch.targets(), Some((delta, T::c(m as f64))))
+                        .f64();
+                    (l, cfg.loss.correct(out, m, k, batch.targets()))
+                }
+            };
+            if let Some(c) = batch_correct {
                 correct += c;
                 has_acc = true;
             }
@@ -341,16 +357,29 @@ pub fn train_with<T: Scalar>(
                 });
             }
             loss_sum += batch_loss;
-            // Each layer is updated as soon as backpropagation has its gradient (plus the
-            // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
             opt.begin_step();
-            let lr_t = T::c(lr);
-            net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
-                if is_weight && cfg.l2 > 0.0 {
-                    loss::add_l2_gradient(p, g, lambda);
+            if parallel.is_some() {
+                for r in &weight_ranges {
+                    if cfg.l2 > 0.0 {
+                        loss::add_l2_gradient(
+                            &net.params()[r.clone()],
+                            &mut grads[r.clone()],
+                            lambda,
+                        );
+                    }
                 }
-                opt.update(p, g, range, lr_t);
-            });
+                let all = 0..net.param_count();
+                opt.update(net.params_mut(), &grads, all, lr_t);
+            } else {
+                // Each layer is updated as soon as backpropagation has its gradient (plus the
+                // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
+                net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
+                    if is_weight && cfg.l2 > 0.0 {
+                        loss::add_l2_gradient(p, g, lambda);
+                    }
+                    opt.update(p, g, range, lr_t);
+                });
+            }
             observer.on_step(epoch, step, steps, loss_sum / (step * bs + m) as f64);
             if let Some(Checkpointing {
                 every: Every::Steps(every),

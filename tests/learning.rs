@@ -476,3 +476,64 @@ fn mnist_digits_reach_94_percent_and_runs_are_reproducible() {
     let (c, _) = digits_run(1, 1);
     assert_ne!(a.params(), c.params());
 }
+
+/// Two threads split each batch between them (data parallel): the sums are grouped differently,
+/// so the weights agree with one thread to float rounding, not bit for bit; a two-thread run is
+/// itself reproducible.
+#[test]
+fn two_threads_agree_with_one_to_rounding_and_reproduce() {
+    let run = |threads: usize| {
+        let mut rng = Rng::seed_from_u64(3);
+        let all = downhill::data::digits::load().unwrap();
+        let mut tr = all.subset(&(0..5000).step_by(5).collect::<Vec<_>>());
+        tr.set_normalizer(tr.fit_normalizer(downhill::data::Normalization::Scale))
+            .unwrap();
+        let mut net = Network::<f32>::mlp(
+            &[784, 64, 10],
+            Activation::Relu,
+            0.0,
+            Init::HeNormal,
+            &mut rng,
+        )
+        .unwrap();
+        let opt = OptimizerConfig::Sgd(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            ..Default::default()
+        });
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: 100,
+            threads,
+            ..Default::default()
+        };
+        let r = train(
+            &mut net,
+            &tr,
+            None,
+            &opt,
+            &Schedule::default(),
+            &cfg,
+            &mut rng,
+            &mut NoObserver,
+        )
+        .unwrap();
+        (net.params().to_vec(), r.history[0].train_loss)
+    };
+    let (one, loss1) = run(1);
+    let (two, loss2) = run(2);
+    let scale = one.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = one
+        .iter()
+        .zip(&two)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        diff <= 1e-4 * scale,
+        "max |w₁ − w₂| = {diff} (scale {scale})"
+    );
+    assert!(
+        (loss1 - loss2).abs() <= 1e-5 * loss1.abs(),
+        "{loss1} vs {loss2}"
+    );
+    assert_eq!(run(2).0, two, "a two-thread run must reproduce itself");
+}
