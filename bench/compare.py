@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Run downhill and PyTorch alternately on the standard workloads and print the speed ratio.
+"""Run downhill, PyTorch and NumPy alternately on the standard workloads; print the speed ratios.
 
     python3 bench/compare.py [--rounds 3] [--epochs 3] [--downhill target/release/downhill]
 
 Each round runs `downhill bench --json` and then `bench/torch_ref.py --json` (same workloads,
 same data, same epochs), so both see the same machine state; the ratio PyTorch seconds per
 epoch / downhill seconds per epoch is printed per workload with its min / median / max over the
-rounds. OPENBLAS_CORETYPE is unset for both (this machine sets it to Haswell). Where PyTorch is
+rounds; likewise NumPy (bench/numpy_ref.py, one-thread workloads only). OPENBLAS_CORETYPE is unset for both (this machine sets it to Haswell). Where PyTorch is
 not installed, only downhill's figures are printed. Not run in CI.
 """
 import argparse
@@ -26,7 +26,7 @@ p.add_argument("--python", default=sys.executable, help="a Python with torch ins
 a = p.parse_args()
 env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
 
-ours, theirs = {}, {}
+ours, theirs, numpy = {}, {}, {}
 torch_ok = True
 for r in range(a.rounds):
     out = subprocess.run([a.downhill, "bench", "--json", "--epochs", str(a.epochs)], check=True, capture_output=True, text=True, env=env).stdout
@@ -41,12 +41,22 @@ for r in range(a.rounds):
             t.check_returncode()
             for m in json.loads(t.stdout):
                 theirs.setdefault(m["name"], []).append(m["seconds_per_epoch"])
+    for name in list(ours):
+        if "1 thread" not in name:
+            continue
+        arch, batch = name.split(",")[0].split()[1], name.split("batch ")[1].split(",")[0]
+        n = subprocess.run([a.python, str(root / "bench/numpy_ref.py"), "--json", "--epochs", str(a.epochs), "--sizes", arch.replace("-", ","), "--batch", batch], capture_output=True, text=True, env=env)
+        if n.returncode == 0:
+            numpy.setdefault(name, []).append(json.loads(n.stdout)["seconds_per_epoch"])
     print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
 
-print(f"{'workload':<42} {'downhill s/epoch':>17} {'pytorch s/epoch':>16}   ratio min / median / max")
+print(f"{'workload':<42} {'downhill':>9} {'pytorch':>8}  ratio min/median/max {'numpy':>8}  ratio min/median/max   (seconds per epoch)")
 for name, mine in ours.items():
-    line = f"{name:<42} {statistics.median(mine):>17.3f}"
-    if name in theirs:
-        ratios = [t / m for t, m in zip(theirs[name], mine)]
-        line += f" {statistics.median(theirs[name]):>16.3f}   {min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}"
+    line = f"{name:<42} {statistics.median(mine):>9.3f}"
+    for other in (theirs, numpy):
+        if name in other:
+            ratios = [t / m for t, m in zip(other[name], mine)]
+            line += f" {statistics.median(other[name]):>8.3f}  {min(ratios):5.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}"
+        else:
+            line += f" {'-':>8}  {'':>18}"
     print(line)

@@ -14,6 +14,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse
 import gzip
+import json
 import statistics
 import sys
 import time
@@ -37,6 +38,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--sizes", default="784,100,10")
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--json", action="store_true")
     a = p.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     x = idx(f"{DIR}/train-images-idx3-ubyte.gz", 16).reshape(-1, 784).astype(np.float32) / np.float32(255)
@@ -73,7 +75,10 @@ def main():
                 W[l] -= lr * vW[l]
                 b[l] -= lr * vb[l]
         times.append(time.perf_counter() - t)
-    print(f"numpy mlp {a.sizes}, batch {a.batch}, 1 thread: {statistics.median(times):.3f} s/epoch (epochs {', '.join(f'{t:.3f}' for t in times)})")
+    if a.json:
+        print(json.dumps({"sizes": sizes, "batch": a.batch, "seconds_per_epoch": statistics.median(times), "epoch_seconds": times}))
+    else:
+        print(f"numpy mlp {a.sizes}, batch {a.batch}, 1 thread: {statistics.median(times):.3f} s/epoch (epochs {', '.join(f'{t:.3f}' for t in times)})")
 
 
 if __name__ == "__main__":
