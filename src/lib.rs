@@ -54,6 +54,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod init;
 pub mod io;
+pub mod landscape;
 pub mod layers;
 pub mod loss;
 pub mod metrics;

@@ -659,3 +659,108 @@ fn help_teaches() {
         assert!(help.contains(needle), "train --help lacks {needle}");
     }
 }
+
+#[test]
+fn landscape_draws_paths_reports_json_and_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    for surface in [
+        "quadratic",
+        "rosenbrock",
+        "himmelblau",
+        "beale",
+        "saddle",
+        "six-hump-camel",
+    ] {
+        let out = dir.path().join(format!("{surface}.svg"));
+        let res = downhill()
+            .args([
+                "landscape",
+                "--json",
+                "--steps",
+                "200",
+                "--surface",
+                surface,
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{surface}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let v = json(&res.stdout);
+        assert_eq!(v["optimizers"].as_array().unwrap().len(), 6, "{surface}");
+        for o in v["optimizers"].as_array().unwrap() {
+            assert!(
+                o["final_point"].is_array()
+                    && o["final_loss"].is_number()
+                    && o["diverged"].is_boolean(),
+                "{o}"
+            );
+        }
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            svg.len() > 10_000 && svg.contains("Loss against step") && svg.contains("adam"),
+            "{surface}: picture too small"
+        );
+    }
+    // An LR sweep on the bowl: the stable rates converge, η > 2/κ is reported as diverged.
+    let out = dir.path().join("sweep.svg");
+    let res = downhill()
+        .args([
+            "landscape",
+            "--json",
+            "--surface",
+            "quadratic",
+            "--lr-sweep",
+            "0.1,0.25",
+            "--steps",
+            "300",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v = json(&res.stdout);
+    let o = v["optimizers"].as_array().unwrap();
+    assert_eq!(
+        (o[0]["diverged"].as_bool(), o[1]["diverged"].as_bool()),
+        (Some(false), Some(true)),
+        "{v}"
+    );
+    assert!(o[0]["steps_to_tolerance"].is_number() && o[1]["steps_to_tolerance"].is_null());
+    // Per-optimiser learning rates and noise; bad values are named.
+    let res = downhill()
+        .args([
+            "landscape",
+            "--json",
+            "--optimizers",
+            "gd,adam",
+            "--lr",
+            "gd=0.002,adam=0.1",
+            "--noise",
+            "0.1",
+            "--out",
+        ])
+        .arg(dir.path().join("n.svg"))
+        .output()
+        .unwrap();
+    let v = json(&res.stdout);
+    assert_eq!(v["optimizers"][1]["lr"], 0.1);
+    let err = stderr_of(&[
+        "landscape",
+        "--optimizers",
+        "gd,lbfgs",
+        "--out",
+        dir.path().join("x.svg").to_str().unwrap(),
+    ]);
+    assert!(err.contains("lbfgs") && err.contains("adam"), "{err}");
+    let err = stderr_of(&[
+        "landscape",
+        "--out",
+        dir.path().join("x.png").to_str().unwrap(),
+    ]);
+    assert!(err.contains(".svg"), "{err}");
+}

@@ -38,6 +38,9 @@ pub enum Command {
     Predict(PredictArgs),
     /// Time the standard training workloads next to the floor of their matrix products.
     Bench(BenchArgs),
+    /// Draw optimisers' paths on a 2-parameter loss surface (the ball rolling downhill).
+    #[command(allow_negative_numbers = true)]
+    Landscape(LandscapeArgs),
     /// Check backpropagation against central finite differences, in f64, on a small random batch.
     #[command(allow_negative_numbers = true)]
     Gradcheck(GradcheckArgs),
@@ -212,6 +215,49 @@ pub struct BenchArgs {
     #[arg(long)]
     pub only: Option<String>,
     /// Print the measurements as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    /// The surface.
+    #[arg(long, default_value = "rosenbrock", value_parser = ["quadratic", "rosenbrock", "himmelblau", "beale", "saddle", "six-hump-camel"])]
+    pub surface: String,
+    /// Condition number κ of the quadratic bowl ½(x² + κy²).
+    #[arg(long, default_value_t = 10.0, value_name = "κ")]
+    pub condition: f64,
+    /// Optimisers, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gd,momentum,nesterov,adam,rmsprop,adagrad",
+        value_name = "gd,momentum,nesterov,adam,rmsprop,adagrad"
+    )]
+    pub optimizers: Vec<String>,
+    /// Learning rate for all (`0.01`) or per optimiser (`gd=0.001,adam=0.05`); others keep a default that suits the surface.
+    #[arg(long, value_name = "η | NAME=η,…")]
+    pub lr: Option<String>,
+    /// Plain gradient descent with each of these learning rates, side by side (crawl, converge, oscillate, diverge).
+    #[arg(long, value_delimiter = ',', value_name = "η,η,…")]
+    pub lr_sweep: Option<Vec<f64>>,
+    /// Start point (default: one that shows the surface's character).
+    #[arg(long, value_delimiter = ',', value_name = "X,Y")]
+    pub start: Option<Vec<f64>>,
+    #[arg(long, default_value_t = 500)]
+    pub steps: usize,
+    /// σ of Gaussian noise added to each gradient component (the stochastic in SGD).
+    #[arg(long, default_value_t = 0.0, value_name = "σ")]
+    pub noise: f64,
+    /// A path has converged when f − f_min ≤ this.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The picture (SVG); default landscape-<surface>.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: Option<PathBuf>,
+    /// Print per optimiser: final point, final loss, steps to the tolerance, diverged.
     #[arg(long)]
     pub json: bool,
 }

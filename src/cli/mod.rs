@@ -5,7 +5,7 @@ pub mod progress;
 
 use std::process::ExitCode;
 
-use args::{BenchArgs, Command, EvalArgs, GradcheckArgs, PredictArgs, TrainArgs};
+use args::{BenchArgs, Command, EvalArgs, GradcheckArgs, LandscapeArgs, PredictArgs, TrainArgs};
 use downhill::metrics::Report;
 use downhill::run::{self, Figures};
 use downhill::settings::Settings;
@@ -19,6 +19,7 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Predict(a) => predict(&a),
         Command::Gradcheck(a) => gradcheck(&a),
         Command::Bench(a) => bench(&a),
+        Command::Landscape(a) => landscape(&a),
     }
 }
 
@@ -284,4 +285,136 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
+    use downhill::landscape::{Spec, Surface, descent, plot, walk};
+    if !(a.condition.is_finite() && a.condition > 0.0) {
+        return Err(Error::setting(
+            "condition",
+            a.condition,
+            "must be a number > 0",
+        ));
+    }
+    let surface = Surface::from_name(&a.surface, a.condition).expect("clap checked the name");
+    // --lr: one number for all, or NAME=η pairs.
+    let mut lrs: Vec<(String, f64)> = Vec::new();
+    let mut all: Option<f64> = None;
+    if let Some(spec) = &a.lr {
+        for part in spec.split(',') {
+            let bad = || {
+                Error::setting(
+                    "lr",
+                    spec,
+                    "a learning rate for all (0.01) or NAME=η pairs (gd=0.001,adam=0.05)",
+                )
+            };
+            match part.split_once('=') {
+                Some((name, v)) => lrs.push((
+                    name.trim().to_string(),
+                    v.trim().parse().map_err(|_| bad())?,
+                )),
+                None => all = Some(part.trim().parse().map_err(|_| bad())?),
+            }
+        }
+    }
+    for (name, _) in &lrs {
+        if !a.optimizers.contains(name) {
+            return Err(Error::setting(
+                "lr",
+                name,
+                format!(
+                    "names an optimizer that is not drawn (drawn: {})",
+                    a.optimizers.join(", ")
+                ),
+            ));
+        }
+    }
+    let methods = a
+        .optimizers
+        .iter()
+        .map(|m| {
+            let lr = lrs
+                .iter()
+                .find(|(n, _)| n == m)
+                .map(|p| p.1)
+                .or(all)
+                .unwrap_or(descent::default_lr(m, &surface));
+            (m.clone(), lr)
+        })
+        .collect();
+    let start = match &a.start {
+        Some(v) if v.len() == 2 => [v[0], v[1]],
+        Some(v) => {
+            return Err(Error::setting(
+                "start",
+                format!("{v:?}"),
+                "two numbers: X,Y",
+            ));
+        }
+        None => surface.default_start(),
+    };
+    let spec = Spec {
+        surface,
+        methods,
+        lr_sweep: a.lr_sweep.clone(),
+        start,
+        steps: a.steps,
+        noise: a.noise,
+        tol: a.tol,
+        seed: a.seed,
+    };
+    let paths = walk(&spec)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| format!("landscape-{}.svg", surface.name()).into());
+    let title = match (&spec.lr_sweep, a.noise > 0.0) {
+        (Some(_), _) => format!("{}: gradient descent, learning-rate sweep", surface.name()),
+        (None, true) => format!(
+            "{}: {} steps, gradient noise σ = {}",
+            surface.name(),
+            a.steps,
+            a.noise
+        ),
+        (None, false) => format!(
+            "{}: {} steps from ({}, {})",
+            surface.name(),
+            a.steps,
+            start[0],
+            start[1]
+        ),
+    };
+    plot::draw(&out, &surface, &paths, &title)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "surface": surface, "picture": out, "optimizers": paths })
+        );
+    } else {
+        println!(
+            "{:<12} {:>10} {:>24} {:>14} {:>12}",
+            "optimizer", "η", "final point", "final loss", "steps to tol"
+        );
+        for p in &paths {
+            let reached = p.steps_to_tolerance.map_or(
+                if p.diverged {
+                    "diverged".into()
+                } else {
+                    "—".into()
+                },
+                |s| s.to_string(),
+            );
+            println!(
+                "{:<12} {:>10} {:>24} {:>14.4e} {:>12}",
+                p.label,
+                p.lr,
+                format!("({:.4}, {:.4})", p.final_point[0], p.final_point[1]),
+                p.final_loss,
+                reached
+            );
+        }
+        println!("picture: {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,326 @@
+//! The landscape picture: left, filled contours of the height map (log scale where the surface
+//! spans many orders of magnitude) with each optimiser's path, the start and the minima; right,
+//! the loss against step for each optimiser (the gap f − f_min on a log scale where there is a
+//! minimum).
+
+use std::path::Path as FsPath;
+
+use plotters::prelude::*;
+
+use super::{Path, Surface};
+use crate::error::{Error, Result};
+
+/// Distinct path colours (Tableau 10, readable over the viridis map).
+const COLOURS: [RGBColor; 8] = [
+    RGBColor(255, 80, 80),
+    RGBColor(255, 255, 255),
+    RGBColor(255, 170, 0),
+    RGBColor(255, 90, 230),
+    RGBColor(0, 230, 255),
+    RGBColor(140, 255, 120),
+    RGBColor(200, 160, 255),
+    RGBColor(255, 255, 120),
+];
+
+/// Viridis anchors, dark (low) to yellow (high).
+const VIRIDIS: [(f64, f64, f64); 5] = [
+    (68.0, 1.0, 84.0),
+    (59.0, 82.0, 139.0),
+    (33.0, 145.0, 140.0),
+    (94.0, 201.0, 98.0),
+    (253.0, 231.0, 37.0),
+];
+
+fn viridis(t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0) * (VIRIDIS.len() - 1) as f64;
+    let i = (t.floor() as usize).min(VIRIDIS.len() - 2);
+    let f = t - i as f64;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f) as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+fn err(path: &FsPath, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("drawing failed: {e}")),
+    }
+}
+
+/// Draws `paths` on `surface` into an SVG file at `out` (written atomically).
+pub fn draw(out: &FsPath, surface: &Surface, paths: &[Path], title: &str) -> Result<()> {
+    if out.extension().and_then(|e| e.to_str()) != Some("svg") {
+        return Err(Error::setting(
+            "out",
+            out.display(),
+            "the picture is written as SVG: give a file name ending in .svg",
+        ));
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1300, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(out, e))?;
+        let (left, right) = root.split_horizontally(700);
+        contours(&left, surface, paths, title).map_err(|e| err(out, e))?;
+        losses(&right, surface, paths).map_err(|e| err(out, e))?;
+        root.present().map_err(|e| err(out, e))?;
+    }
+    crate::io::write_atomic(out, svg.as_bytes())
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+fn contours(
+    area: &Area<'_>,
+    s: &Surface,
+    paths: &[Path],
+    title: &str,
+) -> std::result::Result<(), String> {
+    let ([x0, x1], [y0, y1]) = s.frame();
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            if s.log_scale() {
+                format!("{title} (colours: log f)")
+            } else {
+                title.to_string()
+            },
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("x")
+        .y_desc("y")
+        .disable_mesh()
+        .draw()
+        .map_err(|e| e.to_string())?;
+
+    // Height map on a grid, in bands; runs of equal band along a row become one rectangle.
+    let (nx, ny, bands) = (160usize, 140usize, 24.0);
+    let fmin = s.min_value().unwrap_or(0.0);
+    let level = |x: f64, y: f64| {
+        let f = s.f(x, y);
+        if s.log_scale() {
+            (f - fmin + 1e-2).log10()
+        } else {
+            f
+        }
+    };
+    let (dx, dy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
+    let grid: Vec<Vec<f64>> = (0..ny)
+        .map(|j| {
+            (0..nx)
+                .map(|i| level(x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy))
+                .collect()
+        })
+        .collect();
+    let mut all: Vec<f64> = grid
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    all.sort_by(f64::total_cmp);
+    // Colour range from the 1st to the 98th percentile, so a few extreme corners don't wash it out.
+    let (lo, hi) = (all[all.len() / 100], all[all.len() * 98 / 100]);
+    let band = |v: f64| {
+        (((v - lo) / (hi - lo).max(1e-12)) * bands)
+            .floor()
+            .clamp(0.0, bands - 1.0)
+    };
+    let mut rects = Vec::new();
+    for (j, row) in grid.iter().enumerate() {
+        let mut i = 0;
+        while i < nx {
+            let b = band(row[i]);
+            let mut k = i + 1;
+            while k < nx && band(row[k]) == b {
+                k += 1;
+            }
+            let colour = viridis((b + 0.5) / bands);
+            rects.push(Rectangle::new(
+                [
+                    (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                    (x0 + k as f64 * dx, y0 + (j + 1) as f64 * dy),
+                ],
+                colour.filled(),
+            ));
+            i = k;
+        }
+    }
+    chart.draw_series(rects).map_err(|e| e.to_string())?;
+
+    let inside = |p: &[f64; 2]| p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1;
+    for (n, p) in paths.iter().enumerate() {
+        let colour = COLOURS[n % COLOURS.len()];
+        // Drawn until the path first leaves the frame.
+        let shown: Vec<(f64, f64)> = p
+            .points
+            .iter()
+            .take_while(|q| inside(q))
+            .map(|q| (q[0], q[1]))
+            .collect();
+        let every = (shown.len() / 30).max(1);
+        let rate = if p.label.contains('η') {
+            String::new()
+        } else {
+            format!(" (η = {})", p.lr)
+        };
+        let label = format!(
+            "{}{rate}{}",
+            p.label,
+            if p.diverged { " — diverged" } else { "" }
+        );
+        chart
+            .draw_series(LineSeries::new(shown.clone(), colour.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+            });
+        chart
+            .draw_series(
+                shown
+                    .iter()
+                    .step_by(every)
+                    .map(|&q| Circle::new(q, 3, colour.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = paths.first() {
+        let start = (p.points[0][0], p.points[0][1]);
+        chart
+            .draw_series([TriangleMarker::new(start, 9, BLACK.filled())])
+            .map_err(|e| e.to_string())?
+            .label("start")
+            .legend(|(x, y)| TriangleMarker::new((x + 9, y), 7, BLACK.filled()));
+    }
+    let minima: Vec<(f64, f64)> = s.minima().iter().map(|m| (m[0], m[1])).collect();
+    if !minima.is_empty() {
+        chart
+            .draw_series(
+                minima
+                    .iter()
+                    .map(|&m| Cross::new(m, 7, WHITE.stroke_width(3))),
+            )
+            .map_err(|e| e.to_string())?
+            .label("minimum")
+            .legend(|(x, y)| Cross::new((x + 9, y), 5, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn losses(area: &Area<'_>, s: &Surface, paths: &[Path]) -> std::result::Result<(), String> {
+    let steps = paths
+        .iter()
+        .map(|p| p.losses.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let curve = |p: &Path| -> Vec<(usize, f64)> {
+        match s.min_value() {
+            Some(m) => p
+                .losses
+                .iter()
+                .enumerate()
+                .map(|(t, &f)| (t, (f - m).max(1e-16)))
+                .filter(|(_, v)| v.is_finite())
+                .collect(),
+            None => p
+                .losses
+                .iter()
+                .enumerate()
+                .map(|(t, &f)| (t, f))
+                .filter(|(_, v)| v.is_finite())
+                .collect(),
+        }
+    };
+    let values: Vec<f64> = paths
+        .iter()
+        .flat_map(|p| curve(p).into_iter().map(|c| c.1))
+        .collect();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0)
+    };
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption("Loss against step", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
+    if s.min_value().is_some() {
+        let mut chart = builder
+            .build_cartesian_2d(0..steps, (lo..hi * 1.5).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("f − f_min (log scale)")
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        draw_lines(&mut chart, paths, &curve)
+    } else {
+        let pad = (hi - lo) * 0.05;
+        let mut chart = builder
+            .build_cartesian_2d(0..steps, (lo - pad)..(hi + pad))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("f")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        draw_lines(&mut chart, paths, &curve)
+    }
+}
+
+/// One loss curve per path, with the legend; for either kind of y axis.
+fn draw_lines<'a, 'b, Y>(
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordusize, Y>,
+    >,
+    paths: &[Path],
+    curve: &dyn Fn(&Path) -> Vec<(usize, f64)>,
+) -> std::result::Result<(), String>
+where
+    Y: Ranged<ValueType = f64>,
+    'b: 'a,
+{
+    for (n, p) in paths.iter().enumerate() {
+        let colour = COLOURS[n % COLOURS.len()];
+        let dark = RGBColor(colour.0 / 2, colour.1 / 2, colour.2 / 2);
+        chart
+            .draw_series(LineSeries::new(curve(p), dark.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(p.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], dark.stroke_width(3))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())
+}
