@@ -92,6 +92,7 @@ pub struct Path {
 }
 
 /// Walks `steps` steps of `opt` from `start`, with gradient noise σ (0: exact gradients).
+#[allow(clippy::too_many_arguments)]
 pub fn descend(
     surface: &Surface,
     label: &str,
