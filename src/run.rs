@@ -398,23 +398,9 @@ impl Observer for Tee<'_> {
     }
 }
 
-/// What `downhill eval` reports.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct EvalSummary {
-    pub model: PathBuf,
-    pub data: String,
-    pub examples: usize,
-    pub loss: f64,
-    #[serde(flatten)]
-    pub report: Report,
-    pub class_names: Option<Vec<String>>,
-}
-
-/// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
-/// hold-out as training, from the model's recorded settings), of `fashion-mnist` or of an IDX
-/// folder; every row of a CSV file.
-pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
-    let model = io::load(model_path)?;
+/// The data a saved model is evaluated on for a data specification (see [`evaluate`]), with the
+/// model's normalisation applied.
+pub fn eval_data(model: &io::Model, spec: &str) -> Result<Dataset> {
     let recorded: Settings =
         serde_json::from_value(model.meta.settings.clone()).unwrap_or_default();
     let task = if model.meta.loss.takes_classes() {
@@ -456,6 +442,27 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
                 data.n_features(),
             )
         })?;
+    Ok(data)
+}
+
+/// What `downhill eval` reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EvalSummary {
+    pub model: PathBuf,
+    pub data: String,
+    pub examples: usize,
+    pub loss: f64,
+    #[serde(flatten)]
+    pub report: Report,
+    pub class_names: Option<Vec<String>>,
+}
+
+/// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
+/// hold-out as training, from the model's recorded settings), of `fashion-mnist` or of an IDX
+/// folder; every row of a CSV file.
+pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
+    let model = io::load(model_path)?;
+    let data = eval_data(&model, spec)?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
     Ok(EvalSummary {
         model: model_path.to_path_buf(),

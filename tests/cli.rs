@@ -764,3 +764,59 @@ fn landscape_draws_paths_reports_json_and_divergence() {
     ]);
     assert!(err.contains(".svg"), "{err}");
 }
+
+/// The slice through a trained network: the trained weights sit in a basin (the loss at the
+/// centre, which must equal `eval`'s, is below every corner's), and the picture is written.
+#[test]
+fn landscape_of_a_trained_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    downhill()
+        .args(["train", "--quiet", "--epochs", "5", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    let model = run.join("model.safetensors");
+    let out = dir.path().join("net.svg");
+    let res = downhill()
+        .args([
+            "landscape",
+            "--json",
+            "--points",
+            "9",
+            "--data",
+            "digits",
+            "--model",
+        ])
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v = json(&res.stdout);
+    let center = v["slice"]["center"].as_f64().unwrap();
+    let grid = v["slice"]["loss"].as_array().unwrap();
+    assert_eq!(grid.len(), 9);
+    assert!(
+        (grid[4][4].as_f64().unwrap() - center).abs() < 1e-6,
+        "the grid's centre is the trained point"
+    );
+    for (i, j) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
+        assert!(
+            grid[i][j].as_f64().unwrap() > center,
+            "corner ({i}, {j}) below the trained loss"
+        );
+    }
+    let e = downhill()
+        .args(["eval", "--json", "--data", "digits", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!((json(&e.stdout)["loss"].as_f64().unwrap() - center).abs() < 1e-9);
+    assert!(std::fs::metadata(&out).unwrap().len() > 5_000);
+}

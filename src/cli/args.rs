@@ -254,9 +254,25 @@ pub struct LandscapeArgs {
     pub tol: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The picture (SVG); default landscape-<surface>.svg.
+    /// The picture (SVG); default landscape-<surface>.svg (landscape-model.svg with --model).
     #[arg(long, value_name = "FILE.svg")]
     pub out: Option<PathBuf>,
+    /// Instead of a surface: the loss of this trained model on a 2-D slice through its weights
+    /// along two random filter-normalised directions (Li et al. 2018).
+    #[arg(long, value_name = "FILE.safetensors", requires = "data")]
+    pub model: Option<PathBuf>,
+    /// The data for --model (as for eval: digits, fashion-mnist, a folder, a CSV).
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<String>,
+    /// With --model: the slice spans [-S, S] along each direction.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub span: f64,
+    /// With --model: grid points along each direction.
+    #[arg(long, default_value_t = 31)]
+    pub points: usize,
+    /// With --model: at most this many examples of the data are evaluated per grid point.
+    #[arg(long, default_value_t = 2000)]
+    pub examples: usize,
     /// Print per optimiser: final point, final loss, steps to the tolerance, diverged.
     #[arg(long)]
     pub json: bool,

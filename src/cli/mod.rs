@@ -289,6 +289,59 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
 
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
     use downhill::landscape::{Spec, Surface, descent, plot, walk};
+    if let Some(model_path) = &a.model {
+        let model = downhill::io::load(model_path)?;
+        let spec = a
+            .data
+            .as_deref()
+            .expect("clap requires --data with --model");
+        let data = run::eval_data(&model, spec)?;
+        let data = if data.len() > a.examples {
+            data.subset(&(0..a.examples).collect::<Vec<_>>())
+        } else {
+            data
+        };
+        let slice = downhill::landscape::network::slice(
+            &model.net,
+            model.meta.loss,
+            &data,
+            a.span,
+            a.points,
+            a.seed,
+        )?;
+        let out = a
+            .out
+            .clone()
+            .unwrap_or_else(|| "landscape-model.svg".into());
+        let title = format!(
+            "Loss of {} on {spec} ({} examples), log₁₀ colours",
+            model_path
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            data.len()
+        );
+        plot::draw_slice(&out, &slice, &title)?;
+        if a.json {
+            println!("{}", serde_json::json!({ "picture": out, "slice": slice }));
+        } else {
+            let corners = [
+                slice.loss[0][0],
+                slice.loss[0][a.points - 1],
+                slice.loss[a.points - 1][0],
+                slice.loss[a.points - 1][a.points - 1],
+            ];
+            println!(
+                "loss at the trained weights {:.4}; at the corners (±{}, ±{}) {:.4} to {:.4}",
+                slice.center,
+                a.span,
+                a.span,
+                corners.iter().copied().fold(f64::INFINITY, f64::min),
+                corners.iter().copied().fold(0.0, f64::max)
+            );
+            println!("picture: {}", out.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if !(a.condition.is_finite() && a.condition > 0.0) {
         return Err(Error::setting(
             "condition",

@@ -2,6 +2,7 @@
 //! surface's height map, with the same optimiser code that trains networks.
 
 pub mod descent;
+pub mod network;
 pub mod plot;
 pub mod surface;
 

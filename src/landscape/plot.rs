@@ -70,6 +70,81 @@ pub fn draw(out: &FsPath, surface: &Surface, paths: &[Path], title: &str) -> Res
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
+/// `level` at the centres of an `nx × ny` grid over the frame; `grid[j][i]` is row j (y), column i (x).
+pub fn sample(
+    level: impl Fn(f64, f64) -> f64,
+    [x0, x1]: [f64; 2],
+    [y0, y1]: [f64; 2],
+    nx: usize,
+    ny: usize,
+) -> Vec<Vec<f64>> {
+    let (dx, dy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
+    (0..ny)
+        .map(|j| {
+            (0..nx)
+                .map(|i| level(x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy))
+                .collect()
+        })
+        .collect()
+}
+
+/// Filled contours: the grid's values in 24 colour bands (viridis, from the 1st to the 98th
+/// percentile, so a few extreme corners don't wash it out); runs of one band along a row are
+/// drawn as one rectangle.
+pub fn bands<'a, 'b: 'a>(
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    grid: &[Vec<f64>],
+    [x0, x1]: [f64; 2],
+    [y0, y1]: [f64; 2],
+) -> std::result::Result<(), String> {
+    let (ny, nx) = (grid.len(), grid.first().map_or(0, Vec::len));
+    let (dx, dy) = ((x1 - x0) / nx.max(1) as f64, (y1 - y0) / ny.max(1) as f64);
+    let mut all: Vec<f64> = grid
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort_by(f64::total_cmp);
+    let (lo, hi) = (all[all.len() / 100], all[all.len() * 98 / 100]);
+    let n = 24.0;
+    let band = |v: f64| {
+        if v.is_finite() {
+            (((v - lo) / (hi - lo).max(1e-12)) * n)
+                .floor()
+                .clamp(0.0, n - 1.0)
+        } else {
+            n - 1.0
+        }
+    };
+    let mut rects = Vec::new();
+    for (j, row) in grid.iter().enumerate() {
+        let mut i = 0;
+        while i < nx {
+            let b = band(row[i]);
+            let mut k = i + 1;
+            while k < nx && band(row[k]) == b {
+                k += 1;
+            }
+            let corners = [
+                (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                (x0 + k as f64 * dx, y0 + (j + 1) as f64 * dy),
+            ];
+            rects.push(Rectangle::new(corners, viridis((b + 0.5) / n).filled()));
+            i = k;
+        }
+    }
+    chart.draw_series(rects).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 fn contours(
     area: &Area<'_>,
     s: &Surface,
@@ -99,60 +174,22 @@ fn contours(
         .draw()
         .map_err(|e| e.to_string())?;
 
-    // Height map on a grid, in bands; runs of equal band along a row become one rectangle.
-    let (nx, ny, bands) = (160usize, 140usize, 24.0);
     let fmin = s.min_value().unwrap_or(0.0);
-    let level = |x: f64, y: f64| {
-        let f = s.f(x, y);
-        if s.log_scale() {
-            (f - fmin + 1e-2).log10()
-        } else {
-            f
-        }
-    };
-    let (dx, dy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
-    let grid: Vec<Vec<f64>> = (0..ny)
-        .map(|j| {
-            (0..nx)
-                .map(|i| level(x0 + (i as f64 + 0.5) * dx, y0 + (j as f64 + 0.5) * dy))
-                .collect()
-        })
-        .collect();
-    let mut all: Vec<f64> = grid
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    all.sort_by(f64::total_cmp);
-    // Colour range from the 1st to the 98th percentile, so a few extreme corners don't wash it out.
-    let (lo, hi) = (all[all.len() / 100], all[all.len() * 98 / 100]);
-    let band = |v: f64| {
-        (((v - lo) / (hi - lo).max(1e-12)) * bands)
-            .floor()
-            .clamp(0.0, bands - 1.0)
-    };
-    let mut rects = Vec::new();
-    for (j, row) in grid.iter().enumerate() {
-        let mut i = 0;
-        while i < nx {
-            let b = band(row[i]);
-            let mut k = i + 1;
-            while k < nx && band(row[k]) == b {
-                k += 1;
+    let grid = sample(
+        |x, y| {
+            let f = s.f(x, y);
+            if s.log_scale() {
+                (f - fmin + 1e-2).log10()
+            } else {
+                f
             }
-            let colour = viridis((b + 0.5) / bands);
-            rects.push(Rectangle::new(
-                [
-                    (x0 + i as f64 * dx, y0 + j as f64 * dy),
-                    (x0 + k as f64 * dx, y0 + (j + 1) as f64 * dy),
-                ],
-                colour.filled(),
-            ));
-            i = k;
-        }
-    }
-    chart.draw_series(rects).map_err(|e| e.to_string())?;
+        },
+        [x0, x1],
+        [y0, y1],
+        160,
+        140,
+    );
+    bands(&mut chart, &grid, [x0, x1], [y0, y1])?;
 
     let inside = |p: &[f64; 2]| p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1;
     for (n, p) in paths.iter().enumerate() {
@@ -323,4 +360,129 @@ where
         .label_font(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())
+}
+
+/// The network slice: filled contours of log₁₀ loss over (α, β) with the trained weights marked,
+/// and the two cross-sections f(α, 0) and f(0, β).
+pub fn draw_slice(out: &FsPath, slice: &super::network::Slice, title: &str) -> Result<()> {
+    if out.extension().and_then(|e| e.to_str()) != Some("svg") {
+        return Err(Error::setting(
+            "out",
+            out.display(),
+            "the picture is written as SVG: give a file name ending in .svg",
+        ));
+    }
+    let span = *slice.alphas.last().unwrap_or(&1.0);
+    let n = slice.alphas.len();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1250, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(out, e))?;
+        let (left, right) = root.split_horizontally(650);
+        let draw = || -> std::result::Result<(), String> {
+            let mut chart = ChartBuilder::on(&left)
+                .caption(title, ("sans-serif", 17))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d(-span..span, -span..span)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("α (direction δ)")
+                .y_desc("β (direction η)")
+                .disable_mesh()
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let logs: Vec<Vec<f64>> = slice
+                .loss
+                .iter()
+                .map(|r| r.iter().map(|v| v.max(1e-12).log10()).collect())
+                .collect();
+            bands(&mut chart, &logs, [-span, span], [-span, span])?;
+            chart
+                .draw_series([TriangleMarker::new(
+                    (0.0, 0.0),
+                    9,
+                    RGBColor(255, 80, 80).filled(),
+                )])
+                .map_err(|e| e.to_string())?
+                .label(format!("trained weights (loss {:.4})", slice.center))
+                .legend(|(x, y)| {
+                    TriangleMarker::new((x + 9, y), 7, RGBColor(255, 80, 80).filled())
+                });
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::LowerRight)
+                .draw()
+                .map_err(|e| e.to_string())?;
+
+            let mid = n / 2;
+            let along_a: Vec<(f64, f64)> = slice
+                .alphas
+                .iter()
+                .zip(&slice.loss[mid])
+                .map(|(&a, &l)| (a, l))
+                .collect();
+            let along_b: Vec<(f64, f64)> = slice
+                .betas
+                .iter()
+                .zip(slice.loss.iter().map(|r| r[mid]))
+                .map(|(&b, l)| (b, l))
+                .collect();
+            let hi = along_a
+                .iter()
+                .chain(&along_b)
+                .map(|p| p.1)
+                .filter(|v| v.is_finite())
+                .fold(slice.center, f64::max);
+            let lo = along_a
+                .iter()
+                .chain(&along_b)
+                .map(|p| p.1)
+                .filter(|v| v.is_finite())
+                .fold(slice.center, f64::min);
+            let mut c2 = ChartBuilder::on(&right)
+                .caption(
+                    "Cross-sections through the trained weights",
+                    ("sans-serif", 17),
+                )
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(
+                    -span..span,
+                    (lo - 0.05 * (hi - lo))..(hi + 0.05 * (hi - lo)),
+                )
+                .map_err(|e| e.to_string())?;
+            c2.configure_mesh()
+                .x_desc("distance along the direction")
+                .y_desc("loss")
+                .y_label_formatter(&|v| format!("{v:.2}"))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (pts, name, colour) in [
+                (along_a, "f(α, 0)", RGBColor(31, 119, 180)),
+                (along_b, "f(0, β)", RGBColor(255, 127, 14)),
+            ] {
+                c2.draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+                    });
+            }
+            c2.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperMiddle)
+                .draw()
+                .map_err(|e| e.to_string())
+        };
+        draw().map_err(|e| err(out, e))?;
+        root.present().map_err(|e| err(out, e))?;
+    }
+    crate::io::write_atomic(out, svg.as_bytes())
 }

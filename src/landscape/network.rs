@@ -1,0 +1,150 @@
+//! The loss landscape of a trained network on a 2-D slice through its weights (Li, Xu, Taylor,
+//! Studer & Goldstein, "Visualizing the Loss Landscape of Neural Nets", NeurIPS 2018):
+//!
+//! ```text
+//! f(α, β) = L(w* + α·δ + β·η)
+//! ```
+//!
+//! with w* the trained weights and δ, η random Gaussian directions, *filter-normalised*: each
+//! filter (for a dense layer, the row of incoming weights of one unit) of the direction is
+//! rescaled to the norm of the same filter of w*, so that the picture is comparable across layers
+//! and networks whatever their weights' scale. Bias directions are zero, as in the paper.
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::Rng;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::loss::Loss;
+use crate::network::Network;
+use crate::train::evaluate;
+
+/// The loss on a grid of the slice.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Slice {
+    /// Coordinates along δ (x) and η (y), both `-span..=span`.
+    pub alphas: Vec<f64>,
+    pub betas: Vec<f64>,
+    /// `loss[j][i]` = f(alphas[i], betas[j]).
+    pub loss: Vec<Vec<f64>>,
+    /// f(0, 0), the trained network's loss.
+    pub center: f64,
+    pub examples: usize,
+}
+
+/// A random direction in weight space, filter-normalised to `net`'s weights (zero for biases).
+pub fn filter_normalised_direction(net: &Network<f32>, rng: &mut Rng) -> Vec<f32> {
+    let mut d = vec![0.0f32; net.param_count()];
+    for t in net.tensors().into_iter().filter(|t| t.is_weight) {
+        let cols = t.shape[1];
+        for (row, w) in d[t.range.clone()]
+            .chunks_exact_mut(cols)
+            .zip(net.params()[t.range.clone()].chunks_exact(cols))
+        {
+            for v in row.iter_mut() {
+                *v = StandardNormal.sample(rng);
+            }
+            let (dn, wn) = (norm(row), norm(w));
+            let s = if dn > 0.0 { wn / dn } else { 0.0 };
+            for v in row.iter_mut() {
+                *v *= s;
+            }
+        }
+    }
+    d
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+/// Evaluates f on a `points × points` grid over `[-span, span]²` with directions from `seed`.
+pub fn slice(
+    net: &Network<f32>,
+    loss: Loss,
+    data: &Dataset,
+    span: f64,
+    points: usize,
+    seed: u64,
+) -> Result<Slice> {
+    if points < 3 {
+        return Err(Error::setting("points", points, "must be ≥ 3"));
+    }
+    if !(span.is_finite() && span > 0.0) {
+        return Err(Error::setting("span", span, "must be a number > 0"));
+    }
+    let mut rng = Rng::seed_from_u64(seed);
+    let (d1, d2) = (
+        filter_normalised_direction(net, &mut rng),
+        filter_normalised_direction(net, &mut rng),
+    );
+    let axis: Vec<f64> = (0..points)
+        .map(|i| -span + 2.0 * span * i as f64 / (points - 1) as f64)
+        .collect();
+    let mut probe = net.clone();
+    let mut grid = Vec::with_capacity(points);
+    for &b in &axis {
+        let mut row = Vec::with_capacity(points);
+        for &a in &axis {
+            for (((p, &w), &u), &v) in probe
+                .params_mut()
+                .iter_mut()
+                .zip(net.params())
+                .zip(&d1)
+                .zip(&d2)
+            {
+                *p = w + a as f32 * u + b as f32 * v;
+            }
+            row.push(evaluate(&probe, data, loss)?.loss);
+        }
+        grid.push(row);
+    }
+    let center = evaluate(net, data, loss)?.loss;
+    Ok(Slice {
+        alphas: axis.clone(),
+        betas: axis,
+        loss: grid,
+        center,
+        examples: data.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Activation, Init};
+
+    #[test]
+    fn directions_are_filter_normalised_and_leave_biases_alone() {
+        let mut rng = Rng::seed_from_u64(4);
+        let net = Network::<f32>::mlp(
+            &[7, 5, 3],
+            Activation::Tanh,
+            0.0,
+            Init::GlorotNormal,
+            &mut rng,
+        )
+        .unwrap();
+        let d = filter_normalised_direction(&net, &mut rng);
+        for t in net.tensors() {
+            if t.is_weight {
+                let cols = t.shape[1];
+                for (dr, wr) in d[t.range.clone()]
+                    .chunks(cols)
+                    .zip(net.params()[t.range.clone()].chunks(cols))
+                {
+                    assert!(
+                        (norm(dr) - norm(wr)).abs() < 1e-5 * norm(wr),
+                        "{}: {} vs {}",
+                        t.name,
+                        norm(dr),
+                        norm(wr)
+                    );
+                }
+            } else {
+                assert!(d[t.range].iter().all(|&v| v == 0.0), "{}", t.name);
+            }
+        }
+    }
+}
