@@ -242,6 +242,7 @@ fn execute(
         file: &mut jsonl,
         path: &metrics_path,
         error: None,
+        snapshots: settings.snapshots.then(Vec::new),
     };
     let report = train::train_with(
         &mut net,
@@ -257,6 +258,9 @@ fn execute(
     )?;
     if let Some(e) = tee.error {
         return Err(e);
+    }
+    if let Some(snaps) = &tee.snapshots {
+        crate::landscape::trajectory::save(&dir.join(crate::landscape::trajectory::FILE), snaps)?;
     }
 
     let figures = |d: &Dataset| -> Result<(Figures, Report)> {
@@ -377,6 +381,8 @@ struct Tee<'a> {
     file: &'a mut std::fs::File,
     path: &'a Path,
     error: Option<Error>,
+    /// Weight snapshots (before training and after each epoch), when the run keeps them.
+    snapshots: Option<Vec<Vec<f32>>>,
 }
 
 impl Observer for Tee<'_> {
@@ -395,6 +401,17 @@ impl Observer for Tee<'_> {
 
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         self.inner.on_step(epoch, step, steps, loss);
+    }
+
+    fn wants_weights(&self) -> bool {
+        self.snapshots.is_some() || self.inner.wants_weights()
+    }
+
+    fn on_weights(&mut self, epoch: usize, weights: &[f64]) {
+        if let Some(s) = self.snapshots.as_mut() {
+            s.push(weights.iter().map(|&v| v as f32).collect());
+        }
+        self.inner.on_weights(epoch, weights);
     }
 }
 

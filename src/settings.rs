@@ -161,6 +161,9 @@ pub struct Settings {
     pub no_shuffle: bool,
     /// Write `checkpoint.safetensors` in the run folder every N steps, or every `epoch`.
     pub checkpoint_every: Option<Every>,
+    /// Keep the weights before training and after each epoch in `trajectory.safetensors`
+    /// (for `downhill landscape --model`).
+    pub snapshots: bool,
     pub out: Option<PathBuf>,
 }
 
@@ -197,6 +200,7 @@ impl Default for Settings {
             init: None,
             no_shuffle: false,
             checkpoint_every: None,
+            snapshots: false,
             out: None,
         }
     }

@@ -127,6 +127,12 @@ pub trait Observer {
     fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
     /// After each optimiser step: 0-based step within the epoch, steps per epoch, running mean loss.
     fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _running_loss: f64) {}
+    /// Whether [`Observer::on_weights`] should be called (it costs a copy of the weights).
+    fn wants_weights(&self) -> bool {
+        false
+    }
+    /// The weights before training (epoch 0, unless resuming) and after each epoch.
+    fn on_weights(&mut self, _epoch: usize, _weights: &[f64]) {}
 }
 
 /// An observer that ignores everything.
@@ -310,6 +316,15 @@ pub fn train_with<T: Scalar>(
     }
 
     let mut stop = StopReason::MaxEpochs;
+    let report_weights = |observer: &mut dyn Observer, epoch: usize, net: &Network<T>| {
+        if observer.wants_weights() {
+            let w: Vec<f64> = net.params().iter().map(|v| v.f64()).collect();
+            observer.on_weights(epoch, &w);
+        }
+    };
+    if first_epoch == 0 && first_step == 0 {
+        report_weights(observer, 0, net);
+    }
     for epoch in first_epoch..cfg.epochs {
         let lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
         let started = Instant::now();
@@ -433,6 +448,7 @@ pub fn train_with<T: Scalar>(
             examples_per_second: n as f64 / seconds.max(1e-12),
         };
         observer.on_epoch(&metrics);
+        report_weights(observer, epoch + 1, net);
         history.push(metrics);
 
         if let (Some(tol), Some(norm)) = (cfg.grad_tol, grad_norm)

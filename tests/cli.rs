@@ -820,3 +820,78 @@ fn landscape_of_a_trained_network() {
     assert!((json(&e.stdout)["loss"].as_f64().unwrap() - center).abs() < 1e-9);
     assert!(std::fs::metadata(&out).unwrap().len() > 5_000);
 }
+
+/// `--snapshots` keeps the trajectory; the landscape then draws it in its principal plane: one
+/// point per snapshot, the last (the final weights) at the origin, shares of variance ≤ 1.
+#[test]
+fn landscape_draws_the_training_trajectory() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    downhill()
+        .args(["train", "--quiet", "--epochs", "4", "--snapshots", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    assert!(run.join("trajectory.safetensors").exists());
+    let out = dir.path().join("t.svg");
+    let res = downhill()
+        .args([
+            "landscape",
+            "--json",
+            "--points",
+            "7",
+            "--data",
+            "digits",
+            "--model",
+        ])
+        .arg(run.join("model.safetensors"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v = json(&res.stdout);
+    let coords = v["trajectory"]["coords"].as_array().unwrap();
+    assert_eq!(coords.len(), 5, "initial weights and 4 epochs");
+    let last = &coords[4];
+    assert!(last[0].as_f64().unwrap().abs() < 1e-6 && last[1].as_f64().unwrap().abs() < 1e-6);
+    let ex: Vec<f64> = v["trajectory"]["explained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!(ex[0] >= ex[1] && ex[0] + ex[1] <= 1.0 + 1e-9, "{ex:?}");
+    let losses = v["trajectory_loss"].as_array().unwrap();
+    assert!(
+        losses[4].as_f64().unwrap() < losses[0].as_f64().unwrap(),
+        "training lowered the loss"
+    );
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("training trajectory")
+    );
+    // --random-directions ignores the trajectory.
+    let res = downhill()
+        .args([
+            "landscape",
+            "--json",
+            "--points",
+            "5",
+            "--random-directions",
+            "--data",
+            "digits",
+            "--model",
+        ])
+        .arg(run.join("model.safetensors"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(json(&res.stdout)["trajectory"].is_null());
+}

@@ -151,6 +151,10 @@ pub struct TrainArgs {
     /// Write checkpoint.safetensors into the run folder every N steps, or every `epoch`.
     #[arg(long, value_parser = parse_every, value_name = "N|epoch")]
     pub checkpoint_every: Option<Every>,
+    /// Keep the weights before training and after each epoch (trajectory.safetensors), so that
+    /// `downhill landscape --model` can draw the training path.
+    #[arg(long)]
+    pub snapshots: bool,
     /// Continue the run in DIR from its checkpoint, with the settings recorded there.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
@@ -270,6 +274,9 @@ pub struct LandscapeArgs {
     /// With --model: grid points along each direction.
     #[arg(long, default_value_t = 31)]
     pub points: usize,
+    /// With --model: use random filter-normalised directions even when the run kept a trajectory.
+    #[arg(long)]
+    pub random_directions: bool,
     /// With --model: at most this many examples of the data are evaluated per grid point.
     #[arg(long, default_value_t = 2000)]
     pub examples: usize,
@@ -444,6 +451,7 @@ impl TrainArgs {
         set(&mut s.threads, self.threads);
         over(&self.init, &mut s.init);
         s.no_shuffle |= self.no_shuffle;
+        s.snapshots |= self.snapshots;
         if self.checkpoint_every.is_some() {
             s.checkpoint_every = self.checkpoint_every;
         }

@@ -290,54 +290,49 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
     use downhill::landscape::{Spec, Surface, descent, plot, walk};
     if let Some(model_path) = &a.model {
-        let model = downhill::io::load(model_path)?;
         let spec = a
             .data
             .as_deref()
             .expect("clap requires --data with --model");
-        let data = run::eval_data(&model, spec)?;
-        let data = if data.len() > a.examples {
-            data.subset(&(0..a.examples).collect::<Vec<_>>())
-        } else {
-            data
-        };
-        let slice = downhill::landscape::network::slice(
-            &model.net,
-            model.meta.loss,
-            &data,
-            a.span,
-            a.points,
-            a.seed,
-        )?;
         let out = a
             .out
             .clone()
             .unwrap_or_else(|| "landscape-model.svg".into());
-        let title = format!(
-            "Loss of {} on {spec} ({} examples), log₁₀ colours",
-            model_path
-                .file_name()
-                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
-            data.len()
-        );
-        plot::draw_slice(&out, &slice, &title)?;
+        let opts = downhill::landscape::ModelOptions {
+            span: a.span,
+            points: a.points,
+            examples: a.examples,
+            seed: a.seed,
+            random_directions: a.random_directions,
+        };
+        let r = downhill::landscape::model_picture(model_path, spec, &opts, &out)?;
         if a.json {
-            println!("{}", serde_json::json!({ "picture": out, "slice": slice }));
+            println!(
+                "{}",
+                serde_json::json!({ "picture": out, "slice": r.slice, "trajectory": r.trajectory, "trajectory_loss": r.trajectory_loss })
+            );
         } else {
+            let g = &r.slice.loss;
             let corners = [
-                slice.loss[0][0],
-                slice.loss[0][a.points - 1],
-                slice.loss[a.points - 1][0],
-                slice.loss[a.points - 1][a.points - 1],
+                g[0][0],
+                g[0][g.len() - 1],
+                g[g.len() - 1][0],
+                g[g.len() - 1][g.len() - 1],
             ];
             println!(
-                "loss at the trained weights {:.4}; at the corners (±{}, ±{}) {:.4} to {:.4}",
-                slice.center,
-                a.span,
-                a.span,
+                "loss at the trained weights {:.4}; at the corners of the slice {:.4} to {:.4}",
+                r.slice.center,
                 corners.iter().copied().fold(f64::INFINITY, f64::min),
                 corners.iter().copied().fold(0.0, f64::max)
             );
+            if let Some(t) = &r.trajectory {
+                println!(
+                    "training path of {} snapshots; its principal directions explain {:.0}% and {:.0}% of its variance",
+                    t.coords.len(),
+                    100.0 * t.explained[0],
+                    100.0 * t.explained[1]
+                );
+            }
             println!("picture: {}", out.display());
         }
         return Ok(ExitCode::SUCCESS);

@@ -5,6 +5,7 @@ pub mod descent;
 pub mod network;
 pub mod plot;
 pub mod surface;
+pub mod trajectory;
 
 pub use descent::{Path, descend};
 pub use surface::Surface;
@@ -64,4 +65,111 @@ pub fn walk(spec: &Spec) -> Result<Vec<Path>> {
             )
         })
         .collect()
+}
+
+/// Options of the picture of a trained model's landscape.
+#[derive(Clone, Debug)]
+pub struct ModelOptions {
+    /// Random directions: the slice spans [-span, span] along each.
+    pub span: f64,
+    pub points: usize,
+    /// At most this many examples are evaluated per grid point.
+    pub examples: usize,
+    pub seed: u64,
+    /// Use random directions even when the run kept a trajectory.
+    pub random_directions: bool,
+}
+
+/// What [`model_picture`] drew.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModelLandscape {
+    pub slice: network::Slice,
+    /// When the run kept snapshots: the path in its principal plane, and the loss at each snapshot.
+    pub trajectory: Option<trajectory::Trajectory>,
+    pub trajectory_loss: Option<Vec<f64>>,
+}
+
+/// `downhill landscape --model FILE --data SPEC`: the loss around a trained model on a 2-D slice
+/// of weight space, drawn to `out`. If the model's run folder holds `trajectory.safetensors`
+/// (`downhill train --snapshots`), the slice is the trajectory's principal plane and the path is
+/// drawn over it; otherwise (or with `random_directions`) two random filter-normalised directions.
+pub fn model_picture(
+    model_path: &std::path::Path,
+    spec: &str,
+    opts: &ModelOptions,
+    out: &std::path::Path,
+) -> Result<ModelLandscape> {
+    let model = crate::io::load(model_path)?;
+    let data = crate::run::eval_data(&model, spec)?;
+    let data = if data.len() > opts.examples {
+        data.subset(&(0..opts.examples).collect::<Vec<_>>())
+    } else {
+        data
+    };
+    let name = model_path
+        .file_name()
+        .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    let snapshots = model_path.with_file_name(trajectory::FILE);
+    let result = if snapshots.exists() && !opts.random_directions {
+        let snaps = trajectory::load(&snapshots, model.net.param_count())?;
+        let t = trajectory::principal_plane(&snaps, model.net.params())?;
+        let range = |k: usize| {
+            let (lo, hi) = t
+                .coords
+                .iter()
+                .fold((0.0f64, 0.0f64), |(a, b), c| (a.min(c[k]), b.max(c[k])));
+            let pad = 0.25 * (hi - lo).max(1e-3);
+            [lo - pad, hi + pad]
+        };
+        let slice = network::slice_along(
+            &model.net,
+            model.meta.loss,
+            &data,
+            (&t.d1, &t.d2),
+            range(0),
+            range(1),
+            opts.points,
+        )?;
+        let mut probe = model.net.clone();
+        let mut losses = Vec::with_capacity(snaps.len());
+        for s in &snaps {
+            probe.params_mut().copy_from_slice(s);
+            losses.push(crate::train::evaluate(&probe, &data, model.meta.loss)?.loss);
+        }
+        ModelLandscape {
+            slice,
+            trajectory: Some(t),
+            trajectory_loss: Some(losses),
+        }
+    } else {
+        let slice = network::slice(
+            &model.net,
+            model.meta.loss,
+            &data,
+            opts.span,
+            opts.points,
+            opts.seed,
+        )?;
+        ModelLandscape {
+            slice,
+            trajectory: None,
+            trajectory_loss: None,
+        }
+    };
+    let title = match &result.trajectory {
+        Some(_) => format!(
+            "Training path of {name} on {spec} ({} examples), log₁₀ loss",
+            data.len()
+        ),
+        None => format!(
+            "Loss of {name} on {spec} ({} examples), log₁₀ colours",
+            data.len()
+        ),
+    };
+    let path = result
+        .trajectory
+        .as_ref()
+        .zip(result.trajectory_loss.as_deref());
+    plot::draw_slice(out, &result.slice, path, &title)?;
+    Ok(result)
 }

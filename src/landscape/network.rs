@@ -68,9 +68,6 @@ pub fn slice(
     points: usize,
     seed: u64,
 ) -> Result<Slice> {
-    if points < 3 {
-        return Err(Error::setting("points", points, "must be ≥ 3"));
-    }
     if !(span.is_finite() && span > 0.0) {
         return Err(Error::setting("span", span, "must be a number > 0"));
     }
@@ -79,20 +76,47 @@ pub fn slice(
         filter_normalised_direction(net, &mut rng),
         filter_normalised_direction(net, &mut rng),
     );
-    let axis: Vec<f64> = (0..points)
-        .map(|i| -span + 2.0 * span * i as f64 / (points - 1) as f64)
-        .collect();
+    slice_along(
+        net,
+        loss,
+        data,
+        (&d1, &d2),
+        [-span, span],
+        [-span, span],
+        points,
+    )
+}
+
+/// Evaluates L(w* + α·d₁ + β·d₂) on a `points × points` grid over the given ranges of α and β.
+pub fn slice_along(
+    net: &Network<f32>,
+    loss: Loss,
+    data: &Dataset,
+    (d1, d2): (&[f32], &[f32]),
+    a_range: [f64; 2],
+    b_range: [f64; 2],
+    points: usize,
+) -> Result<Slice> {
+    if points < 3 {
+        return Err(Error::setting("points", points, "must be ≥ 3"));
+    }
+    let axis = |[lo, hi]: [f64; 2]| -> Vec<f64> {
+        (0..points)
+            .map(|i| lo + (hi - lo) * i as f64 / (points - 1) as f64)
+            .collect()
+    };
+    let (alphas, betas) = (axis(a_range), axis(b_range));
     let mut probe = net.clone();
     let mut grid = Vec::with_capacity(points);
-    for &b in &axis {
+    for &b in &betas {
         let mut row = Vec::with_capacity(points);
-        for &a in &axis {
+        for &a in &alphas {
             for (((p, &w), &u), &v) in probe
                 .params_mut()
                 .iter_mut()
                 .zip(net.params())
-                .zip(&d1)
-                .zip(&d2)
+                .zip(d1)
+                .zip(d2)
             {
                 *p = w + a as f32 * u + b as f32 * v;
             }
@@ -102,8 +126,8 @@ pub fn slice(
     }
     let center = evaluate(net, data, loss)?.loss;
     Ok(Slice {
-        alphas: axis.clone(),
-        betas: axis,
+        alphas,
+        betas,
         loss: grid,
         center,
         examples: data.len(),

@@ -362,9 +362,15 @@ where
         .map_err(|e| e.to_string())
 }
 
-/// The network slice: filled contours of log₁₀ loss over (α, β) with the trained weights marked,
-/// and the two cross-sections f(α, 0) and f(0, β).
-pub fn draw_slice(out: &FsPath, slice: &super::network::Slice, title: &str) -> Result<()> {
+/// The network slice: filled contours of log₁₀ loss over (α, β) with the trained weights marked
+/// and, when given, the training trajectory (its snapshots' coordinates) drawn over it. Right:
+/// the cross-sections f(α, 0) and f(0, β) — or, with a trajectory, the loss at each snapshot.
+pub fn draw_slice(
+    out: &FsPath,
+    slice: &super::network::Slice,
+    path: Option<(&super::trajectory::Trajectory, &[f64])>,
+    title: &str,
+) -> Result<()> {
     if out.extension().and_then(|e| e.to_str()) != Some("svg") {
         return Err(Error::setting(
             "out",
@@ -372,25 +378,35 @@ pub fn draw_slice(out: &FsPath, slice: &super::network::Slice, title: &str) -> R
             "the picture is written as SVG: give a file name ending in .svg",
         ));
     }
-    let span = *slice.alphas.last().unwrap_or(&1.0);
-    let n = slice.alphas.len();
+    let first_last = |v: &[f64]| [v[0], v[v.len() - 1]];
+    let (ar, br) = (first_last(&slice.alphas), first_last(&slice.betas));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1250, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(out, e))?;
         let (left, right) = root.split_horizontally(650);
         let draw = || -> std::result::Result<(), String> {
+            let (xd, yd) = match path {
+                Some((t, _)) => (
+                    format!(
+                        "1st principal direction ({:.0}% of the path)",
+                        100.0 * t.explained[0]
+                    ),
+                    format!("2nd principal direction ({:.0}%)", 100.0 * t.explained[1]),
+                ),
+                None => ("α (direction δ)".to_string(), "β (direction η)".to_string()),
+            };
             let mut chart = ChartBuilder::on(&left)
-                .caption(title, ("sans-serif", 17))
+                .caption(title, ("sans-serif", 16))
                 .margin(10)
                 .x_label_area_size(40)
-                .y_label_area_size(50)
-                .build_cartesian_2d(-span..span, -span..span)
+                .y_label_area_size(55)
+                .build_cartesian_2d(ar[0]..ar[1], br[0]..br[1])
                 .map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
-                .x_desc("α (direction δ)")
-                .y_desc("β (direction η)")
+                .x_desc(xd)
+                .y_desc(yd)
                 .disable_mesh()
                 .draw()
                 .map_err(|e| e.to_string())?;
@@ -399,18 +415,31 @@ pub fn draw_slice(out: &FsPath, slice: &super::network::Slice, title: &str) -> R
                 .iter()
                 .map(|r| r.iter().map(|v| v.max(1e-12).log10()).collect())
                 .collect();
-            bands(&mut chart, &logs, [-span, span], [-span, span])?;
+            bands(&mut chart, &logs, ar, br)?;
+            let red = RGBColor(255, 80, 80);
+            if let Some((t, _)) = path {
+                let pts: Vec<(f64, f64)> = t.coords.iter().map(|c| (c[0], c[1])).collect();
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), WHITE.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label("training trajectory (one dot an epoch)")
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
+                    });
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, WHITE.filled())))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series([TriangleMarker::new(pts[0], 8, BLACK.filled())])
+                    .map_err(|e| e.to_string())?
+                    .label("initial weights")
+                    .legend(|(x, y)| TriangleMarker::new((x + 9, y), 7, BLACK.filled()));
+            }
             chart
-                .draw_series([TriangleMarker::new(
-                    (0.0, 0.0),
-                    9,
-                    RGBColor(255, 80, 80).filled(),
-                )])
+                .draw_series([TriangleMarker::new((0.0, 0.0), 9, red.filled())])
                 .map_err(|e| e.to_string())?
                 .label(format!("trained weights (loss {:.4})", slice.center))
-                .legend(|(x, y)| {
-                    TriangleMarker::new((x + 9, y), 7, RGBColor(255, 80, 80).filled())
-                });
+                .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 7, red.filled()));
             chart
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
@@ -419,60 +448,84 @@ pub fn draw_slice(out: &FsPath, slice: &super::network::Slice, title: &str) -> R
                 .draw()
                 .map_err(|e| e.to_string())?;
 
-            let mid = n / 2;
-            let along_a: Vec<(f64, f64)> = slice
-                .alphas
+            let lines: Vec<(Vec<(f64, f64)>, &str, RGBColor)> = match path {
+                Some((_, losses)) => vec![(
+                    losses
+                        .iter()
+                        .enumerate()
+                        .map(|(e, &l)| (e as f64, l))
+                        .collect(),
+                    "loss at each snapshot",
+                    RGBColor(31, 119, 180),
+                )],
+                None => {
+                    let mid = slice.alphas.len() / 2;
+                    vec![
+                        (
+                            slice
+                                .alphas
+                                .iter()
+                                .zip(&slice.loss[mid])
+                                .map(|(&a, &l)| (a, l))
+                                .collect(),
+                            "f(α, 0)",
+                            RGBColor(31, 119, 180),
+                        ),
+                        (
+                            slice
+                                .betas
+                                .iter()
+                                .zip(slice.loss.iter().map(|r| r[mid]))
+                                .map(|(&b, l)| (b, l))
+                                .collect(),
+                            "f(0, β)",
+                            RGBColor(255, 127, 14),
+                        ),
+                    ]
+                }
+            };
+            let ys = lines
                 .iter()
-                .zip(&slice.loss[mid])
-                .map(|(&a, &l)| (a, l))
-                .collect();
-            let along_b: Vec<(f64, f64)> = slice
-                .betas
-                .iter()
-                .zip(slice.loss.iter().map(|r| r[mid]))
-                .map(|(&b, l)| (b, l))
-                .collect();
-            let hi = along_a
-                .iter()
-                .chain(&along_b)
-                .map(|p| p.1)
-                .filter(|v| v.is_finite())
-                .fold(slice.center, f64::max);
-            let lo = along_a
-                .iter()
-                .chain(&along_b)
-                .map(|p| p.1)
-                .filter(|v| v.is_finite())
-                .fold(slice.center, f64::min);
-            let mut c2 = ChartBuilder::on(&right)
-                .caption(
+                .flat_map(|l| l.0.iter().map(|p| p.1))
+                .filter(|v| v.is_finite());
+            let (lo, hi) = ys.fold((slice.center, slice.center), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            let xs = lines.iter().flat_map(|l| l.0.iter().map(|p| p.0));
+            let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            let (caption, xdesc) = if path.is_some() {
+                ("Loss along the training trajectory", "epoch")
+            } else {
+                (
                     "Cross-sections through the trained weights",
-                    ("sans-serif", 17),
+                    "distance along the direction",
                 )
+            };
+            let pad = 0.05 * (hi - lo).max(1e-9);
+            let mut c2 = ChartBuilder::on(&right)
+                .caption(caption, ("sans-serif", 17))
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
-                .build_cartesian_2d(
-                    -span..span,
-                    (lo - 0.05 * (hi - lo))..(hi + 0.05 * (hi - lo)),
-                )
+                .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (lo - pad)..(hi + pad))
                 .map_err(|e| e.to_string())?;
             c2.configure_mesh()
-                .x_desc("distance along the direction")
+                .x_desc(xdesc)
                 .y_desc("loss")
                 .y_label_formatter(&|v| format!("{v:.2}"))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (pts, name, colour) in [
-                (along_a, "f(α, 0)", RGBColor(31, 119, 180)),
-                (along_b, "f(0, β)", RGBColor(255, 127, 14)),
-            ] {
-                c2.draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+            for (pts, name, colour) in lines {
+                c2.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
                     .map_err(|e| e.to_string())?
                     .label(name)
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
                     });
+                c2.draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.filled())))
+                    .map_err(|e| e.to_string())?;
             }
             c2.configure_series_labels()
                 .background_style(WHITE.mix(0.85))

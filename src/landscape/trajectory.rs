@@ -1,0 +1,172 @@
+//! The training trajectory: the weights before training and after each epoch (kept by
+//! `downhill train --snapshots` in `trajectory.safetensors`), and its two principal directions.
+//!
+//! With w* the final weights and mₑ = wₑ − w* (one row per snapshot), the principal directions
+//! are the top two eigenvectors of MᵀM; they are found from the small Gram matrix G = MMᵀ
+//! (snapshots × snapshots): if Gu = λu then Mᵀu is an eigenvector of MᵀM with the same λ.
+//! Each snapshot's coordinates are its projections mₑ·d₁, mₑ·d₂ on the unit directions, and
+//! λ₁/Σλ, λ₂/Σλ are the shares of the path's variance they explain (Li et al. 2018, §7).
+
+use std::path::Path;
+
+use safetensors::Dtype;
+
+use crate::error::{Error, Result};
+use crate::io::{self, bad};
+
+/// File name of the snapshots in a run folder.
+pub const FILE: &str = "trajectory.safetensors";
+
+/// Writes the snapshots as one F32 tensor `"trajectory"` of shape [snapshots, parameters].
+pub fn save(path: &Path, snapshots: &[Vec<f32>]) -> Result<()> {
+    let p = snapshots.first().map_or(0, Vec::len);
+    let bytes: Vec<u8> = snapshots.iter().flat_map(|s| io::f32_bytes(s)).collect();
+    let view = safetensors::tensor::TensorView::new(Dtype::F32, vec![snapshots.len(), p], &bytes)
+        .map_err(|e| bad(path, "trajectory", e.to_string()))?;
+    let data = safetensors::serialize([("trajectory", view)], None)
+        .map_err(|e| bad(path, "trajectory", e.to_string()))?;
+    io::write_atomic(path, &data)
+}
+
+/// Reads snapshots written by [`save`]; each must have `params` values.
+pub fn load(path: &Path, params: usize) -> Result<Vec<Vec<f32>>> {
+    let bytes = io::read(path)?;
+    let st = io::parse(path, &bytes)?;
+    let view = st
+        .tensor("trajectory")
+        .map_err(|_| bad(path, "tensor trajectory", "missing"))?;
+    let shape = view.shape().to_vec();
+    if view.dtype() != Dtype::F32 || shape.len() != 2 || shape[1] != params {
+        return Err(bad(
+            path,
+            "tensor trajectory",
+            format!(
+                "shape {shape:?} {:?}, but the model has {params} parameters (F32)",
+                view.dtype()
+            ),
+        ));
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    Ok(values.chunks(params.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+/// The trajectory in its principal plane.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Trajectory {
+    /// (mₑ·d₁, mₑ·d₂) for each snapshot, the last being the final weights at (0, 0).
+    pub coords: Vec<[f64; 2]>,
+    /// Shares of the variance explained by d₁ and d₂.
+    pub explained: [f64; 2],
+    #[serde(skip)]
+    pub d1: Vec<f32>,
+    #[serde(skip)]
+    pub d2: Vec<f32>,
+}
+
+/// The principal plane of `snapshots` around `center` (the final weights).
+pub fn principal_plane(snapshots: &[Vec<f32>], center: &[f32]) -> Result<Trajectory> {
+    let e = snapshots.len();
+    if e < 3 {
+        return Err(Error::setting(
+            "snapshots",
+            e,
+            "need at least 3 (train 2 or more epochs with --snapshots)",
+        ));
+    }
+    let m: Vec<Vec<f64>> = snapshots
+        .iter()
+        .map(|s| {
+            s.iter()
+                .zip(center)
+                .map(|(&w, &c)| (w - c) as f64)
+                .collect()
+        })
+        .collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let gram = faer::Mat::<f64>::from_fn(e, e, |i, j| dot(&m[i], &m[j]));
+    let eig = gram
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|e| Error::setting("snapshots", format!("{e:?}"), "eigendecomposition failed"))?;
+    let (u, s) = (eig.U(), eig.S());
+    let total: f64 = (0..e).map(|i| s[i].max(0.0)).sum();
+    let direction = |k: usize| -> Vec<f64> {
+        // Eigenvalues come in nondecreasing order: the largest is last.
+        let col = e - 1 - k;
+        let mut d = vec![0.0; center.len()];
+        for (r, row) in m.iter().enumerate() {
+            let c = u[(r, col)];
+            for (x, &v) in d.iter_mut().zip(row) {
+                *x += c * v;
+            }
+        }
+        let n = dot(&d, &d).sqrt();
+        d.iter().map(|x| x / n.max(1e-30)).collect()
+    };
+    let (d1, d2) = (direction(0), direction(1));
+    let coords = m.iter().map(|row| [dot(row, &d1), dot(row, &d2)]).collect();
+    let explained = [
+        s[e - 1].max(0.0) / total.max(1e-30),
+        s[e - 2].max(0.0) / total.max(1e-30),
+    ];
+    Ok(Trajectory {
+        coords,
+        explained,
+        d1: d1.iter().map(|&v| v as f32).collect(),
+        d2: d2.iter().map(|&v| v as f32).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Snapshots on a known plane: w* + a·e₁ + b·e₂ with e₁, e₂ orthonormal; PCA recovers the
+    /// plane (up to sign and rotation), explains all variance, and the coordinates preserve
+    /// distances.
+    #[test]
+    fn recovers_a_known_plane() {
+        let p = 50;
+        let center: Vec<f32> = (0..p).map(|i| (i as f32 * 0.1).sin()).collect();
+        let e1: Vec<f32> = (0..p).map(|i| if i == 3 { 1.0 } else { 0.0 }).collect();
+        let e2: Vec<f32> = (0..p).map(|i| if i == 7 { 1.0 } else { 0.0 }).collect();
+        let ab = [
+            (3.0f32, 1.0f32),
+            (2.0, -1.0),
+            (1.0, 0.5),
+            (0.5, -0.2),
+            (0.0, 0.0),
+        ];
+        let snaps: Vec<Vec<f32>> = ab
+            .iter()
+            .map(|&(a, b)| (0..p).map(|i| center[i] + a * e1[i] + b * e2[i]).collect())
+            .collect();
+        let t = principal_plane(&snaps, &center).unwrap();
+        assert!(
+            (t.explained[0] + t.explained[1] - 1.0).abs() < 1e-6,
+            "{:?}",
+            t.explained
+        );
+        for (c, &(a, b)) in t.coords.iter().zip(&ab) {
+            let r = (c[0] * c[0] + c[1] * c[1]).sqrt();
+            assert!(
+                (r - ((a * a + b * b) as f64).sqrt()).abs() < 1e-5,
+                "{c:?} vs ({a}, {b})"
+            );
+        }
+        let d1n: f32 = t.d1.iter().map(|x| x * x).sum::<f32>();
+        assert!(
+            (d1n - 1.0).abs() < 1e-5
+                && t.d1
+                    .iter()
+                    .zip(&t.d2)
+                    .map(|(x, y)| x * y)
+                    .sum::<f32>()
+                    .abs()
+                    < 1e-5
+        );
+    }
+}
