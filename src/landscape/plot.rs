@@ -70,6 +70,9 @@ pub fn draw(out: &FsPath, surface: &Surface, paths: &[Path], title: &str) -> Res
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
+/// A named, coloured line of (x, y) points.
+type Curve<'a> = (Vec<(f64, f64)>, &'a str, RGBColor);
+
 /// `level` at the centres of an `nx × ny` grid over the frame; `grid[j][i]` is row j (y), column i (x).
 pub fn sample(
     level: impl Fn(f64, f64) -> f64,
@@ -448,7 +451,7 @@ pub fn draw_slice(
                 .draw()
                 .map_err(|e| e.to_string())?;
 
-            let lines: Vec<(Vec<(f64, f64)>, &str, RGBColor)> = match path {
+            let lines: Vec<Curve<'_>> = match path {
                 Some((_, losses)) => vec![(
                     losses
                         .iter()
