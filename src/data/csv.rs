@@ -75,25 +75,27 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Reads a CSV file for training or evaluation.
-pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
+/// The file's records (gunzipped if need be, fields trimmed, blank lines skipped); an error if
+/// there are none.
+fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     let bytes = read_maybe_gz(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
-    let mut rows: Vec<csv::StringRecord> = Vec::new();
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes.as_slice());
+    let mut rows = Vec::new();
     for (i, r) in reader.records().enumerate() {
         let r = r.map_err(|e| bad(path, format!("line {}", i + 1), e.to_string()))?;
-        if r.len() == 1 && r[0].is_empty() {
-            continue; // blank line
+        if !(r.len() == 1 && r[0].is_empty()) {
+            rows.push(r);
         }
-        rows.push(r);
     }
     if rows.is_empty() {
         return Err(bad(path, "line 1", "the file is empty"));
     }
+    Ok(rows)
+}
+
+/// Reads a CSV file for training or evaluation.
+pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
+    let rows = records(path)?;
     let width = rows[0].len();
     if width < 2 {
         return Err(bad(
@@ -345,22 +347,7 @@ pub fn load_features(
     names: Option<&[String]>,
     header: Option<bool>,
 ) -> Result<(Vec<f32>, usize)> {
-    let bytes = read_maybe_gz(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
-    let mut rows = Vec::new();
-    for (i, r) in reader.records().enumerate() {
-        let r = r.map_err(|e| bad(path, format!("line {}", i + 1), e.to_string()))?;
-        if !(r.len() == 1 && r[0].is_empty()) {
-            rows.push(r);
-        }
-    }
-    if rows.is_empty() {
-        return Err(bad(path, "line 1", "the file is empty"));
-    }
+    let rows = records(path)?;
     let has_header = header.unwrap_or_else(|| rows[0].iter().any(|f| parse(f).is_none()));
     let columns: Vec<usize> = match (has_header, names) {
         (true, Some(names)) if names.iter().all(|n| rows[0].iter().any(|h| h == n)) => names
