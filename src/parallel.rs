@@ -65,9 +65,7 @@ impl<T: Scalar> DataParallel<T> {
         let denom = T::c(m as f64);
         // Shard 0 writes its gradient straight into `grads`; the others into their own buffers.
         let (first, rest) = self.shards.split_first_mut().expect("at least one shard");
-        let mut chunks = idx.chunks(per);
-        let first_rows = chunks.next().unwrap_or(&[]);
-        let rest_rows: Vec<&[usize]> = chunks.collect();
+        let (first_rows, rest_rows) = idx.split_at(per.min(m));
         let work = |s: &mut Shard<T>, rows: &[usize], out: &mut [T]| {
             let r = rows.len();
             data.gather(rows, s.ws.input_mut(r), &mut s.batch);
@@ -83,7 +81,7 @@ impl<T: Scalar> DataParallel<T> {
             || work(first, first_rows, grads),
             || {
                 rest.par_iter_mut()
-                    .zip(rest_rows.par_iter())
+                    .zip(rest_rows.par_chunks(per))
                     .for_each(|(s, rows)| {
                         let mut own = std::mem::take(&mut s.grads);
                         work(s, rows, &mut own);
@@ -91,7 +89,7 @@ impl<T: Scalar> DataParallel<T> {
                     })
             },
         );
-        let used = rest_rows.len();
+        let used = rest_rows.len().div_ceil(per);
         let (shards, rest) = (&self.shards[..used + 1], &self.shards[1..used + 1]);
         // Add the other shards' gradients, the parameter vector split between the threads.
         let chunk = grads

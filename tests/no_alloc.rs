@@ -94,4 +94,40 @@ fn no_allocation_per_step() {
             );
         }
     }
+    // Two threads, no dropout: the data-parallel path.
+    let mut net = Network::<f32>::mlp(
+        &[50, 64, 10],
+        Activation::Relu,
+        0.0,
+        Init::HeNormal,
+        &mut rng,
+    )
+    .unwrap();
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 64,
+        threads: 2,
+        ..Default::default()
+    };
+    let mut watch = Watch {
+        at_second_step: None,
+        during: Vec::new(),
+    };
+    let sgd = OptimizerConfig::default_for("sgd").unwrap();
+    train(
+        &mut net,
+        &data,
+        None,
+        &sgd,
+        &Schedule::default(),
+        &cfg,
+        &mut rng,
+        &mut watch,
+    )
+    .unwrap();
+    assert_eq!(
+        watch.during,
+        vec![0, 0],
+        "two threads: allocations during steps 2..last"
+    );
 }

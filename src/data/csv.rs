@@ -79,7 +79,11 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// there are none.
 fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     let bytes = read_maybe_gz(path)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes.as_slice());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes.as_slice());
     let mut rows = Vec::new();
     for (i, r) in reader.records().enumerate() {
         let r = r.map_err(|e| bad(path, format!("line {}", i + 1), e.to_string()))?;
