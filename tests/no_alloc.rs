@@ -125,9 +125,12 @@ fn no_allocation_per_step() {
         &mut watch,
     )
     .unwrap();
-    assert_eq!(
-        watch.during,
-        vec![0, 0],
-        "two threads: allocations during steps 2..last"
+    // rayon's queue for jobs sent from outside its pool allocates a new block about every 60
+    // jobs (one join a step), so over steps 2..9 of an epoch there is at most one allocation —
+    // amortised, not per step, which a per-step allocation (≥ 8 here) would exceed.
+    assert!(
+        watch.during.iter().all(|&a| a <= 1),
+        "two threads: allocations during steps 2..last: {:?}",
+        watch.during
     );
 }
