@@ -18,6 +18,34 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Writes a picture given as SVG text: as it is for `.svg`, rasterised for `.png` (text drawn
+/// with the system's fonts, e.g. Debian's fonts-dejavu-core). Atomically either way.
+pub fn save_picture(path: &Path, svg: &str) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg") => crate::io::write_atomic(path, svg.as_bytes()),
+        Some("png") => {
+            use resvg::{tiny_skia, usvg};
+            let mut opt = usvg::Options::default();
+            opt.fontdb_mut().load_system_fonts();
+            // The pictures ask for the generic "sans-serif"; fontdb maps it to Arial unless told.
+            opt.fontdb_mut().set_sans_serif_family("DejaVu Sans");
+            opt.font_family = "DejaVu Sans".to_string();
+            let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| plot_err(path, e))?;
+            let size = tree.size().to_int_size();
+            let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+                .ok_or_else(|| plot_err(path, "empty picture"))?;
+            resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+            let png = pixmap.encode_png().map_err(|e| plot_err(path, e))?;
+            crate::io::write_atomic(path, &png)
+        }
+        _ => Err(Error::setting(
+            "out",
+            path.display(),
+            "a picture file name ends in .svg or .png",
+        )),
+    }
+}
+
 /// Renders the SVG in memory (so the file can be written atomically) and writes it.
 fn render(
     path: &Path,

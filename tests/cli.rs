@@ -760,9 +760,116 @@ fn landscape_draws_paths_reports_json_and_divergence() {
     let err = stderr_of(&[
         "landscape",
         "--out",
-        dir.path().join("x.png").to_str().unwrap(),
+        dir.path().join("x.gif").to_str().unwrap(),
     ]);
-    assert!(err.contains(".svg"), "{err}");
+    assert!(err.contains(".svg or .png"), "{err}");
+    // PNG: a real PNG file (by its signature), not a small one.
+    let png = dir.path().join("p.png");
+    downhill()
+        .args(["landscape", "--steps", "50", "--out"])
+        .arg(&png)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(&[0x89, b'P', b'N', b'G']) && bytes.len() > 20_000,
+        "{} bytes",
+        bytes.len()
+    );
+}
+
+/// --loss on train (bce on 0/1 targets, cross-entropy named explicitly), and --data with a
+/// folder of MNIST-format IDX files (written here) including its t10k test pair.
+#[test]
+fn loss_flag_and_an_idx_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let bits = dir.path().join("bits.csv");
+    let rows: String = (0..300)
+        .map(|i| {
+            format!(
+                "{},{},{}\n",
+                (i % 7) as f64 / 7.0,
+                (i % 5) as f64 / 5.0,
+                u8::from((i % 7) * 5 > (i % 5) * 7)
+            )
+        })
+        .collect();
+    std::fs::write(&bits, format!("a,b,y\n{rows}")).unwrap();
+    let res = downhill()
+        .args([
+            "train", "--json", "--epochs", "30", "--task", "regress", "--loss", "bce", "--data",
+        ])
+        .arg(&bits)
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v = json(&res.stdout);
+    assert_eq!(v["settings"]["loss"], "bce");
+    assert!(v["test"]["loss"].as_f64().unwrap() < 0.69, "{v}");
+    let res = downhill()
+        .args([
+            "train",
+            "--json",
+            "--epochs",
+            "2",
+            "--loss",
+            "cross-entropy",
+            "--data",
+        ])
+        .arg(&bits)
+        .arg("--out")
+        .arg(dir.path().join("c"))
+        .output()
+        .unwrap();
+    assert_eq!(json(&res.stdout)["data"]["task"], "classify");
+
+    let idx = dir.path().join("idx");
+    std::fs::create_dir(&idx).unwrap();
+    let write = |name: &str, dims: &[u32], data: Vec<u8>| {
+        let mut v = vec![0u8, 0, 8, dims.len() as u8];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend(data);
+        std::fs::write(idx.join(name), v).unwrap();
+    };
+    // 200 training and 50 test "images" of 4×4 pixels whose brightness encodes the label 0..9.
+    let images = |n: usize| {
+        (0..n)
+            .flat_map(|i| [((i % 10) * 25) as u8; 16])
+            .collect::<Vec<u8>>()
+    };
+    let labels = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<u8>>();
+    write("train-images-idx3-ubyte", &[200, 4, 4], images(200));
+    write("train-labels-idx1-ubyte", &[200], labels(200));
+    write("t10k-images-idx3-ubyte", &[50, 4, 4], images(50));
+    write("t10k-labels-idx1-ubyte", &[50], labels(50));
+    let res = downhill()
+        .args(["train", "--json", "--epochs", "2", "--data"])
+        .arg(&idx)
+        .arg("--out")
+        .arg(dir.path().join("i"))
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v = json(&res.stdout);
+    assert_eq!(
+        (
+            v["data"]["features"].as_u64(),
+            v["test"]["examples"].as_u64()
+        ),
+        (Some(16), Some(50))
+    );
 }
 
 /// The slice through a trained network: the trained weights sit in a basin (the loss at the

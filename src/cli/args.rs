@@ -258,8 +258,8 @@ pub struct LandscapeArgs {
     pub tol: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The picture (SVG); default landscape-<surface>.svg (landscape-model.svg with --model).
-    #[arg(long, value_name = "FILE.svg")]
+    /// The picture (.svg or .png); default landscape-<surface>.svg (landscape-model.svg with --model).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub out: Option<PathBuf>,
     /// Instead of a surface: the loss of this trained model on a 2-D slice through its weights
     /// along two random filter-normalised directions (Li et al. 2018).

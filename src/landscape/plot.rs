@@ -49,11 +49,14 @@ fn err(path: &FsPath, e: impl std::fmt::Display) -> Error {
 
 /// Draws `paths` on `surface` into an SVG file at `out` (written atomically).
 pub fn draw(out: &FsPath, surface: &Surface, paths: &[Path], title: &str) -> Result<()> {
-    if out.extension().and_then(|e| e.to_str()) != Some("svg") {
+    if !matches!(
+        out.extension().and_then(|e| e.to_str()),
+        Some("svg" | "png")
+    ) {
         return Err(Error::setting(
             "out",
             out.display(),
-            "the picture is written as SVG: give a file name ending in .svg",
+            "a picture file name ends in .svg or .png",
         ));
     }
     let mut svg = String::new();
@@ -65,7 +68,7 @@ pub fn draw(out: &FsPath, surface: &Surface, paths: &[Path], title: &str) -> Res
         losses(&right, surface, paths).map_err(|e| err(out, e))?;
         root.present().map_err(|e| err(out, e))?;
     }
-    crate::io::write_atomic(out, svg.as_bytes())
+    crate::plot::save_picture(out, &svg)
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
@@ -375,11 +378,14 @@ pub fn draw_slice(
     path: Option<(&super::trajectory::Trajectory, &[f64])>,
     title: &str,
 ) -> Result<()> {
-    if out.extension().and_then(|e| e.to_str()) != Some("svg") {
+    if !matches!(
+        out.extension().and_then(|e| e.to_str()),
+        Some("svg" | "png")
+    ) {
         return Err(Error::setting(
             "out",
             out.display(),
-            "the picture is written as SVG: give a file name ending in .svg",
+            "a picture file name ends in .svg or .png",
         ));
     }
     let first_last = |v: &[f64]| [v[0], v[v.len() - 1]];
@@ -541,5 +547,5 @@ pub fn draw_slice(
         draw().map_err(|e| err(out, e))?;
         root.present().map_err(|e| err(out, e))?;
     }
-    crate::io::write_atomic(out, svg.as_bytes())
+    crate::plot::save_picture(out, &svg)
 }
