@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the benchmarks need on a fresh Debian machine (not needed for the tests):
+# Fashion-MNIST (Debian's dataset-fashion-mnist, under /usr/share/datasets/fashion-mnist) and a
+# Python venv at bench/.venv with PyTorch, NumPy and safetensors for bench/*.py and
+# scripts/pytorch_check.py. Then:
+#   cargo build --release && bench/.venv/bin/python bench/compare.py --rounds 3
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq dataset-fashion-mnist
+fi
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q torch numpy safetensors
+.venv/bin/python -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__)"
