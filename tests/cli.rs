@@ -663,14 +663,7 @@ fn help_teaches() {
 #[test]
 fn landscape_draws_paths_reports_json_and_divergence() {
     let dir = tempfile::tempdir().unwrap();
-    for surface in [
-        "quadratic",
-        "rosenbrock",
-        "himmelblau",
-        "beale",
-        "saddle",
-        "six-hump-camel",
-    ] {
+    for surface in downhill::landscape::surface::SURFACES {
         let out = dir.path().join(format!("{surface}.svg"));
         let res = downhill()
             .args([

@@ -417,43 +417,50 @@ fn shapes_that_do_not_fit_are_errors_that_show_the_shapes() {
     assert!(e.to_string().contains("numeric targets"), "{e}");
 }
 
-fn digits_run(seed: u64, threads: usize) -> (Network<f32>, f64) {
-    let mut rng = Rng::seed_from_u64(seed);
-    let all = downhill::data::digits::load().unwrap();
-    let (mut tr, mut te) = split::hold_out(&all, 0.2, &mut rng);
-    let norm = tr.fit_normalizer(downhill::data::Normalization::Scale);
-    tr.set_normalizer(norm.clone()).unwrap();
-    te.set_normalizer(norm).unwrap();
-    let mut net = Network::<f32>::mlp(
-        &[784, 100, 10],
-        Activation::Relu,
-        0.0,
-        Init::HeNormal,
-        &mut rng,
-    )
-    .unwrap();
+/// One SGD run (lr 0.05, momentum 0.9, ReLU, He init) on the scaled digits `tr`, with the
+/// generator `rng` that also drew any split: returns the network and the first epoch's loss.
+fn digits_sgd(
+    tr: &mut downhill::data::Dataset,
+    sizes: &[usize],
+    epochs: usize,
+    batch_size: usize,
+    threads: usize,
+    rng: &mut Rng,
+) -> (Network<f32>, f64) {
+    tr.set_normalizer(tr.fit_normalizer(downhill::data::Normalization::Scale))
+        .unwrap();
+    let mut net = Network::<f32>::mlp(sizes, Activation::Relu, 0.0, Init::HeNormal, rng).unwrap();
     let opt = OptimizerConfig::Sgd(SgdConfig {
         lr: 0.05,
         momentum: 0.9,
         ..Default::default()
     });
     let cfg = TrainConfig {
-        epochs: 10,
-        batch_size: 64,
+        epochs,
+        batch_size,
         threads,
         ..Default::default()
     };
-    train(
+    let r = train(
         &mut net,
-        &tr,
+        tr,
         None,
         &opt,
         &Schedule::default(),
         &cfg,
-        &mut rng,
+        rng,
         &mut NoObserver,
     )
     .unwrap();
+    (net, r.history[0].train_loss)
+}
+
+fn digits_run(seed: u64, threads: usize) -> (Network<f32>, f64) {
+    let mut rng = Rng::seed_from_u64(seed);
+    let all = downhill::data::digits::load().unwrap();
+    let (mut tr, mut te) = split::hold_out(&all, 0.2, &mut rng);
+    let (net, _) = digits_sgd(&mut tr, &[784, 100, 10], 10, 64, threads, &mut rng);
+    te.set_normalizer(tr.normalizer().clone()).unwrap();
     let acc = evaluate(&net, &te, Loss::CrossEntropy)
         .unwrap()
         .accuracy
@@ -486,39 +493,8 @@ fn two_threads_agree_with_one_to_rounding_and_reproduce() {
         let mut rng = Rng::seed_from_u64(3);
         let all = downhill::data::digits::load().unwrap();
         let mut tr = all.subset(&(0..5000).step_by(5).collect::<Vec<_>>());
-        tr.set_normalizer(tr.fit_normalizer(downhill::data::Normalization::Scale))
-            .unwrap();
-        let mut net = Network::<f32>::mlp(
-            &[784, 64, 10],
-            Activation::Relu,
-            0.0,
-            Init::HeNormal,
-            &mut rng,
-        )
-        .unwrap();
-        let opt = OptimizerConfig::Sgd(SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            ..Default::default()
-        });
-        let cfg = TrainConfig {
-            epochs: 1,
-            batch_size: 100,
-            threads,
-            ..Default::default()
-        };
-        let r = train(
-            &mut net,
-            &tr,
-            None,
-            &opt,
-            &Schedule::default(),
-            &cfg,
-            &mut rng,
-            &mut NoObserver,
-        )
-        .unwrap();
-        (net.params().to_vec(), r.history[0].train_loss)
+        let (net, loss) = digits_sgd(&mut tr, &[784, 64, 10], 1, 100, threads, &mut rng);
+        (net.params().to_vec(), loss)
     };
     let (one, loss1) = run(1);
     let (two, loss2) = run(2);
