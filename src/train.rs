@@ -24,7 +24,7 @@ use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
 use crate::loss::{self, Loss};
 use crate::network::{Network, Workspace};
-use crate::optim::{OptimizerConfig, Schedule};
+use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
 use crate::tensor::{Beta, Scalar, Threads};
 
@@ -270,7 +270,9 @@ pub fn train_with<T: Scalar>(
         (cfg.threads > 1 && !has_dropout).then(|| DataParallel::new(net, data, bs, cfg.threads));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
-    let mut opt = optimizer.build::<T>(net.param_count());
+    // The optimiser in one part per data-parallel thread, which update their parts together.
+    let parts = parallel.as_ref().map_or(1, |p| p.threads());
+    let mut opt = Sharded::<T>::new(optimizer, net.param_count(), parts);
     let mut order = Vec::with_capacity(n);
     let weight_ranges: Vec<_> = net
         .tensors()
@@ -341,12 +343,13 @@ pub fn train_with<T: Scalar>(
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
             let lr_t = T::c(lr);
-            if let Some(next) = order.get((step + 1) * bs..((step + 2) * bs).min(n)) {
-                data.prefetch(next);
-            }
+            let next = order
+                .get((step + 1) * bs..((step + 2) * bs).min(n))
+                .unwrap_or(&[]);
             let (batch_loss, batch_correct) = match parallel.as_mut() {
-                Some(par) => par.gradient(net, data, idx, cfg.loss, &mut grads),
+                Some(par) => par.gradient(net, data, idx, next, cfg.loss),
                 None => {
+                    data.prefetch(next);
                     data.gather(idx, ws.input_mut(m), &mut batch);
                     net.forward(&mut ws, m, Some(rng));
                     let (out, delta) = ws.output_and_delta(m);
@@ -373,18 +376,9 @@ pub fn train_with<T: Scalar>(
             }
             loss_sum += batch_loss;
             opt.begin_step();
-            if parallel.is_some() {
-                for r in &weight_ranges {
-                    if cfg.l2 > 0.0 {
-                        loss::add_l2_gradient(
-                            &net.params()[r.clone()],
-                            &mut grads[r.clone()],
-                            lambda,
-                        );
-                    }
-                }
-                let all = 0..net.param_count();
-                opt.update(net.params_mut(), &grads, all, lr_t);
+            if let Some(par) = parallel.as_mut() {
+                let l2 = (cfg.l2 > 0.0).then_some((lambda, weight_ranges.as_slice()));
+                par.update(net.params_mut(), &mut opt, lr_t, l2);
             } else {
                 // Each layer is updated as soon as backpropagation has its gradient (plus the
                 // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
@@ -400,7 +394,7 @@ pub fn train_with<T: Scalar>(
                 every: Every::Steps(every),
                 save,
             }) = checkpoint.as_mut()
-                && opt.steps() % *every as u64 == 0
+                && opt.steps().is_multiple_of(*every as u64)
                 && step + 1 < steps
             {
                 let sums = (
@@ -414,7 +408,7 @@ pub fn train_with<T: Scalar>(
                     &order,
                     rng,
                     net,
-                    opt.as_ref(),
+                    &opt,
                     sums,
                     &history,
                     &best,
@@ -476,7 +470,7 @@ pub fn train_with<T: Scalar>(
         let epoch_checkpoint = match checkpoint.as_ref().map(|c| c.every) {
             Some(Every::Epoch) => true,
             // A step checkpoint that falls on an epoch's last step is taken here, after the epoch's checks.
-            Some(Every::Steps(every)) => opt.steps() % every as u64 == 0,
+            Some(Every::Steps(every)) => opt.steps().is_multiple_of(every as u64),
             None => false,
         };
         if epoch_checkpoint && epoch + 1 < cfg.epochs {
@@ -486,7 +480,7 @@ pub fn train_with<T: Scalar>(
                 &[],
                 rng,
                 net,
-                opt.as_ref(),
+                &opt,
                 (0.0, 0, false, 0.0),
                 &history,
                 &best,
@@ -517,7 +511,7 @@ fn snapshot<T: Scalar>(
     order: &[usize],
     rng: &Rng,
     net: &Network<T>,
-    opt: &dyn crate::optim::Optimizer<T>,
+    opt: &Sharded<T>,
     (loss_sum, correct, has_accuracy, seconds): (f64, usize, bool, f64),
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
@@ -532,7 +526,7 @@ fn snapshot<T: Scalar>(
         optimizer_state: opt
             .state()
             .into_iter()
-            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .map(|(n, v)| (n.to_string(), v))
             .collect(),
         loss_sum,
         correct,

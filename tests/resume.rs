@@ -26,15 +26,34 @@ fn run(
     resume: Option<TrainState<f32>>,
     every: Option<Every>,
 ) -> (Vec<f32>, Vec<TrainState<f32>>) {
+    run_on(1, opt, resume, every)
+}
+
+/// One thread with dropout; or `threads > 1` without dropout, the data-parallel path, whose
+/// optimiser state lives in one part per thread.
+fn run_on(
+    threads: usize,
+    opt: &OptimizerConfig,
+    resume: Option<TrainState<f32>>,
+    every: Option<Every>,
+) -> (Vec<f32>, Vec<TrainState<f32>>) {
     let (data, val) = problem();
     let mut rng = Rng::seed_from_u64(11);
-    let mut net =
-        Network::<f32>::mlp(&[6, 16, 3], Activation::Relu, 0.3, Init::HeNormal, &mut rng).unwrap();
+    let dropout = if threads == 1 { 0.3 } else { 0.0 };
+    let mut net = Network::<f32>::mlp(
+        &[6, 16, 3],
+        Activation::Relu,
+        dropout,
+        Init::HeNormal,
+        &mut rng,
+    )
+    .unwrap();
     let cfg = TrainConfig {
         epochs: 6,
         batch_size: 32,
         l2: 1e-3,
         patience: Some(10),
+        threads,
         ..Default::default()
     };
     let mut saved = Vec::new();
@@ -96,6 +115,47 @@ fn resuming_from_any_checkpoint_gives_the_same_weights() {
         );
         let (resumed, _) = run(&opt, Some(epochs[2].clone()), None);
         assert_eq!(resumed, uninterrupted);
+    }
+}
+
+#[test]
+fn data_parallel_runs_resume_bit_for_bit() {
+    let adam = OptimizerConfig::Adam(AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    });
+    let sgd = OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: true,
+        ..Default::default()
+    });
+    // 163 parameters: two threads hold the optimiser state in parts 0..96 and 96..163, three in
+    // 0..64, 64..128 and 128..163; a checkpoint stores the parts concatenated.
+    for threads in [2, 3] {
+        for opt in [sgd, adam] {
+            let (uninterrupted, _) = run_on(threads, &opt, None, None);
+            let (same, states) = run_on(threads, &opt, None, Some(Every::Steps(5)));
+            assert_eq!(same, uninterrupted, "checkpointing must not change the run");
+            for s in &states {
+                let (resumed, _) = run_on(threads, &opt, Some(s.clone()), None);
+                assert_eq!(
+                    resumed, uninterrupted,
+                    "{threads} threads, {opt:?}: resumed at epoch {} step {}",
+                    s.epoch, s.step
+                );
+            }
+            // The saved state is the whole optimiser's, so another thread count can resume it.
+            let (other, _) = run_on(5 - threads, &opt, Some(states[3].clone()), None);
+            let diff = other
+                .iter()
+                .zip(&uninterrupted)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                diff < 1e-4,
+                "{threads} threads resumed on another count: {diff}"
+            );
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub mod adamw;
 pub mod rmsprop;
 pub mod schedule;
 pub mod sgd;
+pub mod sharded;
 
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig};
@@ -38,6 +39,7 @@ pub use adamw::AdamW;
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use schedule::Schedule;
 pub use sgd::{Sgd, SgdConfig};
+pub use sharded::{Part, Sharded};
 
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;

@@ -1,0 +1,199 @@
+//! Data-parallel training steps: the mini-batch's rows split into one shard per thread, each
+//! shard's forward and backward pass on its own thread with its own buffers and single-threaded
+//! matrix products; then the shard gradients summed and the optimiser step taken, each thread
+//! summing and updating its own part of the parameter vector (with its own part of the
+//! optimiser's state, see [`crate::optim::Sharded`]).
+//!
+//! With the loss gradient of every shard divided by the whole batch size |B|,
+//!
+//! ```text
+//! ∇L_B = (1/|B|) Σ_{i∈B} ∇ℓᵢ = Σ_shards (1/|B|) Σ_{i∈shard} ∇ℓᵢ
+//! ```
+//!
+//! so the sum is the batch gradient — up to float rounding, since the additions are grouped
+//! differently than in one pass: a run with N threads is reproducible bit for bit, and agrees
+//! with the one-thread run to rounding, but not bit for bit. Used by the training loop for
+//! networks without dropout (dropout masks would be drawn in a different order).
+//!
+//! The threads are a [`Team`] made once per training run; the buffers are made once too, and a
+//! step allocates nothing.
+
+pub mod team;
+
+use std::ops::Range;
+use std::sync::Mutex;
+
+pub use team::{Disjoint, Team};
+
+use crate::data::{BatchBuf, Dataset};
+use crate::loss::{self, Loss};
+use crate::network::{Network, Workspace};
+use crate::optim::Sharded;
+use crate::tensor::{Beta, Scalar};
+
+/// Elements summed and updated at a time in [`DataParallel::update`] (16 KiB of f32).
+const BLOCK: usize = 4096;
+
+/// One thread's buffers and its share of the last batch.
+struct Shard<T> {
+    ws: Workspace<T>,
+    batch: BatchBuf<T>,
+    loss: f64,
+    correct: Option<usize>,
+}
+
+/// Threads and buffers for data-parallel steps on batches of up to `max_batch` rows.
+pub struct DataParallel<T> {
+    team: Team,
+    shards: Vec<Mutex<Shard<T>>>,
+    /// Shard s's gradient at `grads[s·P..(s+1)·P]` (P parameters); shard 0's becomes ∇L_B.
+    grads: Vec<T>,
+    params: usize,
+    /// Shards that had rows in the last batch.
+    used: usize,
+}
+
+impl<T: Scalar> DataParallel<T> {
+    pub fn new(net: &Network<T>, data: &Dataset, max_batch: usize, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let rows = max_batch.div_ceil(threads);
+        let shards = (0..threads)
+            .map(|_| {
+                Mutex::new(Shard {
+                    ws: Workspace::new(net, rows),
+                    batch: BatchBuf::new(data, rows),
+                    loss: 0.0,
+                    correct: None,
+                })
+            })
+            .collect();
+        DataParallel {
+            team: Team::new(threads),
+            shards,
+            grads: vec![T::zero(); threads * net.param_count()],
+            params: net.param_count(),
+            used: 0,
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.team.threads()
+    }
+
+    /// Forward and backward pass of the examples `idx`, shard by shard, in training mode
+    /// (no dropout); each thread also prefetches its share of `next` (the next batch's rows).
+    /// Returns the summed data loss Σᵢ ℓᵢ and the number classified correctly (if the loss
+    /// has one). The gradient is summed by [`DataParallel::update`].
+    pub fn gradient(
+        &mut self,
+        net: &Network<T>,
+        data: &Dataset,
+        idx: &[usize],
+        next: &[usize],
+        loss: Loss,
+    ) -> (f64, Option<usize>) {
+        let t = self.threads();
+        let (m, p, k) = (idx.len(), self.params, net.outputs());
+        let (per, per_next) = (m.div_ceil(t).max(1), next.len().div_ceil(t).max(1));
+        let denom = T::c(m as f64);
+        let shards = &self.shards;
+        let grads = Disjoint::new(&mut self.grads);
+        self.team.run(&|i| {
+            let rows = idx.get(i * per..((i + 1) * per).min(m)).unwrap_or(&[]);
+            let mut guard = shards[i].lock().unwrap_or_else(|e| e.into_inner());
+            let s = &mut *guard;
+            (s.loss, s.correct) = (0.0, Some(0));
+            if !rows.is_empty() {
+                let r = rows.len();
+                data.gather(rows, s.ws.input_mut(r), &mut s.batch);
+                net.forward(&mut s.ws, r, None);
+                let (z, delta) = s.ws.output_and_delta(r);
+                s.loss = loss
+                    .evaluate(z, r, k, s.batch.targets(), Some((delta, denom)))
+                    .f64();
+                s.correct = loss.correct(z, r, k, s.batch.targets());
+                // SAFETY: member i writes gradient block i only.
+                let g = unsafe { grads.part(i * p..(i + 1) * p) };
+                net.backward(&mut s.ws, r, g, Beta::Replace);
+            }
+            let ahead = (i * per_next).min(next.len())..((i + 1) * per_next).min(next.len());
+            data.prefetch(&next[ahead]);
+        });
+        self.used = m.div_ceil(per);
+        let shards = self.shards[..self.used]
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()));
+        shards.fold((0.0, Some(0)), |(l, c), s| {
+            (l + s.loss, c.zip(s.correct).map(|(a, b)| a + b))
+        })
+    }
+
+    /// The optimiser step for the last [`DataParallel::gradient`]: each thread j sums the
+    /// shards' gradients over part j of the parameter vector (the parts of `opt`), adds the L2
+    /// penalty's 2λw where that part holds weights (`l2 = (λ, weight ranges)`), and applies
+    /// its part of the optimiser. Call `opt.begin_step()` first.
+    pub fn update(
+        &mut self,
+        params: &mut [T],
+        opt: &mut Sharded<T>,
+        lr: T,
+        l2: Option<(T, &[Range<usize>])>,
+    ) {
+        assert_eq!(
+            params.len(),
+            self.params,
+            "parameter vector of the wrong length"
+        );
+        let (p, used) = (self.params, self.used);
+        let grads = Disjoint::new(&mut self.grads);
+        let params = Disjoint::new(params);
+        let parts = Disjoint::new(opt.parts_mut());
+        let count = parts.len();
+        self.team.run(&|j| {
+            if j >= count {
+                return;
+            }
+            // SAFETY: member j uses part j of the optimiser, and the parameters and gradient
+            // blocks at that part's range only; the parts' ranges do not overlap.
+            let part = unsafe { &mut parts.part(j..j + 1)[0] };
+            let r = part.range.clone();
+            // Block by block, so that the summed gradient is still in L1 when the optimiser
+            // reads it.
+            let mut start = r.start;
+            while start < r.end {
+                let b = start..(start + BLOCK).min(r.end);
+                let sum = unsafe { grads.part(b.clone()) };
+                for s in 1..used {
+                    let other = unsafe { grads.part(s * p + b.start..s * p + b.end) };
+                    add_assign(sum, other);
+                }
+                let w = unsafe { params.part(b.clone()) };
+                if let Some((lambda, weights)) = l2 {
+                    for wr in weights {
+                        let (lo, hi) = (wr.start.max(b.start), wr.end.min(b.end));
+                        if lo < hi {
+                            let here = lo - b.start..hi - b.start;
+                            loss::add_l2_gradient(&w[here.clone()], &mut sum[here], lambda);
+                        }
+                    }
+                }
+                let local = b.start - r.start..b.end - r.start;
+                part.opt.update(w, sum, local, lr);
+                start = b.end;
+            }
+        });
+    }
+
+    /// ∇L_B of the last step (after [`DataParallel::update`] summed it).
+    pub fn batch_gradient(&self) -> &[T] {
+        &self.grads[..self.params]
+    }
+}
+
+/// `sum += other`, elementwise (dispatched like the layers' loops).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn add_assign<T: Scalar>(sum: &mut [T], other: &[T]) {
+    for (s, &o) in sum.iter_mut().zip(other) {
+        *s += o;
+    }
+}
