@@ -6,7 +6,9 @@
 Each round runs `downhill bench --json` and then `bench/torch_ref.py --json` (same workloads,
 same data, same epochs), so both see the same machine state; the ratio PyTorch seconds per
 epoch / downhill seconds per epoch is printed per workload with its min / median / max over the
-rounds; likewise NumPy (bench/numpy_ref.py, one-thread workloads only). OPENBLAS_CORETYPE is unset for both (this machine sets it to Haswell). Where PyTorch is
+rounds; likewise NumPy (bench/numpy_ref.py, one-thread workloads only), and downhill's own
+speed-up from threads (one-thread seconds / N-thread seconds of the same network and batch, same
+round). OPENBLAS_CORETYPE is unset for both (this machine sets it to Haswell). Where PyTorch is
 not installed, only downhill's figures are printed. Not run in CI.
 """
 import argparse
@@ -60,3 +62,15 @@ for name, mine in ours.items():
         else:
             line += f" {'-':>8}  {'':>18}"
     print(line)
+
+scaling = []
+for name, mine in ours.items():
+    if "1 thread" in name:
+        continue
+    base = name.split(", ")[0] + ", " + name.split(", ")[1] + ", 1 thread"
+    if base in ours:
+        ratios = [o / m for o, m in zip(ours[base], mine)]
+        scaling.append(f"{name:<42} {min(ratios):5.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}")
+if scaling:
+    print(f"\n{'threads vs one thread':<42} speed-up min/median/max")
+    print("\n".join(scaling))

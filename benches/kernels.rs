@@ -64,8 +64,19 @@ fn layers(c: &mut Criterion) {
     };
     let (x, w, b) = (data(64 * 784), data(784 * 100), data(100));
     let mut z = vec![0.0f32; 64 * 100];
+    let mut scratch = vec![0.0f32; d.scratch_len(64)];
     g.bench_function("dense forward 64x784→100", |bench| {
-        bench.iter(|| d.forward(&x, 64, &w, &b, black_box(&mut z), Threads::ONE))
+        bench.iter(|| {
+            d.forward(
+                &x,
+                64,
+                &w,
+                &b,
+                black_box(&mut z),
+                &mut scratch,
+                Threads::ONE,
+            )
+        })
     });
     let (mut dw, mut db) = (vec![0.0f32; 784 * 100], vec![0.0f32; 100]);
     let dz = data(64 * 100);

@@ -165,7 +165,8 @@ pub fn measure(w: &Workload, data: &Dataset, epochs: usize, seed: u64) -> Result
     })
 }
 
-/// Seconds for the matrix products of one step with `n` examples, alone (median of repeats).
+/// Seconds for the matrix products of one step with `n` examples, alone (medians of repeats):
+/// each forward product the faster of its two orientations (see `Dense::transposed_forward`).
 pub fn product_seconds(w: &Workload, n: usize) -> f64 {
     let threads = Threads(w.threads);
     let layers: Vec<(usize, usize)> = w.sizes.windows(2).map(|d| (d[0], d[1])).collect();
@@ -189,19 +190,23 @@ pub fn product_seconds(w: &Workload, n: usize) -> f64 {
             )
         })
         .collect();
-    let once = |bufs: &mut Buffers| {
+    // One step's products: each layer's forward product timed alone, as Z = X·Wᵀ or (with
+    // `transposed`) as Zᵀ = W·Xᵀ; then all the backward products together.
+    let once = |bufs: &mut Buffers, transposed: bool| -> (Vec<f64>, f64) {
+        let mut forward = Vec::with_capacity(layers.len());
+        for (&(i, o), (x, wt, _, z, _, _)) in layers.iter().zip(bufs.iter_mut()) {
+            let started = Instant::now();
+            let (x, wt) = (MatView::new(x, n, i), MatView::new(wt, o, i));
+            if transposed {
+                gemm(z, o, n, Beta::Replace, wt, x.t(), threads);
+            } else {
+                gemm(z, n, o, Beta::Replace, x, wt.t(), threads);
+            }
+            forward.push(started.elapsed().as_secs_f64());
+        }
         let started = Instant::now();
-        for (l, (&(i, o), (x, wt, dz, z, dw, dx))) in layers.iter().zip(bufs.iter_mut()).enumerate()
+        for (l, (&(i, o), (x, wt, dz, _, dw, dx))) in layers.iter().zip(bufs.iter_mut()).enumerate()
         {
-            gemm(
-                z,
-                n,
-                o,
-                Beta::Replace,
-                MatView::new(x, n, i),
-                MatView::new(wt, o, i).t(),
-                threads,
-            );
             gemm(
                 dw,
                 o,
@@ -223,13 +228,25 @@ pub fn product_seconds(w: &Workload, n: usize) -> f64 {
                 );
             }
         }
-        started.elapsed().as_secs_f64()
+        (forward, started.elapsed().as_secs_f64())
     };
-    for _ in 0..20 {
-        once(&mut bufs);
+    for t in [false, true].repeat(10) {
+        once(&mut bufs, t);
     }
-    let times: Vec<f64> = (0..200).map(|_| once(&mut bufs)).collect();
-    median(&times)
+    let runs: Vec<_> = (0..200).map(|r| once(&mut bufs, r % 2 == 1)).collect();
+    let (plain, transposed): (Vec<_>, Vec<_>) =
+        runs.iter().enumerate().partition(|(r, _)| r % 2 == 0);
+    // The floor takes each layer's forward product the faster way (median of its timings).
+    let forward: f64 = (0..layers.len())
+        .map(|l| {
+            let way = |v: &[(usize, &(Vec<f64>, f64))]| {
+                median(&v.iter().map(|(_, r)| r.0[l]).collect::<Vec<_>>())
+            };
+            way(&plain).min(way(&transposed))
+        })
+        .sum();
+    let backward = median(&runs.iter().map(|r| r.1).collect::<Vec<_>>());
+    forward + backward
 }
 
 fn median(v: &[f64]) -> f64 {

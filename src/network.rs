@@ -234,7 +234,7 @@ impl<T: Scalar> Network<T> {
             match layer {
                 Layer::Dense(d) => {
                     let (w, b) = self.dense_params(l, d);
-                    d.forward(x, n, w, b, y, threads);
+                    d.forward(x, n, w, b, y, &mut ws.scratch, threads);
                 }
                 Layer::Activation(a) => a.forward(x, y),
                 Layer::Dropout(p) => match train.as_deref_mut() {
@@ -351,6 +351,8 @@ pub struct Workspace<T> {
     deltas: Vec<Vec<T>>,
     /// Dropout masks, for dropout layers only.
     masks: Vec<Vec<T>>,
+    /// Room for a dense layer's Zᵀ (see [`Dense::transposed_forward`]).
+    scratch: Vec<T>,
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -375,12 +377,23 @@ impl<T: Scalar> Workspace<T> {
                 _ => Vec::new(),
             })
             .collect();
+        // A batch of any size up to `max_batch` may take the transposed route.
+        let scratch = net
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Dense(d) => Some(d.outputs * max_batch),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         Workspace {
             max_batch,
             threads: Threads::ONE,
             acts,
             deltas,
             masks,
+            scratch: vec![T::zero(); scratch],
         }
     }
 

@@ -188,6 +188,37 @@ pub fn gemm<T: Scalar>(
     clear_upper_vector_state();
 }
 
+/// `dst = srcᵀ + 1·biasᵀ`: `src` is `rows × cols` row-major, `dst` is `cols × rows` row-major and
+/// `dst[c][r] = src[r][c] + bias[r]`. In 16 × 16 tiles, so that both sides stay in cache lines.
+pub fn transpose_add_columns<T: Scalar>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    bias: &[T],
+    dst: &mut [T],
+) {
+    assert!(
+        src.len() >= rows * cols && dst.len() >= rows * cols && bias.len() >= rows,
+        "transpose of {rows}×{cols} with {} source, {} destination, {} bias elements",
+        src.len(),
+        dst.len(),
+        bias.len()
+    );
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        let r1 = (r0 + TILE).min(rows);
+        for c0 in (0..cols).step_by(TILE) {
+            let c1 = (c0 + TILE).min(cols);
+            for c in c0..c1 {
+                let out = &mut dst[c * rows + r0..c * rows + r1];
+                for ((o, r), &b) in out.iter_mut().zip(r0..r1).zip(&bias[r0..r1]) {
+                    *o = src[r * cols + c] + b;
+                }
+            }
+        }
+    }
+}
+
 /// faer's kernels use AVX-512/AVX2 registers and may return with their upper halves "dirty".
 /// Code compiled for plain x86-64 (SSE) that runs next — every elementwise loop of a generic
 /// build — then pays a state-transition penalty: measured on this Zen 5, the optimiser step and
