@@ -45,7 +45,8 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Draw mini-batches in a fresh random order each epoch (false: data order, every epoch).
     pub shuffle: bool,
-    /// Threads for the matrix products.
+    /// Threads: without dropout each batch is split between them (see [`crate::parallel`]);
+    /// with dropout each matrix product is.
     pub threads: usize,
 }
 

@@ -139,7 +139,7 @@ pub struct TrainArgs {
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
     #[arg(long, value_name = "T")]
     pub grad_tol: Option<f64>,
-    /// Threads for the matrix products.
+    /// Threads: each batch split between them (without dropout), or each product (with dropout).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Start from the weights in this safetensors file (same architecture).

@@ -155,7 +155,13 @@ mod tests {
     /// Both routes of the forward pass against the textbook sum zᵢⱼ = Σₖ xᵢₖ wⱼₖ + bⱼ.
     #[test]
     fn forward_either_way_is_the_textbook_sum() {
-        for (n, i, o) in [(16, 7, 10), (32, 5, 48), (48, 3, 17), (5, 4, 3), (17, 6, 16)] {
+        for (n, i, o) in [
+            (16, 7, 10),
+            (32, 5, 48),
+            (48, 3, 17),
+            (5, 4, 3),
+            (17, 6, 16),
+        ] {
             let d = Dense {
                 inputs: i,
                 outputs: o,
