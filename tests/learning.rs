@@ -536,6 +536,7 @@ fn three_threads_with_adam_and_l2_agree_with_one_thread_in_f64() {
             &mut rng,
         )
         .unwrap();
+        let init = net.params().to_vec();
         let opt = OptimizerConfig::Adam(AdamConfig {
             lr: 0.01,
             ..Default::default()
@@ -558,22 +559,11 @@ fn three_threads_with_adam_and_l2_agree_with_one_thread_in_f64() {
             &mut NoObserver,
         )
         .unwrap();
-        (net.params().to_vec(), r.history.last().unwrap().train_loss)
+        let loss = r.history.last().unwrap().train_loss;
+        (init, net.params().to_vec(), loss)
     };
-    let (one, loss1) = run(1);
-    let (three, loss3) = run(3);
-    let (init, _) = {
-        let mut rng = Rng::seed_from_u64(5);
-        let net = Network::<f64>::mlp(
-            &[12, 40, 20, 4],
-            Activation::Tanh,
-            0.0,
-            Init::HeNormal,
-            &mut rng,
-        )
-        .unwrap();
-        (net.params().to_vec(), ())
-    };
+    let (init, one, loss1) = run(1);
+    let (_, three, loss3) = run(3);
     let moved = one
         .iter()
         .zip(&init)

@@ -183,11 +183,6 @@ impl<T: Scalar> DataParallel<T> {
             }
         });
     }
-
-    /// ∇L_B of the last step (after [`DataParallel::update`] summed it).
-    pub fn batch_gradient(&self) -> &[T] {
-        &self.grads[..self.params]
-    }
 }
 
 /// `sum += other`, elementwise (dispatched like the layers' loops).
