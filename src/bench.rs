@@ -233,16 +233,22 @@ pub fn product_seconds(w: &Workload, n: usize) -> f64 {
     for t in [false, true].repeat(10) {
         once(&mut bufs, t);
     }
+    // Alternating plain and transposed forward products, 100 steps each.
     let runs: Vec<_> = (0..200).map(|r| once(&mut bufs, r % 2 == 1)).collect();
-    let (plain, transposed): (Vec<_>, Vec<_>) =
-        runs.iter().enumerate().partition(|(r, _)| r % 2 == 0);
     // The floor takes each layer's forward product the faster way (median of its timings).
     let forward: f64 = (0..layers.len())
         .map(|l| {
-            let way = |v: &[(usize, &(Vec<f64>, f64))]| {
-                median(&v.iter().map(|(_, r)| r.0[l]).collect::<Vec<_>>())
+            let way = |transposed: usize| {
+                median(
+                    &runs
+                        .iter()
+                        .skip(transposed)
+                        .step_by(2)
+                        .map(|r| r.0[l])
+                        .collect::<Vec<_>>(),
+                )
             };
-            way(&plain).min(way(&transposed))
+            way(0).min(way(1))
         })
         .sum();
     let backward = median(&runs.iter().map(|r| r.1).collect::<Vec<_>>());

@@ -75,10 +75,9 @@ impl<T: Scalar> Sharded<T> {
     /// each part updating its share of it.
     pub fn update(&mut self, params: &mut [T], grads: &[T], range: Range<usize>, lr: T) {
         for p in &mut self.parts {
-            let (lo, hi) = (range.start.max(p.range.start), range.end.min(p.range.end));
-            if lo < hi {
-                let here = lo - range.start..hi - range.start;
-                let local = lo - p.range.start..hi - p.range.start;
+            if let Some(both) = overlap(&range, &p.range) {
+                let here = both.start - range.start..both.end - range.start;
+                let local = both.start - p.range.start..both.end - p.range.start;
                 p.opt
                     .update(&mut params[here.clone()], &grads[here], local, lr);
             }
@@ -127,4 +126,10 @@ impl<T: Scalar> Sharded<T> {
         }
         Ok(())
     }
+}
+
+/// The indices in both `a` and `b`, if any.
+pub(crate) fn overlap(a: &Range<usize>, b: &Range<usize>) -> Option<Range<usize>> {
+    let (lo, hi) = (a.start.max(b.start), a.end.min(b.end));
+    (lo < hi).then_some(lo..hi)
 }

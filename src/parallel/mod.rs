@@ -29,6 +29,7 @@ use crate::data::{BatchBuf, Dataset};
 use crate::loss::{self, Loss};
 use crate::network::{Network, Workspace};
 use crate::optim::Sharded;
+use crate::optim::sharded::overlap;
 use crate::tensor::{Beta, Scalar};
 
 /// Elements summed and updated at a time in [`DataParallel::update`] (16 KiB of f32).
@@ -169,12 +170,9 @@ impl<T: Scalar> DataParallel<T> {
                 }
                 let w = unsafe { params.part(b.clone()) };
                 if let Some((lambda, weights)) = l2 {
-                    for wr in weights {
-                        let (lo, hi) = (wr.start.max(b.start), wr.end.min(b.end));
-                        if lo < hi {
-                            let here = lo - b.start..hi - b.start;
-                            loss::add_l2_gradient(&w[here.clone()], &mut sum[here], lambda);
-                        }
+                    for both in weights.iter().filter_map(|wr| overlap(wr, &b)) {
+                        let here = both.start - b.start..both.end - b.start;
+                        loss::add_l2_gradient(&w[here.clone()], &mut sum[here], lambda);
                     }
                 }
                 let local = b.start - r.start..b.end - r.start;
