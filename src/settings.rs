@@ -165,6 +165,9 @@ pub struct Settings {
     /// (for `downhill landscape --model`).
     pub snapshots: bool,
     pub out: Option<PathBuf>,
+    /// Choose the learning rate with the range test before training (`--lr auto`); the chosen
+    /// rate is then recorded in `lr`. A resumed run keeps the recorded rate.
+    pub lr_auto: bool,
 }
 
 impl Default for Settings {
@@ -202,6 +205,7 @@ impl Default for Settings {
             checkpoint_every: None,
             snapshots: false,
             out: None,
+            lr_auto: false,
         }
     }
 }
