@@ -169,6 +169,9 @@ fn execute_mode(
     mode: Mode<'_>,
 ) -> Result<Outcome> {
     let started = Instant::now();
+    // The default recipe written out, so that the recorded settings name the optimiser and momentum.
+    let resolved = settings.resolved();
+    let settings = &resolved;
     let mut rng = Rng::seed_from_u64(settings.seed);
     let opts = SourceOptions {
         test: settings.test.clone(),

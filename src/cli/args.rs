@@ -104,14 +104,16 @@ pub struct TrainArgs {
     pub normalize: Option<Normalization>,
     #[command(flatten)]
     pub net: NetworkFlags,
-    /// Optimiser (PyTorch's update rule and defaults).
+    /// Optimiser (PyTorch's update rule and defaults; `sgd` is plain w ← w − η∇L unless
+    /// --momentum is given). Default: SGD with momentum 0.9, η 0.05 (recorded in the settings).
     #[arg(long, value_parser = ["sgd", "adam", "adamw", "rmsprop", "adagrad"], value_name = "sgd|adam|adamw|rmsprop|adagrad")]
     pub optimizer: Option<String>,
     /// Learning rate η (default: 0.05 for sgd, PyTorch's default otherwise), or `auto`: chosen
     /// by the learning-rate range test (see `downhill lr-find`) before training.
     #[arg(long, value_parser = parse_lr, value_name = "η|auto")]
     pub lr: Option<LrFlag>,
-    /// Momentum μ for sgd (default 0.9) or rmsprop (default 0).
+    /// Momentum μ for sgd or rmsprop (default 0, as in PyTorch; the default recipe without
+    /// --optimizer is SGD with momentum 0.9).
     #[arg(long, value_name = "μ")]
     pub momentum: Option<f64>,
     /// Nesterov momentum (sgd).
@@ -469,7 +471,7 @@ impl TrainArgs {
         if self.normalize.is_some() {
             s.normalize = self.normalize;
         }
-        set(&mut s.optimizer, self.optimizer.clone());
+        over(&self.optimizer, &mut s.optimizer);
         match self.lr {
             Some(LrFlag::Rate(v)) => {
                 s.lr = Some(v);
