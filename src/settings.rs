@@ -311,7 +311,15 @@ impl Settings {
 
     /// The learning-rate schedule with its warm-up.
     pub fn schedule(&self) -> Result<Schedule> {
-        Ok(self.schedule.parse::<Schedule>()?.with_warmup(self.warmup))
+        let s = self.schedule.parse::<Schedule>()?;
+        if s.per_step() && self.warmup > 0 {
+            return Err(Error::setting(
+                "warmup",
+                self.warmup,
+                "one-cycle has its own warm-up (its first phase, --schedule one-cycle:PCT_START); leave --warmup out",
+            ));
+        }
+        Ok(s.with_warmup(self.warmup))
     }
 
     /// The loss: as set, else cross-entropy for classification and MSE for regression.

@@ -554,3 +554,75 @@ fn binary_sgd_momentum_and_nesterov_match_pytorch() {
     );
     assert_golden("sgd nesterov", &w, &GOLDEN_NESTEROV);
 }
+
+/// `--schedule one-cycle`, stepped per batch with its momentum (β₁ for Adam) cycle, against
+/// torch.optim.SGD/Adam with OneCycleLR stepped after every optimiser step
+/// (`scripts/sgd_golden.py`, cases one_cycle_sgd and one_cycle_adam).
+#[test]
+fn binary_one_cycle_matches_pytorch_one_cycle_lr() {
+    const SGD: [f64; 17] = [
+        0.11293555701367523,
+        -0.2909137820356636,
+        0.27859393285973993,
+        0.44872688459711935,
+        -0.5179351938087171,
+        0.23884904986890051,
+        0.05313325719518335,
+        -0.08099813044856419,
+        0.200077540727338,
+        0.5609435689634098,
+        -0.36025943765715673,
+        0.2760585851693424,
+        -0.3609435689634099,
+        0.5602594376571568,
+        0.023941414830657648,
+        -0.011571775883584727,
+        0.11157177588358476,
+    ];
+    const ADAM: [f64; 17] = [
+        0.19268760376759914,
+        -0.29496827945242565,
+        0.206476805153023,
+        0.45501249350990214,
+        -0.6076688646208677,
+        0.15197929849251676,
+        0.06457182902771132,
+        -0.06212991099991823,
+        0.22149237878776293,
+        0.5002850721987453,
+        -0.401115435222381,
+        0.30800130043290647,
+        -0.30028507219874545,
+        0.6011154352223811,
+        -0.008001300432906385,
+        -0.028377044862419938,
+        0.12837704486241994,
+    ];
+    let d = golden_problem();
+    let (w, _) = train_golden(
+        d.path(),
+        "oc-sgd",
+        &[
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.1",
+            "--schedule",
+            "one-cycle",
+        ],
+    );
+    assert_golden("one-cycle sgd", &w, &SGD);
+    let (w, _) = train_golden(
+        d.path(),
+        "oc-adam",
+        &[
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.05",
+            "--schedule",
+            "one-cycle:0.5",
+        ],
+    );
+    assert_golden("one-cycle adam", &w, &ADAM);
+}

@@ -122,10 +122,11 @@ pub struct TrainArgs {
     /// PyTorch's weight_decay: adds wd·w to every parameter's gradient (decoupled for adamw).
     #[arg(long, value_name = "WD")]
     pub weight_decay: Option<f64>,
-    /// Learning-rate schedule, per epoch.
+    /// Learning-rate schedule, per epoch; one-cycle is PyTorch's OneCycleLR per batch (peak = --lr,
+    /// pct_start 0.3 or PCT, momentum/β₁ cycled 0.95–0.85–0.95).
     #[arg(
         long,
-        value_name = "constant|step:EVERY:GAMMA|exp:GAMMA|cosine|inv-time:D"
+        value_name = "constant|step:EVERY:GAMMA|exp:GAMMA|cosine|inv-time:D|one-cycle[:PCT]"
     )]
     pub schedule: Option<String>,
     /// Epochs of linear learning-rate warm-up before the schedule.
