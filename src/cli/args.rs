@@ -178,6 +178,10 @@ pub struct TrainArgs {
     /// Print the final summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Weight the classification loss per class: `balanced` is scikit-learn's
+    /// n / (classes × count), counted on the training part (default none).
+    #[arg(long, value_parser = ["balanced", "none"], value_name = "balanced|none")]
+    pub class_weight: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -510,6 +514,7 @@ impl TrainArgs {
             s.checkpoint_every = self.checkpoint_every;
         }
         over(&self.out, &mut s.out);
+        over(&self.class_weight, &mut s.class_weight);
         Ok(s)
     }
 }
