@@ -229,7 +229,11 @@ fn execute_mode(
     {
         d.set_normalizer(normalizer.clone())?;
     }
-    let mut cfg = settings.train_config(loss, train_set.len())?;
+    // The defaults that depend on the data (epoch rule, early stopping), written out.
+    let mut sized = settings.resolved_for(train_set.len(), val_set.is_some());
+    let mut cfg = sized.train_config(loss, train_set.len())?;
+    sized.monitor = Some(cfg.monitor);
+    let settings = &sized;
     cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
@@ -527,6 +531,10 @@ impl Observer for Tee<'_> {
             });
         }
         self.inner.on_epoch(m);
+    }
+
+    fn on_start(&mut self, epochs: usize, steps_per_epoch: usize) {
+        self.inner.on_start(epochs, steps_per_epoch);
     }
 
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {

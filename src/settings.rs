@@ -120,7 +120,8 @@ impl<'de> serde::Deserialize<'de> for Every {
 
 /// Everything that decides a training run. Defaults are the CLI's: `downhill train` with no
 /// flags trains 784-100-10 (ReLU) on the embedded digits with the default recipe (SGD,
-/// η = 0.05, momentum 0.9; see [`Settings::resolved`]), batch 64, 20 epochs.
+/// η = 0.05, momentum 0.9; see [`Settings::resolved`]), batch 64, epochs sized to the data
+/// ([`epochs_for`]) with early stopping on the validation split ([`Settings::resolved_for`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
@@ -152,8 +153,11 @@ pub struct Settings {
     pub schedule: String,
     pub warmup: usize,
     pub batch_size: BatchSize,
-    pub epochs: usize,
+    /// Maximum epochs; unset: sized to the data ([`epochs_for`]).
+    pub epochs: Option<usize>,
     pub val_fraction: f64,
+    /// Early stopping's patience; unset: [`DEFAULT_PATIENCE`] when there is a validation split,
+    /// off otherwise; 0: off.
     pub patience: Option<usize>,
     pub grad_tol: Option<f64>,
     pub seed: u64,
@@ -173,6 +177,9 @@ pub struct Settings {
     /// `balanced`: weight the classification loss by n / (classes · count) per class
     /// (scikit-learn's `class_weight="balanced"`), counted on the training part.
     pub class_weight: Option<String>,
+    /// What early stopping watches: `loss` or `accuracy` (default: accuracy when the loss has
+    /// one, else loss).
+    pub monitor: Option<crate::train::Monitor>,
 }
 
 impl Default for Settings {
@@ -199,7 +206,7 @@ impl Default for Settings {
             schedule: "constant".into(),
             warmup: 0,
             batch_size: BatchSize::Examples(64),
-            epochs: 20,
+            epochs: None,
             val_fraction: 0.1,
             patience: None,
             grad_tol: None,
@@ -212,8 +219,31 @@ impl Default for Settings {
             out: None,
             lr_auto: false,
             class_weight: None,
+            monitor: None,
         }
     }
+}
+
+/// Default early-stopping patience with a validation split (scikit-learn's `n_iter_no_change`).
+pub const DEFAULT_PATIENCE: usize = 10;
+/// The epoch rule's target number of optimiser steps, and its bounds (see [`epochs_for`]).
+pub const TARGET_STEPS: usize = 10_000;
+pub const MIN_EPOCHS: usize = 20;
+pub const MAX_EPOCHS: usize = 200;
+
+/// The default maximum number of epochs for `n` training examples in batches of `batch`:
+/// enough epochs for [`TARGET_STEPS`] optimiser steps, at least [`MIN_EPOCHS`] and at most
+/// [`MAX_EPOCHS`] (scikit-learn's `max_iter`) — so a 150-row table gets 200 epochs (600 steps at
+/// batch 64) instead of 20 (60 steps), and 60,000 images get 20. Early stopping (on by default
+/// with a validation split) usually ends the run sooner.
+pub fn epochs_for(n: usize, batch: BatchSize) -> usize {
+    let steps_per_epoch = match batch {
+        BatchSize::Examples(b) => n.max(1).div_ceil(b),
+        BatchSize::Full => 1,
+    };
+    TARGET_STEPS
+        .div_ceil(steps_per_epoch)
+        .clamp(MIN_EPOCHS, MAX_EPOCHS)
 }
 
 /// The learning rate of `--optimizer sgd` without `--lr` (PyTorch's SGD has no default rate).
@@ -240,6 +270,19 @@ impl Settings {
                 s.lr = Some(s.lr.unwrap_or(SGD_DEFAULT_LR));
             }
         }
+        s
+    }
+
+    /// The settings with the defaults that depend on the data written out, for a training part
+    /// of `n` examples, with or without a validation split: the epoch rule ([`epochs_for`]) and
+    /// early stopping ([`DEFAULT_PATIENCE`] with a validation split, else 0 = off).
+    pub fn resolved_for(&self, n: usize, has_validation: bool) -> Settings {
+        let mut s = self.resolved();
+        s.epochs = Some(s.epochs.unwrap_or_else(|| epochs_for(n, s.batch_size)));
+        s.patience = Some(
+            s.patience
+                .unwrap_or(if has_validation { DEFAULT_PATIENCE } else { 0 }),
+        );
         s
     }
 
@@ -356,7 +399,7 @@ impl Settings {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::setting("dropout", self.dropout, "must be in [0, 1)"));
         }
-        if self.epochs == 0 {
+        if self.epochs == Some(0) {
             return Err(Error::setting("epochs", 0, "must be ≥ 1"));
         }
         if self.threads == 0 {
@@ -388,7 +431,9 @@ impl Settings {
             ));
         }
         Ok(TrainConfig {
-            epochs: self.epochs,
+            epochs: self
+                .epochs
+                .unwrap_or_else(|| epochs_for(n, self.batch_size)),
             batch_size: match self.batch_size {
                 BatchSize::Examples(b) => b,
                 BatchSize::Full => n.max(1),
@@ -396,10 +441,14 @@ impl Settings {
             loss,
             l2: self.l2,
             grad_tol: self.grad_tol,
-            patience: self.patience,
+            patience: self.patience.filter(|&p| p > 0),
             shuffle: !self.no_shuffle,
             threads: self.threads,
             class_weights: None,
+            monitor: self.monitor.unwrap_or(match loss {
+                Loss::CrossEntropy | Loss::Bce => crate::train::Monitor::Accuracy,
+                Loss::Mse => crate::train::Monitor::Loss,
+            }),
         })
     }
 }

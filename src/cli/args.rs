@@ -135,13 +135,15 @@ pub struct TrainArgs {
     /// Examples per mini-batch, or `full` for full-batch gradient descent.
     #[arg(long, value_parser = parse_batch, value_name = "N|full")]
     pub batch_size: Option<BatchSize>,
-    /// Maximum number of epochs (passes over the training set).
+    /// Maximum number of epochs (passes over the training set). Default: sized to the data —
+    /// enough for 10,000 optimiser steps, between 20 and 200 epochs.
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Share of the training data held out for validation (default 0.1). 0 allowed.
     #[arg(long, value_name = "F")]
     pub val_fraction: Option<f64>,
     /// Early stopping: stop after N epochs without a lower validation loss, keep the best weights.
+    /// Default 10 when there is a validation split; 0 turns it off.
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
@@ -182,6 +184,10 @@ pub struct TrainArgs {
     /// n / (classes × count), counted on the training part (default none).
     #[arg(long, value_parser = ["balanced", "none"], value_name = "balanced|none")]
     pub class_weight: Option<String>,
+    /// What early stopping watches on the validation set (default: accuracy to classify, loss
+    /// to regress).
+    #[arg(long, value_parser = parse_monitor, value_name = "loss|accuracy")]
+    pub monitor: Option<downhill::train::Monitor>,
 }
 
 #[derive(Args, Debug)]
@@ -399,6 +405,14 @@ fn parse_lr(s: &str) -> Result<LrFlag, String> {
         .map_err(|_| "a number (the learning rate η), or `auto` for the range test".to_string())
 }
 
+fn parse_monitor(s: &str) -> Result<downhill::train::Monitor, String> {
+    use downhill::train::Monitor;
+    one_of(s, &[Monitor::Loss, Monitor::Accuracy], |m| match m {
+        Monitor::Loss => "loss",
+        Monitor::Accuracy => "accuracy",
+    })
+}
+
 fn parse_every(s: &str) -> Result<Every, String> {
     s.parse()
         .map_err(|_| "a whole number of steps ≥ 1, or `epoch`".to_string())
@@ -498,7 +512,7 @@ impl TrainArgs {
         set(&mut s.schedule, self.schedule.clone());
         set(&mut s.warmup, self.warmup);
         set(&mut s.batch_size, self.batch_size);
-        set(&mut s.epochs, self.epochs);
+        over(&self.epochs, &mut s.epochs);
         set(&mut s.val_fraction, self.val_fraction);
         if self.patience.is_some() {
             s.patience = self.patience;
@@ -515,6 +529,9 @@ impl TrainArgs {
         }
         over(&self.out, &mut s.out);
         over(&self.class_weight, &mut s.class_weight);
+        if self.monitor.is_some() {
+            s.monitor = self.monitor;
+        }
         Ok(s)
     }
 }

@@ -187,7 +187,8 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         Some(dir) => downhill::checkpoint::load(&dir.join(run::CHECKPOINT))?.settings["epochs"]
             .as_u64()
             .unwrap_or(0) as usize,
-        None => settings.epochs,
+        // Sized to the data when unset: the progress lines learn it when training starts.
+        None => settings.epochs.unwrap_or(0),
     };
     let mut progress = progress::Progress::new(a.quiet, epochs, batch);
     let summary = match &a.resume {

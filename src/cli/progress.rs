@@ -27,6 +27,10 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn on_start(&mut self, epochs: usize, _steps_per_epoch: usize) {
+        self.epochs = epochs;
+    }
+
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;
