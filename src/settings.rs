@@ -165,6 +165,12 @@ pub struct Settings {
     /// (for `downhill landscape --model`).
     pub snapshots: bool,
     pub out: Option<PathBuf>,
+    /// CSV: use only these columns as features (every other non-target column is dropped).
+    pub features: Option<Vec<String>>,
+    /// CSV: never use these columns.
+    pub drop: Option<Vec<String>>,
+    /// CSV: one-hot encode these columns even if they hold numbers.
+    pub categorical: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -202,6 +208,20 @@ impl Default for Settings {
             checkpoint_every: None,
             snapshots: false,
             out: None,
+            features: None,
+            drop: None,
+            categorical: None,
+        }
+    }
+}
+
+impl Settings {
+    /// `--features`, `--drop` and `--categorical` for the CSV reader.
+    pub fn column_overrides(&self) -> crate::data::columns::Overrides {
+        crate::data::columns::Overrides {
+            features: self.features.clone(),
+            drop: self.drop.clone().unwrap_or_default(),
+            categorical: self.categorical.clone().unwrap_or_default(),
         }
     }
 }

@@ -170,6 +170,15 @@ pub struct TrainArgs {
     /// Print the final summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// CSV: use only these columns as features (names, or 0-based indices without a header).
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub features: Option<Vec<String>>,
+    /// CSV: never use these columns as features.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub drop: Option<Vec<String>>,
+    /// CSV: one-hot encode these columns, even if they hold numbers.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub categorical: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]
@@ -456,6 +465,9 @@ impl TrainArgs {
             s.checkpoint_every = self.checkpoint_every;
         }
         over(&self.out, &mut s.out);
+        over(&self.features, &mut s.features);
+        over(&self.drop, &mut s.drop);
+        over(&self.categorical, &mut s.categorical);
         Ok(s)
     }
 }
