@@ -205,7 +205,7 @@ fn edit_meta(path: &Path, to: &Path, edit: impl FnOnce(&mut Value)) {
     edit(&mut meta);
     header["__metadata__"]["downhill"] = Value::String(meta.to_string());
     let mut h = header.to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
