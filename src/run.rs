@@ -509,9 +509,9 @@ impl RowNotes {
 }
 
 /// The column map of a model: its recorded one, or for a model from before columns were recorded
-/// (format version 1) every feature numeric, matched by name where the target's name is known,
-/// else by position.
-fn model_columns(model: &io::Model, recorded: &Settings) -> Columns {
+/// (format version 1) every feature numeric, matched by name where the target's name is known (or
+/// not needed: `predict`, which then ignores other columns, as version 1 did), else by position.
+fn model_columns(model: &io::Model, recorded: &Settings, predict: bool) -> Columns {
     if let Some(c) = &model.meta.columns {
         return c.clone();
     }
@@ -536,7 +536,7 @@ fn model_columns(model: &io::Model, recorded: &Settings) -> Columns {
         } else {
             (inputs..inputs + k).collect()
         };
-    let by_name = named.is_some() && target_names.is_some();
+    let by_name = named.is_some() && (target_names.is_some() || predict);
     let features = match named.filter(|_| by_name) {
         Some(n) => n,
         None => (0..inputs + k)
@@ -548,7 +548,9 @@ fn model_columns(model: &io::Model, recorded: &Settings) -> Columns {
         Some(t) => t,
         None => positions.iter().map(|j| format!("column {j}")).collect(),
     };
-    Columns::legacy(&features, targets, positions, by_name)
+    let mut c = Columns::legacy(&features, targets, positions, by_name);
+    c.lenient = predict;
+    c
 }
 
 /// The names a model knows (its columns and targets), to recognise a header row.
@@ -586,7 +588,7 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
         )
     };
     if is_csv {
-        let columns = model_columns(model, &recorded);
+        let columns = model_columns(model, &recorded, false);
         let known = known_names(&columns);
         let table = crate::data::csv::read_table(Path::new(spec), recorded.header, Some(&known))?;
         let (map, tcols) = columns.locate(&table, true)?;
@@ -689,7 +691,7 @@ pub fn predict_csv_noted(
     let model = io::load(model_path)?;
     let meta = &model.meta;
     let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
-    let columns = model_columns(&model, &recorded);
+    let columns = model_columns(&model, &recorded, true);
     let table = crate::data::csv::read_table(input, None, Some(&known_names(&columns)))?;
     let (map, _) = columns.locate(&table, false)?;
     let rows: Vec<usize> = (0..table.len()).collect();

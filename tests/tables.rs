@@ -845,3 +845,108 @@ fn hostile_target_scaling_is_a_clear_error() {
         );
     }
 }
+
+/// A model file from before columns were recorded (format version 1: numeric features only,
+/// no `columns`): still evaluated and used for prediction, its columns matched by name.
+#[test]
+fn format_version_1_models_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = String::from("a,b,label\n");
+    for i in 0..300 {
+        let (a, b) = (
+            ((i * 37) % 100) as f64 / 10.0,
+            ((i * 61) % 100) as f64 / 10.0,
+        );
+        t += &format!("{a},{b},{}\n", if a > b { "up" } else { "down" });
+    }
+    let data = write(dir.path(), "ab.csv", &t);
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "30",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let v1 = dir.path().join("v1.safetensors");
+    edit_meta(&out.join("model.safetensors"), &v1, |m| {
+        let o = m.as_object_mut().unwrap();
+        o.remove("columns");
+        o.remove("target_scaling");
+        o.insert("format_version".into(), 1.into());
+    });
+    let (a, _) = ok(&["eval", "--json", "--model", s(&v1), "--data", s(&data)]);
+    let (b, _) = ok(&[
+        "eval",
+        "--json",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--data",
+        s(&data),
+    ]);
+    assert_eq!(
+        json(a.as_bytes())["accuracy"],
+        json(b.as_bytes())["accuracy"]
+    );
+    let p = write(dir.path(), "p.csv", "b,a\n1,9\n9,1\n");
+    assert_eq!(
+        ok(&["predict", "--model", s(&v1), "--input", s(&p)]).0,
+        "prediction\nup\ndown\n"
+    );
+    let bare = write(dir.path(), "bare.csv", "9,1\n1,9\n");
+    assert_eq!(
+        ok(&["predict", "--model", s(&v1), "--input", s(&bare)]).0,
+        "prediction\nup\ndown\n"
+    );
+    // A missing cell is an error for such a model (it has no medians).
+    let gap = write(dir.path(), "gap.csv", "a,b\n9,\n");
+    let e = fails(&["predict", "--model", s(&v1), "--input", s(&gap)]);
+    assert!(
+        e.contains("line 2, column b") && e.contains("missing"),
+        "{e}"
+    );
+    // A newer format than this downhill knows is refused.
+    let v9 = dir.path().join("v9.safetensors");
+    edit_meta(&v1, &v9, |m| m["format_version"] = 9.into());
+    let e = fails(&["predict", "--model", s(&v9), "--input", s(&p)]);
+    assert!(e.contains("format version 9"), "{e}");
+}
+
+/// A CSV run resumed from its checkpoint fits the same columns and ends with the same model.
+#[test]
+fn a_resumed_csv_run_keeps_its_preprocessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "penguins.csv", &penguins(200, 4));
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "4",
+        "--checkpoint-every",
+        "epoch",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let model = out.join("model.safetensors");
+    let predict = || {
+        ok(&[
+            "predict",
+            "--proba",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+        ])
+        .0
+    };
+    let (before, meta) = (predict(), model_meta(&model));
+    ok(&["train", "--quiet", "--resume", s(&out)]);
+    assert_eq!(model_meta(&model), meta);
+    assert_eq!(predict(), before);
+}

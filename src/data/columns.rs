@@ -227,6 +227,10 @@ pub struct Columns {
     pub target_positions: Vec<usize>,
     /// Whether the training file had a header (columns are matched by name only then).
     pub has_header: bool,
+    /// Columns unknown to the model are ignored rather than refused (only for models from format
+    /// version 1, which did not record their target's name). Never stored.
+    #[serde(skip)]
+    pub lenient: bool,
 }
 
 /// Values of a column not seen in training, met while encoding.
@@ -407,6 +411,7 @@ impl Columns {
             targets: targets.iter().map(|&j| table.names[j].clone()).collect(),
             target_positions: targets.to_vec(),
             has_header: table.has_header,
+            lenient: false,
         };
         if plan.n_features() == 0 {
             let why: Vec<String> = plan
@@ -510,6 +515,7 @@ impl Columns {
                     !self.columns.iter().any(|c| &c.name == *h) && !self.targets.contains(h)
                 })
                 .collect();
+            let unknown = if self.lenient { Vec::new() } else { unknown };
             if !missing.is_empty() || !unknown.is_empty() {
                 let mut parts = Vec::new();
                 if !missing.is_empty() {
@@ -852,6 +858,7 @@ impl Columns {
             targets,
             target_positions,
             has_header,
+            lenient: false,
         }
     }
 }
