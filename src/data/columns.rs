@@ -60,6 +60,9 @@ pub const MAX_CATEGORIES: usize = 100;
 
 /// Whether a cell is missing (one of [`MISSING_WORDS`]).
 pub fn is_missing(cell: &str) -> bool {
+    if cell.len() > 8 {
+        return !cell.is_empty() && cell.trim().is_empty();
+    }
     let c = cell.trim();
     MISSING_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w))
 }
@@ -325,21 +328,33 @@ impl Columns {
             ));
         }
         let mut columns = Vec::new();
-        for j in (0..table.width()).filter(|j| !targets.contains(j)) {
+        let features: Vec<usize> = (0..table.width())
+            .filter(|j| !targets.contains(j))
+            .collect();
+        let mut scans = scan(table, &features, rows).into_iter();
+        for &j in &features {
             let dropped = |reason: String| Encoding::Dropped { reason };
             let named = keep.as_ref().is_some_and(|k| k.contains(&j));
+            let Scan {
+                missing,
+                mut values,
+                numeric,
+                first,
+            } = scans.next().expect("one scan per column");
             let mut counts: HashMap<&str, usize> = HashMap::new();
-            let mut missing = 0;
-            for &i in rows {
-                let c = table.cell(i, j);
-                if is_missing(c) {
-                    missing += 1;
-                } else {
-                    *counts.entry(c).or_default() += 1;
+            let distinct = if numeric {
+                values.sort_by(f64::total_cmp);
+                usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
+            } else {
+                for &i in rows {
+                    let c = table.cell(i, j);
+                    if !is_missing(c) {
+                        *counts.entry(c).or_default() += 1;
+                    }
                 }
-            }
+                counts.len()
+            };
             let present = rows.len() - missing;
-            let distinct = counts.len();
             let encoding = if drop.contains(&j) {
                 dropped("--drop".into())
             } else if keep.as_ref().is_some_and(|k| !k.contains(&j)) {
@@ -347,9 +362,17 @@ impl Columns {
             } else if present == 0 {
                 dropped("no value in the training rows".into())
             } else if categorical.contains(&j) {
+                if numeric {
+                    for &i in rows {
+                        let c = table.cell(i, j);
+                        if !is_missing(c) {
+                            *counts.entry(c).or_default() += 1;
+                        }
+                    }
+                }
                 categorical_encoding(&counts)
             } else if !named && distinct == 1 && missing == 0 {
-                let v = counts.keys().next().expect("one value");
+                let v = first.expect("one value");
                 dropped(format!("constant: {v:?} on every training row"))
             } else if !named
                 && j == 0
@@ -366,12 +389,16 @@ impl Columns {
                 dropped(format!(
                     "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
                 ))
-            } else if counts.keys().all(|c| parse_number(c).is_some()) {
-                let mut values = Vec::with_capacity(present);
-                for &i in rows {
-                    let c = table.cell(i, j);
-                    if !is_missing(c) {
-                        values.push(number(table, i, j, c)?);
+            } else if numeric {
+                if values
+                    .iter()
+                    .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
+                {
+                    for &i in rows {
+                        let c = table.cell(i, j);
+                        if !is_missing(c) {
+                            number(table, i, j, c)?;
+                        }
                     }
                 }
                 Encoding::Numeric {
@@ -861,6 +888,52 @@ impl Columns {
             lenient: false,
         }
     }
+}
+
+/// What one pass over a column's training cells found.
+struct Scan<'a> {
+    missing: usize,
+    /// The values as numbers, while every one is a number (else empty).
+    values: Vec<f64>,
+    numeric: bool,
+    first: Option<&'a str>,
+}
+
+/// Scans the columns `cols` over `rows`, reading the table row by row in blocks of 64 columns
+/// (column by column, every cell would be a cache miss on a long table).
+fn scan<'a>(table: &'a Table, cols: &[usize], rows: &[usize]) -> Vec<Scan<'a>> {
+    let mut out: Vec<Scan<'a>> = cols
+        .iter()
+        .map(|_| Scan {
+            missing: 0,
+            values: Vec::new(),
+            numeric: true,
+            first: None,
+        })
+        .collect();
+    for (block, scans) in cols.chunks(64).zip(out.chunks_mut(64)) {
+        for &i in rows {
+            let r = &table.rows[i];
+            for (&j, s) in block.iter().zip(scans.iter_mut()) {
+                let c = r.get(j).unwrap_or("");
+                if is_missing(c) {
+                    s.missing += 1;
+                    continue;
+                }
+                s.first.get_or_insert(c);
+                if s.numeric {
+                    match parse_number(c) {
+                        Some(v) => s.values.push(v),
+                        None => {
+                            s.numeric = false;
+                            s.values = Vec::new();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn categorical_encoding(counts: &HashMap<&str, usize>) -> Encoding {
