@@ -27,6 +27,7 @@ use crate::data::{Dataset, Features, Targets, Task};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::io::{self, ModelMeta};
+use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::metrics::{self, Report};
 use crate::network::Network;
 use crate::settings::Settings;
@@ -87,6 +88,40 @@ pub struct Summary {
     pub downhill_version: String,
     /// Wall time of the whole run, loading and evaluation included.
     pub total_seconds: f64,
+    /// With `--lr auto`: the range test that chose the learning rate (`settings.lr`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_find: Option<LrFound>,
+}
+
+/// The outcome of the range test run by `--lr auto` (the curve is in `lr-find.svg`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LrFound {
+    pub chosen_lr: f64,
+    pub rule: String,
+    pub min_lr: f64,
+    pub steepest_lr: Option<f64>,
+    pub steps: usize,
+}
+
+/// What [`execute`] was asked to do.
+enum Mode<'a> {
+    Train,
+    /// Only the learning-rate range test (`downhill lr-find`).
+    LrFind(&'a LrFindConfig),
+}
+
+enum Outcome {
+    Trained(Box<Summary>),
+    Found(LrFindResult),
+}
+
+/// The learning-rate range test of `downhill lr-find`: the data, split, normalisation and
+/// network that `train` would use with these settings, then [`crate::lr_find::lr_find`].
+pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult> {
+    match execute_mode(settings, None, &mut train::NoObserver, Mode::LrFind(find))? {
+        Outcome::Found(r) => Ok(r),
+        Outcome::Trained(_) => unreachable!("lr-find mode returns the range test"),
+    }
 }
 
 /// Runs a whole training job; `observer` sees every step and epoch.
@@ -129,7 +164,22 @@ fn execute(
     resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
     observer: &mut dyn Observer,
 ) -> Result<Summary> {
+    match execute_mode(settings, resume, observer, Mode::Train)? {
+        Outcome::Trained(s) => Ok(*s),
+        Outcome::Found(_) => unreachable!("train mode returns a summary"),
+    }
+}
+
+fn execute_mode(
+    settings: &Settings,
+    resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
+    observer: &mut dyn Observer,
+    mode: Mode<'_>,
+) -> Result<Outcome> {
     let started = Instant::now();
+    // The default recipe written out, so that the recorded settings name the optimiser and momentum.
+    let resolved = settings.resolved();
+    let settings = &resolved;
     let mut rng = Rng::seed_from_u64(settings.seed);
     let opts = SourceOptions {
         test: settings.test.clone(),
@@ -143,7 +193,7 @@ fn execute(
         },
     };
     // Check the settings that need no data first, so a bad flag fails before a long load.
-    let optimizer = settings.optimizer_config()?;
+    let mut optimizer = settings.optimizer_config()?;
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
@@ -221,7 +271,33 @@ fn execute(
         io::load_params(path, &mut net)?;
     }
 
+    // The learning-rate range test: alone (`lr-find`), or choosing the rate (`--lr auto`;
+    // a resumed run keeps the rate recorded in its settings).
+    if let Mode::LrFind(find) = mode {
+        let r = crate::lr_find::lr_find(&mut net, &train_set, &optimizer, &cfg, find, &rng)?;
+        return Ok(Outcome::Found(r));
+    }
+    let mut chosen = settings.clone();
+    let found = if settings.lr_auto && resume.is_none() {
+        let r = crate::lr_find::lr_find(
+            &mut net,
+            &train_set,
+            &optimizer,
+            &cfg,
+            &LrFindConfig::default(),
+            &rng,
+        )?;
+        chosen.lr = Some(r.suggestion);
+        optimizer = chosen.optimizer_config()?;
+        Some(r)
+    } else {
+        None
+    };
+    let settings = &chosen;
     let dir = run_dir(settings.out.as_deref())?;
+    if let Some(r) = &found {
+        crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
+    }
     let metrics_path = dir.join("metrics.jsonl");
     let mut jsonl = std::fs::File::create(&metrics_path).map_err(|source| Error::Io {
         path: metrics_path.clone(),
@@ -354,10 +430,17 @@ fn execute(
         settings: settings.clone(),
         downhill_version: env!("CARGO_PKG_VERSION").to_string(),
         total_seconds: started.elapsed().as_secs_f64(),
+        lr_find: found.map(|r| LrFound {
+            chosen_lr: r.suggestion,
+            rule: r.rule,
+            min_lr: r.min_lr,
+            steepest_lr: r.steepest_lr,
+            steps: r.curve.len(),
+        }),
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    Ok(summary)
+    Ok(Outcome::Trained(Box::new(summary)))
 }
 
 fn stop_text(stop: &StopReason, epochs: usize) -> String {
