@@ -775,7 +775,9 @@ pub fn predict_csv_noted(
     let meta = &model.meta;
     let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
     let columns = model_columns(&model, &recorded, true);
-    let table = crate::data::csv::read_table(input, None, Some(&known_names(&columns)))?;
+    // A model trained on a header-less file reads header-less input.
+    let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
+    let table = crate::data::csv::read_table(input, header, Some(&known_names(&columns)))?;
     let (map, _) = columns.locate(&table, false)?;
     let rows: Vec<usize> = (0..table.len()).collect();
     let enc = columns.encode(&table, &map, &rows)?;

@@ -950,3 +950,177 @@ fn a_resumed_csv_run_keeps_its_preprocessing() {
     assert_eq!(model_meta(&model), meta);
     assert_eq!(predict(), before);
 }
+
+/// A generated battery of damaged tables through train, eval and predict: every outcome is a
+/// success or a clean error that names the file (no panic, no abort); cells that cannot be read
+/// name their line and column.
+#[test]
+fn damaged_tables_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = trained_penguins(dir.path());
+    let m = s(&model);
+    let base = penguins(40, 9);
+    let lines: Vec<&str> = base.lines().collect();
+    let mut cases: Vec<(String, Option<&str>)> = Vec::new();
+    // Every odd cell value in every column of one data row.
+    for value in [
+        "", "NA", "inf", "-inf", "1e39", "nan", "abc", "\"a,b\"", "yes", "0", "-0", "1e-45",
+    ] {
+        for col in 0..8 {
+            let mut rows: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            let mut cells: Vec<String> = rows[5].split(',').map(str::to_string).collect();
+            cells[col] = value.to_string();
+            rows[5] = cells.join(",");
+            // Unreadable numbers in the numeric columns must name line 6.
+            let must = (matches!(value, "inf" | "-inf" | "1e39") && (col == 3 || col == 4))
+                .then_some("line 6");
+            cases.push((rows.join("\n") + "\n", must));
+        }
+    }
+    // Structural damage.
+    let header = lines[0];
+    let body: String = lines[1..].iter().map(|l| format!("{l}\n")).collect();
+    for text in [
+        String::new(),
+        format!("{header}\n"),
+        format!("{header}\n{}", &body[..body.len() / 2]),
+        format!("{},extra\n{body}", header),
+        format!("{}\n{body}", header.replace("bill", "island")),
+        format!("{}\n{body}", header.replace("species", "")),
+        body.clone(),
+        format!("{header}\n{}", body.replace(',', ";")),
+        format!("{header}\n{}", body.replace("Adelie", "NA")),
+        "\n\n\n".to_string(),
+        "a\n1\n2\n".to_string(),
+    ] {
+        cases.push((text, None));
+    }
+    let mut failures = 0;
+    for (k, (text, must)) in cases.iter().enumerate() {
+        let f = write(dir.path(), &format!("case{k}.csv"), text);
+        let out = dir.path().join(format!("o{k}"));
+        let mut failed_here = 0;
+        for args in [
+            vec![
+                "train",
+                "--quiet",
+                "--epochs",
+                "1",
+                "--data",
+                s(&f),
+                "--out",
+                s(&out),
+            ],
+            vec!["eval", "--model", m, "--data", s(&f)],
+            vec!["predict", "--model", m, "--input", s(&f)],
+        ] {
+            let o = downhill().args(&args).output().unwrap();
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(!e.contains("panicked"), "case {k} {args:?}: {e}");
+            if o.status.success() {
+                continue;
+            }
+            failures += 1;
+            failed_here += 1;
+            assert!(
+                matches!(o.status.code(), Some(1..=2)) && e.contains(&format!("case{k}.csv")),
+                "case {k} {args:?}: {e}"
+            );
+            if let Some(needle) = must {
+                assert!(e.contains(needle), "case {k} {args:?}: {e}");
+            }
+        }
+        if must.is_some() {
+            // A cell that cannot be read fails every command.
+            assert_eq!(failed_here, 3, "case {k}");
+        }
+    }
+    assert!(
+        cases.len() > 100 && failures > 30,
+        "{} cases, {failures} failures",
+        cases.len()
+    );
+}
+
+#[test]
+fn more_edge_cases_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    // A header alone; every target missing.
+    let f = write(dir.path(), "h.csv", "x,y,label\n");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("a"))]);
+    assert!(e.contains("a header but no data rows"), "{e}");
+    let f = write(dir.path(), "t.csv", "x,label\n1,NA\n2,\n");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("a"))]);
+    assert!(e.contains("no row has a target"), "{e}");
+    // Two regression targets on different scales: each standardised, predictions in each one's units.
+    let mut t = String::from("a,b,small,large\n");
+    for i in 0..300 {
+        let (a, b) = ((i % 17) as f64 / 17.0, (i % 11) as f64 / 11.0);
+        t += &format!("{a},{b},{},{}\n", a - b, 5000.0 + 1000.0 * (a + b));
+    }
+    let f = write(dir.path(), "two.csv", &t);
+    let out = dir.path().join("two");
+    let (o, _) = ok(&[
+        "train",
+        "--json",
+        "--quiet",
+        "--target",
+        "small,large",
+        "--epochs",
+        "60",
+        "--data",
+        s(&f),
+        "--out",
+        s(&out),
+    ]);
+    let v = json(o.as_bytes());
+    assert!(v["test"]["r2"].as_f64().unwrap() > 0.95, "{v}");
+    let p = write(dir.path(), "p.csv", "a,b\n0.5,0.5\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    let row: Vec<f64> = o
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(row[0].abs() < 0.1 && (row[1] - 6000.0).abs() < 60.0, "{o}");
+    // A model trained header-less reads header-less input, even a single row of text.
+    let mut t = String::new();
+    for i in 0..60 {
+        let c = ["red", "blue", "green"][i % 3];
+        t += &format!(
+            "{c},{},{}\n",
+            ["big", "small"][i % 2],
+            if c == "red" { "stop" } else { "go" }
+        );
+    }
+    let f = write(dir.path(), "tx.csv", &t);
+    let out = dir.path().join("tx");
+    ok(&[
+        "train",
+        "--quiet",
+        "--no-header",
+        "--epochs",
+        "40",
+        "--data",
+        s(&f),
+        "--out",
+        s(&out),
+    ]);
+    let p = write(dir.path(), "one.csv", "red,small\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    assert_eq!(o, "prediction\nstop\n");
+}

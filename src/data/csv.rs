@@ -122,7 +122,8 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
 ///    field below it is a number;
 /// 3. (for tables whose every column is text) every field of the first row is text, not missing,
 ///    and they are pairwise distinct, and some column repeats a value below the first row but never
-///    the first row's own field.
+///    the first row's own field;
+/// 4. the file has a single row, all text.
 ///
 /// A header-less all-text table whose columns never repeat a value is then read as having a
 /// header; pass `--no-header` (or `--header`) to say which.
@@ -138,6 +139,10 @@ pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bo
         return true;
     }
     let data = &rows[1..];
+    if data.is_empty() {
+        // A lone row of text is a header (with no data: an error that says so).
+        return first.iter().all(text);
+    }
     let w = first.len();
     let cell = |r: &csv::StringRecord, j: usize| r.get(j).unwrap_or("").to_string();
     let numbers_below = (0..w).any(|j| {
