@@ -156,7 +156,7 @@ pub struct Settings {
     /// Maximum epochs; unset: sized to the data ([`epochs_for`]).
     pub epochs: Option<usize>,
     pub val_fraction: f64,
-    /// Early stopping's patience; unset: [`DEFAULT_PATIENCE`] when there is a validation split,
+    /// Early stopping's patience; unset: [`patience_for`] when there is a validation split,
     /// off otherwise; 0: off.
     pub patience: Option<usize>,
     pub grad_tol: Option<f64>,
@@ -171,6 +171,12 @@ pub struct Settings {
     /// (for `downhill landscape --model`).
     pub snapshots: bool,
     pub out: Option<PathBuf>,
+    /// CSV: use only these columns as features (every other non-target column is dropped).
+    pub features: Option<Vec<String>>,
+    /// CSV: never use these columns.
+    pub drop: Option<Vec<String>>,
+    /// CSV: one-hot encode these columns even if they hold numbers.
+    pub categorical: Option<Vec<String>>,
     /// Choose the learning rate with the range test before training (`--lr auto`); the chosen
     /// rate is then recorded in `lr`. A resumed run keeps the recorded rate.
     pub lr_auto: bool,
@@ -217,6 +223,9 @@ impl Default for Settings {
             checkpoint_every: None,
             snapshots: false,
             out: None,
+            features: None,
+            drop: None,
+            categorical: None,
             lr_auto: false,
             class_weight: None,
             monitor: None,
@@ -224,8 +233,22 @@ impl Default for Settings {
     }
 }
 
-/// Default early-stopping patience with a validation split (scikit-learn's `n_iter_no_change`).
+/// Default early-stopping patience with a validation split, in epochs (scikit-learn's
+/// `n_iter_no_change`), raised for small data so that it spans at least [`PATIENCE_STEPS`]
+/// optimiser steps (see [`patience_for`]).
 pub const DEFAULT_PATIENCE: usize = 10;
+pub const PATIENCE_STEPS: usize = 500;
+
+/// The default patience for `n` training examples in batches of `batch`: [`DEFAULT_PATIENCE`]
+/// epochs, or enough epochs for [`PATIENCE_STEPS`] steps if that is more — ten epochs of a
+/// 150-row table are 30 steps, too few to tell a plateau from noise.
+pub fn patience_for(n: usize, batch: BatchSize) -> usize {
+    let steps_per_epoch = match batch {
+        BatchSize::Examples(b) => n.max(1).div_ceil(b),
+        BatchSize::Full => 1,
+    };
+    DEFAULT_PATIENCE.max(PATIENCE_STEPS.div_ceil(steps_per_epoch))
+}
 /// The epoch rule's target number of optimiser steps, and its bounds (see [`epochs_for`]).
 pub const TARGET_STEPS: usize = 10_000;
 pub const MIN_EPOCHS: usize = 20;
@@ -244,6 +267,17 @@ pub fn epochs_for(n: usize, batch: BatchSize) -> usize {
     TARGET_STEPS
         .div_ceil(steps_per_epoch)
         .clamp(MIN_EPOCHS, MAX_EPOCHS)
+}
+
+impl Settings {
+    /// `--features`, `--drop` and `--categorical` for the CSV reader.
+    pub fn column_overrides(&self) -> crate::data::columns::Overrides {
+        crate::data::columns::Overrides {
+            features: self.features.clone(),
+            drop: self.drop.clone().unwrap_or_default(),
+            categorical: self.categorical.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// The learning rate of `--optimizer sgd` without `--lr` (PyTorch's SGD has no default rate).
@@ -275,14 +309,15 @@ impl Settings {
 
     /// The settings with the defaults that depend on the data written out, for a training part
     /// of `n` examples, with or without a validation split: the epoch rule ([`epochs_for`]) and
-    /// early stopping ([`DEFAULT_PATIENCE`] with a validation split, else 0 = off).
+    /// early stopping ([`patience_for`] with a validation split, else 0 = off).
     pub fn resolved_for(&self, n: usize, has_validation: bool) -> Settings {
         let mut s = self.resolved();
         s.epochs = Some(s.epochs.unwrap_or_else(|| epochs_for(n, s.batch_size)));
-        s.patience = Some(
-            s.patience
-                .unwrap_or(if has_validation { DEFAULT_PATIENCE } else { 0 }),
-        );
+        s.patience = Some(s.patience.unwrap_or(if has_validation {
+            patience_for(n, s.batch_size)
+        } else {
+            0
+        }));
         s
     }
 

@@ -168,6 +168,8 @@ pub trait Observer {
     }
     /// The weights before training (epoch 0, unless resuming) and after each epoch.
     fn on_weights(&mut self, _epoch: usize, _weights: &[f64]) {}
+    /// Before training: the data report (what a CSV's columns became), one line each.
+    fn on_data(&mut self, _report: &[String]) {}
 }
 
 /// An observer that ignores everything.

@@ -1,7 +1,7 @@
 //! Defaults sized to the data (issue 11): the epoch rule, early stopping on by default with a
 //! validation split, and recorded settings that say what the run used.
 
-use downhill::settings::{BatchSize, MAX_EPOCHS, MIN_EPOCHS, epochs_for};
+use downhill::settings::{BatchSize, MAX_EPOCHS, MIN_EPOCHS, epochs_for, patience_for};
 
 fn downhill() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("downhill").unwrap()
@@ -18,6 +18,11 @@ fn epoch_rule_gives_small_tables_enough_steps() {
     assert_eq!(epochs_for(60_000, b), MIN_EPOCHS);
     assert_eq!(epochs_for(10, BatchSize::Full), MAX_EPOCHS);
     assert_eq!(epochs_for(0, b), MAX_EPOCHS);
+    // Patience: 10 epochs, or 500 steps' worth on small data.
+    assert_eq!(patience_for(3600, b), 10);
+    assert_eq!(patience_for(135, b), 167);
+    assert_eq!(patience_for(60_000, b), 10);
+    assert_eq!(patience_for(100, BatchSize::Full), 500);
 }
 
 fn small_table(dir: &std::path::Path) -> std::path::PathBuf {
@@ -59,7 +64,11 @@ fn small_table_defaults_are_recorded_and_early_stopping_is_on() {
     let v = train(d.path(), &data, "a", &[]);
     let s = &v["settings"];
     assert_eq!(s["epochs"], 200);
-    assert_eq!(s["patience"], 10);
+    // ~110 training rows are 2 steps per epoch: patience ⌈500/2⌉ = 250 epochs (more than all).
+    let n = v["data"]["train_examples"].as_u64().unwrap() as usize;
+    let patience = patience_for(n, BatchSize::Examples(64)) as u64;
+    assert!(patience >= 167, "{n} rows");
+    assert_eq!(s["patience"].as_u64(), Some(patience));
     assert_eq!(s["monitor"], "accuracy");
     assert!(s["optimizer"].is_string() && s["lr"].is_number());
     if s["optimizer"] == "sgd" {
@@ -72,7 +81,7 @@ fn small_table_defaults_are_recorded_and_early_stopping_is_on() {
     assert!(epochs <= 200 && best <= epochs);
     if epochs < 200 {
         assert!(v["stop_reason"].as_str().unwrap().contains("early stop"));
-        assert_eq!(epochs - best, 10);
+        assert_eq!(epochs - best, patience);
     }
     // Without a validation split there is no early stopping: all epochs run.
     let v = train(

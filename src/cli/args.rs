@@ -188,6 +188,15 @@ pub struct TrainArgs {
     /// to regress).
     #[arg(long, value_parser = parse_monitor, value_name = "loss|accuracy")]
     pub monitor: Option<downhill::train::Monitor>,
+    /// CSV: use only these columns as features (names, or 0-based indices without a header).
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub features: Option<Vec<String>>,
+    /// CSV: never use these columns as features.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub drop: Option<Vec<String>>,
+    /// CSV: one-hot encode these columns, even if they hold numbers.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub categorical: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]
@@ -532,6 +541,9 @@ impl TrainArgs {
         if self.monitor.is_some() {
             s.monitor = self.monitor;
         }
+        over(&self.features, &mut s.features);
+        over(&self.drop, &mut s.drop);
+        over(&self.categorical, &mut s.categorical);
         Ok(s)
     }
 }

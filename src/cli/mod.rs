@@ -236,6 +236,9 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
 
 fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     let e = run::evaluate(&a.model, &a.data)?;
+    for line in e.notes.lines() {
+        eprintln!("{line}");
+    }
     if a.json {
         println!("{}", serde_json::to_string(&e).expect("report serialises"));
         return Ok(ExitCode::SUCCESS);
@@ -299,7 +302,10 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
 }
 
 fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
-    let text = run::predict_csv(&a.model, &a.input, a.proba)?;
+    let (text, notes) = run::predict_csv_noted(&a.model, &a.input, a.proba)?;
+    for line in notes.lines() {
+        eprintln!("{line}");
+    }
     match &a.output {
         Some(path) => downhill::io::write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),
