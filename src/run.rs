@@ -186,9 +186,6 @@ fn execute_mode(
     mode: Mode<'_>,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    // The default recipe written out, so that the recorded settings name the optimiser and momentum.
-    let resolved = settings.resolved();
-    let settings = &resolved;
     let mut rng = Rng::seed_from_u64(settings.seed);
     let opts = SourceOptions {
         test: settings.test.clone(),
@@ -202,7 +199,7 @@ fn execute_mode(
         },
     };
     // Check the settings that need no data first, so a bad flag fails before a long load.
-    let mut optimizer = settings.optimizer_config()?;
+    settings.optimizer_config()?;
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
@@ -260,8 +257,11 @@ fn execute_mode(
     {
         d.set_normalizer(normalizer.clone())?;
     }
-    // The defaults that depend on the data (epoch rule, early stopping), written out.
-    let mut sized = settings.resolved_for(train_set.len(), val_set.is_some());
+    // The defaults that depend on the data (recipe, epoch rule, early stopping), written out so
+    // that the recorded settings name the optimiser, rate, momentum, epochs and patience.
+    let tabular = loaded.csv.is_some();
+    let mut sized = settings.resolved_for(train_set.len(), val_set.is_some(), tabular);
+    let mut optimizer = sized.optimizer_config()?;
     let mut cfg = sized.train_config(loss, train_set.len())?;
     sized.monitor = Some(cfg.monitor);
     let settings = &sized;

@@ -292,10 +292,29 @@ impl Settings {
     /// [`SGD_DEFAULT_LR`] (unless `lr` is set or chosen by `lr-auto`). A run records these, so
     /// its settings say which optimiser and momentum it used.
     pub fn resolved(&self) -> Settings {
+        self.resolved_recipe(false)
+    }
+
+    /// [`Settings::resolved`] for images (`tabular = false`) or a table (`true`). Without
+    /// `optimizer`, a table gets Adam with PyTorch's defaults (η = 0.001) — the recipe that kept
+    /// every tuning table of `bench/tables.py` within reach of scikit-learn — unless `momentum`
+    /// or `nesterov` is given (then SGD, as those ask for); images get SGD with momentum
+    /// [`SGD_DEFAULT_MOMENTUM`], η = [`SGD_DEFAULT_LR`] (better than Adam on the digits).
+    pub fn resolved_recipe(&self, tabular: bool) -> Settings {
         let mut s = self.clone();
         if s.optimizer.is_none() {
-            s.optimizer = Some("sgd".into());
-            s.momentum = Some(s.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM));
+            if tabular && s.momentum.is_none() && !s.nesterov {
+                s.optimizer = Some("adam".into());
+            } else {
+                s.optimizer = Some("sgd".into());
+                s.momentum = Some(s.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM));
+            }
+        }
+        if !s.lr_auto
+            && s.lr.is_none()
+            && let Ok(c) = s.optimizer_config()
+        {
+            s.lr = Some(c.lr());
         }
         if s.optimizer.as_deref() == Some("sgd") {
             // PyTorch's SGD: momentum 0 unless given. Written out so the record says so.
@@ -308,10 +327,11 @@ impl Settings {
     }
 
     /// The settings with the defaults that depend on the data written out, for a training part
-    /// of `n` examples, with or without a validation split: the epoch rule ([`epochs_for`]) and
-    /// early stopping ([`patience_for`] with a validation split, else 0 = off).
-    pub fn resolved_for(&self, n: usize, has_validation: bool) -> Settings {
-        let mut s = self.resolved();
+    /// of `n` examples, with or without a validation split, of a table or of images: the
+    /// recipe ([`Settings::resolved_recipe`]), the epoch rule ([`epochs_for`]) and early
+    /// stopping ([`patience_for`] with a validation split, else 0 = off).
+    pub fn resolved_for(&self, n: usize, has_validation: bool, tabular: bool) -> Settings {
+        let mut s = self.resolved_recipe(tabular);
         s.epochs = Some(s.epochs.unwrap_or_else(|| epochs_for(n, s.batch_size)));
         s.patience = Some(s.patience.unwrap_or(if has_validation {
             patience_for(n, s.batch_size)
