@@ -193,6 +193,7 @@ def main():
                 downhill_f1=median([r["downhill"].get("macro_f1") for r in rows]),
                 sklearn_f1=median([r["sklearn"].get("macro_f1") for r in rows]),
                 downhill_seconds=median([r["downhill"].get("seconds") for r in rows]),
+                downhill_wall=median([r["downhill"].get("wall") for r in rows]),
                 sklearn_seconds=median([r["sklearn"]["seconds"] for r in rows]),
                 downhill_epochs=median([r["downhill"].get("epochs") for r in rows]),
                 errors=[r["downhill"]["error"] for r in rows if "error" in r["downhill"]],
@@ -202,21 +203,22 @@ def main():
         Path(a.json).write_text(json.dumps(results, indent=1))
     for title, held in (("Tables used to choose the defaults", False), ("Held-out tables (never used for tuning)", True)):
         print(f"\n{title}\n")
-        print("| table | rows × cols | task | downhill | scikit-learn | difference | macro-F1 (downhill / sklearn) | training s (downhill / sklearn) | downhill epochs |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| table | rows × cols | task | downhill | scikit-learn | difference | macro-F1 (downhill / sklearn) | training s (downhill / sklearn) | downhill whole process s | downhill epochs |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for name, r in results.items():
             if r["held_out"] != held:
                 continue
             metric = "accuracy" if r["task"] == "classify" else "R²"
             if r["downhill"] is None:
-                print(f"| {name} | {r['rows']} × {r['columns']} | {metric} | error: {r['errors'][0]} | {r['sklearn']:.3f} | — | — | — | — |")
+                print(f"| {name} | {r['rows']} × {r['columns']} | {metric} | error: {r['errors'][0]} | {r['sklearn']:.3f} | — | — | — | — | — |")
                 continue
             diff = r["downhill"] - r["sklearn"]
             ok = diff >= (-0.02 if r["task"] == "classify" else -0.03)
             f1 = f"{r['downhill_f1']:.3f} / {r['sklearn_f1']:.3f}" if r["task"] == "classify" else "—"
             print(
                 f"| {name} | {r['rows']} × {r['columns']} | {metric} | {r['downhill']:.3f} | {r['sklearn']:.3f} | "
-                f"{diff:+.3f}{'' if ok else ' ✗'} | {f1} | {r['downhill_seconds']:.2f} / {r['sklearn_seconds']:.2f} | {r['downhill_epochs']:.0f} |"
+                f"{diff:+.3f}{'' if ok else ' ✗'} | {f1} | {r['downhill_seconds']:.2f} / {r['sklearn_seconds']:.2f} | "
+                f"{r['downhill_wall']:.2f} | {r['downhill_epochs']:.0f} |"
             )
 
 

@@ -7,7 +7,7 @@
 //! ```
 //! let s: downhill::settings::Settings = toml::from_str("hidden = [32]\nepochs = 3\nbatch-size = \"full\"").unwrap();
 //! assert_eq!(s.hidden, vec![32]);
-//! assert_eq!(s.batch_size, downhill::settings::BatchSize::Full);
+//! assert_eq!(s.batch_size, Some(downhill::settings::BatchSize::Full));
 //! ```
 
 use std::path::PathBuf;
@@ -152,7 +152,9 @@ pub struct Settings {
     pub l2: f64,
     pub schedule: String,
     pub warmup: usize,
-    pub batch_size: BatchSize,
+    /// Examples per mini-batch; unset: 64 for images, 200 for tables (scikit-learn's
+    /// `min(200, n)`; see [`Settings::resolved_recipe`]).
+    pub batch_size: Option<BatchSize>,
     /// Maximum epochs; unset: sized to the data ([`epochs_for`]).
     pub epochs: Option<usize>,
     pub val_fraction: f64,
@@ -211,7 +213,7 @@ impl Default for Settings {
             l2: 0.0,
             schedule: "constant".into(),
             warmup: 0,
-            batch_size: BatchSize::Examples(64),
+            batch_size: None,
             epochs: None,
             val_fraction: 0.1,
             patience: None,
@@ -232,6 +234,11 @@ impl Default for Settings {
         }
     }
 }
+
+/// Default mini-batch sizes: images, and tables (scikit-learn's `min(200, n)`; chosen by
+/// `bench/tables.py`).
+pub const IMAGE_BATCH: usize = 64;
+pub const TABLE_BATCH: usize = 200;
 
 /// Default early-stopping patience with a validation split, in epochs (scikit-learn's
 /// `n_iter_no_change`), raised for small data so that it spans at least [`PATIENCE_STEPS`]
@@ -296,12 +303,18 @@ impl Settings {
     }
 
     /// [`Settings::resolved`] for images (`tabular = false`) or a table (`true`). Without
-    /// `optimizer`, a table gets Adam with PyTorch's defaults (η = 0.001) — the recipe that kept
-    /// every tuning table of `bench/tables.py` within reach of scikit-learn — unless `momentum`
+    /// `batch-size`, batches of [`IMAGE_BATCH`] or [`TABLE_BATCH`]. Without `optimizer`, a table
+    /// gets Adam with PyTorch's defaults (η = 0.001) — with batches of 200, the recipe with the
+    /// best worst case over the tuning tables of `bench/tables.py` (README) — unless `momentum`
     /// or `nesterov` is given (then SGD, as those ask for); images get SGD with momentum
     /// [`SGD_DEFAULT_MOMENTUM`], η = [`SGD_DEFAULT_LR`] (better than Adam on the digits).
     pub fn resolved_recipe(&self, tabular: bool) -> Settings {
         let mut s = self.clone();
+        s.batch_size = Some(s.batch_size.unwrap_or(BatchSize::Examples(if tabular {
+            TABLE_BATCH
+        } else {
+            IMAGE_BATCH
+        })));
         if s.optimizer.is_none() {
             if tabular && s.momentum.is_none() && !s.nesterov {
                 s.optimizer = Some("adam".into());
@@ -332,13 +345,20 @@ impl Settings {
     /// stopping ([`patience_for`] with a validation split, else 0 = off).
     pub fn resolved_for(&self, n: usize, has_validation: bool, tabular: bool) -> Settings {
         let mut s = self.resolved_recipe(tabular);
-        s.epochs = Some(s.epochs.unwrap_or_else(|| epochs_for(n, s.batch_size)));
+        let batch = s.batch_size.unwrap_or(BatchSize::Examples(IMAGE_BATCH));
+        s.epochs = Some(s.epochs.unwrap_or_else(|| epochs_for(n, batch)));
         s.patience = Some(s.patience.unwrap_or(if has_validation {
-            patience_for(n, s.batch_size)
+            patience_for(n, batch)
         } else {
             0
         }));
         s
+    }
+
+    /// The mini-batch size: as set, else the images' default [`IMAGE_BATCH`] (runs resolve the
+    /// tables' default first, see [`Settings::resolved_recipe`]).
+    pub fn batch(&self) -> BatchSize {
+        self.batch_size.unwrap_or(BatchSize::Examples(IMAGE_BATCH))
     }
 
     /// The optimiser with its hyperparameters: PyTorch's defaults for the named one (for SGD:
@@ -486,10 +506,8 @@ impl Settings {
             ));
         }
         Ok(TrainConfig {
-            epochs: self
-                .epochs
-                .unwrap_or_else(|| epochs_for(n, self.batch_size)),
-            batch_size: match self.batch_size {
+            epochs: self.epochs.unwrap_or_else(|| epochs_for(n, self.batch())),
+            batch_size: match self.batch() {
                 BatchSize::Examples(b) => b,
                 BatchSize::Full => n.max(1),
             },

@@ -64,9 +64,11 @@ fn small_table_defaults_are_recorded_and_early_stopping_is_on() {
     let v = train(d.path(), &data, "a", &[]);
     let s = &v["settings"];
     assert_eq!(s["epochs"], 200);
-    // ~110 training rows are 2 steps per epoch: patience ⌈500/2⌉ = 250 epochs (more than all).
+    // A table's batches are 200 rows: ~110 training rows are 1 step per epoch, so patience is
+    // 500 epochs (more than all of them: the best epoch is restored at the end).
+    assert_eq!(s["batch-size"], 200);
     let n = v["data"]["train_examples"].as_u64().unwrap() as usize;
-    let patience = patience_for(n, BatchSize::Examples(64)) as u64;
+    let patience = patience_for(n, BatchSize::Examples(200)) as u64;
     assert!(patience >= 167, "{n} rows");
     assert_eq!(s["patience"].as_u64(), Some(patience));
     assert_eq!(s["monitor"], "accuracy");

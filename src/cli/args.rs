@@ -132,7 +132,8 @@ pub struct TrainArgs {
     /// Epochs of linear learning-rate warm-up before the schedule.
     #[arg(long, value_name = "EPOCHS")]
     pub warmup: Option<usize>,
-    /// Examples per mini-batch, or `full` for full-batch gradient descent.
+    /// Examples per mini-batch, or `full` for full-batch gradient descent (default 64 for
+    /// images, 200 for tables).
     #[arg(long, value_parser = parse_batch, value_name = "N|full")]
     pub batch_size: Option<BatchSize>,
     /// Maximum number of epochs (passes over the training set). Default: sized to the data —
@@ -520,7 +521,9 @@ impl TrainArgs {
         }
         set(&mut s.schedule, self.schedule.clone());
         set(&mut s.warmup, self.warmup);
-        set(&mut s.batch_size, self.batch_size);
+        if self.batch_size.is_some() {
+            s.batch_size = self.batch_size;
+        }
         over(&self.epochs, &mut s.epochs);
         set(&mut s.val_fraction, self.val_fraction);
         if self.patience.is_some() {

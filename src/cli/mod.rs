@@ -178,7 +178,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
             ));
         }
     }
-    let batch = match settings.batch_size {
+    let batch = match settings.batch() {
         downhill::settings::BatchSize::Examples(b) => b,
         downhill::settings::BatchSize::Full => 0,
     };
