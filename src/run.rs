@@ -431,7 +431,7 @@ fn execute_mode(
         test: test_eval.map(|t| t.0),
         epochs: report.history.len(),
         best_epoch: report.best_epoch,
-        stop_reason: stop_text(&report.stop, cfg.epochs),
+        stop_reason: stop_text(&report.stop, &cfg),
         epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
         examples_per_second: (train_set.len() * report.history.len()) as f64
             / train_seconds.max(1e-12),
@@ -494,9 +494,17 @@ fn class_weights(
     }
 }
 
-fn stop_text(stop: &StopReason, epochs: usize) -> String {
+fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {
     match stop {
-        StopReason::MaxEpochs => format!("all {epochs} epochs done"),
+        StopReason::MaxEpochs => format!("all {} epochs done", cfg.epochs),
+        StopReason::EarlyStopping { best_epoch } => format!(
+            "early stop: validation {} did not improve for {} epochs; weights of epoch {best_epoch} restored",
+            match cfg.monitor {
+                train::Monitor::Loss => "loss",
+                train::Monitor::Accuracy => "accuracy",
+            },
+            cfg.patience.unwrap_or(0)
+        ),
         other => other.to_string(),
     }
 }

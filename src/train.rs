@@ -124,7 +124,8 @@ pub enum StopReason {
     MaxEpochs,
     /// ‖∇L‖ fell to the tolerance.
     GradientTolerance { norm: f64 },
-    /// The validation loss did not improve for `patience` epochs; weights of `best_epoch` restored.
+    /// The monitored validation figure (loss, or accuracy: [`Monitor`]) did not improve for
+    /// `patience` epochs; weights of `best_epoch` restored.
     EarlyStopping { best_epoch: usize },
 }
 
@@ -138,7 +139,7 @@ impl std::fmt::Display for StopReason {
             StopReason::EarlyStopping { best_epoch } => {
                 write!(
                     f,
-                    "early stop: validation loss did not improve; weights of epoch {best_epoch} restored"
+                    "early stop: the validation figure did not improve; weights of epoch {best_epoch} restored"
                 )
             }
         }
