@@ -21,18 +21,24 @@ pub enum Error {
         got: String,
     },
 
-    /// The loss stopped being a finite number during training.
+    /// Training diverged: the loss or the weights stopped being finite numbers, the validation
+    /// loss did, or the training loss blew up (see [`crate::train::Divergence`]).
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss became {loss}. \
-         The learning rate ({lr}) is probably too large for this problem; try a smaller one \
-         (e.g. {suggested})"
+        "training diverged at epoch {epoch}, step {step}: {cause}. \
+         The learning rate ({lr}) is probably too large for this problem; {advice}. \
+         No model was written"
     )]
     Diverged {
         epoch: usize,
         step: usize,
+        /// The loss that gave it away (NaN when the weights did).
         loss: f64,
         lr: f64,
-        suggested: f64,
+        /// What was seen.
+        cause: String,
+        /// What to try instead; names a learning rate the tool has reason to believe works
+        /// where it has one (see `downhill lr-find`).
+        advice: String,
     },
 
     /// A data file that cannot be read as what it claims to be.

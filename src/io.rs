@@ -50,6 +50,9 @@ pub struct ModelMeta {
     /// The settings the model was trained with (free-form, for the record).
     #[serde(default)]
     pub settings: serde_json::Value,
+    /// Training was interrupted (Ctrl-C): these are the weights so far, not a finished run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl ModelMeta {
@@ -66,6 +69,7 @@ impl ModelMeta {
             feature_names: None,
             target_names: None,
             settings: serde_json::Value::Null,
+            interrupted: false,
         }
     }
 }

@@ -27,6 +27,10 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn should_stop(&mut self) -> bool {
+        super::interrupt::requested()
+    }
+
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;
@@ -82,6 +86,6 @@ impl Observer for Progress {
             "  lr {:.4}  {:.2}s  {:.0} ex/s",
             m.lr, m.seconds, m.examples_per_second
         );
-        eprintln!("{line}");
+        super::errln!("{line}");
     }
 }
