@@ -25,8 +25,9 @@ pub enum Error {
     /// loss did, or the training loss blew up (see [`crate::train::Divergence`]).
     #[error(
         "training diverged at epoch {epoch}, step {step}: {cause}. \
-         The learning rate ({lr}) is probably too large for this problem; {advice}. \
-         No model was written"
+         The learning rate ({}) is probably too large for this problem; {advice}. \
+         No model was written",
+        short(*.lr)
     )]
     Diverged {
         epoch: usize,
@@ -74,6 +75,15 @@ impl Error {
             expected: expected.to_string(),
             got: got.to_string(),
         }
+    }
+}
+
+/// A number as people write it: plain between 1e-4 and 1e6, else in scientific notation.
+pub fn short(v: f64) -> String {
+    if v == 0.0 || (1e-4..1e6).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
     }
 }
 

@@ -18,7 +18,7 @@
 //!   when killed): a second run into the same folder fails at once instead of interleaving.
 //! - A run writes everything into `DIR/unfinished/` and touches none of the folder's existing
 //!   files until it has succeeded. Then it *publishes*: it writes the marker
-//!   `unfinished/PUBLISH`, removes `DIR/summary.json`, moves each new file over the old one (and
+//!   `unfinished/PUBLISH` (listing the files), removes `DIR/summary.json`, moves each new file over the old one (and
 //!   removes old run files the new run does not produce), moves `summary.json` last, and removes
 //!   `unfinished/`. So a folder with a `summary.json` holds files of one run only; a publish
 //!   that a crash interrupted is completed by the next run that opens the folder.
@@ -286,15 +286,24 @@ impl RunFolder {
         std::fs::create_dir_all(&self.stage).map_err(io_err(&self.stage))
     }
 
-    /// Marks the staged files complete, then publishes them.
+    /// Marks the staged files complete (the marker lists them), then publishes them.
     fn publish(&self) -> Result<()> {
-        io::write_atomic(&self.stage.join(PUBLISH), b"complete\n")?;
+        let list: String = RUN_FILES
+            .iter()
+            .filter(|f| self.stage.join(f).exists())
+            .map(|f| format!("{f}\n"))
+            .collect();
+        io::write_atomic(&self.stage.join(PUBLISH), list.as_bytes())?;
         self.publish_staged()
     }
 
-    /// Moves the staged files into the folder (see the module docs); idempotent, so that an
-    /// interrupted publish can be completed.
+    /// Moves the staged files into the folder (see the module docs): removes `summary.json`,
+    /// moves each listed file, removes the previous run's files that are not listed, moves
+    /// `summary.json` last. Idempotent, so that a publish a crash cut short can be completed.
     fn publish_staged(&self) -> Result<()> {
+        let marker = self.stage.join(PUBLISH);
+        let list = std::fs::read_to_string(&marker).map_err(io_err(&marker))?;
+        let listed: Vec<&str> = list.lines().collect();
         let summary = self.dir.join("summary.json");
         if self.stage.join("summary.json").exists() && summary.exists() {
             std::fs::remove_file(&summary).map_err(io_err(&summary))?;
@@ -303,10 +312,7 @@ impl RunFolder {
             let (new, old) = (self.stage.join(name), self.dir.join(name));
             if new.exists() {
                 std::fs::rename(&new, &old).map_err(io_err(&old))?;
-            } else if name != "summary.json"
-                && old.exists()
-                && self.stage.join("summary.json").exists()
-            {
+            } else if !listed.contains(&name) && old.exists() {
                 // A file of the previous run that this run does not produce.
                 std::fs::remove_file(&old).map_err(io_err(&old))?;
             }

@@ -755,8 +755,8 @@ fn diverged((epoch, step): (usize, usize), loss: f64, lr: f64, cause: String) ->
         lr,
         cause,
         advice: format!(
-            "try a smaller one — at most {:.3e}, a tenth of it (untested) — or find one with `downhill lr-find`",
-            lr / 10.0
+            "try a smaller one — at most {}, a tenth of it (untested) — or find one with `downhill lr-find`",
+            crate::error::short(lr / 10.0)
         ),
     }
 }
