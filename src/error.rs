@@ -50,6 +50,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A size that would need more memory than the machine has (checked before reserving it).
+    #[error(
+        "{what} would need {needed} of memory, but {available} is available; choose smaller sizes"
+    )]
+    TooLarge {
+        what: String,
+        needed: String,
+        available: String,
+    },
+
     /// An operating-system error on a named file.
     #[error("{}: {source}", path.display())]
     Io {

@@ -417,6 +417,14 @@ fn execute_staged(
     let mut sizes = vec![train_set.n_features()];
     sizes.extend(&settings.hidden);
     sizes.push(train_set.n_outputs());
+    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
+    train::check_training_memory(
+        &dense,
+        optimizer.buffers(),
+        cfg.batch_size.min(train_set.len()),
+        cfg.threads,
+        std::mem::size_of::<f32>(),
+    )?;
     let init = settings
         .init_scheme
         .unwrap_or(Init::default_for(settings.activation));
@@ -598,7 +606,9 @@ fn plot_run(
     names: Option<&[String]>,
 ) -> Result<()> {
     crate::plot::curves(&dir.join("curves.svg"), history)?;
-    if let Some(Report::Classes(c)) = test {
+    if let Some(Report::Classes(c)) = test
+        && c.confusion.len() <= crate::plot::MAX_CONFUSION_CLASSES
+    {
         let names: Vec<String> = names
             .map(<[String]>::to_vec)
             .unwrap_or_else(|| (0..c.confusion.len()).map(|i| i.to_string()).collect());

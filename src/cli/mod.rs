@@ -226,6 +226,13 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
                     c.recall[i]
                 );
             }
+            if k > downhill::plot::MAX_CONFUSION_CLASSES {
+                outln!(
+                    "\nconfusion matrix omitted: {k} classes (shown for at most {}; --json has it)",
+                    downhill::plot::MAX_CONFUSION_CLASSES
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             outln!("\nconfusion matrix (rows: true class, columns: predicted)");
             let cw = c
                 .confusion

@@ -144,6 +144,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// How many buffers of one value per parameter the optimiser keeps (for size checks).
+    pub fn buffers(&self) -> usize {
+        match self {
+            OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
+            OptimizerConfig::Adam(_) | OptimizerConfig::AdamW(_) => 2,
+            OptimizerConfig::RmsProp(c) => {
+                1 + usize::from(c.centered) + usize::from(c.momentum > 0.0)
+            }
+            OptimizerConfig::Adagrad(_) => 1,
+        }
+    }
+
     /// The optimiser for `n` parameters, its state zeroed.
     pub fn build<T: Scalar>(&self, n: usize) -> Box<dyn Optimizer<T>> {
         match *self {
