@@ -179,6 +179,8 @@ pub trait Observer {
     fn should_stop(&mut self) -> bool {
         false
     }
+    /// Before training: the data report (what a CSV's columns became), one line each.
+    fn on_data(&mut self, _report: &[String]) {}
 }
 
 /// An observer that ignores everything.
@@ -327,7 +329,15 @@ pub fn train_with<T: Scalar>(
     let mut grads = vec![T::zero(); net.param_count()];
     // The optimiser in one part per data-parallel thread, which update their parts together.
     let parts = parallel.as_ref().map_or(1, |p| p.threads());
-    let mut opt = Sharded::<T>::new(optimizer, net.param_count(), parts);
+    // A schedule that cycles momentum (one-cycle) needs the momentum buffer from the start.
+    let cycled = schedule
+        .step_momentum(0, 1)
+        .map(|m| optimizer.with_momentum(m));
+    let mut opt = Sharded::<T>::new(
+        cycled.as_ref().unwrap_or(optimizer),
+        net.param_count(),
+        parts,
+    );
     let mut order = Vec::with_capacity(n);
     let weight_ranges: Vec<_> = net
         .tensors()
@@ -435,7 +445,7 @@ pub fn train_with<T: Scalar>(
         report_weights(observer, 0, net);
     }
     'epochs: for epoch in first_epoch..cfg.epochs {
-        let lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
+        let mut lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
         let started = Instant::now();
         let resuming = epoch == first_epoch && first_step > 0;
         if !resuming {
@@ -449,6 +459,14 @@ pub fn train_with<T: Scalar>(
         let skip = if resuming { first_step } else { 0 };
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
+            if schedule.per_step() {
+                // Per-step schedules (one-cycle): the rate, and momentum, of this step of the run.
+                let (s, total) = (epoch * steps + step, cfg.epochs * steps);
+                lr = schedule.step_lr(optimizer.lr(), s, total);
+                if let Some(mu) = schedule.step_momentum(s, total) {
+                    opt.set_momentum(mu);
+                }
+            }
             let lr_t = T::c(lr);
             let next = order
                 .get((step + 1) * bs..((step + 2) * bs).min(n))

@@ -31,6 +31,14 @@ impl Observer for Progress {
         super::interrupt::requested()
     }
 
+    fn on_data(&mut self, report: &[String]) {
+        if !self.quiet {
+            for line in report {
+                super::errln!("{line}");
+            }
+        }
+    }
+
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;

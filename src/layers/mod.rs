@@ -5,11 +5,19 @@
 //! and 2 (`"0.weight"`, `"2.weight"`).
 
 pub mod activation;
+pub mod batchnorm;
+pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod image;
+pub mod pool;
 
 pub use activation::Activation;
+pub use batchnorm::BatchNorm;
+pub use conv::Conv2d;
 pub use dense::Dense;
+pub use image::ImageShape;
+pub use pool::{AvgPool2d, MaxPool2d};
 
 /// One layer of a sequential network. In model metadata it reads
 /// `{"type": "dense", "args": {"inputs": 784, "outputs": 100}}`, `{"type": "activation", "args": "relu"}`,

@@ -1,0 +1,600 @@
+//! The 2-d convolution (PyTorch's `nn.Conv2d`, groups = 1, dilation = 1), a whole mini-batch of
+//! NCHW images at a time.
+//!
+//! Forward, for an input X (N × C × H × W), weights W (O × C × kh × kw, PyTorch's layout), bias b,
+//! stride (sh, sw) and zero padding (ph, pw) — PyTorch's convolution is a cross-correlation:
+//!
+//! ```text
+//! Y[n,o,i,j] = b[o] + Σ_c Σ_p Σ_q W[o,c,p,q] · X[n, c, i·sh + p − ph, j·sw + q − pw]
+//! ```
+//!
+//! with X = 0 outside the image; Y is N × O × H' × W' with H' = ⌊(H + 2ph − kh)/sh⌋ + 1 (and so
+//! W'). Backward, given δY = ∂L/∂Y, by the chain rule on the same sum:
+//!
+//! ```text
+//! ∂L/∂W[o,c,p,q] = Σ_n Σ_i Σ_j δY[n,o,i,j] · X[n, c, i·sh + p − ph, j·sw + q − pw]
+//! ∂L/∂b[o]       = Σ_n Σ_i Σ_j δY[n,o,i,j]
+//! ∂L/∂X[n,c,h,w] = Σ_o Σ_{(i,p): i·sh+p−ph = h} Σ_{(j,q): j·sw+q−pw = w} δY[n,o,i,j] · W[o,c,p,q]
+//! ```
+//!
+//! **How it is computed (im2col).** For one image, lay its patches out as the columns of a matrix
+//! U (K × P, K = C·kh·kw rows in the weights' order, P = H'·W' columns, zeros where a patch
+//! overlaps the padding). Then the three sums are matrix products — the dense layer's, per image:
+//!
+//! ```text
+//! Yₙ   = W·Uₙ + b·1ᵀ           (O × P: the image's output planes, already NCHW)
+//! ∂L/∂W += δYₙ·Uₙᵀ             (O × K, summed over the batch)
+//! δUₙ  = Wᵀ·δYₙ                (K × P), then ∂L/∂Xₙ = col2im(δUₙ): each entry added back to
+//!                              the pixel it was copied from
+//! ```
+//!
+//! with W read as the O × K matrix it already is and both transposes read in place by
+//! [`gemm`]. A 1×1 kernel with stride 1 and no padding needs no U: Uₙ is Xₙ itself.
+//!
+//! [`Conv2d::forward_direct`] / [`Conv2d::backward_direct`] compute the same sums as loops over
+//! the kernel taps (vectorised along the image rows). Both routes are kept because
+//! `cargo bench --bench kernels` compares them (group `conv`); [`Conv2d::forward`] and
+//! [`Conv2d::backward`] use the im2col route, the faster one at the shapes measured (see
+//! [`Conv2d::forward`]).
+//!
+//! ```
+//! use downhill::layers::{Conv2d, ImageShape};
+//! use downhill::tensor::Threads;
+//! // One 1×3×3 image, one 2×2 filter of ones, no bias: each output sums a 2×2 window.
+//! let conv = Conv2d::new(1, 1, [2, 2], [1, 1], [0, 0], false).unwrap();
+//! let input = ImageShape::new(1, 3, 3);
+//! let x = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+//! let mut y = [0.0; 4];
+//! let mut scratch = vec![0.0; conv.scratch_len(input).unwrap()];
+//! conv.forward(input, 1, &x, &[1.0; 4], &[], &mut y, &mut scratch, Threads::ONE).unwrap();
+//! assert_eq!(y, [12.0, 16.0, 24.0, 28.0]);
+//! ```
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::layers::image::{ImageShape, check_len, valid_range, window_count};
+use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
+
+/// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
+/// elements in PyTorch's `[out, in, kh, kw]` order, then `O` biases if `bias`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Conv2d {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// `[ph, pw]`, zeros on both sides.
+    pub padding: [usize; 2],
+    pub bias: bool,
+}
+
+impl fmt::Display for Conv2d {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Conv2d({}→{}, kernel {}×{}, stride {}×{}, padding {}×{}{})",
+            self.in_channels,
+            self.out_channels,
+            self.kernel[0],
+            self.kernel[1],
+            self.stride[0],
+            self.stride[1],
+            self.padding[0],
+            self.padding[1],
+            if self.bias { "" } else { ", no bias" }
+        )
+    }
+}
+
+impl Conv2d {
+    /// A validated convolution: channels, kernel and stride at least 1.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        bias: bool,
+    ) -> Result<Conv2d> {
+        let conv = Conv2d {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            bias,
+        };
+        conv.validate()?;
+        Ok(conv)
+    }
+
+    /// Checks the hyperparameters (for a value built field by field or read from a file).
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &'static str, v: usize| {
+            if v == 0 {
+                Err(Error::setting(
+                    name,
+                    v,
+                    format!("must be at least 1 in {self}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        positive("conv in_channels", self.in_channels)?;
+        positive("conv out_channels", self.out_channels)?;
+        positive("conv kernel height", self.kernel[0])?;
+        positive("conv kernel width", self.kernel[1])?;
+        positive("conv stride height", self.stride[0])?;
+        positive("conv stride width", self.stride[1])
+    }
+
+    /// Number of weights, `O·C·kh·kw`.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len()
+    }
+
+    /// Number of biases, `O` (0 without bias).
+    pub fn bias_len(&self) -> usize {
+        if self.bias { self.out_channels } else { 0 }
+    }
+
+    /// Rows of a patch matrix, `K = C·kh·kw`.
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// The shape of one output image, or an error printing both shapes when the input does not
+    /// fit (wrong channel count, or an image smaller than the kernel even with its padding).
+    pub fn output_shape(&self, input: ImageShape) -> Result<ImageShape> {
+        self.validate()?;
+        if input.channels != self.in_channels {
+            return Err(Error::shape(
+                format!("{self} input"),
+                format!("{}×H×W", self.in_channels),
+                input,
+            ));
+        }
+        let h = window_count(
+            input.height,
+            self.kernel[0],
+            self.stride[0],
+            self.padding[0],
+        );
+        let w = window_count(input.width, self.kernel[1], self.stride[1], self.padding[1]);
+        match (h, w) {
+            (Some(h), Some(w)) => Ok(ImageShape::new(self.out_channels, h, w)),
+            _ => Err(Error::shape(
+                format!("{self} input"),
+                format!(
+                    "an image of at least {}×{} after padding ({}×{})",
+                    self.kernel[0],
+                    self.kernel[1],
+                    input.height + 2 * self.padding[0],
+                    input.width + 2 * self.padding[1]
+                ),
+                input,
+            )),
+        }
+    }
+
+    /// Whether the patch matrix of an image is the image itself (1×1 kernel, stride 1, no pad).
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// Length of the scratch buffer [`Conv2d::forward`] and [`Conv2d::backward`] need for images
+    /// of shape `input`: two patch matrices (`2·K·P`), or 0 for a pointwise convolution. It does
+    /// not grow with the batch size.
+    pub fn scratch_len(&self, input: ImageShape) -> Result<usize> {
+        let out = self.output_shape(input)?;
+        Ok(if self.pointwise() {
+            0
+        } else {
+            2 * self.patch_len() * out.plane()
+        })
+    }
+
+    /// Checks every buffer's length against the batch's shapes; returns the output shape.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: usize,
+        w: usize,
+        b: usize,
+        y: usize,
+        scratch: Option<usize>,
+    ) -> Result<ImageShape> {
+        let out = self.output_shape(input)?;
+        let layer = self.to_string();
+        let shape = input.batch(n);
+        check_len(&layer, "input", &shape, n * input.len(), x)?;
+        check_len(&layer, "weights", &shape, self.weight_len(), w)?;
+        check_len(&layer, "bias", &shape, self.bias_len(), b)?;
+        let out_shape = out.batch(n);
+        check_len(&layer, "output", &out_shape, n * out.len(), y)?;
+        if let Some(s) = scratch {
+            check_len(&layer, "scratch", &shape, self.scratch_len(input)?, s)?;
+        }
+        Ok(out)
+    }
+
+    /// `Y = conv(X, W) + b` for `n` images of shape `input`, by im2col and one [`gemm`] per image
+    /// (the module doc's Yₙ = W·Uₙ + b·1ᵀ). `b` is empty without bias; `scratch` holds at least
+    /// [`Conv2d::scratch_len`] elements.
+    ///
+    /// Measured against [`Conv2d::forward_direct`] one-thread at batch 128 (`cargo bench --bench
+    /// kernels`, group `conv`): see the README's vision section; im2col won at every shape of the
+    /// Keras convnet and LeNet-5.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        w: &[T],
+        b: &[T],
+        y: &mut [T],
+        scratch: &mut [T],
+        threads: Threads,
+    ) -> Result<()> {
+        let out = self.check(
+            input,
+            n,
+            x.len(),
+            w.len(),
+            b.len(),
+            y.len(),
+            Some(scratch.len()),
+        )?;
+        let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
+        let wm = MatView::new(w, o, k);
+        for (xn, yn) in x
+            .chunks_exact(input.len())
+            .zip(y.chunks_exact_mut(out.len()))
+            .take(n)
+        {
+            let beta = if self.bias {
+                for (row, &bo) in yn.chunks_exact_mut(p).zip(b) {
+                    row.fill(bo);
+                }
+                Beta::Add
+            } else {
+                Beta::Replace
+            };
+            let u: &[T] = if self.pointwise() {
+                xn
+            } else {
+                im2col(self, input, out, xn, &mut scratch[..k * p]);
+                &scratch[..k * p]
+            };
+            gemm(yn, o, p, beta, wm, MatView::new(u, k, p), threads);
+        }
+        Ok(())
+    }
+
+    /// Writes (or, with `Beta::Add`, accumulates) ∂L/∂W and ∂L/∂b (`db` empty without bias), and
+    /// writes ∂L/∂X if asked, given the forward input `x` and `dy` = ∂L/∂Y. By im2col: the
+    /// module doc's ∂L/∂W += δYₙ·Uₙᵀ and δUₙ = Wᵀ·δYₙ, per image.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        w: &[T],
+        dy: &[T],
+        dw: &mut [T],
+        db: &mut [T],
+        dx: Option<&mut [T]>,
+        beta: Beta,
+        scratch: &mut [T],
+        threads: Threads,
+    ) -> Result<()> {
+        let out = self.check(
+            input,
+            n,
+            x.len(),
+            w.len(),
+            db.len(),
+            dy.len(),
+            Some(scratch.len()),
+        )?;
+        let layer = self.to_string();
+        check_len(
+            &layer,
+            "weight gradient",
+            &input.batch(n),
+            self.weight_len(),
+            dw.len(),
+        )?;
+        if let Some(dx) = &dx {
+            check_len(
+                &layer,
+                "input gradient",
+                &input.batch(n),
+                n * input.len(),
+                dx.len(),
+            )?;
+        }
+        let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
+        let dw = &mut dw[..o * k];
+        let db = &mut db[..self.bias_len()];
+        if beta == Beta::Replace {
+            dw.fill(T::zero());
+            db.fill(T::zero());
+        }
+        let wm = MatView::new(w, o, k);
+        let (u_buf, du_buf) = scratch.split_at_mut(if self.pointwise() { 0 } else { k * p });
+        let mut dx = dx.map(|d| d.chunks_exact_mut(input.len()));
+        for (xn, dyn_) in x
+            .chunks_exact(input.len())
+            .zip(dy.chunks_exact(out.len()))
+            .take(n)
+        {
+            let dym = MatView::new(dyn_, o, p);
+            let u: &[T] = if self.pointwise() {
+                xn
+            } else {
+                im2col(self, input, out, xn, &mut u_buf[..k * p]);
+                &u_buf[..k * p]
+            };
+            gemm(dw, o, k, Beta::Add, dym, MatView::new(u, k, p).t(), threads);
+            for (g, row) in db.iter_mut().zip(dyn_.chunks_exact(p)) {
+                *g += row.iter().copied().sum::<T>();
+            }
+            if let Some(dxn) = dx.as_mut().and_then(|it| it.next()) {
+                if self.pointwise() {
+                    gemm(dxn, k, p, Beta::Replace, wm.t(), dym, threads);
+                } else {
+                    let du = &mut du_buf[..k * p];
+                    gemm(du, k, p, Beta::Replace, wm.t(), dym, threads);
+                    col2im(self, input, out, du, dxn);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The same `Y` as [`Conv2d::forward`], by direct loops over the kernel taps: for each
+    /// output plane, each input channel and each tap (p, q), `Y[n,o] += W[o,c,p,q] · (X[n,c]
+    /// shifted by (p − ph, q − pw))`, one row at a time. Needs no scratch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_direct<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        w: &[T],
+        b: &[T],
+        y: &mut [T],
+    ) -> Result<()> {
+        let out = self.check(input, n, x.len(), w.len(), b.len(), y.len(), None)?;
+        let (c_in, kk) = (self.in_channels, self.kernel[0] * self.kernel[1]);
+        for (xn, yn) in x
+            .chunks_exact(input.len())
+            .zip(y.chunks_exact_mut(out.len()))
+            .take(n)
+        {
+            for (o, yo) in yn.chunks_exact_mut(out.plane()).enumerate() {
+                yo.fill(if self.bias { b[o] } else { T::zero() });
+                for (c, xc) in xn.chunks_exact(input.plane()).enumerate() {
+                    let wc = &w[(o * c_in + c) * kk..][..kk];
+                    taps(self, input, out, |p, q, oh, ih, (lo, hi), iw0| {
+                        let wv = wc[p * self.kernel[1] + q];
+                        let yrow = &mut yo[oh * out.width..][lo..hi];
+                        let xrow = &xc[ih * input.width..];
+                        axpy_strided(wv, xrow, iw0, self.stride[1], yrow);
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The same gradients as [`Conv2d::backward`], by direct loops over the kernel taps (dot
+    /// products for ∂L/∂W, shifted row updates for ∂L/∂X). Needs no scratch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_direct<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        w: &[T],
+        dy: &[T],
+        dw: &mut [T],
+        db: &mut [T],
+        mut dx: Option<&mut [T]>,
+        beta: Beta,
+    ) -> Result<()> {
+        let out = self.check(input, n, x.len(), w.len(), db.len(), dy.len(), None)?;
+        let layer = self.to_string();
+        check_len(
+            &layer,
+            "weight gradient",
+            &input.batch(n),
+            self.weight_len(),
+            dw.len(),
+        )?;
+        if let Some(dx) = &dx {
+            check_len(
+                &layer,
+                "input gradient",
+                &input.batch(n),
+                n * input.len(),
+                dx.len(),
+            )?;
+        }
+        let (c_in, kk) = (self.in_channels, self.kernel[0] * self.kernel[1]);
+        if beta == Beta::Replace {
+            dw[..self.weight_len()].fill(T::zero());
+            db[..self.bias_len()].fill(T::zero());
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            dx[..n * input.len()].fill(T::zero());
+        }
+        for img in 0..n {
+            let xn = &x[img * input.len()..][..input.len()];
+            let dyn_ = &dy[img * out.len()..][..out.len()];
+            for (o, dyo) in dyn_.chunks_exact(out.plane()).enumerate() {
+                if self.bias {
+                    db[o] += dyo.iter().copied().sum::<T>();
+                }
+                for (c, xc) in xn.chunks_exact(input.plane()).enumerate() {
+                    let wc = &w[(o * c_in + c) * kk..][..kk];
+                    let dwc = &mut dw[(o * c_in + c) * kk..][..kk];
+                    let mut dxc = dx
+                        .as_deref_mut()
+                        .map(|d| &mut d[(img * c_in + c) * input.plane()..][..input.plane()]);
+                    taps(self, input, out, |p, q, oh, ih, (lo, hi), iw0| {
+                        let tap = p * self.kernel[1] + q;
+                        let dyrow = &dyo[oh * out.width..][lo..hi];
+                        let xrow = &xc[ih * input.width..];
+                        dwc[tap] += dot_strided(dyrow, xrow, iw0, self.stride[1]);
+                        if let Some(dxc) = dxc.as_deref_mut() {
+                            let dxrow = &mut dxc[ih * input.width..];
+                            scatter_strided(wc[tap], dyrow, dxrow, iw0, self.stride[1]);
+                        }
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls `f(p, q, oh, ih, (lo, hi), iw0)` for every kernel tap (p, q) and output row `oh` whose
+/// input row `ih` is inside the image, with the output columns `lo..hi` whose input columns are
+/// inside it, the first of which is `iw0`.
+#[inline]
+fn taps(
+    conv: &Conv2d,
+    input: ImageShape,
+    out: ImageShape,
+    mut f: impl FnMut(usize, usize, usize, usize, (usize, usize), usize),
+) {
+    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
+    for p in 0..kh {
+        let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
+        for q in 0..kw {
+            let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
+            if lo >= hi {
+                continue;
+            }
+            let iw0 = lo * sw + q - pw;
+            for oh in oh_lo..oh_hi {
+                f(p, q, oh, oh * sh + p - ph, (lo, hi), iw0);
+            }
+        }
+    }
+}
+
+/// `y[j] += a · x[start + j·stride]`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn axpy_strided<T: Scalar>(a: T, x: &[T], start: usize, stride: usize, y: &mut [T]) {
+    if stride == 1 {
+        let len = y.len();
+        for (y, &x) in y.iter_mut().zip(&x[start..start + len]) {
+            *y += a * x;
+        }
+    } else {
+        for (j, y) in y.iter_mut().enumerate() {
+            *y += a * x[start + j * stride];
+        }
+    }
+}
+
+/// `Σ_j d[j] · x[start + j·stride]`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn dot_strided<T: Scalar>(d: &[T], x: &[T], start: usize, stride: usize) -> T {
+    let mut s = T::zero();
+    if stride == 1 {
+        for (&d, &x) in d.iter().zip(&x[start..start + d.len()]) {
+            s += d * x;
+        }
+    } else {
+        for (j, &d) in d.iter().enumerate() {
+            s += d * x[start + j * stride];
+        }
+    }
+    s
+}
+
+/// `x[start + j·stride] += a · d[j]`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn scatter_strided<T: Scalar>(a: T, d: &[T], x: &mut [T], start: usize, stride: usize) {
+    if stride == 1 {
+        for (x, &d) in x[start..start + d.len()].iter_mut().zip(d) {
+            *x += a * d;
+        }
+    } else {
+        for (j, &d) in d.iter().enumerate() {
+            x[start + j * stride] += a * d;
+        }
+    }
+}
+
+/// Uₙ (K × P) from one image: row (c, p, q) holds X[c, i·sh + p − ph, j·sw + q − pw] for every
+/// output position (i, j), 0 where that falls in the padding.
+fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T], u: &mut [T]) {
+    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
+    let mut rows = u.chunks_exact_mut(out.plane());
+    for xc in x.chunks_exact(input.plane()) {
+        for p in 0..kh {
+            let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
+            for q in 0..kw {
+                let row = rows.next().expect("patch matrix has K rows");
+                let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
+                for (oh, urow) in row.chunks_exact_mut(out.width).enumerate() {
+                    if oh < oh_lo || oh >= oh_hi || lo >= hi {
+                        urow.fill(T::zero());
+                        continue;
+                    }
+                    let xrow = &xc[(oh * sh + p - ph) * input.width..][..input.width];
+                    urow[..lo].fill(T::zero());
+                    urow[hi..].fill(T::zero());
+                    let iw0 = lo * sw + q - pw;
+                    if sw == 1 {
+                        urow[lo..hi].copy_from_slice(&xrow[iw0..iw0 + hi - lo]);
+                    } else {
+                        for (j, v) in urow[lo..hi].iter_mut().enumerate() {
+                            *v = xrow[iw0 + j * sw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ∂L/∂Xₙ = col2im(δUₙ): overwrites `dx` (one image) with the sum, over the patch entries copied
+/// from each pixel by [`im2col`], of their gradients.
+fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T], dx: &mut [T]) {
+    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
+    let dx = &mut dx[..input.len()];
+    dx.fill(T::zero());
+    let mut rows = du.chunks_exact(out.plane());
+    for dxc in dx.chunks_exact_mut(input.plane()) {
+        for p in 0..kh {
+            let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
+            for q in 0..kw {
+                let row = rows.next().expect("patch matrix has K rows");
+                let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
+                if lo >= hi {
+                    continue;
+                }
+                let iw0 = lo * sw + q - pw;
+                for oh in oh_lo..oh_hi {
+                    let durow = &row[oh * out.width..][lo..hi];
+                    let dxrow = &mut dxc[(oh * sh + p - ph) * input.width..];
+                    scatter_strided(T::one(), durow, dxrow, iw0, sw);
+                }
+            }
+        }
+    }
+}

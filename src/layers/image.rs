@@ -1,0 +1,150 @@
+//! Image batches: shapes and the window arithmetic shared by convolution and pooling.
+//!
+//! A mini-batch of images is stored NCHW row-major, as PyTorch stores it: element
+//! (n, c, h, w) of a batch of `N` images of shape `C × H × W` sits at `((n·C + c)·H + h)·W + w`.
+//! Flattening such a batch to `[N, C·H·W]` (PyTorch's `nn.Flatten`) is therefore a reshape of the
+//! same slice: it needs no kernel and no copy, and its backward pass is the identity.
+//!
+//! A window of size k sliding with stride s over a length L padded by p on both sides fits
+//!
+//! ```text
+//! L_out = ⌊(L + 2p − k) / s⌋ + 1        (needs L + 2p ≥ k)
+//! ```
+//!
+//! times; output position o reads inputs o·s − p … o·s − p + k − 1 (those outside 0 … L − 1 are
+//! padding).
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// The shape of one image of a batch, `C × H × W` (NCHW without the N).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    pub fn new(channels: usize, height: usize, width: usize) -> Self {
+        ImageShape {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// Elements of one image, `C·H·W` (the width of the flattened batch).
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Whether one image holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Elements of one channel plane, `H·W`.
+    pub fn plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// `[N, C, H, W]`, as PyTorch prints a batch's shape.
+    pub fn batch(&self, n: usize) -> String {
+        format!("[{n}, {}, {}, {}]", self.channels, self.height, self.width)
+    }
+}
+
+impl fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}×{}×{}", self.channels, self.height, self.width)
+    }
+}
+
+/// `⌊(len + 2·pad − k) / stride⌋ + 1`, or `None` when the padded length is shorter than the
+/// window (or a size is zero).
+pub fn window_count(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    if len == 0 || k == 0 || stride == 0 || len + 2 * pad < k {
+        return None;
+    }
+    Some((len + 2 * pad - k) / stride + 1)
+}
+
+/// The output positions `lo..hi` whose input index `o·stride + offset − pad` falls inside
+/// `0..len` (for the kernel tap `offset`), so that loops over them need no bounds test.
+#[inline]
+pub(crate) fn valid_range(
+    out_len: usize,
+    len: usize,
+    stride: usize,
+    offset: usize,
+    pad: usize,
+) -> (usize, usize) {
+    // o·s + offset ≥ pad  ⇔  o ≥ ⌈(pad − offset) / s⌉
+    let lo = if pad > offset {
+        (pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
+    // o·s + offset − pad ≤ len − 1  ⇔  o ≤ ⌊(len − 1 + pad − offset) / s⌋
+    let hi = if len + pad > offset {
+        ((len - 1 + pad - offset) / stride + 1).min(out_len)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// Checks that a buffer holds at least `want` elements; the error names the layer, the buffer
+/// and the batch shape.
+pub(crate) fn check_len(
+    layer: &str,
+    buffer: &str,
+    shape: &str,
+    want: usize,
+    got: usize,
+) -> Result<()> {
+    if got < want {
+        return Err(Error::shape(
+            format!("{layer}: {buffer} for a batch of shape {shape}"),
+            format!("at least {want} elements"),
+            format!("{got} elements"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_matches_a_scan() {
+        for len in 1..8 {
+            for k in 1..5 {
+                for s in 1..4 {
+                    for p in 0..3 {
+                        let Some(out) = window_count(len, k, s, p) else {
+                            continue;
+                        };
+                        for off in 0..k {
+                            let want: Vec<usize> = (0..out)
+                                .filter(|&o| {
+                                    let i = (o * s + off) as isize - p as isize;
+                                    i >= 0 && (i as usize) < len
+                                })
+                                .collect();
+                            let (lo, hi) = valid_range(out, len, s, off, p);
+                            assert_eq!(
+                                (lo..hi).collect::<Vec<_>>(),
+                                want,
+                                "{len} {k} {s} {p} {off}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Max and average pooling (PyTorch's `nn.MaxPool2d`, `nn.AvgPool2d`: dilation 1, floor mode),
+//! a whole mini-batch of NCHW images at a time, each channel plane on its own.
+//!
+//! For a k_h × k_w window with stride (sh, sw) and padding (ph, pw), output (i, j) of a plane
+//! looks at the window 𝒲(i, j) = {(i·sh − ph + p, j·sw − pw + q) : 0 ≤ p < k_h, 0 ≤ q < k_w}
+//! (output sizes as in [`crate::layers::image`]). PyTorch requires padding ≤ half the kernel.
+//!
+//! Max pooling (padding counts as −∞, so only pixels inside the image compete):
+//!
+//! ```text
+//! forward:   Y[i,j] = X[a(i,j)],   a(i,j) = the first position of 𝒲(i,j) ∩ image, in row-major
+//!                                           order, holding the window's maximum (a NaN wins)
+//! backward:  ∂L/∂X[h,w] = Σ_{(i,j): a(i,j) = (h,w)} δY[i,j]
+//! ```
+//!
+//! The tie rule is PyTorch's: a later value replaces the running maximum only if it is strictly
+//! greater (or NaN), so among equal maxima the first gets the whole gradient.
+//!
+//! Average pooling with `count_include_pad` (PyTorch's default): the divisor counts the padded
+//! positions of the window, D(i,j) = (min(i·sh − ph + k_h, H + ph) − (i·sh − ph)) · (same for
+//! the width), which in floor mode is always k_h·k_w:
+//!
+//! ```text
+//! forward:   Y[i,j] = (1/D(i,j)) Σ_{(h,w) ∈ 𝒲(i,j) ∩ image} X[h,w]
+//! backward:  ∂L/∂X[h,w] = Σ_{(i,j): (h,w) ∈ 𝒲(i,j)} δY[i,j] / D(i,j)
+//! ```
+//!
+//! Both backward passes overwrite ∂L/∂X (pooling has no parameters).
+//!
+//! ```
+//! use downhill::layers::{ImageShape, MaxPool2d};
+//! let pool = MaxPool2d::new(2);
+//! let input = ImageShape::new(1, 2, 4);
+//! let x = [1.0f64, 3.0, 5.0, 5.0, 2.0, 0.0, 4.0, 1.0];
+//! let mut y = [0.0; 2];
+//! pool.forward(input, 1, &x, &mut y).unwrap();
+//! assert_eq!(y, [3.0, 5.0]);
+//! let mut dx = [9.0; 8];
+//! pool.backward(input, 1, &x, &[10.0, 20.0], &mut dx).unwrap();
+//! assert_eq!(dx, [0.0, 10.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0]); // the first of the two 5s
+//! ```
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::layers::image::{ImageShape, check_len, window_count};
+use crate::tensor::Scalar;
+
+/// The window of a pooling layer: kernel, stride and padding, each `[height, width]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PoolWindow {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl PoolWindow {
+    /// A k×k window with stride k and no padding (PyTorch's defaults for `MaxPool2d(k)`).
+    pub fn square(k: usize) -> PoolWindow {
+        PoolWindow {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+        }
+    }
+
+    fn validate(&self, name: &str) -> Result<()> {
+        for (what, v) in [
+            ("pool kernel height", self.kernel[0]),
+            ("pool kernel width", self.kernel[1]),
+            ("pool stride height", self.stride[0]),
+            ("pool stride width", self.stride[1]),
+        ] {
+            if v == 0 {
+                return Err(Error::setting(
+                    "pool window",
+                    format!("{what} 0"),
+                    format!("must be at least 1 in {name}({self})"),
+                ));
+            }
+        }
+        for d in 0..2 {
+            if 2 * self.padding[d] > self.kernel[d] {
+                return Err(Error::setting(
+                    "pool padding",
+                    format!("{}×{}", self.padding[0], self.padding[1]),
+                    format!("must be at most half the kernel in {name}({self}), as in PyTorch"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn output_shape(&self, name: &str, input: ImageShape) -> Result<ImageShape> {
+        self.validate(name)?;
+        let h = window_count(
+            input.height,
+            self.kernel[0],
+            self.stride[0],
+            self.padding[0],
+        );
+        let w = window_count(input.width, self.kernel[1], self.stride[1], self.padding[1]);
+        match (h, w, input.channels) {
+            (Some(h), Some(w), c) if c > 0 => Ok(ImageShape::new(c, h, w)),
+            _ => Err(Error::shape(
+                format!("{name}({self}) input"),
+                format!(
+                    "C×H×W with C ≥ 1 and an image of at least {}×{} after padding",
+                    self.kernel[0], self.kernel[1]
+                ),
+                input,
+            )),
+        }
+    }
+
+    /// The window of output position `(i, j)`, clipped to the image: rows `h0..h1`, columns
+    /// `w0..w1`, and its count_include_pad divisor.
+    #[inline]
+    fn window(&self, input: ImageShape, i: usize, j: usize) -> (usize, usize, usize, usize, usize) {
+        let span = |o: usize, d: usize, len: usize| {
+            let start = (o * self.stride[d]) as isize - self.padding[d] as isize;
+            let end = (start + self.kernel[d] as isize).min((len + self.padding[d]) as isize);
+            let div = (end - start) as usize;
+            (start.max(0) as usize, end.min(len as isize) as usize, div)
+        };
+        let (h0, h1, dh) = span(i, 0, input.height);
+        let (w0, w1, dw) = span(j, 1, input.width);
+        (h0, h1, w0, w1, dh * dw)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        name: &str,
+        input: ImageShape,
+        n: usize,
+        x: usize,
+        y: usize,
+        dx: Option<usize>,
+    ) -> Result<ImageShape> {
+        let out = self.output_shape(name, input)?;
+        let layer = format!("{name}({self})");
+        check_len(&layer, "input", &input.batch(n), n * input.len(), x)?;
+        check_len(&layer, "output", &out.batch(n), n * out.len(), y)?;
+        if let Some(dx) = dx {
+            check_len(
+                &layer,
+                "input gradient",
+                &input.batch(n),
+                n * input.len(),
+                dx,
+            )?;
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for PoolWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kernel {}×{}, stride {}×{}, padding {}×{}",
+            self.kernel[0],
+            self.kernel[1],
+            self.stride[0],
+            self.stride[1],
+            self.padding[0],
+            self.padding[1]
+        )
+    }
+}
+
+/// Max pooling over windows of each channel plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MaxPool2d(pub PoolWindow);
+
+/// Average pooling over windows of each channel plane (count_include_pad).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AvgPool2d(pub PoolWindow);
+
+impl MaxPool2d {
+    /// `MaxPool2d(k)`: a k×k window, stride k, no padding.
+    pub fn new(k: usize) -> MaxPool2d {
+        MaxPool2d(PoolWindow::square(k))
+    }
+
+    /// The shape of one output image, or an error printing the input shape and the window.
+    pub fn output_shape(&self, input: ImageShape) -> Result<ImageShape> {
+        self.0.output_shape("MaxPool2d", input)
+    }
+
+    /// The position (offset in the plane) of the window's first maximum, PyTorch's rule.
+    #[inline]
+    fn argmax<T: Scalar>(&self, input: ImageShape, plane: &[T], i: usize, j: usize) -> usize {
+        let (h0, h1, w0, w1, _) = self.0.window(input, i, j);
+        let mut best = h0 * input.width + w0;
+        let mut max = T::neg_infinity();
+        for h in h0..h1 {
+            for (w, &v) in plane[h * input.width..][w0..w1].iter().enumerate() {
+                if v > max || v.is_nan() {
+                    max = v;
+                    best = h * input.width + w0 + w;
+                }
+            }
+        }
+        best
+    }
+
+    /// `Y = maxpool(X)` for `n` images of shape `input`.
+    pub fn forward<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        y: &mut [T],
+    ) -> Result<()> {
+        let out = self
+            .0
+            .check("MaxPool2d", input, n, x.len(), y.len(), None)?;
+        let planes = n * input.channels;
+        for (xp, yp) in x
+            .chunks_exact(input.plane())
+            .zip(y.chunks_exact_mut(out.plane()))
+            .take(planes)
+        {
+            for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
+                for (j, v) in yrow.iter_mut().enumerate() {
+                    *v = xp[self.argmax(input, xp, i, j)];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Overwrites `dx` with ∂L/∂X given the forward input `x` and `dy` = ∂L/∂Y: each output's
+    /// gradient goes to its window's first maximum (found again from `x`).
+    pub fn backward<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        dy: &[T],
+        dx: &mut [T],
+    ) -> Result<()> {
+        let out = self
+            .0
+            .check("MaxPool2d", input, n, x.len(), dy.len(), Some(dx.len()))?;
+        let planes = n * input.channels;
+        for ((xp, dyp), dxp) in x
+            .chunks_exact(input.plane())
+            .zip(dy.chunks_exact(out.plane()))
+            .zip(dx.chunks_exact_mut(input.plane()))
+            .take(planes)
+        {
+            dxp.fill(T::zero());
+            for (i, dyrow) in dyp.chunks_exact(out.width).enumerate() {
+                for (j, &d) in dyrow.iter().enumerate() {
+                    dxp[self.argmax(input, xp, i, j)] += d;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AvgPool2d {
+    /// `AvgPool2d(k)`: a k×k window, stride k, no padding.
+    pub fn new(k: usize) -> AvgPool2d {
+        AvgPool2d(PoolWindow::square(k))
+    }
+
+    /// The shape of one output image, or an error printing the input shape and the window.
+    pub fn output_shape(&self, input: ImageShape) -> Result<ImageShape> {
+        self.0.output_shape("AvgPool2d", input)
+    }
+
+    /// `Y = avgpool(X)` for `n` images of shape `input`.
+    pub fn forward<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        y: &mut [T],
+    ) -> Result<()> {
+        let out = self
+            .0
+            .check("AvgPool2d", input, n, x.len(), y.len(), None)?;
+        let planes = n * input.channels;
+        for (xp, yp) in x
+            .chunks_exact(input.plane())
+            .zip(y.chunks_exact_mut(out.plane()))
+            .take(planes)
+        {
+            for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
+                for (j, v) in yrow.iter_mut().enumerate() {
+                    let (h0, h1, w0, w1, div) = self.0.window(input, i, j);
+                    let mut s = T::zero();
+                    for h in h0..h1 {
+                        for &x in &xp[h * input.width..][w0..w1] {
+                            s += x;
+                        }
+                    }
+                    *v = s / T::c(div as f64);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Overwrites `dx` with ∂L/∂X given `dy` = ∂L/∂Y (the input is not needed).
+    pub fn backward<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        dy: &[T],
+        dx: &mut [T],
+    ) -> Result<()> {
+        let out = self
+            .0
+            .check("AvgPool2d", input, n, dx.len(), dy.len(), None)?;
+        let planes = n * input.channels;
+        for (dyp, dxp) in dy
+            .chunks_exact(out.plane())
+            .zip(dx.chunks_exact_mut(input.plane()))
+            .take(planes)
+        {
+            dxp.fill(T::zero());
+            for (i, dyrow) in dyp.chunks_exact(out.width).enumerate() {
+                for (j, &d) in dyrow.iter().enumerate() {
+                    let (h0, h1, w0, w1, div) = self.0.window(input, i, j);
+                    let g = d / T::c(div as f64);
+                    for h in h0..h1 {
+                        for v in &mut dxp[h * input.width..][w0..w1] {
+                            *v += g;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
