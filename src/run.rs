@@ -625,7 +625,13 @@ fn execute_mode(
         error: None,
         snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
     };
-    let report = train::train_with(
+    // Where training starts, kept to test a learning rate should it diverge.
+    let mut start = net.clone();
+    if let Some(s) = &resume {
+        start.params_mut().copy_from_slice(&s.params);
+    }
+    let start_rng = rng.clone();
+    let report = match train::train_with(
         &mut net,
         &train_set,
         val_set.as_ref(),
@@ -636,7 +642,28 @@ fn execute_mode(
         &mut tee,
         resume,
         checkpointing,
-    )?;
+    ) {
+        Err(Error::Diverged {
+            epoch,
+            step,
+            loss,
+            lr,
+            cause,
+            advice,
+        }) => {
+            let advice = tested_advice(&start, &train_set, &optimizer, &cfg, lr, &start_rng)
+                .unwrap_or(advice);
+            return Err(Error::Diverged {
+                epoch,
+                step,
+                loss,
+                lr,
+                cause,
+                advice,
+            });
+        }
+        other => other?,
+    };
     if let Some(e) = tee.error {
         return Err(e);
     }
@@ -719,6 +746,70 @@ fn execute_mode(
     io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     folder.publish()?;
     Ok(Outcome::Trained(Box::new(summary)))
+}
+
+/// Advice after divergence that names a learning rate the tool has tested: the range test
+/// (`downhill lr-find`) from the weights the run started from, on the same data, suggests a
+/// rate (at most a tenth of the one that diverged); one epoch at it, from the same weights,
+/// must train without diverging and lower the training loss — else a tenth of it is tried, up
+/// to three times. `None` if no rate passes.
+fn tested_advice(
+    start: &Network<f32>,
+    data: &Dataset,
+    optimizer: &crate::optim::OptimizerConfig,
+    cfg: &train::TrainConfig,
+    diverged_lr: f64,
+    rng: &Rng,
+) -> Option<String> {
+    let found = crate::lr_find::lr_find(
+        &mut start.clone(),
+        data,
+        optimizer,
+        cfg,
+        &LrFindConfig::default(),
+        rng,
+    )
+    .ok()?;
+    // Three significant digits: the rate tested is the rate printed.
+    let round = |v: f64| format!("{v:.2e}").parse::<f64>().unwrap_or(v);
+    let mut lr = round(found.suggestion.min(diverged_lr / 10.0));
+    let one = train::TrainConfig {
+        epochs: 1,
+        patience: None,
+        grad_tol: None,
+        ..cfg.clone()
+    };
+    for _ in 0..4 {
+        let mut net = start.clone();
+        let before = train::evaluate(&net, data, cfg.loss).ok()?.loss;
+        let ok = train::train(
+            &mut net,
+            data,
+            None,
+            &optimizer.with_lr(lr),
+            &crate::optim::Schedule::default(),
+            &one,
+            &mut rng.clone(),
+            &mut train::NoObserver,
+        )
+        .is_ok_and(|_| {
+            train::evaluate(&net, data, cfg.loss)
+                .is_ok_and(|e| e.loss.is_finite() && e.loss < before)
+        });
+        if ok {
+            return Some(format!(
+                "the learning-rate range test from the run's starting weights suggests {} ({}), and one \
+                 epoch at --lr {} from those weights trained without diverging and lowered the \
+                 training loss: try --lr {}",
+                crate::error::short(round(found.suggestion)),
+                found.rule,
+                crate::error::short(lr),
+                crate::error::short(lr)
+            ));
+        }
+        lr = round(lr / 10.0);
+    }
+    None
 }
 
 fn stop_text(stop: &StopReason, epochs: usize) -> String {

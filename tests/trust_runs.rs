@@ -126,7 +126,12 @@ fn divergence_is_caught_wherever_it_shows_and_damages_nothing() {
     for (args, cause) in cases {
         let err = fails(args, &run);
         assert!(
-            err.contains("training diverged") && err.contains(cause) && err.contains("smaller"),
+            err.contains("training diverged") && err.contains(cause),
+            "{args:?}: {err}"
+        );
+        // The advice names a learning rate that was tested (or, failing that, a smaller one).
+        assert!(
+            err.contains("range test") && err.contains("try --lr") || err.contains("smaller"),
             "{args:?}: {err}"
         );
         assert!(err.contains("No model was written"), "{err}");
@@ -134,9 +139,32 @@ fn divergence_is_caught_wherever_it_shows_and_damages_nothing() {
     }
     // A fresh folder gets no model either.
     let fresh = dir.path().join("fresh");
-    fails(&["train", "--epochs", "2", "--lr", "5"], &fresh);
+    let err = fails(&["train", "--epochs", "2", "--lr", "5"], &fresh);
     assert!(!fresh.join("model.safetensors").exists());
     assert!(!fresh.join("unfinished").exists());
+    // The rate it names works: the same run at that rate trains, well above chance.
+    let lr = err
+        .split("try --lr ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .map(|t| t.trim_end_matches('.'))
+        .expect("advice names a rate")
+        .to_string();
+    let o = downhill()
+        .args(["train", "--json", "--epochs", "2", "--lr", &lr, "--out"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "--lr {lr}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["test"]["accuracy"].as_f64().unwrap() > 0.8,
+        "--lr {lr}: {v}"
+    );
     // The blow-up rule can be turned off (the run then ends at chance level, as asked) …
     let off = dir.path().join("off");
     let o = downhill()

@@ -132,6 +132,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// The same optimiser with base learning rate `lr`.
+    pub fn with_lr(&self, lr: f64) -> OptimizerConfig {
+        let mut c = *self;
+        match &mut c {
+            OptimizerConfig::Sgd(s) => s.lr = lr,
+            OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => a.lr = lr,
+            OptimizerConfig::RmsProp(r) => r.lr = lr,
+            OptimizerConfig::Adagrad(a) => a.lr = lr,
+        }
+        c
+    }
+
     /// The same optimiser with its momentum (SGD, RMSprop) or β₁ (Adam, AdamW) set to `m`;
     /// unchanged for Adagrad. For schedules that cycle momentum.
     pub fn with_momentum(&self, m: f64) -> OptimizerConfig {
