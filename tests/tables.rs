@@ -735,7 +735,11 @@ fn hostile_preprocessing_metadata_is_a_clear_error() {
     let (data, model) = trained_penguins(dir.path());
     let bad = dir.path().join("bad.safetensors");
     type Edit = fn(&mut Value);
-    let cases: [(Edit, &str); 8] = [
+    let cases: [(Edit, &str); 9] = [
+        (
+            |m| m["columns"]["columns"][0]["indicator"] = true.into(),
+            "dropped, yet with a missing indicator",
+        ),
         (
             |m| m["columns"]["columns"][2]["encoding"]["categories"] = serde_json::json!([]),
             "no categories",

@@ -188,12 +188,12 @@ impl Column {
         matches!(self.encoding, Encoding::Dropped { .. })
     }
 
-    /// Features this column produces.
+    /// Features this column produces (a dropped column none, whatever its `indicator`).
     pub fn width(&self) -> usize {
         let w = match &self.encoding {
             Encoding::Numeric { .. } | Encoding::Boolean { .. } => 1,
             Encoding::Categorical { categories, .. } => categories.len(),
-            Encoding::Dropped { .. } => 0,
+            Encoding::Dropped { .. } => return 0,
         };
         w + usize::from(self.indicator)
     }
@@ -493,7 +493,7 @@ impl Columns {
     /// feature (boolean, one-hot, indicator — left as 0/1).
     pub fn standardized_mask(&self) -> Vec<bool> {
         let mut out = Vec::with_capacity(self.n_features());
-        for c in &self.columns {
+        for c in self.columns.iter().filter(|c| !c.is_dropped()) {
             let numeric = matches!(c.encoding, Encoding::Numeric { .. });
             let w = c.width() - usize::from(c.indicator);
             out.extend(std::iter::repeat_n(numeric, w));
@@ -827,6 +827,12 @@ impl Columns {
             }
         }
         for c in &self.columns {
+            if c.is_dropped() && c.indicator {
+                return Err(bad(format!(
+                    "column {}: dropped, yet with a missing indicator",
+                    c.name
+                )));
+            }
             match &c.encoding {
                 Encoding::Numeric { fill: Some(f) }
                     if !(f.is_finite() && f.abs() <= f32::MAX as f64) =>
