@@ -44,6 +44,12 @@ pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2: Option<f64>,
     pub examples: usize,
+    /// Classification: the mean of the per-class F1 scores (see [`crate::metrics`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Two classes (cross-entropy with 2 outputs, or BCE with one): the area under the ROC curve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
 }
 
 /// What data a run used.
@@ -88,6 +94,9 @@ pub struct Summary {
     pub downhill_version: String,
     /// Wall time of the whole run, loading and evaluation included.
     pub total_seconds: f64,
+    /// With `--class-weight balanced`: the weights of the training loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<crate::loss::ClassWeights>,
     /// With `--lr auto`: the range test that chose the learning rate (`settings.lr`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr_find: Option<LrFound>,
@@ -253,7 +262,8 @@ fn execute_mode(
     {
         d.set_normalizer(normalizer.clone())?;
     }
-    let cfg = settings.train_config(loss, train_set.len())?;
+    let mut cfg = settings.train_config(loss, train_set.len())?;
+    cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
     sizes.extend(&settings.hidden);
@@ -381,6 +391,11 @@ fn execute_mode(
             Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
             Report::Classes(_) => (None, None),
         };
+        let (macro_f1, roc_auc) = match &r {
+            Report::Classes(c) => (Some(c.macro_f1), c.roc_auc),
+            Report::Regression(_) if loss == crate::Loss::Bce => metrics::bce_binary(&net, d),
+            Report::Regression(_) => (None, None),
+        };
         Ok((
             Figures {
                 loss: e.loss,
@@ -388,6 +403,8 @@ fn execute_mode(
                 rmse,
                 r2,
                 examples: d.len(),
+                macro_f1,
+                roc_auc,
             },
             r,
         ))
@@ -432,6 +449,7 @@ fn execute_mode(
         settings: settings.clone(),
         downhill_version: env!("CARGO_PKG_VERSION").to_string(),
         total_seconds: started.elapsed().as_secs_f64(),
+        class_weights: cfg.class_weights.clone(),
         lr_find: found.map(|r| LrFound {
             chosen_lr: r.suggestion,
             rule: r.rule,
@@ -443,6 +461,35 @@ fn execute_mode(
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     Ok(Outcome::Trained(Box::new(summary)))
+}
+
+/// The class weights `--class-weight balanced` asks for, from the training part's targets.
+fn class_weights(
+    settings: &Settings,
+    loss: crate::Loss,
+    train_set: &Dataset,
+) -> Result<Option<crate::loss::ClassWeights>> {
+    use crate::loss::ClassWeights;
+    if settings.class_weight.as_deref() != Some("balanced") {
+        return Ok(None);
+    }
+    let bad = |why: String| Error::setting("class-weight", "balanced", why);
+    match (loss, train_set.targets()) {
+        (crate::Loss::CrossEntropy, crate::data::Targets::Classes { labels, n_classes }) => {
+            ClassWeights::balanced_classes(labels, *n_classes)
+                .map(Some)
+                .map_err(bad)
+        }
+        (crate::Loss::Bce, crate::data::Targets::Values { data, cols }) => {
+            ClassWeights::balanced_binary(data, *cols)
+                .map(Some)
+                .map_err(bad)
+        }
+        _ => Err(bad(
+            "class weights need a classification loss (cross-entropy, or bce with 0/1 targets)"
+                .into(),
+        )),
+    }
 }
 
 fn stop_text(stop: &StopReason, epochs: usize) -> String {
