@@ -89,7 +89,7 @@ fn penguins(rows: usize, seed: u64) -> String {
 }
 
 fn role(v: &Value, column: &str) -> String {
-    let cols = v["data"]["columns"]["columns"]["columns"]
+    let cols = v["data"]["columns"]["columns"]
         .as_array()
         .unwrap_or_else(|| panic!("no columns in {v}"));
     let c = cols
