@@ -456,7 +456,7 @@ fn execute_mode(
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
-    let loaded = source::load(&settings.data, &opts, &mut rng)?;
+    let mut loaded = source::load(&settings.data, &opts, &mut rng)?;
     let task = settings.task.unwrap_or(loaded.task);
     if task != loaded.task {
         return Err(Error::setting(
@@ -469,6 +469,8 @@ fn execute_mode(
     // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
     let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
     let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    // A CSV's cells are not needed any more.
+    loaded.csv = None;
     if let Some(r) = &prepared.report {
         observer.on_data(&r.lines());
     }
