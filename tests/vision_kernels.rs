@@ -508,6 +508,7 @@ fn pooling_gradients_match_finite_differences() {
     let mut windows: Vec<(ImageShape, PoolWindow)> =
         max_cases().into_iter().map(|c| (c.2, c.3)).collect();
     windows.push((ImageShape::new(2, 3, 4), window([3, 4], [1, 1], [0, 0])));
+    windows.push((ImageShape::new(2, 5, 7), PoolWindow::square(2)));
     windows.push((ImageShape::new(1, 7, 3), window([3, 2], [3, 1], [1, 1])));
     for (input, win) in windows {
         let n = 2;
@@ -570,6 +571,24 @@ fn max_pooling_tie_goes_to_the_first_maximum() {
     pool.forward(input, 1, &[1.0, f64::NAN, 5.0, 2.0], &mut y)
         .unwrap();
     assert!(y[0].is_nan());
+    // With several NaNs the last one gets the gradient, in the 2×2 fast path and the general one
+    // (checked with torch 2.15: max_pool2d of [[1, nan], [5, nan]] sends the gradient to [1][1]).
+    let nan = f64::NAN;
+    pool.backward(input, 1, &[1.0, nan, 5.0, nan], &[1.0], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [0.0, 0.0, 0.0, 1.0]);
+    pool.backward(input, 1, &[nan, 1.0, 5.0, 2.0], &[1.0], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [1.0, 0.0, 0.0, 0.0]);
+    let general = MaxPool2d(window([3, 3], [1, 1], [1, 1]));
+    general
+        .backward(input, 1, &[1.0, nan, 5.0, nan], &[1.0; 4], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [0.0, 0.0, 0.0, 4.0]);
+    general
+        .backward(input, 1, &[nan, 1.0, 5.0, 2.0], &[1.0; 4], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [4.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]
