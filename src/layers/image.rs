@@ -115,40 +115,6 @@ pub(crate) fn check_len(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn valid_range_matches_a_scan() {
-        for len in 1..8 {
-            for k in 1..5 {
-                for s in 1..4 {
-                    for p in 0..3 {
-                        let Some(out) = window_count(len, k, s, p) else {
-                            continue;
-                        };
-                        for off in 0..k {
-                            let want: Vec<usize> = (0..out)
-                                .filter(|&o| {
-                                    let i = (o * s + off) as isize - p as isize;
-                                    i >= 0 && (i as usize) < len
-                                })
-                                .collect();
-                            let (lo, hi) = valid_range(out, len, s, off, p);
-                            assert_eq!(
-                                (lo..hi).collect::<Vec<_>>(),
-                                want,
-                                "{len} {k} {s} {p} {off}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Σ v, in 16 interleaved partial sums (so that the adds vectorise instead of waiting on each
 /// other; a plain left-to-right sum of a 26×26 plane costs about 3× as long).
 pub(crate) fn sum<T: crate::tensor::Scalar>(v: &[T]) -> T {
@@ -202,4 +168,38 @@ pub(crate) fn sum_and_centered_dot<T: crate::tensor::Scalar>(
         }
     }
     (sa + a.iter().sum::<f64>(), sb + b.iter().sum::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_matches_a_scan() {
+        for len in 1..8 {
+            for k in 1..5 {
+                for s in 1..4 {
+                    for p in 0..3 {
+                        let Some(out) = window_count(len, k, s, p) else {
+                            continue;
+                        };
+                        for off in 0..k {
+                            let want: Vec<usize> = (0..out)
+                                .filter(|&o| {
+                                    let i = (o * s + off) as isize - p as isize;
+                                    i >= 0 && (i as usize) < len
+                                })
+                                .collect();
+                            let (lo, hi) = valid_range(out, len, s, off, p);
+                            assert_eq!(
+                                (lo..hi).collect::<Vec<_>>(),
+                                want,
+                                "{len} {k} {s} {p} {off}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
