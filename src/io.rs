@@ -20,13 +20,16 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::data::Normalizer;
+use crate::data::columns::{Columns, TargetScaling};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
 use crate::network::Network;
 
 /// Version of the metadata layout; bumped when it changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added `columns` and `target_scaling`: a version-1 reader would ignore them and
+/// predict wrongly, so it refuses version 2.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a model file says about the model besides its weights.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +53,14 @@ pub struct ModelMeta {
     /// The settings the model was trained with (free-form, for the record).
     #[serde(default)]
     pub settings: serde_json::Value,
+    /// How a CSV's columns become the network's inputs (before `normalizer`): see
+    /// [`crate::data::columns`]. Absent for images and for models from format version 1.
+    #[serde(default)]
+    pub columns: Option<Columns>,
+    /// Regression targets were standardised for training: the network's outputs are
+    /// (y − mean)/std, and predictions are `output·std + mean`.
+    #[serde(default)]
+    pub target_scaling: Option<TargetScaling>,
 }
 
 impl ModelMeta {
@@ -66,6 +77,8 @@ impl ModelMeta {
             feature_names: None,
             target_names: None,
             settings: serde_json::Value::Null,
+            columns: None,
+            target_scaling: None,
         }
     }
 }
@@ -254,6 +267,19 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
                 meta.inputs
             ),
         ));
+    }
+    if let Some(c) = &meta.columns {
+        c.validate(path, meta.inputs)?;
+    }
+    if let Some(t) = &meta.target_scaling {
+        if meta.loss != Loss::Mse {
+            return Err(bad(
+                path,
+                "__metadata__.downhill.target_scaling",
+                "target scaling belongs to an MSE regression model only",
+            ));
+        }
+        t.validate(path, net.outputs())?;
     }
     fill_params(path, &st, &mut net, true)?;
     Ok(Model { net, meta })

@@ -57,6 +57,7 @@ pub mod io;
 pub mod landscape;
 pub mod layers;
 pub mod loss;
+pub mod lr_find;
 pub mod metrics;
 pub mod network;
 pub mod optim;

@@ -20,12 +20,14 @@ use std::time::Instant;
 use rand::SeedableRng;
 
 use crate::Rng;
+use crate::data::columns::{Columns, TargetScaling, Unseen};
 use crate::data::csv::CsvOptions;
 use crate::data::source::{self, SourceOptions};
-use crate::data::{Dataset, Task, split};
+use crate::data::{Dataset, Features, Targets, Task};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::io::{self, ModelMeta};
+use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::metrics::{self, Report};
 use crate::network::Network;
 use crate::settings::Settings;
@@ -42,6 +44,12 @@ pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2: Option<f64>,
     pub examples: usize,
+    /// Classification: the mean of the per-class F1 scores (see [`crate::metrics`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Two classes (cross-entropy with 2 outputs, or BCE with one): the area under the ROC curve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
 }
 
 /// What data a run used.
@@ -54,6 +62,13 @@ pub struct DataSummary {
     pub train_examples: usize,
     pub val_examples: usize,
     pub test_examples: usize,
+    /// A CSV's columns: role, type, categories, missing counts, dropped rows, unseen categories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<source::DataReport>,
+    /// Regression targets' training mean and standard deviation (the loss is on that scale;
+    /// RMSE and R² are in the original units).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_scaling: Option<TargetScaling>,
 }
 
 /// The final figures of a run (`summary.json`, and `downhill train --json`).
@@ -79,6 +94,43 @@ pub struct Summary {
     pub downhill_version: String,
     /// Wall time of the whole run, loading and evaluation included.
     pub total_seconds: f64,
+    /// With `--class-weight balanced`: the weights of the training loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<crate::loss::ClassWeights>,
+    /// With `--lr auto`: the range test that chose the learning rate (`settings.lr`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_find: Option<LrFound>,
+}
+
+/// The outcome of the range test run by `--lr auto` (the curve is in `lr-find.svg`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LrFound {
+    pub chosen_lr: f64,
+    pub rule: String,
+    pub min_lr: f64,
+    pub steepest_lr: Option<f64>,
+    pub steps: usize,
+}
+
+/// What [`execute`] was asked to do.
+enum Mode<'a> {
+    Train,
+    /// Only the learning-rate range test (`downhill lr-find`).
+    LrFind(&'a LrFindConfig),
+}
+
+enum Outcome {
+    Trained(Box<Summary>),
+    Found(LrFindResult),
+}
+
+/// The learning-rate range test of `downhill lr-find`: the data, split, normalisation and
+/// network that `train` would use with these settings, then [`crate::lr_find::lr_find`].
+pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult> {
+    match execute_mode(settings, None, &mut train::NoObserver, Mode::LrFind(find))? {
+        Outcome::Found(r) => Ok(r),
+        Outcome::Trained(_) => unreachable!("lr-find mode returns the range test"),
+    }
 }
 
 /// Runs a whole training job; `observer` sees every step and epoch.
@@ -121,7 +173,22 @@ fn execute(
     resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
     observer: &mut dyn Observer,
 ) -> Result<Summary> {
+    match execute_mode(settings, resume, observer, Mode::Train)? {
+        Outcome::Trained(s) => Ok(*s),
+        Outcome::Found(_) => unreachable!("train mode returns a summary"),
+    }
+}
+
+fn execute_mode(
+    settings: &Settings,
+    resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
+    observer: &mut dyn Observer,
+    mode: Mode<'_>,
+) -> Result<Outcome> {
     let started = Instant::now();
+    // The default recipe written out, so that the recorded settings name the optimiser and momentum.
+    let resolved = settings.resolved();
+    let settings = &resolved;
     let mut rng = Rng::seed_from_u64(settings.seed);
     let opts = SourceOptions {
         test: settings.test.clone(),
@@ -131,10 +198,11 @@ fn execute(
             target: settings.target.clone(),
             task: settings.task,
             classes: None,
+            columns: settings.column_overrides(),
         },
     };
     // Check the settings that need no data first, so a bad flag fails before a long load.
-    let optimizer = settings.optimizer_config()?;
+    let mut optimizer = settings.optimizer_config()?;
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
@@ -148,13 +216,12 @@ fn execute(
         ));
     }
     let loss = settings.loss_for(task)?;
-    let (mut train_set, mut val_set) = if settings.val_fraction > 0.0 {
-        let (t, v) = split::hold_out(&loaded.train, settings.val_fraction, &mut rng);
-        (t, Some(v))
-    } else {
-        (loaded.train.clone(), None)
-    };
-    let mut test_set = loaded.test.clone();
+    // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
+    let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
+    let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    if let Some(r) = &prepared.report {
+        observer.on_data(&r.lines());
+    }
     if train_set.is_empty() {
         return Err(Error::setting(
             "val-fraction",
@@ -162,15 +229,39 @@ fn execute(
             "leaves no training examples",
         ));
     }
-    let normalizer =
+    let mut normalizer =
         train_set.fit_normalizer(settings.normalize.unwrap_or(loaded.default_normalization));
+    if let Some(r) = &prepared.report {
+        // One-hot, boolean and indicator features stay 0/1.
+        for (k, numeric) in r.columns.standardized_mask().into_iter().enumerate() {
+            if !numeric {
+                normalizer.shift[k] = 0.0;
+                normalizer.scale[k] = 1.0;
+            }
+        }
+    }
+    // Regression targets are learned standardised (MSE only; bce takes 0/1 targets).
+    let target_scaling = if loss == crate::Loss::Mse {
+        TargetScaling::fit(&train_set)
+    } else {
+        None
+    };
+    if let Some(t) = &target_scaling {
+        for d in [Some(&mut train_set), val_set.as_mut(), test_set.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            t.apply(d);
+        }
+    }
     for d in [Some(&mut train_set), val_set.as_mut(), test_set.as_mut()]
         .into_iter()
         .flatten()
     {
         d.set_normalizer(normalizer.clone())?;
     }
-    let cfg = settings.train_config(loss, train_set.len())?;
+    let mut cfg = settings.train_config(loss, train_set.len())?;
+    cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
     sizes.extend(&settings.hidden);
@@ -190,7 +281,33 @@ fn execute(
         io::load_params(path, &mut net)?;
     }
 
+    // The learning-rate range test: alone (`lr-find`), or choosing the rate (`--lr auto`;
+    // a resumed run keeps the rate recorded in its settings).
+    if let Mode::LrFind(find) = mode {
+        let r = crate::lr_find::lr_find(&mut net, &train_set, &optimizer, &cfg, find, &rng)?;
+        return Ok(Outcome::Found(r));
+    }
+    let mut chosen = settings.clone();
+    let found = if settings.lr_auto && resume.is_none() {
+        let r = crate::lr_find::lr_find(
+            &mut net,
+            &train_set,
+            &optimizer,
+            &cfg,
+            &LrFindConfig::default(),
+            &rng,
+        )?;
+        chosen.lr = Some(r.suggestion);
+        optimizer = chosen.optimizer_config()?;
+        Some(r)
+    } else {
+        None
+    };
+    let settings = &chosen;
     let dir = run_dir(settings.out.as_deref())?;
+    if let Some(r) = &found {
+        crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
+    }
     let metrics_path = dir.join("metrics.jsonl");
     let mut jsonl = std::fs::File::create(&metrics_path).map_err(|source| Error::Io {
         path: metrics_path.clone(),
@@ -229,6 +346,8 @@ fn execute(
         .clone()
         .filter(|_| task == Task::Regress);
     meta.settings = serde_json::to_value(settings).expect("settings serialise");
+    meta.columns = prepared.report.as_ref().map(|r| r.columns.clone());
+    meta.target_scaling = target_scaling.clone();
     let checkpoint_path = dir.join(CHECKPOINT);
     let mut save = |state: &train::TrainState<f32>| {
         crate::checkpoint::save(&checkpoint_path, state, &meta, meta.settings.clone())
@@ -265,10 +384,15 @@ fn execute(
 
     let figures = |d: &Dataset| -> Result<(Figures, Report)> {
         let e = train::evaluate(&net, d, loss)?;
-        let r = metrics::report(&net, d);
+        let r = report_in_units(&net, d, target_scaling.as_ref());
         let (rmse, r2) = match &r {
             Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
             Report::Classes(_) => (None, None),
+        };
+        let (macro_f1, roc_auc) = match &r {
+            Report::Classes(c) => (Some(c.macro_f1), c.roc_auc),
+            Report::Regression(_) if loss == crate::Loss::Bce => metrics::bce_binary(&net, d),
+            Report::Regression(_) => (None, None),
         };
         Ok((
             Figures {
@@ -277,6 +401,8 @@ fn execute(
                 rmse,
                 r2,
                 examples: d.len(),
+                macro_f1,
+                roc_auc,
             },
             r,
         ))
@@ -315,14 +441,53 @@ fn execute(
             train_examples: train_set.len(),
             val_examples: val_set.as_ref().map_or(0, Dataset::len),
             test_examples: test_set.as_ref().map_or(0, Dataset::len),
+            columns: prepared.report.clone(),
+            target_scaling: target_scaling.clone(),
         },
         settings: settings.clone(),
         downhill_version: env!("CARGO_PKG_VERSION").to_string(),
         total_seconds: started.elapsed().as_secs_f64(),
+        class_weights: cfg.class_weights.clone(),
+        lr_find: found.map(|r| LrFound {
+            chosen_lr: r.suggestion,
+            rule: r.rule,
+            min_lr: r.min_lr,
+            steepest_lr: r.steepest_lr,
+            steps: r.curve.len(),
+        }),
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    Ok(summary)
+    Ok(Outcome::Trained(Box::new(summary)))
+}
+
+/// The class weights `--class-weight balanced` asks for, from the training part's targets.
+fn class_weights(
+    settings: &Settings,
+    loss: crate::Loss,
+    train_set: &Dataset,
+) -> Result<Option<crate::loss::ClassWeights>> {
+    use crate::loss::ClassWeights;
+    if settings.class_weight.as_deref() != Some("balanced") {
+        return Ok(None);
+    }
+    let bad = |why: String| Error::setting("class-weight", "balanced", why);
+    match (loss, train_set.targets()) {
+        (crate::Loss::CrossEntropy, crate::data::Targets::Classes { labels, n_classes }) => {
+            ClassWeights::balanced_classes(labels, *n_classes)
+                .map(Some)
+                .map_err(bad)
+        }
+        (crate::Loss::Bce, crate::data::Targets::Values { data, cols }) => {
+            ClassWeights::balanced_binary(data, *cols)
+                .map(Some)
+                .map_err(bad)
+        }
+        _ => Err(bad(
+            "class weights need a classification loss (cross-entropy, or bce with 0/1 targets)"
+                .into(),
+        )),
+    }
 }
 
 fn stop_text(stop: &StopReason, epochs: usize) -> String {
@@ -415,9 +580,128 @@ impl Observer for Tee<'_> {
     }
 }
 
+/// The report in the targets' original units: with a target scaling, predictions and targets
+/// are mapped back (ŷ = output·std + mean) before RMSE and R²; otherwise [`metrics::report`].
+pub fn report_in_units(
+    net: &Network<f32>,
+    data: &Dataset,
+    scaling: Option<&TargetScaling>,
+) -> Report {
+    match (scaling, data.targets()) {
+        (Some(t), Targets::Values { data: y, cols }) => {
+            let mut z = metrics::outputs(net, data);
+            t.unscale(&mut z);
+            let mut y = y.clone();
+            t.unscale(&mut y);
+            Report::Regression(metrics::regression(&z, &y, *cols))
+        }
+        _ => metrics::report(net, data),
+    }
+}
+
+/// What reading an evaluation or prediction file met.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct RowNotes {
+    /// Rows dropped because their target was missing (eval).
+    pub dropped_rows: usize,
+    /// Missing feature cells filled in with the training median or most frequent value.
+    pub imputed_cells: usize,
+    /// Categories not seen in training (encoded as all zeros), per column.
+    pub unseen: Vec<Unseen>,
+}
+
+impl RowNotes {
+    /// One line per note, for stderr.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.dropped_rows > 0 {
+            out.push(format!(
+                "dropped {} rows whose target is missing",
+                self.dropped_rows
+            ));
+        }
+        if self.imputed_cells > 0 {
+            out.push(format!(
+                "filled {} missing cells with the training median / most frequent value",
+                self.imputed_cells
+            ));
+        }
+        for u in &self.unseen {
+            out.push(format!(
+                "column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
+                u.column,
+                u.rows,
+                u.examples.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// The column map of a model: its recorded one, or for a model from before columns were recorded
+/// (format version 1) every feature numeric, matched by name where the target's name is known (or
+/// not needed: `predict`, which then ignores other columns, as version 1 did), else by position.
+fn model_columns(model: &io::Model, recorded: &Settings, predict: bool) -> Columns {
+    if let Some(c) = &model.meta.columns {
+        return c.clone();
+    }
+    let inputs = model.meta.inputs;
+    let named = model
+        .meta
+        .feature_names
+        .clone()
+        .filter(|n| n.len() == inputs && !n.iter().all(|x| x.starts_with("column ")));
+    let spec: Vec<String> = recorded
+        .target
+        .as_deref()
+        .map(|t| t.split(',').map(|p| p.trim().to_string()).collect())
+        .unwrap_or_default();
+    let target_names = model.meta.target_names.clone().or_else(|| {
+        (!spec.is_empty() && spec.iter().all(|p| p.parse::<usize>().is_err())).then(|| spec.clone())
+    });
+    let k = target_names.as_ref().map_or(spec.len().max(1), Vec::len);
+    let positions: Vec<usize> =
+        if spec.iter().all(|p| p.parse::<usize>().is_ok()) && !spec.is_empty() {
+            spec.iter().map(|p| p.parse().expect("checked")).collect()
+        } else {
+            (inputs..inputs + k).collect()
+        };
+    let by_name = named.is_some() && (target_names.is_some() || predict);
+    let features = match named.filter(|_| by_name) {
+        Some(n) => n,
+        None => (0..inputs + k)
+            .filter(|j| !positions.contains(j))
+            .map(|j| format!("column {j}"))
+            .collect(),
+    };
+    let targets = match target_names.filter(|_| by_name) {
+        Some(t) => t,
+        None => positions.iter().map(|j| format!("column {j}")).collect(),
+    };
+    let mut c = Columns::legacy(&features, targets, positions, by_name);
+    c.lenient = predict;
+    c
+}
+
+/// The names a model knows (its columns and targets), to recognise a header row.
+fn known_names(c: &Columns) -> Vec<String> {
+    c.columns
+        .iter()
+        .map(|c| c.name.clone())
+        .chain(c.targets.iter().cloned())
+        .collect()
+}
+
 /// The data a saved model is evaluated on for a data specification (see [`evaluate`]), with the
 /// model's normalisation applied.
 pub fn eval_data(model: &io::Model, spec: &str) -> Result<Dataset> {
+    Ok(eval_data_noted(model, spec)?.0)
+}
+
+/// [`eval_data`], with what reading the file met. A CSV's columns are matched to the model's by
+/// header name (by position only when a file has no header), encoded with the model's column
+/// map, and its regression targets standardised as in training.
+pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNotes)> {
     let recorded: Settings =
         serde_json::from_value(model.meta.settings.clone()).unwrap_or_default();
     let task = if model.meta.loss.takes_classes() {
@@ -426,40 +710,65 @@ pub fn eval_data(model: &io::Model, spec: &str) -> Result<Dataset> {
         Task::Regress
     };
     let is_csv = !matches!(spec, "digits" | "fashion-mnist") && !Path::new(spec).is_dir();
+    let shape_error = |n: usize| {
+        Error::shape(
+            format!("{spec}: features per example vs. the model's inputs"),
+            model.meta.inputs,
+            n,
+        )
+    };
+    if is_csv {
+        let columns = model_columns(model, &recorded, false);
+        let known = known_names(&columns);
+        let table = crate::data::csv::read_table(Path::new(spec), recorded.header, Some(&known))?;
+        let (map, tcols) = columns.locate(&table, true)?;
+        let classes = model
+            .meta
+            .class_names
+            .clone()
+            .filter(|_| task == Task::Classify);
+        let tv = crate::data::csv::read_targets(&table, &tcols, Some(task), classes.as_deref())?;
+        let enc = columns.encode(&table, &map, &tv.rows)?;
+        if enc.n_features != model.meta.inputs {
+            return Err(shape_error(enc.n_features));
+        }
+        let mut data = Dataset::new(Features::F32(enc.x), enc.n_features, tv.targets)?;
+        data.class_names = classes;
+        data.set_normalizer(model.meta.normalizer.clone())?;
+        if let Some(t) = &model.meta.target_scaling {
+            if data.n_outputs() != t.mean.len() {
+                return Err(Error::shape(
+                    format!("{spec}: target columns vs. the model's outputs"),
+                    t.mean.len(),
+                    data.n_outputs(),
+                ));
+            }
+            t.apply(&mut data);
+        }
+        let notes = RowNotes {
+            dropped_rows: tv.dropped,
+            imputed_cells: enc.imputed,
+            unseen: enc.unseen,
+        };
+        return Ok((data, notes));
+    }
     let opts = SourceOptions {
         test: None,
-        test_fraction: if is_csv {
-            Some(0.0)
-        } else {
-            recorded.test_fraction
-        },
+        test_fraction: recorded.test_fraction,
         csv: CsvOptions {
             header: recorded.header,
             target: recorded.target.clone(),
             task: Some(task),
-            classes: model
-                .meta
-                .class_names
-                .clone()
-                .filter(|_| task == Task::Classify),
+            classes: None,
+            columns: Default::default(),
         },
     };
     let mut rng = Rng::seed_from_u64(recorded.seed);
     let loaded = source::load(spec, &opts, &mut rng)?;
-    let mut data = if is_csv {
-        loaded.train
-    } else {
-        loaded.test.unwrap_or(loaded.train)
-    };
+    let mut data = loaded.test.unwrap_or(loaded.train);
     data.set_normalizer(model.meta.normalizer.clone())
-        .map_err(|_| {
-            Error::shape(
-                format!("{spec}: features per example vs. the model's inputs"),
-                model.meta.inputs,
-                data.n_features(),
-            )
-        })?;
-    Ok(data)
+        .map_err(|_| shape_error(data.n_features()))?;
+    Ok((data, RowNotes::default()))
 }
 
 /// What `downhill eval` reports.
@@ -472,6 +781,8 @@ pub struct EvalSummary {
     #[serde(flatten)]
     pub report: Report,
     pub class_names: Option<Vec<String>>,
+    /// What reading the file met (dropped rows, filled cells, unseen categories).
+    pub notes: RowNotes,
 }
 
 /// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
@@ -479,15 +790,16 @@ pub struct EvalSummary {
 /// folder; every row of a CSV file.
 pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let model = io::load(model_path)?;
-    let data = eval_data(&model, spec)?;
+    let (data, notes) = eval_data_noted(&model, spec)?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
     Ok(EvalSummary {
         model: model_path.to_path_buf(),
         data: spec.to_string(),
         examples: data.len(),
         loss: e.loss,
-        report: metrics::report(&model.net, &data),
+        report: report_in_units(&model.net, &data, model.meta.target_scaling.as_ref()),
         class_names: model.meta.class_names.clone(),
+        notes,
     })
 }
 
@@ -495,14 +807,50 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
 /// one row per input — the predicted class (and with `proba` each class's softmax probability,
 /// or sigmoid for BCE), or the predicted values for regression.
 pub fn predict_csv(model_path: &Path, input: &Path, proba: bool) -> Result<String> {
+    Ok(predict_csv_noted(model_path, input, proba)?.0)
+}
+
+/// [`predict_csv`], with what reading the file met. Columns are matched to the model's by header
+/// name (by position only when a file has no header; the target columns may be there or not) and
+/// encoded with the model's column map; regression outputs are in the target's original units.
+pub fn predict_csv_noted(
+    model_path: &Path,
+    input: &Path,
+    proba: bool,
+) -> Result<(String, RowNotes)> {
     let model = io::load(model_path)?;
     let meta = &model.meta;
-    let (x, n) =
-        crate::data::csv::load_features(input, meta.inputs, meta.feature_names.as_deref(), None)?;
+    let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
+    let columns = model_columns(&model, &recorded, true);
+    // A model trained on a header-less file reads header-less input.
+    let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
+    let table = crate::data::csv::read_table(input, header, Some(&known_names(&columns)))?;
+    let (map, _) = columns.locate(&table, false)?;
+    let rows: Vec<usize> = (0..table.len()).collect();
+    let enc = columns.encode(&table, &map, &rows)?;
+    if enc.n_features != meta.inputs {
+        return Err(Error::shape(
+            format!(
+                "{}: features per example vs. the model's inputs",
+                input.display()
+            ),
+            meta.inputs,
+            enc.n_features,
+        ));
+    }
+    let n = rows.len();
+    let notes = RowNotes {
+        dropped_rows: 0,
+        imputed_cells: enc.imputed,
+        unseen: enc.unseen,
+    };
     let k = model.net.outputs();
-    let mut data = Dataset::regression(x, meta.inputs, vec![0.0; n * k], k)?;
+    let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;
     data.set_normalizer(meta.normalizer.clone())?;
-    let z = metrics::outputs(&model.net, &data);
+    let mut z = metrics::outputs(&model.net, &data);
+    if let Some(t) = &meta.target_scaling {
+        t.unscale(&mut z);
+    }
     let mut out = String::new();
     let names: Vec<String> = meta
         .class_names
@@ -589,5 +937,5 @@ pub fn predict_csv(model_path: &Path, input: &Path, proba: bool) -> Result<Strin
             }
         }
     }
-    Ok(out)
+    Ok((out, notes))
 }

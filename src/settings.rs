@@ -119,8 +119,8 @@ impl<'de> serde::Deserialize<'de> for Every {
 }
 
 /// Everything that decides a training run. Defaults are the CLI's: `downhill train` with no
-/// flags trains 784-100-10 (ReLU) on the embedded digits with SGD, η = 0.05, momentum 0.9,
-/// batch 64, 20 epochs.
+/// flags trains 784-100-10 (ReLU) on the embedded digits with the default recipe (SGD,
+/// η = 0.05, momentum 0.9; see [`Settings::resolved`]), batch 64, 20 epochs.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
@@ -141,7 +141,9 @@ pub struct Settings {
     pub loss: Option<Loss>,
     pub init_scheme: Option<Init>,
     pub dropout: f64,
-    pub optimizer: String,
+    /// `sgd`, `adam`, … as PyTorch defines them; unset: the default recipe
+    /// ([`Settings::resolved`] writes it out, so recorded settings always name it).
+    pub optimizer: Option<String>,
     pub lr: Option<f64>,
     pub momentum: Option<f64>,
     pub nesterov: bool,
@@ -165,6 +167,18 @@ pub struct Settings {
     /// (for `downhill landscape --model`).
     pub snapshots: bool,
     pub out: Option<PathBuf>,
+    /// CSV: use only these columns as features (every other non-target column is dropped).
+    pub features: Option<Vec<String>>,
+    /// CSV: never use these columns.
+    pub drop: Option<Vec<String>>,
+    /// CSV: one-hot encode these columns even if they hold numbers.
+    pub categorical: Option<Vec<String>>,
+    /// Choose the learning rate with the range test before training (`--lr auto`); the chosen
+    /// rate is then recorded in `lr`. A resumed run keeps the recorded rate.
+    pub lr_auto: bool,
+    /// `balanced`: weight the classification loss by n / (classes · count) per class
+    /// (scikit-learn's `class_weight="balanced"`), counted on the training part.
+    pub class_weight: Option<String>,
 }
 
 impl Default for Settings {
@@ -182,7 +196,7 @@ impl Default for Settings {
             loss: None,
             init_scheme: None,
             dropout: 0.0,
-            optimizer: "sgd".into(),
+            optimizer: None,
             lr: None,
             momentum: None,
             nesterov: false,
@@ -202,29 +216,72 @@ impl Default for Settings {
             checkpoint_every: None,
             snapshots: false,
             out: None,
+            features: None,
+            drop: None,
+            categorical: None,
+            lr_auto: false,
+            class_weight: None,
         }
     }
 }
 
-/// The CLI's SGD defaults (PyTorch's SGD has no useful default learning rate or momentum).
+impl Settings {
+    /// `--features`, `--drop` and `--categorical` for the CSV reader.
+    pub fn column_overrides(&self) -> crate::data::columns::Overrides {
+        crate::data::columns::Overrides {
+            features: self.features.clone(),
+            drop: self.drop.clone().unwrap_or_default(),
+            categorical: self.categorical.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The learning rate of `--optimizer sgd` without `--lr` (PyTorch's SGD has no default rate).
 pub const SGD_DEFAULT_LR: f64 = 0.05;
+/// The default recipe (no `--optimizer`): SGD with this momentum and [`SGD_DEFAULT_LR`].
+/// `--optimizer sgd` alone is PyTorch's SGD, momentum 0.
 pub const SGD_DEFAULT_MOMENTUM: f64 = 0.9;
 
 impl Settings {
-    /// The optimiser with its hyperparameters: PyTorch's defaults for the named one, the SGD
-    /// defaults above, then `lr`, `momentum`, `nesterov` and `weight_decay` where set.
+    /// The settings with the default recipe written out: without `optimizer`, SGD with
+    /// momentum [`SGD_DEFAULT_MOMENTUM`] (unless `momentum` is set) and learning rate
+    /// [`SGD_DEFAULT_LR`] (unless `lr` is set or chosen by `lr-auto`). A run records these, so
+    /// its settings say which optimiser and momentum it used.
+    pub fn resolved(&self) -> Settings {
+        let mut s = self.clone();
+        if s.optimizer.is_none() {
+            s.optimizer = Some("sgd".into());
+            s.momentum = Some(s.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM));
+        }
+        if s.optimizer.as_deref() == Some("sgd") {
+            // PyTorch's SGD: momentum 0 unless given. Written out so the record says so.
+            s.momentum = Some(s.momentum.unwrap_or(0.0));
+            if !s.lr_auto {
+                s.lr = Some(s.lr.unwrap_or(SGD_DEFAULT_LR));
+            }
+        }
+        s
+    }
+
+    /// The optimiser with its hyperparameters: PyTorch's defaults for the named one (for SGD:
+    /// momentum 0, learning rate [`SGD_DEFAULT_LR`]), then `lr`, `momentum`, `nesterov` and
+    /// `weight_decay` where set. Without `optimizer`, the default recipe of [`Settings::resolved`].
     pub fn optimizer_config(&self) -> Result<OptimizerConfig> {
-        let mut cfg = OptimizerConfig::default_for(&self.optimizer).ok_or_else(|| {
+        if self.optimizer.is_none() {
+            return self.resolved().optimizer_config();
+        }
+        let name = self.optimizer.as_deref().unwrap_or("sgd");
+        let mut cfg = OptimizerConfig::default_for(name).ok_or_else(|| {
             Error::setting(
                 "optimizer",
-                &self.optimizer,
+                name,
                 format!("accepted: {}", OptimizerConfig::NAMES.join(", ")),
             )
         })?;
         match &mut cfg {
             OptimizerConfig::Sgd(c) => {
                 c.lr = self.lr.unwrap_or(SGD_DEFAULT_LR);
-                c.momentum = self.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM);
+                c.momentum = self.momentum.unwrap_or(0.0);
                 c.nesterov = self.nesterov;
                 c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
             }
@@ -262,7 +319,7 @@ impl Settings {
                 m,
                 format!(
                     "{} has no momentum setting (sgd and rmsprop do)",
-                    self.optimizer
+                    self.optimizer.as_deref().unwrap_or("sgd")
                 ),
             ));
         }
@@ -278,7 +335,15 @@ impl Settings {
 
     /// The learning-rate schedule with its warm-up.
     pub fn schedule(&self) -> Result<Schedule> {
-        Ok(self.schedule.parse::<Schedule>()?.with_warmup(self.warmup))
+        let s = self.schedule.parse::<Schedule>()?;
+        if s.per_step() && self.warmup > 0 {
+            return Err(Error::setting(
+                "warmup",
+                self.warmup,
+                "one-cycle has its own warm-up (its first phase, --schedule one-cycle:PCT_START); leave --warmup out",
+            ));
+        }
+        Ok(s.with_warmup(self.warmup))
     }
 
     /// The loss: as set, else cross-entropy for classification and MSE for regression.
@@ -325,6 +390,16 @@ impl Settings {
         {
             return Err(Error::setting("grad-tol", t, "must be a number > 0"));
         }
+        if let Some(w) = &self.class_weight
+            && w != "balanced"
+            && w != "none"
+        {
+            return Err(Error::setting(
+                "class-weight",
+                w,
+                "accepted: balanced, none",
+            ));
+        }
         if self.hidden.contains(&0) {
             return Err(Error::setting(
                 "hidden",
@@ -344,6 +419,7 @@ impl Settings {
             patience: self.patience,
             shuffle: !self.no_shuffle,
             threads: self.threads,
+            class_weights: None,
         })
     }
 }

@@ -48,6 +48,9 @@ pub struct TrainConfig {
     /// Threads: without dropout each batch is split between them (see [`crate::parallel`]);
     /// with dropout each matrix product is.
     pub threads: usize,
+    /// Class weights of the training loss (see [`loss::ClassWeights`]); the reported
+    /// validation loss stays unweighted.
+    pub class_weights: Option<loss::ClassWeights>,
 }
 
 impl Default for TrainConfig {
@@ -61,6 +64,7 @@ impl Default for TrainConfig {
             patience: None,
             shuffle: true,
             threads: 1,
+            class_weights: None,
         }
     }
 }
@@ -134,6 +138,8 @@ pub trait Observer {
     }
     /// The weights before training (epoch 0, unless resuming) and after each epoch.
     fn on_weights(&mut self, _epoch: usize, _weights: &[f64]) {}
+    /// Before training: the data report (what a CSV's columns became), one line each.
+    fn on_data(&mut self, _report: &[String]) {}
 }
 
 /// An observer that ignores everything.
@@ -273,7 +279,15 @@ pub fn train_with<T: Scalar>(
     let mut grads = vec![T::zero(); net.param_count()];
     // The optimiser in one part per data-parallel thread, which update their parts together.
     let parts = parallel.as_ref().map_or(1, |p| p.threads());
-    let mut opt = Sharded::<T>::new(optimizer, net.param_count(), parts);
+    // A schedule that cycles momentum (one-cycle) needs the momentum buffer from the start.
+    let cycled = schedule
+        .step_momentum(0, 1)
+        .map(|m| optimizer.with_momentum(m));
+    let mut opt = Sharded::<T>::new(
+        cycled.as_ref().unwrap_or(optimizer),
+        net.param_count(),
+        parts,
+    );
     let mut order = Vec::with_capacity(n);
     let weight_ranges: Vec<_> = net
         .tensors()
@@ -329,7 +343,7 @@ pub fn train_with<T: Scalar>(
         report_weights(observer, 0, net);
     }
     for epoch in first_epoch..cfg.epochs {
-        let lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
+        let mut lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
         let started = Instant::now();
         let resuming = epoch == first_epoch && first_step > 0;
         if !resuming {
@@ -343,21 +357,37 @@ pub fn train_with<T: Scalar>(
         let skip = if resuming { first_step } else { 0 };
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
+            if schedule.per_step() {
+                // Per-step schedules (one-cycle): the rate, and momentum, of this step of the run.
+                let (s, total) = (epoch * steps + step, cfg.epochs * steps);
+                lr = schedule.step_lr(optimizer.lr(), s, total);
+                if let Some(mu) = schedule.step_momentum(s, total) {
+                    opt.set_momentum(mu);
+                }
+            }
             let lr_t = T::c(lr);
             let next = order
                 .get((step + 1) * bs..((step + 2) * bs).min(n))
                 .unwrap_or(&[]);
             let (batch_loss, batch_correct) = match parallel.as_mut() {
-                Some(par) => par.gradient(net, data, idx, next, cfg.loss),
+                Some(par) => {
+                    par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref())
+                }
                 None => {
                     data.prefetch(next);
                     data.gather(idx, ws.input_mut(m), &mut batch);
                     net.forward(&mut ws, m, Some(rng));
                     let (out, delta) = ws.output_and_delta(m);
-                    let l = cfg
-                        .loss
-                        .evaluate(out, m, k, batch.targets(), Some((delta, T::c(m as f64))))
-                        .f64();
+                    let l = loss::evaluate_weighted(
+                        cfg.loss,
+                        cfg.class_weights.as_ref(),
+                        out,
+                        m,
+                        k,
+                        batch.targets(),
+                        Some((delta, T::c(m as f64))),
+                    )
+                    .f64();
                     (l, cfg.loss.correct(out, m, k, batch.targets()))
                 }
             };
@@ -567,8 +597,15 @@ fn full_gradient_norm<T: Scalar>(
         data.gather(chunk, ws.input_mut(m), batch);
         net.forward(ws, m, None);
         let (out, delta) = ws.output_and_delta(m);
-        cfg.loss
-            .evaluate(out, m, k, batch.targets(), Some((delta, T::c(n as f64))));
+        loss::evaluate_weighted(
+            cfg.loss,
+            cfg.class_weights.as_ref(),
+            out,
+            m,
+            k,
+            batch.targets(),
+            Some((delta, T::c(n as f64))),
+        );
         net.backward(ws, m, grads, if i == 0 { Beta::Replace } else { Beta::Add });
     }
     for r in weight_ranges {

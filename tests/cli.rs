@@ -315,7 +315,10 @@ fn separate_test_file_header_flags_and_width_errors() {
         wide.to_str().unwrap(),
     ]);
     assert!(
-        err.contains("wide.csv") && err.contains("3 features") && err.contains("has 2"),
+        // Matched by header name (issue 10): the missing and the unknown columns are named.
+        err.contains("wide.csv")
+            && err.contains("missing: x, y")
+            && err.contains("not in the training data: a, b, c"),
         "{err}"
     );
 }

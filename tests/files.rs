@@ -92,18 +92,25 @@ fn csv_reads_headers_string_classes_and_regression_targets() {
 fn csv_bad_inputs_name_line_and_column() {
     let e = csv_err("1,2,0\n3,4\n", CsvOptions::default());
     assert!(e.contains("line 2") && e.contains("2 fields"), "{e}");
-    let e = csv_err("a,b,y\n1,x,0\n2,3,1\n", CsvOptions::default());
-    assert!(
-        e.contains("line 2, column b") && e.contains("not a number"),
-        "{e}"
-    );
-    let e = csv_err("a,b,y\n1,,0\n2,3,1\n", CsvOptions::default());
-    assert!(
-        e.contains("line 2, column b") && e.contains("empty cell"),
-        "{e}"
-    );
-    let e = csv_err("a,b,y\n1,NaN,0\n2,3,1\n", CsvOptions::default());
-    assert!(e.contains("line 2, column b") && e.contains("NaN"), "{e}");
+    // Issue 11 changed these from errors: text is a category, empty and NaN cells are missing
+    // values (imputed, with an indicator feature) — see tests/tables.rs for the rules.
+    let d = tmp();
+    for (text, features) in [
+        ("a,b,y\n1,x,0\n2,3,1\n", 3),
+        ("a,b,y\n1,,0\n2,3,1\n", 3),
+        ("a,b,y\n1,NaN,0\n2,3,1\n", 3),
+    ] {
+        let p = write(d.path(), "ok.csv", text.as_bytes());
+        let c = load_csv(&p, &CsvOptions::default()).unwrap();
+        assert_eq!(
+            c.data.n_features(),
+            features,
+            "{text}: {:?}",
+            c.feature_names
+        );
+    }
+    let e = csv_err("a,b,y\n1,2,0\n2,1e39,1\n", CsvOptions::default());
+    assert!(e.contains("line 3, column b") && e.contains("f32"), "{e}");
     let e = csv_err("a,b,y\n1,2,0\n2,inf,1\n", CsvOptions::default());
     assert!(e.contains("line 3, column b") && e.contains("inf"), "{e}");
     let e = csv_err(

@@ -1,6 +1,9 @@
 //! Each optimiser's first three steps against values computed in the test from the update rule
 //! as PyTorch documents it (torch.optim docs, "Algorithm" boxes), one scalar at a time, on the
-//! quadratic f(w) = ½ Σ aⱼ wⱼ² whose gradient is aⱼ wⱼ.
+//! quadratic f(w) = ½ Σ aⱼ wⱼ² whose gradient is aⱼ wⱼ. Then `downhill train --optimizer sgd`
+//! (without momentum, with momentum, Nesterov with weight decay) through the binary, six
+//! mini-batch steps of a small network, against final weights computed by torch.optim.SGD
+//! (`scripts/sgd_golden.py`).
 
 use downhill::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
 
@@ -333,4 +336,293 @@ fn state_round_trips_so_a_resumed_run_continues_identically() {
         b.step(&mut wb, &g, 0.01);
         assert_eq!(wa, wb, "{name}");
     }
+}
+
+// ---- step for step against PyTorch, through the binary ----
+
+/// Golden final parameters (state_dict order) after 6 steps, from
+/// `/work/main/bench/.venv/bin/python scripts/sgd_golden.py` (torch 2.15, float64): see the
+/// script for the network, data and settings.
+const GOLDEN_PLAIN: [f64; 17] = [
+    0.10118874410377862,
+    -0.27896134129487105,
+    0.29021062516743823,
+    0.4352426748489846,
+    -0.5240374241690319,
+    0.23694984244619682,
+    0.050396030345572856,
+    -0.07570104686435898,
+    0.20074030147431704,
+    0.5670058573947744,
+    -0.36693986894514363,
+    0.2844691482216757,
+    -0.3670058573947745,
+    0.5669398689451437,
+    0.015530851778324323,
+    -0.01455984312854386,
+    0.11455984312854388,
+];
+const GOLDEN_MOMENTUM: [f64; 17] = [
+    -0.21515371282116882,
+    -0.4361102655430886,
+    0.5902039908768218,
+    0.5344040938189125,
+    -0.5631856330637124,
+    0.20918345741523037,
+    0.052748563800368464,
+    -0.05749140043725962,
+    0.20346830376546507,
+    0.5327603611531261,
+    -0.4989561642632918,
+    0.4091621819090044,
+    -0.3327603611531262,
+    0.6989561642632918,
+    -0.10916218190900434,
+    -0.02632082502512662,
+    0.12632082502512668,
+];
+const GOLDEN_NESTEROV: [f64; 17] = [
+    -0.03809576215925127,
+    -0.3447606069294791,
+    0.41766330468181895,
+    0.47391983850646674,
+    -0.5349883946805161,
+    0.22305995534889,
+    0.04942543464896466,
+    -0.06489993376222172,
+    0.1992299052200764,
+    0.5438282934984002,
+    -0.4189664393075614,
+    0.33534028400161664,
+    -0.34602695531616523,
+    0.6167677774897965,
+    -0.038638276728263955,
+    -0.02100775977460339,
+    0.11990842886572094,
+];
+
+/// Writes the script's data and initial weights; returns the folder.
+fn golden_problem() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let rows = [
+        (0.5, -1.0, 0),
+        (1.5, 0.25, 1),
+        (-0.75, 0.5, 0),
+        (0.0, 1.25, 1),
+        (2.0, -0.5, 1),
+        (-1.25, -1.5, 0),
+    ];
+    let mut csv = String::from("x1,x2,label\n");
+    for (a, b, y) in rows {
+        csv += &format!("{a},{b},{y}\n");
+    }
+    std::fs::write(d.path().join("data.csv"), csv).unwrap();
+    let tensors: [(&str, Vec<usize>, Vec<f32>); 4] = [
+        (
+            "0.weight",
+            vec![3, 2],
+            vec![0.3, -0.2, 0.1, 0.4, -0.5, 0.25],
+        ),
+        ("0.bias", vec![3], vec![0.05, -0.1, 0.2]),
+        ("2.weight", vec![2, 3], vec![0.6, -0.3, 0.2, -0.4, 0.5, 0.1]),
+        ("2.bias", vec![2], vec![0.0, 0.1]),
+    ];
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.2.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<_> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            (
+                t.0,
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.1.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        d.path().join("init.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    d
+}
+
+/// Trains the golden problem through the binary with `flags`; returns the final parameters and
+/// the recorded settings.
+fn train_golden(d: &std::path::Path, name: &str, flags: &[&str]) -> (Vec<f64>, serde_json::Value) {
+    let out = d.join(name);
+    let o = assert_cmd::Command::cargo_bin("downhill")
+        .unwrap()
+        .current_dir(d)
+        .args([
+            "train",
+            "--data",
+            "data.csv",
+            "--target",
+            "label",
+            "--task",
+            "classify",
+            "--normalize",
+            "none",
+            "--hidden",
+            "3",
+            "--activation",
+            "tanh",
+            "--init",
+            "init.safetensors",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "2",
+            "--no-shuffle",
+            "--val-fraction",
+            "0",
+            "--test-fraction",
+            "0",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .args(flags)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = downhill::io::load(&out.join("model.safetensors")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    (
+        model.net.params().iter().map(|&v| v as f64).collect(),
+        summary["settings"].clone(),
+    )
+}
+
+fn assert_golden(name: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len());
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (a - b).abs() < 2e-6,
+            "{name}: parameter {i}: {a} vs PyTorch {b}"
+        );
+    }
+}
+
+/// `--optimizer sgd` is torch.optim.SGD with momentum 0: w ← w − η∇L, step for step.
+#[test]
+fn binary_sgd_without_momentum_matches_pytorch() {
+    let d = golden_problem();
+    let (w, s) = train_golden(d.path(), "plain", &["--optimizer", "sgd", "--lr", "0.1"]);
+    assert_golden("sgd", &w, &GOLDEN_PLAIN);
+    assert_eq!(s["optimizer"], "sgd");
+    assert_eq!(s["momentum"].as_f64(), Some(0.0), "settings say momentum 0");
+    // The runs differ: momentum 0 really is not the default recipe's 0.9.
+    let (w, s) = train_golden(d.path(), "default", &["--lr", "0.1"]);
+    assert_golden("default recipe", &w, &GOLDEN_MOMENTUM);
+    assert_eq!(s["optimizer"], "sgd");
+    assert_eq!(
+        s["momentum"].as_f64(),
+        Some(0.9),
+        "the default recipe says momentum 0.9"
+    );
+}
+
+#[test]
+fn binary_sgd_momentum_and_nesterov_match_pytorch() {
+    let d = golden_problem();
+    let (w, _) = train_golden(
+        d.path(),
+        "m",
+        &["--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9"],
+    );
+    assert_golden("sgd momentum", &w, &GOLDEN_MOMENTUM);
+    let (w, _) = train_golden(
+        d.path(),
+        "n",
+        &[
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.05",
+            "--momentum",
+            "0.9",
+            "--nesterov",
+            "--weight-decay",
+            "0.01",
+        ],
+    );
+    assert_golden("sgd nesterov", &w, &GOLDEN_NESTEROV);
+}
+
+/// `--schedule one-cycle`, stepped per batch with its momentum (β₁ for Adam) cycle, against
+/// torch.optim.SGD/Adam with OneCycleLR stepped after every optimiser step
+/// (`scripts/sgd_golden.py`, cases one_cycle_sgd and one_cycle_adam).
+#[test]
+fn binary_one_cycle_matches_pytorch_one_cycle_lr() {
+    const SGD: [f64; 17] = [
+        0.11293555701367523,
+        -0.2909137820356636,
+        0.27859393285973993,
+        0.44872688459711935,
+        -0.5179351938087171,
+        0.23884904986890051,
+        0.05313325719518335,
+        -0.08099813044856419,
+        0.200077540727338,
+        0.5609435689634098,
+        -0.36025943765715673,
+        0.2760585851693424,
+        -0.3609435689634099,
+        0.5602594376571568,
+        0.023941414830657648,
+        -0.011571775883584727,
+        0.11157177588358476,
+    ];
+    const ADAM: [f64; 17] = [
+        0.19268760376759914,
+        -0.29496827945242565,
+        0.206476805153023,
+        0.45501249350990214,
+        -0.6076688646208677,
+        0.15197929849251676,
+        0.06457182902771132,
+        -0.06212991099991823,
+        0.22149237878776293,
+        0.5002850721987453,
+        -0.401115435222381,
+        0.30800130043290647,
+        -0.30028507219874545,
+        0.6011154352223811,
+        -0.008001300432906385,
+        -0.028377044862419938,
+        0.12837704486241994,
+    ];
+    let d = golden_problem();
+    let (w, _) = train_golden(
+        d.path(),
+        "oc-sgd",
+        &[
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.1",
+            "--schedule",
+            "one-cycle",
+        ],
+    );
+    assert_golden("one-cycle sgd", &w, &SGD);
+    let (w, _) = train_golden(
+        d.path(),
+        "oc-adam",
+        &[
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.05",
+            "--schedule",
+            "one-cycle:0.5",
+        ],
+    );
+    assert_golden("one-cycle adam", &w, &ADAM);
 }

@@ -41,6 +41,10 @@ pub enum Command {
     /// Draw optimisers' paths on a 2-parameter loss surface (the ball rolling downhill).
     #[command(allow_negative_numbers = true)]
     Landscape(LandscapeArgs),
+    /// Learning-rate range test: an exponential ramp of η over a few hundred mini-batch steps
+    /// from the initial weights; prints the suggested rate and draws loss against η.
+    #[command(allow_negative_numbers = true)]
+    LrFind(Box<LrFindArgs>),
     /// Check backpropagation against central finite differences, in f64, on a small random batch.
     #[command(allow_negative_numbers = true)]
     Gradcheck(GradcheckArgs),
@@ -100,13 +104,16 @@ pub struct TrainArgs {
     pub normalize: Option<Normalization>,
     #[command(flatten)]
     pub net: NetworkFlags,
-    /// Optimiser (PyTorch's update rule and defaults).
+    /// Optimiser (PyTorch's update rule and defaults; `sgd` is plain w ← w − η∇L unless
+    /// --momentum is given). Default: SGD with momentum 0.9, η 0.05 (recorded in the settings).
     #[arg(long, value_parser = ["sgd", "adam", "adamw", "rmsprop", "adagrad"], value_name = "sgd|adam|adamw|rmsprop|adagrad")]
     pub optimizer: Option<String>,
-    /// Learning rate η (default: 0.05 for sgd, PyTorch's default otherwise).
-    #[arg(long, value_name = "η")]
-    pub lr: Option<f64>,
-    /// Momentum μ for sgd (default 0.9) or rmsprop (default 0).
+    /// Learning rate η (default: 0.05 for sgd, PyTorch's default otherwise), or `auto`: chosen
+    /// by the learning-rate range test (see `downhill lr-find`) before training.
+    #[arg(long, value_parser = parse_lr, value_name = "η|auto")]
+    pub lr: Option<LrFlag>,
+    /// Momentum μ for sgd or rmsprop (default 0, as in PyTorch; the default recipe without
+    /// --optimizer is SGD with momentum 0.9).
     #[arg(long, value_name = "μ")]
     pub momentum: Option<f64>,
     /// Nesterov momentum (sgd).
@@ -115,10 +122,11 @@ pub struct TrainArgs {
     /// PyTorch's weight_decay: adds wd·w to every parameter's gradient (decoupled for adamw).
     #[arg(long, value_name = "WD")]
     pub weight_decay: Option<f64>,
-    /// Learning-rate schedule, per epoch.
+    /// Learning-rate schedule, per epoch; one-cycle is PyTorch's OneCycleLR per batch (peak = --lr,
+    /// pct_start 0.3 or PCT, momentum/β₁ cycled 0.95–0.85–0.95).
     #[arg(
         long,
-        value_name = "constant|step:EVERY:GAMMA|exp:GAMMA|cosine|inv-time:D"
+        value_name = "constant|step:EVERY:GAMMA|exp:GAMMA|cosine|inv-time:D|one-cycle[:PCT]"
     )]
     pub schedule: Option<String>,
     /// Epochs of linear learning-rate warm-up before the schedule.
@@ -170,6 +178,41 @@ pub struct TrainArgs {
     /// Print the final summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// CSV: use only these columns as features (names, or 0-based indices without a header).
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub features: Option<Vec<String>>,
+    /// CSV: never use these columns as features.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub drop: Option<Vec<String>>,
+    /// CSV: one-hot encode these columns, even if they hold numbers.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
+    pub categorical: Option<Vec<String>>,
+    /// Weight the classification loss per class: `balanced` is scikit-learn's
+    /// n / (classes × count), counted on the training part (default none).
+    #[arg(long, value_parser = ["balanced", "none"], value_name = "balanced|none")]
+    pub class_weight: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LrFindArgs {
+    /// The data, network and optimiser flags of `downhill train` (the learning rate is ramped).
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// First learning rate of the ramp.
+    #[arg(long, default_value_t = 1e-7, value_name = "η")]
+    pub start_lr: f64,
+    /// Last learning rate of the ramp (the test stops earlier when the loss blows up).
+    #[arg(long, default_value_t = 10.0, value_name = "η")]
+    pub end_lr: f64,
+    /// Mini-batch steps of the ramp.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub steps: usize,
+    /// Stop when the smoothed loss exceeds this multiple of its minimum.
+    #[arg(long, default_value_t = 4.0, value_name = "K")]
+    pub blowup: f64,
+    /// The picture: loss against learning rate (.svg or .png).
+    #[arg(long, default_value = "lr-find.svg", value_name = "FILE.svg|FILE.png")]
+    pub plot: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -349,6 +392,22 @@ fn parse_normalize(s: &str) -> Result<Normalization, String> {
     )
 }
 
+/// `--lr`: a rate, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LrFlag {
+    Rate(f64),
+    Auto,
+}
+
+fn parse_lr(s: &str) -> Result<LrFlag, String> {
+    if s == "auto" {
+        return Ok(LrFlag::Auto);
+    }
+    s.parse::<f64>()
+        .map(LrFlag::Rate)
+        .map_err(|_| "a number (the learning rate η), or `auto` for the range test".to_string())
+}
+
 fn parse_every(s: &str) -> Result<Every, String> {
     s.parse()
         .map_err(|_| "a whole number of steps ≥ 1, or `epoch`".to_string())
@@ -426,9 +485,17 @@ impl TrainArgs {
         if self.normalize.is_some() {
             s.normalize = self.normalize;
         }
-        set(&mut s.optimizer, self.optimizer.clone());
-        if self.lr.is_some() {
-            s.lr = self.lr;
+        over(&self.optimizer, &mut s.optimizer);
+        match self.lr {
+            Some(LrFlag::Rate(v)) => {
+                s.lr = Some(v);
+                s.lr_auto = false;
+            }
+            Some(LrFlag::Auto) => {
+                s.lr = None;
+                s.lr_auto = true;
+            }
+            None => {}
         }
         if self.momentum.is_some() {
             s.momentum = self.momentum;
@@ -456,6 +523,10 @@ impl TrainArgs {
             s.checkpoint_every = self.checkpoint_every;
         }
         over(&self.out, &mut s.out);
+        over(&self.features, &mut s.features);
+        over(&self.drop, &mut s.drop);
+        over(&self.categorical, &mut s.categorical);
+        over(&self.class_weight, &mut s.class_weight);
         Ok(s)
     }
 }

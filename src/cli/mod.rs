@@ -5,7 +5,9 @@ pub mod progress;
 
 use std::process::ExitCode;
 
-use args::{BenchArgs, Command, EvalArgs, GradcheckArgs, LandscapeArgs, PredictArgs, TrainArgs};
+use args::{
+    BenchArgs, Command, EvalArgs, GradcheckArgs, LandscapeArgs, LrFindArgs, PredictArgs, TrainArgs,
+};
 use downhill::metrics::Report;
 use downhill::run::{self, Figures};
 use downhill::settings::Settings;
@@ -20,7 +22,80 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Gradcheck(a) => gradcheck(&a),
         Command::Bench(a) => bench(&a),
         Command::Landscape(a) => landscape(&a),
+        Command::LrFind(a) => lr_find(&a),
     }
+}
+
+fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
+    let t = &a.train;
+    if let Some(dir) = &t.resume {
+        return Err(Error::setting(
+            "resume",
+            dir.display(),
+            "lr-find starts from the initial (or --init) weights; it does not resume a run",
+        ));
+    }
+    if t.checkpoint_every.is_some() || t.snapshots || t.out.is_some() {
+        return Err(Error::setting(
+            "lr-find",
+            "--checkpoint-every/--snapshots/--out",
+            "lr-find writes no run folder; its picture goes to --plot FILE",
+        ));
+    }
+    let settings = t.settings()?;
+    if settings.lr_auto || settings.lr.is_some() {
+        return Err(Error::setting(
+            "lr",
+            settings.lr.map_or("auto".to_string(), |v| v.to_string()),
+            "lr-find ramps the learning rate itself; use --start-lr and --end-lr",
+        ));
+    }
+    let find = downhill::lr_find::LrFindConfig {
+        start: a.start_lr,
+        end: a.end_lr,
+        steps: a.steps,
+        blowup: a.blowup,
+        ..Default::default()
+    };
+    find.validate()?;
+    if !matches!(
+        a.plot.extension().and_then(|e| e.to_str()),
+        Some("svg" | "png")
+    ) {
+        return Err(Error::setting(
+            "plot",
+            a.plot.display(),
+            "a picture file name ends in .svg or .png",
+        ));
+    }
+    let r = run::lr_find(&settings, &find)?;
+    downhill::lr_find::picture(&a.plot, &r)?;
+    if t.json {
+        println!("{}", serde_json::to_string(&r).expect("result serialises"));
+    } else if !t.quiet {
+        let last = r.curve.last().expect("at least two points");
+        println!(
+            "ramped η from {:.1e} to {:.3e} over {} steps ({})",
+            r.curve[0].lr,
+            last.lr,
+            r.curve.len(),
+            if r.diverged {
+                "stopped: the smoothed loss blew up"
+            } else {
+                "the loss never blew up: try a larger --end-lr"
+            }
+        );
+        println!("smoothed loss lowest at η = {:.3e}", r.min_lr);
+        if let Some(s) = r.steepest_lr {
+            println!("steepest descent at  η = {s:.3e}");
+        }
+        println!(
+            "suggested learning rate: {:.3e}  ({})",
+            r.suggestion, r.rule
+        );
+        println!("picture: {}", a.plot.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
@@ -82,6 +157,12 @@ fn fmt_figures(f: &Figures) -> String {
     if let Some(r) = f.r2 {
         s += &format!("  R² {r:.4}");
     }
+    if let Some(m) = f.macro_f1 {
+        s += &format!("  macro-F1 {m:.4}");
+    }
+    if let Some(a) = f.roc_auc {
+        s += &format!("  ROC-AUC {a:.4}");
+    }
     s + &format!("  ({} examples)", f.examples)
 }
 
@@ -119,6 +200,12 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
             serde_json::to_string(&summary).expect("summary serialises")
         );
     } else if !a.quiet {
+        if let Some(f) = &summary.lr_find {
+            println!(
+                "learning rate {:.3e}, chosen by the range test ({}; {} steps; curve in lr-find.svg)",
+                f.chosen_lr, f.rule, f.steps
+            );
+        }
         println!(
             "stopped: {} (weights of epoch {})",
             summary.stop_reason, summary.best_epoch
@@ -148,6 +235,9 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
 
 fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     let e = run::evaluate(&a.model, &a.data)?;
+    for line in e.notes.lines() {
+        eprintln!("{line}");
+    }
     if a.json {
         println!("{}", serde_json::to_string(&e).expect("report serialises"));
         return Ok(ExitCode::SUCCESS);
@@ -166,18 +256,22 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
         }
         Report::Classes(c) => {
             println!("accuracy  {:.4}", c.accuracy);
+            println!("macro-F1  {:.4}", c.macro_f1);
+            if let Some(a) = c.roc_auc {
+                println!("ROC-AUC   {a:.4}");
+            }
             let k = c.confusion.len();
             let names: Vec<String> = e
                 .class_names
                 .clone()
                 .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
             let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
-            println!("\n{:>w$}  precision  recall  support", "class");
+            println!("\n{:>w$}  precision  recall      F1  support", "class");
             for (i, name) in names.iter().enumerate() {
                 let support: usize = c.confusion[i].iter().sum();
                 println!(
-                    "{name:>w$}  {:>9.4}  {:>6.4}  {support:>7}",
-                    c.precision[i], c.recall[i]
+                    "{name:>w$}  {:>9.4}  {:>6.4}  {:>6.4}  {support:>7}",
+                    c.precision[i], c.recall[i], c.f1[i]
                 );
             }
             println!("\nconfusion matrix (rows: true class, columns: predicted)");
@@ -207,7 +301,10 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
 }
 
 fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
-    let text = run::predict_csv(&a.model, &a.input, a.proba)?;
+    let (text, notes) = run::predict_csv_noted(&a.model, &a.input, a.proba)?;
+    for line in notes.lines() {
+        eprintln!("{line}");
+    }
     match &a.output {
         Some(path) => downhill::io::write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),

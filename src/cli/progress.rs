@@ -27,6 +27,14 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn on_data(&mut self, report: &[String]) {
+        if !self.quiet {
+            for line in report {
+                eprintln!("{line}");
+            }
+        }
+    }
+
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;

@@ -1,21 +1,26 @@
-//! CSV files (plain or `.gz`): numeric feature columns and one target column (or several, for
+//! CSV files (plain or `.gz`): a table of feature columns (numbers, text, yes/no, missing cells —
+//! see [`super::columns`] for how each becomes features) and one target column (or several, for
 //! regression).
 //!
-//! - **Header**: detected when some field of the first row is not a number while the same column
-//!   of the second row is; or declared with [`CsvOptions::header`].
+//! - **Header**: declared with [`CsvOptions::header`], or detected ([`detect_header`]).
+//!   Duplicate header names are an error that names them.
 //! - **Target**: chosen by name or 0-based index, default the last column. Several columns
-//!   (comma-separated) make a multi-output regression.
+//!   (comma-separated) make a multi-output regression. Rows whose target cell is missing
+//!   ([`super::columns::is_missing`]) are dropped and counted.
 //! - **Task**: classification when the target is not numeric (class names are kept), or is whole
 //!   numbers with at most [`MAX_INFERRED_CLASSES`] distinct values; regression otherwise.
-//!   [`CsvOptions::task`] overrides the guess.
-//! - Every feature cell must be a finite number: an empty cell, text, NaN or infinity is an error
-//!   naming the file, the 1-based line and the column.
+//!   [`CsvOptions::task`] overrides the guess. A classification target with one class, or with a
+//!   different class on (nearly) every row (at least 95% of at least 3 rows), is an error that says
+//!   what to do.
+//! - A cell that cannot be read (a non-number in a numeric column, a number beyond f32's range,
+//!   `inf`) is an error naming the file, the 1-based line and the column.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use super::{Dataset, Task};
+use super::columns::{Columns, Overrides, Table, is_missing, parse_number};
+use super::{Dataset, Features, Targets, Task};
 use crate::error::{Error, Result};
 
 /// The largest number of distinct whole-number targets still guessed to be classes.
@@ -33,15 +38,28 @@ pub struct CsvOptions {
     /// Class names to use (from a model or the training file), so that a test file maps its
     /// labels to the same indices. Unknown labels are then an error.
     pub classes: Option<Vec<String>>,
+    /// `--features`, `--drop`, `--categorical`.
+    pub columns: Overrides,
 }
 
 /// A CSV file read into a data set, with its column names.
 #[derive(Clone, Debug)]
 pub struct CsvData {
+    /// Every row that has a target, encoded with `columns` (fitted on all of them).
     pub data: Dataset,
     pub task: Task,
+    /// The encoded features' names ([`Columns::feature_names`]).
     pub feature_names: Vec<String>,
     pub target_names: Vec<String>,
+    pub columns: Columns,
+    /// The file's cells.
+    pub table: Table,
+    /// The table row of each example of `data`.
+    pub rows: Vec<usize>,
+    /// The target columns of `table`.
+    pub targets: Vec<usize>,
+    /// Rows dropped because a target cell was missing.
+    pub dropped_rows: usize,
 }
 
 fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Error {
@@ -97,99 +115,174 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     Ok(rows)
 }
 
-/// Reads a CSV file for training or evaluation.
-pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
+/// Whether the first row is a header. It is when any of these holds:
+/// 1. `known` names are given (a model's columns) and every field of the first row is one of
+///    them, not all numbers;
+/// 2. some column's first field is text (not a number, not missing) while the first non-missing
+///    field below it is a number;
+/// 3. (for tables whose every column is text) every field of the first row is text, not missing,
+///    and they are pairwise distinct, and some column repeats a value below the first row but never
+///    the first row's own field;
+/// 4. the file has a single row, all text.
+///
+/// A header-less all-text table whose columns never repeat a value is then read as having a
+/// header; pass `--no-header` (or `--header`) to say which.
+pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bool {
+    let Some(first) = rows.first() else {
+        return false;
+    };
+    let text = |f: &str| !is_missing(f) && parse_number(f).is_none();
+    if let Some(k) = known
+        && first.iter().all(|f| k.iter().any(|n| n == f))
+        && first.iter().any(text)
+    {
+        return true;
+    }
+    let data = &rows[1..];
+    if data.is_empty() {
+        // A lone row of text is a header (with no data: an error that says so).
+        return first.iter().all(text);
+    }
+    let w = first.len();
+    let cell = |r: &csv::StringRecord, j: usize| r.get(j).unwrap_or("").to_string();
+    let numbers_below = (0..w).any(|j| {
+        text(&first[j])
+            && data
+                .iter()
+                .map(|r| cell(r, j))
+                .find(|c| !is_missing(c))
+                .is_some_and(|c| parse_number(&c).is_some())
+    });
+    if numbers_below {
+        return true;
+    }
+    let distinct: HashSet<&str> = first.iter().collect();
+    if !(first.iter().all(text) && distinct.len() == w) {
+        return false;
+    }
+    (0..w).any(|j| {
+        let mut seen = HashSet::new();
+        let mut repeats = false;
+        for r in data {
+            let c = r.get(j).unwrap_or("");
+            if c == &first[j] {
+                return false;
+            }
+            if !seen.insert(c) {
+                repeats = true;
+            }
+        }
+        repeats
+    })
+}
+
+/// Reads a CSV file's cells: header as given or detected (with `known` column names, from a
+/// model), the same number of fields on every row, no duplicate header names.
+pub fn read_table(path: &Path, header: Option<bool>, known: Option<&[String]>) -> Result<Table> {
     let rows = records(path)?;
     let width = rows[0].len();
-    if width < 2 {
-        return Err(bad(
-            path,
-            "line 1",
-            format!(
-                "only {width} column; a CSV for downhill needs at least one feature and a target"
-            ),
-        ));
-    }
-    let has_header = match opts.header {
-        Some(h) => h,
-        None => {
-            rows.len() > 1
-                && (0..width).any(|j| {
-                    parse(&rows[0][j]).is_none()
-                        && rows[1].get(j).is_some_and(|f| parse(f).is_some())
-                })
-        }
-    };
+    let has_header = header.unwrap_or_else(|| detect_header(&rows, known));
     let names: Vec<String> = if has_header {
         rows[0].iter().map(str::to_string).collect()
     } else {
         (0..width).map(|j| format!("column {j}")).collect()
     };
+    if has_header {
+        let mut first_at: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut dups = Vec::new();
+        for (j, n) in names.iter().enumerate() {
+            if let Some(&k) = first_at.get(n.as_str()) {
+                dups.push(format!("{n:?} (columns {} and {})", k + 1, j + 1));
+            } else {
+                first_at.insert(n, j);
+            }
+        }
+        if !dups.is_empty() {
+            return Err(bad(
+                path,
+                "line 1",
+                format!(
+                    "duplicate column names in the header: {}; every column needs its own name",
+                    dups.join(", ")
+                ),
+            ));
+        }
+    }
     let first = usize::from(has_header);
     if rows.len() == first {
         return Err(bad(path, "line 2", "a header but no data rows"));
     }
-    for (i, r) in rows.iter().enumerate().skip(first) {
+    let mut lines = Vec::with_capacity(rows.len() - first);
+    for r in &rows[first..] {
+        let line = r.position().map_or(0, |p| p.line());
         if r.len() != width {
             return Err(bad(
                 path,
-                format!("line {}", i + 1),
+                format!("line {line}"),
                 format!(
                     "{} fields, but line 1 has {width}; every row needs the same number of columns",
                     r.len()
                 ),
             ));
         }
+        lines.push(line);
     }
-    let targets = resolve_targets(path, opts.target.as_deref(), &names, has_header)?;
-    let features: Vec<usize> = (0..width).filter(|j| !targets.contains(j)).collect();
-    let n = rows.len() - first;
-    let line = |i: usize| i + first + 1; // 1-based line of data row i
+    let mut rows = rows;
+    rows.drain(..first);
+    Ok(Table {
+        path: path.to_path_buf(),
+        names,
+        has_header,
+        rows,
+        lines,
+    })
+}
 
-    let mut x = Vec::with_capacity(n * features.len());
-    for (i, r) in rows[first..].iter().enumerate() {
-        for &j in &features {
-            let f = &r[j];
-            match parse(f) {
-                Some(v) if v.is_finite() => x.push(v as f32),
-                Some(v) => {
-                    return Err(bad(
-                        path,
-                        format!("line {}, column {}", line(i), names[j]),
-                        format!("{v} is not a finite number"),
-                    ));
-                }
-                None if f.is_empty() => {
-                    return Err(bad(
-                        path,
-                        format!("line {}, column {}", line(i), names[j]),
-                        "empty cell; fill or drop missing values first",
-                    ));
-                }
-                None => {
-                    return Err(bad(
-                        path,
-                        format!("line {}, column {}", line(i), names[j]),
-                        format!("{f:?} is not a number (features must be numeric)"),
-                    ));
-                }
-            }
-        }
+/// The target columns of a table, read.
+#[derive(Clone, Debug)]
+pub struct TargetValues {
+    pub task: Task,
+    /// Rows with every target cell present, in table order.
+    pub rows: Vec<usize>,
+    /// Their targets.
+    pub targets: Targets,
+    pub class_names: Option<Vec<String>>,
+    /// Rows dropped because a target cell was missing.
+    pub dropped: usize,
+}
+
+/// Reads the target columns `targets` of `table` (rows with a missing target cell are dropped).
+pub fn read_targets(
+    table: &Table,
+    targets: &[usize],
+    task: Option<Task>,
+    classes: Option<&[String]>,
+) -> Result<TargetValues> {
+    let rows: Vec<usize> = (0..table.len())
+        .filter(|&i| targets.iter().all(|&j| !is_missing(table.cell(i, j))))
+        .collect();
+    let dropped = table.len() - rows.len();
+    let tname = targets
+        .iter()
+        .map(|&j| table.names[j].as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if rows.is_empty() {
+        return Err(table.error(
+            format!("column {tname}"),
+            "no row has a target value (every target cell is missing); check --target",
+        ));
     }
-    let feature_names: Vec<String> = features.iter().map(|&j| names[j].clone()).collect();
-    let target_names: Vec<String> = targets.iter().map(|&j| names[j].clone()).collect();
-    let tcol = |i: usize, j: usize| &rows[first + i][j];
-
-    let task = match opts.task {
+    let n = rows.len();
+    let task = match task {
         Some(t) => t,
         None if targets.len() > 1 => Task::Regress,
-        None => infer_task((0..n).map(|i| tcol(i, targets[0]))),
+        None => infer_task(rows.iter().map(|&i| table.cell(i, targets[0]))),
     };
-    let data = match task {
+    match task {
         Task::Classify => {
             if targets.len() != 1 {
-                return Err(bad(
-                    path,
+                return Err(table.error(
                     "target",
                     format!(
                         "classification takes one target column, got {}",
@@ -198,71 +291,132 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
                 ));
             }
             let j = targets[0];
-            let classes = match &opts.classes {
-                Some(c) => c.clone(),
-                None => class_names((0..n).map(|i| tcol(i, j))),
+            let names = match classes {
+                Some(c) => c.to_vec(),
+                None => class_names(rows.iter().map(|&i| table.cell(i, j))),
             };
-            let index: BTreeMap<&str, u32> = classes
+            if classes.is_none() {
+                if names.len() < 2 {
+                    return Err(table.error(
+                        format!("column {}", table.names[j]),
+                        format!(
+                            "only one class ({:?}) in the target column {}; classification needs at least two. \
+                             Check that --target names the column to predict",
+                            names[0], table.names[j]
+                        ),
+                    ));
+                }
+                if n >= 3 && names.len() as f64 >= 0.95 * n as f64 {
+                    return Err(table.error(
+                        format!("column {}", table.names[j]),
+                        format!(
+                            "the target column {} has {} different values in {n} rows: a class per row cannot be learned. \
+                             If it is a quantity, use --task regress; if it is an ID or a name, choose the column to predict with --target",
+                            table.names[j],
+                            names.len()
+                        ),
+                    ));
+                }
+            }
+            let index: BTreeMap<&str, u32> = names
                 .iter()
                 .enumerate()
                 .map(|(k, c)| (c.as_str(), k as u32))
                 .collect();
             let mut labels = Vec::with_capacity(n);
-            for i in 0..n {
-                let f = tcol(i, j);
+            for &i in &rows {
+                let f = table.cell(i, j);
                 let key = canonical_label(f);
                 let k = index.get(key.as_str()).ok_or_else(|| {
-                    bad(
-                        path,
-                        format!("line {}, column {}", line(i), names[j]),
-                        format!("label {f:?} is not one of the model's classes {classes:?}"),
+                    table.error(
+                        table.at(i, j),
+                        format!("label {f:?} is not one of the model's classes {names:?}"),
                     )
                 })?;
                 labels.push(*k);
             }
-            if opts.classes.is_none() && classes.len() < 2 {
-                return Err(bad(
-                    path,
-                    format!("column {}", names[j]),
-                    format!(
-                        "only one class ({:?}); classification needs at least two",
-                        classes[0]
-                    ),
-                ));
-            }
-            let mut d = Dataset::classification(x, features.len(), labels, classes.len())?;
-            d.class_names = Some(classes);
-            d
+            Ok(TargetValues {
+                task,
+                rows,
+                targets: Targets::Classes {
+                    labels,
+                    n_classes: names.len(),
+                },
+                class_names: Some(names),
+                dropped,
+            })
         }
         Task::Regress => {
             let mut y = Vec::with_capacity(n * targets.len());
-            for i in 0..n {
-                for &j in &targets {
-                    let f = tcol(i, j);
-                    let v = parse(f).filter(|v| v.is_finite()).ok_or_else(|| {
-                        bad(path, format!("line {}, column {}", line(i), names[j]), format!("target {f:?} is not a finite number (regression needs numeric targets)"))
+            for &i in &rows {
+                for &j in targets {
+                    let f = table.cell(i, j);
+                    let v = parse_number(f).filter(|v| v.is_finite()).ok_or_else(|| {
+                        table.error(
+                            table.at(i, j),
+                            format!("target {f:?} is not a finite number (regression needs numeric targets)"),
+                        )
                     })?;
+                    if v.abs() > f32::MAX as f64 {
+                        return Err(table.error(
+                            table.at(i, j),
+                            format!("target {f} is beyond f32's range (±3.4e38)"),
+                        ));
+                    }
                     y.push(v as f32);
                 }
             }
-            Dataset::regression(x, features.len(), y, targets.len())?
+            Ok(TargetValues {
+                task,
+                rows,
+                targets: Targets::Values {
+                    data: y,
+                    cols: targets.len(),
+                },
+                class_names: None,
+                dropped,
+            })
         }
-    };
-    Ok(CsvData {
-        data,
-        task,
-        feature_names,
-        target_names,
-    })
+    }
 }
 
-fn parse(field: &str) -> Option<f64> {
-    field.parse::<f64>().ok()
+/// Reads a CSV file for training or evaluation: every row with a target, its feature columns
+/// encoded with a [`Columns`] map fitted on all those rows.
+pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
+    let table = read_table(path, opts.header, None)?;
+    if table.width() < 2 {
+        return Err(bad(
+            path,
+            "line 1",
+            format!(
+                "only {} column; a CSV for downhill needs at least one feature and a target",
+                table.width()
+            ),
+        ));
+    }
+    let targets = resolve_targets(path, opts.target.as_deref(), &table.names, table.has_header)?;
+    let tv = read_targets(&table, &targets, opts.task, opts.classes.as_deref())?;
+    let columns = Columns::fit(&table, &targets, &tv.rows, &opts.columns)?;
+    let (map, _) = columns.locate(&table, true)?;
+    let enc = columns.encode(&table, &map, &tv.rows)?;
+    let mut data = Dataset::new(Features::F32(enc.x), enc.n_features, tv.targets)?;
+    data.class_names = tv.class_names;
+    Ok(CsvData {
+        data,
+        task: tv.task,
+        feature_names: columns.feature_names(),
+        target_names: targets.iter().map(|&j| table.names[j].clone()).collect(),
+        columns,
+        table,
+        rows: tv.rows,
+        targets,
+        dropped_rows: tv.dropped,
+    })
 }
 
 /// Labels that are whole numbers are compared as numbers ("1" and "1.0" are the same class).
 fn canonical_label(f: &str) -> String {
-    match parse(f) {
+    match parse_number(f) {
         Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
         _ => f.to_string(),
     }
@@ -279,12 +433,12 @@ fn class_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 fn infer_task<'a>(labels: impl Iterator<Item = &'a str> + Clone) -> Task {
-    if labels.clone().any(|f| parse(f).is_none()) {
+    if labels.clone().any(|f| parse_number(f).is_none()) {
         return Task::Classify;
     }
     let whole = labels
         .clone()
-        .all(|f| parse(f).is_some_and(|v| v.fract() == 0.0));
+        .all(|f| parse_number(f).is_some_and(|v| v.fract() == 0.0));
     if whole && class_names(labels).len() <= MAX_INFERRED_CLASSES {
         Task::Classify
     } else {
@@ -292,7 +446,8 @@ fn infer_task<'a>(labels: impl Iterator<Item = &'a str> + Clone) -> Task {
     }
 }
 
-fn resolve_targets(
+/// The columns a target specification names (names, or 0-based indices), default the last.
+pub fn resolve_targets(
     path: &Path,
     spec: Option<&str>,
     names: &[String],
@@ -330,6 +485,13 @@ fn resolve_targets(
                 format!("no column named {part:?}; columns: {known}"),
             ));
         };
+        if out.contains(&j) {
+            return Err(bad(
+                path,
+                "target",
+                format!("column {part:?} is named twice"),
+            ));
+        }
         out.push(j);
     }
     if out.len() >= names.len() {
@@ -342,65 +504,82 @@ fn resolve_targets(
     Ok(out)
 }
 
-/// Reads the feature columns of a CSV for prediction: by name where the file has a header and
-/// the model knows its feature names (other columns are ignored), else every column, which must
-/// then number exactly `width`. Returns row-major features.
-pub fn load_features(
-    path: &Path,
-    width: usize,
-    names: Option<&[String]>,
-    header: Option<bool>,
-) -> Result<(Vec<f32>, usize)> {
-    let rows = records(path)?;
-    let has_header = header.unwrap_or_else(|| rows[0].iter().any(|f| parse(f).is_none()));
-    let columns: Vec<usize> = match (has_header, names) {
-        (true, Some(names)) if names.iter().all(|n| rows[0].iter().any(|h| h == n)) => names
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(lines: &[&str]) -> Vec<csv::StringRecord> {
+        lines
             .iter()
-            .map(|n| rows[0].iter().position(|h| h == n).expect("checked"))
-            .collect(),
-        _ => {
-            if rows[0].len() != width {
-                let hint = match names {
-                    Some(n) => format!(
-                        " (or a header naming the model's features: {})",
-                        n.join(", ")
-                    ),
-                    None => String::new(),
-                };
-                return Err(bad(
-                    path,
-                    "line 1",
-                    format!(
-                        "{} columns, but the model takes {width} features{hint}",
-                        rows[0].len()
-                    ),
-                ));
-            }
-            (0..width).collect()
-        }
-    };
-    let first = usize::from(has_header);
-    let mut x = Vec::with_capacity((rows.len() - first) * width);
-    for (i, r) in rows.iter().enumerate().skip(first) {
-        for &j in &columns {
-            let f = r.get(j).ok_or_else(|| {
-                bad(
-                    path,
-                    format!("line {}", i + 1),
-                    format!("{} fields, expected at least {}", r.len(), j + 1),
-                )
-            })?;
-            match parse(f) {
-                Some(v) if v.is_finite() => x.push(v as f32),
-                _ => {
-                    return Err(bad(
-                        path,
-                        format!("line {}, column {}", i + 1, j),
-                        format!("{f:?} is not a finite number"),
-                    ));
-                }
-            }
-        }
+            .map(|l| csv::StringRecord::from(l.split(',').collect::<Vec<_>>()))
+            .collect()
     }
-    Ok((x, rows.len() - first))
+
+    #[test]
+    fn header_rule_text_over_numbers() {
+        assert!(detect_header(&rows(&["x,y,label", "1,2,a", "3,4,b"]), None));
+        assert!(!detect_header(&rows(&["1,2,a", "3,4,b"]), None));
+        // The first non-missing cell below decides, not the second row's.
+        assert!(detect_header(&rows(&["x,label", "NA,a", "3,b"]), None));
+        // A missing word in the first row is not a name.
+        assert!(!detect_header(&rows(&["NA,a", "3,b"]), None));
+    }
+
+    #[test]
+    fn header_rule_all_text() {
+        let t = ["colour,size", "red,big", "blue,small", "red,big"];
+        assert!(detect_header(&rows(&t), None));
+        // The first row's values recur below: data.
+        assert!(!detect_header(&rows(&t[1..]), None));
+        // Repeated names are not a header.
+        assert!(!detect_header(&rows(&["a,a", "x,y", "x,z"]), None));
+        // No column repeats a value: undecidable, read as data.
+        assert!(!detect_header(&rows(&["a,b", "x,y", "z,w"]), None));
+    }
+
+    #[test]
+    fn header_rule_known_names() {
+        let known = vec!["colour".to_string(), "size".to_string()];
+        assert!(detect_header(
+            &rows(&["size,colour", "big,red"]),
+            Some(&known)
+        ));
+        assert!(!detect_header(&rows(&["big,red", "big,red"]), Some(&known)));
+    }
+
+    #[test]
+    fn one_class_and_a_class_per_row_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "a,y\n1,k\n2,k\n3,k\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("only one class"), "{e}");
+        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k3\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("3 different values in 3 rows"), "{e}");
+        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k1\n").unwrap();
+        assert!(load(&p, &CsvOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn rows_without_a_target_are_dropped_and_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "a,y\n1,0.5\n2,NA\n3,\n4,1.5\n5,2\n").unwrap();
+        let c = load(&p, &CsvOptions::default()).unwrap();
+        assert_eq!((c.data.len(), c.dropped_rows), (3, 2));
+        assert_eq!(c.rows, [0, 3, 4]);
+        std::fs::write(&p, "a,y\n1,NA\n2,?\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("no row has a target"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_header_names_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "a,b,a,y\n1,2,3,0\n4,5,6,1\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("\"a\" (columns 1 and 3)"), "{e}");
+    }
 }

@@ -15,6 +15,7 @@
 //! assert_eq!(x, [3.0, 4.0]);
 //! ```
 
+pub mod columns;
 pub mod csv;
 pub mod digits;
 pub mod idx;
@@ -286,6 +287,26 @@ impl Dataset {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = idx;
+    }
+
+    /// The same examples and targets with other features (`n_features` per row): a CSV's rows
+    /// encoded by [`columns::Columns::encode`].
+    pub fn with_features(&self, x: Vec<f32>, n_features: usize) -> Result<Dataset> {
+        let mut d = Dataset::new(Features::F32(x), n_features, self.targets.clone())?;
+        d.class_names = self.class_names.clone();
+        Ok(d)
+    }
+
+    /// Maps every regression target value y of column j to (y − shift[j])·scale[j]. Does nothing
+    /// to class labels.
+    pub fn scale_targets(&mut self, shift: &[f64], scale: &[f64]) {
+        if let Targets::Values { data, cols } = &mut self.targets {
+            for row in data.chunks_exact_mut(*cols) {
+                for ((v, s), c) in row.iter_mut().zip(shift).zip(scale) {
+                    *v = ((*v as f64 - s) * c) as f32;
+                }
+            }
+        }
     }
 
     /// Fits a normaliser of the given kind on this set's features (use the training set's).

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use super::columns::{Columns, Overrides, Table, Unseen};
 use super::csv::{self as csvfile, CsvOptions};
-use super::{Dataset, Normalization, Task, digits, idx, split};
+use super::{Dataset, Features, Normalization, Task, digits, idx, split};
 use crate::Rng;
 use crate::error::{Error, Result};
 
@@ -20,6 +21,28 @@ pub struct Loaded {
     pub default_normalization: Normalization,
     pub feature_names: Option<Vec<String>>,
     pub target_names: Option<Vec<String>>,
+    /// For a CSV: the cells behind `train` and `test`, so that [`prepare`] can fit the column map
+    /// on the training rows alone. (`train` and `test` are encoded with a map fitted on all of
+    /// `train`, for callers that do not split further.)
+    pub csv: Option<CsvSource>,
+}
+
+/// The cells of a CSV run.
+#[derive(Clone, Debug)]
+pub struct CsvSource {
+    pub table: Table,
+    /// Target columns of `table`.
+    pub targets: Vec<usize>,
+    /// The table row of each example of [`Loaded::train`].
+    pub train_rows: Vec<usize>,
+    /// The test file's cells (`None`: the test rows are rows of `table`).
+    pub test_table: Option<Table>,
+    /// The table row of each example of [`Loaded::test`].
+    pub test_rows: Vec<usize>,
+    pub overrides: Overrides,
+    /// Rows dropped because their target was missing: training file, test file.
+    pub dropped_rows: usize,
+    pub test_dropped_rows: usize,
 }
 
 /// How to read the data.
@@ -41,6 +64,7 @@ pub fn load(spec: &str, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> {
         default_normalization: Normalization::Scale,
         feature_names: None,
         target_names: None,
+        csv: None,
     };
     let mut loaded = match spec {
         "digits" => images("digits", digits::load()?, None),
@@ -63,16 +87,7 @@ pub fn load(spec: &str, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> {
                     ),
                 });
             }
-            let c = csvfile::load(p, &opts.csv)?;
-            Loaded {
-                name: path.to_string(),
-                task: c.task,
-                train: c.data,
-                test: None,
-                default_normalization: Normalization::Standardize,
-                feature_names: Some(c.feature_names),
-                target_names: Some(c.target_names),
-            }
+            return load_csv(p, opts, rng);
         }
     };
     if let Some(test) = &opts.test {
@@ -133,4 +148,224 @@ fn load_test_file(path: &Path, train: &Loaded, csv: &CsvOptions) -> Result<Datas
         test.class_names = train.train.class_names.clone();
     }
     Ok(test)
+}
+
+/// A CSV training file (and test file): targets read, the test part split off (stratified,
+/// seeded) unless a test file is given, the columns map fitted on the training part and applied
+/// to both.
+fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> {
+    let table = csvfile::read_table(path, opts.csv.header, None)?;
+    if table.width() < 2 {
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            location: "line 1".into(),
+            message: format!(
+                "only {} column; a CSV for downhill needs at least one feature and a target",
+                table.width()
+            ),
+        });
+    }
+    let targets = csvfile::resolve_targets(
+        path,
+        opts.csv.target.as_deref(),
+        &table.names,
+        table.has_header,
+    )?;
+    let tv = csvfile::read_targets(&table, &targets, opts.csv.task, opts.csv.classes.as_deref())?;
+    let mut all = Dataset::new(Features::U8(vec![0; tv.rows.len()]), 1, tv.targets.clone())?;
+    all.class_names = tv.class_names.clone();
+    let mut src = CsvSource {
+        table,
+        targets,
+        train_rows: tv.rows.clone(),
+        test_table: None,
+        test_rows: Vec::new(),
+        overrides: opts.csv.columns.clone(),
+        dropped_rows: tv.dropped,
+        test_dropped_rows: 0,
+    };
+    let (train_part, test_part) = if let Some(test_path) = &opts.test {
+        let known: Vec<String> = src.table.names.clone();
+        let t = csvfile::read_table(test_path, opts.csv.header, Some(&known))?;
+        // Located with a map fitted on the training rows, below.
+        src.test_table = Some(t);
+        (all, None)
+    } else {
+        let f = opts.test_fraction.unwrap_or(0.2);
+        if f > 0.0 {
+            let (k, h) = split::hold_out_indices(&all, f, rng);
+            src.test_rows = h.iter().map(|&i| src.train_rows[i]).collect();
+            src.train_rows = k.iter().map(|&i| src.train_rows[i]).collect();
+            (all.subset(&k), Some(all.subset(&h)))
+        } else {
+            (all, None)
+        }
+    };
+    let columns = Columns::fit(&src.table, &src.targets, &src.train_rows, &src.overrides)?;
+    let train = encode_part(&columns, &src.table, &src.train_rows, &train_part)?.0;
+    let test = match (&src.test_table, test_part) {
+        (Some(t), _) => {
+            let (test, rows, dropped) = read_test_table(&columns, t, &train)?;
+            src.test_rows = rows;
+            src.test_dropped_rows = dropped;
+            Some(test)
+        }
+        (None, Some(part)) => Some(encode_part(&columns, &src.table, &src.test_rows, &part)?.0),
+        (None, None) => None,
+    };
+    Ok(Loaded {
+        name: path.display().to_string(),
+        task: tv.task,
+        train,
+        test,
+        default_normalization: Normalization::Standardize,
+        feature_names: Some(columns.feature_names()),
+        target_names: Some(columns.targets.clone()),
+        csv: Some(src),
+    })
+}
+
+/// Encodes `rows` of `table` (whose targets `part` holds, in the same order).
+fn encode_part(
+    columns: &Columns,
+    table: &Table,
+    rows: &[usize],
+    part: &Dataset,
+) -> Result<(Dataset, Vec<Unseen>)> {
+    let (map, _) = columns.locate(table, true)?;
+    let enc = columns.encode(table, &map, rows)?;
+    Ok((part.with_features(enc.x, enc.n_features)?, enc.unseen))
+}
+
+/// A test table: columns matched to the training file's, targets read with the training classes.
+/// Returns the set, its rows and the rows dropped for a missing target.
+fn read_test_table(
+    columns: &Columns,
+    t: &Table,
+    train: &Dataset,
+) -> Result<(Dataset, Vec<usize>, usize)> {
+    let (map, tcols) = columns.locate(t, true)?;
+    let task = match train.targets() {
+        super::Targets::Classes { .. } => Task::Classify,
+        super::Targets::Values { .. } => Task::Regress,
+    };
+    let tv = csvfile::read_targets(t, &tcols, Some(task), train.class_names.as_deref())?;
+    let enc = columns.encode(t, &map, &tv.rows)?;
+    let mut d = Dataset::new(Features::F32(enc.x), enc.n_features, tv.targets)?;
+    d.class_names = train.class_names.clone();
+    Ok((d, tv.rows, tv.dropped))
+}
+
+/// The data of a run, split and encoded: training, validation (when `val_fraction` > 0) and test
+/// sets, and for a CSV the column map fitted on the training rows alone.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub train: Dataset,
+    pub val: Option<Dataset>,
+    pub test: Option<Dataset>,
+    /// What a CSV's columns became (`None` for images).
+    pub report: Option<DataReport>,
+}
+
+/// What the columns of a CSV became, for the run's report and `summary.json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DataReport {
+    pub columns: Columns,
+    /// Rows dropped because their target was missing (training file, test file).
+    pub dropped_target_rows: usize,
+    pub test_dropped_target_rows: usize,
+    /// Categories not seen in the training rows, met in the validation and test rows.
+    pub val_unseen: Vec<Unseen>,
+    pub test_unseen: Vec<Unseen>,
+}
+
+impl DataReport {
+    /// The report as printed at the start of a run.
+    pub fn lines(&self) -> Vec<String> {
+        let c = &self.columns;
+        let used = c.columns.iter().filter(|c| !c.is_dropped()).count();
+        let mut out = vec![format!(
+            "data: {} columns → {used} used, {} features (fitted on the training rows)",
+            c.file_width(),
+            c.n_features()
+        )];
+        out.extend(c.report());
+        if self.dropped_target_rows > 0 {
+            out.push(format!(
+                "dropped {} rows whose target is missing",
+                self.dropped_target_rows
+            ));
+        }
+        if self.test_dropped_target_rows > 0 {
+            out.push(format!(
+                "dropped {} test-file rows whose target is missing",
+                self.test_dropped_target_rows
+            ));
+        }
+        for (set, list) in [
+            ("validation", &self.val_unseen),
+            ("test", &self.test_unseen),
+        ] {
+            for u in list {
+                out.push(format!(
+                    "{set}: column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
+                    u.column,
+                    u.rows,
+                    u.examples.join(", ")
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Splits off the validation set (seeded; stratified for classes) and, for a CSV, fits the column
+/// map on the remaining training rows and encodes training, validation and test rows with it.
+pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prepared> {
+    let (kept, held) = if val_fraction > 0.0 {
+        split::hold_out_indices(&loaded.train, val_fraction, rng)
+    } else {
+        ((0..loaded.train.len()).collect(), Vec::new())
+    };
+    let train = loaded.train.subset(&kept);
+    let val = (val_fraction > 0.0).then(|| loaded.train.subset(&held));
+    let Some(src) = &loaded.csv else {
+        return Ok(Prepared {
+            train,
+            val,
+            test: loaded.test.clone(),
+            report: None,
+        });
+    };
+    let rows = |idx: &[usize]| -> Vec<usize> { idx.iter().map(|&i| src.train_rows[i]).collect() };
+    let train_rows = rows(&kept);
+    let columns = Columns::fit(&src.table, &src.targets, &train_rows, &src.overrides)?;
+    let (train, _) = encode_part(&columns, &src.table, &train_rows, &train)?;
+    let (val, val_unseen) = match val {
+        Some(v) => {
+            let (d, u) = encode_part(&columns, &src.table, &rows(&held), &v)?;
+            (Some(d), u)
+        }
+        None => (None, Vec::new()),
+    };
+    let (test, test_unseen) = match &loaded.test {
+        Some(t) => {
+            let table = src.test_table.as_ref().unwrap_or(&src.table);
+            let (d, u) = encode_part(&columns, table, &src.test_rows, t)?;
+            (Some(d), u)
+        }
+        None => (None, Vec::new()),
+    };
+    Ok(Prepared {
+        train,
+        val,
+        test,
+        report: Some(DataReport {
+            columns,
+            dropped_target_rows: src.dropped_rows,
+            test_dropped_target_rows: src.test_dropped_rows,
+            val_unseen,
+            test_unseen,
+        }),
+    })
 }

@@ -175,6 +175,10 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
         self.adam_update(params, grads, range, lr, wd);
     }
 
+    fn set_momentum(&mut self, beta1: f64) {
+        self.cfg.beta1 = beta1;
+    }
+
     fn steps(&self) -> u64 {
         self.t
     }

@@ -42,6 +42,10 @@ impl<T: Scalar> Optimizer<T> for AdamW<T> {
         self.adam.adam_update(params, grads, range, lr, T::zero());
     }
 
+    fn set_momentum(&mut self, beta1: f64) {
+        self.adam.cfg.beta1 = beta1;
+    }
+
     fn steps(&self) -> u64 {
         self.adam.t
     }

@@ -66,6 +66,12 @@ pub trait Optimizer<T: Scalar>: Send {
     /// Steps taken so far (PyTorch's `state["step"]`).
     fn steps(&self) -> u64;
 
+    /// Sets the momentum a scheduler cycles (PyTorch's `group["momentum"]` for SGD and RMSprop,
+    /// `group["betas"][0]` for Adam and AdamW); no-op for optimisers without one (Adagrad).
+    /// The optimiser must have been built with a momentum > 0 (so its buffer exists); see
+    /// [`OptimizerConfig::with_momentum`].
+    fn set_momentum(&mut self, _momentum: f64) {}
+
     /// The state as named buffers (for checkpoints): PyTorch's names where it has them.
     fn state(&self) -> Vec<(&'static str, &[T])>;
 
@@ -123,6 +129,19 @@ impl OptimizerConfig {
             OptimizerConfig::RmsProp(c) => c.lr,
             OptimizerConfig::Adagrad(c) => c.lr,
         }
+    }
+
+    /// The same optimiser with its momentum (SGD, RMSprop) or β₁ (Adam, AdamW) set to `m`;
+    /// unchanged for Adagrad. For schedules that cycle momentum.
+    pub fn with_momentum(&self, m: f64) -> OptimizerConfig {
+        let mut c = *self;
+        match &mut c {
+            OptimizerConfig::Sgd(s) => s.momentum = m,
+            OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => a.beta1 = m,
+            OptimizerConfig::RmsProp(r) => r.momentum = m,
+            OptimizerConfig::Adagrad(_) => {}
+        }
+        c
     }
 
     /// Checks the hyperparameters' ranges (as PyTorch's constructors do), naming the bad one.

@@ -129,6 +129,12 @@ impl<T: Scalar> Optimizer<T> for RmsProp<T> {
         self.t
     }
 
+    fn set_momentum(&mut self, momentum: f64) {
+        if !self.momentum_buffer.is_empty() {
+            self.cfg.momentum = momentum;
+        }
+    }
+
     fn state(&self) -> Vec<(&'static str, &[T])> {
         vec![
             ("square_avg", &self.square_avg),

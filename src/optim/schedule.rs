@@ -12,6 +12,28 @@
 //! For cosine, T is the number of epochs after warm-up and η_min = 0. Linear warm-up in front of
 //! any of them: for e < W, ηₑ = η₀ · (e + 1)/(W + 1), rising in equal steps to η₀ at epoch W.
 //!
+//! ## One-cycle (`one-cycle`, `one-cycle:PCT`): PyTorch's `OneCycleLR`, stepped per batch
+//! The base rate η₀ is the peak (`max_lr`). Over T = epochs × steps per epoch optimiser steps,
+//! with step s = 0, 1, …, T − 1 and p = PCT (`pct_start`, default 0.3):
+//!
+//! ```text
+//! η_start = η₀ / 25 (div_factor),   η_end = η_start / 10⁴ (final_div_factor)
+//! phase 1, s ≤ pT − 1:   η = cos_anneal(η_start → η₀,  (s − 0)/(pT − 1 − 0))
+//!                        momentum = cos_anneal(0.95 → 0.85, same fraction)
+//! phase 2, otherwise:    η = cos_anneal(η₀ → η_end, (s − (pT − 1))/(T − 1 − (pT − 1)))
+//!                        momentum = cos_anneal(0.85 → 0.95, same fraction)
+//! cos_anneal(a → b, f) = b + (a − b)(1 + cos(π f))/2
+//! ```
+//!
+//! exactly as `torch.optim.lr_scheduler.OneCycleLR` (three_phase=False, anneal_strategy='cos',
+//! cycle_momentum=True, base_momentum=0.85, max_momentum=0.95) computes it, with the scheduler
+//! stepped after every optimiser step (tested against PyTorch's values in `tests/schedules.rs`).
+//! The cycled momentum is what PyTorch cycles: SGD's and RMSprop's `momentum` (so, as in PyTorch,
+//! one-cycle turns momentum on for SGD even when `--momentum` is not given), Adam's and AdamW's
+//! β₁. Differences from PyTorch: Adagrad has no momentum, so only its learning rate cycles
+//! (PyTorch refuses Adagrad with cycle_momentum=True); one-cycle takes no `--warmup` (its first
+//! phase is the warm-up).
+//!
 //! ```
 //! use downhill::optim::Schedule;
 //! let s: Schedule = "step:2:0.5".parse().unwrap();
@@ -28,10 +50,32 @@ use crate::error::{Error, Result};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Decay {
     Constant,
-    Step { every: usize, gamma: f64 },
-    Exp { gamma: f64 },
+    Step {
+        every: usize,
+        gamma: f64,
+    },
+    Exp {
+        gamma: f64,
+    },
     Cosine,
-    InvTime { decay: f64 },
+    InvTime {
+        decay: f64,
+    },
+    /// PyTorch's `OneCycleLR`, per optimiser step (see the module docs).
+    OneCycle {
+        pct_start: f64,
+    },
+}
+
+/// OneCycleLR's defaults.
+pub const ONE_CYCLE_DIV_FACTOR: f64 = 25.0;
+pub const ONE_CYCLE_FINAL_DIV_FACTOR: f64 = 1e4;
+pub const ONE_CYCLE_BASE_MOMENTUM: f64 = 0.85;
+pub const ONE_CYCLE_MAX_MOMENTUM: f64 = 0.95;
+
+/// Cosine annealing from `a` to `b` as `f` goes from 0 to 1 (PyTorch's `_annealing_cos`).
+fn cos_anneal(a: f64, b: f64, f: f64) -> f64 {
+    b + (a - b) / 2.0 * ((std::f64::consts::PI * f).cos() + 1.0)
 }
 
 /// A decay with an optional linear warm-up of `warmup` epochs in front.
@@ -67,6 +111,62 @@ impl Schedule {
                 base * (1.0 + (std::f64::consts::PI * t / span).cos()) / 2.0
             }
             Decay::InvTime { decay } => base / (1.0 + decay * t),
+            // Called per epoch, one-cycle counts epochs as its steps.
+            Decay::OneCycle { .. } => self.step_lr(base, epoch, epochs),
+        }
+    }
+
+    /// Whether the schedule changes the rate after every optimiser step rather than every epoch.
+    pub fn per_step(&self) -> bool {
+        matches!(self.decay, Decay::OneCycle { .. })
+    }
+
+    /// The phase fraction of step `step` of `total`: (phase, fraction) as OneCycleLR finds them.
+    fn one_cycle_phase(pct_start: f64, step: usize, total: usize) -> (usize, f64) {
+        let s = step as f64;
+        let end1 = pct_start * total as f64 - 1.0;
+        let end2 = total as f64 - 1.0;
+        let frac = |start: f64, end: f64| {
+            if end > start {
+                (s - start) / (end - start)
+            } else {
+                1.0
+            }
+        };
+        if s <= end1 {
+            (0, frac(0.0, end1))
+        } else {
+            (1, frac(end1, end2))
+        }
+    }
+
+    /// The learning rate of optimiser step `step` (0-based) of `total`, for per-step schedules;
+    /// for the others, [`Schedule::lr`] with `step` as the epoch.
+    pub fn step_lr(&self, base: f64, step: usize, total: usize) -> f64 {
+        match self.decay {
+            Decay::OneCycle { pct_start } => {
+                let start = base / ONE_CYCLE_DIV_FACTOR;
+                let end = start / ONE_CYCLE_FINAL_DIV_FACTOR;
+                match Self::one_cycle_phase(pct_start, step, total) {
+                    (0, f) => cos_anneal(start, base, f),
+                    (_, f) => cos_anneal(base, end, f),
+                }
+            }
+            _ => self.lr(base, step, total),
+        }
+    }
+
+    /// The momentum (SGD, RMSprop) or β₁ (Adam, AdamW) the schedule sets at optimiser step
+    /// `step` of `total`, if it cycles momentum.
+    pub fn step_momentum(&self, step: usize, total: usize) -> Option<f64> {
+        match self.decay {
+            Decay::OneCycle { pct_start } => {
+                Some(match Self::one_cycle_phase(pct_start, step, total) {
+                    (0, f) => cos_anneal(ONE_CYCLE_MAX_MOMENTUM, ONE_CYCLE_BASE_MOMENTUM, f),
+                    (_, f) => cos_anneal(ONE_CYCLE_BASE_MOMENTUM, ONE_CYCLE_MAX_MOMENTUM, f),
+                })
+            }
+            _ => None,
         }
     }
 
@@ -86,12 +186,15 @@ impl Schedule {
             Decay::Exp { gamma } => format!("exp:{gamma}"),
             Decay::Cosine => "cosine".into(),
             Decay::InvTime { decay } => format!("inv-time:{decay}"),
+            Decay::OneCycle { pct_start } if pct_start == 0.3 => "one-cycle".into(),
+            Decay::OneCycle { pct_start } => format!("one-cycle:{pct_start}"),
         }
     }
 }
 
 /// The accepted forms, for error messages.
-pub const SCHEDULE_FORMS: &str = "constant, step:EVERY:GAMMA, exp:GAMMA, cosine, inv-time:D";
+pub const SCHEDULE_FORMS: &str =
+    "constant, step:EVERY:GAMMA, exp:GAMMA, cosine, inv-time:D, one-cycle, one-cycle:PCT_START";
 
 impl FromStr for Schedule {
     type Err = Error;
@@ -110,6 +213,14 @@ impl FromStr for Schedule {
         let decay = match parts.as_slice() {
             ["constant"] => Decay::Constant,
             ["cosine"] => Decay::Cosine,
+            ["one-cycle"] => Decay::OneCycle { pct_start: 0.3 },
+            ["one-cycle", p] => {
+                let p = num(p, "PCT_START")?;
+                if !(p > 0.0 && p < 1.0) {
+                    return Err(bad("PCT_START must be in (0, 1)"));
+                }
+                Decay::OneCycle { pct_start: p }
+            }
             ["step", every, gamma] => {
                 let every = every
                     .parse::<usize>()

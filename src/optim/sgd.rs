@@ -163,6 +163,12 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
         self.t
     }
 
+    fn set_momentum(&mut self, momentum: f64) {
+        if !self.momentum_buffer.is_empty() {
+            self.cfg.momentum = momentum;
+        }
+    }
+
     fn state(&self) -> Vec<(&'static str, &[T])> {
         vec![("momentum_buffer", &self.momentum_buffer)]
     }

@@ -84,6 +84,11 @@ impl<T: Scalar> Sharded<T> {
         }
     }
 
+    /// [`Optimizer::set_momentum`] of every part.
+    pub fn set_momentum(&mut self, m: f64) {
+        self.parts.iter_mut().for_each(|p| p.opt.set_momentum(m));
+    }
+
     /// Steps taken so far (the same in every part).
     pub fn steps(&self) -> u64 {
         self.parts[0].opt.steps()

@@ -1,0 +1,1411 @@
+//! From a table of text cells to the feature matrix: each column's role is inferred on the
+//! training rows only ([`Columns::fit`]), then the same map is applied to validation, test,
+//! `eval` and `predict` rows ([`Columns::encode`]). The fitted map is stored in the model file.
+//!
+//! # Missing cells
+//! A cell is missing when, trimmed and ignoring case, it is one of [`MISSING_WORDS`]: empty,
+//! `NA`, `N/A`, `NaN`, `null`, `?`. (`none` is *not* missing: it is a real category in many
+//! tables, e.g. "no garage"; `N/A` is, as it has no other reading.)
+//!
+//! # Roles (decided in this order, on the training rows only)
+//! 1. `--drop` names it, or `--features` is given and does not name it: **dropped**.
+//! 2. No value in any training row (every cell missing): **dropped**.
+//! 3. `--categorical` names it: **categorical** (rules 4–8 are skipped).
+//! 4. One distinct value and no missing cell: **dropped** (constant). Not applied to a column
+//!    named by `--features`.
+//! 5. The first column, when its header is empty or `Unnamed: 0` (a row-name column written by R or
+//!    pandas), with a different value on every training row: **dropped** (row names).
+//! 6. Its name looks like an identifier (see [`looks_like_id`]) and at least
+//!    [`ID_SHARE`] (95%) of its non-missing training values are distinct: **dropped** (ID-like).
+//! 7. Every value is a number: **numeric**. Every value is a yes/no word ([`TRUE_WORDS`],
+//!    [`FALSE_WORDS`], case-insensitive: yes/no, true/false, y/n, t/f): **boolean**.
+//! 8. Otherwise text. A text column with at least [`ID_MIN_ROWS`] (20) non-missing training values
+//!    of which at least 95% are distinct is **dropped** (ID-like: names, free text); else
+//!    **categorical**.
+//!
+//! Rules 4–6 and 8's ID rule do not apply to a column named by `--features`.
+//!
+//! # Encoding (features in file order; each column's indicator right after its own features)
+//! - **numeric**: one feature, the number; a missing cell becomes the training **median**. It is
+//!   then standardised with the training mean and standard deviation (by the run's normaliser).
+//!   A number beyond f32's range (|x| > 3.4·10³⁸) or not finite (`inf`) is an error naming the
+//!   file, line and column.
+//! - **boolean**: one feature, 1 for a yes-word, 0 for a no-word; missing → the most frequent
+//!   value (ties: 0). Not standardised.
+//! - **categorical**: one 0/1 feature per category seen in training (sorted by name; at most
+//!   [`MAX_CATEGORIES`] (100), the most frequent, ties by name — rarer ones encode like unseen
+//!   ones); missing → the most frequent category (ties: first by name). A category not seen in
+//!   training encodes as all zeros and is counted ([`Encoded::unseen`]). Not standardised.
+//! - **missing indicator**: for each column that had a missing cell in the training rows, one more
+//!   0/1 feature, 1 where the cell is missing. Not standardised.
+//! - **dropped**: nothing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Cells that count as missing (compared trimmed and ignoring ASCII case).
+pub const MISSING_WORDS: [&str; 6] = ["", "na", "n/a", "nan", "null", "?"];
+/// Words read as true (1) in a boolean column, ignoring case.
+pub const TRUE_WORDS: [&str; 4] = ["true", "yes", "y", "t"];
+/// Words read as false (0) in a boolean column, ignoring case.
+pub const FALSE_WORDS: [&str; 4] = ["false", "no", "n", "f"];
+/// Share of distinct values (among non-missing training values) from which a column is ID-like.
+pub const ID_SHARE: f64 = 0.95;
+/// A text column without an ID-like name is judged ID-like only with at least this many values.
+pub const ID_MIN_ROWS: usize = 20;
+/// The most categories one column is one-hot encoded with.
+pub const MAX_CATEGORIES: usize = 100;
+
+/// Whether a cell is missing (one of [`MISSING_WORDS`]).
+pub fn is_missing(cell: &str) -> bool {
+    if cell.len() > 8 {
+        return !cell.is_empty() && cell.trim().is_empty();
+    }
+    let c = cell.trim();
+    MISSING_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w))
+}
+
+/// A yes/no word as a boolean.
+pub fn parse_bool(cell: &str) -> Option<bool> {
+    let c = cell.trim();
+    if TRUE_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w)) {
+        Some(true)
+    } else if FALSE_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A number as Rust (and Python's float()) read it; `None` for text.
+pub fn parse_number(cell: &str) -> Option<f64> {
+    cell.trim().parse::<f64>().ok()
+}
+
+/// Whether a column name says "identifier": `id`, `index`, `rownames`, `Unnamed: 0` or empty
+/// (ignoring case), a name ending in `_id`, ` id`, `-id` or `.id` (ignoring case), or a camel-case
+/// name ending in `Id` or `ID` after a lower-case letter (`PassengerId`, `customerID`).
+pub fn looks_like_id(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    if ["", "id", "index", "rownames", "unnamed: 0"].contains(&lower.as_str()) {
+        return true;
+    }
+    if ["_id", " id", "-id", ".id"]
+        .iter()
+        .any(|s| lower.ends_with(s))
+    {
+        return true;
+    }
+    let chars: Vec<char> = name.trim().chars().collect();
+    let n = chars.len();
+    n >= 3
+        && chars[n - 2] == 'I'
+        && (chars[n - 1] == 'd' || chars[n - 1] == 'D')
+        && chars[n - 3].is_lowercase()
+}
+
+/// A CSV file's cells (trimmed), with its column names and each row's line number.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub path: PathBuf,
+    /// Column names: the header's, or `column 0`, `column 1`, … without one.
+    pub names: Vec<String>,
+    pub has_header: bool,
+    pub rows: Vec<csv::StringRecord>,
+    /// 1-based line of each row in the file.
+    pub lines: Vec<u64>,
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn width(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn cell(&self, i: usize, j: usize) -> &str {
+        self.rows[i].get(j).unwrap_or("")
+    }
+
+    /// "line L, column NAME" of a cell, for errors.
+    pub fn at(&self, i: usize, j: usize) -> String {
+        format!("line {}, column {}", self.lines[i], self.names[j])
+    }
+
+    /// An error about this file.
+    pub fn error(&self, location: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Data {
+            path: self.path.clone(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// How one column becomes features.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Encoding {
+    /// One feature, the number; a missing cell becomes `fill` (the training median). `fill: null`
+    /// (models from before downhill 0.2) makes a missing cell an error.
+    Numeric { fill: Option<f64> },
+    /// One 0/1 feature; a missing cell becomes `fill` (the most frequent training value).
+    Boolean { fill: bool },
+    /// One 0/1 feature per category, in this order; a missing cell becomes `fill`; any other
+    /// value (unseen in training) all zeros.
+    Categorical {
+        categories: Vec<String>,
+        fill: String,
+    },
+    /// No feature.
+    Dropped { reason: String },
+}
+
+/// One column of the training file (not a target) and what it becomes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    pub encoding: Encoding,
+    /// A 0/1 missing-indicator feature follows this column's features.
+    pub indicator: bool,
+    /// Missing cells among the training rows.
+    pub missing: usize,
+    /// Distinct non-missing values among the training rows.
+    pub distinct: usize,
+}
+
+impl Column {
+    pub fn is_dropped(&self) -> bool {
+        matches!(self.encoding, Encoding::Dropped { .. })
+    }
+
+    /// Features this column produces.
+    pub fn width(&self) -> usize {
+        let w = match &self.encoding {
+            Encoding::Numeric { .. } | Encoding::Boolean { .. } => 1,
+            Encoding::Categorical { categories, .. } => categories.len(),
+            Encoding::Dropped { .. } => 0,
+        };
+        w + usize::from(self.indicator)
+    }
+
+    /// The role's name: numeric, boolean, categorical, dropped.
+    pub fn role(&self) -> &'static str {
+        match self.encoding {
+            Encoding::Numeric { .. } => "numeric",
+            Encoding::Boolean { .. } => "boolean",
+            Encoding::Categorical { .. } => "categorical",
+            Encoding::Dropped { .. } => "dropped",
+        }
+    }
+}
+
+/// What the user said about the columns (`--features`, `--drop`, `--categorical`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub features: Option<Vec<String>>,
+    pub drop: Vec<String>,
+    pub categorical: Vec<String>,
+}
+
+/// The fitted map from a table's columns to features (stored in the model file as `columns`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Columns {
+    /// Every column of the training file but the targets, in file order.
+    pub columns: Vec<Column>,
+    /// The target columns' names.
+    pub targets: Vec<String>,
+    /// The target columns' 0-based positions in the training file (which has
+    /// `columns.len() + targets.len()` columns).
+    pub target_positions: Vec<usize>,
+    /// Whether the training file had a header (columns are matched by name only then).
+    pub has_header: bool,
+    /// Columns unknown to the model are ignored rather than refused (only for models from format
+    /// version 1, which did not record their target's name). Never stored.
+    #[serde(skip)]
+    pub lenient: bool,
+}
+
+/// Values of a column not seen in training, met while encoding.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Unseen {
+    pub column: String,
+    /// Rows whose value was not a training category (encoded as all zeros).
+    pub rows: usize,
+    /// Up to five of those values.
+    pub examples: Vec<String>,
+}
+
+/// A feature matrix and what was met on the way.
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    /// Row-major, `rows × n_features`.
+    pub x: Vec<f32>,
+    pub n_features: usize,
+    pub unseen: Vec<Unseen>,
+    /// Missing cells filled in.
+    pub imputed: usize,
+}
+
+fn overridden_names(
+    table: &Table,
+    flag: &'static str,
+    names: &[String],
+    targets: &[usize],
+) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for n in names {
+        let j = table.names.iter().position(|h| h == n).or_else(|| {
+            n.parse::<usize>()
+                .ok()
+                .filter(|&j| !table.has_header && j < table.width())
+        });
+        let Some(j) = j else {
+            return Err(Error::setting(
+                flag,
+                n,
+                format!(
+                    "no such column in {}; columns: {}",
+                    table.path.display(),
+                    table.names.join(", ")
+                ),
+            ));
+        };
+        if targets.contains(&j) {
+            return Err(Error::setting(
+                flag,
+                n,
+                "is the target column; name feature columns only",
+            ));
+        }
+        out.push(j);
+    }
+    Ok(out)
+}
+
+impl Columns {
+    /// Decides every non-target column's role and statistics from the training `rows` of `table`
+    /// (the rules in the module documentation). Errors: an unknown column in the overrides, a
+    /// column both in `--features` and `--drop`, a numeric cell that is not finite or beyond f32,
+    /// and no feature column left.
+    pub fn fit(
+        table: &Table,
+        targets: &[usize],
+        rows: &[usize],
+        ov: &Overrides,
+    ) -> Result<Columns> {
+        let keep = ov
+            .features
+            .as_ref()
+            .map(|f| overridden_names(table, "features", f, targets))
+            .transpose()?;
+        let drop = overridden_names(table, "drop", &ov.drop, targets)?;
+        let categorical = overridden_names(table, "categorical", &ov.categorical, targets)?;
+        if let Some(k) = &keep
+            && let Some(j) = k.iter().find(|j| drop.contains(j))
+        {
+            return Err(Error::setting(
+                "drop",
+                &table.names[*j],
+                "is also named by --features; name it in one of them",
+            ));
+        }
+        if let Some(j) = categorical.iter().find(|j| drop.contains(j)) {
+            return Err(Error::setting(
+                "categorical",
+                &table.names[*j],
+                "is also named by --drop",
+            ));
+        }
+        let mut columns = Vec::new();
+        let features: Vec<usize> = (0..table.width())
+            .filter(|j| !targets.contains(j))
+            .collect();
+        let mut scans = scan(table, &features, rows).into_iter();
+        for &j in &features {
+            let dropped = |reason: String| Encoding::Dropped { reason };
+            let named = keep.as_ref().is_some_and(|k| k.contains(&j));
+            let Scan {
+                missing,
+                mut values,
+                numeric,
+                first,
+            } = scans.next().expect("one scan per column");
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            let distinct = if numeric {
+                values.sort_by(f64::total_cmp);
+                usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
+            } else {
+                for &i in rows {
+                    let c = table.cell(i, j);
+                    if !is_missing(c) {
+                        *counts.entry(c).or_default() += 1;
+                    }
+                }
+                counts.len()
+            };
+            let present = rows.len() - missing;
+            let encoding = if drop.contains(&j) {
+                dropped("--drop".into())
+            } else if keep.as_ref().is_some_and(|k| !k.contains(&j)) {
+                dropped("not named by --features".into())
+            } else if present == 0 {
+                dropped("no value in the training rows".into())
+            } else if categorical.contains(&j) {
+                if numeric {
+                    for &i in rows {
+                        let c = table.cell(i, j);
+                        if !is_missing(c) {
+                            *counts.entry(c).or_default() += 1;
+                        }
+                    }
+                }
+                categorical_encoding(&counts)
+            } else if !named && distinct == 1 && missing == 0 {
+                let v = first.expect("one value");
+                dropped(format!("constant: {v:?} on every training row"))
+            } else if !named
+                && j == 0
+                && table.has_header
+                && (table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0"))
+                && distinct == present
+            {
+                dropped("row names: unnamed first column, a different value on every row".into())
+            } else if !named
+                && table.has_header
+                && looks_like_id(&table.names[j])
+                && distinct as f64 >= ID_SHARE * present as f64
+            {
+                dropped(format!(
+                    "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
+                ))
+            } else if numeric {
+                if values
+                    .iter()
+                    .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
+                {
+                    for &i in rows {
+                        let c = table.cell(i, j);
+                        if !is_missing(c) {
+                            number(table, i, j, c)?;
+                        }
+                    }
+                }
+                Encoding::Numeric {
+                    fill: Some(median(&mut values)),
+                }
+            } else if counts.keys().all(|c| parse_bool(c).is_some()) {
+                let (mut yes, mut no) = (0, 0);
+                for (c, n) in &counts {
+                    if parse_bool(c) == Some(true) {
+                        yes += n;
+                    } else {
+                        no += n;
+                    }
+                }
+                Encoding::Boolean { fill: yes > no }
+            } else if !named
+                && present >= ID_MIN_ROWS
+                && distinct as f64 >= ID_SHARE * present as f64
+            {
+                dropped(format!(
+                    "ID-like: text with {distinct} distinct values in {present} rows"
+                ))
+            } else {
+                categorical_encoding(&counts)
+            };
+            let is_dropped = matches!(encoding, Encoding::Dropped { .. });
+            columns.push(Column {
+                name: table.names[j].clone(),
+                encoding,
+                indicator: missing > 0 && !is_dropped,
+                missing,
+                distinct,
+            });
+        }
+        let plan = Columns {
+            columns,
+            targets: targets.iter().map(|&j| table.names[j].clone()).collect(),
+            target_positions: targets.to_vec(),
+            has_header: table.has_header,
+            lenient: false,
+        };
+        if plan.n_features() == 0 {
+            let why: Vec<String> = plan
+                .columns
+                .iter()
+                .map(|c| match &c.encoding {
+                    Encoding::Dropped { reason } => format!("{} ({reason})", c.name),
+                    _ => c.name.clone(),
+                })
+                .collect();
+            return Err(table.error(
+                "columns",
+                format!(
+                    "no feature column left: {}. Name the columns to use with --features",
+                    why.join("; ")
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Features produced per row.
+    pub fn n_features(&self) -> usize {
+        self.columns.iter().map(Column::width).sum()
+    }
+
+    /// Columns in the training file (features, dropped ones and targets).
+    pub fn file_width(&self) -> usize {
+        self.columns.len() + self.targets.len()
+    }
+
+    /// The features' names: the column's name (numeric, boolean), `name=category` (one-hot),
+    /// `name (missing)` (indicator).
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.n_features());
+        for c in &self.columns {
+            match &c.encoding {
+                Encoding::Numeric { .. } | Encoding::Boolean { .. } => out.push(c.name.clone()),
+                Encoding::Categorical { categories, .. } => {
+                    out.extend(categories.iter().map(|k| format!("{}={k}", c.name)))
+                }
+                Encoding::Dropped { .. } => continue,
+            }
+            if c.indicator {
+                out.push(format!("{} (missing)", c.name));
+            }
+        }
+        out
+    }
+
+    /// Per feature: whether it is a numeric column's value (standardised) rather than a 0/1
+    /// feature (boolean, one-hot, indicator — left as 0/1).
+    pub fn standardized_mask(&self) -> Vec<bool> {
+        let mut out = Vec::with_capacity(self.n_features());
+        for c in &self.columns {
+            let numeric = matches!(c.encoding, Encoding::Numeric { .. });
+            let w = c.width() - usize::from(c.indicator);
+            out.extend(std::iter::repeat_n(numeric, w));
+            if c.indicator {
+                out.push(false);
+            }
+        }
+        out
+    }
+
+    /// For each of [`Columns::columns`], the column of `table` holding it (`None`: a dropped
+    /// column the file does not have), and the targets' columns when `need_targets`.
+    ///
+    /// By name when both files have a header: every feature column must be there, targets too
+    /// when needed, and no column may be unknown to the model (the error names the missing and the
+    /// unknown ones). By position otherwise: the file must have the training file's columns
+    /// (`file_width`), or those without the targets when they are not needed.
+    pub fn locate(
+        &self,
+        table: &Table,
+        need_targets: bool,
+    ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
+        if self.has_header && table.has_header {
+            let find = |n: &str| table.names.iter().position(|h| h == n);
+            let mut missing = Vec::new();
+            let mut map = Vec::with_capacity(self.columns.len());
+            for c in &self.columns {
+                let j = find(&c.name);
+                if j.is_none() && !c.is_dropped() {
+                    missing.push(c.name.clone());
+                }
+                map.push(j);
+            }
+            let mut targets = Vec::new();
+            for t in &self.targets {
+                match find(t) {
+                    Some(j) => targets.push(j),
+                    None if need_targets => missing.push(format!("{t} (the target)")),
+                    None => {}
+                }
+            }
+            let unknown: Vec<&String> = table
+                .names
+                .iter()
+                .filter(|h| {
+                    !self.columns.iter().any(|c| &c.name == *h) && !self.targets.contains(h)
+                })
+                .collect();
+            let unknown = if self.lenient { Vec::new() } else { unknown };
+            if !missing.is_empty() || !unknown.is_empty() {
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("missing: {}", missing.join(", ")));
+                }
+                if !unknown.is_empty() {
+                    parts.push(format!(
+                        "not in the training data: {}",
+                        unknown
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                let used: Vec<&str> = self
+                    .columns
+                    .iter()
+                    .filter(|c| !c.is_dropped())
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return Err(table.error(
+                    "header",
+                    format!(
+                        "the file's columns do not match the model's: {}. The model reads {} feature columns by name: {}{}",
+                        parts.join("; "),
+                        used.len(),
+                        used.join(", "),
+                        if need_targets {
+                            format!(", and the target {}", self.targets.join(", "))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
+            return Ok((map, targets));
+        }
+        let full = self.file_width();
+        let without = self.columns.len();
+        if table.width() == full {
+            let features: Vec<usize> = (0..full)
+                .filter(|j| !self.target_positions.contains(j))
+                .collect();
+            Ok((
+                features.into_iter().map(Some).collect(),
+                self.target_positions.clone(),
+            ))
+        } else if table.width() == without && !need_targets {
+            Ok(((0..without).map(Some).collect(), Vec::new()))
+        } else {
+            let hint = if need_targets {
+                format!(
+                    "{full} columns (the features and the target, in the training file's order)"
+                )
+            } else {
+                format!(
+                    "{without} feature columns (or {full} with the target), in the training file's order"
+                )
+            };
+            Err(table.error(
+                "line 1",
+                format!(
+                    "{} columns, but without a header to match by name the model needs {hint}",
+                    table.width()
+                ),
+            ))
+        }
+    }
+
+    /// The feature matrix of `rows` of `table`, whose columns `map` gives (from [`Columns::locate`]).
+    pub fn encode(&self, table: &Table, map: &[Option<usize>], rows: &[usize]) -> Result<Encoded> {
+        let w = self.n_features();
+        let mut x: Vec<f32> = Vec::new();
+        let total = rows.len().saturating_mul(w);
+        x.try_reserve_exact(total).map_err(|_| {
+            table.error(
+                "columns",
+                format!(
+                    "{} rows × {w} features would need {:.1} GB of memory",
+                    rows.len(),
+                    total as f64 * 4e-9
+                ),
+            )
+        })?;
+        let mut unseen: Vec<Unseen> = Vec::new();
+        let mut imputed = 0;
+        let index: Vec<Option<HashMap<&str, usize>>> = self
+            .columns
+            .iter()
+            .map(|c| match &c.encoding {
+                Encoding::Categorical { categories, .. } => Some(
+                    categories
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| (v.as_str(), k))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        for &i in rows {
+            for (k, c) in self.columns.iter().enumerate() {
+                if c.is_dropped() {
+                    continue;
+                }
+                let j = map[k].expect("located");
+                let cell = table.cell(i, j);
+                let miss = is_missing(cell);
+                if miss {
+                    imputed += 1;
+                }
+                match &c.encoding {
+                    Encoding::Numeric { fill } => {
+                        let v = if miss {
+                            fill.ok_or_else(|| {
+                                table.error(
+                                    table.at(i, j),
+                                    format!(
+                                        "missing value {cell:?}; this model was trained without missing values"
+                                    ),
+                                )
+                            })?
+                        } else {
+                            number(table, i, j, cell)?
+                        };
+                        x.push(v as f32);
+                    }
+                    Encoding::Boolean { fill } => {
+                        let v = if miss {
+                            *fill
+                        } else {
+                            parse_bool(cell).ok_or_else(|| {
+                                table.error(
+                                    table.at(i, j),
+                                    format!(
+                                        "{cell:?} is not a yes/no value (the model's column {} is boolean: {} / {})",
+                                        c.name,
+                                        TRUE_WORDS.join("/"),
+                                        FALSE_WORDS.join("/")
+                                    ),
+                                )
+                            })?
+                        };
+                        x.push(if v { 1.0 } else { 0.0 });
+                    }
+                    Encoding::Categorical { categories, fill } => {
+                        let value = if miss { fill.as_str() } else { cell };
+                        let hit = index[k].as_ref().expect("categorical").get(value);
+                        let start = x.len();
+                        x.extend(std::iter::repeat_n(0.0, categories.len()));
+                        match hit {
+                            Some(&h) => x[start + h] = 1.0,
+                            None => {
+                                let u = match unseen.iter_mut().find(|u| u.column == c.name) {
+                                    Some(u) => u,
+                                    None => {
+                                        unseen.push(Unseen {
+                                            column: c.name.clone(),
+                                            rows: 0,
+                                            examples: Vec::new(),
+                                        });
+                                        unseen.last_mut().expect("pushed")
+                                    }
+                                };
+                                u.rows += 1;
+                                if u.examples.len() < 5 && !u.examples.iter().any(|e| e == value) {
+                                    u.examples.push(value.to_string());
+                                }
+                            }
+                        }
+                    }
+                    Encoding::Dropped { .. } => unreachable!("skipped above"),
+                }
+                if c.indicator {
+                    x.push(if miss { 1.0 } else { 0.0 });
+                }
+            }
+        }
+        Ok(Encoded {
+            x,
+            n_features: w,
+            unseen,
+            imputed,
+        })
+    }
+
+    /// The data report: one line per column (role, type, categories or missing count).
+    pub fn report(&self) -> Vec<String> {
+        let w = self
+            .columns
+            .iter()
+            .map(|c| c.name.chars().count())
+            .chain(self.targets.iter().map(|t| t.chars().count()))
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut out = Vec::new();
+        for c in &self.columns {
+            let miss = if c.missing > 0 {
+                format!(", {} missing", c.missing)
+            } else {
+                String::new()
+            };
+            let text = match &c.encoding {
+                Encoding::Numeric { fill } => format!(
+                    "numeric      standardised{miss}{}",
+                    match fill {
+                        Some(f) if c.missing > 0 => format!(" → median {f}, + indicator"),
+                        _ => String::new(),
+                    }
+                ),
+                Encoding::Boolean { fill } => format!(
+                    "boolean      0/1{miss}{}",
+                    if c.missing > 0 {
+                        format!(" → {}, + indicator", u8::from(*fill))
+                    } else {
+                        String::new()
+                    }
+                ),
+                Encoding::Categorical { categories, fill } => {
+                    let shown: Vec<&str> = categories.iter().take(6).map(String::as_str).collect();
+                    let more = if categories.len() > 6 { ", …" } else { "" };
+                    let capped = if c.distinct > categories.len() {
+                        format!(
+                            " (the {} most frequent of {}; the others encode as unseen)",
+                            categories.len(),
+                            c.distinct
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "categorical  one-hot, {} categories: {}{more}{capped}{miss}{}",
+                        categories.len(),
+                        shown.join(", "),
+                        if c.missing > 0 {
+                            format!(" → {fill:?}, + indicator")
+                        } else {
+                            String::new()
+                        }
+                    )
+                }
+                Encoding::Dropped { reason } => format!("dropped      {reason}"),
+            };
+            out.push(format!("  {:<w$}  {text}", c.name));
+        }
+        for t in &self.targets {
+            out.push(format!("  {t:<w$}  target"));
+        }
+        out
+    }
+
+    /// Checks a map read from a model file: names, categories and fills that the encoder relies
+    /// on, and `inputs` features. Errors name the offending column.
+    pub fn validate(&self, path: &Path, inputs: usize) -> Result<()> {
+        let bad = |what: String| Error::Data {
+            path: path.to_path_buf(),
+            location: "__metadata__.downhill.columns".into(),
+            message: what,
+        };
+        if self.targets.is_empty() || self.targets.len() != self.target_positions.len() {
+            return Err(bad(format!(
+                "{} target names but {} target positions",
+                self.targets.len(),
+                self.target_positions.len()
+            )));
+        }
+        let width = self.file_width();
+        let mut seen_pos = std::collections::HashSet::new();
+        for &p in &self.target_positions {
+            if p >= width || !seen_pos.insert(p) {
+                return Err(bad(format!(
+                    "target position {p} is repeated or outside the file's {width} columns"
+                )));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for n in self.columns.iter().map(|c| &c.name).chain(&self.targets) {
+            if self.has_header && !names.insert(n) {
+                return Err(bad(format!("column name {n:?} appears twice")));
+            }
+        }
+        for c in &self.columns {
+            match &c.encoding {
+                Encoding::Numeric { fill: Some(f) }
+                    if !(f.is_finite() && f.abs() <= f32::MAX as f64) =>
+                {
+                    return Err(bad(format!(
+                        "column {}: fill value {f} is not a finite f32",
+                        c.name
+                    )));
+                }
+                Encoding::Categorical { categories, fill } => {
+                    if categories.is_empty() {
+                        return Err(bad(format!("column {}: no categories", c.name)));
+                    }
+                    let set: std::collections::HashSet<&String> = categories.iter().collect();
+                    if set.len() != categories.len() {
+                        return Err(bad(format!("column {}: a category appears twice", c.name)));
+                    }
+                    if !categories.contains(fill) {
+                        return Err(bad(format!(
+                            "column {}: fill {fill:?} is not one of its categories",
+                            c.name
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.n_features() != inputs {
+            return Err(bad(format!(
+                "the columns make {} features, but the network takes {inputs}",
+                self.n_features()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A map for a model written before columns were recorded: every feature column numeric
+    /// (missing cells are errors), with the given names, the targets at `target_positions`.
+    pub fn legacy(
+        feature_names: &[String],
+        targets: Vec<String>,
+        target_positions: Vec<usize>,
+        has_header: bool,
+    ) -> Columns {
+        Columns {
+            columns: feature_names
+                .iter()
+                .map(|n| Column {
+                    name: n.clone(),
+                    encoding: Encoding::Numeric { fill: None },
+                    indicator: false,
+                    missing: 0,
+                    distinct: 0,
+                })
+                .collect(),
+            targets,
+            target_positions,
+            has_header,
+            lenient: false,
+        }
+    }
+}
+
+/// What one pass over a column's training cells found.
+struct Scan<'a> {
+    missing: usize,
+    /// The values as numbers, while every one is a number (else empty).
+    values: Vec<f64>,
+    numeric: bool,
+    first: Option<&'a str>,
+}
+
+/// Scans the columns `cols` over `rows`, reading the table row by row in blocks of 64 columns
+/// (column by column, every cell would be a cache miss on a long table).
+fn scan<'a>(table: &'a Table, cols: &[usize], rows: &[usize]) -> Vec<Scan<'a>> {
+    let mut out: Vec<Scan<'a>> = cols
+        .iter()
+        .map(|_| Scan {
+            missing: 0,
+            values: Vec::new(),
+            numeric: true,
+            first: None,
+        })
+        .collect();
+    for (block, scans) in cols.chunks(64).zip(out.chunks_mut(64)) {
+        for &i in rows {
+            let r = &table.rows[i];
+            for (&j, s) in block.iter().zip(scans.iter_mut()) {
+                let c = r.get(j).unwrap_or("");
+                if is_missing(c) {
+                    s.missing += 1;
+                    continue;
+                }
+                s.first.get_or_insert(c);
+                if s.numeric {
+                    match parse_number(c) {
+                        Some(v) => s.values.push(v),
+                        None => {
+                            s.numeric = false;
+                            s.values = Vec::new();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn categorical_encoding(counts: &HashMap<&str, usize>) -> Encoding {
+    let mut by_count: Vec<(&str, usize)> = counts.iter().map(|(k, v)| (*k, *v)).collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let fill = by_count[0].0.to_string();
+    let mut categories: Vec<String> = by_count
+        .iter()
+        .take(MAX_CATEGORIES)
+        .map(|(k, _)| k.to_string())
+        .collect();
+    categories.sort();
+    Encoding::Categorical { categories, fill }
+}
+
+/// A numeric cell: finite and within f32's range, else an error naming file, line and column.
+fn number(table: &Table, i: usize, j: usize, cell: &str) -> Result<f64> {
+    match parse_number(cell) {
+        Some(v) if v.is_finite() && v.abs() <= f32::MAX as f64 => Ok(v),
+        Some(v) if v.is_finite() => Err(table.error(
+            table.at(i, j),
+            format!("{cell} is beyond f32's range (±3.4e38); rescale the column"),
+        )),
+        Some(_) => Err(table.error(table.at(i, j), format!("{cell:?} is not a finite number"))),
+        None => Err(table.error(
+            table.at(i, j),
+            format!(
+                "{cell:?} is not a number (the column {} is numeric)",
+                table.names[j]
+            ),
+        )),
+    }
+}
+
+/// The median (mean of the two middle values for an even count), as numpy's.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Standardisation of regression targets: the network learns (y − mean)/std, fitted on the
+/// training rows (population standard deviation, as scikit-learn's StandardScaler; a constant
+/// column keeps std 1). Predictions are mapped back: ŷ = output·std + mean.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetScaling {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl TargetScaling {
+    /// Fitted on a regression set's targets (`None` for classes or an empty set).
+    pub fn fit(data: &super::Dataset) -> Option<TargetScaling> {
+        let super::Targets::Values { data: y, cols } = data.targets() else {
+            return None;
+        };
+        let n = y.len() / (*cols).max(1);
+        if n == 0 {
+            return None;
+        }
+        let mut mean = vec![0.0f64; *cols];
+        for row in y.chunks_exact(*cols) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let mut var = vec![0.0f64; *cols];
+        for row in y.chunks_exact(*cols) {
+            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v as f64 - m).powi(2);
+            }
+        }
+        let std = var
+            .iter()
+            .map(|s| {
+                let sd = (s / n as f64).sqrt();
+                if sd > 1e-12 && sd.is_finite() {
+                    sd
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Some(TargetScaling { mean, std })
+    }
+
+    /// Standardises `data`'s targets.
+    pub fn apply(&self, data: &mut super::Dataset) {
+        let inv: Vec<f64> = self.std.iter().map(|s| 1.0 / s).collect();
+        data.scale_targets(&self.mean, &inv);
+    }
+
+    /// Maps standardised values (`n × cols`, row-major) back to the original units.
+    pub fn unscale(&self, values: &mut [f32]) {
+        let k = self.mean.len().max(1);
+        for row in values.chunks_exact_mut(k) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v as f64 * s + m) as f32;
+            }
+        }
+    }
+
+    /// Checks a scaling read from a model file with `outputs` outputs.
+    pub fn validate(&self, path: &Path, outputs: usize) -> Result<()> {
+        let bad = |m: String| Error::Data {
+            path: path.to_path_buf(),
+            location: "__metadata__.downhill.target_scaling".into(),
+            message: m,
+        };
+        if self.mean.len() != outputs || self.std.len() != outputs {
+            return Err(bad(format!(
+                "{} means and {} standard deviations for {outputs} outputs",
+                self.mean.len(),
+                self.std.len()
+            )));
+        }
+        if let Some(m) = self
+            .mean
+            .iter()
+            .find(|m| !(m.is_finite() && m.abs() <= f32::MAX as f64))
+        {
+            return Err(bad(format!("mean {m} is not a finite f32")));
+        }
+        if let Some(s) = self
+            .std
+            .iter()
+            .find(|s| !(s.is_finite() && **s > 0.0 && **s <= f32::MAX as f64))
+        {
+            return Err(bad(format!(
+                "standard deviation {s} is not a finite number > 0"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table from comma-separated lines, the first being the header.
+    fn table(lines: &[&str]) -> Table {
+        let names: Vec<String> = lines[0].split(',').map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = lines[1..]
+            .iter()
+            .map(|l| csv::StringRecord::from(l.split(',').collect::<Vec<_>>()))
+            .collect();
+        Table {
+            path: PathBuf::from("t.csv"),
+            names,
+            has_header: true,
+            lines: (2..rows.len() as u64 + 2).collect(),
+            rows,
+        }
+    }
+
+    /// Fits on every row with the last column as the target.
+    fn fit(t: &Table, ov: &Overrides) -> Result<Columns> {
+        let rows: Vec<usize> = (0..t.len()).collect();
+        Columns::fit(t, &[t.width() - 1], &rows, ov)
+    }
+
+    fn kind(c: &Columns, name: &str) -> String {
+        let col = c.columns.iter().find(|c| c.name == name).unwrap();
+        col.role().to_string()
+    }
+
+    #[test]
+    fn missing_words_and_what_is_not_missing() {
+        for m in [
+            "", " ", "NA", "na", "N/A", "n/a", "NaN", "nan", "NULL", "null", "?",
+        ] {
+            assert!(is_missing(m), "{m:?}");
+        }
+        for v in ["none", "None", "0", "-", "NA2", "??"] {
+            assert!(!is_missing(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn boolean_words_ignore_case() {
+        for t in ["yes", "YES", "True", "y", "T"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["no", "No", "FALSE", "n", "f"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for x in ["1", "0", "maybe", "yess", ""] {
+            assert_eq!(parse_bool(x), None, "{x}");
+        }
+    }
+
+    #[test]
+    fn id_names() {
+        for n in [
+            "id",
+            "ID",
+            "Id",
+            "index",
+            "",
+            "Unnamed: 0",
+            "rownames",
+            "customer_id",
+            "row id",
+            "PassengerId",
+            "customerID",
+            "user.id",
+        ] {
+            assert!(looks_like_id(n), "{n:?}");
+        }
+        for n in ["valid", "grid", "UUID", "width", "idea", "bid_price", "i"] {
+            assert!(!looks_like_id(n), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn rule_constant_columns_are_dropped_unless_missing_or_named() {
+        let t = table(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "k"),
+            "dropped"
+        );
+        // One value plus missing cells: the indicator carries information, so it is kept.
+        let t = table(&["a,k,y", "1,x,0", "2,,1", "3,x,0"]);
+        let c = fit(&t, &Overrides::default()).unwrap();
+        assert_eq!(kind(&c, "k"), "categorical");
+        assert!(c.columns[1].indicator);
+        let t = table(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"]);
+        let ov = Overrides {
+            features: Some(vec!["k".into()]),
+            ..Default::default()
+        };
+        assert_eq!(kind(&fit(&t, &ov).unwrap(), "k"), "categorical");
+    }
+
+    #[test]
+    fn rule_empty_columns_are_dropped() {
+        let t = table(&["a,e,y", "1,NA,0", "2,,1", "3,?,0"]);
+        let c = fit(&t, &Overrides::default()).unwrap();
+        assert_eq!(kind(&c, "e"), "dropped");
+        assert_eq!(c.n_features(), 1);
+    }
+
+    #[test]
+    fn rule_row_names_and_id_like_columns_are_dropped() {
+        // Unnamed first column with a value per row.
+        let t = table(&[",a,y", "r1,1,0", "r2,2,1", "r3,3,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), ""),
+            "dropped"
+        );
+        // Named like an ID, numeric, distinct on every row (even a short table).
+        let t = table(&["PassengerId,a,y", "7,1,0", "3,2,1", "9,3,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "PassengerId"),
+            "dropped"
+        );
+        // Named like an ID but repeating (< 95% distinct): kept.
+        let t = table(&["user_id,a,y", "7,1,0", "7,2,1", "9,3,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "user_id"),
+            "numeric"
+        );
+        // Text distinct on ≥ 95% of ≥ 20 rows: dropped; on 19 rows: categorical.
+        let mut lines = vec!["name,a,y".to_string()];
+        for i in 0..20 {
+            lines.push(format!("person{i},{i},{}", i % 2));
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_eq!(
+            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
+            "dropped"
+        );
+        assert_eq!(
+            kind(
+                &fit(&table(&refs[..20]), &Overrides::default()).unwrap(),
+                "name"
+            ),
+            "categorical"
+        );
+        // 19 distinct of 20 (95%): still ID-like; 18 of 20 (90%): categorical.
+        let mut l19 = lines.clone();
+        l19[20] = "person0,19,1".into();
+        let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
+        assert_eq!(
+            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
+            "dropped"
+        );
+        l19[19] = "person0,18,0".into();
+        let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
+        assert_eq!(
+            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
+            "categorical"
+        );
+        // A numeric column distinct on every row without an ID name is a feature.
+        let t = table(&["weight,y", "1.5,0", "2.25,1", "3.125,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "weight"),
+            "numeric"
+        );
+    }
+
+    #[test]
+    fn rule_numeric_boolean_categorical_and_their_encoding() {
+        let t = table(&[
+            "n,b,c,y",
+            "1,yes,red,0",
+            "NA,No,blue,1",
+            "3,,red,0",
+            "10,YES,,1",
+            "2,y,green,0",
+        ]);
+        let c = fit(&t, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.columns.iter().map(Column::role).collect::<Vec<_>>(),
+            ["numeric", "boolean", "categorical"]
+        );
+        // Median of 1, 3, 10, 2 = 2.5; most frequent boolean: yes (3 of 4); most frequent
+        // category: red.
+        assert_eq!(c.columns[0].encoding, Encoding::Numeric { fill: Some(2.5) });
+        assert_eq!(c.columns[1].encoding, Encoding::Boolean { fill: true });
+        assert_eq!(
+            c.columns[2].encoding,
+            Encoding::Categorical {
+                categories: vec!["blue".into(), "green".into(), "red".into()],
+                fill: "red".into()
+            }
+        );
+        assert_eq!(
+            c.feature_names(),
+            [
+                "n",
+                "n (missing)",
+                "b",
+                "b (missing)",
+                "c=blue",
+                "c=green",
+                "c=red",
+                "c (missing)"
+            ]
+        );
+        assert_eq!(
+            c.standardized_mask(),
+            [true, false, false, false, false, false, false, false]
+        );
+        let (map, _) = c.locate(&t, true).unwrap();
+        let e = c.encode(&t, &map, &[1, 3]).unwrap();
+        assert_eq!(
+            e.x,
+            [
+                2.5, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, // NA → median, indicator
+                10.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, // "" → red, indicator
+            ]
+        );
+        assert_eq!(e.imputed, 2);
+        // An unseen category: all zeros, counted.
+        let u = table(&["c,n,b,y", "purple,1,no,0", "purple,2,no,0", "red,3,no,1"]);
+        let (map, _) = c.locate(&u, true).unwrap();
+        let e = c.encode(&u, &map, &[0, 1, 2]).unwrap();
+        assert_eq!(&e.x[4..8], [0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            e.unseen,
+            [Unseen {
+                column: "c".into(),
+                rows: 2,
+                examples: vec!["purple".into()]
+            }]
+        );
+        // A yes/no word that is not one: an error at the cell.
+        let bad = table(&["c,n,b,y", "red,1,maybe,0"]);
+        let (map, _) = c.locate(&bad, true).unwrap();
+        let err = c.encode(&bad, &map, &[0]).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2, column b") && err.contains("maybe"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn categories_beyond_the_cap_keep_the_most_frequent() {
+        let mut lines = vec!["c,y".to_string()];
+        for i in 0..(MAX_CATEGORIES + 20) {
+            lines.push(format!("k{i:03},{}", i % 2));
+            if i < MAX_CATEGORIES {
+                lines.push(format!("k{i:03},{}", i % 2));
+            }
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let c = fit(&table(&refs), &Overrides::default()).unwrap();
+        match &c.columns[0].encoding {
+            Encoding::Categorical { categories, .. } => {
+                assert_eq!(categories.len(), MAX_CATEGORIES);
+                assert!(categories.iter().all(|k| k.as_str() < "k100"));
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_f32_and_infinities_are_errors_with_the_cell() {
+        for v in ["1e39", "-3.5e38", "inf", "-infinity"] {
+            let t = table(&["a,y", "1,0", &format!("{v},1")]);
+            let e = fit(&t, &Overrides::default()).unwrap_err().to_string();
+            assert!(
+                e.contains("t.csv") && e.contains("line 3, column a"),
+                "{v}: {e}"
+            );
+        }
+        let t = table(&["a,y", "3.4e38,0", "1,1"]);
+        assert!(fit(&t, &Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn overrides_are_checked() {
+        let t = table(&["a,b,y", "1,2,0", "2,3,1"]);
+        let ov = |f: Option<&[&str]>, d: &[&str], c: &[&str]| Overrides {
+            features: f.map(|f| f.iter().map(|s| s.to_string()).collect()),
+            drop: d.iter().map(|s| s.to_string()).collect(),
+            categorical: c.iter().map(|s| s.to_string()).collect(),
+        };
+        let c = fit(&t, &ov(Some(&["b"]), &[], &[])).unwrap();
+        assert_eq!(c.feature_names(), ["b"]);
+        let c = fit(&t, &ov(None, &["a"], &["b"])).unwrap();
+        assert_eq!(c.feature_names(), ["b=2", "b=3"]);
+        for (o, needle) in [
+            (ov(Some(&["zzz"]), &[], &[]), "zzz"),
+            (ov(None, &["y"], &[]), "target"),
+            (ov(Some(&["a"]), &["a"], &[]), "--features"),
+            (ov(None, &["a"], &["a"]), "--drop"),
+            (ov(None, &["a", "b"], &[]), "no feature column left"),
+        ] {
+            let e = fit(&t, &o).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn target_scaling_round_trip() {
+        let mut d = crate::data::Dataset::regression(
+            vec![0.0; 4],
+            1,
+            vec![100.0, 0.5, 300.0, 1.5, 200.0, 1.0, 400.0, 2.0],
+            2,
+        )
+        .unwrap();
+        let t = TargetScaling::fit(&d).unwrap();
+        assert_eq!(t.mean, [250.0, 1.25]);
+        // Population standard deviation: √(12500) and √(0.3125).
+        assert!((t.std[0] - 12500f64.sqrt()).abs() < 1e-9);
+        assert!((t.std[1] - 0.3125f64.sqrt()).abs() < 1e-9);
+        t.apply(&mut d);
+        let crate::data::Targets::Values { data, .. } = d.targets() else {
+            unreachable!()
+        };
+        let mut back = data.clone();
+        let mean: f32 = data.iter().step_by(2).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6);
+        t.unscale(&mut back);
+        for (a, b) in back
+            .iter()
+            .zip([100.0, 0.5, 300.0, 1.5, 200.0, 1.0, 400.0, 2.0])
+        {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // A constant target keeps std 1.
+        let d = crate::data::Dataset::regression(vec![0.0; 2], 1, vec![5.0, 5.0], 1).unwrap();
+        assert_eq!(TargetScaling::fit(&d).unwrap().std, [1.0]);
+    }
+}

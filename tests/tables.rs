@@ -1,0 +1,1126 @@
+//! Real tables through the binary (issue 11's data half, issue 10's CSV items): text, boolean,
+//! ID-like, constant columns and missing cells; categories unseen at predict; columns matched by
+//! name in every command; duplicate names, f32 overflow and unlearnable targets refused;
+//! regression targets standardised; overrides; the model file's preprocessing metadata.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use rand::{Rng as _, SeedableRng};
+use serde_json::Value;
+
+fn downhill() -> Command {
+    Command::cargo_bin("downhill").unwrap()
+}
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
+}
+
+/// Runs downhill, expecting success; returns (stdout, stderr).
+fn ok(args: &[&str]) -> (String, String) {
+    let out = downhill().args(args).output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{args:?} failed: {e}");
+    (o, e)
+}
+
+/// Runs downhill, expecting a clean failure (exit 1-2, no panic); returns stderr.
+fn fails(args: &[&str]) -> String {
+    let out = downhill().args(args).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        !e.contains("panicked") && matches!(out.status.code(), Some(1..=2)),
+        "{args:?}: {e}"
+    );
+    e
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A penguin-like table: an unnamed row-name column, an ID column, a text column, a numeric
+/// column with missing cells (NA, empty, ?), a boolean column in mixed case with missing cells, a
+/// constant column, a numeric column, and a text target. The species is readable from the
+/// numbers.
+fn penguins(rows: usize, seed: u64) -> String {
+    let mut rng = downhill::Rng::seed_from_u64(seed);
+    let mut out = String::from(",sample_id,island,bill,flipper,male,study,species\n");
+    let missing = ["NA", "", "?", "nan", "N/A", "null"];
+    for i in 0..rows {
+        let k = i % 3;
+        let species = ["Adelie", "Gentoo", "Chinstrap"][k];
+        let island = match k {
+            0 => ["Biscoe", "Dream", "Torgersen"][rng.random_range(0..3)],
+            1 => "Biscoe",
+            _ => "Dream",
+        };
+        let bill = [38.0, 47.0, 49.0][k] + rng.random_range(-2.0..2.0);
+        let flipper = [190.0, 217.0, 196.0][k] + rng.random_range(-4.0..4.0);
+        let bill = if rng.random_range(0.0..1.0) < 0.1 {
+            missing[rng.random_range(0..missing.len())].to_string()
+        } else {
+            format!("{bill:.1}")
+        };
+        let male = if rng.random_range(0.0..1.0) < 0.05 {
+            "NA"
+        } else {
+            ["yes", "No", "YES", "no"][rng.random_range(0..4)]
+        };
+        out += &format!(
+            "{},P{:04},{island},{bill},{flipper:.0},{male},PAL0708,{species}\n",
+            i + 1,
+            7 * i + 3
+        );
+    }
+    out
+}
+
+fn role(v: &Value, column: &str) -> String {
+    let cols = v["data"]["columns"]["columns"]["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columns in {v}"));
+    let c = cols
+        .iter()
+        .find(|c| c["name"] == column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    c["encoding"]["kind"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn roles_missing_values_and_the_data_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "penguins.csv", &penguins(300, 1));
+    let out = dir.path().join("r");
+    let (stdout, stderr) = ok(&[
+        "train",
+        "--json",
+        "--epochs",
+        "30",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let v = json(stdout.as_bytes());
+    // The report on stderr: one line per column, dropped ones with their reason.
+    for needle in [
+        "row names",
+        "sample_id",
+        "ID-like",
+        "constant",
+        "categorical  one-hot, 3 categories: Biscoe, Dream, Torgersen",
+        "boolean",
+        "missing → median",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in:\n{stderr}");
+    }
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("species") && l.ends_with("target")),
+        "{stderr}"
+    );
+    assert_eq!(role(&v, ""), "dropped");
+    assert_eq!(role(&v, "sample_id"), "dropped");
+    assert_eq!(role(&v, "study"), "dropped");
+    assert_eq!(role(&v, "island"), "categorical");
+    assert_eq!(role(&v, "bill"), "numeric");
+    assert_eq!(role(&v, "flipper"), "numeric");
+    assert_eq!(role(&v, "male"), "boolean");
+    // island (3) + bill + its indicator + flipper + male + its indicator.
+    assert_eq!(v["data"]["features"], 8, "{v}");
+    assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    // summary.json keeps the report.
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["data"]["columns"], v["data"]["columns"]);
+    // The model's normaliser leaves 0/1 features alone and standardises the numbers.
+    let meta = model_meta(&out.join("model.safetensors"));
+    let scale = meta["normalizer"]["scale"].as_array().unwrap();
+    let names: Vec<&str> = meta["feature_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "island=Biscoe",
+            "island=Dream",
+            "island=Torgersen",
+            "bill",
+            "bill (missing)",
+            "flipper",
+            "male",
+            "male (missing)"
+        ][..names.len()]
+    );
+    for (n, sc) in names.iter().zip(scale) {
+        let unit = sc.as_f64().unwrap() == 1.0;
+        assert_eq!(unit, !(*n == "bill" || *n == "flipper"), "{n}: {sc}");
+    }
+    // --quiet hides the report.
+    let (_, stderr) = ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--data",
+        s(&data),
+        "--out",
+        s(&dir.path().join("q")),
+    ]);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// The `downhill` metadata of a model file.
+fn model_meta(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    serde_json::from_str(header["__metadata__"]["downhill"].as_str().unwrap()).unwrap()
+}
+
+/// Rewrites a model file's `downhill` metadata with `edit` (the tensors keep their offsets).
+fn edit_meta(path: &Path, to: &Path, edit: impl FnOnce(&mut Value)) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let mut meta: Value =
+        serde_json::from_str(header["__metadata__"]["downhill"].as_str().unwrap()).unwrap();
+    edit(&mut meta);
+    header["__metadata__"]["downhill"] = Value::String(meta.to_string());
+    let mut h = header.to_string().into_bytes();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(&bytes[8 + n..]);
+    std::fs::write(to, out).unwrap();
+}
+
+fn trained_penguins(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = write(dir, "penguins.csv", &penguins(300, 2));
+    let out = dir.join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "30",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    (data, out.join("model.safetensors"))
+}
+
+#[test]
+fn unseen_categories_missing_cells_and_reordered_columns_at_eval_and_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = trained_penguins(dir.path());
+    let (a, _) = ok(&["eval", "--json", "--model", s(&model), "--data", s(&data)]);
+    let a = json(a.as_bytes());
+    assert!(a["accuracy"].as_f64().unwrap() > 0.9, "{a}");
+    // The same file with its columns in another order: the same figures.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let reordered: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let order = [7, 5, 3, 0, 6, 2, 4, 1];
+            order.iter().map(|&j| f[j]).collect::<Vec<_>>().join(",") + "\n"
+        })
+        .collect();
+    let moved = write(dir.path(), "reordered.csv", &reordered);
+    let (b, _) = ok(&["eval", "--json", "--model", s(&model), "--data", s(&moved)]);
+    let b = json(b.as_bytes());
+    assert_eq!(a["accuracy"], b["accuracy"]);
+    assert_eq!(a["loss"], b["loss"]);
+    let (p1, _) = ok(&["predict", "--model", s(&model), "--input", s(&data)]);
+    let (p2, _) = ok(&["predict", "--model", s(&model), "--input", s(&moved)]);
+    assert_eq!(p1, p2);
+    // Only the used columns, reordered, with an unseen island and missing cells everywhere.
+    let input = write(
+        dir.path(),
+        "new.csv",
+        "male,flipper,island,bill\nyes,190,Biscoe,38\nno,217,Atlantis,47\n,196,,NA\n",
+    );
+    let (p, e) = ok(&["predict", "--model", s(&model), "--input", s(&input)]);
+    let lines: Vec<&str> = p.lines().collect();
+    assert_eq!(lines.len(), 4, "{p}");
+    assert_eq!(lines[1], "Adelie", "{p}");
+    assert!(
+        e.contains("column island: 1 rows with a category unseen in training")
+            && e.contains("Atlantis")
+            && e.contains("filled 3 missing cells"),
+        "{e}"
+    );
+    // eval counts them too, in its JSON.
+    let labelled = write(
+        dir.path(),
+        "labelled.csv",
+        "species,male,flipper,island,bill\nAdelie,yes,190,Biscoe,38\nGentoo,no,217,Atlantis,47\nChinstrap,NA,196,Dream,\n,no,190,Dream,40\n",
+    );
+    let (v, e) = ok(&[
+        "eval",
+        "--json",
+        "--model",
+        s(&model),
+        "--data",
+        s(&labelled),
+    ]);
+    let v = json(v.as_bytes());
+    assert_eq!(v["examples"], 3);
+    assert_eq!(v["notes"]["dropped_rows"], 1);
+    assert_eq!(v["notes"]["unseen"][0]["column"], "island");
+    assert_eq!(v["notes"]["unseen"][0]["rows"], 1);
+    assert!(e.contains("dropped 1 rows whose target is missing"), "{e}");
+    // A boolean column with a word that is not yes/no: file, line and column.
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "male,flipper,island,bill\nmaybe,190,Biscoe,38\n",
+    );
+    let e = fails(&["predict", "--model", s(&model), "--input", s(&bad)]);
+    assert!(
+        e.contains("bad.csv") && e.contains("line 2, column male") && e.contains("maybe"),
+        "{e}"
+    );
+    // landscape --model applies the same preprocessing.
+    let pic = dir.path().join("l.svg");
+    ok(&[
+        "landscape",
+        "--model",
+        s(&model),
+        "--data",
+        s(&labelled),
+        "--points",
+        "5",
+        "--out",
+        s(&pic),
+    ]);
+    assert!(pic.exists());
+}
+
+#[test]
+fn columns_are_matched_by_name_in_every_command_and_duplicates_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = trained_penguins(dir.path());
+    let m = s(&model);
+    // A missing column, an unknown one, and a misspelt one are each named.
+    let cases = [
+        (
+            "species,male,flipper,bill\nAdelie,yes,190,38\n",
+            "missing: island",
+        ),
+        (
+            "species,male,flipper,bill,island,colour\nAdelie,yes,190,38,Dream,red\n",
+            "not in the training data: colour",
+        ),
+        (
+            "species,male,flipper,bil,island\nAdelie,yes,190,38,Dream\n",
+            "missing: bill; not in the training data: bil",
+        ),
+    ];
+    for (text, needle) in cases {
+        let f = write(dir.path(), "cols.csv", text);
+        let e = fails(&["eval", "--model", m, "--data", s(&f)]);
+        assert!(e.contains("cols.csv") && e.contains(needle), "{e}");
+        let e = fails(&[
+            "train",
+            "--epochs",
+            "1",
+            "--data",
+            s(&data),
+            "--test",
+            s(&f),
+            "--out",
+            s(&dir.path().join("t")),
+        ]);
+        assert!(e.contains("cols.csv") && e.contains(needle), "{e}");
+    }
+    // predict does not need the target, but names a missing feature.
+    let f = write(dir.path(), "nofeat.csv", "male,flipper,bill\nyes,190,38\n");
+    let e = fails(&["predict", "--model", m, "--input", s(&f)]);
+    assert!(e.contains("missing: island"), "{e}");
+    // eval needs the target.
+    let f = write(
+        dir.path(),
+        "notarget.csv",
+        "male,flipper,bill,island\nyes,190,38,Dream\n",
+    );
+    let e = fails(&["eval", "--model", m, "--data", s(&f)]);
+    assert!(e.contains("missing: species (the target)"), "{e}");
+    // Duplicate header names, in every command.
+    let dup = write(
+        dir.path(),
+        "dup.csv",
+        "bill,male,bill,island,flipper,species\n38,yes,39,Dream,190,Adelie\n40,no,41,Biscoe,200,Gentoo\n",
+    );
+    let out = s(&dir.path().join("d")).to_string();
+    for args in [
+        vec!["train", "--data", s(&dup), "--out", &out],
+        vec![
+            "train",
+            "--data",
+            s(&data),
+            "--test",
+            s(&dup),
+            "--out",
+            &out,
+        ],
+        vec!["eval", "--model", m, "--data", s(&dup)],
+        vec!["predict", "--model", m, "--input", s(&dup)],
+    ] {
+        let e = fails(&args);
+        assert!(
+            e.contains("dup.csv")
+                && e.contains("duplicate column names")
+                && e.contains("\"bill\" (columns 1 and 3)"),
+            "{args:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn headerless_files_match_by_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..200)
+        .map(|i| {
+            let x = (i % 10) as f64;
+            let c = ["red", "green", "blue"][i % 3];
+            format!("{x},{c},{}\n", if x > 4.5 { "hi" } else { "lo" })
+        })
+        .collect();
+    let data = write(dir.path(), "bare.csv", &rows);
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "30",
+        "--no-header",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let m = out.join("model.safetensors");
+    // With or without the target column.
+    let with = write(dir.path(), "with.csv", "9,red,hi\n1,blue,lo\n");
+    let without = write(dir.path(), "without.csv", "9,red\n1,blue\n");
+    let (a, _) = ok(&["predict", "--model", s(&m), "--input", s(&with)]);
+    let (b, _) = ok(&["predict", "--model", s(&m), "--input", s(&without)]);
+    assert_eq!(a, b);
+    assert_eq!(a, "prediction\nhi\nlo\n");
+    let wrong = write(dir.path(), "wrong.csv", "9\n1\n");
+    let e = fails(&["predict", "--model", s(&m), "--input", s(&wrong)]);
+    assert!(
+        e.contains("wrong.csv") && e.contains("1 columns") && e.contains("2 feature columns"),
+        "{e}"
+    );
+    let e = fails(&["eval", "--model", s(&m), "--data", s(&without)]);
+    assert!(e.contains("3 columns"), "{e}");
+}
+
+#[test]
+fn numbers_beyond_f32_are_refused_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = trained_penguins(dir.path());
+    let mut text = std::fs::read_to_string(&data).unwrap();
+    text += "999,P9999,Dream,1e39,190,yes,PAL0708,Adelie\n";
+    let big = write(dir.path(), "big.csv", &text);
+    let line = text.lines().count();
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&big),
+        "--out",
+        s(&dir.path().join("b")),
+    ]);
+    assert!(
+        e.contains("big.csv")
+            && e.contains(&format!("line {line}, column bill"))
+            && e.contains("f32"),
+        "{e}"
+    );
+    let e = fails(&["eval", "--model", s(&model), "--data", s(&big)]);
+    assert!(e.contains(&format!("line {line}, column bill")), "{e}");
+    let p = write(
+        dir.path(),
+        "p.csv",
+        "bill,flipper,island,male\n38,-4e38,Dream,no\n",
+    );
+    let e = fails(&["predict", "--model", s(&model), "--input", s(&p)]);
+    assert!(
+        e.contains("line 2, column flipper") && e.contains("f32"),
+        "{e}"
+    );
+    // A regression target beyond f32 too.
+    let t = write(dir.path(), "t.csv", "a,y\n1,2.5\n2,3e40\n3,1.5\n");
+    let e = fails(&["train", "--data", s(&t), "--out", s(&dir.path().join("t"))]);
+    assert!(e.contains("line 3, column y") && e.contains("f32"), "{e}");
+}
+
+#[test]
+fn unlearnable_targets_say_what_to_do_and_missing_targets_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let one: String =
+        "x,y\n".to_string() + &(0..50).map(|i| format!("{i},same\n")).collect::<String>();
+    let f = write(dir.path(), "one.csv", &one);
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("o"))]);
+    assert!(
+        e.contains("only one class") && e.contains("--target"),
+        "{e}"
+    );
+    let per_row: String = "x,name\n".to_string()
+        + &(0..50)
+            .map(|i| format!("{},person{i}\n", i % 7))
+            .collect::<String>();
+    let f = write(dir.path(), "per_row.csv", &per_row);
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("p"))]);
+    assert!(
+        e.contains("50 different values in 50 rows")
+            && e.contains("--task regress")
+            && e.contains("--target"),
+        "{e}"
+    );
+    // Rows whose target is missing are dropped and counted.
+    let mut t = String::from("x,c\n");
+    for i in 0..100 {
+        let label = if i % 10 == 0 {
+            "NA".to_string()
+        } else {
+            (if i % 2 == 0 { "a" } else { "b" }).to_string()
+        };
+        t += &format!("{},{label}\n", i % 2);
+    }
+    let f = write(dir.path(), "gaps.csv", &t);
+    let (o, e) = ok(&[
+        "train",
+        "--json",
+        "--epochs",
+        "2",
+        "--data",
+        s(&f),
+        "--out",
+        s(&dir.path().join("g")),
+    ]);
+    let v = json(o.as_bytes());
+    assert!(e.contains("dropped 10 rows whose target is missing"), "{e}");
+    assert_eq!(v["data"]["columns"]["dropped_target_rows"], 10);
+    let total = ["train_examples", "val_examples", "test_examples"]
+        .iter()
+        .map(|k| v["data"][k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(total, 90);
+}
+
+#[test]
+fn header_detected_when_every_column_is_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = String::from("colour,size,verdict\n");
+    for i in 0..60 {
+        let c = ["red", "green", "blue"][i % 3];
+        let z = ["small", "large"][i % 2];
+        t += &format!("{c},{z},{}\n", if c == "red" { "stop" } else { "go" });
+    }
+    let f = write(dir.path(), "text.csv", &t);
+    let (o, e) = ok(&[
+        "train",
+        "--json",
+        "--epochs",
+        "20",
+        "--data",
+        s(&f),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    let v = json(o.as_bytes());
+    assert!(
+        e.lines()
+            .any(|l| l.trim_start().starts_with("verdict") && l.ends_with("target")),
+        "{e}"
+    );
+    assert_eq!(role(&v, "colour"), "categorical");
+    assert_eq!(v["data"]["features"], 5);
+    assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.99, "{v}");
+    // The same rows without the header: no header detected (the first row's values recur).
+    let bare: String = t.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let f = write(dir.path(), "bare.csv", &bare);
+    let (o, _) = ok(&[
+        "train",
+        "--json",
+        "--epochs",
+        "1",
+        "--data",
+        s(&f),
+        "--out",
+        s(&dir.path().join("b")),
+    ]);
+    let v = json(o.as_bytes());
+    let total = ["train_examples", "val_examples", "test_examples"]
+        .iter()
+        .map(|k| v["data"][k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(total, 60);
+    // A one-row predict file whose header names the model's columns.
+    let p = write(dir.path(), "p.csv", "size,colour\nsmall,red\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&dir.path().join("r/model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    assert_eq!(o, "prediction\nstop\n");
+}
+
+#[test]
+fn features_drop_and_categorical_override_the_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "penguins.csv", &penguins(120, 3));
+    let d = s(&data);
+    let run = |extra: &[&str], name: &str| -> Value {
+        let mut args = vec!["train", "--json", "--epochs", "1", "--data", d];
+        args.extend_from_slice(extra);
+        let out = dir.path().join(name);
+        args.extend_from_slice(&["--out", s(&out)]);
+        json(ok(&args).0.as_bytes())
+    };
+    let v = run(&["--features", "bill,sample_id"], "f");
+    assert_eq!(role(&v, "island"), "dropped");
+    // Named by --features: kept although ID-like (one-hot of its 96 training values).
+    assert_eq!(role(&v, "sample_id"), "categorical");
+    let v = run(&["--drop", "island,male", "--categorical", "flipper"], "d");
+    assert_eq!(role(&v, "island"), "dropped");
+    assert_eq!(role(&v, "male"), "dropped");
+    assert_eq!(role(&v, "flipper"), "categorical");
+    // The same from a config file.
+    let cfg = write(
+        dir.path(),
+        "run.toml",
+        "drop = [\"island\", \"male\"]\ncategorical = [\"flipper\"]\n",
+    );
+    let w = run(&["--config", s(&cfg)], "c");
+    assert_eq!(w["data"]["columns"], v["data"]["columns"]);
+    // Bad names are errors naming the flag and the column.
+    for (flag, value, needle) in [
+        ("--features", "wingspan", "wingspan"),
+        ("--drop", "species", "target"),
+        ("--categorical", "nope", "nope"),
+    ] {
+        let e = fails(&[
+            "train",
+            "--data",
+            d,
+            flag,
+            value,
+            "--out",
+            s(&dir.path().join("x")),
+        ]);
+        assert!(e.contains(&flag[2..]) && e.contains(needle), "{e}");
+    }
+    let e = fails(&[
+        "train",
+        "--data",
+        d,
+        "--features",
+        "bill",
+        "--drop",
+        "bill",
+        "--out",
+        s(&dir.path().join("x")),
+    ]);
+    assert!(e.contains("bill") && e.contains("--features"), "{e}");
+    // Nothing left: says how to choose.
+    let e = fails(&[
+        "train",
+        "--data",
+        d,
+        "--drop",
+        ",sample_id,island,bill,flipper,male,study".trim_start_matches(','),
+        "--out",
+        s(&dir.path().join("x")),
+    ]);
+    assert!(e.contains("no feature column left"), "{e}");
+}
+
+/// Friedman #1 (y = 10 sin(π x₁x₂) + 20 (x₃ − ½)² + 10 x₄ + 5 x₅ + noise, x ~ U(0,1)¹⁰), and the
+/// same with y·20 + 100: with standardised targets both train alike with defaults, and RMSE,
+/// R² and predictions are in each one's own units.
+#[test]
+fn large_regression_targets_train_as_well_as_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = downhill::Rng::seed_from_u64(7);
+    let (mut small, mut large) = (String::new(), String::new());
+    let head: Vec<String> = (1..=10).map(|j| format!("x{j}")).collect();
+    small += &format!("{},y\n", head.join(","));
+    large += &format!("{},y\n", head.join(","));
+    for _ in 0..1500 {
+        let x: Vec<f64> = (0..10).map(|_| rng.random_range(0.0..1.0)).collect();
+        let y = 10.0 * (std::f64::consts::PI * x[0] * x[1]).sin()
+            + 20.0 * (x[2] - 0.5).powi(2)
+            + 10.0 * x[3]
+            + 5.0 * x[4]
+            + rng.random_range(-1.0..1.0);
+        let xs: Vec<String> = x.iter().map(|v| format!("{v:.5}")).collect();
+        small += &format!("{},{y:.5}\n", xs.join(","));
+        large += &format!("{},{:.4}\n", xs.join(","), y * 20.0 + 100.0);
+    }
+    let a = write(dir.path(), "small.csv", &small);
+    let b = write(dir.path(), "large.csv", &large);
+    let fit = |f: &Path, out: &str| -> Value {
+        json(
+            ok(&[
+                "train",
+                "--json",
+                "--quiet",
+                "--data",
+                s(f),
+                "--out",
+                s(&dir.path().join(out)),
+            ])
+            .0
+            .as_bytes(),
+        )
+    };
+    let (va, vb) = (fit(&a, "a"), fit(&b, "b"));
+    let (ra, rb) = (
+        va["test"]["r2"].as_f64().unwrap(),
+        vb["test"]["r2"].as_f64().unwrap(),
+    );
+    assert!(
+        ra > 0.8 && rb > 0.8 && (ra - rb).abs() < 0.02,
+        "R² {ra} vs {rb}"
+    );
+    // RMSE in each one's units: ×20.
+    let (ea, eb) = (
+        va["test"]["rmse"].as_f64().unwrap(),
+        vb["test"]["rmse"].as_f64().unwrap(),
+    );
+    assert!((eb / ea - 20.0).abs() < 1.0, "RMSE {ea} vs {eb}");
+    assert!(vb["data"]["target_scaling"]["mean"][0].as_f64().unwrap() > 200.0);
+    // eval agrees with the run's figures on the whole file's units; predict is in the original units.
+    let model = dir.path().join("b/model.safetensors");
+    let (e, _) = ok(&["eval", "--json", "--model", s(&model), "--data", s(&b)]);
+    let e = json(e.as_bytes());
+    assert!(e["r2"].as_f64().unwrap() > 0.8, "{e}");
+    assert!((e["rmse"].as_f64().unwrap() / ea - 20.0).abs() < 5.0, "{e}");
+    let (p, _) = ok(&["predict", "--model", s(&model), "--input", s(&b)]);
+    let preds: Vec<f64> = p.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+    let mean = preds.iter().sum::<f64>() / preds.len() as f64;
+    assert!(mean > 250.0 && mean < 400.0, "mean prediction {mean}");
+}
+
+#[test]
+fn hostile_preprocessing_metadata_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = trained_penguins(dir.path());
+    let bad = dir.path().join("bad.safetensors");
+    type Edit = fn(&mut Value);
+    let cases: [(Edit, &str); 8] = [
+        (
+            |m| m["columns"]["columns"][2]["encoding"]["categories"] = serde_json::json!([]),
+            "no categories",
+        ),
+        (
+            |m| m["columns"]["columns"][2]["encoding"]["fill"] = "Atlantis".into(),
+            "not one of its categories",
+        ),
+        (
+            |m| {
+                m["columns"]["columns"][2]["encoding"]["categories"] =
+                    serde_json::json!(["a", "a", "b"])
+            },
+            "twice",
+        ),
+        (
+            |m| m["columns"]["columns"][3]["indicator"] = false.into(),
+            "features",
+        ),
+        (
+            |m| m["columns"]["columns"][3]["encoding"]["fill"] = 1e300.into(),
+            "finite",
+        ),
+        (
+            |m| m["columns"]["target_positions"] = serde_json::json!([99]),
+            "position",
+        ),
+        (
+            |m| m["columns"]["columns"][3]["encoding"]["kind"] = "mystery".into(),
+            "unreadable metadata",
+        ),
+        (
+            |m| m["target_scaling"] = serde_json::json!({"mean": [0.0], "std": [1.0]}),
+            "MSE",
+        ),
+    ];
+    for (edit, needle) in cases {
+        edit_meta(&model, &bad, edit);
+        for args in [
+            vec!["eval", "--model", s(&bad), "--data", s(&data)],
+            vec!["predict", "--model", s(&bad), "--input", s(&data)],
+        ] {
+            let e = fails(&args);
+            assert!(
+                e.contains("bad.safetensors") && e.contains(needle),
+                "{needle}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_target_scaling_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let t: String = "a,b,y\n".to_string()
+        + &(0..200)
+            .map(|i| {
+                format!(
+                    "{},{},{}\n",
+                    i % 13,
+                    i % 7,
+                    3.5 * (i % 13) as f64 - (i % 7) as f64 + 1000.0
+                )
+            })
+            .collect::<String>();
+    let data = write(dir.path(), "r.csv", &t);
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "2",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let model = out.join("model.safetensors");
+    assert!(
+        model_meta(&model)["target_scaling"]["std"][0]
+            .as_f64()
+            .unwrap()
+            > 1.0
+    );
+    let bad = dir.path().join("bad.safetensors");
+    type Edit = fn(&mut Value);
+    let cases: [(Edit, &str); 3] = [
+        (
+            |m| m["target_scaling"]["std"] = serde_json::json!([0.0]),
+            "standard deviation",
+        ),
+        (
+            |m| m["target_scaling"]["mean"] = serde_json::json!([1.0, 2.0]),
+            "outputs",
+        ),
+        (
+            |m| m["target_scaling"]["mean"] = serde_json::json!(["x"]),
+            "unreadable",
+        ),
+    ];
+    for (edit, needle) in cases {
+        edit_meta(&model, &bad, edit);
+        let e = fails(&["predict", "--model", s(&bad), "--input", s(&data)]);
+        assert!(
+            e.contains("bad.safetensors") && e.contains(needle),
+            "{needle}: {e}"
+        );
+    }
+}
+
+/// A model file from before columns were recorded (format version 1: numeric features only,
+/// no `columns`): still evaluated and used for prediction, its columns matched by name.
+#[test]
+fn format_version_1_models_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = String::from("a,b,label\n");
+    for i in 0..300 {
+        let (a, b) = (
+            ((i * 37) % 100) as f64 / 10.0,
+            ((i * 61) % 100) as f64 / 10.0,
+        );
+        t += &format!("{a},{b},{}\n", if a > b { "up" } else { "down" });
+    }
+    let data = write(dir.path(), "ab.csv", &t);
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "30",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let v1 = dir.path().join("v1.safetensors");
+    edit_meta(&out.join("model.safetensors"), &v1, |m| {
+        let o = m.as_object_mut().unwrap();
+        o.remove("columns");
+        o.remove("target_scaling");
+        o.insert("format_version".into(), 1.into());
+    });
+    let (a, _) = ok(&["eval", "--json", "--model", s(&v1), "--data", s(&data)]);
+    let (b, _) = ok(&[
+        "eval",
+        "--json",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--data",
+        s(&data),
+    ]);
+    assert_eq!(
+        json(a.as_bytes())["accuracy"],
+        json(b.as_bytes())["accuracy"]
+    );
+    let p = write(dir.path(), "p.csv", "b,a\n1,9\n9,1\n");
+    assert_eq!(
+        ok(&["predict", "--model", s(&v1), "--input", s(&p)]).0,
+        "prediction\nup\ndown\n"
+    );
+    let bare = write(dir.path(), "bare.csv", "9,1\n1,9\n");
+    assert_eq!(
+        ok(&["predict", "--model", s(&v1), "--input", s(&bare)]).0,
+        "prediction\nup\ndown\n"
+    );
+    // A missing cell is an error for such a model (it has no medians).
+    let gap = write(dir.path(), "gap.csv", "a,b\n9,\n");
+    let e = fails(&["predict", "--model", s(&v1), "--input", s(&gap)]);
+    assert!(
+        e.contains("line 2, column b") && e.contains("missing"),
+        "{e}"
+    );
+    // A newer format than this downhill knows is refused.
+    let v9 = dir.path().join("v9.safetensors");
+    edit_meta(&v1, &v9, |m| m["format_version"] = 9.into());
+    let e = fails(&["predict", "--model", s(&v9), "--input", s(&p)]);
+    assert!(e.contains("format version 9"), "{e}");
+}
+
+/// A CSV run resumed from its checkpoint fits the same columns and ends with the same model.
+#[test]
+fn a_resumed_csv_run_keeps_its_preprocessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "penguins.csv", &penguins(200, 4));
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "4",
+        "--checkpoint-every",
+        "epoch",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let model = out.join("model.safetensors");
+    let predict = || {
+        ok(&[
+            "predict",
+            "--proba",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+        ])
+        .0
+    };
+    let (before, meta) = (predict(), model_meta(&model));
+    ok(&["train", "--quiet", "--resume", s(&out)]);
+    assert_eq!(model_meta(&model), meta);
+    assert_eq!(predict(), before);
+}
+
+/// A generated battery of damaged tables through train, eval and predict: every outcome is a
+/// success or a clean error that names the file (no panic, no abort); cells that cannot be read
+/// name their line and column.
+#[test]
+fn damaged_tables_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = trained_penguins(dir.path());
+    let m = s(&model);
+    let base = penguins(40, 9);
+    let lines: Vec<&str> = base.lines().collect();
+    let mut cases: Vec<(String, Option<&str>)> = Vec::new();
+    // Every odd cell value in every column of one data row.
+    for value in [
+        "", "NA", "inf", "-inf", "1e39", "nan", "abc", "\"a,b\"", "yes", "0", "-0", "1e-45",
+    ] {
+        for col in 0..8 {
+            let mut rows: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            let mut cells: Vec<String> = rows[5].split(',').map(str::to_string).collect();
+            cells[col] = value.to_string();
+            rows[5] = cells.join(",");
+            // Unreadable numbers in the numeric columns must name line 6.
+            let must = (matches!(value, "inf" | "-inf" | "1e39") && (col == 3 || col == 4))
+                .then_some("line 6");
+            cases.push((rows.join("\n") + "\n", must));
+        }
+    }
+    // Structural damage.
+    let header = lines[0];
+    let body: String = lines[1..].iter().map(|l| format!("{l}\n")).collect();
+    for text in [
+        String::new(),
+        format!("{header}\n"),
+        format!("{header}\n{}", &body[..body.len() / 2]),
+        format!("{},extra\n{body}", header),
+        format!("{}\n{body}", header.replace("bill", "island")),
+        format!("{}\n{body}", header.replace("species", "")),
+        body.clone(),
+        format!("{header}\n{}", body.replace(',', ";")),
+        format!("{header}\n{}", body.replace("Adelie", "NA")),
+        "\n\n\n".to_string(),
+        "a\n1\n2\n".to_string(),
+    ] {
+        cases.push((text, None));
+    }
+    let mut failures = 0;
+    for (k, (text, must)) in cases.iter().enumerate() {
+        let f = write(dir.path(), &format!("case{k}.csv"), text);
+        let out = dir.path().join(format!("o{k}"));
+        let mut failed_here = 0;
+        for args in [
+            vec![
+                "train",
+                "--quiet",
+                "--epochs",
+                "1",
+                "--data",
+                s(&f),
+                "--out",
+                s(&out),
+            ],
+            vec!["eval", "--model", m, "--data", s(&f)],
+            vec!["predict", "--model", m, "--input", s(&f)],
+        ] {
+            let o = downhill().args(&args).output().unwrap();
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(!e.contains("panicked"), "case {k} {args:?}: {e}");
+            if o.status.success() {
+                continue;
+            }
+            failures += 1;
+            failed_here += 1;
+            assert!(
+                matches!(o.status.code(), Some(1..=2)) && e.contains(&format!("case{k}.csv")),
+                "case {k} {args:?}: {e}"
+            );
+            if let Some(needle) = must {
+                assert!(e.contains(needle), "case {k} {args:?}: {e}");
+            }
+        }
+        if must.is_some() {
+            // A cell that cannot be read fails every command.
+            assert_eq!(failed_here, 3, "case {k}");
+        }
+    }
+    assert!(
+        cases.len() > 100 && failures > 30,
+        "{} cases, {failures} failures",
+        cases.len()
+    );
+}
+
+#[test]
+fn more_edge_cases_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    // A header alone; every target missing.
+    let f = write(dir.path(), "h.csv", "x,y,label\n");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("a"))]);
+    assert!(e.contains("a header but no data rows"), "{e}");
+    let f = write(dir.path(), "t.csv", "x,label\n1,NA\n2,\n");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("a"))]);
+    assert!(e.contains("no row has a target"), "{e}");
+    // Two regression targets on different scales: each standardised, predictions in each one's units.
+    let mut t = String::from("a,b,small,large\n");
+    for i in 0..300 {
+        let (a, b) = ((i % 17) as f64 / 17.0, (i % 11) as f64 / 11.0);
+        t += &format!("{a},{b},{},{}\n", a - b, 5000.0 + 1000.0 * (a + b));
+    }
+    let f = write(dir.path(), "two.csv", &t);
+    let out = dir.path().join("two");
+    let (o, _) = ok(&[
+        "train",
+        "--json",
+        "--quiet",
+        "--target",
+        "small,large",
+        "--epochs",
+        "60",
+        "--data",
+        s(&f),
+        "--out",
+        s(&out),
+    ]);
+    let v = json(o.as_bytes());
+    assert!(v["test"]["r2"].as_f64().unwrap() > 0.95, "{v}");
+    let p = write(dir.path(), "p.csv", "a,b\n0.5,0.5\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    let row: Vec<f64> = o
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(row[0].abs() < 0.1 && (row[1] - 6000.0).abs() < 60.0, "{o}");
+    // A model trained header-less reads header-less input, even a single row of text.
+    let mut t = String::new();
+    for i in 0..60 {
+        let c = ["red", "blue", "green"][i % 3];
+        t += &format!(
+            "{c},{},{}\n",
+            ["big", "small"][i % 2],
+            if c == "red" { "stop" } else { "go" }
+        );
+    }
+    let f = write(dir.path(), "tx.csv", &t);
+    let out = dir.path().join("tx");
+    ok(&[
+        "train",
+        "--quiet",
+        "--no-header",
+        "--epochs",
+        "40",
+        "--data",
+        s(&f),
+        "--out",
+        s(&out),
+    ]);
+    let p = write(dir.path(), "one.csv", "red,small\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    assert_eq!(o, "prediction\nstop\n");
+}
