@@ -572,6 +572,7 @@ fn scatter_strided<T: Scalar>(a: T, d: &[T], x: &mut [T], start: usize, stride: 
 
 /// Uₙ (K × P) from one image: row (c, p, q) holds X[c, i·sh + p − ph, j·sw + q − pw] for every
 /// output position (i, j), 0 where that falls in the padding.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T], u: &mut [T]) {
     let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
     let mut rows = u.chunks_exact_mut(out.plane());
@@ -605,6 +606,7 @@ fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T],
 
 /// ∂L/∂Xₙ = col2im(δUₙ): overwrites `dx` (one image) with the sum, over the patch entries copied
 /// from each pixel by [`im2col`], of their gradients.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T], dx: &mut [T]) {
     let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
     let dx = &mut dx[..input.len()];
@@ -623,7 +625,15 @@ fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T]
                 for oh in oh_lo..oh_hi {
                     let durow = &row[oh * out.width..][lo..hi];
                     let dxrow = &mut dxc[(oh * sh + p - ph) * input.width..];
-                    scatter_strided(T::one(), durow, dxrow, iw0, sw);
+                    if sw == 1 {
+                        for (d, &g) in dxrow[iw0..iw0 + durow.len()].iter_mut().zip(durow) {
+                            *d += g;
+                        }
+                    } else {
+                        for (j, &g) in durow.iter().enumerate() {
+                            dxrow[iw0 + j * sw] += g;
+                        }
+                    }
                 }
             }
         }
