@@ -2,6 +2,9 @@
 //! step, each layer's forward and backward, the optimiser steps and the mini-batch gather.
 //! Run with `cargo bench --bench kernels`; GFLOP/s = 2·m·n·k / time for the products.
 
+#[path = "support/convnet.rs"]
+mod convnet;
+
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use downhill::data::{BatchBuf, Dataset, Features, Targets};
 use downhill::layers::{Activation, BatchNorm, Conv2d, Dense, ImageShape, MaxPool2d};
@@ -346,7 +349,31 @@ fn pool_norm(c: &mut Criterion) {
     g.finish();
 }
 
+/// One whole training step (forward, cross-entropy, backward, Adam) of the Keras convnet and
+/// LeNet-5 at batch 128, one thread; × 60,000/128 estimates an epoch's compute. FLOPs counted:
+/// the convolutions' and dense layers' products.
+fn convnet_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("convnet step, batch 128");
+    g.sample_size(20);
+    for (name, ops) in [
+        ("keras convnet", convnet::keras()),
+        ("lenet-5", convnet::lenet()),
+    ] {
+        let mut step = convnet::Step::new(ImageShape::new(1, 28, 28), &ops, 128);
+        g.throughput(Throughput::Elements(step.flops() as u64));
+        g.bench_function(name, |bench| bench.iter(|| black_box(step.run())));
+    }
+    g.finish();
+}
+
 criterion_group!(
-    benches, products, layers, optimisers, gather, conv, pool_norm
+    benches,
+    products,
+    layers,
+    optimisers,
+    gather,
+    conv,
+    pool_norm,
+    convnet_step
 );
 criterion_main!(benches);
