@@ -355,11 +355,12 @@ fn pool_norm(c: &mut Criterion) {
 fn convnet_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("convnet step, batch 128");
     g.sample_size(20);
-    for (name, ops) in [
-        ("keras convnet", convnet::keras()),
-        ("lenet-5", convnet::lenet()),
+    for (name, ops, params) in [
+        ("keras convnet", convnet::keras(), 34_826),
+        ("lenet-5", convnet::lenet(), 61_706),
     ] {
         let mut step = convnet::Step::new(ImageShape::new(1, 28, 28), &ops, 128);
+        assert_eq!(step.parameters(), params, "{name}: parameter count");
         g.throughput(Throughput::Elements(step.flops() as u64));
         g.bench_function(name, |bench| bench.iter(|| black_box(step.run())));
     }
