@@ -7,8 +7,9 @@
 //! ```
 //!
 //! succeeds. Everything else — architecture, loss, normalisation statistics, class names, the
-//! training settings, the downhill version — is JSON under the key `"downhill"` of the file's
-//! `__metadata__`.
+//! training settings, the downhill version, and for a CSV model the column map
+//! ([`crate::data::columns::Columns`]: how each cell becomes features) and the regression targets'
+//! scaling — is JSON under the key `"downhill"` of the file's `__metadata__`.
 //!
 //! Every file is written atomically: to a temporary file in the same folder, flushed to disk,
 //! then renamed over the target, so a crash leaves the old complete file or the new one.

@@ -200,6 +200,135 @@ fn bce<T: Scalar>(z: &[T], k: usize, y: &[T], mut grad: Option<(&mut [T], T)>) -
     total * inv_k
 }
 
+/// Class weights of a classification loss (`--class-weight balanced`): each example's ℓᵢ is
+/// multiplied by the weight of its class, and the batch loss stays a mean over examples,
+///
+/// ```text
+/// L = (1/n) Σᵢ w_{yᵢ} ℓᵢ          (cross-entropy: w per class)
+/// L = (1/n) Σᵢ (1/k) Σⱼ w_{j,yᵢⱼ} ℓᵢⱼ   (BCE: per output j, one weight for 0 targets, one for 1)
+/// ```
+///
+/// — scikit-learn's `class_weight` / `sample_weight` convention, and PyTorch's
+/// `CrossEntropyLoss(weight=w, reduction='sum') / n` (not its `reduction='mean'`, which divides
+/// by Σ w_{yᵢ} instead of n). "Balanced" weights are scikit-learn's `n / (n_classes · count_c)`,
+/// counted on the training set, so that every class carries the same total weight.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ClassWeights {
+    /// Cross-entropy: the weight of each class.
+    Classes { weights: Vec<f64> },
+    /// BCE: per output column, the weight of a 0 target and of a 1 target.
+    Binary {
+        negative: Vec<f64>,
+        positive: Vec<f64>,
+    },
+}
+
+impl ClassWeights {
+    /// scikit-learn's `compute_class_weight("balanced")`: n / (k · count_c). Fails naming the
+    /// class that has no examples (its weight would be infinite).
+    pub fn balanced_classes(labels: &[u32], k: usize) -> std::result::Result<ClassWeights, String> {
+        let mut count = vec![0usize; k];
+        for &y in labels {
+            if let Some(c) = count.get_mut(y as usize) {
+                *c += 1;
+            }
+        }
+        if let Some(c) = count.iter().position(|&c| c == 0) {
+            return Err(format!(
+                "class {c} has no training examples, so it has no balanced weight"
+            ));
+        }
+        let n = labels.len() as f64;
+        Ok(ClassWeights::Classes {
+            weights: count.iter().map(|&c| n / (k as f64 * c as f64)).collect(),
+        })
+    }
+
+    /// Balanced weights for 0/1 targets in `cols` columns: per column n / (2 · count of 0s) and
+    /// n / (2 · count of 1s) (targets > ½ count as 1).
+    pub fn balanced_binary(
+        values: &[f32],
+        cols: usize,
+    ) -> std::result::Result<ClassWeights, String> {
+        let n = values.len() / cols.max(1);
+        let mut pos = vec![0usize; cols];
+        for row in values.chunks_exact(cols) {
+            for (p, &v) in pos.iter_mut().zip(row) {
+                *p += usize::from(v > 0.5);
+            }
+        }
+        if let Some(j) = pos.iter().position(|&p| p == 0 || p == n) {
+            return Err(format!(
+                "target column {j} has only one value (0 or 1) in training, so it has no balanced weight"
+            ));
+        }
+        let w = |c: usize| n as f64 / (2.0 * c as f64);
+        Ok(ClassWeights::Binary {
+            negative: pos.iter().map(|&p| w(n - p)).collect(),
+            positive: pos.iter().map(|&p| w(p)).collect(),
+        })
+    }
+}
+
+/// [`Loss::evaluate`] with optional [`ClassWeights`]: returns Σᵢ w ℓᵢ and writes
+/// ∂(Σᵢ w ℓᵢ / denom)/∂z. Without weights it is `loss.evaluate`.
+///
+/// # Panics
+/// As [`Loss::evaluate`], and if the weights do not fit the loss (class weights for
+/// cross-entropy, binary weights for BCE, as many as the outputs).
+pub fn evaluate_weighted<T: Scalar>(
+    loss: Loss,
+    weights: Option<&ClassWeights>,
+    z: &[T],
+    n: usize,
+    k: usize,
+    targets: BatchTargets<'_, T>,
+    mut grad: Option<(&mut [T], T)>,
+) -> T {
+    let Some(weights) = weights else {
+        return loss.evaluate(z, n, k, targets, grad);
+    };
+    match (loss, targets, weights) {
+        (Loss::CrossEntropy, BatchTargets::Classes(y), ClassWeights::Classes { weights }) => {
+            let mut total = T::zero();
+            for i in 0..n {
+                let w = T::c(weights[y[i] as usize]);
+                let row = &z[i * k..(i + 1) * k];
+                let l = match grad.as_mut() {
+                    Some((g, denom)) => {
+                        let g = &mut g[i * k..(i + 1) * k];
+                        let l = cross_entropy(row, k, &y[i..i + 1], Some((&mut *g, *denom)));
+                        g.iter_mut().for_each(|v| *v *= w);
+                        l
+                    }
+                    None => cross_entropy(row, k, &y[i..i + 1], None),
+                };
+                total += w * l;
+            }
+            total
+        }
+        (Loss::Bce, BatchTargets::Values(y), ClassWeights::Binary { negative, positive }) => {
+            let one = T::one();
+            let inv_k = one / T::c(k as f64);
+            let mut total = T::zero();
+            for (j, (&z, &y)) in z[..n * k].iter().zip(&y[..n * k]).enumerate() {
+                let col = j % k;
+                let w = y * T::c(positive[col]) + (one - y) * T::c(negative[col]);
+                let log1p = (one + (-z.abs()).exp()).ln();
+                total += w
+                    * (y * ((-z).max(T::zero()) + log1p) + (one - y) * (z.max(T::zero()) + log1p));
+                if let Some((g, denom)) = grad.as_mut() {
+                    let sigma = one / (one + (-z).exp());
+                    g[j] = w * (sigma - y) * inv_k / *denom;
+                }
+            }
+            total * inv_k
+        }
+        (loss, _, w) => panic!("{loss:?} given class weights {w:?} that do not fit it"),
+    }
+}
+
 /// The notes' L2 penalty λ Σ w² over the given weights (biases are not passed in).
 pub fn l2_penalty<T: Scalar>(weights: &[T], lambda: T) -> T {
     lambda * weights.iter().map(|&w| w * w).sum::<T>()

@@ -215,10 +215,16 @@ fn ramp<T: Scalar>(
         data.gather(idx, ws.input_mut(m), &mut batch);
         net.forward(&mut ws, m, Some(rng));
         let (out, delta) = ws.output_and_delta(m);
-        let data_loss = cfg
-            .loss
-            .evaluate(out, m, k, batch.targets(), Some((delta, T::c(m as f64))))
-            .f64()
+        let data_loss = loss::evaluate_weighted(
+            cfg.loss,
+            cfg.class_weights.as_ref(),
+            out,
+            m,
+            k,
+            batch.targets(),
+            Some((delta, T::c(m as f64))),
+        )
+        .f64()
             / m as f64;
         let pen: f64 = weight_ranges
             .iter()

@@ -59,6 +59,12 @@ pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2: Option<f64>,
     pub examples: usize,
+    /// Classification: the mean of the per-class F1 scores (see [`crate::metrics`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Two classes (cross-entropy with 2 outputs, or BCE with one): the area under the ROC curve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
 }
 
 /// What data a run used.
@@ -103,6 +109,9 @@ pub struct Summary {
     pub downhill_version: String,
     /// Wall time of the whole run, loading and evaluation included.
     pub total_seconds: f64,
+    /// With `--class-weight balanced`: the weights of the training loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<crate::loss::ClassWeights>,
     /// Training was interrupted (Ctrl-C, SIGTERM): the model holds the weights so far, and
     /// `downhill train --resume <folder>` continues from the checkpoint.
     pub interrupted: bool,
@@ -447,7 +456,7 @@ fn execute_mode(
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
-    let loaded = source::load(&settings.data, &opts, &mut rng)?;
+    let mut loaded = source::load(&settings.data, &opts, &mut rng)?;
     let task = settings.task.unwrap_or(loaded.task);
     if task != loaded.task {
         return Err(Error::setting(
@@ -460,6 +469,8 @@ fn execute_mode(
     // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
     let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
     let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    // A CSV's cells are not needed any more.
+    loaded.csv = None;
     if let Some(r) = &prepared.report {
         observer.on_data(&r.lines());
     }
@@ -501,7 +512,8 @@ fn execute_mode(
     {
         d.set_normalizer(normalizer.clone())?;
     }
-    let cfg = settings.train_config(loss, train_set.len())?;
+    let mut cfg = settings.train_config(loss, train_set.len())?;
+    cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
     sizes.extend(&settings.hidden);
@@ -680,6 +692,11 @@ fn execute_mode(
             Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
             Report::Classes(_) => (None, None),
         };
+        let (macro_f1, roc_auc) = match &r {
+            Report::Classes(c) => (Some(c.macro_f1), c.roc_auc),
+            Report::Regression(_) if loss == crate::Loss::Bce => metrics::bce_binary(&net, d),
+            Report::Regression(_) => (None, None),
+        };
         Ok((
             Figures {
                 loss: e.loss,
@@ -687,6 +704,8 @@ fn execute_mode(
                 rmse,
                 r2,
                 examples: d.len(),
+                macro_f1,
+                roc_auc,
             },
             r,
         ))
@@ -733,6 +752,7 @@ fn execute_mode(
         settings: settings.clone(),
         downhill_version: env!("CARGO_PKG_VERSION").to_string(),
         total_seconds: started.elapsed().as_secs_f64(),
+        class_weights: cfg.class_weights.clone(),
         interrupted,
         lr_find: found.map(|r| LrFound {
             chosen_lr: r.suggestion,
@@ -746,6 +766,35 @@ fn execute_mode(
     io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     folder.publish()?;
     Ok(Outcome::Trained(Box::new(summary)))
+}
+
+/// The class weights `--class-weight balanced` asks for, from the training part's targets.
+fn class_weights(
+    settings: &Settings,
+    loss: crate::Loss,
+    train_set: &Dataset,
+) -> Result<Option<crate::loss::ClassWeights>> {
+    use crate::loss::ClassWeights;
+    if settings.class_weight.as_deref() != Some("balanced") {
+        return Ok(None);
+    }
+    let bad = |why: String| Error::setting("class-weight", "balanced", why);
+    match (loss, train_set.targets()) {
+        (crate::Loss::CrossEntropy, crate::data::Targets::Classes { labels, n_classes }) => {
+            ClassWeights::balanced_classes(labels, *n_classes)
+                .map(Some)
+                .map_err(bad)
+        }
+        (crate::Loss::Bce, crate::data::Targets::Values { data, cols }) => {
+            ClassWeights::balanced_binary(data, *cols)
+                .map(Some)
+                .map_err(bad)
+        }
+        _ => Err(bad(
+            "class weights need a classification loss (cross-entropy, or bce with 0/1 targets)"
+                .into(),
+        )),
+    }
 }
 
 /// Advice after divergence that names a learning rate the tool has tested: the range test
@@ -969,9 +1018,9 @@ impl RowNotes {
 }
 
 /// The column map of a model: its recorded one, or for a model from before columns were recorded
-/// (format version 1) every feature numeric, matched by name where the target's name is known,
-/// else by position.
-fn model_columns(model: &io::Model, recorded: &Settings) -> Columns {
+/// (format version 1) every feature numeric, matched by name where the target's name is known (or
+/// not needed: `predict`, which then ignores other columns, as version 1 did), else by position.
+fn model_columns(model: &io::Model, recorded: &Settings, predict: bool) -> Columns {
     if let Some(c) = &model.meta.columns {
         return c.clone();
     }
@@ -996,7 +1045,7 @@ fn model_columns(model: &io::Model, recorded: &Settings) -> Columns {
         } else {
             (inputs..inputs + k).collect()
         };
-    let by_name = named.is_some() && target_names.is_some();
+    let by_name = named.is_some() && (target_names.is_some() || predict);
     let features = match named.filter(|_| by_name) {
         Some(n) => n,
         None => (0..inputs + k)
@@ -1008,7 +1057,9 @@ fn model_columns(model: &io::Model, recorded: &Settings) -> Columns {
         Some(t) => t,
         None => positions.iter().map(|j| format!("column {j}")).collect(),
     };
-    Columns::legacy(&features, targets, positions, by_name)
+    let mut c = Columns::legacy(&features, targets, positions, by_name);
+    c.lenient = predict;
+    c
 }
 
 /// The names a model knows (its columns and targets), to recognise a header row.
@@ -1046,7 +1097,7 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
         )
     };
     if is_csv {
-        let columns = model_columns(model, &recorded);
+        let columns = model_columns(model, &recorded, false);
         let known = known_names(&columns);
         let table = crate::data::csv::read_table(Path::new(spec), recorded.header, Some(&known))?;
         let (map, tcols) = columns.locate(&table, true)?;
@@ -1149,8 +1200,10 @@ pub fn predict_csv_noted(
     let model = io::load(model_path)?;
     let meta = &model.meta;
     let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
-    let columns = model_columns(&model, &recorded);
-    let table = crate::data::csv::read_table(input, None, Some(&known_names(&columns)))?;
+    let columns = model_columns(&model, &recorded, true);
+    // A model trained on a header-less file reads header-less input.
+    let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
+    let table = crate::data::csv::read_table(input, header, Some(&known_names(&columns)))?;
     let (map, _) = columns.locate(&table, false)?;
     let rows: Vec<usize> = (0..table.len()).collect();
     let enc = columns.encode(&table, &map, &rows)?;

@@ -184,6 +184,9 @@ pub struct Settings {
     /// Choose the learning rate with the range test before training (`--lr auto`); the chosen
     /// rate is then recorded in `lr`. A resumed run keeps the recorded rate.
     pub lr_auto: bool,
+    /// `balanced`: weight the classification loss by n / (classes · count) per class
+    /// (scikit-learn's `class_weight="balanced"`), counted on the training part.
+    pub class_weight: Option<String>,
 }
 
 impl Default for Settings {
@@ -228,6 +231,7 @@ impl Default for Settings {
             drop: None,
             categorical: None,
             lr_auto: false,
+            class_weight: None,
         }
     }
 }
@@ -418,6 +422,16 @@ impl Settings {
         {
             return Err(Error::setting("grad-tol", t, "must be a number > 0"));
         }
+        if let Some(w) = &self.class_weight
+            && w != "balanced"
+            && w != "none"
+        {
+            return Err(Error::setting(
+                "class-weight",
+                w,
+                "accepted: balanced, none",
+            ));
+        }
         if self.hidden.contains(&0) {
             return Err(Error::setting(
                 "hidden",
@@ -453,6 +467,7 @@ impl Settings {
             patience: self.patience,
             shuffle: !self.no_shuffle,
             threads: self.threads,
+            class_weights: None,
         })
     }
 }

@@ -55,6 +55,9 @@ pub struct TrainConfig {
     /// Threads: without dropout each batch is split between them (see [`crate::parallel`]);
     /// with dropout each matrix product is.
     pub threads: usize,
+    /// Class weights of the training loss (see [`loss::ClassWeights`]); the reported
+    /// validation loss stays unweighted.
+    pub class_weights: Option<loss::ClassWeights>,
     /// The finite blow-up rule (`None`: only NaN and infinite losses count as divergence).
     pub divergence: Option<Divergence>,
 }
@@ -91,6 +94,7 @@ impl Default for TrainConfig {
             patience: None,
             shuffle: true,
             threads: 1,
+            class_weights: None,
             divergence: Some(Divergence::default()),
         }
     }
@@ -504,16 +508,24 @@ pub fn train_with<T: Scalar>(
                 .get((step + 1) * bs..((step + 2) * bs).min(n))
                 .unwrap_or(&[]);
             let (batch_loss, batch_correct) = match parallel.as_mut() {
-                Some(par) => par.gradient(net, data, idx, next, cfg.loss),
+                Some(par) => {
+                    par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref())
+                }
                 None => {
                     data.prefetch(next);
                     data.gather(idx, ws.input_mut(m), &mut batch);
                     net.forward(&mut ws, m, Some(rng));
                     let (out, delta) = ws.output_and_delta(m);
-                    let l = cfg
-                        .loss
-                        .evaluate(out, m, k, batch.targets(), Some((delta, T::c(m as f64))))
-                        .f64();
+                    let l = loss::evaluate_weighted(
+                        cfg.loss,
+                        cfg.class_weights.as_ref(),
+                        out,
+                        m,
+                        k,
+                        batch.targets(),
+                        Some((delta, T::c(m as f64))),
+                    )
+                    .f64();
                     (l, cfg.loss.correct(out, m, k, batch.targets()))
                 }
             };
@@ -925,8 +937,15 @@ fn full_gradient_norm<T: Scalar>(
         data.gather(chunk, ws.input_mut(m), batch);
         net.forward(ws, m, None);
         let (out, delta) = ws.output_and_delta(m);
-        cfg.loss
-            .evaluate(out, m, k, batch.targets(), Some((delta, T::c(n as f64))));
+        loss::evaluate_weighted(
+            cfg.loss,
+            cfg.class_weights.as_ref(),
+            out,
+            m,
+            k,
+            batch.targets(),
+            Some((delta, T::c(n as f64))),
+        );
         net.backward(ws, m, grads, if i == 0 { Beta::Replace } else { Beta::Add });
     }
     for r in weight_ranges {

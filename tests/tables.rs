@@ -89,7 +89,7 @@ fn penguins(rows: usize, seed: u64) -> String {
 }
 
 fn role(v: &Value, column: &str) -> String {
-    let cols = v["data"]["columns"]["columns"]["columns"]
+    let cols = v["data"]["columns"]["columns"]
         .as_array()
         .unwrap_or_else(|| panic!("no columns in {v}"));
     let c = cols
@@ -205,7 +205,7 @@ fn edit_meta(path: &Path, to: &Path, edit: impl FnOnce(&mut Value)) {
     edit(&mut meta);
     header["__metadata__"]["downhill"] = Value::String(meta.to_string());
     let mut h = header.to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -735,7 +735,11 @@ fn hostile_preprocessing_metadata_is_a_clear_error() {
     let (data, model) = trained_penguins(dir.path());
     let bad = dir.path().join("bad.safetensors");
     type Edit = fn(&mut Value);
-    let cases: [(Edit, &str); 8] = [
+    let cases: [(Edit, &str); 9] = [
+        (
+            |m| m["columns"]["columns"][0]["indicator"] = true.into(),
+            "dropped, yet with a missing indicator",
+        ),
         (
             |m| m["columns"]["columns"][2]["encoding"]["categories"] = serde_json::json!([]),
             "no categories",
@@ -844,4 +848,336 @@ fn hostile_target_scaling_is_a_clear_error() {
             "{needle}: {e}"
         );
     }
+}
+
+/// A model file from before columns were recorded (format version 1: numeric features only,
+/// no `columns`): still evaluated and used for prediction, its columns matched by name.
+#[test]
+fn format_version_1_models_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = String::from("a,b,label\n");
+    for i in 0..300 {
+        let (a, b) = (
+            ((i * 37) % 100) as f64 / 10.0,
+            ((i * 61) % 100) as f64 / 10.0,
+        );
+        t += &format!("{a},{b},{}\n", if a > b { "up" } else { "down" });
+    }
+    let data = write(dir.path(), "ab.csv", &t);
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "30",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let v1 = dir.path().join("v1.safetensors");
+    edit_meta(&out.join("model.safetensors"), &v1, |m| {
+        let o = m.as_object_mut().unwrap();
+        o.remove("columns");
+        o.remove("target_scaling");
+        o.insert("format_version".into(), 1.into());
+    });
+    let (a, _) = ok(&["eval", "--json", "--model", s(&v1), "--data", s(&data)]);
+    let (b, _) = ok(&[
+        "eval",
+        "--json",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--data",
+        s(&data),
+    ]);
+    assert_eq!(
+        json(a.as_bytes())["accuracy"],
+        json(b.as_bytes())["accuracy"]
+    );
+    let p = write(dir.path(), "p.csv", "b,a\n1,9\n9,1\n");
+    assert_eq!(
+        ok(&["predict", "--model", s(&v1), "--input", s(&p)]).0,
+        "prediction\nup\ndown\n"
+    );
+    let bare = write(dir.path(), "bare.csv", "9,1\n1,9\n");
+    assert_eq!(
+        ok(&["predict", "--model", s(&v1), "--input", s(&bare)]).0,
+        "prediction\nup\ndown\n"
+    );
+    // A missing cell is an error for such a model (it has no medians).
+    let gap = write(dir.path(), "gap.csv", "a,b\n9,\n");
+    let e = fails(&["predict", "--model", s(&v1), "--input", s(&gap)]);
+    assert!(
+        e.contains("line 2, column b") && e.contains("missing"),
+        "{e}"
+    );
+    // A newer format than this downhill knows is refused.
+    let v9 = dir.path().join("v9.safetensors");
+    edit_meta(&v1, &v9, |m| m["format_version"] = 9.into());
+    let e = fails(&["predict", "--model", s(&v9), "--input", s(&p)]);
+    assert!(e.contains("format version 9"), "{e}");
+}
+
+/// A CSV run resumed from its checkpoint fits the same columns and ends with the same model.
+#[test]
+fn a_resumed_csv_run_keeps_its_preprocessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "penguins.csv", &penguins(200, 4));
+    let out = dir.path().join("r");
+    ok(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "4",
+        "--checkpoint-every",
+        "epoch",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let model = out.join("model.safetensors");
+    let predict = || {
+        ok(&[
+            "predict",
+            "--proba",
+            "--model",
+            s(&model),
+            "--input",
+            s(&data),
+        ])
+        .0
+    };
+    let (before, meta) = (predict(), model_meta(&model));
+    ok(&["train", "--quiet", "--resume", s(&out)]);
+    assert_eq!(model_meta(&model), meta);
+    assert_eq!(predict(), before);
+}
+
+/// A generated battery of damaged tables through train, eval and predict: every outcome is a
+/// success or a clean error that names the file (no panic, no abort); cells that cannot be read
+/// name their line and column.
+#[test]
+fn damaged_tables_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = trained_penguins(dir.path());
+    let m = s(&model);
+    let base = penguins(40, 9);
+    let lines: Vec<&str> = base.lines().collect();
+    let mut cases: Vec<(String, Option<&str>)> = Vec::new();
+    // Every odd cell value in every column of one data row.
+    for value in [
+        "", "NA", "inf", "-inf", "1e39", "nan", "abc", "\"a,b\"", "yes", "0", "-0", "1e-45",
+    ] {
+        for col in 0..8 {
+            let mut rows: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            let mut cells: Vec<String> = rows[5].split(',').map(str::to_string).collect();
+            cells[col] = value.to_string();
+            rows[5] = cells.join(",");
+            // Unreadable numbers in the numeric columns must name line 6.
+            let must = (matches!(value, "inf" | "-inf" | "1e39") && (col == 3 || col == 4))
+                .then_some("line 6");
+            cases.push((rows.join("\n") + "\n", must));
+        }
+    }
+    // Structural damage.
+    let header = lines[0];
+    let body: String = lines[1..].iter().map(|l| format!("{l}\n")).collect();
+    for text in [
+        String::new(),
+        format!("{header}\n"),
+        format!("{header}\n{}", &body[..body.len() / 2]),
+        format!("{},extra\n{body}", header),
+        format!("{}\n{body}", header.replace("bill", "island")),
+        format!("{}\n{body}", header.replace("species", "")),
+        body.clone(),
+        format!("{header}\n{}", body.replace(',', ";")),
+        format!("{header}\n{}", body.replace("Adelie", "NA")),
+        "\n\n\n".to_string(),
+        "a\n1\n2\n".to_string(),
+    ] {
+        cases.push((text, None));
+    }
+    let mut failures = 0;
+    for (k, (text, must)) in cases.iter().enumerate() {
+        let f = write(dir.path(), &format!("case{k}.csv"), text);
+        let out = dir.path().join(format!("o{k}"));
+        let mut failed_here = 0;
+        for args in [
+            vec![
+                "train",
+                "--quiet",
+                "--epochs",
+                "1",
+                "--data",
+                s(&f),
+                "--out",
+                s(&out),
+            ],
+            vec!["eval", "--model", m, "--data", s(&f)],
+            vec!["predict", "--model", m, "--input", s(&f)],
+        ] {
+            let o = downhill().args(&args).output().unwrap();
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(!e.contains("panicked"), "case {k} {args:?}: {e}");
+            if o.status.success() {
+                continue;
+            }
+            failures += 1;
+            failed_here += 1;
+            assert!(
+                matches!(o.status.code(), Some(1..=2)) && e.contains(&format!("case{k}.csv")),
+                "case {k} {args:?}: {e}"
+            );
+            if let Some(needle) = must {
+                assert!(e.contains(needle), "case {k} {args:?}: {e}");
+            }
+        }
+        if must.is_some() {
+            // A cell that cannot be read fails every command.
+            assert_eq!(failed_here, 3, "case {k}");
+        }
+    }
+    assert!(
+        cases.len() > 100 && failures > 30,
+        "{} cases, {failures} failures",
+        cases.len()
+    );
+}
+
+#[test]
+fn more_edge_cases_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    // A header alone; every target missing.
+    let f = write(dir.path(), "h.csv", "x,y,label\n");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("a"))]);
+    assert!(e.contains("a header but no data rows"), "{e}");
+    let f = write(dir.path(), "t.csv", "x,label\n1,NA\n2,\n");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("a"))]);
+    assert!(e.contains("no row has a target"), "{e}");
+    // Two regression targets on different scales: each standardised, predictions in each one's units.
+    let mut t = String::from("a,b,small,large\n");
+    for i in 0..300 {
+        let (a, b) = ((i % 17) as f64 / 17.0, (i % 11) as f64 / 11.0);
+        t += &format!("{a},{b},{},{}\n", a - b, 5000.0 + 1000.0 * (a + b));
+    }
+    let f = write(dir.path(), "two.csv", &t);
+    let out = dir.path().join("two");
+    let (o, _) = ok(&[
+        "train",
+        "--json",
+        "--quiet",
+        "--target",
+        "small,large",
+        "--epochs",
+        "60",
+        "--data",
+        s(&f),
+        "--out",
+        s(&out),
+    ]);
+    let v = json(o.as_bytes());
+    assert!(v["test"]["r2"].as_f64().unwrap() > 0.95, "{v}");
+    let p = write(dir.path(), "p.csv", "a,b\n0.5,0.5\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    let row: Vec<f64> = o
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(row[0].abs() < 0.1 && (row[1] - 6000.0).abs() < 60.0, "{o}");
+    // A model trained header-less reads header-less input, even a single row of text.
+    let mut t = String::new();
+    for i in 0..60 {
+        let c = ["red", "blue", "green"][i % 3];
+        t += &format!(
+            "{c},{},{}\n",
+            ["big", "small"][i % 2],
+            if c == "red" { "stop" } else { "go" }
+        );
+    }
+    let f = write(dir.path(), "tx.csv", &t);
+    let out = dir.path().join("tx");
+    ok(&[
+        "train",
+        "--quiet",
+        "--no-header",
+        "--epochs",
+        "40",
+        "--data",
+        s(&f),
+        "--out",
+        s(&out),
+    ]);
+    let p = write(dir.path(), "one.csv", "red,small\n");
+    let (o, _) = ok(&[
+        "predict",
+        "--model",
+        s(&out.join("model.safetensors")),
+        "--input",
+        s(&p),
+    ]);
+    assert_eq!(o, "prediction\nstop\n");
+}
+
+/// A separate --test file with its columns in another order, a category unseen in training and
+/// rows without a target: matched by name, the unseen rows and dropped rows reported.
+#[test]
+fn a_test_file_in_another_order_with_unseen_categories() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = write(dir.path(), "train.csv", &penguins(300, 5));
+    let text = penguins(60, 6);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [7, 2, 4, 3, 5, 1, 0, 6]
+                .iter()
+                .map(|&j| f[j])
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    // Row 1: an unseen island; row 2: no species.
+    lines[1] = lines[1]
+        .replacen(",Biscoe,", ",Atlantis,", 1)
+        .replacen(",Dream,", ",Atlantis,", 1)
+        .replacen(",Torgersen,", ",Atlantis,", 1);
+    lines[2] = format!("NA{}", &lines[2][lines[2].find(',').unwrap()..]);
+    let test = write(dir.path(), "test.csv", &(lines.join("\n") + "\n"));
+    let (o, e) = ok(&[
+        "train",
+        "--json",
+        "--epochs",
+        "30",
+        "--data",
+        s(&train),
+        "--test",
+        s(&test),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    let v = json(o.as_bytes());
+    assert_eq!(v["test"]["examples"], 59, "{v}");
+    assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    assert_eq!(v["data"]["columns"]["test_dropped_target_rows"], 1);
+    assert_eq!(v["data"]["columns"]["test_unseen"][0]["column"], "island");
+    assert_eq!(
+        v["data"]["columns"]["test_unseen"][0]["examples"][0],
+        "Atlantis"
+    );
+    assert!(
+        e.contains("dropped 1 test-file rows whose target is missing")
+            && e.contains("test: column island: 1 rows with a category unseen in training"),
+        "{e}"
+    );
 }

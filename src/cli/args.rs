@@ -198,6 +198,10 @@ pub struct TrainArgs {
     /// CSV: one-hot encode these columns, even if they hold numbers.
     #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
     pub categorical: Option<Vec<String>>,
+    /// Weight the classification loss per class: `balanced` is scikit-learn's
+    /// n / (classes × count), counted on the training part (default none).
+    #[arg(long, value_parser = ["balanced", "none"], value_name = "balanced|none")]
+    pub class_weight: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -536,6 +540,7 @@ impl TrainArgs {
         over(&self.features, &mut s.features);
         over(&self.drop, &mut s.drop);
         over(&self.categorical, &mut s.categorical);
+        over(&self.class_weight, &mut s.class_weight);
         Ok(s)
     }
 }

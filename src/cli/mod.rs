@@ -181,6 +181,12 @@ fn fmt_figures(f: &Figures) -> String {
     if let Some(r) = f.r2 {
         s += &format!("  R² {r:.4}");
     }
+    if let Some(m) = f.macro_f1 {
+        s += &format!("  macro-F1 {m:.4}");
+    }
+    if let Some(a) = f.roc_auc {
+        s += &format!("  ROC-AUC {a:.4}");
+    }
     s + &format!("  ({} examples)", f.examples)
 }
 
@@ -297,19 +303,24 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
         }
         Report::Classes(c) => {
             outln!("accuracy  {:.4}", c.accuracy);
+            outln!("macro-F1  {:.4}", c.macro_f1);
+            if let Some(a) = c.roc_auc {
+                outln!("ROC-AUC   {a:.4}");
+            }
             let k = c.confusion.len();
             let names: Vec<String> = e
                 .class_names
                 .clone()
                 .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
             let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
-            outln!("\n{:>w$}  precision  recall  support", "class");
+            outln!("\n{:>w$}  precision  recall      F1  support", "class");
             for (i, name) in names.iter().enumerate() {
                 let support: usize = c.confusion[i].iter().sum();
                 outln!(
-                    "{name:>w$}  {:>9.4}  {:>6.4}  {support:>7}",
+                    "{name:>w$}  {:>9.4}  {:>6.4}  {:>6.4}  {support:>7}",
                     c.precision[i],
-                    c.recall[i]
+                    c.recall[i],
+                    c.f1[i]
                 );
             }
             if k > downhill::plot::MAX_CONFUSION_CLASSES {

@@ -55,11 +55,16 @@ pub const FALSE_WORDS: [&str; 4] = ["false", "no", "n", "f"];
 pub const ID_SHARE: f64 = 0.95;
 /// A text column without an ID-like name is judged ID-like only with at least this many values.
 pub const ID_MIN_ROWS: usize = 20;
+/// Columns listed one per line in the data report (the rest are summed up in one line).
+pub const REPORT_COLUMNS: usize = 30;
 /// The most categories one column is one-hot encoded with.
 pub const MAX_CATEGORIES: usize = 100;
 
 /// Whether a cell is missing (one of [`MISSING_WORDS`]).
 pub fn is_missing(cell: &str) -> bool {
+    if cell.len() > 8 {
+        return !cell.is_empty() && cell.trim().is_empty();
+    }
     let c = cell.trim();
     MISSING_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w))
 }
@@ -185,12 +190,12 @@ impl Column {
         matches!(self.encoding, Encoding::Dropped { .. })
     }
 
-    /// Features this column produces.
+    /// Features this column produces (a dropped column none, whatever its `indicator`).
     pub fn width(&self) -> usize {
         let w = match &self.encoding {
             Encoding::Numeric { .. } | Encoding::Boolean { .. } => 1,
             Encoding::Categorical { categories, .. } => categories.len(),
-            Encoding::Dropped { .. } => 0,
+            Encoding::Dropped { .. } => return 0,
         };
         w + usize::from(self.indicator)
     }
@@ -227,6 +232,10 @@ pub struct Columns {
     pub target_positions: Vec<usize>,
     /// Whether the training file had a header (columns are matched by name only then).
     pub has_header: bool,
+    /// Columns unknown to the model are ignored rather than refused (only for models from format
+    /// version 1, which did not record their target's name). Never stored.
+    #[serde(skip)]
+    pub lenient: bool,
 }
 
 /// Values of a column not seen in training, met while encoding.
@@ -321,21 +330,37 @@ impl Columns {
             ));
         }
         let mut columns = Vec::new();
-        for j in (0..table.width()).filter(|j| !targets.contains(j)) {
+        let features: Vec<usize> = (0..table.width())
+            .filter(|j| !targets.contains(j))
+            .collect();
+        // Scanned 64 columns at a time, so that at most 64 columns' numbers are held at once.
+        let mut scans = Vec::new().into_iter();
+        for (k, &j) in features.iter().enumerate() {
+            if k % 64 == 0 {
+                scans = scan(table, &features[k..features.len().min(k + 64)], rows).into_iter();
+            }
             let dropped = |reason: String| Encoding::Dropped { reason };
             let named = keep.as_ref().is_some_and(|k| k.contains(&j));
+            let Scan {
+                missing,
+                mut values,
+                numeric,
+                first,
+            } = scans.next().expect("one scan per column");
             let mut counts: HashMap<&str, usize> = HashMap::new();
-            let mut missing = 0;
-            for &i in rows {
-                let c = table.cell(i, j);
-                if is_missing(c) {
-                    missing += 1;
-                } else {
-                    *counts.entry(c).or_default() += 1;
+            let distinct = if numeric {
+                values.sort_by(f64::total_cmp);
+                usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
+            } else {
+                for &i in rows {
+                    let c = table.cell(i, j);
+                    if !is_missing(c) {
+                        *counts.entry(c).or_default() += 1;
+                    }
                 }
-            }
+                counts.len()
+            };
             let present = rows.len() - missing;
-            let distinct = counts.len();
             let encoding = if drop.contains(&j) {
                 dropped("--drop".into())
             } else if keep.as_ref().is_some_and(|k| !k.contains(&j)) {
@@ -343,9 +368,17 @@ impl Columns {
             } else if present == 0 {
                 dropped("no value in the training rows".into())
             } else if categorical.contains(&j) {
+                if numeric {
+                    for &i in rows {
+                        let c = table.cell(i, j);
+                        if !is_missing(c) {
+                            *counts.entry(c).or_default() += 1;
+                        }
+                    }
+                }
                 categorical_encoding(&counts)
             } else if !named && distinct == 1 && missing == 0 {
-                let v = counts.keys().next().expect("one value");
+                let v = first.expect("one value");
                 dropped(format!("constant: {v:?} on every training row"))
             } else if !named
                 && j == 0
@@ -362,12 +395,16 @@ impl Columns {
                 dropped(format!(
                     "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
                 ))
-            } else if counts.keys().all(|c| parse_number(c).is_some()) {
-                let mut values = Vec::with_capacity(present);
-                for &i in rows {
-                    let c = table.cell(i, j);
-                    if !is_missing(c) {
-                        values.push(number(table, i, j, c)?);
+            } else if numeric {
+                if values
+                    .iter()
+                    .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
+                {
+                    for &i in rows {
+                        let c = table.cell(i, j);
+                        if !is_missing(c) {
+                            number(table, i, j, c)?;
+                        }
                     }
                 }
                 Encoding::Numeric {
@@ -407,6 +444,7 @@ impl Columns {
             targets: targets.iter().map(|&j| table.names[j].clone()).collect(),
             target_positions: targets.to_vec(),
             has_header: table.has_header,
+            lenient: false,
         };
         if plan.n_features() == 0 {
             let why: Vec<String> = plan
@@ -461,7 +499,7 @@ impl Columns {
     /// feature (boolean, one-hot, indicator — left as 0/1).
     pub fn standardized_mask(&self) -> Vec<bool> {
         let mut out = Vec::with_capacity(self.n_features());
-        for c in &self.columns {
+        for c in self.columns.iter().filter(|c| !c.is_dropped()) {
             let numeric = matches!(c.encoding, Encoding::Numeric { .. });
             let w = c.width() - usize::from(c.indicator);
             out.extend(std::iter::repeat_n(numeric, w));
@@ -510,6 +548,7 @@ impl Columns {
                     !self.columns.iter().any(|c| &c.name == *h) && !self.targets.contains(h)
                 })
                 .collect();
+            let unknown = if self.lenient { Vec::new() } else { unknown };
             if !missing.is_empty() || !unknown.is_empty() {
                 let mut parts = Vec::new();
                 if !missing.is_empty() {
@@ -584,7 +623,7 @@ impl Columns {
     pub fn encode(&self, table: &Table, map: &[Option<usize>], rows: &[usize]) -> Result<Encoded> {
         let w = self.n_features();
         let mut x: Vec<f32> = Vec::new();
-        let total = rows.len().checked_mul(w).unwrap_or(usize::MAX);
+        let total = rows.len().saturating_mul(w);
         x.try_reserve_exact(total).map_err(|_| {
             table.error(
                 "columns",
@@ -708,7 +747,29 @@ impl Columns {
             .unwrap_or(6)
             .max(6);
         let mut out = Vec::new();
-        for c in &self.columns {
+        for (k, c) in self.columns.iter().enumerate() {
+            if k == REPORT_COLUMNS && self.columns.len() > REPORT_COLUMNS + 5 {
+                let rest = &self.columns[k..];
+                let mut roles: Vec<String> = Vec::new();
+                for role in ["numeric", "boolean", "categorical", "dropped"] {
+                    let n = rest.iter().filter(|c| c.role() == role).count();
+                    if n > 0 {
+                        roles.push(format!("{n} {role}"));
+                    }
+                }
+                let missing = rest.iter().filter(|c| c.missing > 0).count();
+                out.push(format!(
+                    "  … and {} more columns: {}{} (every column in summary.json)",
+                    rest.len(),
+                    roles.join(", "),
+                    if missing > 0 {
+                        format!("; {missing} with missing cells")
+                    } else {
+                        String::new()
+                    }
+                ));
+                break;
+            }
             let miss = if c.missing > 0 {
                 format!(", {} missing", c.missing)
             } else {
@@ -794,6 +855,12 @@ impl Columns {
             }
         }
         for c in &self.columns {
+            if c.is_dropped() && c.indicator {
+                return Err(bad(format!(
+                    "column {}: dropped, yet with a missing indicator",
+                    c.name
+                )));
+            }
             match &c.encoding {
                 Encoding::Numeric { fill: Some(f) }
                     if !(f.is_finite() && f.abs() <= f32::MAX as f64) =>
@@ -852,8 +919,55 @@ impl Columns {
             targets,
             target_positions,
             has_header,
+            lenient: false,
         }
     }
+}
+
+/// What one pass over a column's training cells found.
+struct Scan<'a> {
+    missing: usize,
+    /// The values as numbers, while every one is a number (else empty).
+    values: Vec<f64>,
+    numeric: bool,
+    first: Option<&'a str>,
+}
+
+/// Scans the columns `cols` over `rows`, reading the table row by row in blocks of 64 columns
+/// (column by column, every cell would be a cache miss on a long table).
+fn scan<'a>(table: &'a Table, cols: &[usize], rows: &[usize]) -> Vec<Scan<'a>> {
+    let mut out: Vec<Scan<'a>> = cols
+        .iter()
+        .map(|_| Scan {
+            missing: 0,
+            values: Vec::new(),
+            numeric: true,
+            first: None,
+        })
+        .collect();
+    for (block, scans) in cols.chunks(64).zip(out.chunks_mut(64)) {
+        for &i in rows {
+            let r = &table.rows[i];
+            for (&j, s) in block.iter().zip(scans.iter_mut()) {
+                let c = r.get(j).unwrap_or("");
+                if is_missing(c) {
+                    s.missing += 1;
+                    continue;
+                }
+                s.first.get_or_insert(c);
+                if s.numeric {
+                    match parse_number(c) {
+                        Some(v) => s.values.push(v),
+                        None => {
+                            s.numeric = false;
+                            s.values = Vec::new();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn categorical_encoding(counts: &HashMap<&str, usize>) -> Encoding {
@@ -993,5 +1107,362 @@ impl TargetScaling {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table from comma-separated lines, the first being the header.
+    fn table(lines: &[&str]) -> Table {
+        let names: Vec<String> = lines[0].split(',').map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = lines[1..]
+            .iter()
+            .map(|l| csv::StringRecord::from(l.split(',').collect::<Vec<_>>()))
+            .collect();
+        Table {
+            path: PathBuf::from("t.csv"),
+            names,
+            has_header: true,
+            lines: (2..rows.len() as u64 + 2).collect(),
+            rows,
+        }
+    }
+
+    /// Fits on every row with the last column as the target.
+    fn fit(t: &Table, ov: &Overrides) -> Result<Columns> {
+        let rows: Vec<usize> = (0..t.len()).collect();
+        Columns::fit(t, &[t.width() - 1], &rows, ov)
+    }
+
+    fn kind(c: &Columns, name: &str) -> String {
+        let col = c.columns.iter().find(|c| c.name == name).unwrap();
+        col.role().to_string()
+    }
+
+    #[test]
+    fn missing_words_and_what_is_not_missing() {
+        for m in [
+            "", " ", "NA", "na", "N/A", "n/a", "NaN", "nan", "NULL", "null", "?",
+        ] {
+            assert!(is_missing(m), "{m:?}");
+        }
+        for v in ["none", "None", "0", "-", "NA2", "??"] {
+            assert!(!is_missing(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn boolean_words_ignore_case() {
+        for t in ["yes", "YES", "True", "y", "T"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["no", "No", "FALSE", "n", "f"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for x in ["1", "0", "maybe", "yess", ""] {
+            assert_eq!(parse_bool(x), None, "{x}");
+        }
+    }
+
+    #[test]
+    fn id_names() {
+        for n in [
+            "id",
+            "ID",
+            "Id",
+            "index",
+            "",
+            "Unnamed: 0",
+            "rownames",
+            "customer_id",
+            "row id",
+            "PassengerId",
+            "customerID",
+            "user.id",
+        ] {
+            assert!(looks_like_id(n), "{n:?}");
+        }
+        for n in ["valid", "grid", "UUID", "width", "idea", "bid_price", "i"] {
+            assert!(!looks_like_id(n), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn rule_constant_columns_are_dropped_unless_missing_or_named() {
+        let t = table(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "k"),
+            "dropped"
+        );
+        // One value plus missing cells: the indicator carries information, so it is kept.
+        let t = table(&["a,k,y", "1,x,0", "2,,1", "3,x,0"]);
+        let c = fit(&t, &Overrides::default()).unwrap();
+        assert_eq!(kind(&c, "k"), "categorical");
+        assert!(c.columns[1].indicator);
+        let t = table(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"]);
+        let ov = Overrides {
+            features: Some(vec!["k".into()]),
+            ..Default::default()
+        };
+        assert_eq!(kind(&fit(&t, &ov).unwrap(), "k"), "categorical");
+    }
+
+    #[test]
+    fn rule_empty_columns_are_dropped() {
+        let t = table(&["a,e,y", "1,NA,0", "2,,1", "3,?,0"]);
+        let c = fit(&t, &Overrides::default()).unwrap();
+        assert_eq!(kind(&c, "e"), "dropped");
+        assert_eq!(c.n_features(), 1);
+    }
+
+    #[test]
+    fn rule_row_names_and_id_like_columns_are_dropped() {
+        // Unnamed first column with a value per row.
+        let t = table(&[",a,y", "r1,1,0", "r2,2,1", "r3,3,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), ""),
+            "dropped"
+        );
+        // Named like an ID, numeric, distinct on every row (even a short table).
+        let t = table(&["PassengerId,a,y", "7,1,0", "3,2,1", "9,3,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "PassengerId"),
+            "dropped"
+        );
+        // Named like an ID but repeating (< 95% distinct): kept.
+        let t = table(&["user_id,a,y", "7,1,0", "7,2,1", "9,3,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "user_id"),
+            "numeric"
+        );
+        // Text distinct on ≥ 95% of ≥ 20 rows: dropped; on 19 rows: categorical.
+        let mut lines = vec!["name,a,y".to_string()];
+        for i in 0..20 {
+            lines.push(format!("person{i},{i},{}", i % 2));
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_eq!(
+            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
+            "dropped"
+        );
+        assert_eq!(
+            kind(
+                &fit(&table(&refs[..20]), &Overrides::default()).unwrap(),
+                "name"
+            ),
+            "categorical"
+        );
+        // 19 distinct of 20 (95%): still ID-like; 18 of 20 (90%): categorical.
+        let mut l19 = lines.clone();
+        l19[20] = "person0,19,1".into();
+        let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
+        assert_eq!(
+            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
+            "dropped"
+        );
+        l19[19] = "person0,18,0".into();
+        let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
+        assert_eq!(
+            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
+            "categorical"
+        );
+        // A numeric column distinct on every row without an ID name is a feature.
+        let t = table(&["weight,y", "1.5,0", "2.25,1", "3.125,0"]);
+        assert_eq!(
+            kind(&fit(&t, &Overrides::default()).unwrap(), "weight"),
+            "numeric"
+        );
+    }
+
+    #[test]
+    fn rule_numeric_boolean_categorical_and_their_encoding() {
+        let t = table(&[
+            "n,b,c,y",
+            "1,yes,red,0",
+            "NA,No,blue,1",
+            "3,,red,0",
+            "10,YES,,1",
+            "2,y,green,0",
+        ]);
+        let c = fit(&t, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.columns.iter().map(Column::role).collect::<Vec<_>>(),
+            ["numeric", "boolean", "categorical"]
+        );
+        // Median of 1, 3, 10, 2 = 2.5; most frequent boolean: yes (3 of 4); most frequent
+        // category: red.
+        assert_eq!(c.columns[0].encoding, Encoding::Numeric { fill: Some(2.5) });
+        assert_eq!(c.columns[1].encoding, Encoding::Boolean { fill: true });
+        assert_eq!(
+            c.columns[2].encoding,
+            Encoding::Categorical {
+                categories: vec!["blue".into(), "green".into(), "red".into()],
+                fill: "red".into()
+            }
+        );
+        assert_eq!(
+            c.feature_names(),
+            [
+                "n",
+                "n (missing)",
+                "b",
+                "b (missing)",
+                "c=blue",
+                "c=green",
+                "c=red",
+                "c (missing)"
+            ]
+        );
+        assert_eq!(
+            c.standardized_mask(),
+            [true, false, false, false, false, false, false, false]
+        );
+        let (map, _) = c.locate(&t, true).unwrap();
+        let e = c.encode(&t, &map, &[1, 3]).unwrap();
+        assert_eq!(
+            e.x,
+            [
+                2.5, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, // NA → median, indicator
+                10.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, // "" → red, indicator
+            ]
+        );
+        assert_eq!(e.imputed, 2);
+        // An unseen category: all zeros, counted.
+        let u = table(&["c,n,b,y", "purple,1,no,0", "purple,2,no,0", "red,3,no,1"]);
+        let (map, _) = c.locate(&u, true).unwrap();
+        let e = c.encode(&u, &map, &[0, 1, 2]).unwrap();
+        assert_eq!(&e.x[4..8], [0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            e.unseen,
+            [Unseen {
+                column: "c".into(),
+                rows: 2,
+                examples: vec!["purple".into()]
+            }]
+        );
+        // A yes/no word that is not one: an error at the cell.
+        let bad = table(&["c,n,b,y", "red,1,maybe,0"]);
+        let (map, _) = c.locate(&bad, true).unwrap();
+        let err = c.encode(&bad, &map, &[0]).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2, column b") && err.contains("maybe"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_report_lists_thirty_columns_then_sums_up() {
+        let head: Vec<String> = (0..40).map(|j| format!("c{j}")).collect();
+        let row: Vec<String> = (0..40).map(|j| j.to_string()).collect();
+        let row2: Vec<String> = (0..40).map(|j| (j * 2).to_string()).collect();
+        let lines = [
+            format!("{},y", head.join(",")),
+            format!("{},0", row.join(",")),
+            format!("{},1", row2.join(",")),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let r = fit(&table(&refs), &Overrides::default()).unwrap().report();
+        assert_eq!(r.len(), REPORT_COLUMNS + 2, "{r:?}");
+        // c0 is constant (0 and 0); the other 39 numeric.
+        assert!(r[0].contains("c0") && r[0].contains("constant"), "{}", r[0]);
+        assert!(
+            r[REPORT_COLUMNS].contains("10 more columns: 10 numeric"),
+            "{}",
+            r[REPORT_COLUMNS]
+        );
+        assert!(r[REPORT_COLUMNS + 1].ends_with("target"));
+    }
+
+    #[test]
+    fn categories_beyond_the_cap_keep_the_most_frequent() {
+        let mut lines = vec!["c,y".to_string()];
+        for i in 0..(MAX_CATEGORIES + 20) {
+            lines.push(format!("k{i:03},{}", i % 2));
+            if i < MAX_CATEGORIES {
+                lines.push(format!("k{i:03},{}", i % 2));
+            }
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let c = fit(&table(&refs), &Overrides::default()).unwrap();
+        match &c.columns[0].encoding {
+            Encoding::Categorical { categories, .. } => {
+                assert_eq!(categories.len(), MAX_CATEGORIES);
+                assert!(categories.iter().all(|k| k.as_str() < "k100"));
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_f32_and_infinities_are_errors_with_the_cell() {
+        for v in ["1e39", "-3.5e38", "inf", "-infinity"] {
+            let t = table(&["a,y", "1,0", &format!("{v},1")]);
+            let e = fit(&t, &Overrides::default()).unwrap_err().to_string();
+            assert!(
+                e.contains("t.csv") && e.contains("line 3, column a"),
+                "{v}: {e}"
+            );
+        }
+        let t = table(&["a,y", "3.4e38,0", "1,1"]);
+        assert!(fit(&t, &Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn overrides_are_checked() {
+        let t = table(&["a,b,y", "1,2,0", "2,3,1"]);
+        let ov = |f: Option<&[&str]>, d: &[&str], c: &[&str]| Overrides {
+            features: f.map(|f| f.iter().map(|s| s.to_string()).collect()),
+            drop: d.iter().map(|s| s.to_string()).collect(),
+            categorical: c.iter().map(|s| s.to_string()).collect(),
+        };
+        let c = fit(&t, &ov(Some(&["b"]), &[], &[])).unwrap();
+        assert_eq!(c.feature_names(), ["b"]);
+        let c = fit(&t, &ov(None, &["a"], &["b"])).unwrap();
+        assert_eq!(c.feature_names(), ["b=2", "b=3"]);
+        for (o, needle) in [
+            (ov(Some(&["zzz"]), &[], &[]), "zzz"),
+            (ov(None, &["y"], &[]), "target"),
+            (ov(Some(&["a"]), &["a"], &[]), "--features"),
+            (ov(None, &["a"], &["a"]), "--drop"),
+            (ov(None, &["a", "b"], &[]), "no feature column left"),
+        ] {
+            let e = fit(&t, &o).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn target_scaling_round_trip() {
+        let mut d = crate::data::Dataset::regression(
+            vec![0.0; 4],
+            1,
+            vec![100.0, 0.5, 300.0, 1.5, 200.0, 1.0, 400.0, 2.0],
+            2,
+        )
+        .unwrap();
+        let t = TargetScaling::fit(&d).unwrap();
+        assert_eq!(t.mean, [250.0, 1.25]);
+        // Population standard deviation: √(12500) and √(0.3125).
+        assert!((t.std[0] - 12500f64.sqrt()).abs() < 1e-9);
+        assert!((t.std[1] - 0.3125f64.sqrt()).abs() < 1e-9);
+        t.apply(&mut d);
+        let crate::data::Targets::Values { data, .. } = d.targets() else {
+            unreachable!()
+        };
+        let mut back = data.clone();
+        let mean: f32 = data.iter().step_by(2).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6);
+        t.unscale(&mut back);
+        for (a, b) in back
+            .iter()
+            .zip([100.0, 0.5, 300.0, 1.5, 200.0, 1.0, 400.0, 2.0])
+        {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // A constant target keeps std 1.
+        let d = crate::data::Dataset::regression(vec![0.0; 2], 1, vec![5.0, 5.0], 1).unwrap();
+        assert_eq!(TargetScaling::fit(&d).unwrap().std, [1.0]);
     }
 }

@@ -122,10 +122,12 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
 ///    field below it is a number;
 /// 3. (for tables whose every column is text) every field of the first row is text, not missing,
 ///    and they are pairwise distinct, and some column repeats a value below the first row but never
-///    the first row's own field.
+///    the first row's own field;
+/// 4. the file has a single row, all text.
 ///
-/// A header-less all-text table whose columns never repeat a value is then read as having a
-/// header; pass `--no-header` (or `--header`) to say which.
+/// An all-text table is misread when no column repeats a value (its header is taken for data), or
+/// when the first row of a header-less one happens never to recur in a repeating column; pass
+/// `--header` or `--no-header` to say which.
 pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bool {
     let Some(first) = rows.first() else {
         return false;
@@ -138,6 +140,10 @@ pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bo
         return true;
     }
     let data = &rows[1..];
+    if data.is_empty() {
+        // A lone row of text is a header (with no data: an error that says so).
+        return first.iter().all(text);
+    }
     let w = first.len();
     let cell = |r: &csv::StringRecord, j: usize| r.get(j).unwrap_or("").to_string();
     let numbers_below = (0..w).any(|j| {
@@ -497,4 +503,84 @@ pub fn resolve_targets(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(lines: &[&str]) -> Vec<csv::StringRecord> {
+        lines
+            .iter()
+            .map(|l| csv::StringRecord::from(l.split(',').collect::<Vec<_>>()))
+            .collect()
+    }
+
+    #[test]
+    fn header_rule_text_over_numbers() {
+        assert!(detect_header(&rows(&["x,y,label", "1,2,a", "3,4,b"]), None));
+        assert!(!detect_header(&rows(&["1,2,a", "3,4,b"]), None));
+        // The first non-missing cell below decides, not the second row's.
+        assert!(detect_header(&rows(&["x,label", "NA,a", "3,b"]), None));
+        // A missing word in the first row is not a name.
+        assert!(!detect_header(&rows(&["NA,a", "3,b"]), None));
+    }
+
+    #[test]
+    fn header_rule_all_text() {
+        let t = ["colour,size", "red,big", "blue,small", "red,big"];
+        assert!(detect_header(&rows(&t), None));
+        // The first row's values recur below: data.
+        assert!(!detect_header(&rows(&t[1..]), None));
+        // Repeated names are not a header.
+        assert!(!detect_header(&rows(&["a,a", "x,y", "x,z"]), None));
+        // No column repeats a value: undecidable, read as data.
+        assert!(!detect_header(&rows(&["a,b", "x,y", "z,w"]), None));
+    }
+
+    #[test]
+    fn header_rule_known_names() {
+        let known = vec!["colour".to_string(), "size".to_string()];
+        assert!(detect_header(
+            &rows(&["size,colour", "big,red"]),
+            Some(&known)
+        ));
+        assert!(!detect_header(&rows(&["big,red", "big,red"]), Some(&known)));
+    }
+
+    #[test]
+    fn one_class_and_a_class_per_row_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "a,y\n1,k\n2,k\n3,k\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("only one class"), "{e}");
+        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k3\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("3 different values in 3 rows"), "{e}");
+        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k1\n").unwrap();
+        assert!(load(&p, &CsvOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn rows_without_a_target_are_dropped_and_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "a,y\n1,0.5\n2,NA\n3,\n4,1.5\n5,2\n").unwrap();
+        let c = load(&p, &CsvOptions::default()).unwrap();
+        assert_eq!((c.data.len(), c.dropped_rows), (3, 2));
+        assert_eq!(c.rows, [0, 3, 4]);
+        std::fs::write(&p, "a,y\n1,NA\n2,?\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("no row has a target"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_header_names_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        std::fs::write(&p, "a,b,a,y\n1,2,3,0\n4,5,6,1\n").unwrap();
+        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("\"a\" (columns 1 and 3)"), "{e}");
+    }
 }

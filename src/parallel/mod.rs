@@ -92,6 +92,7 @@ impl<T: Scalar> DataParallel<T> {
         idx: &[usize],
         next: &[usize],
         loss: Loss,
+        weights: Option<&loss::ClassWeights>,
     ) -> (f64, Option<usize>) {
         let t = self.threads();
         let (m, p, k) = (idx.len(), self.params, net.outputs());
@@ -109,9 +110,16 @@ impl<T: Scalar> DataParallel<T> {
                 data.gather(rows, s.ws.input_mut(r), &mut s.batch);
                 net.forward(&mut s.ws, r, None);
                 let (z, delta) = s.ws.output_and_delta(r);
-                s.loss = loss
-                    .evaluate(z, r, k, s.batch.targets(), Some((delta, denom)))
-                    .f64();
+                s.loss = loss::evaluate_weighted(
+                    loss,
+                    weights,
+                    z,
+                    r,
+                    k,
+                    s.batch.targets(),
+                    Some((delta, denom)),
+                )
+                .f64();
                 s.correct = loss.correct(z, r, k, s.batch.targets());
                 // SAFETY: member i writes gradient block i only.
                 let g = unsafe { grads.part(i * p..(i + 1) * p) };
