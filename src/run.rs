@@ -847,7 +847,7 @@ fn tested_advice(
         });
         if ok {
             return Some(format!(
-                "try a smaller one: --lr {} (the learning-rate range test from the run's starting \
+                "use a smaller one: try --lr {} (the learning-rate range test from the run's starting \
                  weights suggests {} ({}), and one epoch at --lr {} from those weights trained \
                  without diverging and lowered the training loss)",
                 crate::error::short(lr),

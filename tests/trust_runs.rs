@@ -131,7 +131,7 @@ fn divergence_is_caught_wherever_it_shows_and_damages_nothing() {
         );
         // The advice names a learning rate that was tested (or, failing that, a smaller one).
         assert!(
-            err.contains("range test") && err.contains("smaller one: --lr")
+            err.contains("range test") && err.contains("smaller one: try --lr")
                 || err.contains("smaller"),
             "{args:?}: {err}"
         );
@@ -145,7 +145,7 @@ fn divergence_is_caught_wherever_it_shows_and_damages_nothing() {
     assert!(!fresh.join("unfinished").exists());
     // The rate it names works: the same run at that rate trains, well above chance.
     let lr = err
-        .split("smaller one: --lr ")
+        .split("smaller one: try --lr ")
         .nth(1)
         .and_then(|t| t.split(' ').next())
         .map(|t| t.trim_end_matches(['.', ')']))
