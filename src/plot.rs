@@ -178,14 +178,26 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
     })
 }
 
+/// The most classes a confusion picture is drawn for (above, a k × k picture is unreadable and
+/// its size grows as k²).
+pub const MAX_CONFUSION_CLASSES: usize = 100;
+
 /// `confusion.svg`: rows are true classes, columns predicted ones; cell shade by the share of the
 /// true class, with the count written in.
 pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result<()> {
     let k = matrix.len();
+    if k > MAX_CONFUSION_CLASSES {
+        return Err(Error::setting(
+            "confusion matrix",
+            format!("{k} classes"),
+            format!("drawn for at most {MAX_CONFUSION_CLASSES} classes"),
+        ));
+    }
     let cell = (560 / k.max(1)).clamp(24, 60) as i32;
     let (left, top) = (130, 70);
     let side = cell * k as i32;
-    let size = ((left + side + 40) as u32, (top + side + 90) as u32);
+    // Wide enough for the title however few the classes (two classes: 120 px of cells).
+    let size = ((left + side + 40).max(420) as u32, (top + side + 90) as u32);
     render(path, size, |root| {
         let font = |s: i32| ("sans-serif", s).into_font();
         let err = |e: DrawingAreaErrorKind<_>| e.to_string();

@@ -178,6 +178,17 @@ pub struct TrainArgs {
     /// Print the final summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// SGD's dampening τ of the momentum buffer (PyTorch's `dampening`, default 0).
+    #[arg(long, value_name = "τ")]
+    pub dampening: Option<f64>,
+    /// RMSprop's centered variant (divides by the estimated variance of the gradient).
+    #[arg(long)]
+    pub centered: bool,
+    /// Divergence rule: stop with an error when the mini-batch loss stays above F times its
+    /// starting value (the first mini-batch's, at least chance level) for 5 steps in a row
+    /// (default 10; 0 turns the rule off — NaN and infinite losses are always caught).
+    #[arg(long, value_name = "F")]
+    pub divergence_factor: Option<f64>,
     /// CSV: use only these columns as features (names, or 0-based indices without a header).
     #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
     pub features: Option<Vec<String>>,
@@ -523,6 +534,9 @@ impl TrainArgs {
             s.checkpoint_every = self.checkpoint_every;
         }
         over(&self.out, &mut s.out);
+        over(&self.dampening, &mut s.dampening);
+        s.centered |= self.centered;
+        over(&self.divergence_factor, &mut s.divergence_factor);
         over(&self.features, &mut s.features);
         over(&self.drop, &mut s.drop);
         over(&self.categorical, &mut s.categorical);

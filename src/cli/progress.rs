@@ -27,10 +27,14 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn should_stop(&mut self) -> bool {
+        super::interrupt::requested()
+    }
+
     fn on_data(&mut self, report: &[String]) {
         if !self.quiet {
             for line in report {
-                eprintln!("{line}");
+                super::errln!("{line}");
             }
         }
     }
@@ -90,6 +94,6 @@ impl Observer for Progress {
             "  lr {:.4}  {:.2}s  {:.0} ex/s",
             m.lr, m.seconds, m.examples_per_second
         );
-        eprintln!("{line}");
+        super::errln!("{line}");
     }
 }
