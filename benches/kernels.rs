@@ -2,9 +2,12 @@
 //! step, each layer's forward and backward, the optimiser steps and the mini-batch gather.
 //! Run with `cargo bench --bench kernels`; GFLOP/s = 2·m·n·k / time for the products.
 
+#[path = "support/convnet.rs"]
+mod convnet;
+
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use downhill::data::{BatchBuf, Dataset, Features, Targets};
-use downhill::layers::{Activation, Dense};
+use downhill::layers::{Activation, BatchNorm, Conv2d, Dense, ImageShape, MaxPool2d};
 use downhill::optim::OptimizerConfig;
 use downhill::tensor::{Beta, MatView, Threads, gemm};
 
@@ -145,5 +148,233 @@ fn gather(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, products, layers, optimisers, gather);
+/// The convolution layers of the Keras "simple MNIST convnet" (conv 1→32 3×3 on 28×28, pool 2,
+/// conv 32→64 3×3, pool 2) and LeNet-5 (conv 1→6 5×5 pad 2, pool 2, conv 6→16 5×5, pool 2), batch
+/// 128, one thread: forward and backward by im2col + GEMM and by the direct loops. Throughput
+/// counts the FLOPs of the sums (2 per multiply-add; the backward pass without ∂X for a first
+/// layer, whose input is data), so criterion's "elem/s" reads as FLOP/s.
+fn conv(c: &mut Criterion) {
+    const N: usize = 128;
+    let mut g = c.benchmark_group("conv");
+    g.sample_size(20);
+    // (name, conv, input, first layer)
+    let layers = [
+        (
+            "keras conv1 1→32 3×3 28×28",
+            Conv2d::new(1, 32, [3, 3], [1, 1], [0, 0], true).unwrap(),
+            ImageShape::new(1, 28, 28),
+            true,
+        ),
+        (
+            "keras conv2 32→64 3×3 13×13",
+            Conv2d::new(32, 64, [3, 3], [1, 1], [0, 0], true).unwrap(),
+            ImageShape::new(32, 13, 13),
+            false,
+        ),
+        (
+            "lenet conv1 1→6 5×5 pad 2 28×28",
+            Conv2d::new(1, 6, [5, 5], [1, 1], [2, 2], true).unwrap(),
+            ImageShape::new(1, 28, 28),
+            true,
+        ),
+        (
+            "lenet conv2 6→16 5×5 14×14",
+            Conv2d::new(6, 16, [5, 5], [1, 1], [0, 0], true).unwrap(),
+            ImageShape::new(6, 14, 14),
+            false,
+        ),
+    ];
+    for (name, conv, input, first) in layers {
+        let out = conv.output_shape(input).unwrap();
+        let macs = (N * out.len() * conv.patch_len()) as u64;
+        let x = data(N * input.len());
+        let (w, b) = (data(conv.weight_len()), data(conv.bias_len()));
+        let dy = data(N * out.len());
+        let mut y = vec![0.0f32; N * out.len()];
+        let mut scratch = vec![0.0f32; conv.scratch_len(input).unwrap()];
+        let (mut dw, mut db) = (vec![0.0f32; w.len()], vec![0.0f32; b.len()]);
+        let mut dx = vec![0.0f32; x.len()];
+        g.throughput(Throughput::Elements(2 * macs));
+        g.bench_function(format!("{name} forward im2col"), |bench| {
+            bench.iter(|| {
+                conv.forward(
+                    input,
+                    N,
+                    &x,
+                    &w,
+                    &b,
+                    black_box(&mut y),
+                    &mut scratch,
+                    Threads::ONE,
+                )
+                .unwrap()
+            })
+        });
+        g.bench_function(format!("{name} forward direct"), |bench| {
+            bench.iter(|| {
+                conv.forward_direct(input, N, &x, &w, &b, black_box(&mut y))
+                    .unwrap()
+            })
+        });
+        g.throughput(Throughput::Elements(if first { 2 } else { 4 } * macs));
+        g.bench_function(format!("{name} backward im2col"), |bench| {
+            bench.iter(|| {
+                let dx = if first { None } else { Some(&mut dx[..]) };
+                conv.backward(
+                    input,
+                    N,
+                    &x,
+                    &w,
+                    &dy,
+                    black_box(&mut dw),
+                    &mut db,
+                    dx,
+                    Beta::Replace,
+                    &mut scratch,
+                    Threads::ONE,
+                )
+                .unwrap()
+            })
+        });
+        g.bench_function(format!("{name} backward direct"), |bench| {
+            bench.iter(|| {
+                let dx = if first { None } else { Some(&mut dx[..]) };
+                conv.backward_direct(
+                    input,
+                    N,
+                    &x,
+                    &w,
+                    &dy,
+                    black_box(&mut dw),
+                    &mut db,
+                    dx,
+                    Beta::Replace,
+                )
+                .unwrap()
+            })
+        });
+    }
+    // The per-image products of the Keras conv2 (W·U, δY·Uᵀ, Wᵀ·δY), for the GEMM rate itself.
+    let (o, k, p) = (64, 288, 121);
+    let (a, bm) = (data(o * k), data(k * p));
+    let mut out = vec![0.0f32; o * p.max(k) * k.max(p)];
+    g.throughput(Throughput::Elements((2 * o * k * p) as u64));
+    g.bench_function("gemm W·U 64x288·288x121", |bench| {
+        bench.iter(|| {
+            gemm(
+                black_box(&mut out),
+                o,
+                p,
+                Beta::Replace,
+                MatView::new(&a, o, k),
+                MatView::new(&bm, k, p),
+                Threads::ONE,
+            )
+        })
+    });
+    g.finish();
+}
+
+/// Pooling and batch normalisation at the two networks' shapes, batch 128, one thread.
+fn pool_norm(c: &mut Criterion) {
+    const N: usize = 128;
+    let mut g = c.benchmark_group("pool and batchnorm");
+    g.sample_size(20);
+    for (name, input) in [
+        ("keras pool1 32×26×26", ImageShape::new(32, 26, 26)),
+        ("keras pool2 64×11×11", ImageShape::new(64, 11, 11)),
+        ("lenet pool1 6×28×28", ImageShape::new(6, 28, 28)),
+        ("lenet pool2 16×10×10", ImageShape::new(16, 10, 10)),
+    ] {
+        let pool = MaxPool2d::new(2);
+        let out = pool.output_shape(input).unwrap();
+        let x = data(N * input.len());
+        let dy = data(N * out.len());
+        let mut y = vec![0.0f32; N * out.len()];
+        let mut dx = vec![0.0f32; x.len()];
+        g.throughput(Throughput::Elements((N * input.len()) as u64));
+        g.bench_function(format!("maxpool 2 {name} forward"), |bench| {
+            bench.iter(|| pool.forward(input, N, &x, black_box(&mut y)).unwrap())
+        });
+        g.bench_function(format!("maxpool 2 {name} backward"), |bench| {
+            bench.iter(|| {
+                pool.backward(input, N, &x, &dy, black_box(&mut dx))
+                    .unwrap()
+            })
+        });
+    }
+    let input = ImageShape::new(32, 26, 26);
+    let bn = BatchNorm::new(32);
+    let (x, dy) = (data(N * input.len()), data(N * input.len()));
+    let (gamma, beta) = (data(32), data(32));
+    let (mut rm, mut rv, mut t) = (vec![0.0f32; 32], vec![1.0f32; 32], 0i64);
+    let (mut y, mut dx) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+    let mut saved = vec![0.0f32; bn.saved_len()];
+    let (mut dg, mut db) = (vec![0.0f32; 32], vec![0.0f32; 32]);
+    g.throughput(Throughput::Elements(x.len() as u64));
+    g.bench_function("batchnorm2d 32×26×26 train forward", |bench| {
+        bench.iter(|| {
+            bn.forward_train(
+                N,
+                input.plane(),
+                &x,
+                &gamma,
+                &beta,
+                &mut rm,
+                &mut rv,
+                &mut t,
+                black_box(&mut y),
+                &mut saved,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("batchnorm2d 32×26×26 train backward", |bench| {
+        bench.iter(|| {
+            bn.backward_train(
+                N,
+                input.plane(),
+                &x,
+                &gamma,
+                &saved,
+                &dy,
+                &mut dg,
+                &mut db,
+                Some(black_box(&mut dx)),
+                Beta::Replace,
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// One whole training step (forward, cross-entropy, backward, Adam) of the Keras convnet and
+/// LeNet-5 at batch 128, one thread; × 60,000/128 estimates an epoch's compute. FLOPs counted:
+/// the convolutions' and dense layers' products.
+fn convnet_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("convnet step, batch 128");
+    g.sample_size(20);
+    for (name, ops, params) in [
+        ("keras convnet", convnet::keras(), 34_826),
+        ("lenet-5", convnet::lenet(), 61_706),
+    ] {
+        let mut step = convnet::Step::new(ImageShape::new(1, 28, 28), &ops, 128);
+        assert_eq!(step.parameters(), params, "{name}: parameter count");
+        g.throughput(Throughput::Elements(step.flops() as u64));
+        g.bench_function(name, |bench| bench.iter(|| black_box(step.run())));
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    products,
+    layers,
+    optimisers,
+    gather,
+    conv,
+    pool_norm,
+    convnet_step
+);
 criterion_main!(benches);

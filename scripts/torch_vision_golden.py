@@ -47,6 +47,9 @@ CONV = [
     ("C4", 2, 3, 3, 4, 2, (3, 4), (1, 1), (0, 0), False),
     ("C5", 2, 3, 3, 3, 2, (1, 1), (1, 1), (0, 0), True),
     ("C6", 1, 2, 6, 5, 3, (2, 3), (2, 1), (1, 0), True),
+    # more output channels than patch entries (the transposed weight-gradient route)
+    ("C7", 2, 1, 5, 4, 5, (2, 2), (1, 1), (0, 0), True),
+    ("C8", 2, 2, 3, 2, 3, (1, 1), (1, 1), (0, 0), False),
 ]
 
 MAX = [

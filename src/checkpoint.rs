@@ -28,6 +28,9 @@ struct Header {
     seconds: f64,
     history: Vec<EpochMetrics>,
     best: Option<(f64, usize)>,
+    /// The divergence rule's reference loss and run of steps above it (absent in older files).
+    #[serde(default)]
+    divergence: (Option<f64>, usize),
     /// The run's settings, so that `--resume` rebuilds the same run.
     settings: serde_json::Value,
 }
@@ -91,6 +94,7 @@ pub fn save(
         seconds: state.seconds,
         history: state.history.clone(),
         best: state.best.as_ref().map(|(l, e, _)| (*l, *e)),
+        divergence: state.divergence,
         settings,
     };
     let json = serde_json::to_string(&header).expect("checkpoint header serialises");
@@ -195,6 +199,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         seconds: h.seconds,
         history: h.history,
         best,
+        divergence: h.divergence,
     };
     Ok(Loaded {
         state,

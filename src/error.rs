@@ -21,18 +21,25 @@ pub enum Error {
         got: String,
     },
 
-    /// The loss stopped being a finite number during training.
+    /// Training diverged: the loss or the weights stopped being finite numbers, the validation
+    /// loss did, or the training loss blew up (see [`crate::train::Divergence`]).
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss became {loss}. \
-         The learning rate ({lr}) is probably too large for this problem; try a smaller one \
-         (e.g. {suggested})"
+        "training diverged at epoch {epoch}, step {step}: {cause}. \
+         The learning rate ({}) is probably too large for this problem; {advice}. \
+         No model was written",
+        short(*.lr)
     )]
     Diverged {
         epoch: usize,
         step: usize,
+        /// The loss that gave it away (NaN when the weights did).
         loss: f64,
         lr: f64,
-        suggested: f64,
+        /// What was seen.
+        cause: String,
+        /// What to try instead; names a learning rate the tool has reason to believe works
+        /// where it has one (see `downhill lr-find`).
+        advice: String,
     },
 
     /// A data file that cannot be read as what it claims to be.
@@ -41,6 +48,16 @@ pub enum Error {
         path: PathBuf,
         location: String,
         message: String,
+    },
+
+    /// A size that would need more memory than the machine has (checked before reserving it).
+    #[error(
+        "{what} would need {needed} of memory, but {available} is available; choose smaller sizes"
+    )]
+    TooLarge {
+        what: String,
+        needed: String,
+        available: String,
     },
 
     /// An operating-system error on a named file.
@@ -68,6 +85,15 @@ impl Error {
             expected: expected.to_string(),
             got: got.to_string(),
         }
+    }
+}
+
+/// A number as people write it: plain between 1e-4 and 1e6, else in scientific notation.
+pub fn short(v: f64) -> String {
+    if v == 0.0 || (1e-4..1e6).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
     }
 }
 

@@ -178,6 +178,18 @@ pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
             "the random check needs at least one example and one output",
         ));
     }
+    let widths = spec
+        .hidden
+        .iter()
+        .try_fold(spec.inputs as u128 + spec.outputs as u128, |a, &h| {
+            a.checked_add(h as u128)
+        });
+    crate::memory::check(
+        format!("a gradient check on a batch of {}", spec.batch),
+        widths
+            .and_then(|w| w.checked_mul(spec.batch as u128))
+            .and_then(|v| v.checked_mul(3 * 8)),
+    )?;
     let mut rng = Rng::seed_from_u64(spec.seed);
     let mut sizes = vec![spec.inputs];
     sizes.extend(&spec.hidden);

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! succeeds. Everything else — architecture, loss, normalisation statistics, class names, the
-//! training settings, the downhill version — is JSON under the key `"downhill"` of the file's
-//! `__metadata__`.
+//! training settings, the downhill version, and for a CSV model the column map
+//! ([`crate::data::columns::Columns`]: how each cell becomes features) and the regression targets'
+//! scaling — is JSON under the key `"downhill"` of the file's `__metadata__`.
 //!
 //! Every file is written atomically: to a temporary file in the same folder, flushed to disk,
 //! then renamed over the target, so a crash leaves the old complete file or the new one.
@@ -53,6 +54,9 @@ pub struct ModelMeta {
     /// The settings the model was trained with (free-form, for the record).
     #[serde(default)]
     pub settings: serde_json::Value,
+    /// Training was interrupted (Ctrl-C): these are the weights so far, not a finished run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// How a CSV's columns become the network's inputs (before `normalizer`): see
     /// [`crate::data::columns`]. Absent for images and for models from format version 1.
     #[serde(default)]
@@ -77,6 +81,7 @@ impl ModelMeta {
             feature_names: None,
             target_names: None,
             settings: serde_json::Value::Null,
+            interrupted: false,
             columns: None,
             target_scaling: None,
         }
@@ -255,8 +260,31 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             ),
         ));
     }
+    // The weights must be in the file: a small file whose metadata claims a huge layer is
+    // refused before anything is reserved.
+    let claimed = meta.layers.iter().try_fold(0u128, |acc, l| match l {
+        Layer::Dense(d) => (d.inputs as u128)
+            .checked_mul(d.outputs as u128)
+            .and_then(|w| w.checked_add(d.outputs as u128 + acc)),
+        _ => Some(acc),
+    });
+    if claimed.is_none_or(|p| p.saturating_mul(4) > bytes.len() as u128) {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.layers",
+            format!(
+                "the layers claim {} parameters ({} as F32), but the file has only {} bytes",
+                claimed.map_or("more than 2¹²⁸".into(), |p| p.to_string()),
+                claimed.map_or("too many bytes".into(), |p| crate::memory::human(
+                    p.saturating_mul(4)
+                )),
+                bytes.len()
+            ),
+        ));
+    }
     let mut net = Network::with_zero_params(meta.inputs, meta.layers.clone())
         .map_err(|e| bad(path, "__metadata__.downhill.layers", e.to_string()))?;
+    validate_meta(path, &meta, &net)?;
     if meta.normalizer.shift.len() != meta.inputs || meta.normalizer.scale.len() != meta.inputs {
         return Err(bad(
             path,
@@ -283,6 +311,51 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     }
     fill_params(path, &st, &mut net, true)?;
     Ok(Model { net, meta })
+}
+
+/// Checks the metadata's fields against the network before any is used: names as many as the
+/// units they name, finite normalisation statistics.
+fn validate_meta(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> Result<()> {
+    let names = [
+        ("class_names", &meta.class_names, net.outputs(), "outputs"),
+        ("target_names", &meta.target_names, net.outputs(), "outputs"),
+        ("feature_names", &meta.feature_names, net.inputs(), "inputs"),
+    ];
+    for (field, v, want, what) in names {
+        if let Some(v) = v
+            && v.len() != want
+        {
+            return Err(bad(
+                path,
+                format!("__metadata__.downhill.{field}"),
+                format!("{} names, but the network has {want} {what}", v.len()),
+            ));
+        }
+    }
+    if meta.class_names.is_some() && !meta.loss.takes_classes() {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.class_names",
+            format!(
+                "class names with the {} loss, which takes no classes",
+                meta.loss.name()
+            ),
+        ));
+    }
+    let n = &meta.normalizer;
+    if let Some(i) = (0..n.shift.len().min(n.scale.len()))
+        .find(|&i| !(n.shift[i].is_finite() && n.scale[i].is_finite()))
+    {
+        return Err(bad(
+            path,
+            format!("__metadata__.downhill.normalizer feature {i}"),
+            format!(
+                "shift {} and scale {}: both must be finite numbers",
+                n.shift[i], n.scale[i]
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Loads weights into `net` from any safetensors file with its `state_dict` names and shapes —

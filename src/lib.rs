@@ -58,6 +58,7 @@ pub mod landscape;
 pub mod layers;
 pub mod loss;
 pub mod lr_find;
+pub mod memory;
 pub mod metrics;
 pub mod network;
 pub mod optim;

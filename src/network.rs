@@ -110,7 +110,16 @@ impl<T: Scalar> Network<T> {
                             format!("layer {l} has no outputs"),
                         ));
                     }
-                    count += d.weight_len() + d.outputs;
+                    count = d
+                        .inputs
+                        .checked_mul(d.outputs)
+                        .and_then(|w| w.checked_add(d.outputs))
+                        .and_then(|p| p.checked_add(count))
+                        .ok_or_else(|| Error::TooLarge {
+                            what: format!("a network with a {} × {} layer", d.inputs, d.outputs),
+                            needed: "more than 2⁶⁴ parameters".into(),
+                            available: crate::memory::human(crate::memory::available() as u128),
+                        })?;
                     widths.push(d.outputs);
                 }
                 Layer::Dropout(p) => {
@@ -122,6 +131,13 @@ impl<T: Scalar> Network<T> {
                 Layer::Activation(_) => widths.push(w),
             }
         }
+        crate::memory::check(
+            format!(
+                "a network of {} layers with {count} parameters",
+                layers.len()
+            ),
+            crate::memory::product(&[count, std::mem::size_of::<T>()]),
+        )?;
         Ok(Network {
             layers,
             offsets,

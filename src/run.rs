@@ -10,11 +10,26 @@
 //! | `curves.svg`        | loss and accuracy against epoch, training and validation       |
 //! | `confusion.svg`     | the test set's confusion matrix (classification)               |
 //!
-//! The model and summary are written only after training succeeded, each atomically, so a
-//! failed or interrupted run never leaves a partial model behind.
+//! plus `checkpoint.safetensors` (the final training state, from which `--resume DIR --epochs N`
+//! continues) and, with `--snapshots`, `trajectory.safetensors`.
+//!
+//! ## Run folder safety (see [`RunFolder`])
+//! - A run locks its folder (`DIR/.lock`, an OS file lock released when the process ends, even
+//!   when killed): a second run into the same folder fails at once instead of interleaving.
+//! - A run writes everything into `DIR/unfinished/` and touches none of the folder's existing
+//!   files until it has succeeded. Then it *publishes*: it writes the marker
+//!   `unfinished/PUBLISH` (listing the files), removes `DIR/summary.json`, moves each new file over the old one (and
+//!   removes old run files the new run does not produce), moves `summary.json` last, and removes
+//!   `unfinished/`. So a folder with a `summary.json` holds files of one run only; a publish
+//!   that a crash interrupted is completed by the next run that opens the folder.
+//! - Temporary files of killed writes (`.downhill-*.tmp`) are removed when a run opens the folder.
+//! - A killed run leaves `unfinished/checkpoint.safetensors`: `--resume DIR` continues it; a new
+//!   run into that folder is refused until it is resumed or `unfinished/` is deleted.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -97,6 +112,9 @@ pub struct Summary {
     /// With `--class-weight balanced`: the weights of the training loss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_weights: Option<crate::loss::ClassWeights>,
+    /// Training was interrupted (Ctrl-C, SIGTERM): the model holds the weights so far, and
+    /// `downhill train --resume <folder>` continues from the checkpoint.
+    pub interrupted: bool,
     /// With `--lr auto`: the range test that chose the learning rate (`settings.lr`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr_find: Option<LrFound>,
@@ -127,7 +145,13 @@ enum Outcome {
 /// The learning-rate range test of `downhill lr-find`: the data, split, normalisation and
 /// network that `train` would use with these settings, then [`crate::lr_find::lr_find`].
 pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult> {
-    match execute_mode(settings, None, &mut train::NoObserver, Mode::LrFind(find))? {
+    match execute_mode(
+        settings,
+        None,
+        None,
+        &mut train::NoObserver,
+        Mode::LrFind(find),
+    )? {
         Outcome::Found(r) => Ok(r),
         Outcome::Trained(_) => unreachable!("lr-find mode returns the range test"),
     }
@@ -135,17 +159,49 @@ pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult>
 
 /// Runs a whole training job; `observer` sees every step and epoch.
 pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary> {
-    execute(settings, None, observer)
+    let folder = RunFolder::open(settings.out.as_deref())?;
+    if folder.stage.join(CHECKPOINT).exists() {
+        return Err(Error::Io {
+            path: folder.stage.clone(),
+            source: std::io::Error::other(format!(
+                "holds the checkpoint of a run that was killed before it finished; continue it \
+                 with `downhill train --resume {}`, or delete this folder to start afresh",
+                folder.dir.display()
+            )),
+        });
+    }
+    folder.clear_stage()?;
+    execute(settings, &folder, None, observer)
 }
 
 /// The checkpoint file of a run folder.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
-/// Continues the run whose folder `dir` holds a checkpoint (written with `checkpoint_every`),
-/// with the settings recorded in it. The final weights are those the uninterrupted run would
-/// have produced, bit for bit (same machine, same thread count).
-pub fn resume(dir: &Path, observer: &mut dyn Observer) -> Result<Summary> {
-    let path = dir.join(CHECKPOINT);
+/// The checkpoint `--resume DIR` continues: a killed run's (`DIR/unfinished/`) if there is
+/// one, else the one the last run published.
+pub fn checkpoint_to_resume(dir: &Path) -> PathBuf {
+    let staged = dir.join(UNFINISHED).join(CHECKPOINT);
+    if staged.exists() {
+        staged
+    } else {
+        dir.join(CHECKPOINT)
+    }
+}
+
+/// Continues the run whose folder `dir` holds a checkpoint, with the settings recorded in it —
+/// for `epochs` epochs in all if given (more than the recorded run had: like calling Keras'
+/// `fit` again; the schedule is then computed over the new total). The final weights are those
+/// the uninterrupted run would have produced, bit for bit (same machine, same thread count).
+pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) -> Result<Summary> {
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
+        });
+    }
+    let folder = RunFolder::open(Some(dir))?;
+    let path = checkpoint_to_resume(dir);
+    let from_stage = path.starts_with(&folder.stage);
     let loaded = crate::checkpoint::load(&path)?;
     let mut settings: Settings =
         serde_json::from_value(loaded.settings).map_err(|e| Error::Data {
@@ -161,19 +217,212 @@ pub fn resume(dir: &Path, observer: &mut dyn Observer) -> Result<Summary> {
             message: "no layers".into(),
         });
     }
+    let done = loaded.state.history.len();
+    if let Some(n) = epochs {
+        if n < done || (n == done && loaded.state.step > 0) {
+            return Err(Error::setting(
+                "epochs",
+                n,
+                format!(
+                    "the run in {} has already trained {done} epochs{}; --epochs with --resume is the new total",
+                    dir.display(),
+                    if loaded.state.step > 0 {
+                        " and part of the next"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        settings.epochs = Some(n);
+    }
+    // The trajectory so far, up to the checkpoint's epoch (a later snapshot may have been kept
+    // before the run was killed).
+    let mut snapshots = Vec::new();
+    if settings.snapshots {
+        let traj = if from_stage {
+            &folder.stage
+        } else {
+            &folder.dir
+        }
+        .join(crate::landscape::trajectory::FILE);
+        if traj.exists() {
+            snapshots = crate::landscape::trajectory::load(&traj, loaded.state.params.len())?;
+            snapshots.truncate(loaded.state.epoch + 1);
+        }
+    }
+    if !from_stage {
+        folder.clear_stage()?;
+    }
     execute(
         &settings,
-        Some((loaded.state, loaded.meta.layers)),
+        &folder,
+        Some((loaded.state, loaded.meta.layers, snapshots)),
         observer,
     )
 }
 
+/// The staging folder of a run folder (see the module docs).
+pub const UNFINISHED: &str = "unfinished";
+/// The marker in the staging folder that says its files are complete and being published.
+pub const PUBLISH: &str = "PUBLISH";
+/// The lock file of a run folder.
+pub const LOCK: &str = ".lock";
+/// The files a run may publish, in publishing order: `summary.json`, the mark of a consistent
+/// folder, last.
+pub const RUN_FILES: [&str; 8] = [
+    "metrics.jsonl",
+    CHECKPOINT,
+    crate::landscape::trajectory::FILE,
+    "model.safetensors",
+    "curves.svg",
+    "confusion.svg",
+    "lr-find.svg",
+    "summary.json",
+];
+
+/// A run folder, locked for one run, with its staging folder (see the module docs).
+pub struct RunFolder {
+    pub dir: PathBuf,
+    pub stage: PathBuf,
+    _lock: std::fs::File,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl RunFolder {
+    /// Creates (if needed) and locks the folder, completes an interrupted publish and removes
+    /// temporary files left by killed writes.
+    pub fn open(out: Option<&Path>) -> Result<RunFolder> {
+        let dir = run_dir(out)?;
+        let lock_path = dir.join(LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        "another downhill run is using this run folder (it holds the lock on .lock); \
+                         wait for it to end or choose another --out",
+                    ),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+        let folder = RunFolder {
+            stage: dir.join(UNFINISHED),
+            dir,
+            _lock: lock,
+        };
+        remove_temporaries(&folder.dir);
+        remove_temporaries(&folder.stage);
+        if folder.stage.join(PUBLISH).exists() {
+            folder.publish_staged()?;
+        } else if folder.stage.is_dir() && !folder.stage.join(CHECKPOINT).exists() {
+            // A run that failed or was killed before its first checkpoint: nothing to keep.
+            std::fs::remove_dir_all(&folder.stage).map_err(io_err(&folder.stage))?;
+        }
+        Ok(folder)
+    }
+
+    /// An empty staging folder.
+    fn clear_stage(&self) -> Result<()> {
+        if self.stage.exists() {
+            std::fs::remove_dir_all(&self.stage).map_err(io_err(&self.stage))?;
+        }
+        std::fs::create_dir_all(&self.stage).map_err(io_err(&self.stage))
+    }
+
+    /// Marks the staged files complete (the marker lists them), then publishes them.
+    fn publish(&self) -> Result<()> {
+        let list: String = RUN_FILES
+            .iter()
+            .filter(|f| self.stage.join(f).exists())
+            .map(|f| format!("{f}\n"))
+            .collect();
+        io::write_atomic(&self.stage.join(PUBLISH), list.as_bytes())?;
+        self.publish_staged()
+    }
+
+    /// Moves the staged files into the folder (see the module docs): removes `summary.json`,
+    /// moves each listed file, removes the previous run's files that are not listed, moves
+    /// `summary.json` last. Idempotent, so that a publish a crash cut short can be completed.
+    fn publish_staged(&self) -> Result<()> {
+        let marker = self.stage.join(PUBLISH);
+        let list = std::fs::read_to_string(&marker).map_err(io_err(&marker))?;
+        let listed: Vec<&str> = list.lines().collect();
+        let summary = self.dir.join("summary.json");
+        if self.stage.join("summary.json").exists() && summary.exists() {
+            std::fs::remove_file(&summary).map_err(io_err(&summary))?;
+        }
+        for name in RUN_FILES {
+            let (new, old) = (self.stage.join(name), self.dir.join(name));
+            if new.exists() {
+                std::fs::rename(&new, &old).map_err(io_err(&old))?;
+            } else if !listed.contains(&name) && old.exists() {
+                // A file of the previous run that this run does not produce.
+                std::fs::remove_file(&old).map_err(io_err(&old))?;
+            }
+        }
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        std::fs::remove_dir_all(&self.stage).map_err(io_err(&self.stage))
+    }
+}
+
+/// Removes `.downhill-*.tmp` files (left by writes a kill interrupted) from `dir`.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".downhill-") && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+type Resumed = (train::TrainState<f32>, Vec<crate::Layer>, Vec<Vec<f32>>);
+
+/// [`execute_staged`]; on failure the staging folder is removed unless it holds a checkpoint
+/// worth resuming (not after divergence).
 fn execute(
     settings: &Settings,
-    resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
+    folder: &RunFolder,
+    resume: Option<Resumed>,
     observer: &mut dyn Observer,
 ) -> Result<Summary> {
-    match execute_mode(settings, resume, observer, Mode::Train)? {
+    let result = execute_staged(settings, folder, resume, observer);
+    if let Err(e) = &result
+        && (matches!(e, Error::Diverged { .. }) || !folder.stage.join(CHECKPOINT).exists())
+    {
+        let _ = std::fs::remove_dir_all(&folder.stage);
+    }
+    result
+}
+
+fn execute_staged(
+    settings: &Settings,
+    folder: &RunFolder,
+    resume: Option<Resumed>,
+    observer: &mut dyn Observer,
+) -> Result<Summary> {
+    match execute_mode(settings, Some(folder), resume, observer, Mode::Train)? {
         Outcome::Trained(s) => Ok(*s),
         Outcome::Found(_) => unreachable!("train mode returns a summary"),
     }
@@ -181,7 +430,8 @@ fn execute(
 
 fn execute_mode(
     settings: &Settings,
-    resume: Option<(train::TrainState<f32>, Vec<crate::Layer>)>,
+    folder: Option<&RunFolder>,
+    resume: Option<Resumed>,
     observer: &mut dyn Observer,
     mode: Mode<'_>,
 ) -> Result<Outcome> {
@@ -203,7 +453,7 @@ fn execute_mode(
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
-    let loaded = source::load(&settings.data, &opts, &mut rng)?;
+    let mut loaded = source::load(&settings.data, &opts, &mut rng)?;
     let task = settings.task.unwrap_or(loaded.task);
     if task != loaded.task {
         return Err(Error::setting(
@@ -216,6 +466,10 @@ fn execute_mode(
     // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
     let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
     let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    // A table (the default recipe differs from images').
+    let tabular = loaded.csv.is_some();
+    // A CSV's cells are not needed any more.
+    loaded.csv = None;
     if let Some(r) = &prepared.report {
         observer.on_data(&r.lines());
     }
@@ -259,7 +513,6 @@ fn execute_mode(
     }
     // The defaults that depend on the data (recipe, epoch rule, early stopping), written out so
     // that the recorded settings name the optimiser, rate, momentum, epochs and patience.
-    let tabular = loaded.csv.is_some();
     let mut sized = settings.resolved_for(train_set.len(), val_set.is_some(), tabular);
     let mut optimizer = sized.optimizer_config()?;
     let mut cfg = sized.train_config(loss, train_set.len())?;
@@ -270,6 +523,14 @@ fn execute_mode(
     let mut sizes = vec![train_set.n_features()];
     sizes.extend(&settings.hidden);
     sizes.push(train_set.n_outputs());
+    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
+    train::check_training_memory(
+        &dense,
+        optimizer.buffers(),
+        cfg.batch_size.min(train_set.len()),
+        cfg.threads,
+        std::mem::size_of::<f32>(),
+    )?;
     let init = settings
         .init_scheme
         .unwrap_or(Init::default_for(settings.activation));
@@ -287,10 +548,14 @@ fn execute_mode(
 
     // The learning-rate range test: alone (`lr-find`), or choosing the rate (`--lr auto`;
     // a resumed run keeps the rate recorded in its settings).
-    if let Mode::LrFind(find) = mode {
-        let r = crate::lr_find::lr_find(&mut net, &train_set, &optimizer, &cfg, find, &rng)?;
-        return Ok(Outcome::Found(r));
-    }
+    let folder = match (mode, folder) {
+        (Mode::LrFind(find), _) => {
+            let r = crate::lr_find::lr_find(&mut net, &train_set, &optimizer, &cfg, find, &rng)?;
+            return Ok(Outcome::Found(r));
+        }
+        (Mode::Train, Some(folder)) => folder,
+        (Mode::Train, None) => unreachable!("training is given a run folder"),
+    };
     let mut chosen = settings.clone();
     let found = if settings.lr_auto && resume.is_none() {
         let r = crate::lr_find::lr_find(
@@ -308,7 +573,8 @@ fn execute_mode(
         None
     };
     let settings = &chosen;
-    let dir = run_dir(settings.out.as_deref())?;
+    let dir = folder.stage.clone();
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     if let Some(r) = &found {
         crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
     }
@@ -317,8 +583,10 @@ fn execute_mode(
         path: metrics_path.clone(),
         source,
     })?;
+    let mut prior_snapshots = Vec::new();
     let resume = match resume {
-        Some((state, layers)) => {
+        Some((state, layers, snaps)) => {
+            prior_snapshots = snaps;
             if layers != net.layers() {
                 return Err(Error::shape(
                     "checkpoint architecture",
@@ -353,11 +621,18 @@ fn execute_mode(
     meta.columns = prepared.report.as_ref().map(|r| r.columns.clone());
     meta.target_scaling = target_scaling.clone();
     let checkpoint_path = dir.join(CHECKPOINT);
+    let trajectory_path = dir.join(crate::landscape::trajectory::FILE);
+    let snapshots = Rc::new(RefCell::new(prior_snapshots));
     let mut save = |state: &train::TrainState<f32>| {
+        // The trajectory first, so that it always reaches at least the checkpoint's epoch.
+        if settings.snapshots {
+            crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
+        }
         crate::checkpoint::save(&checkpoint_path, state, &meta, meta.settings.clone())
     };
-    let checkpointing = settings.checkpoint_every.map(|every| train::Checkpointing {
-        every,
+    // Every run keeps its final state (and an interrupted one where it stopped).
+    let checkpointing = Some(train::Checkpointing {
+        every: settings.checkpoint_every.unwrap_or(train::Every::End),
         save: &mut save,
     });
     let mut tee = Tee {
@@ -365,9 +640,15 @@ fn execute_mode(
         file: &mut jsonl,
         path: &metrics_path,
         error: None,
-        snapshots: settings.snapshots.then(Vec::new),
+        snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
     };
-    let report = train::train_with(
+    // Where training starts, kept to test a learning rate should it diverge.
+    let mut start = net.clone();
+    if let Some(s) = &resume {
+        start.params_mut().copy_from_slice(&s.params);
+    }
+    let start_rng = rng.clone();
+    let report = match train::train_with(
         &mut net,
         &train_set,
         val_set.as_ref(),
@@ -378,12 +659,35 @@ fn execute_mode(
         &mut tee,
         resume,
         checkpointing,
-    )?;
+    ) {
+        Err(Error::Diverged {
+            epoch,
+            step,
+            loss,
+            lr,
+            cause,
+            advice,
+        }) => {
+            let advice = tested_advice(&start, &train_set, &optimizer, &cfg, lr, &start_rng)
+                .unwrap_or(advice);
+            return Err(Error::Diverged {
+                epoch,
+                step,
+                loss,
+                lr,
+                cause,
+                advice,
+            });
+        }
+        other => other?,
+    };
     if let Some(e) = tee.error {
         return Err(e);
     }
-    if let Some(snaps) = &tee.snapshots {
-        crate::landscape::trajectory::save(&dir.join(crate::landscape::trajectory::FILE), snaps)?;
+    drop(jsonl);
+    let interrupted = matches!(report.stop, StopReason::Interrupted { .. });
+    if settings.snapshots {
+        crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
     }
 
     let figures = |d: &Dataset| -> Result<(Figures, Report)> {
@@ -416,7 +720,9 @@ fn execute_mode(
     let test_eval = test_set.as_ref().map(figures).transpose()?;
 
     let model_path = dir.join("model.safetensors");
-    io::save(&model_path, &net, &meta)?;
+    let mut model_meta = meta.clone();
+    model_meta.interrupted = interrupted;
+    io::save(&model_path, &net, &model_meta)?;
 
     plot_run(
         &dir,
@@ -435,7 +741,7 @@ fn execute_mode(
         epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
         examples_per_second: (train_set.len() * report.history.len()) as f64
             / train_seconds.max(1e-12),
-        model: model_path,
+        model: folder.dir.join("model.safetensors"),
         seed: settings.seed,
         data: DataSummary {
             name: loaded.name.clone(),
@@ -452,6 +758,7 @@ fn execute_mode(
         downhill_version: env!("CARGO_PKG_VERSION").to_string(),
         total_seconds: started.elapsed().as_secs_f64(),
         class_weights: cfg.class_weights.clone(),
+        interrupted,
         lr_find: found.map(|r| LrFound {
             chosen_lr: r.suggestion,
             rule: r.rule,
@@ -462,6 +769,7 @@ fn execute_mode(
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
     io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    folder.publish()?;
     Ok(Outcome::Trained(Box::new(summary)))
 }
 
@@ -494,9 +802,75 @@ fn class_weights(
     }
 }
 
+/// Advice after divergence that names a learning rate the tool has tested: the range test
+/// (`downhill lr-find`) from the weights the run started from, on the same data, suggests a
+/// rate (at most a tenth of the one that diverged); one epoch at it, from the same weights,
+/// must train without diverging and lower the training loss — else a tenth of it is tried, up
+/// to three times. `None` if no rate passes.
+fn tested_advice(
+    start: &Network<f32>,
+    data: &Dataset,
+    optimizer: &crate::optim::OptimizerConfig,
+    cfg: &train::TrainConfig,
+    diverged_lr: f64,
+    rng: &Rng,
+) -> Option<String> {
+    let found = crate::lr_find::lr_find(
+        &mut start.clone(),
+        data,
+        optimizer,
+        cfg,
+        &LrFindConfig::default(),
+        rng,
+    )
+    .ok()?;
+    // Three significant digits: the rate tested is the rate printed.
+    let round = |v: f64| format!("{v:.2e}").parse::<f64>().unwrap_or(v);
+    let mut lr = round(found.suggestion.min(diverged_lr / 10.0));
+    let one = train::TrainConfig {
+        epochs: 1,
+        patience: None,
+        grad_tol: None,
+        ..cfg.clone()
+    };
+    for _ in 0..4 {
+        let mut net = start.clone();
+        let before = train::evaluate(&net, data, cfg.loss).ok()?.loss;
+        let ok = train::train(
+            &mut net,
+            data,
+            None,
+            &optimizer.with_lr(lr),
+            &crate::optim::Schedule::default(),
+            &one,
+            &mut rng.clone(),
+            &mut train::NoObserver,
+        )
+        .is_ok_and(|_| {
+            train::evaluate(&net, data, cfg.loss)
+                .is_ok_and(|e| e.loss.is_finite() && e.loss < before)
+        });
+        if ok {
+            return Some(format!(
+                "use a smaller one: try --lr {} (the learning-rate range test from the run's starting \
+                 weights suggests {} ({}), and one epoch at --lr {} from those weights trained \
+                 without diverging and lowered the training loss)",
+                crate::error::short(lr),
+                crate::error::short(round(found.suggestion)),
+                found.rule,
+                crate::error::short(lr)
+            ));
+        }
+        lr = round(lr / 10.0);
+    }
+    None
+}
+
 fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {
+    let epochs = cfg.epochs;
     match stop {
-        StopReason::MaxEpochs => format!("all {} epochs done", cfg.epochs),
+        StopReason::Interrupted { .. } => format!("{stop} (of {epochs})"),
+        StopReason::MaxEpochs => format!("all {epochs} epochs done"),
         StopReason::EarlyStopping { best_epoch } => format!(
             "early stop: validation {} did not improve for {} epochs; weights of epoch {best_epoch} restored",
             match cfg.monitor {
@@ -516,7 +890,9 @@ fn plot_run(
     names: Option<&[String]>,
 ) -> Result<()> {
     crate::plot::curves(&dir.join("curves.svg"), history)?;
-    if let Some(Report::Classes(c)) = test {
+    if let Some(Report::Classes(c)) = test
+        && c.confusion.len() <= crate::plot::MAX_CONFUSION_CLASSES
+    {
         let names: Vec<String> = names
             .map(<[String]>::to_vec)
             .unwrap_or_else(|| (0..c.confusion.len()).map(|i| i.to_string()).collect());
@@ -559,7 +935,7 @@ struct Tee<'a> {
     path: &'a Path,
     error: Option<Error>,
     /// Weight snapshots (before training and after each epoch), when the run keeps them.
-    snapshots: Option<Vec<Vec<f32>>>,
+    snapshots: Option<Rc<RefCell<Vec<Vec<f32>>>>>,
 }
 
 impl Observer for Tee<'_> {
@@ -590,9 +966,14 @@ impl Observer for Tee<'_> {
 
     fn on_weights(&mut self, epoch: usize, weights: &[f64]) {
         if let Some(s) = self.snapshots.as_mut() {
-            s.push(weights.iter().map(|&v| v as f32).collect());
+            s.borrow_mut()
+                .push(weights.iter().map(|&v| v as f32).collect());
         }
         self.inner.on_weights(epoch, weights);
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.inner.should_stop()
     }
 }
 

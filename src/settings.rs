@@ -91,12 +91,13 @@ impl std::str::FromStr for Every {
     fn from_str(s: &str) -> Result<Every> {
         match s {
             "epoch" => Ok(Every::Epoch),
+            "end" => Ok(Every::End),
             _ => match s.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Every::Steps(n)),
                 _ => Err(Error::setting(
                     "checkpoint-every",
                     s,
-                    "a whole number of steps ≥ 1, or `epoch`",
+                    "a whole number of steps ≥ 1, `epoch`, or `end`",
                 )),
             },
         }
@@ -108,6 +109,7 @@ impl serde::Serialize for Every {
         match self {
             Every::Steps(n) => s.serialize_u64(*n as u64),
             Every::Epoch => s.serialize_str("epoch"),
+            Every::End => s.serialize_str("end"),
         }
     }
 }
@@ -173,6 +175,12 @@ pub struct Settings {
     /// (for `downhill landscape --model`).
     pub snapshots: bool,
     pub out: Option<PathBuf>,
+    /// SGD's dampening τ (PyTorch's `dampening`, default 0).
+    pub dampening: Option<f64>,
+    /// RMSprop's centered variant (PyTorch's `centered`).
+    pub centered: bool,
+    /// The divergence rule's factor (see [`crate::train::Divergence`]); 0 turns it off.
+    pub divergence_factor: Option<f64>,
     /// CSV: use only these columns as features (every other non-target column is dropped).
     pub features: Option<Vec<String>>,
     /// CSV: never use these columns.
@@ -225,6 +233,9 @@ impl Default for Settings {
             checkpoint_every: None,
             snapshots: false,
             out: None,
+            dampening: None,
+            centered: false,
+            divergence_factor: None,
             features: None,
             drop: None,
             categorical: None,
@@ -382,6 +393,8 @@ impl Settings {
                 c.momentum = self.momentum.unwrap_or(0.0);
                 c.nesterov = self.nesterov;
                 c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
+                c.dampening = self.dampening.unwrap_or(c.dampening);
+                self.only_for("centered", self.centered, "rmsprop")?;
             }
             OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => {
                 c.lr = self.lr.unwrap_or(c.lr);
@@ -389,6 +402,8 @@ impl Settings {
                 self.no_momentum_flags()?;
             }
             OptimizerConfig::RmsProp(c) => {
+                c.centered = self.centered;
+                self.only_for("dampening", self.dampening.is_some(), "sgd")?;
                 c.lr = self.lr.unwrap_or(c.lr);
                 c.momentum = self.momentum.unwrap_or(c.momentum);
                 c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
@@ -410,7 +425,24 @@ impl Settings {
         Ok(cfg)
     }
 
+    /// Refuses the flag `name` (set when `on`) for optimisers other than `owner`.
+    fn only_for(&self, name: &'static str, on: bool, owner: &str) -> Result<()> {
+        if on {
+            return Err(Error::setting(
+                name,
+                "set",
+                format!(
+                    "only {owner} has this setting, not {}",
+                    self.optimizer.as_deref().unwrap_or("sgd")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn no_momentum_flags(&self) -> Result<()> {
+        self.only_for("dampening", self.dampening.is_some(), "sgd")?;
+        self.only_for("centered", self.centered, "rmsprop")?;
         if let Some(m) = self.momentum {
             return Err(Error::setting(
                 "momentum",
@@ -505,7 +537,23 @@ impl Settings {
                 "every hidden width must be ≥ 1",
             ));
         }
+        let divergence = match self.divergence_factor {
+            None => Some(crate::train::Divergence::default()),
+            Some(f) if f == 0.0 => None,
+            Some(f) if f.is_finite() && f > 1.0 => Some(crate::train::Divergence {
+                factor: f,
+                ..Default::default()
+            }),
+            Some(f) => {
+                return Err(Error::setting(
+                    "divergence-factor",
+                    f,
+                    "must be a number > 1, or 0 to turn the rule off",
+                ));
+            }
+        };
         Ok(TrainConfig {
+            divergence,
             epochs: self.epochs.unwrap_or_else(|| epochs_for(n, self.batch())),
             batch_size: match self.batch() {
                 BatchSize::Examples(b) => b,

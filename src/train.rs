@@ -12,8 +12,15 @@
 //!
 //! Stopping rules, checked after each epoch: the epoch limit; ‖∇L(w)‖ ≤ `grad_tol` with ∇L the
 //! full training-set gradient (the notes' "stop when ∇L ≈ 0"); early stopping when the validation
-//! loss has not improved for `patience` epochs, after which the best weights are restored. A loss
-//! that becomes NaN or infinite stops training at once with [`Error::Diverged`].
+//! loss has not improved for `patience` epochs, after which the best weights are restored.
+//!
+//! Divergence stops training at once with [`Error::Diverged`], wherever it shows: a mini-batch
+//! loss that is NaN or infinite (checked before each update), weights that are not finite
+//! (checked after each epoch's last update and before every checkpoint), a validation loss that
+//! is not finite (never counted as an improvement), and a finite blow-up — the rule of
+//! [`Divergence`]. An [`Observer`] may ask training to stop after any step
+//! ([`Observer::should_stop`], e.g. on Ctrl-C): training then ends with
+//! [`StopReason::Interrupted`] and a checkpoint of the exact state.
 //!
 //! The loop allocates all its buffers before the first step; a step allocates nothing.
 
@@ -53,6 +60,29 @@ pub struct TrainConfig {
     pub class_weights: Option<loss::ClassWeights>,
     /// What early stopping watches on the validation set.
     pub monitor: Monitor,
+    /// The finite blow-up rule (`None`: only NaN and infinite losses count as divergence).
+    pub divergence: Option<Divergence>,
+}
+
+/// The rule for a finite blow-up: training has diverged when the mean loss of a mini-batch is
+/// above `factor` × its reference for `steps` mini-batches in a row. The reference is the larger
+/// of the run's first mini-batch loss and the loss of the all-zero output on a batch of the
+/// training set (the chance level: ln k for cross-entropy, ln 2 per output for BCE, the mean
+/// square of the targets for MSE) — so a run started from weights that already fit is not
+/// stopped for noise around a tiny loss. Defaults: 10 × for 5 steps.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Divergence {
+    pub factor: f64,
+    pub steps: usize,
+}
+
+impl Default for Divergence {
+    fn default() -> Self {
+        Divergence {
+            factor: 10.0,
+            steps: 5,
+        }
+    }
 }
 
 /// The validation figure early stopping minimises.
@@ -93,6 +123,7 @@ impl Default for TrainConfig {
             threads: 1,
             class_weights: None,
             monitor: Monitor::Loss,
+            divergence: Some(Divergence::default()),
         }
     }
 }
@@ -114,6 +145,31 @@ pub struct EpochMetrics {
     /// Training time of the epoch, evaluation excluded.
     pub seconds: f64,
     pub examples_per_second: f64,
+    /// R² = 1 − SSE/SST of the epoch's training loss (MSE only; during the epoch, as `train_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_r2: Option<f64>,
+    /// R² on the validation set after the epoch (MSE only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_r2: Option<f64>,
+}
+
+/// Σ (y − ȳ)² over a regression data set's targets, each column about its own mean (the SST
+/// of R²); `None` for class labels.
+fn total_sum_of_squares(data: &Dataset) -> Option<f64> {
+    match data.targets() {
+        crate::data::Targets::Values { data: y, cols } if *cols > 0 => {
+            let n = y.len() / cols;
+            let mut sst = 0.0;
+            for j in 0..*cols {
+                let mean = (0..n).map(|i| y[i * cols + j] as f64).sum::<f64>() / n.max(1) as f64;
+                sst += (0..n)
+                    .map(|i| (y[i * cols + j] as f64 - mean).powi(2))
+                    .sum::<f64>();
+            }
+            Some(sst)
+        }
+        _ => None,
+    }
 }
 
 /// Why training stopped.
@@ -127,6 +183,8 @@ pub enum StopReason {
     /// The monitored validation figure (loss, or accuracy: [`Monitor`]) did not improve for
     /// `patience` epochs; weights of `best_epoch` restored.
     EarlyStopping { best_epoch: usize },
+    /// The observer asked to stop (Ctrl-C): `epoch` epochs and `step` steps of the next were done.
+    Interrupted { epoch: usize, step: usize },
 }
 
 impl std::fmt::Display for StopReason {
@@ -141,6 +199,13 @@ impl std::fmt::Display for StopReason {
                     f,
                     "early stop: the validation figure did not improve; weights of epoch {best_epoch} restored"
                 )
+            }
+            StopReason::Interrupted { epoch, step } => {
+                write!(f, "interrupted after epoch {epoch}")?;
+                if *step > 0 {
+                    write!(f, " and {step} steps of epoch {}", epoch + 1)?;
+                }
+                Ok(())
             }
         }
     }
@@ -169,6 +234,11 @@ pub trait Observer {
     }
     /// The weights before training (epoch 0, unless resuming) and after each epoch.
     fn on_weights(&mut self, _epoch: usize, _weights: &[f64]) {}
+    /// Asked after each step: `true` ends training there, with a checkpoint of the exact state
+    /// and [`StopReason::Interrupted`] (used for Ctrl-C).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
     /// Before training: the data report (what a CSV's columns became), one line each.
     fn on_data(&mut self, _report: &[String]) {}
 }
@@ -219,6 +289,9 @@ pub struct TrainState<T> {
     pub history: Vec<EpochMetrics>,
     /// Early stopping's best so far: validation loss, 1-based epoch, weights.
     pub best: Option<(f64, usize, Vec<T>)>,
+    /// The divergence rule's reference loss (once the first step has set it) and how many
+    /// steps in a row have been above it (see [`Divergence`]).
+    pub divergence: (Option<f64>, usize),
 }
 
 /// When to take a checkpoint: `epoch`, or a number of steps (as the CLI and config files spell it).
@@ -228,9 +301,14 @@ pub enum Every {
     Epoch,
     /// After every N optimiser steps (counted over the whole run).
     Steps(usize),
+    /// Only the final state, when training ends or is interrupted (`end`).
+    End,
 }
 
-/// Checkpointing: when, and what to call with the state (e.g. to write it to a file).
+/// Checkpointing: when, and what to call with the state (e.g. to write it to a file). Besides
+/// the states `every` asks for, `save` is called once more when training ends (normally, by a
+/// stopping rule or interrupted) with the final state, from which training can be continued
+/// for more epochs.
 pub struct Checkpointing<'a, T> {
     pub every: Every,
     pub save: &'a mut dyn FnMut(&TrainState<T>) -> Result<()>,
@@ -297,6 +375,7 @@ pub fn train_with<T: Scalar>(
     }
     let n = data.len();
     let bs = cfg.batch_size.min(n);
+    check_memory(net, optimizer, cfg, bs)?;
     let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
     // With several threads and no dropout, each batch is split between the threads (see
     // `parallel`); with dropout, the matrix products are split instead.
@@ -333,6 +412,7 @@ pub fn train_with<T: Scalar>(
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<T>)> = None;
     let (mut first_epoch, mut first_step, mut carried) = (0, 0, (0.0, 0usize, false, 0.0));
+    let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
     if let Some(s) = resume {
         if s.params.len() != net.param_count() {
             return Err(Error::shape(
@@ -348,6 +428,40 @@ pub fn train_with<T: Scalar>(
                 format!("{} examples, step {}", s.order.len(), s.step),
             ));
         }
+        if s.step > 0 && !is_permutation(&s.order) {
+            return Err(Error::shape(
+                "resumed batch order",
+                format!("a permutation of 0..{n}"),
+                "repeated or out-of-range indices",
+            ));
+        }
+        if let Some(i) = s.params.iter().position(|v| !v.f64().is_finite()) {
+            return Err(Error::shape(
+                format!("resumed parameter {i}"),
+                "a finite number",
+                s.params[i].f64(),
+            ));
+        }
+        if let Some((_, at, p)) = &s.best
+            && (p.len() != net.param_count() || *at > s.history.len())
+        {
+            return Err(Error::shape(
+                "resumed best weights",
+                format!(
+                    "{} values from an epoch ≤ {}",
+                    net.param_count(),
+                    s.history.len()
+                ),
+                format!("{} values from epoch {at}", p.len()),
+            ));
+        }
+        if s.history.len() != s.epoch {
+            return Err(Error::shape(
+                "resumed history",
+                format!("{} epochs", s.epoch),
+                format!("{} epochs", s.history.len()),
+            ));
+        }
         net.params_mut().copy_from_slice(&s.params);
         let buffers: Vec<(&str, &[T])> = s
             .optimizer_state
@@ -357,13 +471,37 @@ pub fn train_with<T: Scalar>(
         opt.set_state(s.optimizer_steps, &buffers)?;
         *rng = s.rng;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
+        (reference, above) = s.divergence;
         carried = (s.loss_sum, s.correct, s.has_accuracy, s.seconds);
         if s.step > 0 {
             order = s.order;
         }
     }
 
+    let r2 = |d: &Dataset| {
+        (cfg.loss == Loss::Mse)
+            .then(|| total_sum_of_squares(d))
+            .flatten()
+            .filter(|&s| s > 0.0)
+    };
+    let (sst_train, sst_val) = (r2(data), val.and_then(r2));
     let mut stop = StopReason::MaxEpochs;
+    // The state to save when training ends mid-epoch (interrupted); `None`: at an epoch's end.
+    let mut mid_epoch: Option<TrainState<T>> = None;
+    // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
+    // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
+    let floor = if cfg.divergence.is_some() && reference.is_none() {
+        let idx: Vec<usize> = (0..bs).collect();
+        data.gather(&idx, ws.input_mut(bs), &mut batch);
+        let zeros = vec![T::zero(); bs * k];
+        (cfg.loss
+            .evaluate(&zeros, bs, k, batch.targets(), None)
+            .f64()
+            / bs as f64)
+            .max(f64::MIN_POSITIVE)
+    } else {
+        f64::MIN_POSITIVE
+    };
     let report_weights = |observer: &mut dyn Observer, epoch: usize, net: &Network<T>| {
         if observer.wants_weights() {
             let w: Vec<f64> = net.params().iter().map(|v| v.f64()).collect();
@@ -374,7 +512,7 @@ pub fn train_with<T: Scalar>(
     if first_epoch == 0 && first_step == 0 {
         report_weights(observer, 0, net);
     }
-    for epoch in first_epoch..cfg.epochs {
+    'epochs: for epoch in first_epoch..cfg.epochs {
         let mut lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
         let started = Instant::now();
         let resuming = epoch == first_epoch && first_step > 0;
@@ -429,13 +567,28 @@ pub fn train_with<T: Scalar>(
             }
             let objective = batch_loss / m as f64 + penalty(net.params(), &weight_ranges, lambda);
             if !objective.is_finite() {
-                return Err(Error::Diverged {
-                    epoch: epoch + 1,
-                    step: step + 1,
-                    loss: objective,
+                return Err(diverged(
+                    (epoch, step),
+                    objective,
                     lr,
-                    suggested: lr / 10.0,
-                });
+                    format!("the mini-batch loss became {objective}"),
+                ));
+            }
+            if let Some(d) = cfg.divergence {
+                let mean = batch_loss / m as f64;
+                let r = *reference.get_or_insert(mean.max(floor));
+                above = if mean > d.factor * r { above + 1 } else { 0 };
+                if above >= d.steps.max(1) {
+                    return Err(diverged(
+                        (epoch, step),
+                        mean,
+                        lr,
+                        format!(
+                            "the mini-batch loss stayed above {} × its reference {r:.4} (the first mini-batch loss, or chance level if higher) for {} steps in a row, now {mean:.4e} (the rule of --divergence-factor)",
+                            d.factor, d.steps
+                        ),
+                    ));
+                }
             }
             loss_sum += batch_loss;
             opt.begin_step();
@@ -460,6 +613,7 @@ pub fn train_with<T: Scalar>(
                 && opt.steps().is_multiple_of(*every as u64)
                 && step + 1 < steps
             {
+                check_weights(net, (epoch, step), lr)?;
                 let sums = (
                     loss_sum,
                     correct,
@@ -475,9 +629,36 @@ pub fn train_with<T: Scalar>(
                     sums,
                     &history,
                     &best,
+                    (reference, above),
                 ))?;
             }
+            if step + 1 < steps && observer.should_stop() {
+                check_weights(net, (epoch, step), lr)?;
+                let sums = (
+                    loss_sum,
+                    correct,
+                    has_acc,
+                    before + started.elapsed().as_secs_f64(),
+                );
+                mid_epoch = Some(snapshot(
+                    (epoch, step + 1),
+                    &order,
+                    rng,
+                    net,
+                    &opt,
+                    sums,
+                    &history,
+                    &best,
+                    (reference, above),
+                ));
+                stop = StopReason::Interrupted {
+                    epoch,
+                    step: step + 1,
+                };
+                break 'epochs;
+            }
         }
+        check_weights(net, (epoch, steps - 1), lr)?;
         let seconds = before + started.elapsed().as_secs_f64();
 
         let grad_norm = cfg.grad_tol.map(|_| {
@@ -493,6 +674,19 @@ pub fn train_with<T: Scalar>(
         });
         let val_eval =
             val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
+        if let Some(e) = val_eval
+            && !e.loss.is_finite()
+        {
+            return Err(diverged(
+                (epoch, steps - 1),
+                e.loss,
+                lr,
+                format!(
+                    "the validation loss became {} (never counted as an improvement)",
+                    e.loss
+                ),
+            ));
+        }
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             lr,
@@ -503,6 +697,12 @@ pub fn train_with<T: Scalar>(
             grad_norm,
             seconds,
             examples_per_second: n as f64 / seconds.max(1e-12),
+            // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
+            train_r2: sst_train.map(|sst| 1.0 - 2.0 * loss_sum / sst),
+            val_r2: sst_val
+                .zip(val_eval)
+                .zip(val)
+                .map(|((sst, e), v)| 1.0 - 2.0 * e.loss * v.len() as f64 / sst),
         };
         observer.on_epoch(&metrics);
         report_weights(observer, epoch + 1, net);
@@ -517,7 +717,8 @@ pub fn train_with<T: Scalar>(
         if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
             let key = cfg.monitor.key(&e);
             match &mut best {
-                Some((loss, at, params)) if key >= *loss => {
+                // Only a strictly lower key is an improvement (`!(a < b)` also holds for NaN).
+                Some((loss, at, params)) if !(key < *loss) => {
                     if epoch + 1 - *at >= patience {
                         net.params_mut().copy_from_slice(params);
                         stop = StopReason::EarlyStopping { best_epoch: *at };
@@ -535,7 +736,7 @@ pub fn train_with<T: Scalar>(
             Some(Every::Epoch) => true,
             // A step checkpoint that falls on an epoch's last step is taken here, after the epoch's checks.
             Some(Every::Steps(every)) => opt.steps().is_multiple_of(every as u64),
-            None => false,
+            Some(Every::End) | None => false,
         };
         if epoch_checkpoint && epoch + 1 < cfg.epochs {
             let save = &mut checkpoint.as_mut().expect("checked").save;
@@ -548,8 +749,43 @@ pub fn train_with<T: Scalar>(
                 (0.0, 0, false, 0.0),
                 &history,
                 &best,
+                (reference, above),
             ))?;
         }
+        if epoch + 1 < cfg.epochs && observer.should_stop() {
+            stop = StopReason::Interrupted {
+                epoch: epoch + 1,
+                step: 0,
+            };
+            break;
+        }
+    }
+    // The final state, before early stopping's weights are restored: continuing from it for
+    // more epochs is the same as having asked for them at the start.
+    if let Some(Checkpointing { save, .. }) = checkpoint.as_mut() {
+        let state = match mid_epoch {
+            Some(s) => s,
+            None => snapshot(
+                (history.len(), 0),
+                &[],
+                rng,
+                net,
+                &opt,
+                (0.0, 0, false, 0.0),
+                &history,
+                &best,
+                (reference, above),
+            ),
+        };
+        save(&state)?;
+    }
+    if matches!(stop, StopReason::Interrupted { .. }) {
+        let best_epoch = history.len();
+        return Ok(TrainReport {
+            history,
+            stop,
+            best_epoch,
+        });
     }
     let best_epoch = match (&stop, &best) {
         (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
@@ -579,6 +815,7 @@ fn snapshot<T: Scalar>(
     (loss_sum, correct, has_accuracy, seconds): (f64, usize, bool, f64),
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
+    divergence: (Option<f64>, usize),
 ) -> TrainState<T> {
     TrainState {
         epoch,
@@ -598,6 +835,109 @@ fn snapshot<T: Scalar>(
         seconds,
         history: history.to_vec(),
         best: best.clone(),
+        divergence,
+    }
+}
+
+/// Fails before anything is reserved if training would need more memory than is available:
+/// per thread a workspace (activations, deltas, dropout masks and scratch for a batch of `bs`)
+/// and a gradient; the optimiser's buffers; early stopping's copy of the weights.
+fn check_memory<T: Scalar>(
+    net: &Network<T>,
+    optimizer: &OptimizerConfig,
+    cfg: &TrainConfig,
+    bs: usize,
+) -> Result<()> {
+    let dense: Vec<(usize, usize)> = net
+        .layers()
+        .iter()
+        .filter_map(|l| match l {
+            crate::Layer::Dense(d) => Some((d.inputs, d.outputs)),
+            _ => None,
+        })
+        .collect();
+    check_training_memory(
+        &dense,
+        optimizer.buffers(),
+        bs,
+        cfg.threads,
+        std::mem::size_of::<T>(),
+    )
+}
+
+/// The size check of training (see `check_memory`) for dense layers `(inputs, outputs)`, before
+/// the network itself exists: the network's weights are counted too.
+pub fn check_training_memory(
+    dense: &[(usize, usize)],
+    optimizer_buffers: usize,
+    bs: usize,
+    threads: usize,
+    value_size: usize,
+) -> Result<()> {
+    let p = dense.iter().try_fold(0u128, |acc, &(i, o)| {
+        (i as u128)
+            .checked_mul(o as u128)
+            .and_then(|w| w.checked_add(o as u128 + acc))
+    });
+    let widths: u128 = dense.iter().map(|&(i, o)| i as u128 + o as u128).sum();
+    let threads = threads.max(1) as u128;
+    let per_thread = (bs as u128)
+        .checked_mul(widths)
+        .and_then(|v| v.checked_mul(4))
+        .and_then(|v| v.checked_add(p?));
+    let values = per_thread
+        .and_then(|v| v.checked_mul(threads))
+        .and_then(|v| v.checked_add(p? * (optimizer_buffers as u128 + 2)));
+    let bytes = values.and_then(|v| v.checked_mul(value_size as u128));
+    let mut sizes: Vec<String> = dense.first().map(|d| d.0.to_string()).into_iter().collect();
+    sizes.extend(dense.iter().map(|d| d.1.to_string()));
+    crate::memory::check(
+        format!(
+            "training the network {} ({} parameters, batches of {bs}, {threads} thread(s))",
+            sizes.join("-"),
+            p.map_or("more than 2¹²⁸".into(), |p| p.to_string())
+        ),
+        bytes,
+    )
+}
+
+/// Whether `order` holds each of 0..len exactly once.
+pub fn is_permutation(order: &[usize]) -> bool {
+    let mut seen = vec![false; order.len()];
+    order
+        .iter()
+        .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
+}
+
+/// [`Error::Diverged`] at 0-based (epoch, step), with the generic advice (the run layer replaces
+/// it with a learning rate it has tested, where it can).
+fn diverged((epoch, step): (usize, usize), loss: f64, lr: f64, cause: String) -> Error {
+    Error::Diverged {
+        epoch: epoch + 1,
+        step: step + 1,
+        loss,
+        lr,
+        cause,
+        advice: format!(
+            "try a smaller one — at most {}, a tenth of it (untested) — or find one with `downhill lr-find`",
+            crate::error::short(lr / 10.0)
+        ),
+    }
+}
+
+/// Divergence if any weight is not a finite number.
+fn check_weights<T: Scalar>(net: &Network<T>, at: (usize, usize), lr: f64) -> Result<()> {
+    match net.params().iter().position(|v| !v.f64().is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(diverged(
+            at,
+            f64::NAN,
+            lr,
+            format!(
+                "weight {i} became {} after the update",
+                net.params()[i].f64()
+            ),
+        )),
     }
 }
 

@@ -550,7 +550,7 @@ fn divergence_keeps_the_previous_model() {
         out.to_str().unwrap(),
     ]);
     assert!(
-        err.contains("diverged") && err.contains("epoch 1") && err.contains("smaller"),
+        err.contains("diverged") && err.contains("epoch 1") && err.contains("try --lr"),
         "{err}"
     );
     assert_eq!(

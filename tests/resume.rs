@@ -111,7 +111,8 @@ fn resuming_from_any_checkpoint_gives_the_same_weights() {
         let (_, epochs) = run(&opt, None, Some(Every::Epoch));
         assert_eq!(
             epochs.iter().map(|s| (s.epoch, s.step)).collect::<Vec<_>>(),
-            [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]
+            // … and the final state, from which the run can be continued for more epochs.
+            [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]
         );
         let (resumed, _) = run(&opt, Some(epochs[2].clone()), None);
         assert_eq!(resumed, uninterrupted);
@@ -270,7 +271,8 @@ fn a_killed_run_leaves_a_complete_checkpoint() {
         .arg(&out)
         .spawn()
         .unwrap();
-    let ck = out.join("checkpoint.safetensors");
+    // A run stages its files in unfinished/ until it has succeeded.
+    let ck = out.join("unfinished").join("checkpoint.safetensors");
     let started = std::time::Instant::now();
     while !ck.exists() && started.elapsed().as_secs() < 30 {
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -281,7 +283,7 @@ fn a_killed_run_leaves_a_complete_checkpoint() {
     assert!(!out.join("model.safetensors").exists());
     let loaded = downhill::checkpoint::load(&ck).expect("the checkpoint is complete");
     assert!(loaded.state.epoch < 200);
-    let leftovers: Vec<_> = std::fs::read_dir(&out)
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("unfinished"))
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))

@@ -89,7 +89,7 @@ fn penguins(rows: usize, seed: u64) -> String {
 }
 
 fn role(v: &Value, column: &str) -> String {
-    let cols = v["data"]["columns"]["columns"]["columns"]
+    let cols = v["data"]["columns"]["columns"]
         .as_array()
         .unwrap_or_else(|| panic!("no columns in {v}"));
     let c = cols
@@ -742,7 +742,11 @@ fn hostile_preprocessing_metadata_is_a_clear_error() {
     let (data, model) = trained_penguins(dir.path());
     let bad = dir.path().join("bad.safetensors");
     type Edit = fn(&mut Value);
-    let cases: [(Edit, &str); 8] = [
+    let cases: [(Edit, &str); 9] = [
+        (
+            |m| m["columns"]["columns"][0]["indicator"] = true.into(),
+            "dropped, yet with a missing indicator",
+        ),
         (
             |m| m["columns"]["columns"][2]["encoding"]["categories"] = serde_json::json!([]),
             "no categories",
@@ -1130,4 +1134,57 @@ fn more_edge_cases_through_the_binary() {
         s(&p),
     ]);
     assert_eq!(o, "prediction\nstop\n");
+}
+
+/// A separate --test file with its columns in another order, a category unseen in training and
+/// rows without a target: matched by name, the unseen rows and dropped rows reported.
+#[test]
+fn a_test_file_in_another_order_with_unseen_categories() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = write(dir.path(), "train.csv", &penguins(300, 5));
+    let text = penguins(60, 6);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [7, 2, 4, 3, 5, 1, 0, 6]
+                .iter()
+                .map(|&j| f[j])
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    // Row 1: an unseen island; row 2: no species.
+    lines[1] = lines[1]
+        .replacen(",Biscoe,", ",Atlantis,", 1)
+        .replacen(",Dream,", ",Atlantis,", 1)
+        .replacen(",Torgersen,", ",Atlantis,", 1);
+    lines[2] = format!("NA{}", &lines[2][lines[2].find(',').unwrap()..]);
+    let test = write(dir.path(), "test.csv", &(lines.join("\n") + "\n"));
+    let (o, e) = ok(&[
+        "train",
+        "--json",
+        "--epochs",
+        "30",
+        "--data",
+        s(&train),
+        "--test",
+        s(&test),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    let v = json(o.as_bytes());
+    assert_eq!(v["test"]["examples"], 59, "{v}");
+    assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    assert_eq!(v["data"]["columns"]["test_dropped_target_rows"], 1);
+    assert_eq!(v["data"]["columns"]["test_unseen"][0]["column"], "island");
+    assert_eq!(
+        v["data"]["columns"]["test_unseen"][0]["examples"][0],
+        "Atlantis"
+    );
+    assert!(
+        e.contains("dropped 1 test-file rows whose target is missing")
+            && e.contains("test: column island: 1 rows with a category unseen in training"),
+        "{e}"
+    );
 }

@@ -158,6 +158,8 @@ fn conv_cases() -> Vec<ConvCase> {
             [1, 0],
             true,
         ),
+        conv_case("C7 O > K", 2, 1, 5, 4, 5, [2, 2], [1, 1], [0, 0], true),
+        conv_case("C8 1×1 O > K", 2, 2, 3, 2, 3, [1, 1], [1, 1], [0, 0], false),
     ]
 }
 
@@ -255,13 +257,15 @@ fn conv_gradients_match_finite_differences() {
 #[test]
 #[allow(clippy::type_complexity)]
 fn conv_matches_pytorch_in_f64_and_f32() {
-    let golden: [(&[f64], &[f64], &[f64], &[f64]); 6] = [
+    let golden: [(&[f64], &[f64], &[f64], &[f64]); 8] = [
         (g::C1_Y, g::C1_DX, g::C1_DW, g::C1_DB),
         (g::C2_Y, g::C2_DX, g::C2_DW, g::C2_DB),
         (g::C3_Y, g::C3_DX, g::C3_DW, g::C3_DB),
         (g::C4_Y, g::C4_DX, g::C4_DW, &[]),
         (g::C5_Y, g::C5_DX, g::C5_DW, g::C5_DB),
         (g::C6_Y, g::C6_DX, g::C6_DW, g::C6_DB),
+        (g::C7_Y, g::C7_DX, g::C7_DW, g::C7_DB),
+        (g::C8_Y, g::C8_DX, g::C8_DW, &[]),
     ];
     for (case, (y, dx, dw, db)) in conv_cases().iter().zip(golden) {
         for direct in [false, true] {
@@ -324,23 +328,42 @@ fn conv_backward_accumulates_with_beta_add_and_skips_dx() {
 
 /// The two routes at a size where the GEMM is blocked (more than one kernel tile).
 #[test]
-fn conv_routes_agree_at_a_training_shape() {
-    let conv = Conv2d::new(8, 16, [3, 3], [1, 1], [1, 1], true).unwrap();
-    let input = ImageShape::new(8, 14, 13);
-    let n = 3;
-    let case = ConvCase {
-        name: "8→16 3×3 pad 1 on 14×13",
-        n,
-        conv,
-        input,
-    };
-    let (x, w, b) = conv_inputs::<f64>(&case);
-    let a = run_conv(&case, &x, &w, &b, false);
-    let d = run_conv(&case, &x, &w, &b, true);
-    assert_close("Y", &a.y, &d.y, 1e-12);
-    assert_close("∂X", &a.dx, &d.dx, 1e-12);
-    assert_close("∂W", &a.dw, &d.dw, 1e-12);
-    assert_close("∂b", &a.db, &d.db, 1e-12);
+fn conv_routes_agree_at_training_shapes() {
+    let cases = [
+        conv_case(
+            "8→16 3×3 pad 1 on 14×13",
+            3,
+            8,
+            14,
+            13,
+            16,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            true,
+        ),
+        conv_case(
+            "Keras conv1 1→32 3×3 on 28×28",
+            3,
+            1,
+            28,
+            28,
+            32,
+            [3, 3],
+            [1, 1],
+            [0, 0],
+            true,
+        ),
+    ];
+    for case in cases {
+        let (x, w, b) = conv_inputs::<f64>(&case);
+        let a = run_conv(&case, &x, &w, &b, false);
+        let d = run_conv(&case, &x, &w, &b, true);
+        assert_close(&format!("{} Y", case.name), &a.y, &d.y, 1e-12);
+        assert_close(&format!("{} ∂X", case.name), &a.dx, &d.dx, 1e-12);
+        assert_close(&format!("{} ∂W", case.name), &a.dw, &d.dw, 1e-12);
+        assert_close(&format!("{} ∂b", case.name), &a.db, &d.db, 1e-12);
+    }
 }
 
 #[test]
@@ -508,6 +531,7 @@ fn pooling_gradients_match_finite_differences() {
     let mut windows: Vec<(ImageShape, PoolWindow)> =
         max_cases().into_iter().map(|c| (c.2, c.3)).collect();
     windows.push((ImageShape::new(2, 3, 4), window([3, 4], [1, 1], [0, 0])));
+    windows.push((ImageShape::new(2, 5, 7), PoolWindow::square(2)));
     windows.push((ImageShape::new(1, 7, 3), window([3, 2], [3, 1], [1, 1])));
     for (input, win) in windows {
         let n = 2;
@@ -570,6 +594,24 @@ fn max_pooling_tie_goes_to_the_first_maximum() {
     pool.forward(input, 1, &[1.0, f64::NAN, 5.0, 2.0], &mut y)
         .unwrap();
     assert!(y[0].is_nan());
+    // With several NaNs the last one gets the gradient, in the 2×2 fast path and the general one
+    // (checked with torch 2.15: max_pool2d of [[1, nan], [5, nan]] sends the gradient to [1][1]).
+    let nan = f64::NAN;
+    pool.backward(input, 1, &[1.0, nan, 5.0, nan], &[1.0], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [0.0, 0.0, 0.0, 1.0]);
+    pool.backward(input, 1, &[nan, 1.0, 5.0, 2.0], &[1.0], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [1.0, 0.0, 0.0, 0.0]);
+    let general = MaxPool2d(window([3, 3], [1, 1], [1, 1]));
+    general
+        .backward(input, 1, &[1.0, nan, 5.0, nan], &[1.0; 4], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [0.0, 0.0, 0.0, 4.0]);
+    general
+        .backward(input, 1, &[nan, 1.0, 5.0, 2.0], &[1.0; 4], &mut dx)
+        .unwrap();
+    assert_eq!(dx, [4.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]
@@ -901,4 +943,145 @@ fn batchnorm_shape_errors_print_the_shapes() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("[4, 3]") && err.contains("weight γ"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile shapes: absurd sizes are refused with the shapes in the message, never a panic or a
+// wrapped multiplication.
+
+#[test]
+fn absurd_sizes_are_refused_not_wrapped() {
+    let huge = usize::MAX / 2;
+    let err = Conv2d::new(huge, 2, [3, 3], [1, 1], [0, 0], true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more weights than fit"), "{err}");
+    let conv = Conv2d::new(1, 2, [3, 3], [1, 1], [huge, 0], true).unwrap();
+    let err = conv
+        .output_shape(ImageShape::new(1, 5, 5))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1×5×5"), "{err}");
+    // A batch whose element count overflows: refused before any buffer is touched.
+    let conv = Conv2d::new(1, 2, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let input = ImageShape::new(1, 1 << 20, 1 << 20);
+    let mut y = [0.0f32; 4];
+    let err = conv
+        .forward(
+            input,
+            1 << 30,
+            &[0.0; 4],
+            &[0.0; 18],
+            &[0.0; 2],
+            &mut y,
+            &mut [],
+            Threads::ONE,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fits in memory") && err.contains("[1073741824, 1, 1048576, 1048576]"),
+        "{err}"
+    );
+    let err = MaxPool2d::new(2)
+        .forward(input, 1 << 30, &[0.0f32; 4], &mut y)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fits in memory"), "{err}");
+    let bn = BatchNorm::new(3);
+    let err = bn
+        .forward_eval(
+            huge,
+            huge,
+            &[0.0f32; 4],
+            &[1.0; 3],
+            &[0.0; 3],
+            &[0.0; 3],
+            &[1.0; 3],
+            &mut y,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fits in memory"), "{err}");
+    // Bad hyperparameters of a value built field by field.
+    let bad = BatchNorm {
+        momentum: f64::NAN,
+        ..BatchNorm::new(3)
+    };
+    let err = bad
+        .forward_eval(
+            1,
+            1,
+            &[0.0f32; 3],
+            &[1.0; 3],
+            &[0.0; 3],
+            &[0.0; 3],
+            &[1.0; 3],
+            &mut y,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("momentum"), "{err}");
+}
+
+#[test]
+fn empty_batch_writes_zero_gradients() {
+    let conv = Conv2d::new(2, 3, [3, 3], [1, 1], [1, 1], true).unwrap();
+    let input = ImageShape::new(2, 4, 4);
+    let mut scratch = vec![0.0f64; conv.scratch_len(input).unwrap()];
+    let (mut dw, mut db) = (vec![7.0; conv.weight_len()], vec![7.0; 3]);
+    let w = vec![1.0; conv.weight_len()];
+    conv.backward(
+        input,
+        0,
+        &[],
+        &w,
+        &[],
+        &mut dw,
+        &mut db,
+        Some(&mut []),
+        Beta::Replace,
+        &mut scratch,
+        Threads::ONE,
+    )
+    .unwrap();
+    assert!(dw.iter().chain(&db).all(|&g| g == 0.0));
+}
+
+/// Strides larger than the kernel leave pixels no window reads: their gradient is 0, and the
+/// others still match finite differences.
+#[test]
+fn strides_larger_than_the_kernel() {
+    let conv = Conv2d::new(2, 2, [2, 2], [3, 3], [1, 0], true).unwrap();
+    let case = ConvCase {
+        name: "2×2 stride 3 pad 1×0 on 8×7",
+        n: 2,
+        conv,
+        input: ImageShape::new(2, 8, 7),
+    };
+    let (x, w, b) = conv_inputs::<f64>(&case);
+    for direct in [false, true] {
+        let run = run_conv(&case, &x, &w, &b, direct);
+        let r = seq::<f64>(run.y.len(), 0.53, 0.7);
+        let loss = |x: &[f64], w: &[f64]| {
+            let mut y = vec![0.0; run.y.len()];
+            conv.forward_direct(case.input, case.n, x, w, &b, &mut y)
+                .unwrap();
+            dot(&y, &r)
+        };
+        check_grad(&format!("{} ∂X", case.name), &x, &run.dx, |p| loss(p, &w));
+        check_grad(&format!("{} ∂W", case.name), &w, &run.dw, |p| loss(&x, p));
+        // With stride 3 and a 2-wide kernel, every third column is never read.
+        assert!(run.dx.contains(&0.0));
+    }
+    let pool = MaxPool2d(window([2, 2], [3, 3], [0, 0]));
+    let input = ImageShape::new(1, 7, 7);
+    let x: Vec<f64> = seq(input.len(), 0.37, 0.1);
+    let (y, dx) = max_run(pool, input, 1, &x);
+    let r = seq::<f64>(y.len(), 0.53, 0.7);
+    check_grad("MaxPool2d 2×2 stride 3", &x, &dx, |p| {
+        let mut y = vec![0.0; r.len()];
+        pool.forward(input, 1, p, &mut y).unwrap();
+        dot(&y, &r)
+    });
 }

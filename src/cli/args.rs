@@ -181,10 +181,17 @@ pub struct TrainArgs {
     /// Print the final summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Weight the classification loss per class: `balanced` is scikit-learn's
-    /// n / (classes × count), counted on the training part (default none).
-    #[arg(long, value_parser = ["balanced", "none"], value_name = "balanced|none")]
-    pub class_weight: Option<String>,
+    /// SGD's dampening τ of the momentum buffer (PyTorch's `dampening`, default 0).
+    #[arg(long, value_name = "τ")]
+    pub dampening: Option<f64>,
+    /// RMSprop's centered variant (divides by the estimated variance of the gradient).
+    #[arg(long)]
+    pub centered: bool,
+    /// Divergence rule: stop with an error when the mini-batch loss stays above F times its
+    /// starting value (the first mini-batch's, at least chance level) for 5 steps in a row
+    /// (default 10; 0 turns the rule off — NaN and infinite losses are always caught).
+    #[arg(long, value_name = "F")]
+    pub divergence_factor: Option<f64>,
     /// What early stopping watches on the validation set (default: accuracy to classify, loss
     /// to regress).
     #[arg(long, value_parser = parse_monitor, value_name = "loss|accuracy")]
@@ -198,6 +205,10 @@ pub struct TrainArgs {
     /// CSV: one-hot encode these columns, even if they hold numbers.
     #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
     pub categorical: Option<Vec<String>>,
+    /// Weight the classification loss per class: `balanced` is scikit-learn's
+    /// n / (classes × count), counted on the training part (default none).
+    #[arg(long, value_parser = ["balanced", "none"], value_name = "balanced|none")]
+    pub class_weight: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -540,13 +551,16 @@ impl TrainArgs {
             s.checkpoint_every = self.checkpoint_every;
         }
         over(&self.out, &mut s.out);
+        over(&self.dampening, &mut s.dampening);
+        s.centered |= self.centered;
+        over(&self.divergence_factor, &mut s.divergence_factor);
+        over(&self.features, &mut s.features);
+        over(&self.drop, &mut s.drop);
+        over(&self.categorical, &mut s.categorical);
         over(&self.class_weight, &mut s.class_weight);
         if self.monitor.is_some() {
             s.monitor = self.monitor;
         }
-        over(&self.features, &mut s.features);
-        over(&self.drop, &mut s.drop);
-        over(&self.categorical, &mut s.categorical);
         Ok(s)
     }
 }

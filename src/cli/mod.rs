@@ -1,6 +1,30 @@
 //! The `downhill` command line: flags in, library calls, figures out for people.
 
+/// `println!` that never panics: a closed stdout (`downhill … | head -1`) must not stop a run.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+/// `print!` that never panics (see [`outln!`]).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+/// `eprintln!` that never panics (see [`outln!`]).
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+pub(crate) use errln;
+
 pub mod args;
+pub mod interrupt;
 pub mod progress;
 
 use std::process::ExitCode;
@@ -124,7 +148,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         }
         let m = downhill::bench::measure(&w, &data, a.epochs, 0)?;
         if !a.json {
-            println!(
+            outln!(
                 "{:<42} {:>8.3} s/epoch {:>9.0} ex/s {:>6.1} GFLOP/s   floor {:.3} s ({:.0} GFLOP/s)  share {:.2}",
                 w.name,
                 m.seconds_per_epoch,
@@ -138,7 +162,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         all.push(m);
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&all).expect("measurements serialise")
         );
@@ -169,69 +193,92 @@ fn fmt_figures(f: &Figures) -> String {
 fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
     let settings = a.settings()?;
     if let Some(dir) = &a.resume {
-        // A resumed run is the recorded run: any other setting would make it a different one.
-        if a.config.is_some() || settings != Settings::default() {
+        // A resumed run is the recorded run: any other setting would make it a different one
+        // (only the epoch total may grow, to continue the run for more epochs).
+        let others = Settings {
+            epochs: Settings::default().epochs,
+            ..settings.clone()
+        };
+        if a.config.is_some() || others != Settings::default() {
             return Err(Error::setting(
                 "resume",
                 dir.display(),
-                "takes every setting from the checkpoint; give --resume alone (with --quiet or --json if wanted)",
+                "takes every setting from the checkpoint; give --resume alone (with --epochs N to train to N epochs in all, --quiet or --json if wanted)",
             ));
         }
     }
+    interrupt::install();
     let batch = match settings.batch() {
         downhill::settings::BatchSize::Examples(b) => b,
         downhill::settings::BatchSize::Full => 0,
     };
     let epochs = match &a.resume {
-        // The epoch count of a resumed run is the checkpoint's.
-        Some(dir) => downhill::checkpoint::load(&dir.join(run::CHECKPOINT))?.settings["epochs"]
-            .as_u64()
-            .unwrap_or(0) as usize,
+        // The epoch count of a resumed run is the checkpoint's, unless --epochs extends it.
+        Some(dir) => a.epochs.unwrap_or(
+            downhill::checkpoint::load(&run::checkpoint_to_resume(dir))?.settings["epochs"]
+                .as_u64()
+                .unwrap_or(0) as usize,
+        ),
         // Sized to the data when unset: the progress lines learn it when training starts.
         None => settings.epochs.unwrap_or(0),
     };
     let mut progress = progress::Progress::new(a.quiet, epochs, batch);
     let summary = match &a.resume {
-        Some(dir) => run::resume(dir, &mut progress)?,
+        Some(dir) => run::resume(dir, a.epochs, &mut progress)?,
         None => run::train(&settings, &mut progress)?,
     };
+    let folder = summary
+        .model
+        .parent()
+        .map_or_else(|| ".".into(), |p| p.display().to_string());
+    if summary.interrupted {
+        errln!(
+            "{}: the model so far and a checkpoint are in {folder}; continue with `downhill train --resume {folder}`",
+            summary.stop_reason
+        );
+    }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&summary).expect("summary serialises")
         );
     } else if !a.quiet {
         if let Some(f) = &summary.lr_find {
-            println!(
+            outln!(
                 "learning rate {:.3e}, chosen by the range test ({}; {} steps; curve in lr-find.svg)",
-                f.chosen_lr, f.rule, f.steps
+                f.chosen_lr,
+                f.rule,
+                f.steps
             );
         }
-        println!(
+        outln!(
             "stopped: {} (weights of epoch {})",
-            summary.stop_reason, summary.best_epoch
+            summary.stop_reason,
+            summary.best_epoch
         );
-        println!("train  {}", fmt_figures(&summary.train));
+        outln!("train  {}", fmt_figures(&summary.train));
         if let Some(v) = &summary.val {
-            println!("val    {}", fmt_figures(v));
+            outln!("val    {}", fmt_figures(v));
         }
         if let Some(t) = &summary.test {
-            println!("test   {}", fmt_figures(t));
+            outln!("test   {}", fmt_figures(t));
         }
         let secs: f64 = summary.epoch_seconds.iter().sum();
-        println!(
+        outln!(
             "trained {} epochs in {:.2}s ({:.0} examples/s); whole run {:.2}s",
-            summary.epochs, secs, summary.examples_per_second, summary.total_seconds
+            summary.epochs,
+            secs,
+            summary.examples_per_second,
+            summary.total_seconds
         );
-        println!(
-            "model and report in {}",
-            summary
-                .model
-                .parent()
-                .map_or_else(|| ".".into(), |p| p.display().to_string())
-        );
+        outln!("model and report in {folder}");
     }
-    Ok(ExitCode::SUCCESS)
+    // 130: the shell's code for a run ended by Ctrl-C.
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
@@ -240,26 +287,26 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
         eprintln!("{line}");
     }
     if a.json {
-        println!("{}", serde_json::to_string(&e).expect("report serialises"));
+        outln!("{}", serde_json::to_string(&e).expect("report serialises"));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} on {} ({} examples)",
         a.model.display(),
         e.data,
         e.examples
     );
-    println!("loss      {:.4}", e.loss);
+    outln!("loss      {:.4}", e.loss);
     match &e.report {
         Report::Regression(r) => {
-            println!("RMSE      {:.4}", r.rmse);
-            println!("R²        {:.4}", r.r2);
+            outln!("RMSE      {:.4}", r.rmse);
+            outln!("R²        {:.4}", r.r2);
         }
         Report::Classes(c) => {
-            println!("accuracy  {:.4}", c.accuracy);
-            println!("macro-F1  {:.4}", c.macro_f1);
+            outln!("accuracy  {:.4}", c.accuracy);
+            outln!("macro-F1  {:.4}", c.macro_f1);
             if let Some(a) = c.roc_auc {
-                println!("ROC-AUC   {a:.4}");
+                outln!("ROC-AUC   {a:.4}");
             }
             let k = c.confusion.len();
             let names: Vec<String> = e
@@ -267,15 +314,24 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
                 .clone()
                 .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
             let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
-            println!("\n{:>w$}  precision  recall      F1  support", "class");
+            outln!("\n{:>w$}  precision  recall      F1  support", "class");
             for (i, name) in names.iter().enumerate() {
                 let support: usize = c.confusion[i].iter().sum();
-                println!(
+                outln!(
                     "{name:>w$}  {:>9.4}  {:>6.4}  {:>6.4}  {support:>7}",
-                    c.precision[i], c.recall[i], c.f1[i]
+                    c.precision[i],
+                    c.recall[i],
+                    c.f1[i]
                 );
             }
-            println!("\nconfusion matrix (rows: true class, columns: predicted)");
+            if k > downhill::plot::MAX_CONFUSION_CLASSES {
+                outln!(
+                    "\nconfusion matrix omitted: {k} classes (shown for at most {}; --json has it)",
+                    downhill::plot::MAX_CONFUSION_CLASSES
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            outln!("\nconfusion matrix (rows: true class, columns: predicted)");
             let cw = c
                 .confusion
                 .iter()
@@ -284,17 +340,17 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
                 .max()
                 .unwrap_or(1)
                 .max(3);
-            print!("{:>w$}", "");
+            out!("{:>w$}", "");
             for i in 0..k {
-                print!(" {:>cw$}", i);
+                out!(" {:>cw$}", i);
             }
-            println!();
+            outln!();
             for (i, row) in c.confusion.iter().enumerate() {
-                print!("{:>w$}", names[i]);
+                out!("{:>w$}", names[i]);
                 for v in row {
-                    print!(" {v:>cw$}");
+                    out!(" {v:>cw$}");
                 }
-                println!();
+                outln!();
             }
         }
     }
@@ -308,7 +364,7 @@ fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
     }
     match &a.output {
         Some(path) => downhill::io::write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -338,9 +394,9 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         let mut v = serde_json::to_value(&r).expect("report serialises");
         v["passed"] = ok.into();
         v["tolerance"] = a.tol.into();
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!(
+        outln!(
             "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
             if spec.dropout > 0.0 {
                 "dropout"
@@ -358,12 +414,15 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
             spec.loss.name(),
             spec.batch
         );
-        println!(
+        outln!(
             "{:<12} {:>10} {:>16} {:>16}",
-            "tensor", "shape", "max rel error", "max abs error"
+            "tensor",
+            "shape",
+            "max rel error",
+            "max abs error"
         );
         for t in &r.tensors {
-            println!(
+            outln!(
                 "{:<12} {:>10} {:>16.3e} {:>16.3e}",
                 t.name,
                 format!("{:?}", t.shape),
@@ -371,7 +430,7 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
                 t.max_abs_error
             );
         }
-        println!(
+        outln!(
             "{}: max relative error {:.3e} (tolerance {:.0e})",
             if ok { "PASS" } else { "FAIL" },
             r.max_rel_error,
@@ -405,7 +464,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         };
         let r = downhill::landscape::model_picture(model_path, spec, &opts, &out)?;
         if a.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "picture": out, "slice": r.slice, "trajectory": r.trajectory, "trajectory_loss": r.trajectory_loss })
             );
@@ -417,21 +476,21 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
                 g[g.len() - 1][0],
                 g[g.len() - 1][g.len() - 1],
             ];
-            println!(
+            outln!(
                 "loss at the trained weights {:.4}; at the corners of the slice {:.4} to {:.4}",
                 r.slice.center,
                 corners.iter().copied().fold(f64::INFINITY, f64::min),
                 corners.iter().copied().fold(0.0, f64::max)
             );
             if let Some(t) = &r.trajectory {
-                println!(
+                outln!(
                     "training path of {} snapshots; its principal directions explain {:.0}% and {:.0}% of its variance",
                     t.coords.len(),
                     100.0 * t.explained[0],
                     100.0 * t.explained[1]
                 );
             }
-            println!("picture: {}", out.display());
+            outln!("picture: {}", out.display());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -533,14 +592,18 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
     };
     plot::draw(&out, &surface, &paths, &title)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "surface": surface, "picture": out, "optimizers": paths })
         );
     } else {
-        println!(
+        outln!(
             "{:<12} {:>10} {:>24} {:>14} {:>12}",
-            "optimizer", "η", "final point", "final loss", "steps to tol"
+            "optimizer",
+            "η",
+            "final point",
+            "final loss",
+            "steps to tol"
         );
         for p in &paths {
             let reached = p.steps_to_tolerance.map_or(
@@ -551,7 +614,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
                 },
                 |s| s.to_string(),
             );
-            println!(
+            outln!(
                 "{:<12} {:>10} {:>24} {:>14.4e} {:>12}",
                 p.label,
                 p.lr,
@@ -560,7 +623,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
                 reached
             );
         }
-        println!("picture: {}", out.display());
+        outln!("picture: {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

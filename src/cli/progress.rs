@@ -31,10 +31,14 @@ impl Observer for Progress {
         self.epochs = epochs;
     }
 
+    fn should_stop(&mut self) -> bool {
+        super::interrupt::requested()
+    }
+
     fn on_data(&mut self, report: &[String]) {
         if !self.quiet {
             for line in report {
-                eprintln!("{line}");
+                super::errln!("{line}");
             }
         }
     }
@@ -94,6 +98,6 @@ impl Observer for Progress {
             "  lr {:.4}  {:.2}s  {:.0} ex/s",
             m.lr, m.seconds, m.examples_per_second
         );
-        eprintln!("{line}");
+        super::errln!("{line}");
     }
 }

@@ -55,6 +55,8 @@ pub const FALSE_WORDS: [&str; 4] = ["false", "no", "n", "f"];
 pub const ID_SHARE: f64 = 0.95;
 /// A text column without an ID-like name is judged ID-like only with at least this many values.
 pub const ID_MIN_ROWS: usize = 20;
+/// Columns listed one per line in the data report (the rest are summed up in one line).
+pub const REPORT_COLUMNS: usize = 30;
 /// The most categories one column is one-hot encoded with.
 pub const MAX_CATEGORIES: usize = 100;
 
@@ -188,12 +190,12 @@ impl Column {
         matches!(self.encoding, Encoding::Dropped { .. })
     }
 
-    /// Features this column produces.
+    /// Features this column produces (a dropped column none, whatever its `indicator`).
     pub fn width(&self) -> usize {
         let w = match &self.encoding {
             Encoding::Numeric { .. } | Encoding::Boolean { .. } => 1,
             Encoding::Categorical { categories, .. } => categories.len(),
-            Encoding::Dropped { .. } => 0,
+            Encoding::Dropped { .. } => return 0,
         };
         w + usize::from(self.indicator)
     }
@@ -331,8 +333,12 @@ impl Columns {
         let features: Vec<usize> = (0..table.width())
             .filter(|j| !targets.contains(j))
             .collect();
-        let mut scans = scan(table, &features, rows).into_iter();
-        for &j in &features {
+        // Scanned 64 columns at a time, so that at most 64 columns' numbers are held at once.
+        let mut scans = Vec::new().into_iter();
+        for (k, &j) in features.iter().enumerate() {
+            if k % 64 == 0 {
+                scans = scan(table, &features[k..features.len().min(k + 64)], rows).into_iter();
+            }
             let dropped = |reason: String| Encoding::Dropped { reason };
             let named = keep.as_ref().is_some_and(|k| k.contains(&j));
             let Scan {
@@ -493,7 +499,7 @@ impl Columns {
     /// feature (boolean, one-hot, indicator — left as 0/1).
     pub fn standardized_mask(&self) -> Vec<bool> {
         let mut out = Vec::with_capacity(self.n_features());
-        for c in &self.columns {
+        for c in self.columns.iter().filter(|c| !c.is_dropped()) {
             let numeric = matches!(c.encoding, Encoding::Numeric { .. });
             let w = c.width() - usize::from(c.indicator);
             out.extend(std::iter::repeat_n(numeric, w));
@@ -741,7 +747,29 @@ impl Columns {
             .unwrap_or(6)
             .max(6);
         let mut out = Vec::new();
-        for c in &self.columns {
+        for (k, c) in self.columns.iter().enumerate() {
+            if k == REPORT_COLUMNS && self.columns.len() > REPORT_COLUMNS + 5 {
+                let rest = &self.columns[k..];
+                let mut roles: Vec<String> = Vec::new();
+                for role in ["numeric", "boolean", "categorical", "dropped"] {
+                    let n = rest.iter().filter(|c| c.role() == role).count();
+                    if n > 0 {
+                        roles.push(format!("{n} {role}"));
+                    }
+                }
+                let missing = rest.iter().filter(|c| c.missing > 0).count();
+                out.push(format!(
+                    "  … and {} more columns: {}{} (every column in summary.json)",
+                    rest.len(),
+                    roles.join(", "),
+                    if missing > 0 {
+                        format!("; {missing} with missing cells")
+                    } else {
+                        String::new()
+                    }
+                ));
+                break;
+            }
             let miss = if c.missing > 0 {
                 format!(", {} missing", c.missing)
             } else {
@@ -827,6 +855,12 @@ impl Columns {
             }
         }
         for c in &self.columns {
+            if c.is_dropped() && c.indicator {
+                return Err(bad(format!(
+                    "column {}: dropped, yet with a missing indicator",
+                    c.name
+                )));
+            }
             match &c.encoding {
                 Encoding::Numeric { fill: Some(f) }
                     if !(f.is_finite() && f.abs() <= f32::MAX as f64) =>
@@ -1316,6 +1350,29 @@ mod tests {
             err.contains("line 2, column b") && err.contains("maybe"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_report_lists_thirty_columns_then_sums_up() {
+        let head: Vec<String> = (0..40).map(|j| format!("c{j}")).collect();
+        let row: Vec<String> = (0..40).map(|j| j.to_string()).collect();
+        let row2: Vec<String> = (0..40).map(|j| (j * 2).to_string()).collect();
+        let lines = [
+            format!("{},y", head.join(",")),
+            format!("{},0", row.join(",")),
+            format!("{},1", row2.join(",")),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let r = fit(&table(&refs), &Overrides::default()).unwrap().report();
+        assert_eq!(r.len(), REPORT_COLUMNS + 2, "{r:?}");
+        // c0 is constant (0 and 0); the other 39 numeric.
+        assert!(r[0].contains("c0") && r[0].contains("constant"), "{}", r[0]);
+        assert!(
+            r[REPORT_COLUMNS].contains("10 more columns: 10 numeric"),
+            "{}",
+            r[REPORT_COLUMNS]
+        );
+        assert!(r[REPORT_COLUMNS + 1].ends_with("target"));
     }
 
     #[test]

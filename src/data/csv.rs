@@ -125,8 +125,9 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
 ///    the first row's own field;
 /// 4. the file has a single row, all text.
 ///
-/// A header-less all-text table whose columns never repeat a value is then read as having a
-/// header; pass `--no-header` (or `--header`) to say which.
+/// An all-text table is misread when no column repeats a value (its header is taken for data), or
+/// when the first row of a header-less one happens never to recur in a repeating column; pass
+/// `--header` or `--no-header` to say which.
 pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bool {
     let Some(first) = rows.first() else {
         return false;

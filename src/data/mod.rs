@@ -297,7 +297,7 @@ impl Dataset {
         Ok(d)
     }
 
-    /// Maps every regression target value y of column j to (y − shift[j])·scale[j]. Does nothing
+    /// Maps every regression target value y of column j to (y − shift<sub>j</sub>)·scale<sub>j</sub>. Does nothing
     /// to class labels.
     pub fn scale_targets(&mut self, shift: &[f64], scale: &[f64]) {
         if let Targets::Values { data, cols } = &mut self.targets {

@@ -270,6 +270,8 @@ pub struct Prepared {
 /// What the columns of a CSV became, for the run's report and `summary.json`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DataReport {
+    /// Flattened: `columns` (one entry per column), `targets`, `target_positions`, `has_header`.
+    #[serde(flatten)]
     pub columns: Columns,
     /// Rows dropped because their target was missing (training file, test file).
     pub dropped_target_rows: usize,

@@ -91,6 +91,9 @@ pub struct Path {
     pub steps: usize,
 }
 
+/// The most steps a path may take: each is kept and drawn.
+pub const MAX_STEPS: usize = 1_000_000;
+
 /// Walks `steps` steps of `opt` from `start`, with gradient noise σ (0: exact gradients).
 #[allow(clippy::too_many_arguments)]
 pub fn descend(
@@ -105,6 +108,13 @@ pub fn descend(
 ) -> Result<Path> {
     if !(noise >= 0.0 && noise.is_finite()) {
         return Err(Error::setting("noise", noise, "must be a number ≥ 0"));
+    }
+    if steps > MAX_STEPS {
+        return Err(Error::setting(
+            "steps",
+            steps,
+            format!("at most {MAX_STEPS} (every step is kept and drawn)"),
+        ));
     }
     let normal = Normal::new(0.0, noise.max(f64::MIN_POSITIVE)).expect("σ ≥ 0");
     let mut o = opt.build::<f64>(2);

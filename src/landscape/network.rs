@@ -68,8 +68,12 @@ pub fn slice(
     points: usize,
     seed: u64,
 ) -> Result<Slice> {
-    if !(span.is_finite() && span > 0.0) {
-        return Err(Error::setting("span", span, "must be a number > 0"));
+    if !(span.is_finite() && span > 0.0 && span <= 1e6) {
+        return Err(Error::setting(
+            "span",
+            span,
+            "must be a number > 0 and at most 1e6 (the directions have the weights' own scale)",
+        ));
     }
     let mut rng = Rng::seed_from_u64(seed);
     let (d1, d2) = (
@@ -97,8 +101,12 @@ pub fn slice_along(
     b_range: [f64; 2],
     points: usize,
 ) -> Result<Slice> {
-    if points < 3 {
-        return Err(Error::setting("points", points, "must be ≥ 3"));
+    if !(3..=1001).contains(&points) {
+        return Err(Error::setting(
+            "points",
+            points,
+            "must be from 3 to 1001 (the grid is points² evaluations of the loss)",
+        ));
     }
     let axis = |[lo, hi]: [f64; 2]| -> Vec<f64> {
         (0..points)

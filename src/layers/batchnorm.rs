@@ -44,7 +44,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::layers::image::check_len;
+use crate::layers::image::{ImageShape, batch_len, check_len, sum_and_centered_dot, sum_f64};
 use crate::tensor::{Beta, Scalar};
 
 /// Batch normalisation over `channels` features (γ, β, running mean and variance each have
@@ -137,8 +137,9 @@ impl BatchNorm {
         } else {
             format!("[{n}, {}, {spatial}]", self.channels)
         };
+        let want = batch_len(&layer, n, ImageShape::new(self.channels, spatial, 1))?;
         for &(what, len) in batch {
-            check_len(&layer, what, &shape, n * self.channels * spatial, len)?;
+            check_len(&layer, what, &shape, want, len)?;
         }
         for &(what, len) in per_channel {
             let want = if what == "saved statistics" {
@@ -203,14 +204,11 @@ impl BatchNorm {
         let (mean_s, istd_s) = saved.split_at_mut(self.channels);
         let mom = self.momentum;
         for c in 0..self.channels {
-            let sum: f64 = self
-                .rows(n, spatial, c, x)
-                .map(|r| r.iter().map(|v| v.f64()).sum::<f64>())
-                .sum();
+            let sum: f64 = self.rows(n, spatial, c, x).map(|r| sum_f64(r, |v| v)).sum();
             let mean = sum / m as f64;
             let ss: f64 = self
                 .rows(n, spatial, c, x)
-                .map(|r| r.iter().map(|v| (v.f64() - mean).powi(2)).sum::<f64>())
+                .map(|r| sum_f64(r, |v| (v - mean) * (v - mean)))
                 .sum();
             let istd = 1.0 / (ss / m as f64 + self.eps).sqrt();
             mean_s[c] = T::c(mean);
@@ -393,10 +391,9 @@ impl BatchNorm {
                 .rows(n, spatial, c, x)
                 .zip(self.rows(n, spatial, c, dy))
             {
-                for (&x, &d) in xr.iter().zip(dr) {
-                    sum_dy += d.f64();
-                    sum_dy_xhat += d.f64() * (x.f64() - mean) * istd;
-                }
+                let (s, t) = sum_and_centered_dot(xr, dr, mean);
+                sum_dy += s;
+                sum_dy_xhat += t * istd;
             }
             match beta {
                 Beta::Replace => {

@@ -53,7 +53,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, check_len, valid_range, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_count};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
@@ -129,7 +129,18 @@ impl Conv2d {
         positive("conv kernel height", self.kernel[0])?;
         positive("conv kernel width", self.kernel[1])?;
         positive("conv stride height", self.stride[0])?;
-        positive("conv stride width", self.stride[1])
+        positive("conv stride width", self.stride[1])?;
+        let weights = [self.in_channels, self.kernel[0], self.kernel[1]]
+            .iter()
+            .try_fold(self.out_channels, |acc, &d| acc.checked_mul(d));
+        if weights.is_none_or(|w| w > isize::MAX as usize / 8) {
+            return Err(Error::setting(
+                "conv shape",
+                self,
+                "has more weights than fit in memory",
+            ));
+        }
+        Ok(())
     }
 
     /// Number of weights, `O·C·kh·kw`.
@@ -173,8 +184,12 @@ impl Conv2d {
                     "an image of at least {}×{} after padding ({}×{})",
                     self.kernel[0],
                     self.kernel[1],
-                    input.height + 2 * self.padding[0],
-                    input.width + 2 * self.padding[1]
+                    input
+                        .height
+                        .saturating_add(self.padding[0].saturating_mul(2)),
+                    input
+                        .width
+                        .saturating_add(self.padding[1].saturating_mul(2))
                 ),
                 input,
             )),
@@ -186,16 +201,32 @@ impl Conv2d {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
+    /// Whether [`Conv2d::backward`] sums (∂L/∂W)ᵀ = Σₙ Uₙ·δYₙᵀ (K × O) in scratch and adds its
+    /// transpose to ∂L/∂W at the end, instead of ∂L/∂W = Σₙ δYₙ·Uₙᵀ (O × K) directly. The GEMM
+    /// kernels vectorise along the columns of a row-major result, so the wider of O and K goes
+    /// there. Measured one-thread per 16 images (direct vs transposed): Keras conv1 (K = 9,
+    /// O = 32) 110 vs 82 µs; LeNet conv1 (K = 25, O = 6) 85 vs 129 µs; the second layers
+    /// (K > O) within 3 %.
+    fn transposed_weight_grad(&self) -> bool {
+        self.out_channels > self.patch_len()
+    }
+
     /// Length of the scratch buffer [`Conv2d::forward`] and [`Conv2d::backward`] need for images
     /// of shape `input`: two patch matrices (`2·K·P`), or 0 for a pointwise convolution. It does
     /// not grow with the batch size.
     pub fn scratch_len(&self, input: ImageShape) -> Result<usize> {
         let out = self.output_shape(input)?;
-        Ok(if self.pointwise() {
-            0
-        } else {
-            2 * self.patch_len() * out.plane()
-        })
+        let patches = batch_len(
+            &self.to_string(),
+            2 * self.patch_len(),
+            ImageShape::new(1, out.height, out.width),
+        )?;
+        Ok(if self.pointwise() { 0 } else { patches }
+            + if self.transposed_weight_grad() {
+                self.weight_len()
+            } else {
+                0
+            })
     }
 
     /// Checks every buffer's length against the batch's shapes; returns the output shape.
@@ -213,11 +244,13 @@ impl Conv2d {
         let out = self.output_shape(input)?;
         let layer = self.to_string();
         let shape = input.batch(n);
-        check_len(&layer, "input", &shape, n * input.len(), x)?;
+        let (in_len, out_len) = (batch_len(&layer, n, input)?, batch_len(&layer, n, out)?);
+        self.scratch_len(input)?;
+        check_len(&layer, "input", &shape, in_len, x)?;
         check_len(&layer, "weights", &shape, self.weight_len(), w)?;
         check_len(&layer, "bias", &shape, self.bias_len(), b)?;
         let out_shape = out.batch(n);
-        check_len(&layer, "output", &out_shape, n * out.len(), y)?;
+        check_len(&layer, "output", &out_shape, out_len, y)?;
         if let Some(s) = scratch {
             check_len(&layer, "scratch", &shape, self.scratch_len(input)?, s)?;
         }
@@ -330,8 +363,11 @@ impl Conv2d {
             db.fill(T::zero());
         }
         let wm = MatView::new(w, o, k);
+        let transposed = self.transposed_weight_grad();
+        let (dwt, scratch) = scratch.split_at_mut(if transposed { o * k } else { 0 });
         let (u_buf, du_buf) = scratch.split_at_mut(if self.pointwise() { 0 } else { k * p });
         let mut dx = dx.map(|d| d.chunks_exact_mut(input.len()));
+        let mut first = true;
         for (xn, dyn_) in x
             .chunks_exact(input.len())
             .zip(dy.chunks_exact(out.len()))
@@ -344,9 +380,15 @@ impl Conv2d {
                 im2col(self, input, out, xn, &mut u_buf[..k * p]);
                 &u_buf[..k * p]
             };
-            gemm(dw, o, k, Beta::Add, dym, MatView::new(u, k, p).t(), threads);
+            if transposed {
+                let beta = if first { Beta::Replace } else { Beta::Add };
+                gemm(dwt, k, o, beta, MatView::new(u, k, p), dym.t(), threads);
+            } else {
+                gemm(dw, o, k, Beta::Add, dym, MatView::new(u, k, p).t(), threads);
+            }
+            first = false;
             for (g, row) in db.iter_mut().zip(dyn_.chunks_exact(p)) {
-                *g += row.iter().copied().sum::<T>();
+                *g += sum(row);
             }
             if let Some(dxn) = dx.as_mut().and_then(|it| it.next()) {
                 if self.pointwise() {
@@ -355,6 +397,14 @@ impl Conv2d {
                     let du = &mut du_buf[..k * p];
                     gemm(du, k, p, Beta::Replace, wm.t(), dym, threads);
                     col2im(self, input, out, du, dxn);
+                }
+            }
+        }
+        if transposed && n > 0 {
+            // ∂L/∂W += (∂L/∂W)ᵀᵀ: the K × O sum back into the O × K layout.
+            for (r, row) in dw.chunks_exact_mut(k).enumerate() {
+                for (c, g) in row.iter_mut().enumerate() {
+                    *g += dwt[c * o + r];
                 }
             }
         }
@@ -443,7 +493,7 @@ impl Conv2d {
             let dyn_ = &dy[img * out.len()..][..out.len()];
             for (o, dyo) in dyn_.chunks_exact(out.plane()).enumerate() {
                 if self.bias {
-                    db[o] += dyo.iter().copied().sum::<T>();
+                    db[o] += sum(dyo);
                 }
                 for (c, xc) in xn.chunks_exact(input.plane()).enumerate() {
                     let wc = &w[(o * c_in + c) * kk..][..kk];
@@ -541,6 +591,7 @@ fn scatter_strided<T: Scalar>(a: T, d: &[T], x: &mut [T], start: usize, stride: 
 
 /// Uₙ (K × P) from one image: row (c, p, q) holds X[c, i·sh + p − ph, j·sw + q − pw] for every
 /// output position (i, j), 0 where that falls in the padding.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T], u: &mut [T]) {
     let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
     let mut rows = u.chunks_exact_mut(out.plane());
@@ -574,6 +625,7 @@ fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T],
 
 /// ∂L/∂Xₙ = col2im(δUₙ): overwrites `dx` (one image) with the sum, over the patch entries copied
 /// from each pixel by [`im2col`], of their gradients.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T], dx: &mut [T]) {
     let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
     let dx = &mut dx[..input.len()];
@@ -592,7 +644,15 @@ fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T]
                 for oh in oh_lo..oh_hi {
                     let durow = &row[oh * out.width..][lo..hi];
                     let dxrow = &mut dxc[(oh * sh + p - ph) * input.width..];
-                    scatter_strided(T::one(), durow, dxrow, iw0, sw);
+                    if sw == 1 {
+                        for (d, &g) in dxrow[iw0..iw0 + durow.len()].iter_mut().zip(durow) {
+                            *d += g;
+                        }
+                    } else {
+                        for (j, &g) in durow.iter().enumerate() {
+                            dxrow[iw0 + j * sw] += g;
+                        }
+                    }
                 }
             }
         }

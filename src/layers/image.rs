@@ -65,10 +65,11 @@ impl fmt::Display for ImageShape {
 /// `⌊(len + 2·pad − k) / stride⌋ + 1`, or `None` when the padded length is shorter than the
 /// window (or a size is zero).
 pub fn window_count(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    if len == 0 || k == 0 || stride == 0 || len + 2 * pad < k {
+    let padded = pad.checked_mul(2)?.checked_add(len)?;
+    if len == 0 || k == 0 || stride == 0 || padded < k {
         return None;
     }
-    Some((len + 2 * pad - k) / stride + 1)
+    Some((padded - k) / stride + 1)
 }
 
 /// The output positions `lo..hi` whose input index `o·stride + offset − pad` falls inside
@@ -96,6 +97,22 @@ pub(crate) fn valid_range(
     (lo.min(hi), hi)
 }
 
+/// `n·C·H·W`, the elements of a batch of `n` images of shape `shape`, or an error naming the
+/// layer and the shape if that number does not fit in memory's address range.
+pub(crate) fn batch_len(layer: &str, n: usize, shape: ImageShape) -> Result<usize> {
+    [shape.channels, shape.height, shape.width]
+        .iter()
+        .try_fold(n, |acc, &d| acc.checked_mul(d))
+        .filter(|&len| len <= isize::MAX as usize / 8)
+        .ok_or_else(|| {
+            Error::shape(
+                format!("{layer}: batch size"),
+                "a batch that fits in memory",
+                shape.batch(n),
+            )
+        })
+}
+
 /// Checks that a buffer holds at least `want` elements; the error names the layer, the buffer
 /// and the batch shape.
 pub(crate) fn check_len(
@@ -113,6 +130,61 @@ pub(crate) fn check_len(
         ));
     }
     Ok(())
+}
+
+/// Σ v, in 16 interleaved partial sums (so that the adds vectorise instead of waiting on each
+/// other; a plain left-to-right sum of a 26×26 plane costs about 3× as long).
+pub(crate) fn sum<T: crate::tensor::Scalar>(v: &[T]) -> T {
+    let mut acc = [T::zero(); 16];
+    let chunks = v.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let mut s = rest.iter().copied().sum::<T>();
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+/// `Σ f(x)` over `v`, in `f64` with 8 interleaved partial sums (see [`sum`]).
+#[inline]
+pub(crate) fn sum_f64<T: crate::tensor::Scalar>(v: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|x| f(x.f64())).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x.f64());
+        }
+    }
+    rest + acc.iter().sum::<f64>()
+}
+
+/// `(Σ d, Σ d·(x − c))` over the pairs of `x` and `d`, in `f64` with 8 interleaved partial sums.
+#[inline]
+pub(crate) fn sum_and_centered_dot<T: crate::tensor::Scalar>(
+    x: &[T],
+    d: &[T],
+    c: f64,
+) -> (f64, f64) {
+    let (mut a, mut b) = ([0.0f64; 8], [0.0f64; 8]);
+    let (xc, dc) = (x.chunks_exact(8), d.chunks_exact(8));
+    let (mut sa, mut sb) = (0.0, 0.0);
+    for (&x, &d) in xc.remainder().iter().zip(dc.remainder()) {
+        sa += d.f64();
+        sb += d.f64() * (x.f64() - c);
+    }
+    for (xs, ds) in xc.zip(dc) {
+        for (((a, b), &x), &d) in a.iter_mut().zip(b.iter_mut()).zip(xs).zip(ds) {
+            *a += d.f64();
+            *b += d.f64() * (x.f64() - c);
+        }
+    }
+    (sa + a.iter().sum::<f64>(), sb + b.iter().sum::<f64>())
 }
 
 #[cfg(test)]

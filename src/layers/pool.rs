@@ -43,7 +43,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, check_len, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, window_count};
 use crate::tensor::Scalar;
 
 /// The window of a pooling layer: kernel, stride and padding, each `[height, width]`.
@@ -140,7 +140,8 @@ impl PoolWindow {
     ) -> Result<ImageShape> {
         let out = self.output_shape(name, input)?;
         let layer = format!("{name}({self})");
-        check_len(&layer, "input", &input.batch(n), n * input.len(), x)?;
+        let in_len = batch_len(&layer, n, input)?;
+        check_len(&layer, "input", &input.batch(n), in_len, x)?;
         check_len(&layer, "output", &out.batch(n), n * out.len(), y)?;
         if let Some(dx) = dx {
             check_len(
@@ -218,6 +219,10 @@ impl MaxPool2d {
             .0
             .check("MaxPool2d", input, n, x.len(), y.len(), None)?;
         let planes = n * input.channels;
+        if self.0 == PoolWindow::square(2) {
+            max2x2_forward(input, out, &x[..planes * input.plane()], y);
+            return Ok(());
+        }
         for (xp, yp) in x
             .chunks_exact(input.plane())
             .zip(y.chunks_exact_mut(out.plane()))
@@ -246,6 +251,10 @@ impl MaxPool2d {
             .0
             .check("MaxPool2d", input, n, x.len(), dy.len(), Some(dx.len()))?;
         let planes = n * input.channels;
+        if self.0 == PoolWindow::square(2) {
+            max2x2_backward(input, out, &x[..planes * input.plane()], dy, dx);
+            return Ok(());
+        }
         for ((xp, dyp), dxp) in x
             .chunks_exact(input.plane())
             .zip(dy.chunks_exact(out.plane()))
@@ -260,6 +269,72 @@ impl MaxPool2d {
             }
         }
         Ok(())
+    }
+}
+
+/// Index (0–3, row-major) of the first maximum of a 2×2 window, PyTorch's rule.
+#[inline(always)]
+fn first_max4<T: Scalar>(v: [T; 4]) -> (usize, T) {
+    let (mut at, mut max) = (0, v[0]);
+    for (k, &x) in v.iter().enumerate().skip(1) {
+        let take = x > max || x.is_nan();
+        at = if take { k } else { at };
+        max = if take { x } else { max };
+    }
+    (at, max)
+}
+
+/// The 2×2 window with stride 2 (the usual `MaxPool2d(2)`): the rows of each plane in pairs,
+/// without the general path's clipping. Same rule, same results.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn max2x2_forward<T: Scalar>(input: ImageShape, out: ImageShape, x: &[T], y: &mut [T]) {
+    let w = input.width;
+    for (xp, yp) in x
+        .chunks_exact(input.plane())
+        .zip(y.chunks_exact_mut(out.plane()))
+    {
+        for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
+            let r0 = &xp[2 * i * w..][..2 * out.width];
+            let r1 = &xp[(2 * i + 1) * w..][..2 * out.width];
+            for ((v, a), b) in yrow
+                .iter_mut()
+                .zip(r0.chunks_exact(2))
+                .zip(r1.chunks_exact(2))
+            {
+                *v = first_max4([a[0], a[1], b[0], b[1]]).1;
+            }
+        }
+    }
+}
+
+/// Backward of [`max2x2_forward`]: each window's gradient to its first maximum, zeros elsewhere
+/// (also in the last row or column an odd size leaves out).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn max2x2_backward<T: Scalar>(input: ImageShape, out: ImageShape, x: &[T], dy: &[T], dx: &mut [T]) {
+    let w = input.width;
+    let z = T::zero();
+    for ((xp, dyp), dxp) in x
+        .chunks_exact(input.plane())
+        .zip(dy.chunks_exact(out.plane()))
+        .zip(dx.chunks_exact_mut(input.plane()))
+    {
+        for (i, dyrow) in dyp.chunks_exact(out.width).enumerate() {
+            let r0 = &xp[2 * i * w..][..2 * out.width];
+            let r1 = &xp[(2 * i + 1) * w..][..2 * out.width];
+            let (d0, d1) = dxp[2 * i * w..][..2 * w].split_at_mut(w);
+            for (j, &d) in dyrow.iter().enumerate() {
+                let v = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+                let at = first_max4(v).0;
+                let e = [at == 0, at == 1, at == 2, at == 3];
+                d0[2 * j] = if e[0] { d } else { z };
+                d0[2 * j + 1] = if e[1] { d } else { z };
+                d1[2 * j] = if e[2] { d } else { z };
+                d1[2 * j + 1] = if e[3] { d } else { z };
+            }
+            d0[2 * out.width..].fill(z);
+            d1[2 * out.width..].fill(z);
+        }
+        dxp[2 * out.height * w..].fill(z);
     }
 }
 

@@ -100,7 +100,7 @@ impl<T: Scalar> Optimizer<T> for Adagrad<T> {
     }
 
     fn state(&self) -> Vec<(&'static str, &[T])> {
-        vec![("sum", &self.sum)]
+        super::in_use(vec![("sum", &self.sum)])
     }
 
     fn set_state(&mut self, steps: u64, buffers: &[(&str, &[T])]) -> Result<()> {

@@ -149,7 +149,10 @@ impl<T: Scalar> Adam<T> {
     }
 
     pub(super) fn buffers(&self) -> Vec<(&'static str, &[T])> {
-        vec![("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)]
+        super::in_use(vec![
+            ("exp_avg", &self.exp_avg),
+            ("exp_avg_sq", &self.exp_avg_sq),
+        ])
     }
 
     pub(super) fn restore(&mut self, steps: u64, saved: &[(&str, &[T])]) -> Result<()> {

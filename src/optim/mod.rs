@@ -72,7 +72,8 @@ pub trait Optimizer<T: Scalar>: Send {
     /// [`OptimizerConfig::with_momentum`].
     fn set_momentum(&mut self, _momentum: f64) {}
 
-    /// The state as named buffers (for checkpoints): PyTorch's names where it has them.
+    /// The state as named buffers (for checkpoints): PyTorch's names where it has them. Only
+    /// the buffers the settings use are listed (SGD at momentum 0 has none).
     fn state(&self) -> Vec<(&'static str, &[T])>;
 
     /// Restores steps and the named buffers saved by [`Optimizer::state`].
@@ -131,6 +132,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// The same optimiser with base learning rate `lr`.
+    pub fn with_lr(&self, lr: f64) -> OptimizerConfig {
+        let mut c = *self;
+        match &mut c {
+            OptimizerConfig::Sgd(s) => s.lr = lr,
+            OptimizerConfig::Adam(a) | OptimizerConfig::AdamW(a) => a.lr = lr,
+            OptimizerConfig::RmsProp(r) => r.lr = lr,
+            OptimizerConfig::Adagrad(a) => a.lr = lr,
+        }
+        c
+    }
+
     /// The same optimiser with its momentum (SGD, RMSprop) or β₁ (Adam, AdamW) set to `m`;
     /// unchanged for Adagrad. For schedules that cycle momentum.
     pub fn with_momentum(&self, m: f64) -> OptimizerConfig {
@@ -162,6 +175,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// How many buffers of one value per parameter the optimiser keeps (for size checks).
+    pub fn buffers(&self) -> usize {
+        match self {
+            OptimizerConfig::Sgd(c) => usize::from(c.momentum != 0.0),
+            OptimizerConfig::Adam(_) | OptimizerConfig::AdamW(_) => 2,
+            OptimizerConfig::RmsProp(c) => {
+                1 + usize::from(c.centered) + usize::from(c.momentum > 0.0)
+            }
+            OptimizerConfig::Adagrad(_) => 1,
+        }
+    }
+
     /// The optimiser for `n` parameters, its state zeroed.
     pub fn build<T: Scalar>(&self, n: usize) -> Box<dyn Optimizer<T>> {
         match *self {
@@ -184,11 +209,27 @@ pub(crate) fn check(name: &'static str, v: f64, ok: bool, rule: &str) -> Result<
 }
 
 /// Copies saved buffers back into an optimiser's state, checking names and lengths.
+///
+/// Only the buffers in use count: a buffer this optimiser's settings do not use (empty here,
+/// e.g. SGD's momentum buffer at momentum 0) needs nothing saved, and a saved buffer that is
+/// empty (older checkpoints listed unused buffers with length 0) is skipped. A saved buffer
+/// with data that this optimiser does not use is an error: the checkpoint was taken with
+/// other settings.
 pub(crate) fn restore<T: Scalar>(
     mine: &mut [(&'static str, &mut Vec<T>)],
     saved: &[(&str, &[T])],
 ) -> Result<()> {
-    for (name, buf) in mine.iter_mut() {
+    for (name, data) in saved {
+        let used = mine.iter().any(|(n, b)| n == name && !b.is_empty());
+        if !used && !data.is_empty() {
+            return Err(Error::shape(
+                format!("optimiser state {name}"),
+                "no such buffer for these optimiser settings",
+                format!("{} values", data.len()),
+            ));
+        }
+    }
+    for (name, buf) in mine.iter_mut().filter(|(_, b)| !b.is_empty()) {
         let (_, data) = saved.iter().find(|(n, _)| n == name).ok_or_else(|| {
             Error::shape("optimiser state", format!("a buffer named {name}"), "none")
         })?;
@@ -199,7 +240,19 @@ pub(crate) fn restore<T: Scalar>(
                 data.len(),
             ));
         }
+        if let Some(i) = data.iter().position(|v| !v.f64().is_finite()) {
+            return Err(Error::shape(
+                format!("optimiser state {name}, element {i}"),
+                "a finite number",
+                data[i].f64(),
+            ));
+        }
         buf.copy_from_slice(data);
     }
     Ok(())
+}
+
+/// The buffers of `all` that are in use (non-empty): what [`Optimizer::state`] returns.
+pub(crate) fn in_use<'a, T>(all: Vec<(&'static str, &'a [T])>) -> Vec<(&'static str, &'a [T])> {
+    all.into_iter().filter(|(_, b)| !b.is_empty()).collect()
 }

@@ -136,11 +136,11 @@ impl<T: Scalar> Optimizer<T> for RmsProp<T> {
     }
 
     fn state(&self) -> Vec<(&'static str, &[T])> {
-        vec![
+        super::in_use(vec![
             ("square_avg", &self.square_avg),
             ("grad_avg", &self.grad_avg),
             ("momentum_buffer", &self.momentum_buffer),
-        ]
+        ])
     }
 
     fn set_state(&mut self, steps: u64, buffers: &[(&str, &[T])]) -> Result<()> {

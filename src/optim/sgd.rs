@@ -170,7 +170,7 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
     }
 
     fn state(&self) -> Vec<(&'static str, &[T])> {
-        vec![("momentum_buffer", &self.momentum_buffer)]
+        super::in_use(vec![("momentum_buffer", &self.momentum_buffer)])
     }
 
     fn set_state(&mut self, steps: u64, buffers: &[(&str, &[T])]) -> Result<()> {

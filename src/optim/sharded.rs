@@ -113,8 +113,9 @@ impl<T: Scalar> Sharded<T> {
     /// Restores the state saved by [`Sharded::state`] (or by one whole optimiser's
     /// [`Optimizer::state`]): each buffer must cover all parameters.
     pub fn set_state(&mut self, steps: u64, buffers: &[(&str, &[T])]) -> Result<()> {
+        // An empty buffer is an unused one (see `optim::restore`): it has no parts.
         for (name, b) in buffers {
-            if b.len() != self.len {
+            if !b.is_empty() && b.len() != self.len {
                 return Err(Error::shape(
                     format!("optimiser state {name}"),
                     self.len,
@@ -125,7 +126,16 @@ impl<T: Scalar> Sharded<T> {
         for p in &mut self.parts {
             let mine: Vec<(&str, &[T])> = buffers
                 .iter()
-                .map(|(name, b)| (*name, &b[p.range.clone()]))
+                .map(|(name, b)| {
+                    (
+                        *name,
+                        if b.is_empty() {
+                            *b
+                        } else {
+                            &b[p.range.clone()]
+                        },
+                    )
+                })
                 .collect();
             p.opt.set_state(steps, &mine)?;
         }

@@ -1,0 +1,394 @@
+//! Resume through the binary for every optimiser and variant, bit for bit: a run trained for 2
+//! epochs and continued with `--resume DIR --epochs 3` ends with the same weights as the run
+//! asked for 3 epochs at the start; a run stopped by Ctrl-C (SIGINT) mid-epoch and resumed ends
+//! where the uninterrupted run ends. Tiny data and networks, so the matrix stays fast.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn downhill() -> Command {
+    Command::cargo_bin("downhill").unwrap()
+}
+
+/// 60 rows, 3 features, 3 classes.
+fn write_csv(path: &Path) {
+    let mut s = String::from("a,b,c,label\n");
+    for i in 0..60 {
+        let (a, b, c) = (
+            ((i * 37) % 17) as f64 / 7.0,
+            ((i * 61) % 13) as f64 / 5.0,
+            ((i * 11) % 7) as f64,
+        );
+        let label = ["x", "y", "z"][(a + b) as usize % 3];
+        s += &format!("{a},{b},{c},{label}\n");
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn params(path: &Path) -> Vec<u32> {
+    downhill::io::load(path)
+        .unwrap()
+        .net
+        .params()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+fn train(csv: &Path, out: &Path, epochs: &str, variant: &[&str]) {
+    let o = downhill()
+        .args(["train", "--quiet", "--data"])
+        .arg(csv)
+        .args([
+            "--hidden",
+            "5",
+            "--batch-size",
+            "8",
+            "--val-fraction",
+            "0.2",
+            "--test-fraction",
+            "0",
+            "--epochs",
+            epochs,
+        ])
+        .args(variant)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{variant:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+const VARIANTS: &[&[&str]] = &[
+    &["--optimizer", "sgd", "--momentum", "0"],
+    &[
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0",
+        "--weight-decay",
+        "0.01",
+    ],
+    &["--optimizer", "sgd", "--momentum", "0.9"],
+    &[
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--dampening",
+        "0.5",
+    ],
+    &["--optimizer", "sgd", "--momentum", "0.9", "--nesterov"],
+    &[
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.8",
+        "--weight-decay",
+        "0.01",
+    ],
+    &["--optimizer", "sgd", "--momentum", "0.9", "--threads", "2"],
+    &["--optimizer", "adam", "--lr", "0.01"],
+    &[
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--weight-decay",
+        "0.01",
+    ],
+    &["--optimizer", "adamw", "--lr", "0.01"],
+    &["--optimizer", "adamw", "--lr", "0.01", "--threads", "2"],
+    &["--optimizer", "rmsprop", "--lr", "0.005"],
+    &["--optimizer", "rmsprop", "--lr", "0.005", "--centered"],
+    &[
+        "--optimizer",
+        "rmsprop",
+        "--lr",
+        "0.005",
+        "--momentum",
+        "0.9",
+    ],
+    &[
+        "--optimizer",
+        "rmsprop",
+        "--lr",
+        "0.005",
+        "--centered",
+        "--momentum",
+        "0.5",
+        "--weight-decay",
+        "0.01",
+    ],
+    &["--optimizer", "adagrad", "--lr", "0.05"],
+    &[
+        "--optimizer",
+        "adagrad",
+        "--lr",
+        "0.05",
+        "--weight-decay",
+        "0.01",
+    ],
+    &[
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--dropout",
+        "0.3",
+        "--l2",
+        "0.001",
+    ],
+];
+
+#[test]
+fn every_optimizer_variant_extends_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    for (i, v) in VARIANTS.iter().enumerate() {
+        let (whole, part) = (
+            dir.path().join(format!("w{i}")),
+            dir.path().join(format!("p{i}")),
+        );
+        train(&csv, &whole, "3", v);
+        train(&csv, &part, "2", v);
+        let o = downhill()
+            .args(["train", "--quiet", "--epochs", "3", "--resume"])
+            .arg(&part)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{v:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            params(&whole.join("model.safetensors")),
+            params(&part.join("model.safetensors")),
+            "{v:?}: continued for a third epoch"
+        );
+        // The metrics continue too: three epochs, the first two as the first run wrote them.
+        let lines = std::fs::read_to_string(part.join("metrics.jsonl")).unwrap();
+        let whole_lines = std::fs::read_to_string(whole.join("metrics.jsonl")).unwrap();
+        let strip = |s: &str| -> Vec<(f64, Option<f64>)> {
+            s.lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    (v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64())
+                })
+                .collect()
+        };
+        assert_eq!(strip(&lines), strip(&whole_lines), "{v:?}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(part.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["epochs"], 3);
+        assert_eq!(summary["interrupted"], false);
+    }
+}
+
+/// A resumed run with fewer epochs than it already trained is refused, naming the flag.
+#[test]
+fn extending_to_fewer_epochs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("r");
+    train(&csv, &run, "3", &[]);
+    let before = std::fs::read(run.join("model.safetensors")).unwrap();
+    let o = downhill()
+        .args(["train", "--epochs", "2", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("epochs") && err.contains("already trained 3"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        before
+    );
+    // Other settings stay refused with --resume.
+    let o = downhill()
+        .args(["train", "--lr", "0.1", "--epochs", "5", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume alone"));
+}
+
+/// Ctrl-C: the run finishes its step, publishes the model so far (marked interrupted) and a
+/// checkpoint, says how to resume and exits 130; resumed, it ends bit for bit where the
+/// uninterrupted run ends, with its metrics and --snapshots trajectory complete.
+#[test]
+fn ctrl_c_saves_and_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("run");
+    let common = [
+        "train",
+        "--hidden",
+        "5",
+        "--batch-size",
+        "8",
+        "--val-fraction",
+        "0.2",
+        "--test-fraction",
+        "0",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.001",
+        "--snapshots",
+        // No early stopping (on by default with a validation split since issue 11).
+        "--patience",
+        "0",
+    ];
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let child = std::process::Command::new(&bin)
+        .args(common)
+        .args(["--epochs", "1000000", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("--resume"),
+        "{err}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let model = downhill::io::load(&run.join("model.safetensors")).unwrap();
+    assert!(model.meta.interrupted);
+    let ck = downhill::checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    let done = ck.state.epoch;
+    assert!(done < 1_000_000);
+    let total = (done + 2).to_string();
+    // The uninterrupted run of done + 2 epochs …
+    let whole = dir.path().join("whole");
+    let o = downhill()
+        .args(common)
+        .args(["--quiet", "--epochs", &total, "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // … equals the interrupted one continued to done + 2 epochs.
+    let o = downhill()
+        .args(["train", "--quiet", "--epochs", &total, "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        params(&whole.join("model.safetensors")),
+        params(&run.join("model.safetensors"))
+    );
+    let n = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(n(&run), done + 2);
+    // The trajectory keeps the epochs before the interruption: one snapshot per epoch and the start.
+    let p = model.net.param_count();
+    let t1 = downhill::landscape::trajectory::load(&run.join("trajectory.safetensors"), p).unwrap();
+    let t2 =
+        downhill::landscape::trajectory::load(&whole.join("trajectory.safetensors"), p).unwrap();
+    assert_eq!(t1.len(), done + 3);
+    assert_eq!(t1, t2);
+    assert!(!run.join("unfinished").exists());
+}
+
+/// SIGTERM is handled like Ctrl-C; two Ctrl-Cs in a row end the process at once with 130.
+#[test]
+fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let spawn = |out: &Path| {
+        std::process::Command::new(&bin)
+            .args([
+                "train",
+                "--quiet",
+                "--hidden",
+                "4",
+                "--epochs",
+                "10000000",
+                "--patience",
+                "0",
+                "--data",
+            ])
+            .arg(&csv)
+            .arg("--out")
+            .arg(out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let signal = |pid: u32, sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    let term = dir.path().join("term");
+    let child = spawn(&term);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(child.id(), "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        downhill::io::load(&term.join("model.safetensors"))
+            .unwrap()
+            .meta
+            .interrupted
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+
+    let twice = dir.path().join("twice");
+    let child = spawn(&twice);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    signal(child.id(), "-INT");
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed().as_secs() < 5);
+    // Whatever moment the second signal caught, the folder holds no half-written file.
+    if twice.join("summary.json").exists() {
+        downhill::io::load(&twice.join("model.safetensors")).unwrap();
+    } else {
+        assert!(!twice.join("model.safetensors").exists());
+    }
+}
