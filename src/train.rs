@@ -718,7 +718,9 @@ pub fn train_with<T: Scalar>(
             let key = cfg.monitor.key(&e);
             match &mut best {
                 // Only a strictly lower key is an improvement (`!(a < b)` also holds for NaN).
-                Some((loss, at, params)) if !(key < *loss) => {
+                Some((loss, at, params))
+                    if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
+                {
                     if epoch + 1 - *at >= patience {
                         net.params_mut().copy_from_slice(params);
                         stop = StopReason::EarlyStopping { best_epoch: *at };
