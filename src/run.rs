@@ -482,7 +482,11 @@ fn execute_mode(
         ));
     }
     let mut normalizer =
-        train_set.fit_normalizer(settings.normalize.unwrap_or(loaded.default_normalization));
+        train_set.fit_normalizer(settings.normalize.unwrap_or(match &prepared.report {
+            // Pixels written as CSV are scaled by 1/255, as images are.
+            Some(r) if r.pixel_like => crate::data::Normalization::Scale,
+            _ => loaded.default_normalization,
+        }));
     if let Some(r) = &prepared.report {
         // One-hot, boolean and indicator features stay 0/1.
         for (k, numeric) in r.columns.standardized_mask().into_iter().enumerate() {
@@ -607,7 +611,12 @@ fn execute_mode(
     };
     let mut meta = ModelMeta::new(&net, loss, normalizer.clone());
     meta.class_names = train_set.class_names.clone();
-    meta.feature_names = loaded.feature_names.clone();
+    // A CSV's features as fitted on the training rows (without the validation rows), which the
+    // network reads; not the load-time list (fitted before the validation split).
+    meta.feature_names = match &prepared.report {
+        Some(r) => Some(r.columns.feature_names()),
+        None => loaded.feature_names.clone(),
+    };
     meta.target_names = loaded
         .target_names
         .clone()

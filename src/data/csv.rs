@@ -97,11 +97,14 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// there are none.
 fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     let bytes = read_maybe_gz(path)?;
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(body))
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+        .from_reader(body);
     let mut rows = Vec::new();
     for (i, r) in reader.records().enumerate() {
         let r = r.map_err(|e| bad(path, format!("line {}", i + 1), e.to_string()))?;
@@ -115,14 +118,38 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     Ok(rows)
 }
 
+/// The field separator: a comma, unless the first line has no comma outside quotes but has a
+/// semicolon (as Excel writes CSV where the decimal mark is a comma) or a tab (TSV); then that.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let (mut quoted, mut counts) = (false, [0usize; 3]);
+    for &b in bytes {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    if counts[0] == 0 && counts[1] > 0 {
+        b';'
+    } else if counts[0] == 0 && counts[2] > 0 {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
 /// Whether the first row is a header. It is when any of these holds:
 /// 1. `known` names are given (a model's columns) and every field of the first row is one of
 ///    them, not all numbers;
 /// 2. some column's first field is text (not a number, not missing) while the first non-missing
 ///    field below it is a number;
-/// 3. (for tables whose every column is text) every field of the first row is text, not missing,
-///    and they are pairwise distinct, and some column repeats a value below the first row but never
-///    the first row's own field;
+/// 3. the first row's text fields (not numbers, not missing) are pairwise distinct, and among the
+///    columns whose first field is text, some repeat a value below the first row, and none of
+///    those ever repeats the first row's own field (a class column below a header `y`, a header
+///    `1,2,y` or `,,y`); a header-less row of data has its class label recur below;
 /// 4. the file has a single row, all text.
 ///
 /// An all-text table is misread when no column repeats a value (its header is taken for data), or
@@ -157,24 +184,30 @@ pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bo
     if numbers_below {
         return true;
     }
-    let distinct: HashSet<&str> = first.iter().collect();
-    if !(first.iter().all(text) && distinct.len() == w) {
+    let texts: Vec<usize> = (0..w).filter(|&j| text(&first[j])).collect();
+    let distinct: HashSet<&str> = texts.iter().map(|&j| &first[j]).collect();
+    if texts.is_empty() || distinct.len() != texts.len() {
         return false;
     }
-    (0..w).any(|j| {
+    // For each text column that repeats a value below: whether the first field never recurs.
+    let mut verdicts = texts.iter().filter_map(|&j| {
         let mut seen = HashSet::new();
-        let mut repeats = false;
+        let (mut repeats, mut recurs) = (false, false);
         for r in data {
             let c = r.get(j).unwrap_or("");
             if c == &first[j] {
-                return false;
+                recurs = true;
             }
             if !seen.insert(c) {
                 repeats = true;
             }
         }
-        repeats
-    })
+        repeats.then_some(!recurs)
+    });
+    let Some(v) = verdicts.next() else {
+        return false;
+    };
+    v && verdicts.all(|v| v)
 }
 
 /// Reads a CSV file's cells: header as given or detected (with `known` column names, from a
