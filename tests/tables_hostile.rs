@@ -519,3 +519,53 @@ fn identical_runs_write_byte_identical_model_files() {
     );
     assert!(d < f, "{text}");
 }
+
+#[test]
+fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("lf.csv", "a,b,y\n1,2,x\n3,4,y\n5,1e39,x\n", 4),
+        ("crlf.csv", "a,b,y\r\n1,2,x\r\n3,4,y\r\n5,1e39,x\r\n", 4),
+        (
+            "crlf-blank.csv",
+            "a,b,y\r\n1,2,x\r\n\r\n\r\n3,4,y\r\n5,1e39,x\r\n",
+            6,
+        ),
+        ("lf-blank.csv", "a,b,y\n1,2,x\n\n\n3,4,y\n5,1e39,x\n", 6),
+        (
+            "quoted.csv",
+            "a,b,y\r\n1,\"x\r\ny\",x\r\n3,\"4\",y\r\n1e39,5,x\r\n",
+            5,
+        ),
+        // With a UTF-8 byte-order mark (Excel's "CSV UTF-8").
+        (
+            "bom.csv",
+            "\u{feff}a,b,y\r\n1,2,x\r\n3,4,y\r\n5,1e39,x\r\n",
+            4,
+        ),
+    ];
+    for (name, text, line) in cases {
+        let f = write(dir.path(), name, text);
+        let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("r"))]);
+        assert!(e.contains(&format!("{name}: line {line}, column ")), "{e}");
+    }
+    // eval and predict on a CRLF file name the line too.
+    let mut t = String::from("a,b,y\r\n");
+    for i in 0..40 {
+        t += &format!("{},{},{}\r\n", i, (i * 7) % 5, ["x", "y"][i % 2]);
+    }
+    let f = write(dir.path(), "good.csv", &t);
+    let v = train_json(&f, &dir.path().join("m"), &[]);
+    // The BOM is not part of the first column's name.
+    assert_eq!(v["data"]["columns"]["columns"][0]["name"], "a");
+    let model = dir.path().join("m/model.safetensors");
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "a,b,y\r\n1,2,x\r\n3,4,y\r\n5,six,x\r\n",
+    );
+    for cmd in [["eval", "--data"], ["predict", "--input"]] {
+        let e = fails(&[cmd[0], "--model", s(&model), cmd[1], s(&bad)]);
+        assert!(e.contains("bad.csv: line 4, column b"), "{e}");
+    }
+}

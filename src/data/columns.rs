@@ -636,6 +636,16 @@ impl Columns {
         let w = self.n_features();
         let mut x: Vec<f32> = Vec::new();
         let total = rows.len().saturating_mul(w);
+        // Against the memory available (a reservation alone succeeds under overcommit, and the
+        // process is then killed while filling it): one-hot columns multiply a file's size.
+        crate::memory::check(
+            format!(
+                "{}: {} rows × {w} features (f32)",
+                table.path.display(),
+                rows.len()
+            ),
+            crate::memory::product(&[rows.len(), w, 4]),
+        )?;
         x.try_reserve_exact(total).map_err(|_| {
             table.error(
                 "columns",

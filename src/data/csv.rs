@@ -105,9 +105,29 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(body);
+    // Line numbers counted from each record's byte offset (the reader's own count is one short
+    // on CRLF files, and a record index is wrong after a quoted field that spans lines).
+    let (mut lines, mut counted) = (1u64, 0usize);
+    let mut line_at = |byte: u64| -> u64 {
+        // On CRLF files a record's offset is that of the preceding line's `\n`: count it.
+        let b = (byte as usize + 1).min(body.len());
+        if b > counted {
+            lines += body[counted..b].iter().filter(|&&c| c == b'\n').count() as u64;
+            counted = b;
+        }
+        lines
+    };
     let mut rows = Vec::new();
     for (i, r) in reader.records().enumerate() {
-        let r = r.map_err(|e| bad(path, format!("line {}", i + 1), e.to_string()))?;
+        let mut r = r.map_err(|e| {
+            let line = e.position().map_or(i as u64 + 1, |p| line_at(p.byte()));
+            bad(path, format!("line {line}"), e.to_string())
+        })?;
+        if let Some(p) = r.position() {
+            let mut q = p.clone();
+            q.set_line(line_at(p.byte()));
+            r.set_position(Some(q));
+        }
         if !(r.len() == 1 && r[0].is_empty()) {
             rows.push(r);
         }
