@@ -564,6 +564,39 @@ fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
         "bad.csv",
         "a,b,y\r\n1,2,x\r\n3,4,y\r\n5,six,x\r\n",
     );
+    // A Latin-1 file: says to save it as UTF-8, with the line.
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(&latin1, b"name,x,y\nbar,2,b\ncaf\xe9,1,a\n").unwrap();
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&latin1),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    assert!(
+        e.contains("latin1.csv: line 3") && e.contains("save it as UTF-8"),
+        "{e}"
+    );
+    // A semicolon file with decimal commas: read as semicolon-separated, the commas named.
+    let semi = write(
+        dir.path(),
+        "semi.csv",
+        &(0..30).fold(String::from("x1;x2;y\n"), |t, i| {
+            t + &format!("{},{};{};{}\n", i % 5, i % 7, i, ["a", "b"][i % 2])
+        }),
+    );
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&semi),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    assert!(
+        e.contains("column x1") && e.contains("decimal comma"),
+        "{e}"
+    );
     for cmd in [["eval", "--data"], ["predict", "--input"]] {
         let e = fails(&[cmd[0], "--model", s(&model), cmd[1], s(&bad)]);
         assert!(e.contains("bad.csv: line 4, column b"), "{e}");

@@ -121,7 +121,15 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     for (i, r) in reader.records().enumerate() {
         let mut r = r.map_err(|e| {
             let line = e.position().map_or(i as u64 + 1, |p| line_at(p.byte()));
-            bad(path, format!("line {line}"), e.to_string())
+            let message = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                format!(
+                    "the file is not UTF-8 text ({e}); save it as UTF-8 (e.g. from Latin-1: \
+                     iconv -f latin1 -t utf-8)"
+                )
+            } else {
+                e.to_string()
+            };
+            bad(path, format!("line {line}"), message)
         })?;
         if let Some(p) = r.position() {
             let mut q = p.clone();
@@ -138,27 +146,39 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     Ok(rows)
 }
 
-/// The field separator: a comma, unless the first line has no comma outside quotes but has a
-/// semicolon (as Excel writes CSV where the decimal mark is a comma) or a tab (TSV); then that.
+/// The field separator: comma, semicolon (as Excel writes CSV where the decimal mark is a comma)
+/// or tab (TSV), counted outside quotes on the first (up to) five lines. A separator found the
+/// same number of times (≥ 1) on each of them wins, the one found most often first (ties:
+/// semicolon, tab, comma, so that `0,5;1,2` reads as two decimal-comma cells); if none is that
+/// regular, the one most frequent on the first line; a comma when there is none.
 pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
-    let (mut quoted, mut counts) = (false, [0usize; 3]);
-    for &b in bytes {
+    const CANDIDATES: [u8; 3] = [b';', b'\t', b','];
+    let mut lines: Vec<[usize; 3]> = vec![[0; 3]];
+    let mut quoted = false;
+    for (k, &b) in bytes.iter().enumerate() {
         match b {
             b'"' => quoted = !quoted,
-            b'\n' if !quoted => break,
-            b',' if !quoted => counts[0] += 1,
-            b';' if !quoted => counts[1] += 1,
-            b'\t' if !quoted => counts[2] += 1,
+            b'\n' if !quoted => {
+                if lines.len() == 5 || k + 1 == bytes.len() {
+                    break;
+                }
+                lines.push([0; 3]);
+            }
+            _ if !quoted => {
+                if let Some(c) = CANDIDATES.iter().position(|&d| d == b) {
+                    lines.last_mut().expect("a line")[c] += 1;
+                }
+            }
             _ => {}
         }
     }
-    if counts[0] == 0 && counts[1] > 0 {
-        b';'
-    } else if counts[0] == 0 && counts[2] > 0 {
-        b'\t'
-    } else {
-        b','
-    }
+    let regular = (0..3)
+        .filter(|&c| lines[0][c] > 0 && lines.iter().all(|l| l[c] == lines[0][c]))
+        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
+    let frequent = (0..3)
+        .filter(|&c| lines[0][c] > 0)
+        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
+    regular.or(frequent).map_or(b',', |c| CANDIDATES[c])
 }
 
 /// Whether the first row is a header. It is when any of these holds:
@@ -635,5 +655,29 @@ mod tests {
         std::fs::write(&p, "a,b,a,y\n1,2,3,0\n4,5,6,1\n").unwrap();
         let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
         assert!(e.contains("\"a\" (columns 1 and 3)"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod sniff_tests {
+    use super::sniff_delimiter;
+
+    #[test]
+    fn separators() {
+        for (text, want) in [
+            ("a,b,y\n1,2,x\n", b','),
+            ("a;b;y\n1;2;x\n", b';'),
+            ("a\tb\ty\n1\t2\tx\n", b'\t'),
+            // Decimal commas in a semicolon file, header-less.
+            ("0,5;1,2;a\n0,7;3,1;b\n", b';'),
+            // A comma inside a tab file's name, a semicolon inside a comma file's.
+            ("price, usd\tqty\ty\n1\t2\tx\n", b'\t'),
+            ("a;b,c,y\n1,2,x\n", b','),
+            ("\"x,1\";b;y\n1;2;x\n", b';'),
+            ("y\n1\n", b','),
+            ("", b','),
+        ] {
+            assert_eq!(sniff_delimiter(text.as_bytes()), want, "{text:?}");
+        }
     }
 }
