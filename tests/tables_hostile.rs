@@ -425,6 +425,21 @@ fn pixels_written_as_csv_are_scaled_by_1_over_255_and_the_model_reads_back() {
     let meta: Value =
         serde_json::from_str(header["__metadata__"]["downhill"].as_str().unwrap()).unwrap();
     assert_eq!(meta["normalizer"]["kind"], "standardize");
+    // 100 answers on a 1–5 scale are not pixels.
+    let likert: String = (0..200)
+        .map(|i| {
+            let cells: Vec<String> = (0..100)
+                .map(|k| ((i * 7 + k * 3) % 5 + 1).to_string())
+                .collect();
+            format!("{},{}\n", cells.join(","), i % 2)
+        })
+        .collect();
+    let v = train_json(
+        &write(dir.path(), "likert.csv", &likert),
+        &dir.path().join("rl"),
+        &[],
+    );
+    assert_eq!(v["data"]["columns"]["pixel_like"], false);
     // Fewer than 64 columns, or a value outside 0–255, is not pixel-like.
     let small = write(dir.path(), "small.csv", &table("x1,x2,y", ",", 100));
     let v = train_json(&small, &dir.path().join("rs"), &[]);
