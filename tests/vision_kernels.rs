@@ -1085,3 +1085,74 @@ fn strides_larger_than_the_kernel() {
         dot(&y, &r)
     });
 }
+
+/// The recorded-index route gives exactly the results of the searching route (ties, NaN,
+/// padding, overlapping windows, the 2×2 fast path), and matches PyTorch's golden values.
+#[test]
+fn max_pooling_with_indices_is_the_same_pooling() {
+    let golden: [(&[f64], &[f64]); 4] = [
+        (g::M1_Y, g::M1_DX),
+        (g::M2_Y, g::M2_DX),
+        (g::M3_Y, g::M3_DX),
+        (g::M4_Y, g::M4_DX),
+    ];
+    let mut cases: Vec<(usize, ImageShape, PoolWindow, Vec<f64>)> = max_cases()
+        .into_iter()
+        .map(|(_, n, input, win, src)| {
+            let len = n * input.len();
+            let x = match src {
+                Some((mul, m)) => ties(len, mul, m),
+                None => seq(len, 0.37, 0.1),
+            };
+            (n, input, win, x)
+        })
+        .collect();
+    let nan = f64::NAN;
+    let odd = ImageShape::new(2, 5, 7);
+    let mut x: Vec<f64> = ties(2 * odd.len(), 5, 3);
+    x[3] = nan;
+    x[8] = nan;
+    x[40] = f64::NEG_INFINITY;
+    cases.push((2, odd, PoolWindow::square(2), x.clone()));
+    cases.push((2, odd, window([3, 3], [2, 1], [1, 1]), x));
+    for (i, (n, input, win, x)) in cases.into_iter().enumerate() {
+        let pool = MaxPool2d(win);
+        let (y, dx) = max_run(pool, input, n, &x);
+        let mut indices = vec![u32::MAX; pool.indices_len(input, n).unwrap()];
+        let mut yi = vec![0.0; y.len()];
+        pool.forward_indexed(input, n, &x, &mut yi, &mut indices)
+            .unwrap();
+        let r = seq::<f64>(y.len(), 0.53, 0.7);
+        let mut dxi = vec![7.0; dx.len()];
+        pool.backward_indexed(input, n, &indices, &r, &mut dxi)
+            .unwrap();
+        let same = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+        };
+        assert!(same(&y, &yi), "case {i}: forward {y:?} vs {yi:?}");
+        assert!(same(&dx, &dxi), "case {i}: backward {dx:?} vs {dxi:?}");
+        if let Some((gy, gdx)) = golden.get(i) {
+            assert_close(&format!("case {i} Y"), &yi, gy, 1e-10);
+            assert_close(&format!("case {i} ∂X"), &dxi, gdx, 1e-10);
+        }
+    }
+    // An index outside its plane is refused, not followed.
+    let pool = MaxPool2d::new(2);
+    let input = ImageShape::new(1, 2, 2);
+    let mut dx = [0.0f32; 4];
+    let err = pool
+        .backward_indexed(input, 1, &[4], &[1.0], &mut dx)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("below 4") && err.contains("1×2×2"), "{err}");
+    let err = pool
+        .forward_indexed(input, 1, &[0.0f32; 4], &mut [0.0], &mut [])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("indices") && err.contains("[1, 1, 1, 1]"),
+        "{err}"
+    );
+}
