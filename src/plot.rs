@@ -73,7 +73,19 @@ fn panel(
     train: impl Fn(&EpochMetrics) -> Option<f64>,
     val: impl Fn(&EpochMetrics) -> Option<f64>,
     legend: SeriesLabelPosition,
+    log: bool,
 ) -> std::result::Result<(), String> {
+    // On a log axis the points are drawn at log₁₀ of their values (only positive values) and the
+    // axis labels show the values themselves.
+    let tr = |v: f64| {
+        if log {
+            (v > 0.0).then(|| v.log10())
+        } else {
+            Some(v)
+        }
+    };
+    let train = |m: &EpochMetrics| train(m).and_then(tr);
+    let val = |m: &EpochMetrics| val(m).and_then(tr);
     type Series<'s> = (&'s str, RGBColor, Vec<(f64, f64)>);
     let series: [Series<'_>; 2] = [
         (
@@ -115,7 +127,21 @@ fn panel(
         .x_desc("epoch")
         .y_desc(y_label)
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.3}"))
+        .y_label_formatter(&|y| {
+            if log {
+                let v = 10f64.powf(*y);
+                if (1e-3..1e4).contains(&v) {
+                    format!(
+                        "{}",
+                        crate::error::short(format!("{v:.2e}").parse().unwrap_or(v))
+                    )
+                } else {
+                    format!("{v:.1e}")
+                }
+            } else {
+                format!("{y:.3}")
+            }
+        })
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -144,24 +170,28 @@ fn panel(
     Ok(())
 }
 
-/// `curves.svg`: loss (and accuracy, when there is one) against epoch, training and validation.
+/// `curves.svg`: loss against epoch, training and validation, beside accuracy for
+/// classification, or beside R² for regression — whose loss falls over orders of magnitude,
+/// so it is drawn on a log axis.
 pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
     let has_acc = history.iter().any(|m| m.train_accuracy.is_some());
-    let width = if has_acc { 1100 } else { 600 };
+    let has_r2 = history.iter().any(|m| m.train_r2.is_some());
+    let width = if has_acc || has_r2 { 1100 } else { 600 };
     render(path, (width, 420), |root| {
-        let panels = if has_acc {
+        let panels = if has_acc || has_r2 {
             root.split_evenly((1, 2))
         } else {
             vec![root]
         };
         panel(
             &panels[0],
-            "Loss",
+            if has_r2 { "Loss (log scale)" } else { "Loss" },
             "mean loss",
             history,
             |m| Some(m.train_loss),
             |m| m.val_loss,
             SeriesLabelPosition::UpperRight,
+            has_r2,
         )?;
         if has_acc {
             panel(
@@ -172,6 +202,24 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
                 |m| m.train_accuracy,
                 |m| m.val_accuracy,
                 SeriesLabelPosition::LowerRight,
+                false,
+            )?;
+        } else if has_r2 {
+            let last = history.last();
+            let title = match last.and_then(|m| m.val_r2.or(m.train_r2)) {
+                Some(r) => format!("R² (last epoch {r:.4})"),
+                None => "R²".to_string(),
+            };
+            panel(
+                &panels[1],
+                &title,
+                "R² = 1 − SSE/SST (clipped at −1)",
+                history,
+                // Clipped at −1 so that a poor first epoch does not flatten the rest.
+                |m| m.train_r2.map(|r| r.max(-1.0)),
+                |m| m.val_r2.map(|r| r.max(-1.0)),
+                SeriesLabelPosition::LowerRight,
+                false,
             )?;
         }
         Ok(())

@@ -847,12 +847,12 @@ fn tested_advice(
         });
         if ok {
             return Some(format!(
-                "the learning-rate range test from the run's starting weights suggests {} ({}), and one \
-                 epoch at --lr {} from those weights trained without diverging and lowered the \
-                 training loss: try --lr {}",
+                "use a smaller one: try --lr {} (the learning-rate range test from the run's starting \
+                 weights suggests {} ({}), and one epoch at --lr {} from those weights trained \
+                 without diverging and lowered the training loss)",
+                crate::error::short(lr),
                 crate::error::short(round(found.suggestion)),
                 found.rule,
-                crate::error::short(lr),
                 crate::error::short(lr)
             ));
         }

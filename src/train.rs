@@ -117,6 +117,31 @@ pub struct EpochMetrics {
     /// Training time of the epoch, evaluation excluded.
     pub seconds: f64,
     pub examples_per_second: f64,
+    /// R² = 1 − SSE/SST of the epoch's training loss (MSE only; during the epoch, as `train_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_r2: Option<f64>,
+    /// R² on the validation set after the epoch (MSE only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_r2: Option<f64>,
+}
+
+/// Σ (y − ȳ)² over a regression data set's targets, each column about its own mean (the SST
+/// of R²); `None` for class labels.
+fn total_sum_of_squares(data: &Dataset) -> Option<f64> {
+    match data.targets() {
+        crate::data::Targets::Values { data: y, cols } if *cols > 0 => {
+            let n = y.len() / cols;
+            let mut sst = 0.0;
+            for j in 0..*cols {
+                let mean = (0..n).map(|i| y[i * cols + j] as f64).sum::<f64>() / n.max(1) as f64;
+                sst += (0..n)
+                    .map(|i| (y[i * cols + j] as f64 - mean).powi(2))
+                    .sum::<f64>();
+            }
+            Some(sst)
+        }
+        _ => None,
+    }
 }
 
 /// Why training stopped.
@@ -422,6 +447,13 @@ pub fn train_with<T: Scalar>(
         }
     }
 
+    let r2 = |d: &Dataset| {
+        (cfg.loss == Loss::Mse)
+            .then(|| total_sum_of_squares(d))
+            .flatten()
+            .filter(|&s| s > 0.0)
+    };
+    let (sst_train, sst_val) = (r2(data), val.and_then(r2));
     let mut stop = StopReason::MaxEpochs;
     // The state to save when training ends mid-epoch (interrupted); `None`: at an epoch's end.
     let mut mid_epoch: Option<TrainState<T>> = None;
@@ -633,6 +665,12 @@ pub fn train_with<T: Scalar>(
             grad_norm,
             seconds,
             examples_per_second: n as f64 / seconds.max(1e-12),
+            // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
+            train_r2: sst_train.map(|sst| 1.0 - 2.0 * loss_sum / sst),
+            val_r2: sst_val
+                .zip(val_eval)
+                .zip(val)
+                .map(|((sst, e), v)| 1.0 - 2.0 * e.loss * v.len() as f64 / sst),
         };
         observer.on_epoch(&metrics);
         report_weights(observer, epoch + 1, net);

@@ -322,3 +322,62 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
     assert_eq!(t1, t2);
     assert!(!run.join("unfinished").exists());
 }
+
+/// SIGTERM is handled like Ctrl-C; two Ctrl-Cs in a row end the process at once with 130.
+#[test]
+fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let spawn = |out: &Path| {
+        std::process::Command::new(&bin)
+            .args([
+                "train", "--quiet", "--hidden", "4", "--epochs", "10000000", "--data",
+            ])
+            .arg(&csv)
+            .arg("--out")
+            .arg(out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let signal = |pid: u32, sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    let term = dir.path().join("term");
+    let child = spawn(&term);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(child.id(), "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        downhill::io::load(&term.join("model.safetensors"))
+            .unwrap()
+            .meta
+            .interrupted
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+
+    let twice = dir.path().join("twice");
+    let child = spawn(&twice);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    signal(child.id(), "-INT");
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed().as_secs() < 5);
+    // Whatever moment the second signal caught, the folder holds no half-written file.
+    if twice.join("summary.json").exists() {
+        downhill::io::load(&twice.join("model.safetensors")).unwrap();
+    } else {
+        assert!(!twice.join("model.safetensors").exists());
+    }
+}

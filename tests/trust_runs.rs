@@ -131,7 +131,8 @@ fn divergence_is_caught_wherever_it_shows_and_damages_nothing() {
         );
         // The advice names a learning rate that was tested (or, failing that, a smaller one).
         assert!(
-            err.contains("range test") && err.contains("try --lr") || err.contains("smaller"),
+            err.contains("range test") && err.contains("smaller one: try --lr")
+                || err.contains("smaller"),
             "{args:?}: {err}"
         );
         assert!(err.contains("No model was written"), "{err}");
@@ -144,10 +145,10 @@ fn divergence_is_caught_wherever_it_shows_and_damages_nothing() {
     assert!(!fresh.join("unfinished").exists());
     // The rate it names works: the same run at that rate trains, well above chance.
     let lr = err
-        .split("try --lr ")
+        .split("smaller one: try --lr ")
         .nth(1)
         .and_then(|t| t.split(' ').next())
-        .map(|t| t.trim_end_matches('.'))
+        .map(|t| t.trim_end_matches(['.', ')']))
         .expect("advice names a rate")
         .to_string();
     let o = downhill()

@@ -10,17 +10,21 @@ use plotters::prelude::*;
 use super::{Path, Surface};
 use crate::error::{Error, Result};
 
-/// Distinct path colours (Tableau 10, readable over the viridis map).
+/// Distinct path colours, the same for an optimiser in every panel: saturated mid-tones that
+/// read on white (the loss panel) and, drawn over a dark halo, on the viridis map.
 const COLOURS: [RGBColor; 8] = [
-    RGBColor(255, 80, 80),
-    RGBColor(255, 255, 255),
-    RGBColor(255, 170, 0),
-    RGBColor(255, 90, 230),
-    RGBColor(0, 230, 255),
-    RGBColor(140, 255, 120),
-    RGBColor(200, 160, 255),
-    RGBColor(255, 255, 120),
+    RGBColor(230, 40, 40),
+    RGBColor(255, 140, 0),
+    RGBColor(230, 60, 210),
+    RGBColor(0, 180, 240),
+    RGBColor(40, 200, 60),
+    RGBColor(150, 100, 255),
+    RGBColor(150, 90, 50),
+    RGBColor(110, 110, 110),
 ];
+
+/// The halo under a path on the map, so that any colour reads over any band.
+const HALO: RGBColor = RGBColor(15, 15, 15);
 
 /// Viridis anchors, dark (low) to yellow (high).
 const VIRIDIS: [(f64, f64, f64); 5] = [
@@ -210,6 +214,9 @@ fn contours(
             if p.diverged { " — diverged" } else { "" }
         );
         chart
+            .draw_series(LineSeries::new(shown.clone(), HALO.stroke_width(4)))
+            .map_err(|e| e.to_string())?;
+        chart
             .draw_series(LineSeries::new(shown.clone(), colour.stroke_width(2)))
             .map_err(|e| e.to_string())?
             .label(label)
@@ -340,8 +347,8 @@ where
     'b: 'a,
 {
     for (n, p) in paths.iter().enumerate() {
-        let colour = COLOURS[n % COLOURS.len()];
-        let dark = RGBColor(colour.0 / 2, colour.1 / 2, colour.2 / 2);
+        // The colour of the same path on the map.
+        let dark = COLOURS[n % COLOURS.len()];
         chart
             .draw_series(LineSeries::new(curve(p), dark.stroke_width(2)))
             .map_err(|e| e.to_string())?
