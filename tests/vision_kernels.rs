@@ -1025,6 +1025,52 @@ fn absurd_sizes_are_refused_not_wrapped() {
 }
 
 #[test]
+fn zero_sized_dimensions_are_refused_or_harmless() {
+    let err = MaxPool2d::new(2)
+        .output_shape(ImageShape::new(0, 4, 4))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0×4×4"), "{err}");
+    let err = Conv2d::new(1, 1, [1, 1], [1, 1], [0, 0], true)
+        .unwrap()
+        .output_shape(ImageShape::new(1, 0, 3))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1×0×3"), "{err}");
+    // BatchNorm over an empty spatial extent: eval writes nothing, training is refused.
+    let bn = BatchNorm::new(2);
+    let mut y: [f64; 0] = [];
+    bn.forward_eval(
+        3,
+        0,
+        &[],
+        &[1.0; 2],
+        &[0.0; 2],
+        &[0.0; 2],
+        &[1.0; 2],
+        &mut y,
+    )
+    .unwrap();
+    let (mut rm, mut rv, mut t) = ([0.0; 2], [1.0; 2], 0);
+    let err = bn
+        .forward_train(
+            3,
+            0,
+            &[],
+            &[1.0; 2],
+            &[0.0; 2],
+            &mut rm,
+            &mut rv,
+            &mut t,
+            &mut y,
+            &mut [0.0; 4],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 1 value"), "{err}");
+}
+
+#[test]
 fn empty_batch_writes_zero_gradients() {
     let conv = Conv2d::new(2, 3, [3, 3], [1, 1], [1, 1], true).unwrap();
     let input = ImageShape::new(2, 4, 4);
