@@ -1202,3 +1202,42 @@ fn max_pooling_with_indices_is_the_same_pooling() {
         "{err}"
     );
 }
+
+/// ReLU and max pooling commute, gradients included (for finite inputs, ties and zeros too):
+/// maxpool(relu(x)) = relu(maxpool(x)), so a network may apply the ReLU after the pooling, on a
+/// quarter of the values. (The integration may rely on this; see the design note of issue 13.)
+#[test]
+fn relu_and_max_pooling_commute() {
+    use downhill::layers::Activation;
+    let input = ImageShape::new(3, 6, 5);
+    let n = 2;
+    let x: Vec<f64> = (0..n * input.len())
+        .map(|i| ((i * 7) % 5) as f64 - 2.0 + if i % 11 == 0 { 0.5 } else { 0.0 })
+        .collect();
+    for win in [PoolWindow::square(2), window([3, 3], [1, 2], [1, 1])] {
+        let pool = MaxPool2d(win);
+        let out = pool.output_shape(input).unwrap();
+        let dy: Vec<f64> = seq(n * out.len(), 0.53, 0.7);
+        // relu, then pool
+        let mut a = vec![0.0; x.len()];
+        Activation::Relu.forward(&x, &mut a);
+        let mut y1 = vec![0.0; dy.len()];
+        pool.forward(input, n, &a, &mut y1).unwrap();
+        let mut da = vec![0.0; x.len()];
+        pool.backward(input, n, &a, &dy, &mut da).unwrap();
+        let mut dx1 = vec![0.0; x.len()];
+        Activation::Relu.backward(&x, &a, &da, &mut dx1);
+        // pool, then relu
+        let mut p = vec![0.0; dy.len()];
+        pool.forward(input, n, &x, &mut p).unwrap();
+        let mut y2 = vec![0.0; dy.len()];
+        Activation::Relu.forward(&p, &mut y2);
+        let mut dp = vec![0.0; dy.len()];
+        Activation::Relu.backward(&p, &y2, &dy, &mut dp);
+        let mut dx2 = vec![0.0; x.len()];
+        pool.backward(input, n, &x, &dp, &mut dx2).unwrap();
+        assert_eq!(y1, y2, "{win}");
+        assert_eq!(dx1, dx2, "{win}");
+        assert!(dx1.iter().any(|&g| g != 0.0));
+    }
+}
