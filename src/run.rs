@@ -513,6 +513,13 @@ fn execute_mode(
         d.set_normalizer(normalizer.clone())?;
     }
     let mut cfg = settings.train_config(loss, train_set.len())?;
+    let largest = [Some(&train_set), val_set.as_ref(), test_set.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(Dataset::len)
+        .max()
+        .unwrap_or(0);
+    check_report_memory(largest, train_set.n_outputs())?;
     cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
@@ -959,6 +966,18 @@ impl Observer for Tee<'_> {
     }
 }
 
+/// Fails before evaluation if its report would need more memory than is available: every
+/// example's outputs, and for classes the k × k confusion matrix.
+fn check_report_memory(n: usize, k: usize) -> Result<()> {
+    let bytes = crate::memory::product(&[n, k, 4])
+        .zip(crate::memory::product(&[k, k, 8]))
+        .map(|(a, b)| a + b);
+    crate::memory::check(
+        format!("the evaluation report of {n} examples with {k} outputs"),
+        bytes,
+    )
+}
+
 /// The report in the targets' original units: with a target scaling, predictions and targets
 /// are mapped back (ŷ = output·std + mean) before RMSE and R²; otherwise [`metrics::report`].
 pub fn report_in_units(
@@ -1170,6 +1189,7 @@ pub struct EvalSummary {
 pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let model = io::load(model_path)?;
     let (data, notes) = eval_data_noted(&model, spec)?;
+    check_report_memory(data.len(), model.net.outputs())?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
     Ok(EvalSummary {
         model: model_path.to_path_buf(),

@@ -684,8 +684,11 @@ pub fn train_with<T: Scalar>(
         }
         if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
             match &mut best {
-                // Only a strictly lower loss is an improvement (`!(a < b)` also holds for NaN).
-                Some((loss, at, params)) if !(e.loss < *loss) => {
+                // Only a strictly lower loss is an improvement (a NaN loss is never one; it
+                // has stopped training above in any case).
+                Some((loss, at, params))
+                    if e.loss.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
+                {
                     if epoch + 1 - *at >= patience {
                         net.params_mut().copy_from_slice(params);
                         stop = StopReason::EarlyStopping { best_epoch: *at };
