@@ -905,11 +905,20 @@ fn run_dir(out: Option<&Path>) -> Result<PathBuf> {
                 .trim_end_matches('Z')
                 .to_string();
             let base = Path::new("runs").join(stamp);
+            std::fs::create_dir_all("runs").map_err(io_err(Path::new("runs")))?;
+            // Created, not merely found free: two runs started in the same second get
+            // different folders.
             let mut dir = base.clone();
             let mut i = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{i}", base.display()));
-                i += 1;
+            loop {
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && i < 10_000 => {
+                        dir = PathBuf::from(format!("{}-{i}", base.display()));
+                        i += 1;
+                    }
+                    Err(e) => return Err(io_err(&dir)(e)),
+                }
             }
             dir
         }
