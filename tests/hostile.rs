@@ -716,6 +716,12 @@ fn kill_and_resume_loop() {
     );
     let lines = |p: &str| std::fs::read_to_string(d.join(p)).unwrap().lines().count();
     assert_eq!(lines("run/metrics.jsonl"), 150);
+    // The --snapshots trajectory survives every kill: the start and all 150 epochs, as uninterrupted.
+    let p = bits("whole/model.safetensors").len();
+    let traj = |f: &str| downhill::landscape::trajectory::load(&d.join(f), p).unwrap();
+    let (a, b) = (traj("run/trajectory.safetensors"), traj("whole/trajectory.safetensors"));
+    assert_eq!(a.len(), 151);
+    assert_eq!(a, b);
     assert!(!d.join("run/unfinished").exists());
     let leftovers = std::fs::read_dir(d.join("run"))
         .unwrap()
