@@ -944,3 +944,144 @@ fn batchnorm_shape_errors_print_the_shapes() {
         .to_string();
     assert!(err.contains("[4, 3]") && err.contains("weight γ"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile shapes: absurd sizes are refused with the shapes in the message, never a panic or a
+// wrapped multiplication.
+
+#[test]
+fn absurd_sizes_are_refused_not_wrapped() {
+    let huge = usize::MAX / 2;
+    let err = Conv2d::new(huge, 2, [3, 3], [1, 1], [0, 0], true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more weights than fit"), "{err}");
+    let conv = Conv2d::new(1, 2, [3, 3], [1, 1], [huge, 0], true).unwrap();
+    let err = conv
+        .output_shape(ImageShape::new(1, 5, 5))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1×5×5"), "{err}");
+    // A batch whose element count overflows: refused before any buffer is touched.
+    let conv = Conv2d::new(1, 2, [3, 3], [1, 1], [0, 0], true).unwrap();
+    let input = ImageShape::new(1, 1 << 20, 1 << 20);
+    let mut y = [0.0f32; 4];
+    let err = conv
+        .forward(
+            input,
+            1 << 30,
+            &[0.0; 4],
+            &[0.0; 18],
+            &[0.0; 2],
+            &mut y,
+            &mut [],
+            Threads::ONE,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fits in memory") && err.contains("[1073741824, 1, 1048576, 1048576]"),
+        "{err}"
+    );
+    let err = MaxPool2d::new(2)
+        .forward(input, 1 << 30, &[0.0f32; 4], &mut y)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fits in memory"), "{err}");
+    let bn = BatchNorm::new(3);
+    let err = bn
+        .forward_eval(
+            huge,
+            huge,
+            &[0.0f32; 4],
+            &[1.0; 3],
+            &[0.0; 3],
+            &[0.0; 3],
+            &[1.0; 3],
+            &mut y,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fits in memory"), "{err}");
+    // Bad hyperparameters of a value built field by field.
+    let bad = BatchNorm {
+        momentum: f64::NAN,
+        ..BatchNorm::new(3)
+    };
+    let err = bad
+        .forward_eval(
+            1,
+            1,
+            &[0.0f32; 3],
+            &[1.0; 3],
+            &[0.0; 3],
+            &[0.0; 3],
+            &[1.0; 3],
+            &mut y,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("momentum"), "{err}");
+}
+
+#[test]
+fn empty_batch_writes_zero_gradients() {
+    let conv = Conv2d::new(2, 3, [3, 3], [1, 1], [1, 1], true).unwrap();
+    let input = ImageShape::new(2, 4, 4);
+    let mut scratch = vec![0.0f64; conv.scratch_len(input).unwrap()];
+    let (mut dw, mut db) = (vec![7.0; conv.weight_len()], vec![7.0; 3]);
+    let w = vec![1.0; conv.weight_len()];
+    conv.backward(
+        input,
+        0,
+        &[],
+        &w,
+        &[],
+        &mut dw,
+        &mut db,
+        Some(&mut []),
+        Beta::Replace,
+        &mut scratch,
+        Threads::ONE,
+    )
+    .unwrap();
+    assert!(dw.iter().chain(&db).all(|&g| g == 0.0));
+}
+
+/// Strides larger than the kernel leave pixels no window reads: their gradient is 0, and the
+/// others still match finite differences.
+#[test]
+fn strides_larger_than_the_kernel() {
+    let conv = Conv2d::new(2, 2, [2, 2], [3, 3], [1, 0], true).unwrap();
+    let case = ConvCase {
+        name: "2×2 stride 3 pad 1×0 on 8×7",
+        n: 2,
+        conv,
+        input: ImageShape::new(2, 8, 7),
+    };
+    let (x, w, b) = conv_inputs::<f64>(&case);
+    for direct in [false, true] {
+        let run = run_conv(&case, &x, &w, &b, direct);
+        let r = seq::<f64>(run.y.len(), 0.53, 0.7);
+        let loss = |x: &[f64], w: &[f64]| {
+            let mut y = vec![0.0; run.y.len()];
+            conv.forward_direct(case.input, case.n, x, w, &b, &mut y)
+                .unwrap();
+            dot(&y, &r)
+        };
+        check_grad(&format!("{} ∂X", case.name), &x, &run.dx, |p| loss(p, &w));
+        check_grad(&format!("{} ∂W", case.name), &w, &run.dw, |p| loss(&x, p));
+        // With stride 3 and a 2-wide kernel, every third column is never read.
+        assert!(run.dx.contains(&0.0));
+    }
+    let pool = MaxPool2d(window([2, 2], [3, 3], [0, 0]));
+    let input = ImageShape::new(1, 7, 7);
+    let x: Vec<f64> = seq(input.len(), 0.37, 0.1);
+    let (y, dx) = max_run(pool, input, 1, &x);
+    let r = seq::<f64>(y.len(), 0.53, 0.7);
+    check_grad("MaxPool2d 2×2 stride 3", &x, &dx, |p| {
+        let mut y = vec![0.0; r.len()];
+        pool.forward(input, 1, p, &mut y).unwrap();
+        dot(&y, &r)
+    });
+}

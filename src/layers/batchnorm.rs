@@ -44,7 +44,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::layers::image::{check_len, sum_and_centered_dot, sum_f64};
+use crate::layers::image::{ImageShape, batch_len, check_len, sum_and_centered_dot, sum_f64};
 use crate::tensor::{Beta, Scalar};
 
 /// Batch normalisation over `channels` features (γ, β, running mean and variance each have
@@ -137,8 +137,9 @@ impl BatchNorm {
         } else {
             format!("[{n}, {}, {spatial}]", self.channels)
         };
+        let want = batch_len(&layer, n, ImageShape::new(self.channels, spatial, 1))?;
         for &(what, len) in batch {
-            check_len(&layer, what, &shape, n * self.channels * spatial, len)?;
+            check_len(&layer, what, &shape, want, len)?;
         }
         for &(what, len) in per_channel {
             let want = if what == "saved statistics" {

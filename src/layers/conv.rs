@@ -53,7 +53,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, check_len, sum, valid_range, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_count};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
@@ -129,7 +129,18 @@ impl Conv2d {
         positive("conv kernel height", self.kernel[0])?;
         positive("conv kernel width", self.kernel[1])?;
         positive("conv stride height", self.stride[0])?;
-        positive("conv stride width", self.stride[1])
+        positive("conv stride width", self.stride[1])?;
+        let weights = [self.in_channels, self.kernel[0], self.kernel[1]]
+            .iter()
+            .try_fold(self.out_channels, |acc, &d| acc.checked_mul(d));
+        if weights.is_none_or(|w| w > isize::MAX as usize / 8) {
+            return Err(Error::setting(
+                "conv shape",
+                self,
+                "has more weights than fit in memory",
+            ));
+        }
+        Ok(())
     }
 
     /// Number of weights, `O·C·kh·kw`.
@@ -173,8 +184,12 @@ impl Conv2d {
                     "an image of at least {}×{} after padding ({}×{})",
                     self.kernel[0],
                     self.kernel[1],
-                    input.height + 2 * self.padding[0],
-                    input.width + 2 * self.padding[1]
+                    input
+                        .height
+                        .saturating_add(self.padding[0].saturating_mul(2)),
+                    input
+                        .width
+                        .saturating_add(self.padding[1].saturating_mul(2))
                 ),
                 input,
             )),
@@ -201,15 +216,17 @@ impl Conv2d {
     /// not grow with the batch size.
     pub fn scratch_len(&self, input: ImageShape) -> Result<usize> {
         let out = self.output_shape(input)?;
-        Ok(if self.pointwise() {
-            0
-        } else {
-            2 * self.patch_len() * out.plane()
-        } + if self.transposed_weight_grad() {
-            self.weight_len()
-        } else {
-            0
-        })
+        let patches = batch_len(
+            &self.to_string(),
+            2 * self.patch_len(),
+            ImageShape::new(1, out.height, out.width),
+        )?;
+        Ok(if self.pointwise() { 0 } else { patches }
+            + if self.transposed_weight_grad() {
+                self.weight_len()
+            } else {
+                0
+            })
     }
 
     /// Checks every buffer's length against the batch's shapes; returns the output shape.
@@ -227,11 +244,13 @@ impl Conv2d {
         let out = self.output_shape(input)?;
         let layer = self.to_string();
         let shape = input.batch(n);
-        check_len(&layer, "input", &shape, n * input.len(), x)?;
+        let (in_len, out_len) = (batch_len(&layer, n, input)?, batch_len(&layer, n, out)?);
+        self.scratch_len(input)?;
+        check_len(&layer, "input", &shape, in_len, x)?;
         check_len(&layer, "weights", &shape, self.weight_len(), w)?;
         check_len(&layer, "bias", &shape, self.bias_len(), b)?;
         let out_shape = out.batch(n);
-        check_len(&layer, "output", &out_shape, n * out.len(), y)?;
+        check_len(&layer, "output", &out_shape, out_len, y)?;
         if let Some(s) = scratch {
             check_len(&layer, "scratch", &shape, self.scratch_len(input)?, s)?;
         }

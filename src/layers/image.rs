@@ -65,10 +65,11 @@ impl fmt::Display for ImageShape {
 /// `⌊(len + 2·pad − k) / stride⌋ + 1`, or `None` when the padded length is shorter than the
 /// window (or a size is zero).
 pub fn window_count(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    if len == 0 || k == 0 || stride == 0 || len + 2 * pad < k {
+    let padded = pad.checked_mul(2)?.checked_add(len)?;
+    if len == 0 || k == 0 || stride == 0 || padded < k {
         return None;
     }
-    Some((len + 2 * pad - k) / stride + 1)
+    Some((padded - k) / stride + 1)
 }
 
 /// The output positions `lo..hi` whose input index `o·stride + offset − pad` falls inside
@@ -94,6 +95,22 @@ pub(crate) fn valid_range(
         0
     };
     (lo.min(hi), hi)
+}
+
+/// `n·C·H·W`, the elements of a batch of `n` images of shape `shape`, or an error naming the
+/// layer and the shape if that number does not fit in memory's address range.
+pub(crate) fn batch_len(layer: &str, n: usize, shape: ImageShape) -> Result<usize> {
+    [shape.channels, shape.height, shape.width]
+        .iter()
+        .try_fold(n, |acc, &d| acc.checked_mul(d))
+        .filter(|&len| len <= isize::MAX as usize / 8)
+        .ok_or_else(|| {
+            Error::shape(
+                format!("{layer}: batch size"),
+                "a batch that fits in memory",
+                shape.batch(n),
+            )
+        })
 }
 
 /// Checks that a buffer holds at least `want` elements; the error names the layer, the buffer

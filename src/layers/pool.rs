@@ -43,7 +43,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, check_len, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, window_count};
 use crate::tensor::Scalar;
 
 /// The window of a pooling layer: kernel, stride and padding, each `[height, width]`.
@@ -140,7 +140,8 @@ impl PoolWindow {
     ) -> Result<ImageShape> {
         let out = self.output_shape(name, input)?;
         let layer = format!("{name}({self})");
-        check_len(&layer, "input", &input.batch(n), n * input.len(), x)?;
+        let in_len = batch_len(&layer, n, input)?;
+        check_len(&layer, "input", &input.batch(n), in_len, x)?;
         check_len(&layer, "output", &out.batch(n), n * out.len(), y)?;
         if let Some(dx) = dx {
             check_len(
