@@ -719,7 +719,10 @@ fn kill_and_resume_loop() {
     // The --snapshots trajectory survives every kill: the start and all 150 epochs, as uninterrupted.
     let p = bits("whole/model.safetensors").len();
     let traj = |f: &str| downhill::landscape::trajectory::load(&d.join(f), p).unwrap();
-    let (a, b) = (traj("run/trajectory.safetensors"), traj("whole/trajectory.safetensors"));
+    let (a, b) = (
+        traj("run/trajectory.safetensors"),
+        traj("whole/trajectory.safetensors"),
+    );
     assert_eq!(a.len(), 151);
     assert_eq!(a, b);
     assert!(!d.join("run/unfinished").exists());

@@ -76,6 +76,7 @@ fn spec_round_trips() {
 /// `/work/main/bench/.venv/bin/python scripts/one_cycle_golden.py` (torch 2.15).
 #[test]
 fn one_cycle_matches_pytorch_one_cycle_lr() {
+    #[allow(clippy::type_complexity)]
     let cases: [(&str, f64, usize, &[f64], &[f64]); 2] = [
         (
             "one-cycle",
