@@ -65,6 +65,7 @@ fn render(
 }
 
 /// One panel: a metric of training (and validation) against epoch.
+#[allow(clippy::too_many_arguments)]
 fn panel(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     title: &str,
@@ -131,10 +132,7 @@ fn panel(
             if log {
                 let v = 10f64.powf(*y);
                 if (1e-3..1e4).contains(&v) {
-                    format!(
-                        "{}",
-                        crate::error::short(format!("{v:.2e}").parse().unwrap_or(v))
-                    )
+                    crate::error::short(format!("{v:.2e}").parse().unwrap_or(v))
                 } else {
                     format!("{v:.1e}")
                 }
