@@ -208,10 +208,23 @@ fn layers() {
                 pool.backward(input, N, &x, &dy, black_box(&mut dx))
                     .unwrap()
             });
+        let mut idx = vec![0u32; pool.indices_len(input, N).unwrap()];
+        let fi = SCALE
+            * min_time(REPS, || {
+                let y = black_box(&mut y[..]);
+                pool.forward_indexed(input, N, &x, y, &mut idx).unwrap()
+            });
+        let bi = SCALE
+            * min_time(REPS, || {
+                let dx = black_box(&mut dx[..]);
+                pool.backward_indexed(input, N, &idx, &dy, dx).unwrap()
+            });
         println!(
-            "maxpool 2 {name}: forward {:.3} ms, backward {:.3} ms",
+            "maxpool 2 {name}: forward {:.3} ms, backward {:.3} ms; with indices {:.3} + {:.3} ms",
             f * 1e3,
-            bk * 1e3
+            bk * 1e3,
+            fi * 1e3,
+            bi * 1e3
         );
     }
     let input = ImageShape::new(32, 26, 26);

@@ -132,7 +132,7 @@ fn panel(
             if log {
                 let v = 10f64.powf(*y);
                 if (1e-3..1e4).contains(&v) {
-                    crate::error::short(format!("{v:.2e}").parse().unwrap_or(v)).to_string()
+                    crate::error::short(format!("{v:.2e}").parse().unwrap_or(v))
                 } else {
                     format!("{v:.1e}")
                 }

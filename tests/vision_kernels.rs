@@ -1025,6 +1025,52 @@ fn absurd_sizes_are_refused_not_wrapped() {
 }
 
 #[test]
+fn zero_sized_dimensions_are_refused_or_harmless() {
+    let err = MaxPool2d::new(2)
+        .output_shape(ImageShape::new(0, 4, 4))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0×4×4"), "{err}");
+    let err = Conv2d::new(1, 1, [1, 1], [1, 1], [0, 0], true)
+        .unwrap()
+        .output_shape(ImageShape::new(1, 0, 3))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1×0×3"), "{err}");
+    // BatchNorm over an empty spatial extent: eval writes nothing, training is refused.
+    let bn = BatchNorm::new(2);
+    let mut y: [f64; 0] = [];
+    bn.forward_eval(
+        3,
+        0,
+        &[],
+        &[1.0; 2],
+        &[0.0; 2],
+        &[0.0; 2],
+        &[1.0; 2],
+        &mut y,
+    )
+    .unwrap();
+    let (mut rm, mut rv, mut t) = ([0.0; 2], [1.0; 2], 0);
+    let err = bn
+        .forward_train(
+            3,
+            0,
+            &[],
+            &[1.0; 2],
+            &[0.0; 2],
+            &mut rm,
+            &mut rv,
+            &mut t,
+            &mut y,
+            &mut [0.0; 4],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 1 value"), "{err}");
+}
+
+#[test]
 fn empty_batch_writes_zero_gradients() {
     let conv = Conv2d::new(2, 3, [3, 3], [1, 1], [1, 1], true).unwrap();
     let input = ImageShape::new(2, 4, 4);
@@ -1084,4 +1130,114 @@ fn strides_larger_than_the_kernel() {
         pool.forward(input, 1, p, &mut y).unwrap();
         dot(&y, &r)
     });
+}
+
+/// The recorded-index route gives exactly the results of the searching route (ties, NaN,
+/// padding, overlapping windows, the 2×2 fast path), and matches PyTorch's golden values.
+#[test]
+fn max_pooling_with_indices_is_the_same_pooling() {
+    let golden: [(&[f64], &[f64]); 4] = [
+        (g::M1_Y, g::M1_DX),
+        (g::M2_Y, g::M2_DX),
+        (g::M3_Y, g::M3_DX),
+        (g::M4_Y, g::M4_DX),
+    ];
+    let mut cases: Vec<(usize, ImageShape, PoolWindow, Vec<f64>)> = max_cases()
+        .into_iter()
+        .map(|(_, n, input, win, src)| {
+            let len = n * input.len();
+            let x = match src {
+                Some((mul, m)) => ties(len, mul, m),
+                None => seq(len, 0.37, 0.1),
+            };
+            (n, input, win, x)
+        })
+        .collect();
+    let nan = f64::NAN;
+    let odd = ImageShape::new(2, 5, 7);
+    let mut x: Vec<f64> = ties(2 * odd.len(), 5, 3);
+    x[3] = nan;
+    x[8] = nan;
+    x[40] = f64::NEG_INFINITY;
+    cases.push((2, odd, PoolWindow::square(2), x.clone()));
+    cases.push((2, odd, window([3, 3], [2, 1], [1, 1]), x));
+    for (i, (n, input, win, x)) in cases.into_iter().enumerate() {
+        let pool = MaxPool2d(win);
+        let (y, dx) = max_run(pool, input, n, &x);
+        let mut indices = vec![u32::MAX; pool.indices_len(input, n).unwrap()];
+        let mut yi = vec![0.0; y.len()];
+        pool.forward_indexed(input, n, &x, &mut yi, &mut indices)
+            .unwrap();
+        let r = seq::<f64>(y.len(), 0.53, 0.7);
+        let mut dxi = vec![7.0; dx.len()];
+        pool.backward_indexed(input, n, &indices, &r, &mut dxi)
+            .unwrap();
+        let same = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+        };
+        assert!(same(&y, &yi), "case {i}: forward {y:?} vs {yi:?}");
+        assert!(same(&dx, &dxi), "case {i}: backward {dx:?} vs {dxi:?}");
+        if let Some((gy, gdx)) = golden.get(i) {
+            assert_close(&format!("case {i} Y"), &yi, gy, 1e-10);
+            assert_close(&format!("case {i} ∂X"), &dxi, gdx, 1e-10);
+        }
+    }
+    // An index outside its plane is refused, not followed.
+    let pool = MaxPool2d::new(2);
+    let input = ImageShape::new(1, 2, 2);
+    let mut dx = [0.0f32; 4];
+    let err = pool
+        .backward_indexed(input, 1, &[4], &[1.0], &mut dx)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("below 4") && err.contains("1×2×2"), "{err}");
+    let err = pool
+        .forward_indexed(input, 1, &[0.0f32; 4], &mut [0.0], &mut [])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("indices") && err.contains("[1, 1, 1, 1]"),
+        "{err}"
+    );
+}
+
+/// ReLU and max pooling commute, gradients included (for finite inputs, ties and zeros too):
+/// maxpool(relu(x)) = relu(maxpool(x)), so a network may apply the ReLU after the pooling, on a
+/// quarter of the values. (The integration may rely on this; see the design note of issue 13.)
+#[test]
+fn relu_and_max_pooling_commute() {
+    use downhill::layers::Activation;
+    let input = ImageShape::new(3, 6, 5);
+    let n = 2;
+    let x: Vec<f64> = (0..n * input.len())
+        .map(|i| ((i * 7) % 5) as f64 - 2.0 + if i % 11 == 0 { 0.5 } else { 0.0 })
+        .collect();
+    for win in [PoolWindow::square(2), window([3, 3], [1, 2], [1, 1])] {
+        let pool = MaxPool2d(win);
+        let out = pool.output_shape(input).unwrap();
+        let dy: Vec<f64> = seq(n * out.len(), 0.53, 0.7);
+        // relu, then pool
+        let mut a = vec![0.0; x.len()];
+        Activation::Relu.forward(&x, &mut a);
+        let mut y1 = vec![0.0; dy.len()];
+        pool.forward(input, n, &a, &mut y1).unwrap();
+        let mut da = vec![0.0; x.len()];
+        pool.backward(input, n, &a, &dy, &mut da).unwrap();
+        let mut dx1 = vec![0.0; x.len()];
+        Activation::Relu.backward(&x, &a, &da, &mut dx1);
+        // pool, then relu
+        let mut p = vec![0.0; dy.len()];
+        pool.forward(input, n, &x, &mut p).unwrap();
+        let mut y2 = vec![0.0; dy.len()];
+        Activation::Relu.forward(&p, &mut y2);
+        let mut dp = vec![0.0; dy.len()];
+        Activation::Relu.backward(&p, &y2, &dy, &mut dp);
+        let mut dx2 = vec![0.0; x.len()];
+        pool.backward(input, n, &x, &dp, &mut dx2).unwrap();
+        assert_eq!(y1, y2, "{win}");
+        assert_eq!(dx1, dx2, "{win}");
+        assert!(dx1.iter().any(|&g| g != 0.0));
+    }
 }

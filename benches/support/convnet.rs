@@ -23,6 +23,8 @@ struct Node {
     input: ImageShape,
     output: ImageShape,
     params: std::ops::Range<usize>,
+    /// Where each maximum was, for a max-pooling layer.
+    indices: Vec<u32>,
 }
 
 pub struct Step {
@@ -67,11 +69,16 @@ impl Step {
                     (ImageShape::new(d.outputs, 1, 1), d.weight_len() + d.outputs)
                 }
             };
+            let indices = match op {
+                Op::MaxPool2 => vec![0; MaxPool2d::new(2).indices_len(shape, n).unwrap()],
+                _ => Vec::new(),
+            };
             nodes.push(Node {
                 op,
                 input: shape,
                 output: out,
                 params: len..len + plen,
+                indices,
             });
             len += plen;
             shape = out;
@@ -115,7 +122,7 @@ impl Step {
     pub fn run(&mut self) -> f32 {
         let n = self.n;
         let t = Threads::ONE;
-        for (i, nd) in self.nodes.iter().enumerate() {
+        for (i, nd) in self.nodes.iter_mut().enumerate() {
             let (before, after) = self.acts.split_at_mut(i + 1);
             let (x, y) = (&before[i], &mut after[0]);
             let p = &self.params[nd.params.clone()];
@@ -126,7 +133,9 @@ impl Step {
                         .unwrap()
                 }
                 Op::Relu => Activation::Relu.forward(x, y),
-                Op::MaxPool2 => MaxPool2d::new(2).forward(nd.input, n, x, y).unwrap(),
+                Op::MaxPool2 => MaxPool2d::new(2)
+                    .forward_indexed(nd.input, n, x, y, &mut nd.indices)
+                    .unwrap(),
                 Op::Dense(d) => {
                     let (w, b) = p.split_at(d.weight_len());
                     d.forward(x, n, w, b, y, &mut self.scratch, t)
@@ -170,7 +179,7 @@ impl Step {
                 }
                 Op::Relu => Activation::Relu.backward(x, y, dy, dx.unwrap()),
                 Op::MaxPool2 => MaxPool2d::new(2)
-                    .backward(nd.input, n, x, dy, dx.unwrap())
+                    .backward_indexed(nd.input, n, &nd.indices, dy, dx.unwrap())
                     .unwrap(),
                 Op::Dense(d) => {
                     let (w, _) = p.split_at(d.weight_len());

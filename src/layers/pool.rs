@@ -237,6 +237,103 @@ impl MaxPool2d {
         Ok(())
     }
 
+    /// Length of the index buffer of [`MaxPool2d::forward_indexed`]: one per output, `n·C·H'·W'`.
+    pub fn indices_len(&self, input: ImageShape, n: usize) -> Result<usize> {
+        let out = self.output_shape(input)?;
+        batch_len("MaxPool2d", n, out)
+    }
+
+    /// [`MaxPool2d::forward`] that also records where each maximum was (its offset in the
+    /// plane, `h·W + w`), as PyTorch's `return_indices`, so that
+    /// [`MaxPool2d::backward_indexed`] need not search the windows again.
+    pub fn forward_indexed<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        x: &[T],
+        y: &mut [T],
+        indices: &mut [u32],
+    ) -> Result<()> {
+        let out = self
+            .0
+            .check("MaxPool2d", input, n, x.len(), y.len(), None)?;
+        let layer = format!("MaxPool2d({})", self.0);
+        check_len(
+            &layer,
+            "indices",
+            &out.batch(n),
+            n * out.len(),
+            indices.len(),
+        )?;
+        if input.plane() > u32::MAX as usize {
+            return Err(Error::shape(
+                format!("{layer} indices"),
+                "planes of at most 2³² pixels",
+                input,
+            ));
+        }
+        let planes = n * input.channels;
+        if self.0 == PoolWindow::square(2) {
+            max2x2_forward_indexed(input, out, &x[..planes * input.plane()], y, indices);
+            return Ok(());
+        }
+        for ((xp, yp), ip) in x
+            .chunks_exact(input.plane())
+            .zip(y.chunks_exact_mut(out.plane()))
+            .zip(indices.chunks_exact_mut(out.plane()))
+            .take(planes)
+        {
+            for (k, (v, at)) in yp.iter_mut().zip(ip.iter_mut()).enumerate() {
+                let a = self.argmax(input, xp, k / out.width, k % out.width);
+                (*v, *at) = (xp[a], a as u32);
+            }
+        }
+        Ok(())
+    }
+
+    /// Overwrites `dx` with ∂L/∂X from the `indices` of [`MaxPool2d::forward_indexed`]: each
+    /// output's gradient added at its recorded maximum. An index outside its plane is an error.
+    pub fn backward_indexed<T: Scalar>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        indices: &[u32],
+        dy: &[T],
+        dx: &mut [T],
+    ) -> Result<()> {
+        let out = self
+            .0
+            .check("MaxPool2d", input, n, dx.len(), dy.len(), None)?;
+        let layer = format!("MaxPool2d({})", self.0);
+        check_len(
+            &layer,
+            "indices",
+            &out.batch(n),
+            n * out.len(),
+            indices.len(),
+        )?;
+        let planes = n * input.channels;
+        for ((ip, dyp), dxp) in indices
+            .chunks_exact(out.plane())
+            .zip(dy.chunks_exact(out.plane()))
+            .zip(dx.chunks_exact_mut(input.plane()))
+            .take(planes)
+        {
+            dxp.fill(T::zero());
+            for (&at, &d) in ip.iter().zip(dyp) {
+                let Some(g) = dxp.get_mut(at as usize) else {
+                    return Err(Error::shape(
+                        format!("{layer} index"),
+                        format!("below {} (an offset in a {input} plane)", input.plane()),
+                        at,
+                    ));
+                };
+                *g += d;
+            }
+        }
+        Ok(())
+    }
+
     /// Overwrites `dx` with ∂L/∂X given the forward input `x` and `dy` = ∂L/∂Y: each output's
     /// gradient goes to its window's first maximum (found again from `x`).
     pub fn backward<T: Scalar>(
@@ -302,6 +399,44 @@ fn max2x2_forward<T: Scalar>(input: ImageShape, out: ImageShape, x: &[T], y: &mu
                 .zip(r1.chunks_exact(2))
             {
                 *v = first_max4([a[0], a[1], b[0], b[1]]).1;
+            }
+        }
+    }
+}
+
+/// [`max2x2_forward`] that also records each maximum's offset in its plane.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn max2x2_forward_indexed<T: Scalar>(
+    input: ImageShape,
+    out: ImageShape,
+    x: &[T],
+    y: &mut [T],
+    indices: &mut [u32],
+) {
+    let w = input.width;
+    for ((xp, yp), ip) in x
+        .chunks_exact(input.plane())
+        .zip(y.chunks_exact_mut(out.plane()))
+        .zip(indices.chunks_exact_mut(out.plane()))
+    {
+        for (i, (yrow, irow)) in yp
+            .chunks_exact_mut(out.width)
+            .zip(ip.chunks_exact_mut(out.width))
+            .enumerate()
+        {
+            let r0 = &xp[2 * i * w..][..2 * out.width];
+            let r1 = &xp[(2 * i + 1) * w..][..2 * out.width];
+            let base = (2 * i * w) as u32;
+            for (j, ((v, at), (a, b))) in yrow
+                .iter_mut()
+                .zip(irow.iter_mut())
+                .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+                .enumerate()
+            {
+                let (k, m) = first_max4([a[0], a[1], b[0], b[1]]);
+                *v = m;
+                // k = 0, 1 in the first row, 2, 3 in the second.
+                *at = base + (2 * j) as u32 + (k as u32 & 1) + (k as u32 >> 1) * w as u32;
             }
         }
     }
