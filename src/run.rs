@@ -65,6 +65,10 @@ pub struct Figures {
     /// Two classes (cross-entropy with 2 outputs, or BCE with one): the area under the ROC curve.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc: Option<f64>,
+    /// Two classes but `roc_auc` absent: why (the set holds examples of one class only, so the
+    /// area under the ROC curve is undefined — scikit-learn raises an error there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc_undefined: Option<String>,
 }
 
 /// What data a run used.
@@ -517,6 +521,7 @@ fn execute_mode(
     }
     // The defaults that depend on the data (recipe, epoch rule, early stopping), written out so
     // that the recorded settings name the optimiser, rate, momentum, epochs and patience.
+    check_early_stopping_flags(settings, task, val_set.is_some())?;
     let mut sized = settings.resolved_for(train_set.len(), val_set.is_some(), tabular);
     let mut optimizer = sized.optimizer_config()?;
     let mut cfg = sized.train_config(loss, train_set.len())?;
@@ -718,6 +723,12 @@ fn execute_mode(
             Report::Regression(_) if loss == crate::Loss::Bce => metrics::bce_binary(&net, d),
             Report::Regression(_) => (None, None),
         };
+        let two_classes = match &r {
+            Report::Classes(c) => c.confusion.len() == 2,
+            Report::Regression(_) => loss == crate::Loss::Bce && d.n_outputs() == 1,
+        };
+        let roc_auc_undefined =
+            (two_classes && roc_auc.is_none()).then(|| ROC_AUC_UNDEFINED.to_string());
         Ok((
             Figures {
                 loss: e.loss,
@@ -727,6 +738,7 @@ fn execute_mode(
                 examples: d.len(),
                 macro_f1,
                 roc_auc,
+                roc_auc_undefined,
             },
             r,
         ))
@@ -880,6 +892,31 @@ fn tested_advice(
         lr = round(lr / 10.0);
     }
     None
+}
+
+/// Why a two-class report has no ROC-AUC.
+pub const ROC_AUC_UNDEFINED: &str = "the set holds examples of one class only";
+
+/// `--patience N` needs a validation split to watch, and `--monitor accuracy` a task with an
+/// accuracy: refused rather than silently ignored (or silently replaced by the loss).
+fn check_early_stopping_flags(settings: &Settings, task: Task, has_validation: bool) -> Result<()> {
+    if let Some(p) = settings.patience.filter(|&p| p > 0)
+        && !has_validation
+    {
+        return Err(Error::setting(
+            "patience",
+            p,
+            "early stopping needs a validation split, and this run has none: give --val-fraction above 0 (a share large enough to hold at least one row), or --patience 0",
+        ));
+    }
+    if settings.monitor == Some(train::Monitor::Accuracy) && task == Task::Regress {
+        return Err(Error::setting(
+            "monitor",
+            "accuracy",
+            "a regression has no accuracy: use --monitor loss",
+        ));
+    }
+    Ok(())
 }
 
 fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {

@@ -476,6 +476,19 @@ fn set<T>(slot: &mut T, v: Option<T>) {
     }
 }
 
+/// A `--config` file's settings. `lr = "auto"` is read as `--lr auto` is (the key
+/// `lr-auto = true` also works): keys are the long flag names.
+fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
+    if let Ok(mut t) = text.parse::<toml::Table>()
+        && t.get("lr").and_then(toml::Value::as_str) == Some("auto")
+    {
+        t.remove("lr");
+        t.insert("lr-auto".into(), toml::Value::Boolean(true));
+        return toml::Value::Table(t).try_into();
+    }
+    toml::from_str(text)
+}
+
 impl TrainArgs {
     /// Settings: defaults, then the `--config` file, then the flags.
     pub fn settings(&self) -> Result<Settings, downhill::Error> {
@@ -485,7 +498,7 @@ impl TrainArgs {
                     path: path.clone(),
                     source,
                 })?;
-                toml::from_str::<Settings>(&text).map_err(|e| downhill::Error::Data {
+                parse_config(&text).map_err(|e| downhill::Error::Data {
                     path: path.clone(),
                     location: e
                         .span()

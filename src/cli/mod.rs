@@ -187,6 +187,9 @@ fn fmt_figures(f: &Figures) -> String {
     if let Some(a) = f.roc_auc {
         s += &format!("  ROC-AUC {a:.4}");
     }
+    if f.roc_auc_undefined.is_some() {
+        s += "  ROC-AUC undefined (one class only)";
+    }
     s + &format!("  ({} examples)", f.examples)
 }
 
@@ -312,6 +315,8 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
             outln!("macro-F1  {:.4}", c.macro_f1);
             if let Some(a) = c.roc_auc {
                 outln!("ROC-AUC   {a:.4}");
+            } else if c.confusion.len() == 2 {
+                outln!("ROC-AUC   undefined ({})", downhill::run::ROC_AUC_UNDEFINED);
             }
             let k = c.confusion.len();
             let names: Vec<String> = e
