@@ -715,6 +715,8 @@ fn execute_mode(
         let e = train::evaluate(&net, d, loss)?;
         let r = report_in_units(&net, d, target_scaling.as_ref());
         let (rmse, r2) = match &r {
+            // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
+            Report::Regression(_) if loss == crate::Loss::Bce => (None, None),
             Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
             Report::Classes(_) => (None, None),
         };
@@ -1254,6 +1256,17 @@ pub struct EvalSummary {
     pub class_names: Option<Vec<String>>,
     /// What reading the file met (dropped rows, filled cells, unseen categories).
     pub notes: RowNotes,
+    /// A BCE model (0/1 targets): the figures of its decisions σ(z) > ½ — accuracy, macro-F1
+    /// and, with one output, ROC-AUC (or why it is undefined). `report` then holds RMSE and R²
+    /// of the logits against the 0/1 targets, which mean little.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc_undefined: Option<String>,
 }
 
 /// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
@@ -1264,6 +1277,12 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let (data, notes) = eval_data_noted(&model, spec)?;
     check_report_memory(data.len(), model.net.outputs())?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
+    let bce = model.meta.loss == crate::Loss::Bce;
+    let (macro_f1, roc_auc) = if bce {
+        metrics::bce_binary(&model.net, &data)
+    } else {
+        (None, None)
+    };
     Ok(EvalSummary {
         model: model_path.to_path_buf(),
         data: spec.to_string(),
@@ -1272,6 +1291,11 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         report: report_in_units(&model.net, &data, model.meta.target_scaling.as_ref()),
         class_names: model.meta.class_names.clone(),
         notes,
+        accuracy: e.accuracy.filter(|_| bce),
+        macro_f1,
+        roc_auc,
+        roc_auc_undefined: (bce && model.net.outputs() == 1 && roc_auc.is_none())
+            .then(|| ROC_AUC_UNDEFINED.to_string()),
     })
 }
 

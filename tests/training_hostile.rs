@@ -260,3 +260,65 @@ fn same_seed_with_lr_auto_and_early_stopping_gives_identical_figures() {
     assert_eq!(a["settings"]["lr"], b["settings"]["lr"]);
     assert!(a["settings"]["lr"].as_f64().unwrap() > 0.0);
 }
+
+/// A BCE model's outputs are logits of 0/1 targets: the run used to report their RMSE and R²
+/// (R² −20 on a good model) and `eval` showed only those. Now the run reports accuracy,
+/// macro-F1 and ROC-AUC only, and `eval` the same figures.
+#[test]
+fn bce_reports_decision_figures_not_the_rmse_of_logits() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let run = d.path().join("r");
+    let v = json(
+        &downhill()
+            .args([
+                "train", "--json", "--quiet", "--epochs", "60", "--lr", "0.05", "--hidden", "8",
+                "--task", "regress", "--loss", "bce", "--data",
+            ])
+            .arg(&data)
+            .arg("--out")
+            .arg(&run)
+            .assert()
+            .success(),
+    );
+    let t = &v["test"];
+    assert!(t.get("rmse").is_none() && t.get("r2").is_none(), "{t}");
+    assert!(t["accuracy"].as_f64().unwrap() > 0.8, "{t}");
+    assert!(t["macro_f1"].is_f64() && t["roc_auc"].is_f64(), "{t}");
+    let out = downhill()
+        .arg("eval")
+        .arg("--model")
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for needle in ["accuracy  ", "macro-F1  ", "ROC-AUC   "] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("R²") && !text.contains("undefined"),
+        "{text}"
+    );
+    let e = json(
+        &downhill()
+            .arg("eval")
+            .arg("--json")
+            .arg("--model")
+            .arg(run.join("model.safetensors"))
+            .arg("--data")
+            .arg(&data)
+            .assert()
+            .success(),
+    );
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!((acc - text_figure(&text, "accuracy")).abs() < 1e-4, "{acc}");
+    assert!(e["roc_auc"].is_f64());
+}
+
+fn text_figure(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+    let v: f64 = line[name.len()..].trim().parse().unwrap();
+    (v * 1e4).round() / 1e4
+}

@@ -306,6 +306,20 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     );
     outln!("loss      {:.4}", e.loss);
     match &e.report {
+        // A BCE model: the figures of its 0/1 decisions.
+        Report::Regression(_) if e.macro_f1.is_some() => {
+            if let Some(a) = e.accuracy {
+                outln!("accuracy  {a:.4}");
+            }
+            if let Some(m) = e.macro_f1 {
+                outln!("macro-F1  {m:.4}");
+            }
+            if let Some(a) = e.roc_auc {
+                outln!("ROC-AUC   {a:.4}");
+            } else if let Some(why) = &e.roc_auc_undefined {
+                outln!("ROC-AUC   undefined ({why})");
+            }
+        }
         Report::Regression(r) => {
             outln!("RMSE      {:.4}", r.rmse);
             outln!("R²        {:.4}", r.r2);
