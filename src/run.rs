@@ -470,6 +470,10 @@ fn execute_mode(
     // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
     let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
     let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    // A split too small to hold a row (a tiny table) is no split: no figures on 0 examples, and
+    // no early stopping on an empty validation set (it restored the first epoch's weights).
+    val_set = val_set.filter(|d| !d.is_empty());
+    test_set = test_set.filter(|d| !d.is_empty());
     // A table (the default recipe differs from images').
     let tabular = loaded.csv.is_some();
     // A CSV's cells are not needed any more.
