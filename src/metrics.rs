@@ -52,12 +52,22 @@ pub struct ClassReport {
     pub roc_auc: Option<f64>,
 }
 
+fn is_nan(x: &f64) -> bool {
+    x.is_nan()
+}
+
 /// Regression figures.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RegressionReport {
     pub rmse: f64,
-    /// Mean of the per-column R².
+    /// Mean of the per-column R²; NaN (and left out of JSON) when undefined, see `r2_undefined`.
+    #[serde(skip_serializing_if = "is_nan")]
     pub r2: f64,
+    /// Why R² is undefined: a target column whose values do not vary beyond the rounding of
+    /// f32 (standard deviation ≤ ε·max|y|, ε = 2⁻²³), so there is no variance to explain and
+    /// 1 − SSE/SST is 0/0 or a rounding artefact (−10⁶ and worse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r2_undefined: Option<String>,
 }
 
 /// Confusion matrix, precision and recall from logits `z` (`n × k`) and labels.
@@ -169,20 +179,40 @@ pub fn regression<T: Scalar>(p: &[T], y: &[f32], k: usize) -> RegressionReport {
         }
     }
     let rmse = (sse.iter().sum::<f64>() / (n * k).max(1) as f64).sqrt();
-    // A constant target column has no variance to explain: R² is 1 if predicted exactly, else 0 (scikit-learn's convention).
-    let r2 = (0..k)
-        .map(|j| {
-            if sst[j] > 0.0 {
-                1.0 - sse[j] / sst[j]
-            } else if sse[j] == 0.0 {
-                1.0
-            } else {
-                0.0
-            }
-        })
-        .sum::<f64>()
-        / k.max(1) as f64;
-    RegressionReport { rmse, r2 }
+    // A target column that does not vary beyond f32's rounding has no variance to explain:
+    // R² is undefined there (scikit-learn returns 0 or 1 by convention; we say so instead).
+    let mut largest = vec![0.0f64; k];
+    for row in y.chunks_exact(k) {
+        for (m, &v) in largest.iter_mut().zip(row) {
+            *m = m.max((v as f64).abs());
+        }
+    }
+    let flat = (0..k).find(|&j| {
+        let std = (sst[j] / n.max(1) as f64).sqrt();
+        !(std > f32::EPSILON as f64 * largest[j])
+    });
+    if let Some(j) = flat {
+        let which = if k > 1 {
+            format!("target column {j}")
+        } else {
+            "the target".to_string()
+        };
+        return RegressionReport {
+            rmse,
+            r2: f64::NAN,
+            r2_undefined: Some(format!(
+                "{which} does not vary in this set (standard deviation {:.3e} around {:.6e})",
+                (sst[j] / n.max(1) as f64).sqrt(),
+                mean[j]
+            )),
+        };
+    }
+    let r2 = (0..k).map(|j| 1.0 - sse[j] / sst[j]).sum::<f64>() / k.max(1) as f64;
+    RegressionReport {
+        rmse,
+        r2,
+        r2_undefined: None,
+    }
 }
 
 /// For BCE with 0/1 targets: macro-F1 over the 0/1 decisions (σ(z) > ½) of every output

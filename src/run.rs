@@ -69,6 +69,9 @@ pub struct Figures {
     /// area under the ROC curve is undefined — scikit-learn raises an error there).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc_undefined: Option<String>,
+    /// A regression whose targets do not vary in this set: why `r2` is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r2_undefined: Option<String>,
 }
 
 /// What data a run used.
@@ -721,7 +724,7 @@ fn execute_mode(
         let (rmse, r2) = match &r {
             // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
             Report::Regression(_) if loss == crate::Loss::Bce => (None, None),
-            Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
+            Report::Regression(g) => (Some(g.rmse), Some(g.r2).filter(|r| !r.is_nan())),
             Report::Classes(_) => (None, None),
         };
         let (macro_f1, roc_auc) = match &r {
@@ -745,6 +748,10 @@ fn execute_mode(
                 macro_f1,
                 roc_auc,
                 roc_auc_undefined,
+                r2_undefined: match &r {
+                    Report::Regression(g) if loss != crate::Loss::Bce => g.r2_undefined.clone(),
+                    _ => None,
+                },
             },
             r,
         ))

@@ -356,3 +356,62 @@ fn a_two_row_table_has_no_empty_splits_and_keeps_its_training() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("validation split"), "{err}");
 }
+
+/// A test set whose regression target does not vary (3·10⁸ and the next f32 up, 3·10⁸ + 32):
+/// R² was −10⁵-ish, a rounding artefact. It is reported undefined, with the reason, in the text
+/// report, in `--json` (no `r2` key) and by `eval`; RMSE is still there.
+#[test]
+fn r2_of_targets_that_do_not_vary_is_reported_undefined() {
+    let d = tempfile::tempdir().unwrap();
+    let mut train = String::from("a,b,y\n");
+    for i in 0..120 {
+        let (a, b) = (
+            ((i * 37) % 101) as f64 / 50.0 - 1.0,
+            ((i * 61) % 97) as f64 / 48.0 - 1.0,
+        );
+        train += &format!("{a},{b},{}\n", 3e8 + 1e7 * (a + b));
+    }
+    let mut flat = String::from("a,b,y\n");
+    for i in 0..10 {
+        flat += &format!(
+            "{},0.1,{}\n",
+            i as f64 / 10.0,
+            if i % 2 == 0 { 300000000 } else { 300000032 }
+        );
+    }
+    let (data, test) = (d.path().join("t.csv"), d.path().join("flat.csv"));
+    std::fs::write(&data, train).unwrap();
+    std::fs::write(&test, flat).unwrap();
+    let run = d.path().join("r");
+    let v = json(
+        &downhill()
+            .args(["train", "--json", "--quiet", "--epochs", "3", "--data"])
+            .arg(&data)
+            .arg("--test")
+            .arg(&test)
+            .arg("--out")
+            .arg(&run)
+            .assert()
+            .success(),
+    );
+    let t = &v["test"];
+    assert!(t.get("r2").is_none(), "{t}");
+    assert!(t["rmse"].is_f64(), "{t}");
+    let why = t["r2_undefined"].as_str().unwrap();
+    assert!(why.contains("does not vary"), "{why}");
+    assert!(v["train"]["r2"].is_f64() && v["train"].get("r2_undefined").is_none());
+    let out = downhill()
+        .arg("eval")
+        .arg("--model")
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&test)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("R²        undefined (the target does not vary"),
+        "{text}"
+    );
+    assert!(!text.contains("NaN"), "{text}");
+}

@@ -181,6 +181,9 @@ fn fmt_figures(f: &Figures) -> String {
     if let Some(r) = f.r2 {
         s += &format!("  R² {r:.4}");
     }
+    if f.r2_undefined.is_some() {
+        s += "  R² undefined (the targets do not vary)";
+    }
     if let Some(m) = f.macro_f1 {
         s += &format!("  macro-F1 {m:.4}");
     }
@@ -322,7 +325,10 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
         }
         Report::Regression(r) => {
             outln!("RMSE      {:.4}", r.rmse);
-            outln!("R²        {:.4}", r.r2);
+            match &r.r2_undefined {
+                Some(why) => outln!("R²        undefined ({why})"),
+                None => outln!("R²        {:.4}", r.r2),
+            }
         }
         Report::Classes(c) => {
             outln!("accuracy  {:.4}", c.accuracy);
