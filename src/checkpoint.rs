@@ -18,7 +18,7 @@ use crate::train::{EpochMetrics, TrainState};
 struct Header {
     epoch: usize,
     step: usize,
-    rng: crate::Rng,
+    rng: crate::rng::Rng,
     optimizer_steps: u64,
     /// Names and lengths of the optimiser's buffers (empty ones are not stored as tensors).
     optimizer_buffers: Vec<(String, usize)>,

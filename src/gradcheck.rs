@@ -28,10 +28,10 @@
 
 use rand::SeedableRng;
 
-use crate::Rng;
 use crate::error::{Error, Result};
 use crate::loss::{self, BatchTargets, Loss};
 use crate::network::{Network, Workspace};
+use crate::rng::Rng;
 use crate::tensor::Beta;
 
 /// Floor of the relative error's denominator.

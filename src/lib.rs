@@ -64,6 +64,7 @@ pub mod network;
 pub mod optim;
 pub mod parallel;
 pub mod plot;
+pub mod rng;
 pub mod run;
 pub mod settings;
 pub mod tensor;
@@ -74,7 +75,4 @@ pub use init::Init;
 pub use layers::{Activation, Layer};
 pub use loss::Loss;
 pub use network::{Network, Workspace};
-
-/// The one random generator type of the library: ChaCha with 8 rounds, seeded explicitly.
-/// Its stream is the same on every platform, so a seed means the same thing everywhere.
-pub type Rng = rand_chacha::ChaCha8Rng;
+pub use rng::Rng;

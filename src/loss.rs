@@ -131,6 +131,25 @@ pub fn argmax<T: Scalar>(row: &[T]) -> usize {
     best
 }
 
+/// softmax(z)ⱼ = e^(zⱼ − m) / Σₖ e^(zₖ − m) with m = maxₖ zₖ (so no exponential overflows): the
+/// class probabilities cross-entropy reads from a row of logits, written to `out`.
+pub fn softmax_into<T: Scalar>(row: &[T], out: &mut [T]) {
+    let m = row.iter().copied().fold(T::neg_infinity(), T::max);
+    let mut s = T::zero();
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (v - m).exp();
+        s += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= s;
+    }
+}
+
+/// σ(z) = 1 / (1 + e^(−z)): the probability binary cross-entropy reads from a logit.
+pub fn sigmoid<T: Scalar>(z: T) -> T {
+    T::one() / (T::one() + (-z).exp())
+}
+
 fn cross_entropy<T: Scalar>(z: &[T], k: usize, y: &[u32], mut grad: Option<(&mut [T], T)>) -> T {
     let mut total = T::zero();
     for (i, (row, &y)) in z.chunks_exact(k).zip(y).enumerate() {
@@ -193,7 +212,7 @@ fn bce<T: Scalar>(z: &[T], k: usize, y: &[T], mut grad: Option<(&mut [T], T)>) -
         let log1p = (one + (-z.abs()).exp()).ln();
         total += y * ((-z).max(T::zero()) + log1p) + (one - y) * (z.max(T::zero()) + log1p);
         if let Some((g, denom)) = grad.as_mut() {
-            let sigma = one / (one + (-z).exp());
+            let sigma = sigmoid(z);
             g[j] = (sigma - y) * inv_k / *denom;
         }
     }
@@ -319,7 +338,7 @@ pub fn evaluate_weighted<T: Scalar>(
                 total += w
                     * (y * ((-z).max(T::zero()) + log1p) + (one - y) * (z.max(T::zero()) + log1p));
                 if let Some((g, denom)) = grad.as_mut() {
-                    let sigma = one / (one + (-z).exp());
+                    let sigma = sigmoid(z);
                     g[j] = w * (sigma - y) * inv_k / *denom;
                 }
             }

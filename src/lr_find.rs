@@ -32,12 +32,12 @@
 //! The steepest point of the curve (most negative ds/d log η) is reported as well, for
 //! comparison; it is noisier, so it is not the suggestion.
 
-use crate::Rng;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
 use crate::loss;
 use crate::network::{Network, Workspace};
 use crate::optim::OptimizerConfig;
+use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar};
 use crate::train::{TrainConfig, check_fit};
 

@@ -25,10 +25,10 @@
 //! assert_eq!(out.len(), 2 * 3);
 //! ```
 
-use crate::Rng;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::{Activation, Dense, Layer, dropout};
+use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
 
 /// What [`Network::backward_update`] calls per parameter tensor: `(params, grads, range, is_weight)`.

@@ -441,7 +441,7 @@ impl Settings {
         }
         let divergence = match self.divergence_factor {
             None => Some(crate::train::Divergence::default()),
-            Some(f) if f == 0.0 => None,
+            Some(0.0) => None,
             Some(f) if f.is_finite() && f > 1.0 => Some(crate::train::Divergence {
                 factor: f,
                 ..Default::default()

@@ -26,13 +26,13 @@
 
 use std::time::Instant;
 
-use crate::Rng;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
 use crate::loss::{self, Loss};
 use crate::network::{Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
+use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
 
 /// Settings of the training loop (the optimiser and schedule are passed separately).
@@ -684,8 +684,10 @@ pub fn train_with<T: Scalar>(
         }
         if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
             match &mut best {
-                // Only a strictly lower loss is an improvement (`!(a < b)` also holds for NaN).
-                Some((loss, at, params)) if !(e.loss < *loss) => {
+                // Only a strictly lower loss is an improvement (not `Less` also holds for NaN).
+                Some((loss, at, params))
+                    if e.loss.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
+                {
                     if epoch + 1 - *at >= patience {
                         net.params_mut().copy_from_slice(params);
                         stop = StopReason::EarlyStopping { best_epoch: *at };

@@ -270,7 +270,9 @@ fn hostile_battery() {
     let labels = idx(&[20], &(0..20).map(|i| (i % 4) as u8).collect::<Vec<_>>());
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
-    let mut cases: Vec<(Vec<String>, Option<(PathBuf, Vec<u8>)>)> = Vec::new();
+    /// (arguments, optionally a file to write first: path and bytes)
+    type Case = (Vec<String>, Option<(PathBuf, Vec<u8>)>);
+    let mut cases: Vec<Case> = Vec::new();
     let mut k = 0;
     let mut fresh = |prefix: &str| {
         k += 1;

@@ -24,9 +24,9 @@ pub mod split;
 
 use rand::seq::SliceRandom;
 
-use crate::Rng;
 use crate::error::{Error, Result};
 use crate::loss::BatchTargets;
+use crate::rng::Rng;
 use crate::tensor::Scalar;
 
 /// Feature storage, row-major `len × n_features`.

@@ -186,7 +186,7 @@ impl Schedule {
             Decay::Exp { gamma } => format!("exp:{gamma}"),
             Decay::Cosine => "cosine".into(),
             Decay::InvTime { decay } => format!("inv-time:{decay}"),
-            Decay::OneCycle { pct_start } if pct_start == 0.3 => "one-cycle".into(),
+            Decay::OneCycle { pct_start: 0.3 } => "one-cycle".into(),
             Decay::OneCycle { pct_start } => format!("one-cycle:{pct_start}"),
         }
     }
