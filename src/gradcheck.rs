@@ -29,7 +29,7 @@
 use rand::SeedableRng;
 
 use crate::error::{Error, Result};
-use crate::loss::{self, BatchTargets, Loss};
+use crate::loss::{BatchTargets, Loss};
 use crate::network::{Network, Workspace};
 use crate::rng::Rng;
 use crate::tensor::Beta;
@@ -97,24 +97,14 @@ pub fn check(
     let (out, delta) = ws.output_and_delta(n);
     loss.evaluate(out, n, k, targets, Some((delta, n as f64)));
     net.backward(&mut ws, n, &mut grads, Beta::Replace);
-    for t in tensors.iter().filter(|t| t.is_weight) {
-        loss::add_l2_gradient(
-            &net.params()[t.range.clone()],
-            &mut grads[t.range.clone()],
-            l2,
-        );
-    }
+    let penalty = net.penalty(l2);
+    penalty.add_gradient(net.params(), &mut grads);
 
     let objective = |net: &Network<f64>, ws: &mut Workspace<f64>| {
         ws.input_mut(n).copy_from_slice(x);
         let out = net.forward(ws, n, Some(&mut Rng::seed_from_u64(dropout_seed)));
         let data = loss.evaluate(out, n, k, targets, None) / n as f64;
-        let penalty: f64 = tensors
-            .iter()
-            .filter(|t| t.is_weight)
-            .map(|t| loss::l2_penalty(&net.params()[t.range.clone()], l2))
-            .sum();
-        data + penalty
+        data + penalty.value(net.params())
     };
     let at = objective(net, &mut ws);
 

@@ -189,13 +189,7 @@ fn ramp<T: Scalar>(
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
     let mut opt = optimizer.build::<T>(net.param_count());
-    let weight_ranges: Vec<_> = net
-        .tensors()
-        .into_iter()
-        .filter(|t| t.is_weight)
-        .map(|t| t.range)
-        .collect();
-    let lambda = T::c(cfg.l2);
+    let penalty = net.penalty(cfg.l2);
     let mut order = Vec::with_capacity(n);
     let mut next = 0usize;
     let ratio = (find.end / find.start).ln();
@@ -226,11 +220,7 @@ fn ramp<T: Scalar>(
         )
         .f64()
             / m as f64;
-        let pen: f64 = weight_ranges
-            .iter()
-            .map(|r| loss::l2_penalty(&net.params()[r.clone()], lambda).f64())
-            .sum();
-        let l = data_loss + if cfg.l2 > 0.0 { pen } else { 0.0 };
+        let l = data_loss + penalty.value(net.params());
         if !l.is_finite() {
             diverged = true;
             break;
@@ -248,11 +238,7 @@ fn ramp<T: Scalar>(
         }
         best = best.min(smoothed);
         net.backward(&mut ws, m, &mut grads, Beta::Replace);
-        if cfg.l2 > 0.0 {
-            for r in &weight_ranges {
-                loss::add_l2_gradient(&net.params()[r.clone()], &mut grads[r.clone()], lambda);
-            }
-        }
+        penalty.add_gradient(net.params(), &mut grads);
         opt.step(net.params_mut(), &grads, T::c(lr));
     }
     if curve.len() < 2 {

@@ -228,6 +228,17 @@ impl<T: Scalar> Network<T> {
         out
     }
 
+    /// The notes' L2 penalty λ Σ w² over this network's weight tensors (not its biases).
+    pub fn penalty(&self, lambda: f64) -> crate::loss::Penalty<T> {
+        let weights = self
+            .tensors()
+            .into_iter()
+            .filter(|t| t.is_weight)
+            .map(|t| t.range)
+            .collect();
+        crate::loss::Penalty::new(lambda, weights)
+    }
+
     /// Forward pass over the first `n` rows of the workspace's input (see [`Workspace::input_mut`]).
     /// With `Some(rng)` the network is in training mode (dropout draws masks from `rng`); with
     /// `None` in evaluation mode. Returns the output, `n × outputs`.

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
-use crate::loss::{self, Loss};
+use crate::loss::{self, Loss, Penalty};
 use crate::network::{Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
@@ -368,13 +368,7 @@ pub fn train_with<T: Scalar>(
         parts,
     );
     let mut order = Vec::with_capacity(n);
-    let weight_ranges: Vec<_> = net
-        .tensors()
-        .into_iter()
-        .filter(|t| t.is_weight)
-        .map(|t| t.range)
-        .collect();
-    let lambda = T::c(cfg.l2);
+    let penalty = net.penalty(cfg.l2);
     let k = net.outputs();
     let steps = n.div_ceil(bs);
 
@@ -533,7 +527,7 @@ pub fn train_with<T: Scalar>(
                 correct += c;
                 has_acc = true;
             }
-            let objective = batch_loss / m as f64 + penalty(net.params(), &weight_ranges, lambda);
+            let objective = batch_loss / m as f64 + penalty.value(net.params());
             if !objective.is_finite() {
                 return Err(diverged(
                     (epoch, step),
@@ -561,15 +555,12 @@ pub fn train_with<T: Scalar>(
             loss_sum += batch_loss;
             opt.begin_step();
             if let Some(par) = parallel.as_mut() {
-                let l2 = (cfg.l2 > 0.0).then_some((lambda, weight_ranges.as_slice()));
-                par.update(net.params_mut(), &mut opt, lr_t, l2);
+                par.update(net.params_mut(), &mut opt, lr_t, &penalty);
             } else {
                 // Each layer is updated as soon as backpropagation has its gradient (plus the
                 // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
                 net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
-                    if is_weight && cfg.l2 > 0.0 {
-                        loss::add_l2_gradient(p, g, lambda);
-                    }
+                    penalty.add_tensor_gradient(p, g, is_weight);
                     opt.update(p, g, range, lr_t);
                 });
             }
@@ -629,17 +620,9 @@ pub fn train_with<T: Scalar>(
         check_weights(net, (epoch, steps - 1), lr)?;
         let seconds = before + started.elapsed().as_secs_f64();
 
-        let grad_norm = cfg.grad_tol.map(|_| {
-            full_gradient_norm(
-                net,
-                data,
-                cfg,
-                &mut ws,
-                &mut batch,
-                &mut grads,
-                &weight_ranges,
-            )
-        });
+        let grad_norm = cfg
+            .grad_tol
+            .map(|_| full_gradient_norm(net, data, cfg, &mut ws, &mut batch, &mut grads, &penalty));
         let val_eval =
             val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
         if let Some(e) = val_eval
@@ -910,17 +893,6 @@ fn check_weights<T: Scalar>(net: &Network<T>, at: (usize, usize), lr: f64) -> Re
     }
 }
 
-/// The notes' penalty λ Σ w² over the weight tensors.
-fn penalty<T: Scalar>(params: &[T], weights: &[std::ops::Range<usize>], lambda: T) -> f64 {
-    if lambda == T::zero() {
-        return 0.0;
-    }
-    weights
-        .iter()
-        .map(|r| loss::l2_penalty(&params[r.clone()], lambda).f64())
-        .sum()
-}
-
 /// ‖∇L(w)‖ for the whole training set: the batch gradients summed with weights |B|/n.
 fn full_gradient_norm<T: Scalar>(
     net: &Network<T>,
@@ -929,7 +901,7 @@ fn full_gradient_norm<T: Scalar>(
     ws: &mut Workspace<T>,
     batch: &mut BatchBuf<T>,
     grads: &mut [T],
-    weight_ranges: &[std::ops::Range<usize>],
+    penalty: &Penalty<T>,
 ) -> f64 {
     let n = data.len();
     let k = net.outputs();
@@ -950,13 +922,7 @@ fn full_gradient_norm<T: Scalar>(
         );
         net.backward(ws, m, grads, if i == 0 { Beta::Replace } else { Beta::Add });
     }
-    for r in weight_ranges {
-        loss::add_l2_gradient(
-            &net.params()[r.clone()],
-            &mut grads[r.clone()],
-            T::c(cfg.l2),
-        );
-    }
+    penalty.add_gradient(net.params(), grads);
     grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()
 }
 
