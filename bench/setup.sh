@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need on a fresh Debian machine (not needed for the tests):
+# (also scikit-learn, statsmodels, vega_datasets and pandas for bench/tables.py)
 # Fashion-MNIST (Debian's dataset-fashion-mnist, under /usr/share/datasets/fashion-mnist) and a
 # Python venv at bench/.venv with PyTorch, NumPy and safetensors for bench/*.py and
 # scripts/pytorch_check.py. Then:
@@ -16,3 +17,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q torch numpy safetensors
 .venv/bin/python -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__)"
+# The defaults benchmark (bench/tables.py) needs scikit-learn and the packages that ship its tables.
+.venv/bin/pip install -q scikit-learn statsmodels vega_datasets pandas
+.venv/bin/python -c "import sklearn, statsmodels, vega_datasets, pandas; print('scikit-learn', sklearn.__version__, 'statsmodels', statsmodels.__version__)"

@@ -181,11 +181,42 @@ pub fn to_bytes_with(
             )
         })
         .collect();
-    safetensors::serialize(views, Some(info)).map_err(|e| Error::Data {
-        path: PathBuf::from("<model>"),
-        location: "serialising".into(),
-        message: e.to_string(),
-    })
+    safetensors::serialize(views, Some(info))
+        .map(sorted_header)
+        .map_err(|e| Error::Data {
+            path: PathBuf::from("<model>"),
+            location: "serialising".into(),
+            message: e.to_string(),
+        })
+}
+
+/// The same safetensors bytes with the JSON header's keys sorted (the crate writes its metadata
+/// map in hash order), so that the same model always gives the same bytes. The header stays padded
+/// with spaces to a multiple of 8 bytes; tensor offsets are relative to the data that follows it,
+/// so they do not change.
+pub fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(n) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8usize.saturating_add(n)) else {
+        return bytes;
+    };
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out sorted.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let mut json = serde_json::to_string(&value).expect("JSON serialises");
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(json.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// The model file's bytes: the `state_dict` tensors and the metadata.

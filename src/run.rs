@@ -234,7 +234,7 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
                 ),
             ));
         }
-        settings.epochs = n;
+        settings.epochs = Some(n);
     }
     // The trajectory so far, up to the checkpoint's epoch (a later snapshot may have been kept
     // before the run was killed).
@@ -436,9 +436,6 @@ fn execute_mode(
     mode: Mode<'_>,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    // The default recipe written out, so that the recorded settings name the optimiser and momentum.
-    let resolved = settings.resolved();
-    let settings = &resolved;
     let mut rng = Rng::seed_from_u64(settings.seed);
     let opts = SourceOptions {
         test: settings.test.clone(),
@@ -452,7 +449,7 @@ fn execute_mode(
         },
     };
     // Check the settings that need no data first, so a bad flag fails before a long load.
-    let mut optimizer = settings.optimizer_config()?;
+    settings.optimizer_config()?;
     let schedule = settings.schedule()?;
     settings.train_config(crate::Loss::CrossEntropy, 1)?;
 
@@ -469,6 +466,8 @@ fn execute_mode(
     // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
     let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
     let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    // A table (the default recipe differs from images').
+    let tabular = loaded.csv.is_some();
     // A CSV's cells are not needed any more.
     loaded.csv = None;
     if let Some(r) = &prepared.report {
@@ -482,7 +481,11 @@ fn execute_mode(
         ));
     }
     let mut normalizer =
-        train_set.fit_normalizer(settings.normalize.unwrap_or(loaded.default_normalization));
+        train_set.fit_normalizer(settings.normalize.unwrap_or(match &prepared.report {
+            // Pixels written as CSV are scaled by 1/255, as images are.
+            Some(r) if r.pixel_like => crate::data::Normalization::Scale,
+            _ => loaded.default_normalization,
+        }));
     if let Some(r) = &prepared.report {
         // One-hot, boolean and indicator features stay 0/1.
         for (k, numeric) in r.columns.standardized_mask().into_iter().enumerate() {
@@ -512,7 +515,13 @@ fn execute_mode(
     {
         d.set_normalizer(normalizer.clone())?;
     }
-    let mut cfg = settings.train_config(loss, train_set.len())?;
+    // The defaults that depend on the data (recipe, epoch rule, early stopping), written out so
+    // that the recorded settings name the optimiser, rate, momentum, epochs and patience.
+    let mut sized = settings.resolved_for(train_set.len(), val_set.is_some(), tabular);
+    let mut optimizer = sized.optimizer_config()?;
+    let mut cfg = sized.train_config(loss, train_set.len())?;
+    sized.monitor = Some(cfg.monitor);
+    let settings = &sized;
     cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
@@ -607,7 +616,12 @@ fn execute_mode(
     };
     let mut meta = ModelMeta::new(&net, loss, normalizer.clone());
     meta.class_names = train_set.class_names.clone();
-    meta.feature_names = loaded.feature_names.clone();
+    // A CSV's features as fitted on the training rows (without the validation rows), which the
+    // network reads; not the load-time list (fitted before the validation split).
+    meta.feature_names = match &prepared.report {
+        Some(r) => Some(r.columns.feature_names()),
+        None => loaded.feature_names.clone(),
+    };
     meta.target_names = loaded
         .target_names
         .clone()
@@ -732,7 +746,7 @@ fn execute_mode(
         test: test_eval.map(|t| t.0),
         epochs: report.history.len(),
         best_epoch: report.best_epoch,
-        stop_reason: stop_text(&report.stop, cfg.epochs),
+        stop_reason: stop_text(&report.stop, &cfg),
         epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
         examples_per_second: (train_set.len() * report.history.len()) as f64
             / train_seconds.max(1e-12),
@@ -861,10 +875,19 @@ fn tested_advice(
     None
 }
 
-fn stop_text(stop: &StopReason, epochs: usize) -> String {
+fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {
+    let epochs = cfg.epochs;
     match stop {
         StopReason::Interrupted { .. } => format!("{stop} (of {epochs})"),
         StopReason::MaxEpochs => format!("all {epochs} epochs done"),
+        StopReason::EarlyStopping { best_epoch } => format!(
+            "early stop: validation {} did not improve for {} epochs; weights of epoch {best_epoch} restored",
+            match cfg.monitor {
+                train::Monitor::Loss => "loss",
+                train::Monitor::Accuracy => "accuracy",
+            },
+            cfg.patience.unwrap_or(0)
+        ),
         other => other.to_string(),
     }
 }
@@ -936,6 +959,10 @@ impl Observer for Tee<'_> {
             });
         }
         self.inner.on_epoch(m);
+    }
+
+    fn on_start(&mut self, epochs: usize, steps_per_epoch: usize) {
+        self.inner.on_start(epochs, steps_per_epoch);
     }
 
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {

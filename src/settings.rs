@@ -7,7 +7,7 @@
 //! ```
 //! let s: downhill::settings::Settings = toml::from_str("hidden = [32]\nepochs = 3\nbatch-size = \"full\"").unwrap();
 //! assert_eq!(s.hidden, vec![32]);
-//! assert_eq!(s.batch_size, downhill::settings::BatchSize::Full);
+//! assert_eq!(s.batch_size, Some(downhill::settings::BatchSize::Full));
 //! ```
 
 use std::path::PathBuf;
@@ -122,7 +122,8 @@ impl<'de> serde::Deserialize<'de> for Every {
 
 /// Everything that decides a training run. Defaults are the CLI's: `downhill train` with no
 /// flags trains 784-100-10 (ReLU) on the embedded digits with the default recipe (SGD,
-/// η = 0.05, momentum 0.9; see [`Settings::resolved`]), batch 64, 20 epochs.
+/// η = 0.05, momentum 0.9; see [`Settings::resolved`]), batch 64, epochs sized to the data
+/// ([`epochs_for`]) with early stopping on the validation split ([`Settings::resolved_for`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
@@ -153,9 +154,14 @@ pub struct Settings {
     pub l2: f64,
     pub schedule: String,
     pub warmup: usize,
-    pub batch_size: BatchSize,
-    pub epochs: usize,
+    /// Examples per mini-batch; unset: 64 for images, 200 for tables (scikit-learn's
+    /// `min(200, n)`; see [`Settings::resolved_recipe`]).
+    pub batch_size: Option<BatchSize>,
+    /// Maximum epochs; unset: sized to the data ([`epochs_for`]).
+    pub epochs: Option<usize>,
     pub val_fraction: f64,
+    /// Early stopping's patience; unset: [`patience_for`] when there is a validation split,
+    /// off otherwise; 0: off.
     pub patience: Option<usize>,
     pub grad_tol: Option<f64>,
     pub seed: u64,
@@ -187,6 +193,9 @@ pub struct Settings {
     /// `balanced`: weight the classification loss by n / (classes · count) per class
     /// (scikit-learn's `class_weight="balanced"`), counted on the training part.
     pub class_weight: Option<String>,
+    /// What early stopping watches: `loss` or `accuracy` (default: accuracy when the loss has
+    /// one, else loss).
+    pub monitor: Option<crate::train::Monitor>,
 }
 
 impl Default for Settings {
@@ -212,8 +221,8 @@ impl Default for Settings {
             l2: 0.0,
             schedule: "constant".into(),
             warmup: 0,
-            batch_size: BatchSize::Examples(64),
-            epochs: 20,
+            batch_size: None,
+            epochs: None,
             val_fraction: 0.1,
             patience: None,
             grad_tol: None,
@@ -232,8 +241,50 @@ impl Default for Settings {
             categorical: None,
             lr_auto: false,
             class_weight: None,
+            monitor: None,
         }
     }
+}
+
+/// Default mini-batch sizes: images, and tables (scikit-learn's `min(200, n)`; chosen by
+/// `bench/tables.py`).
+pub const IMAGE_BATCH: usize = 64;
+pub const TABLE_BATCH: usize = 200;
+
+/// Default early-stopping patience with a validation split, in epochs (scikit-learn's
+/// `n_iter_no_change`), raised for small data so that it spans at least [`PATIENCE_STEPS`]
+/// optimiser steps (see [`patience_for`]).
+pub const DEFAULT_PATIENCE: usize = 10;
+pub const PATIENCE_STEPS: usize = 500;
+
+/// The default patience for `n` training examples in batches of `batch`: [`DEFAULT_PATIENCE`]
+/// epochs, or enough epochs for [`PATIENCE_STEPS`] steps if that is more — ten epochs of a
+/// 150-row table are 30 steps, too few to tell a plateau from noise.
+pub fn patience_for(n: usize, batch: BatchSize) -> usize {
+    let steps_per_epoch = match batch {
+        BatchSize::Examples(b) => n.max(1).div_ceil(b),
+        BatchSize::Full => 1,
+    };
+    DEFAULT_PATIENCE.max(PATIENCE_STEPS.div_ceil(steps_per_epoch))
+}
+/// The epoch rule's target number of optimiser steps, and its bounds (see [`epochs_for`]).
+pub const TARGET_STEPS: usize = 10_000;
+pub const MIN_EPOCHS: usize = 20;
+pub const MAX_EPOCHS: usize = 200;
+
+/// The default maximum number of epochs for `n` training examples in batches of `batch`:
+/// enough epochs for [`TARGET_STEPS`] optimiser steps, at least [`MIN_EPOCHS`] and at most
+/// [`MAX_EPOCHS`] (scikit-learn's `max_iter`) — so a 150-row table gets 200 epochs (600 steps at
+/// batch 64) instead of 20 (60 steps), and 60,000 images get 20. Early stopping (on by default
+/// with a validation split) usually ends the run sooner.
+pub fn epochs_for(n: usize, batch: BatchSize) -> usize {
+    let steps_per_epoch = match batch {
+        BatchSize::Examples(b) => n.max(1).div_ceil(b),
+        BatchSize::Full => 1,
+    };
+    TARGET_STEPS
+        .div_ceil(steps_per_epoch)
+        .clamp(MIN_EPOCHS, MAX_EPOCHS)
 }
 
 impl Settings {
@@ -259,10 +310,35 @@ impl Settings {
     /// [`SGD_DEFAULT_LR`] (unless `lr` is set or chosen by `lr-auto`). A run records these, so
     /// its settings say which optimiser and momentum it used.
     pub fn resolved(&self) -> Settings {
+        self.resolved_recipe(false)
+    }
+
+    /// [`Settings::resolved`] for images (`tabular = false`) or a table (`true`). Without
+    /// `batch-size`, batches of [`IMAGE_BATCH`] or [`TABLE_BATCH`]. Without `optimizer`, a table
+    /// gets Adam with PyTorch's defaults (η = 0.001) — with batches of 200, the recipe with the
+    /// best worst case over the tuning tables of `bench/tables.py` (README) — unless `momentum`
+    /// or `nesterov` is given (then SGD, as those ask for); images get SGD with momentum
+    /// [`SGD_DEFAULT_MOMENTUM`], η = [`SGD_DEFAULT_LR`] (better than Adam on the digits).
+    pub fn resolved_recipe(&self, tabular: bool) -> Settings {
         let mut s = self.clone();
+        s.batch_size = Some(s.batch_size.unwrap_or(BatchSize::Examples(if tabular {
+            TABLE_BATCH
+        } else {
+            IMAGE_BATCH
+        })));
         if s.optimizer.is_none() {
-            s.optimizer = Some("sgd".into());
-            s.momentum = Some(s.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM));
+            if tabular && s.momentum.is_none() && !s.nesterov {
+                s.optimizer = Some("adam".into());
+            } else {
+                s.optimizer = Some("sgd".into());
+                s.momentum = Some(s.momentum.unwrap_or(SGD_DEFAULT_MOMENTUM));
+            }
+        }
+        if !s.lr_auto
+            && s.lr.is_none()
+            && let Ok(c) = s.optimizer_config()
+        {
+            s.lr = Some(c.lr());
         }
         if s.optimizer.as_deref() == Some("sgd") {
             // PyTorch's SGD: momentum 0 unless given. Written out so the record says so.
@@ -272,6 +348,28 @@ impl Settings {
             }
         }
         s
+    }
+
+    /// The settings with the defaults that depend on the data written out, for a training part
+    /// of `n` examples, with or without a validation split, of a table or of images: the
+    /// recipe ([`Settings::resolved_recipe`]), the epoch rule ([`epochs_for`]) and early
+    /// stopping ([`patience_for`] with a validation split, else 0 = off).
+    pub fn resolved_for(&self, n: usize, has_validation: bool, tabular: bool) -> Settings {
+        let mut s = self.resolved_recipe(tabular);
+        let batch = s.batch_size.unwrap_or(BatchSize::Examples(IMAGE_BATCH));
+        s.epochs = Some(s.epochs.unwrap_or_else(|| epochs_for(n, batch)));
+        s.patience = Some(s.patience.unwrap_or(if has_validation {
+            patience_for(n, batch)
+        } else {
+            0
+        }));
+        s
+    }
+
+    /// The mini-batch size: as set, else the images' default [`IMAGE_BATCH`] (runs resolve the
+    /// tables' default first, see [`Settings::resolved_recipe`]).
+    pub fn batch(&self) -> BatchSize {
+        self.batch_size.unwrap_or(BatchSize::Examples(IMAGE_BATCH))
     }
 
     /// The optimiser with its hyperparameters: PyTorch's defaults for the named one (for SGD:
@@ -408,7 +506,7 @@ impl Settings {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::setting("dropout", self.dropout, "must be in [0, 1)"));
         }
-        if self.epochs == 0 {
+        if self.epochs == Some(0) {
             return Err(Error::setting("epochs", 0, "must be ≥ 1"));
         }
         if self.threads == 0 {
@@ -456,18 +554,22 @@ impl Settings {
         };
         Ok(TrainConfig {
             divergence,
-            epochs: self.epochs,
-            batch_size: match self.batch_size {
+            epochs: self.epochs.unwrap_or_else(|| epochs_for(n, self.batch())),
+            batch_size: match self.batch() {
                 BatchSize::Examples(b) => b,
                 BatchSize::Full => n.max(1),
             },
             loss,
             l2: self.l2,
             grad_tol: self.grad_tol,
-            patience: self.patience,
+            patience: self.patience.filter(|&p| p > 0),
             shuffle: !self.no_shuffle,
             threads: self.threads,
             class_weights: None,
+            monitor: self.monitor.unwrap_or(match loss {
+                Loss::CrossEntropy | Loss::Bce => crate::train::Monitor::Accuracy,
+                Loss::Mse => crate::train::Monitor::Loss,
+            }),
         })
     }
 }

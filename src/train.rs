@@ -58,6 +58,8 @@ pub struct TrainConfig {
     /// Class weights of the training loss (see [`loss::ClassWeights`]); the reported
     /// validation loss stays unweighted.
     pub class_weights: Option<loss::ClassWeights>,
+    /// What early stopping watches on the validation set.
+    pub monitor: Monitor,
     /// The finite blow-up rule (`None`: only NaN and infinite losses count as divergence).
     pub divergence: Option<Divergence>,
 }
@@ -83,6 +85,31 @@ impl Default for Divergence {
     }
 }
 
+/// The validation figure early stopping minimises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Monitor {
+    /// The validation loss (Keras's `val_loss`).
+    #[default]
+    Loss,
+    /// The validation error rate 1 − accuracy (scikit-learn's early stopping watches the
+    /// validation score), ties broken by the lower validation loss. Falls back to the loss
+    /// when the loss has no accuracy.
+    Accuracy,
+}
+
+impl Monitor {
+    /// The number to minimise: the loss, or 1 − accuracy + 10⁻¹⁰·min(loss, 10³) (the loss term
+    /// is below 10⁻⁷, less than one example's share of any validation set under 10⁷ examples,
+    /// so it only breaks ties).
+    pub fn key(self, e: &Evaluation) -> f64 {
+        match (self, e.accuracy) {
+            (Monitor::Accuracy, Some(a)) => 1.0 - a + 1e-10 * e.loss.min(1e3),
+            _ => e.loss,
+        }
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -95,6 +122,7 @@ impl Default for TrainConfig {
             shuffle: true,
             threads: 1,
             class_weights: None,
+            monitor: Monitor::Loss,
             divergence: Some(Divergence::default()),
         }
     }
@@ -152,7 +180,8 @@ pub enum StopReason {
     MaxEpochs,
     /// ‖∇L‖ fell to the tolerance.
     GradientTolerance { norm: f64 },
-    /// The validation loss did not improve for `patience` epochs; weights of `best_epoch` restored.
+    /// The monitored validation figure (loss, or accuracy: [`Monitor`]) did not improve for
+    /// `patience` epochs; weights of `best_epoch` restored.
     EarlyStopping { best_epoch: usize },
     /// The observer asked to stop (Ctrl-C): `epoch` epochs and `step` steps of the next were done.
     Interrupted { epoch: usize, step: usize },
@@ -168,7 +197,7 @@ impl std::fmt::Display for StopReason {
             StopReason::EarlyStopping { best_epoch } => {
                 write!(
                     f,
-                    "early stop: validation loss did not improve; weights of epoch {best_epoch} restored"
+                    "early stop: the validation figure did not improve; weights of epoch {best_epoch} restored"
                 )
             }
             StopReason::Interrupted { epoch, step } => {
@@ -195,6 +224,8 @@ pub struct TrainReport {
 pub trait Observer {
     /// After each epoch.
     fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    /// Before the first step: the maximum number of epochs and the steps per epoch.
+    fn on_start(&mut self, _epochs: usize, _steps_per_epoch: usize) {}
     /// After each optimiser step: 0-based step within the epoch, steps per epoch, running mean loss.
     fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _running_loss: f64) {}
     /// Whether [`Observer::on_weights`] should be called (it costs a copy of the weights).
@@ -471,6 +502,7 @@ pub fn train_with<T: Scalar>(
             observer.on_weights(epoch, &w);
         }
     };
+    observer.on_start(cfg.epochs, steps);
     if first_epoch == 0 && first_step == 0 {
         report_weights(observer, 0, net);
     }
@@ -666,10 +698,11 @@ pub fn train_with<T: Scalar>(
             break;
         }
         if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
+            let key = cfg.monitor.key(&e);
             match &mut best {
-                // Only a strictly lower loss is an improvement (not `Less` also holds for NaN).
+                // Only a strictly lower key is an improvement (not `Less` also holds for NaN).
                 Some((loss, at, params))
-                    if e.loss.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
+                    if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
                 {
                     if epoch + 1 - *at >= patience {
                         net.params_mut().copy_from_slice(params);
@@ -678,10 +711,10 @@ pub fn train_with<T: Scalar>(
                     }
                 }
                 Some((loss, at, params)) => {
-                    (*loss, *at) = (e.loss, epoch + 1);
+                    (*loss, *at) = (key, epoch + 1);
                     params.copy_from_slice(net.params());
                 }
-                None => best = Some((e.loss, epoch + 1, net.params().to_vec())),
+                None => best = Some((key, epoch + 1, net.params().to_vec())),
             }
         }
         let epoch_checkpoint = match checkpoint.as_ref().map(|c| c.every) {

@@ -60,10 +60,23 @@ fn train_defaults_on_digits_with_json_and_run_folder() {
             "{key}"
         );
     }
-    assert_eq!(v["epochs"], 20);
-    assert_eq!(v["best_epoch"], 20);
-    assert!(v["stop_reason"].as_str().unwrap().contains("epochs"));
-    assert_eq!(v["epoch_seconds"].as_array().unwrap().len(), 20);
+    // Issue 11 changed the defaults: epochs sized to the data (up to 176 for 3,600 training
+    // digits) and early stopping on the validation split, restoring the best epoch.
+    let epochs = v["epochs"].as_u64().unwrap();
+    let max = v["settings"]["epochs"].as_u64().unwrap();
+    assert_eq!(
+        max,
+        downhill::settings::epochs_for(3600, downhill::settings::BatchSize::Examples(64)) as u64
+    );
+    assert!(epochs <= max && epochs >= 1, "{epochs}");
+    assert_eq!(v["settings"]["patience"], 10);
+    let best = v["best_epoch"].as_u64().unwrap();
+    assert!(
+        best <= epochs && epochs - best <= 10,
+        "best {best} of {epochs}"
+    );
+    assert!(v["stop_reason"].as_str().unwrap().contains("epoch"));
+    assert_eq!(v["epoch_seconds"].as_array().unwrap().len() as u64, epochs);
     assert!(v["examples_per_second"].as_f64().unwrap() > 0.0);
     assert_eq!(v["seed"], 0);
     assert_eq!(
@@ -81,7 +94,7 @@ fn train_defaults_on_digits_with_json_and_run_folder() {
         assert!(len > 0, "{f} missing or empty");
     }
     let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    assert_eq!(lines.lines().count(), 20);
+    assert_eq!(lines.lines().count() as u64, epochs);
     for l in lines.lines() {
         let m = json(l.as_bytes());
         assert!(m["val_loss"].is_number() && m["lr"].is_number() && m["seconds"].is_number());

@@ -517,15 +517,17 @@ fn binary_sgd_without_momentum_matches_pytorch() {
     assert_golden("sgd", &w, &GOLDEN_PLAIN);
     assert_eq!(s["optimizer"], "sgd");
     assert_eq!(s["momentum"].as_f64(), Some(0.0), "settings say momentum 0");
-    // The runs differ: momentum 0 really is not the default recipe's 0.9.
-    let (w, s) = train_golden(d.path(), "default", &["--lr", "0.1"]);
-    assert_golden("default recipe", &w, &GOLDEN_MOMENTUM);
+    // Without --optimizer, --momentum asks for SGD with that momentum (the runs differ: momentum
+    // 0 really is momentum 0).
+    let (w, s) = train_golden(d.path(), "default", &["--lr", "0.1", "--momentum", "0.9"]);
+    assert_golden("recipe with --momentum", &w, &GOLDEN_MOMENTUM);
     assert_eq!(s["optimizer"], "sgd");
-    assert_eq!(
-        s["momentum"].as_f64(),
-        Some(0.9),
-        "the default recipe says momentum 0.9"
-    );
+    assert_eq!(s["momentum"].as_f64(), Some(0.9));
+    // With no optimiser flag at all, a table's recipe is Adam at PyTorch's rate, and the
+    // settings say so.
+    let (_, s) = train_golden(d.path(), "none", &[]);
+    assert_eq!(s["optimizer"], "adam");
+    assert_eq!(s["lr"].as_f64(), Some(0.001));
 }
 
 #[test]

@@ -722,7 +722,14 @@ fn large_regression_targets_train_as_well_as_small_ones() {
     let (e, _) = ok(&["eval", "--json", "--model", s(&model), "--data", s(&b)]);
     let e = json(e.as_bytes());
     assert!(e["r2"].as_f64().unwrap() > 0.8, "{e}");
-    assert!((e["rmse"].as_f64().unwrap() / ea - 20.0).abs() < 5.0, "{e}");
+    // Compared with the small-target model's eval on its own file (like with like: the whole
+    // file is mostly training rows, whose error is below the test rows' once training runs to
+    // early stopping): ×20.
+    let model_a = dir.path().join("a/model.safetensors");
+    let (e_a, _) = ok(&["eval", "--json", "--model", s(&model_a), "--data", s(&a)]);
+    let e_a = json(e_a.as_bytes());
+    let ratio = e["rmse"].as_f64().unwrap() / e_a["rmse"].as_f64().unwrap();
+    assert!((ratio - 20.0).abs() < 2.0, "{e} vs {e_a}");
     let (p, _) = ok(&["predict", "--model", s(&model), "--input", s(&b)]);
     let preds: Vec<f64> = p.lines().skip(1).map(|l| l.parse().unwrap()).collect();
     let mean = preds.iter().sum::<f64>() / preds.len() as f64;

@@ -26,7 +26,7 @@ fn valid_files() -> &'static (Vec<u8>, Vec<u8>) {
         let settings = downhill::settings::Settings {
             data: csv.display().to_string(),
             hidden: vec![3],
-            epochs: 2,
+            epochs: Some(2),
             out: Some(dir.path().join("run")),
             ..Default::default()
         };

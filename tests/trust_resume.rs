@@ -250,6 +250,9 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
         "--lr",
         "0.001",
         "--snapshots",
+        // No early stopping (on by default with a validation split since issue 11).
+        "--patience",
+        "0",
     ];
     let bin = assert_cmd::cargo::cargo_bin("downhill");
     let child = std::process::Command::new(&bin)
@@ -333,7 +336,15 @@ fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
     let spawn = |out: &Path| {
         std::process::Command::new(&bin)
             .args([
-                "train", "--quiet", "--hidden", "4", "--epochs", "10000000", "--data",
+                "train",
+                "--quiet",
+                "--hidden",
+                "4",
+                "--epochs",
+                "10000000",
+                "--patience",
+                "0",
+                "--data",
             ])
             .arg(&csv)
             .arg("--out")

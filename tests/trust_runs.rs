@@ -313,6 +313,8 @@ fn runs_lock_their_folder_and_killed_runs_resume() {
             "--quiet",
             "--epochs",
             "100000",
+            "--patience",
+            "0",
             "--checkpoint-every",
             "5",
             "--out",

@@ -132,16 +132,19 @@ pub struct TrainArgs {
     /// Epochs of linear learning-rate warm-up before the schedule.
     #[arg(long, value_name = "EPOCHS")]
     pub warmup: Option<usize>,
-    /// Examples per mini-batch, or `full` for full-batch gradient descent.
+    /// Examples per mini-batch, or `full` for full-batch gradient descent (default 64 for
+    /// images, 200 for tables).
     #[arg(long, value_parser = parse_batch, value_name = "N|full")]
     pub batch_size: Option<BatchSize>,
-    /// Maximum number of epochs (passes over the training set).
+    /// Maximum number of epochs (passes over the training set). Default: sized to the data —
+    /// enough for 10,000 optimiser steps, between 20 and 200 epochs.
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Share of the training data held out for validation (default 0.1). 0 allowed.
     #[arg(long, value_name = "F")]
     pub val_fraction: Option<f64>,
     /// Early stopping: stop after N epochs without a lower validation loss, keep the best weights.
+    /// Default 10 when there is a validation split; 0 turns it off.
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
@@ -189,6 +192,10 @@ pub struct TrainArgs {
     /// (default 10; 0 turns the rule off — NaN and infinite losses are always caught).
     #[arg(long, value_name = "F")]
     pub divergence_factor: Option<f64>,
+    /// What early stopping watches on the validation set (default: accuracy to classify, loss
+    /// to regress).
+    #[arg(long, value_parser = parse_monitor, value_name = "loss|accuracy")]
+    pub monitor: Option<downhill::train::Monitor>,
     /// CSV: use only these columns as features (names, or 0-based indices without a header).
     #[arg(long, value_delimiter = ',', value_name = "COL,COL,…")]
     pub features: Option<Vec<String>>,
@@ -419,6 +426,14 @@ fn parse_lr(s: &str) -> Result<LrFlag, String> {
         .map_err(|_| "a number (the learning rate η), or `auto` for the range test".to_string())
 }
 
+fn parse_monitor(s: &str) -> Result<downhill::train::Monitor, String> {
+    use downhill::train::Monitor;
+    one_of(s, &[Monitor::Loss, Monitor::Accuracy], |m| match m {
+        Monitor::Loss => "loss",
+        Monitor::Accuracy => "accuracy",
+    })
+}
+
 fn parse_every(s: &str) -> Result<Every, String> {
     s.parse()
         .map_err(|_| "a whole number of steps ≥ 1, or `epoch`".to_string())
@@ -517,8 +532,10 @@ impl TrainArgs {
         }
         set(&mut s.schedule, self.schedule.clone());
         set(&mut s.warmup, self.warmup);
-        set(&mut s.batch_size, self.batch_size);
-        set(&mut s.epochs, self.epochs);
+        if self.batch_size.is_some() {
+            s.batch_size = self.batch_size;
+        }
+        over(&self.epochs, &mut s.epochs);
         set(&mut s.val_fraction, self.val_fraction);
         if self.patience.is_some() {
             s.patience = self.patience;
@@ -541,6 +558,9 @@ impl TrainArgs {
         over(&self.drop, &mut s.drop);
         over(&self.categorical, &mut s.categorical);
         over(&self.class_weight, &mut s.class_weight);
+        if self.monitor.is_some() {
+            s.monitor = self.monitor;
+        }
         Ok(s)
     }
 }

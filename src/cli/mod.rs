@@ -208,7 +208,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         }
     }
     interrupt::install();
-    let batch = match settings.batch_size {
+    let batch = match settings.batch() {
         downhill::settings::BatchSize::Examples(b) => b,
         downhill::settings::BatchSize::Full => 0,
     };
@@ -219,7 +219,8 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
                 .as_u64()
                 .unwrap_or(0) as usize,
         ),
-        None => settings.epochs,
+        // Sized to the data when unset: the progress lines learn it when training starts.
+        None => settings.epochs.unwrap_or(0),
     };
     let mut progress = progress::Progress::new(a.quiet, epochs, batch);
     let summary = match &a.resume {

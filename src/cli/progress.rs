@@ -27,6 +27,10 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn on_start(&mut self, epochs: usize, _steps_per_epoch: usize) {
+        self.epochs = epochs;
+    }
+
     fn should_stop(&mut self) -> bool {
         super::interrupt::requested()
     }

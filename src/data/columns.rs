@@ -17,8 +17,16 @@
 //!    pandas), with a different value on every training row: **dropped** (row names).
 //! 6. Its name looks like an identifier (see [`looks_like_id`]) and at least
 //!    [`ID_SHARE`] (95%) of its non-missing training values are distinct: **dropped** (ID-like).
+//!    Rules 5 and 6 take a numeric column only when every value is a whole number (an ID or a
+//!    row number is never 0.37).
 //! 7. Every value is a number: **numeric**. Every value is a yes/no word ([`TRUE_WORDS`],
 //!    [`FALSE_WORDS`], case-insensitive: yes/no, true/false, y/n, t/f): **boolean**.
+//!    A text column that is really numbers is an error naming its first such cell (rather than
+//!    categories or an ID-like drop that would lose them silently): every value a number and some
+//!    written with a thousands separator, decimal comma, percent or currency sign (`12,345`,
+//!    `0,5`, `45%`, `$12`; see [`decorated_number`]), or at least [`NUMERIC_SHARE`] (90%) of the
+//!    values plain numbers and the rest stray words (`three`). `--categorical` or `--drop` on the
+//!    column, or a rewritten column, say what to do instead.
 //! 8. Otherwise text. A text column with at least [`ID_MIN_ROWS`] (20) non-missing training values
 //!    of which at least 95% are distinct is **dropped** (ID-like: names, free text); else
 //!    **categorical**.
@@ -385,12 +393,14 @@ impl Columns {
                 && table.has_header
                 && (table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0"))
                 && distinct == present
+                && (!numeric || values.iter().all(|v| v.fract() == 0.0))
             {
                 dropped("row names: unnamed first column, a different value on every row".into())
             } else if !named
                 && table.has_header
                 && looks_like_id(&table.names[j])
                 && distinct as f64 >= ID_SHARE * present as f64
+                && (!numeric || values.iter().all(|v| v.fract() == 0.0))
             {
                 dropped(format!(
                     "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
@@ -420,6 +430,8 @@ impl Columns {
                     }
                 }
                 Encoding::Boolean { fill: yes > no }
+            } else if let Some(e) = misread_numbers(table, j, rows, &counts) {
+                return Err(e);
             } else if !named
                 && present >= ID_MIN_ROWS
                 && distinct as f64 >= ID_SHARE * present as f64
@@ -624,6 +636,16 @@ impl Columns {
         let w = self.n_features();
         let mut x: Vec<f32> = Vec::new();
         let total = rows.len().saturating_mul(w);
+        // Against the memory available (a reservation alone succeeds under overcommit, and the
+        // process is then killed while filling it): one-hot columns multiply a file's size.
+        crate::memory::check(
+            format!(
+                "{}: {} rows × {w} features (f32)",
+                table.path.display(),
+                rows.len()
+            ),
+            crate::memory::product(&[rows.len(), w, 4]),
+        )?;
         x.try_reserve_exact(total).map_err(|_| {
             table.error(
                 "columns",
@@ -995,11 +1017,112 @@ fn number(table: &Table, i: usize, j: usize, cell: &str) -> Result<f64> {
         None => Err(table.error(
             table.at(i, j),
             format!(
-                "{cell:?} is not a number (the column {} is numeric)",
+                "{cell:?} is not a number (the column {} is numeric); fix the cell or write it as missing (NA)",
                 table.names[j]
             ),
         )),
     }
+}
+
+/// A number written with a thousands separator (`12,345`, `1,234,567.5`), a decimal comma
+/// (`0,5`), a percent sign (`45%`, `3.5 %`) or a currency sign (`$12`, `€3,50`, `£4`): what the
+/// digits say, and the decoration.
+pub fn decorated_number(cell: &str) -> Option<&'static str> {
+    let mut c = cell.trim();
+    let mut what = None;
+    for sign in ['$', '€', '£', '¥'] {
+        if let Some(rest) = c
+            .strip_prefix(sign)
+            .or_else(|| c.strip_prefix(&format!("-{sign}")[..]))
+        {
+            c = rest.trim_start();
+            what = Some("a currency sign");
+        }
+    }
+    if let Some(rest) = c.strip_suffix('%') {
+        c = rest.trim_end();
+        what = Some("a percent sign");
+    }
+    let digits = c.strip_prefix(['-', '+']).unwrap_or(c);
+    if digits.contains(',') {
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let groups: Vec<&str> = int.split(',').collect();
+        let grouped = !groups[0].is_empty()
+            && groups[0].len() <= 3
+            && groups[1..].iter().all(|g| g.len() == 3)
+            && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+            && frac.bytes().all(|b| b.is_ascii_digit());
+        let decimal_comma = groups.len() == 2
+            && !digits.contains('.')
+            && groups
+                .iter()
+                .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()));
+        if grouped {
+            return Some("a thousands separator");
+        }
+        return decimal_comma.then_some("a decimal comma");
+    }
+    match what {
+        Some(w) if parse_number(c).is_some_and(f64::is_finite) => Some(w),
+        _ => None,
+    }
+}
+
+/// Share of a text column's values that must be numbers for the rest to be called stray text.
+pub const NUMERIC_SHARE: f64 = 0.9;
+
+/// A text column that is really numbers, so that encoding it as categories (or dropping it as
+/// ID-like) would silently lose them: every value a number, some written with a thousands
+/// separator, decimal comma, percent or currency sign; or at least [`NUMERIC_SHARE`] of the values
+/// plain numbers and a few stray words ("three", "5 kg"). The error names the first such cell.
+fn misread_numbers(
+    table: &Table,
+    j: usize,
+    rows: &[usize],
+    counts: &HashMap<&str, usize>,
+) -> Option<Error> {
+    let present: usize = counts.values().sum();
+    let (mut plain, mut decorated) = (0, 0);
+    for (c, n) in counts {
+        if parse_number(c).is_some() {
+            plain += n;
+        } else if decorated_number(c).is_some() {
+            decorated += n;
+        }
+    }
+    let name = &table.names[j];
+    if decorated > 0 && plain + decorated == present {
+        let i = *rows.iter().find(|&&i| {
+            let c = table.cell(i, j);
+            !is_missing(c) && parse_number(c).is_none()
+        })?;
+        let c = table.cell(i, j);
+        return Some(table.error(
+            table.at(i, j),
+            format!(
+                "{c:?} is a number written with {}, and the column {name} holds only such numbers; \
+                 downhill reads plain numbers (1234.5). Rewrite the column without the separator or sign, \
+                 or pass --categorical {name} to use its values as categories, or --drop {name}",
+                decorated_number(c).unwrap_or("a separator")
+            ),
+        ));
+    }
+    if plain > 0 && plain < present && plain as f64 >= NUMERIC_SHARE * present as f64 {
+        let i = *rows.iter().find(|&&i| {
+            let c = table.cell(i, j);
+            !is_missing(c) && parse_number(c).is_none()
+        })?;
+        let c = table.cell(i, j);
+        return Some(table.error(
+            table.at(i, j),
+            format!(
+                "{c:?} is not a number, but {plain} of the {present} values of the column {name} are; \
+                 fix the cell or write it as missing (NA), or pass --categorical {name} to use the \
+                 values as categories, or --drop {name}"
+            ),
+        ));
+    }
+    None
 }
 
 /// The median (mean of the two middle values for an even count), as numpy's.
@@ -1015,7 +1138,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Standardisation of regression targets: the network learns (y − mean)/std, fitted on the
 /// training rows (population standard deviation, as scikit-learn's StandardScaler; a constant
-/// column keeps std 1). Predictions are mapped back: ŷ = output·std + mean.
+/// column keeps std 1: one whose spread is below f32's rounding of its mean, 4·ε·|mean|, or below
+/// the smallest normal f32, ~1.2·10⁻³⁸ — a relative test like scikit-learn's, so that a target
+/// measured in units of 10⁻³⁰ is standardised too). Predictions are mapped back: ŷ = output·std + mean.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetScaling {
@@ -1046,11 +1171,17 @@ impl TargetScaling {
                 *s += (v as f64 - m).powi(2);
             }
         }
+        // Constant (std 1) only when the spread is below f32's rounding of the mean, or below the
+        // smallest normal f32: a target in units of 1e-30 is still standardised.
         let std = var
             .iter()
-            .map(|s| {
+            .zip(&mean)
+            .map(|(s, m)| {
                 let sd = (s / n as f64).sqrt();
-                if sd > 1e-12 && sd.is_finite() {
+                if sd.is_finite()
+                    && sd >= f32::MIN_POSITIVE as f64
+                    && sd > 4.0 * f32::EPSILON as f64 * m.abs()
+                {
                     sd
                 } else {
                     1.0

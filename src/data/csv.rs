@@ -97,14 +97,45 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// there are none.
 fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     let bytes = read_maybe_gz(path)?;
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(body))
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+        .from_reader(body);
+    // Line numbers counted from each record's byte offset (the reader's own count is one short
+    // on CRLF files, and a record index is wrong after a quoted field that spans lines).
+    let (mut lines, mut counted) = (1u64, 0usize);
+    let mut line_at = |byte: u64| -> u64 {
+        // On CRLF files a record's offset is that of the preceding line's `\n`: count it.
+        let b = (byte as usize + 1).min(body.len());
+        if b > counted {
+            lines += body[counted..b].iter().filter(|&&c| c == b'\n').count() as u64;
+            counted = b;
+        }
+        lines
+    };
     let mut rows = Vec::new();
     for (i, r) in reader.records().enumerate() {
-        let r = r.map_err(|e| bad(path, format!("line {}", i + 1), e.to_string()))?;
+        let mut r = r.map_err(|e| {
+            let line = e.position().map_or(i as u64 + 1, |p| line_at(p.byte()));
+            let message = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                format!(
+                    "the file is not UTF-8 text ({e}); save it as UTF-8 (e.g. from Latin-1: \
+                     iconv -f latin1 -t utf-8)"
+                )
+            } else {
+                e.to_string()
+            };
+            bad(path, format!("line {line}"), message)
+        })?;
+        if let Some(p) = r.position() {
+            let mut q = p.clone();
+            q.set_line(line_at(p.byte()));
+            r.set_position(Some(q));
+        }
         if !(r.len() == 1 && r[0].is_empty()) {
             rows.push(r);
         }
@@ -115,14 +146,50 @@ fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
     Ok(rows)
 }
 
+/// The field separator: comma, semicolon (as Excel writes CSV where the decimal mark is a comma)
+/// or tab (TSV), counted outside quotes on the first (up to) five lines. A separator found the
+/// same number of times (≥ 1) on each of them wins, the one found most often first (ties:
+/// semicolon, tab, comma, so that `0,5;1,2` reads as two decimal-comma cells); if none is that
+/// regular, the one most frequent on the first line; a comma when there is none.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    const CANDIDATES: [u8; 3] = [b';', b'\t', b','];
+    let mut lines: Vec<[usize; 3]> = vec![[0; 3]];
+    let mut quoted = false;
+    for (k, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => {
+                if lines.len() == 5 || k + 1 == bytes.len() {
+                    break;
+                }
+                lines.push([0; 3]);
+            }
+            _ if !quoted => {
+                if let Some(c) = CANDIDATES.iter().position(|&d| d == b) {
+                    lines.last_mut().expect("a line")[c] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let regular = (0..3)
+        .filter(|&c| lines[0][c] > 0 && lines.iter().all(|l| l[c] == lines[0][c]))
+        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
+    let frequent = (0..3)
+        .filter(|&c| lines[0][c] > 0)
+        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
+    regular.or(frequent).map_or(b',', |c| CANDIDATES[c])
+}
+
 /// Whether the first row is a header. It is when any of these holds:
 /// 1. `known` names are given (a model's columns) and every field of the first row is one of
 ///    them, not all numbers;
 /// 2. some column's first field is text (not a number, not missing) while the first non-missing
 ///    field below it is a number;
-/// 3. (for tables whose every column is text) every field of the first row is text, not missing,
-///    and they are pairwise distinct, and some column repeats a value below the first row but never
-///    the first row's own field;
+/// 3. the first row's text fields (not numbers, not missing) are pairwise distinct, and among the
+///    columns whose first field is text, some repeat a value below the first row, and none of
+///    those ever repeats the first row's own field (a class column below a header `y`, a header
+///    `1,2,y` or `,,y`); a header-less row of data has its class label recur below;
 /// 4. the file has a single row, all text.
 ///
 /// An all-text table is misread when no column repeats a value (its header is taken for data), or
@@ -157,24 +224,30 @@ pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bo
     if numbers_below {
         return true;
     }
-    let distinct: HashSet<&str> = first.iter().collect();
-    if !(first.iter().all(text) && distinct.len() == w) {
+    let texts: Vec<usize> = (0..w).filter(|&j| text(&first[j])).collect();
+    let distinct: HashSet<&str> = texts.iter().map(|&j| &first[j]).collect();
+    if texts.is_empty() || distinct.len() != texts.len() {
         return false;
     }
-    (0..w).any(|j| {
+    // For each text column that repeats a value below: whether the first field never recurs.
+    let mut verdicts = texts.iter().filter_map(|&j| {
         let mut seen = HashSet::new();
-        let mut repeats = false;
+        let (mut repeats, mut recurs) = (false, false);
         for r in data {
             let c = r.get(j).unwrap_or("");
             if c == &first[j] {
-                return false;
+                recurs = true;
             }
             if !seen.insert(c) {
                 repeats = true;
             }
         }
-        repeats
-    })
+        repeats.then_some(!recurs)
+    });
+    let Some(v) = verdicts.next() else {
+        return false;
+    };
+    v && verdicts.all(|v| v)
 }
 
 /// Reads a CSV file's cells: header as given or detected (with `known` column names, from a
@@ -582,5 +655,29 @@ mod tests {
         std::fs::write(&p, "a,b,a,y\n1,2,3,0\n4,5,6,1\n").unwrap();
         let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
         assert!(e.contains("\"a\" (columns 1 and 3)"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod sniff_tests {
+    use super::sniff_delimiter;
+
+    #[test]
+    fn separators() {
+        for (text, want) in [
+            ("a,b,y\n1,2,x\n", b','),
+            ("a;b;y\n1;2;x\n", b';'),
+            ("a\tb\ty\n1\t2\tx\n", b'\t'),
+            // Decimal commas in a semicolon file, header-less.
+            ("0,5;1,2;a\n0,7;3,1;b\n", b';'),
+            // A comma inside a tab file's name, a semicolon inside a comma file's.
+            ("price, usd\tqty\ty\n1\t2\tx\n", b'\t'),
+            ("a;b,c,y\n1,2,x\n", b','),
+            ("\"x,1\";b;y\n1;2;x\n", b';'),
+            ("y\n1\n", b','),
+            ("", b','),
+        ] {
+            assert_eq!(sniff_delimiter(text.as_bytes()), want, "{text:?}");
+        }
     }
 }

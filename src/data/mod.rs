@@ -320,21 +320,26 @@ impl Dataset {
                 scale: vec![1.0 / 255.0; d],
             },
             Normalization::Standardize => {
+                // Two passes (mean, then squared deviations): E[x²] − mean² cancels
+                // catastrophically for a column far from 0 with a small spread.
                 let n = self.len().max(1) as f64;
-                let (mut sum, mut sq) = (vec![0.0f64; d], vec![0.0f64; d]);
+                let mut sum = vec![0.0f64; d];
                 for i in 0..self.len() {
-                    for j in 0..d {
-                        let v = self.raw(i, j);
-                        sum[j] += v;
-                        sq[j] += v * v;
+                    for (j, s) in sum.iter_mut().enumerate() {
+                        *s += self.raw(i, j);
                     }
                 }
                 let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+                let mut sq = vec![0.0f64; d];
+                for i in 0..self.len() {
+                    for (j, q) in sq.iter_mut().enumerate() {
+                        *q += (self.raw(i, j) - mean[j]).powi(2);
+                    }
+                }
                 let scale = sq
                     .iter()
-                    .zip(&mean)
-                    .map(|(q, m)| {
-                        let std = (q / n - m * m).max(0.0).sqrt();
+                    .map(|q| {
+                        let std = (q / n).sqrt();
                         if std > 1e-12 { (1.0 / std) as f32 } else { 1.0 }
                     })
                     .collect();
@@ -418,5 +423,34 @@ impl<T: Scalar> BatchBuf<T> {
         } else {
             BatchTargets::Classes(&self.classes[..self.n])
         }
+    }
+}
+
+#[cfg(test)]
+mod normalizer_tests {
+    use super::*;
+
+    #[test]
+    fn standardising_a_column_far_from_zero_keeps_its_spread() {
+        // 3·10⁸ + {0, 32, 96, 224, 64} (exact in f32, spacing 32 there). E[x²] − mean² gives
+        // 1/σ = 0.012927192 (both terms ≈ 9·10¹⁶, f64 spacing 16); the deviations give 0.012931342.
+        let base = 3e8f32;
+        let offsets = [0.0, 32.0, 96.0, 224.0, 64.0];
+        let x: Vec<f32> = offsets.iter().map(|&o| base + o as f32).collect();
+        let d = Dataset::new(
+            Features::F32(x),
+            1,
+            Targets::Classes {
+                labels: vec![0, 1, 0, 1, 0],
+                n_classes: 2,
+            },
+        )
+        .unwrap();
+        let n = d.fit_normalizer(Normalization::Standardize);
+        let m = offsets.iter().sum::<f64>() / 5.0;
+        let var = offsets.iter().map(|o| (o - m).powi(2)).sum::<f64>() / 5.0;
+        assert_eq!(n.shift[0], (base as f64 + m) as f32);
+        assert_eq!(n.scale[0], (1.0 / var.sqrt()) as f32);
+        assert_eq!(n.scale[0], 0.012931342);
     }
 }

@@ -1,0 +1,612 @@
+//! A hostile practitioner's tables through the binary: semicolon and tab files, numbers written
+//! with separators or signs, a stray word in a numeric column, headers made of numbers or empty
+//! names, regression targets in units of 1e-30 or constant, pixels written as CSV, a model whose
+//! column list must be the one its network reads, and byte-identical model files.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn downhill() -> Command {
+    Command::cargo_bin("downhill").unwrap()
+}
+
+/// Runs downhill, expecting success; returns (stdout, stderr).
+fn ok(args: &[&str]) -> (String, String) {
+    let out = downhill().args(args).output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{args:?} failed: {e}");
+    (o, e)
+}
+
+/// Runs downhill, expecting a clean failure (exit 1-2, no panic); returns stderr.
+fn fails(args: &[&str]) -> String {
+    let out = downhill().args(args).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        !e.contains("panicked") && matches!(out.status.code(), Some(1..=2)),
+        "{args:?}: {e}"
+    );
+    e
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// Two numeric features (values with a fraction) and a class `a`/`b` readable from their sum.
+fn rows(n: usize) -> Vec<[String; 3]> {
+    (0..n)
+        .map(|i| {
+            let x1 = ((i * 37) % 101) as f64 / 50.0 - 1.0 + 0.003;
+            let x2 = ((i * 53) % 97) as f64 / 48.0 - 1.0 + 0.007;
+            let y = if x1 + x2 > 0.0 { "a" } else { "b" };
+            [format!("{x1:.3}"), format!("{x2:.3}"), y.to_string()]
+        })
+        .collect()
+}
+
+fn table(header: &str, sep: &str, n: usize) -> String {
+    let mut out = format!("{header}\n");
+    for r in rows(n) {
+        out += &format!("{}\n", r.join(sep));
+    }
+    out
+}
+
+fn train_json(data: &Path, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(out),
+        "--quiet",
+        "--json",
+    ];
+    if !extra.contains(&"--epochs") {
+        args.extend(["--epochs", "2"]);
+    }
+    args.extend_from_slice(extra);
+    json(&ok(&args).0)
+}
+
+fn role(v: &Value, column: &str) -> String {
+    let cols = v["data"]["columns"]["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columns in {v}"));
+    let c = cols
+        .iter()
+        .find(|c| c["name"] == column)
+        .unwrap_or_else(|| panic!("no column {column} in {v}"));
+    c["encoding"]["kind"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn semicolon_and_tab_separated_files_read_like_commas() {
+    let dir = tempfile::tempdir().unwrap();
+    let comma = write(dir.path(), "c.csv", &table("x1,x2,y", ",", 200));
+    let semi = write(dir.path(), "s.csv", &table("x1;x2;y", ";", 200));
+    let tab = write(dir.path(), "t.tsv", &table("x1\tx2\ty", "\t", 200));
+    // A quoted header cell holding a comma does not make a semicolon file a comma file.
+    let quoted = write(dir.path(), "q.csv", &table("\"x,1\";x2;y", ";", 200));
+    let want = train_json(&comma, &dir.path().join("rc"), &[]);
+    for f in [&semi, &tab] {
+        let v = train_json(f, &dir.path().join("r"), &[]);
+        assert_eq!(v["test"], want["test"], "{f:?}");
+        assert_eq!(role(&v, "x1"), "numeric");
+        std::fs::remove_dir_all(dir.path().join("r")).unwrap();
+    }
+    let v = train_json(&quoted, &dir.path().join("rq"), &[]);
+    assert_eq!(role(&v, "x,1"), "numeric");
+    // predict and eval read the same way.
+    let model = dir.path().join("rc/model.safetensors");
+    let (p, _) = ok(&["predict", "--model", s(&model), "--input", s(&semi)]);
+    let (q, _) = ok(&["predict", "--model", s(&model), "--input", s(&comma)]);
+    assert_eq!(p, q);
+    ok(&["eval", "--model", s(&model), "--data", s(&tab)]);
+}
+
+#[test]
+fn numbers_with_separators_or_signs_and_stray_words_are_refused_with_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = rows(60);
+    let with = |name: &str, col: &dyn Fn(usize) -> String, quote: bool| -> PathBuf {
+        let mut t = String::from("x1,money,y\n");
+        for (i, r) in base.iter().enumerate() {
+            let c = col(i);
+            let c = if quote { format!("\"{c}\"") } else { c };
+            t += &format!("{},{c},{}\n", r[0], r[2]);
+        }
+        write(dir.path(), name, &t)
+    };
+    type Column = Box<dyn Fn(usize) -> String>;
+    let cases: [(&str, Column, bool, &str); 5] = [
+        (
+            "thousands.csv",
+            Box::new(|i| format!("{},{:03}", 1 + i % 9, (i * 7) % 1000)),
+            true,
+            "thousands separator",
+        ),
+        (
+            "percent.csv",
+            Box::new(|i| format!("{}.5%", i % 40)),
+            false,
+            "percent sign",
+        ),
+        (
+            "currency.csv",
+            Box::new(|i| format!("${}", 10 + i)),
+            false,
+            "currency sign",
+        ),
+        (
+            "decimal.csv",
+            Box::new(|i| format!("{},{}", i % 7, i % 10)),
+            true,
+            "decimal comma",
+        ),
+        (
+            "stray.csv",
+            Box::new(|i| {
+                if i == 7 {
+                    "three".into()
+                } else {
+                    format!("{}", i % 13)
+                }
+            }),
+            false,
+            "\"three\" is not a number",
+        ),
+    ];
+    for (name, col, quote, want) in cases {
+        let f = with(name, &*col, quote);
+        let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("r"))]);
+        assert!(
+            e.contains(name) && e.contains("column money") && e.contains(want),
+            "{name}: {e}"
+        );
+        assert!(e.contains("line "), "{name}: {e}");
+        if name == "stray.csv" {
+            // The first such cell's line (fitted on the training rows, or met in the held-out
+            // rows of a column found numeric), and what to do.
+            assert!(e.contains("line 9,") && e.contains("(NA)"), "{e}");
+        } else {
+            assert!(e.contains("--categorical money"), "{name}: {e}");
+        }
+        // --categorical and --drop say what to do instead, and work.
+        ok(&[
+            "train",
+            "--data",
+            s(&f),
+            "--out",
+            s(&dir.path().join(format!("{name}-c"))),
+            "--epochs",
+            "1",
+            "--quiet",
+            "--categorical",
+            "money",
+        ]);
+        ok(&[
+            "train",
+            "--data",
+            s(&f),
+            "--out",
+            s(&dir.path().join(format!("{name}-d"))),
+            "--epochs",
+            "1",
+            "--quiet",
+            "--drop",
+            "money",
+        ]);
+    }
+    // A text column that is mostly words with a few numbers stays categorical.
+    let f = with(
+        "words.csv",
+        &|i| {
+            if i % 10 == 0 {
+                "5".into()
+            } else {
+                ["red", "green", "blue"][i % 3].into()
+            }
+        },
+        false,
+    );
+    let v = train_json(&f, &dir.path().join("rw"), &[]);
+    assert_eq!(role(&v, "money"), "categorical");
+}
+
+#[test]
+fn headers_of_numbers_or_empty_names_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = train_json(
+        &write(dir.path(), "c.csv", &table("x1,x2,y", ",", 200)),
+        &dir.path().join("rc"),
+        &[],
+    );
+    // pandas writes a frame built from a numpy array with the header 0,1,…: not a data row.
+    let numbers = write(dir.path(), "n.csv", &table("0,1,y", ",", 200));
+    let v = train_json(&numbers, &dir.path().join("rn"), &[]);
+    assert_eq!(v["data"]["columns"]["has_header"], true);
+    assert_eq!(v["train"]["examples"], want["train"]["examples"]);
+    assert_eq!(v["test"], want["test"]);
+    // An empty name on a column of fractional numbers is a feature, not row names or an ID.
+    let empty = write(dir.path(), "e.csv", &table(",x2,y", ",", 200));
+    let v = train_json(&empty, &dir.path().join("re"), &[]);
+    assert_eq!(role(&v, ""), "numeric");
+    assert_eq!(v["test"], want["test"]);
+    // Two empty names are duplicates.
+    let two = write(dir.path(), "ee.csv", &table(",,y", ",", 200));
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&two),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    assert!(e.contains("duplicate column names"), "{e}");
+    // A header-less file whose first row's class recurs below is still read as data.
+    let headerless = write(
+        dir.path(),
+        "h.csv",
+        table("x1,x2,y", ",", 201).split_once('\n').unwrap().1,
+    );
+    let v = train_json(&headerless, &dir.path().join("rh"), &[]);
+    assert_eq!(v["data"]["columns"]["has_header"], false);
+    // And an index column written by pandas (an empty name, 0..n-1) is still dropped.
+    let mut idx = String::from(",x1,x2,y\n");
+    for (i, r) in rows(200).iter().enumerate() {
+        idx += &format!("{i},{}\n", r.join(","));
+    }
+    let v = train_json(
+        &write(dir.path(), "i.csv", &idx),
+        &dir.path().join("ri"),
+        &[],
+    );
+    assert_eq!(role(&v, ""), "dropped");
+    assert_eq!(v["test"], want["test"]);
+}
+
+/// A regression table: y = scale·(3·x1 + x2 + noise) + shift.
+fn regression(scale: f64, shift: f64) -> String {
+    let mut out = String::from("x1,x2,y\n");
+    for i in 0..300 {
+        let x1 = ((i * 37) % 101) as f64 / 50.0 - 1.0;
+        let x2 = ((i * 53) % 97) as f64 / 48.0 - 1.0;
+        let noise = ((i * 29) % 11) as f64 / 50.0 - 0.1;
+        let y = scale * (3.0 * x1 + x2 + noise) + shift;
+        out += &format!("{x1},{x2},{y:e}\n");
+    }
+    out
+}
+
+#[test]
+fn tiny_regression_targets_are_standardised_and_constant_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = write(dir.path(), "u.csv", &regression(1.0, 0.0));
+    let tiny = write(dir.path(), "t.csv", &regression(1e-30, 0.0));
+    let args = ["--epochs", "30"];
+    let u = train_json(&unit, &dir.path().join("ru"), &args);
+    let t = train_json(&tiny, &dir.path().join("rt"), &args);
+    // Before, a spread of 1e-30 counted as constant: R² far below 0.
+    let (ru, rt) = (
+        u["test"]["r2"].as_f64().unwrap(),
+        t["test"]["r2"].as_f64().unwrap(),
+    );
+    assert!(ru > 0.9, "{u}");
+    assert!((ru - rt).abs() < 1e-3, "unit R² {ru}, tiny R² {rt}");
+    let (eu, et) = (
+        u["test"]["rmse"].as_f64().unwrap(),
+        t["test"]["rmse"].as_f64().unwrap(),
+    );
+    assert!((et / 1e-30 / eu - 1.0).abs() < 1e-3, "RMSE {eu} vs {et}");
+    // predict answers in the original units.
+    let model = dir.path().join("rt/model.safetensors");
+    let (p, _) = ok(&["predict", "--model", s(&model), "--input", s(&tiny)]);
+    let first: f64 = p.lines().nth(1).unwrap().trim().parse().unwrap();
+    assert!(first.abs() > 1e-32 && first.abs() < 1e-28, "{p}");
+
+    // A constant regression target is refused, naming the column.
+    let mut c = String::from("x1,x2,y\n");
+    for i in 0..50 {
+        c += &format!("{},{},2.5\n", i as f64 / 7.0, (i * 3 % 11) as f64 / 5.0);
+    }
+    let c = write(dir.path(), "const.csv", &c);
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&c),
+        "--task",
+        "regress",
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    assert!(
+        e.contains("const.csv") && e.contains("column y") && e.contains("every row"),
+        "{e}"
+    );
+}
+
+/// Pixel-like rows: 100 columns of whole numbers in 0–255, most zero, a few columns nonzero in
+/// only a handful of rows (the borders of digits); the class is readable from two blocks.
+fn pixels(n: usize) -> String {
+    let mut out = String::new();
+    for i in 0..n {
+        let class = i % 2;
+        let mut row: Vec<String> = (0..100)
+            .map(|k| {
+                let on = if class == 0 { k < 50 } else { k >= 50 };
+                let v = if on && (i * 7 + k * 13) % 5 != 0 {
+                    ((i * 31 + k * 17) % 200 + 55) as u32
+                } else {
+                    0
+                };
+                v.to_string()
+            })
+            .collect();
+        // A rare pixel: nonzero on 1 row in 97.
+        row[0] = if i % 97 == 3 {
+            "255".into()
+        } else {
+            "0".into()
+        };
+        out += &format!("{},{class}\n", row.join(","));
+    }
+    out
+}
+
+#[test]
+fn pixels_written_as_csv_are_scaled_by_1_over_255_and_the_model_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "px.csv", &pixels(400));
+    let out = dir.path().join("r");
+    let o = downhill()
+        .args(["train", "--data", s(&f), "--out", s(&out), "--epochs", "1"])
+        .args(["--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pixel-like"), "{err}");
+    let v = json(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(v["data"]["columns"]["pixel_like"], true);
+    // The model's normaliser is 1/255 on every input, no shift.
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let meta: Value =
+        serde_json::from_str(header["__metadata__"]["downhill"].as_str().unwrap()).unwrap();
+    let norm = &meta["normalizer"];
+    assert_eq!(norm["kind"], "scale", "{norm}");
+    let scale = norm["scale"].as_array().unwrap();
+    assert!(!scale.is_empty());
+    assert!(
+        scale
+            .iter()
+            .all(|x| (x.as_f64().unwrap() - 1.0 / 255.0).abs() < 1e-9),
+        "{norm}"
+    );
+    assert!(norm["shift"].as_array().unwrap().iter().all(|x| x == 0.0));
+    // eval and predict read the model back on the same file.
+    let model = out.join("model.safetensors");
+    ok(&["eval", "--model", s(&model), "--data", s(&f)]);
+    // --normalize standardize overrides.
+    let o = downhill()
+        .args(["train", "--data", s(&f), "--out", s(&dir.path().join("s"))])
+        .args(["--epochs", "1", "--normalize", "standardize", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let bytes = std::fs::read(dir.path().join("s/model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let meta: Value =
+        serde_json::from_str(header["__metadata__"]["downhill"].as_str().unwrap()).unwrap();
+    assert_eq!(meta["normalizer"]["kind"], "standardize");
+    // 100 answers on a 1–5 scale are not pixels.
+    let likert: String = (0..200)
+        .map(|i| {
+            let cells: Vec<String> = (0..100)
+                .map(|k| ((i * 7 + k * 3) % 5 + 1).to_string())
+                .collect();
+            format!("{},{}\n", cells.join(","), i % 2)
+        })
+        .collect();
+    let v = train_json(
+        &write(dir.path(), "likert.csv", &likert),
+        &dir.path().join("rl"),
+        &[],
+    );
+    assert_eq!(v["data"]["columns"]["pixel_like"], false);
+    // Fewer than 64 columns, or a value outside 0–255, is not pixel-like.
+    let small = write(dir.path(), "small.csv", &table("x1,x2,y", ",", 100));
+    let v = train_json(&small, &dir.path().join("rs"), &[]);
+    assert_eq!(v["data"]["columns"]["pixel_like"], false);
+    // (Judged on the training rows: a 256 on every third row reaches them.)
+    let lines: Vec<String> = pixels(200)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % 3 == 0 {
+                format!("256{}", &l[l.find(',').unwrap()..])
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let w = write(dir.path(), "w.csv", &(lines.join("\n") + "\n"));
+    let v = train_json(&w, &dir.path().join("rw"), &[]);
+    assert_eq!(v["data"]["columns"]["pixel_like"], false);
+}
+
+#[test]
+fn the_models_feature_list_is_the_one_fitted_without_the_validation_rows() {
+    // A column that is nonzero on one row only: when that row falls in the validation split, the
+    // column is constant on the training rows and dropped; the model must list the features its
+    // network reads, or eval and predict refuse it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = String::from("x1,x2,rare,y\n");
+    for (i, r) in rows(60).iter().enumerate() {
+        let rare = if i == 11 { "1" } else { "0" };
+        t += &format!("{},{},{rare},{}\n", r[0], r[1], r[2]);
+    }
+    let f = write(dir.path(), "rare.csv", &t);
+    let mut dropped = 0;
+    for seed in 0..8 {
+        let out = dir.path().join(format!("r{seed}"));
+        let v = train_json(
+            &f,
+            &out,
+            &[
+                "--seed",
+                &seed.to_string(),
+                "--val-fraction",
+                "0.5",
+                "--test-fraction",
+                "0",
+            ],
+        );
+        if role(&v, "rare") == "dropped" {
+            dropped += 1;
+        }
+        let model = out.join("model.safetensors");
+        ok(&["eval", "--model", s(&model), "--data", s(&f)]);
+        ok(&["predict", "--model", s(&model), "--input", s(&f)]);
+    }
+    assert!(dropped > 0, "no seed put the rare row in validation");
+}
+
+#[test]
+fn identical_runs_write_byte_identical_model_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "c.csv", &table("x1,x2,y", ",", 100));
+    let out = dir.path().join("r");
+    let mut files = Vec::new();
+    for _ in 0..3 {
+        if out.exists() {
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        train_json(&f, &out, &["--seed", "3"]);
+        files.push(std::fs::read(out.join("model.safetensors")).unwrap());
+    }
+    assert!(files.windows(2).all(|w| w[0] == w[1]));
+    // The header's keys are sorted and its length a multiple of 8.
+    let b = &files[0];
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0);
+    let text = std::str::from_utf8(&b[8..8 + n]).unwrap();
+    let at: Vec<usize> = [
+        "\"0.bias\"",
+        "\"0.weight\"",
+        "\"2.bias\"",
+        "\"2.weight\"",
+        "\"__metadata__\"",
+    ]
+    .iter()
+    .map(|k| text.find(k).unwrap_or_else(|| panic!("{k} in {text}")))
+    .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    let (d, f) = (
+        text.find("\"downhill\"").unwrap(),
+        text.find("\"format\"").unwrap(),
+    );
+    assert!(d < f, "{text}");
+}
+
+#[test]
+fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("lf.csv", "a,b,y\n1,2,x\n3,4,y\n5,1e39,x\n", 4),
+        ("crlf.csv", "a,b,y\r\n1,2,x\r\n3,4,y\r\n5,1e39,x\r\n", 4),
+        (
+            "crlf-blank.csv",
+            "a,b,y\r\n1,2,x\r\n\r\n\r\n3,4,y\r\n5,1e39,x\r\n",
+            6,
+        ),
+        ("lf-blank.csv", "a,b,y\n1,2,x\n\n\n3,4,y\n5,1e39,x\n", 6),
+        (
+            "quoted.csv",
+            "a,b,y\r\n1,\"x\r\ny\",x\r\n3,\"4\",y\r\n1e39,5,x\r\n",
+            5,
+        ),
+        // With a UTF-8 byte-order mark (Excel's "CSV UTF-8").
+        (
+            "bom.csv",
+            "\u{feff}a,b,y\r\n1,2,x\r\n3,4,y\r\n5,1e39,x\r\n",
+            4,
+        ),
+    ];
+    for (name, text, line) in cases {
+        let f = write(dir.path(), name, text);
+        let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("r"))]);
+        assert!(e.contains(&format!("{name}: line {line}, column ")), "{e}");
+    }
+    // eval and predict on a CRLF file name the line too.
+    let mut t = String::from("a,b,y\r\n");
+    for i in 0..40 {
+        t += &format!("{},{},{}\r\n", i, (i * 7) % 5, ["x", "y"][i % 2]);
+    }
+    let f = write(dir.path(), "good.csv", &t);
+    let v = train_json(&f, &dir.path().join("m"), &[]);
+    // The BOM is not part of the first column's name.
+    assert_eq!(v["data"]["columns"]["columns"][0]["name"], "a");
+    let model = dir.path().join("m/model.safetensors");
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "a,b,y\r\n1,2,x\r\n3,4,y\r\n5,six,x\r\n",
+    );
+    // A Latin-1 file: says to save it as UTF-8, with the line.
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(&latin1, b"name,x,y\nbar,2,b\ncaf\xe9,1,a\n").unwrap();
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&latin1),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    assert!(
+        e.contains("latin1.csv: line 3") && e.contains("save it as UTF-8"),
+        "{e}"
+    );
+    // A semicolon file with decimal commas: read as semicolon-separated, the commas named.
+    let semi = write(
+        dir.path(),
+        "semi.csv",
+        &(0..30).fold(String::from("x1;x2;y\n"), |t, i| {
+            t + &format!("{},{};{};{}\n", i % 5, i % 7, i, ["a", "b"][i % 2])
+        }),
+    );
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&semi),
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    assert!(
+        e.contains("column x1") && e.contains("decimal comma"),
+        "{e}"
+    );
+    for cmd in [["eval", "--data"], ["predict", "--input"]] {
+        let e = fails(&[cmd[0], "--model", s(&model), cmd[1], s(&bad)]);
+        assert!(e.contains("bad.csv: line 4, column b"), "{e}");
+    }
+}
