@@ -30,7 +30,7 @@ use rand::SeedableRng;
 
 use crate::error::{Error, Result};
 use crate::loss::{BatchTargets, Loss};
-use crate::network::{Network, Workspace};
+use crate::network::{Network, Objective, Workspace};
 use crate::rng::Rng;
 use crate::tensor::Beta;
 
@@ -93,10 +93,14 @@ pub fn check(
     // Backpropagation.
     let mut grads = vec![0.0; net.param_count()];
     ws.input_mut(n).copy_from_slice(x);
-    net.forward(&mut ws, n, Some(&mut Rng::seed_from_u64(dropout_seed)));
-    let (out, delta) = ws.output_and_delta(n);
-    loss.evaluate(out, n, k, targets, Some((delta, n as f64)));
-    net.backward(&mut ws, n, &mut grads, Beta::Replace);
+    let objective = Objective {
+        loss,
+        class_weights: None,
+        denom: n as f64,
+    };
+    let mut dropout = Rng::seed_from_u64(dropout_seed);
+    let grad = (grads.as_mut_slice(), Beta::Replace);
+    net.loss_and_gradient(&mut ws, n, targets, &objective, Some(&mut dropout), grad);
     let penalty = net.penalty(l2);
     penalty.add_gradient(net.params(), &mut grads);
 

@@ -34,7 +34,6 @@
 
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
-use crate::loss;
 use crate::network::{Network, Workspace};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
@@ -184,7 +183,6 @@ fn ramp<T: Scalar>(
 ) -> Result<LrFindResult> {
     let n = data.len();
     let bs = cfg.batch_size.min(n);
-    let k = net.outputs();
     let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
@@ -207,18 +205,9 @@ fn ramp<T: Scalar>(
         next += idx.len();
         let m = idx.len();
         data.gather(idx, ws.input_mut(m), &mut batch);
-        net.forward(&mut ws, m, Some(rng));
-        let (out, delta) = ws.output_and_delta(m);
-        let data_loss = loss::evaluate_weighted(
-            cfg.loss,
-            cfg.class_weights.as_ref(),
-            out,
-            m,
-            k,
-            batch.targets(),
-            Some((delta, T::c(m as f64))),
-        )
-        .f64()
+        let data_loss = net
+            .forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng))
+            .sum
             / m as f64;
         let l = data_loss + penalty.value(net.params());
         if !l.is_finite() {

@@ -29,7 +29,7 @@ use std::time::Instant;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
 use crate::loss::{self, Loss, Penalty};
-use crate::network::{Network, Workspace};
+use crate::network::{Network, Objective, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
 use crate::rng::Rng;
@@ -106,6 +106,18 @@ impl Monitor {
         match (self, e.accuracy) {
             (Monitor::Accuracy, Some(a)) => 1.0 - a + 1e-10 * e.loss.min(1e3),
             _ => e.loss,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The loss of a mini-batch of `denom` rows (or of the whole set, `denom` = n), with the
+    /// configured loss and class weights.
+    pub fn objective(&self, denom: usize) -> Objective<'_> {
+        Objective {
+            loss: self.loss,
+            class_weights: self.class_weights.as_ref(),
+            denom: denom as f64,
         }
     }
 }
@@ -540,19 +552,9 @@ pub fn train_with<T: Scalar>(
                 None => {
                     data.prefetch(next);
                     data.gather(idx, ws.input_mut(m), &mut batch);
-                    net.forward(&mut ws, m, Some(rng));
-                    let (out, delta) = ws.output_and_delta(m);
-                    let l = loss::evaluate_weighted(
-                        cfg.loss,
-                        cfg.class_weights.as_ref(),
-                        out,
-                        m,
-                        k,
-                        batch.targets(),
-                        Some((delta, T::c(m as f64))),
-                    )
-                    .f64();
-                    (l, cfg.loss.correct(out, m, k, batch.targets()))
+                    let l =
+                        net.forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng));
+                    (l.sum, l.correct)
                 }
             };
             if let Some(c) = batch_correct {
@@ -937,23 +939,19 @@ fn full_gradient_norm<T: Scalar>(
     penalty: &Penalty<T>,
 ) -> f64 {
     let n = data.len();
-    let k = net.outputs();
     let idx: Vec<usize> = (0..n).collect();
     for (i, chunk) in idx.chunks(ws.max_batch()).enumerate() {
         let m = chunk.len();
         data.gather(chunk, ws.input_mut(m), batch);
-        net.forward(ws, m, None);
-        let (out, delta) = ws.output_and_delta(m);
-        loss::evaluate_weighted(
-            cfg.loss,
-            cfg.class_weights.as_ref(),
-            out,
+        let beta = if i == 0 { Beta::Replace } else { Beta::Add };
+        net.loss_and_gradient(
+            ws,
             m,
-            k,
             batch.targets(),
-            Some((delta, T::c(n as f64))),
+            &cfg.objective(n),
+            None,
+            (grads, beta),
         );
-        net.backward(ws, m, grads, if i == 0 { Beta::Replace } else { Beta::Add });
     }
     penalty.add_gradient(net.params(), grads);
     grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()

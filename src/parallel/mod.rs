@@ -26,7 +26,7 @@ pub use team::{Disjoint, Team};
 
 use crate::data::{BatchBuf, Dataset};
 use crate::loss::{self, Loss, Penalty};
-use crate::network::{Network, Workspace};
+use crate::network::{Network, Objective, Workspace};
 use crate::optim::Sharded;
 use crate::tensor::{Beta, Scalar};
 
@@ -93,9 +93,13 @@ impl<T: Scalar> DataParallel<T> {
         weights: Option<&loss::ClassWeights>,
     ) -> (f64, Option<usize>) {
         let t = self.threads();
-        let (m, p, k) = (idx.len(), self.params, net.outputs());
+        let (m, p) = (idx.len(), self.params);
         let (per, per_next) = (m.div_ceil(t).max(1), next.len().div_ceil(t).max(1));
-        let denom = T::c(m as f64);
+        let objective = Objective {
+            loss,
+            class_weights: weights,
+            denom: m as f64,
+        };
         let shards = &self.shards;
         let grads = Disjoint::new(&mut self.grads);
         self.team.run(&|i| {
@@ -106,22 +110,18 @@ impl<T: Scalar> DataParallel<T> {
             if !rows.is_empty() {
                 let r = rows.len();
                 data.gather(rows, s.ws.input_mut(r), &mut s.batch);
-                net.forward(&mut s.ws, r, None);
-                let (z, delta) = s.ws.output_and_delta(r);
-                s.loss = loss::evaluate_weighted(
-                    loss,
-                    weights,
-                    z,
-                    r,
-                    k,
-                    s.batch.targets(),
-                    Some((delta, denom)),
-                )
-                .f64();
-                s.correct = loss.correct(z, r, k, s.batch.targets());
                 // SAFETY: member i writes gradient block i only.
                 let g = unsafe { grads.part(i * p..(i + 1) * p) };
-                net.backward(&mut s.ws, r, g, Beta::Replace);
+                let targets = s.batch.targets();
+                let l = net.loss_and_gradient(
+                    &mut s.ws,
+                    r,
+                    targets,
+                    &objective,
+                    None,
+                    (g, Beta::Replace),
+                );
+                (s.loss, s.correct) = (l.sum, l.correct);
             }
             let ahead = (i * per_next).min(next.len())..((i + 1) * per_next).min(next.len());
             data.prefetch(&next[ahead]);
