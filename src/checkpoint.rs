@@ -31,6 +31,9 @@ struct Header {
     /// The divergence rule's reference loss and run of steps above it (absent in older files).
     #[serde(default)]
     divergence: (Option<f64>, usize),
+    /// The training data's fingerprint (absent in older files: not checked).
+    #[serde(default)]
+    data_fingerprint: Option<u64>,
     /// The run's settings, so that `--resume` rebuilds the same run.
     settings: serde_json::Value,
 }
@@ -95,6 +98,7 @@ pub fn save(
         history: state.history.clone(),
         best: state.best.as_ref().map(|(l, e, _)| (*l, *e)),
         divergence: state.divergence,
+        data_fingerprint: state.data_fingerprint,
         settings,
     };
     let json = serde_json::to_string(&header).expect("checkpoint header serialises");
@@ -200,6 +204,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         history: h.history,
         best,
         divergence: h.divergence,
+        data_fingerprint: h.data_fingerprint,
     };
     Ok(Loaded {
         state,

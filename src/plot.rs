@@ -65,6 +65,7 @@ fn render(
 }
 
 /// One panel: a metric of training (and validation) against epoch.
+#[allow(clippy::too_many_arguments)]
 fn panel(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     title: &str,

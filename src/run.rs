@@ -522,6 +522,13 @@ fn execute_mode(
     let mut cfg = sized.train_config(loss, train_set.len())?;
     sized.monitor = Some(cfg.monitor);
     let settings = &sized;
+    let largest = [Some(&train_set), val_set.as_ref(), test_set.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(Dataset::len)
+        .max()
+        .unwrap_or(0);
+    check_report_memory(largest, train_set.n_outputs())?;
     cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
     let mut sizes = vec![train_set.n_features()];
@@ -921,11 +928,20 @@ fn run_dir(out: Option<&Path>) -> Result<PathBuf> {
                 .trim_end_matches('Z')
                 .to_string();
             let base = Path::new("runs").join(stamp);
+            std::fs::create_dir_all("runs").map_err(io_err(Path::new("runs")))?;
+            // Created, not merely found free: two runs started in the same second get
+            // different folders.
             let mut dir = base.clone();
             let mut i = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{i}", base.display()));
-                i += 1;
+            loop {
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && i < 10_000 => {
+                        dir = PathBuf::from(format!("{}-{i}", base.display()));
+                        i += 1;
+                    }
+                    Err(e) => return Err(io_err(&dir)(e)),
+                }
             }
             dir
         }
@@ -984,6 +1000,18 @@ impl Observer for Tee<'_> {
     fn should_stop(&mut self) -> bool {
         self.inner.should_stop()
     }
+}
+
+/// Fails before evaluation if its report would need more memory than is available: every
+/// example's outputs, and for classes the k × k confusion matrix.
+fn check_report_memory(n: usize, k: usize) -> Result<()> {
+    let bytes = crate::memory::product(&[n, k, 4])
+        .zip(crate::memory::product(&[k, k, 8]))
+        .map(|(a, b)| a + b);
+    crate::memory::check(
+        format!("the evaluation report of {n} examples with {k} outputs"),
+        bytes,
+    )
 }
 
 /// The report in the targets' original units: with a target scaling, predictions and targets
@@ -1197,6 +1225,7 @@ pub struct EvalSummary {
 pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let model = io::load(model_path)?;
     let (data, notes) = eval_data_noted(&model, spec)?;
+    check_report_memory(data.len(), model.net.outputs())?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
     Ok(EvalSummary {
         model: model_path.to_path_buf(),

@@ -304,6 +304,40 @@ pub struct TrainState<T> {
     /// The divergence rule's reference loss (once the first step has set it) and how many
     /// steps in a row have been above it (see [`Divergence`]).
     pub divergence: (Option<f64>, usize),
+    /// [`fingerprint`] of the training data (`None` in older checkpoints: not checked).
+    pub data_fingerprint: Option<u64>,
+}
+
+/// A 64-bit FNV-1a hash of a data set as training sees it (normalised features and targets,
+/// in order), so that a resumed run can tell it is given other data.
+pub fn fingerprint(data: &Dataset) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bits: u32| {
+        for b in bits.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    let chunk = data.len().clamp(1, 256);
+    let mut x = vec![0f32; chunk * data.n_features()];
+    let mut batch = BatchBuf::<f32>::new(data, chunk);
+    let mut idx = Vec::with_capacity(chunk);
+    for start in (0..data.len()).step_by(chunk) {
+        idx.clear();
+        idx.extend(start..(start + chunk).min(data.len()));
+        let m = idx.len();
+        data.gather(&idx, &mut x[..m * data.n_features()], &mut batch);
+        x[..m * data.n_features()]
+            .iter()
+            .for_each(|v| eat(v.to_bits()));
+        match batch.targets() {
+            crate::loss::BatchTargets::Classes(y) => y[..m].iter().for_each(|&c| eat(c)),
+            crate::loss::BatchTargets::Values(y) => y[..m * data.n_outputs()]
+                .iter()
+                .for_each(|v| eat(v.to_bits())),
+        }
+    }
+    eat(data.len() as u32);
+    h
 }
 
 /// When to take a checkpoint: `epoch`, or a number of steps (as the CLI and config files spell it).
@@ -419,6 +453,8 @@ pub fn train_with<T: Scalar>(
     let mut best: Option<(f64, usize, Vec<T>)> = None;
     let (mut first_epoch, mut first_step, mut carried) = (0, 0, (0.0, 0usize, false, 0.0));
     let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
+    // Checkpoints record the data they were taken on; only then is it computed.
+    let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
     if let Some(s) = resume {
         if s.params.len() != net.param_count() {
             return Err(Error::shape(
@@ -478,6 +514,15 @@ pub fn train_with<T: Scalar>(
         *rng = s.rng;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
         (reference, above) = s.divergence;
+        if let (Some(saved), Some(now)) = (s.data_fingerprint, data_fp)
+            && saved != now
+        {
+            return Err(Error::shape(
+                "resumed training data",
+                "the data the checkpoint was taken on",
+                "other data (the file changed, or other settings select other rows or columns)",
+            ));
+        }
         carried = (s.loss_sum, s.correct, s.has_accuracy, s.seconds);
         if s.step > 0 {
             order = s.order;
@@ -623,6 +668,7 @@ pub fn train_with<T: Scalar>(
                     &history,
                     &best,
                     (reference, above),
+                    data_fp,
                 ))?;
             }
             if step + 1 < steps && observer.should_stop() {
@@ -643,6 +689,7 @@ pub fn train_with<T: Scalar>(
                     &history,
                     &best,
                     (reference, above),
+                    data_fp,
                 ));
                 stop = StopReason::Interrupted {
                     epoch,
@@ -702,7 +749,8 @@ pub fn train_with<T: Scalar>(
         if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
             let key = cfg.monitor.key(&e);
             match &mut best {
-                // Only a strictly lower key is an improvement (not `Less` also holds for NaN).
+                // Only a strictly lower key is an improvement (a NaN is never one; it has
+                // stopped training above in any case).
                 Some((loss, at, params))
                     if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
                 {
@@ -737,6 +785,7 @@ pub fn train_with<T: Scalar>(
                 &history,
                 &best,
                 (reference, above),
+                data_fp,
             ))?;
         }
         if epoch + 1 < cfg.epochs && observer.should_stop() {
@@ -762,6 +811,7 @@ pub fn train_with<T: Scalar>(
                 &history,
                 &best,
                 (reference, above),
+                data_fp,
             ),
         };
         save(&state)?;
@@ -803,6 +853,7 @@ fn snapshot<T: Scalar>(
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
     divergence: (Option<f64>, usize),
+    data_fingerprint: Option<u64>,
 ) -> TrainState<T> {
     TrainState {
         epoch,
@@ -823,6 +874,7 @@ fn snapshot<T: Scalar>(
         history: history.to_vec(),
         best: best.clone(),
         divergence,
+        data_fingerprint,
     }
 }
 

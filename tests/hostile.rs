@@ -145,6 +145,9 @@ fn judge(args: &[String], o: &Outcome, cwd: &Path) -> Option<String> {
     None
 }
 
+/// A command line, and the file to write before running it.
+type Case = (Vec<String>, Option<(PathBuf, Vec<u8>)>);
+
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
@@ -270,8 +273,6 @@ fn hostile_battery() {
     let labels = idx(&[20], &(0..20).map(|i| (i % 4) as u8).collect::<Vec<_>>());
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
-    /// (arguments, optionally a file to write first: path and bytes)
-    type Case = (Vec<String>, Option<(PathBuf, Vec<u8>)>);
     let mut cases: Vec<Case> = Vec::new();
     let mut k = 0;
     let mut fresh = |prefix: &str| {
@@ -551,7 +552,37 @@ fn hostile_battery() {
             cases.push((s(&["gradcheck", flag, v]), None));
         }
     }
-    // 8. Files that are not what they claim, and paths that are not files.
+    // 8. The range test's flags, and `--resume` with absurd epoch totals.
+    for v in values {
+        for flag in [
+            "--start-lr",
+            "--end-lr",
+            "--steps",
+            "--blowup",
+            "--hidden",
+            "--batch-size",
+        ] {
+            cases.push((
+                s(&[
+                    "lr-find",
+                    "--data",
+                    "good.csv",
+                    "--hidden",
+                    "3",
+                    flag,
+                    v,
+                    "--plot",
+                    &format!("{}.svg", fresh("f")),
+                ]),
+                None,
+            ));
+        }
+        cases.push((
+            s(&["train", "--quiet", "--resume", "base", "--epochs", v]),
+            None,
+        ));
+    }
+    // 9. Files that are not what they claim, and paths that are not files.
     for (what, path) in [
         ("dir", "."),
         ("missing", "nope.csv"),
@@ -685,6 +716,15 @@ fn kill_and_resume_loop() {
     );
     let lines = |p: &str| std::fs::read_to_string(d.join(p)).unwrap().lines().count();
     assert_eq!(lines("run/metrics.jsonl"), 150);
+    // The --snapshots trajectory survives every kill: the start and all 150 epochs, as uninterrupted.
+    let p = bits("whole/model.safetensors").len();
+    let traj = |f: &str| downhill::landscape::trajectory::load(&d.join(f), p).unwrap();
+    let (a, b) = (
+        traj("run/trajectory.safetensors"),
+        traj("whole/trajectory.safetensors"),
+    );
+    assert_eq!(a.len(), 151);
+    assert_eq!(a, b);
     assert!(!d.join("run/unfinished").exists());
     let leftovers = std::fs::read_dir(d.join("run"))
         .unwrap()

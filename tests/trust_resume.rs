@@ -392,3 +392,37 @@ fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
         assert!(!twice.join("model.safetensors").exists());
     }
 }
+
+/// A run resumed on data that changed since its checkpoint is refused, not silently continued.
+#[test]
+fn resuming_on_changed_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("r");
+    train(&csv, &run, "2", &[]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    // One value changed; the same number of rows and columns.
+    std::fs::write(&csv, text.replacen("\n0,", "\n0.5,", 1)).unwrap();
+    assert_ne!(std::fs::read_to_string(&csv).unwrap(), text);
+    let before = std::fs::read(run.join("model.safetensors")).unwrap();
+    let o = downhill()
+        .args(["train", "--epochs", "3", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("resumed training data"), "{err}");
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        before
+    );
+    // Restored, it resumes.
+    std::fs::write(&csv, text).unwrap();
+    downhill()
+        .args(["train", "--quiet", "--epochs", "3", "--resume"])
+        .arg(&run)
+        .assert()
+        .success();
+}

@@ -396,3 +396,30 @@ fn closed_pipes_never_stop_training() {
     drop(child.stderr.take());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Runs started in the same second without --out get folders of their own.
+#[test]
+fn simultaneous_default_runs_get_their_own_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(&bin)
+                .args(["train", "--quiet", "--epochs", "1"])
+                .current_dir(dir.path())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let folders: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(folders.len(), 3);
+    for f in folders {
+        assert!(f.path().join("summary.json").exists());
+    }
+}

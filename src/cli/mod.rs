@@ -263,7 +263,8 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         if let Some(t) = &summary.test {
             outln!("test   {}", fmt_figures(t));
         }
-        let secs: f64 = summary.epoch_seconds.iter().sum();
+        // + 0.0: an empty sum is −0.0 (a run interrupted in its first epoch).
+        let secs: f64 = summary.epoch_seconds.iter().sum::<f64>() + 0.0;
         outln!(
             "trained {} epochs in {:.2}s ({:.0} examples/s); whole run {:.2}s",
             summary.epochs,
