@@ -274,6 +274,31 @@ pub struct Evaluation {
     pub accuracy: Option<f64>,
 }
 
+/// The running sums of the epoch in progress, from which its training loss and accuracy are
+/// computed at its end; a checkpoint taken mid-epoch carries them over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochSums {
+    /// Σᵢ ℓᵢ of the steps taken so far (data loss, no penalty).
+    pub loss_sum: f64,
+    /// Examples classified correctly so far.
+    pub correct: usize,
+    /// Whether the loss classifies (there is an accuracy).
+    pub has_accuracy: bool,
+    /// Training seconds of the epoch so far.
+    pub seconds: f64,
+}
+
+impl EpochSums {
+    /// Adds one mini-batch's summed loss and correct count.
+    fn add(&mut self, loss_sum: f64, correct: Option<usize>) {
+        self.loss_sum += loss_sum;
+        if let Some(c) = correct {
+            self.correct += c;
+            self.has_accuracy = true;
+        }
+    }
+}
+
 /// Everything needed to continue a run exactly where it was: what a checkpoint holds.
 ///
 /// Resuming from a state taken by [`train_with`] gives the same final weights, bit for bit, as
@@ -292,12 +317,8 @@ pub struct TrainState<T> {
     pub optimizer_steps: u64,
     /// The optimiser's named buffers (see [`crate::optim::Optimizer::state`]).
     pub optimizer_state: Vec<(String, Vec<T>)>,
-    /// Running sums of the epoch in progress: data loss, correct count, whether there is one.
-    pub loss_sum: f64,
-    pub correct: usize,
-    pub has_accuracy: bool,
-    /// Training seconds of the epoch in progress so far.
-    pub seconds: f64,
+    /// Running sums of the epoch in progress.
+    pub sums: EpochSums,
     pub history: Vec<EpochMetrics>,
     /// Early stopping's best so far: validation loss, 1-based epoch, weights.
     pub best: Option<(f64, usize, Vec<T>)>,
@@ -451,7 +472,7 @@ pub fn train_with<T: Scalar>(
 
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<T>)> = None;
-    let (mut first_epoch, mut first_step, mut carried) = (0, 0, (0.0, 0usize, false, 0.0));
+    let (mut first_epoch, mut first_step, mut carried) = (0, 0, EpochSums::default());
     let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
     // Checkpoints record the data they were taken on; only then is it computed.
     let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
@@ -523,7 +544,7 @@ pub fn train_with<T: Scalar>(
                 "other data (the file changed, or other settings select other rows or columns)",
             ));
         }
-        carried = (s.loss_sum, s.correct, s.has_accuracy, s.seconds);
+        carried = s.sums;
         if s.step > 0 {
             order = s.order;
         }
@@ -570,11 +591,12 @@ pub fn train_with<T: Scalar>(
         if !resuming {
             data.epoch_order(&mut order, cfg.shuffle, rng);
         }
-        let (mut loss_sum, mut correct, mut has_acc, before) = if epoch == first_epoch {
+        let mut sums = if epoch == first_epoch {
             carried
         } else {
-            (0.0, 0, false, 0.0)
+            EpochSums::default()
         };
+        let before = sums.seconds;
         let skip = if resuming { first_step } else { 0 };
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
@@ -602,10 +624,6 @@ pub fn train_with<T: Scalar>(
                     (l.sum, l.correct)
                 }
             };
-            if let Some(c) = batch_correct {
-                correct += c;
-                has_acc = true;
-            }
             let objective = batch_loss / m as f64 + penalty.value(net.params());
             if !objective.is_finite() {
                 return Err(diverged(
@@ -631,7 +649,7 @@ pub fn train_with<T: Scalar>(
                     ));
                 }
             }
-            loss_sum += batch_loss;
+            sums.add(batch_loss, batch_correct);
             opt.begin_step();
             if let Some(par) = parallel.as_mut() {
                 par.update(net.params_mut(), &mut opt, lr_t, &penalty);
@@ -643,7 +661,7 @@ pub fn train_with<T: Scalar>(
                     opt.update(p, g, range, lr_t);
                 });
             }
-            observer.on_step(epoch, step, steps, loss_sum / (step * bs + m) as f64);
+            observer.on_step(epoch, step, steps, sums.loss_sum / (step * bs + m) as f64);
             if let Some(Checkpointing {
                 every: Every::Steps(every),
                 save,
@@ -652,12 +670,10 @@ pub fn train_with<T: Scalar>(
                 && step + 1 < steps
             {
                 check_weights(net, (epoch, step), lr)?;
-                let sums = (
-                    loss_sum,
-                    correct,
-                    has_acc,
-                    before + started.elapsed().as_secs_f64(),
-                );
+                let sums = EpochSums {
+                    seconds: before + started.elapsed().as_secs_f64(),
+                    ..sums
+                };
                 save(&snapshot(
                     (epoch, step + 1),
                     &order,
@@ -673,12 +689,10 @@ pub fn train_with<T: Scalar>(
             }
             if step + 1 < steps && observer.should_stop() {
                 check_weights(net, (epoch, step), lr)?;
-                let sums = (
-                    loss_sum,
-                    correct,
-                    has_acc,
-                    before + started.elapsed().as_secs_f64(),
-                );
+                let sums = EpochSums {
+                    seconds: before + started.elapsed().as_secs_f64(),
+                    ..sums
+                };
                 mid_epoch = Some(snapshot(
                     (epoch, step + 1),
                     &order,
@@ -722,15 +736,15 @@ pub fn train_with<T: Scalar>(
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             lr,
-            train_loss: loss_sum / n as f64,
-            train_accuracy: has_acc.then(|| correct as f64 / n as f64),
+            train_loss: sums.loss_sum / n as f64,
+            train_accuracy: sums.has_accuracy.then(|| sums.correct as f64 / n as f64),
             val_loss: val_eval.map(|e| e.loss),
             val_accuracy: val_eval.and_then(|e| e.accuracy),
             grad_norm,
             seconds,
             examples_per_second: n as f64 / seconds.max(1e-12),
             // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
-            train_r2: sst_train.map(|sst| 1.0 - 2.0 * loss_sum / sst),
+            train_r2: sst_train.map(|sst| 1.0 - 2.0 * sums.loss_sum / sst),
             val_r2: sst_val
                 .zip(val_eval)
                 .zip(val)
@@ -781,7 +795,7 @@ pub fn train_with<T: Scalar>(
                 rng,
                 net,
                 &opt,
-                (0.0, 0, false, 0.0),
+                EpochSums::default(),
                 &history,
                 &best,
                 (reference, above),
@@ -807,7 +821,7 @@ pub fn train_with<T: Scalar>(
                 rng,
                 net,
                 &opt,
-                (0.0, 0, false, 0.0),
+                EpochSums::default(),
                 &history,
                 &best,
                 (reference, above),
@@ -840,8 +854,7 @@ pub fn train_with<T: Scalar>(
     })
 }
 
-/// The state to resume from at `(epoch, step)`, with the epoch's running sums
-/// (loss, correct, has accuracy, seconds).
+/// The state to resume from at `(epoch, step)`, with the epoch's running sums.
 #[allow(clippy::too_many_arguments)]
 fn snapshot<T: Scalar>(
     (epoch, step): (usize, usize),
@@ -849,7 +862,7 @@ fn snapshot<T: Scalar>(
     rng: &Rng,
     net: &Network<T>,
     opt: &Sharded<T>,
-    (loss_sum, correct, has_accuracy, seconds): (f64, usize, bool, f64),
+    sums: EpochSums,
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
     divergence: (Option<f64>, usize),
@@ -867,10 +880,7 @@ fn snapshot<T: Scalar>(
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
             .collect(),
-        loss_sum,
-        correct,
-        has_accuracy,
-        seconds,
+        sums,
         history: history.to_vec(),
         best: best.clone(),
         divergence,
