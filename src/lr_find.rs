@@ -248,6 +248,20 @@ fn ramp<T: Scalar>(
                 (bi, bv)
             }
         });
+    if imin == 0 {
+        // No rate of the ramp lowered the loss: the minimum "/ 10" would be a guess.
+        return Err(Error::setting(
+            "start-lr",
+            find.start,
+            format!(
+                "the smoothed loss was lowest at the first step of the range test and rose from \
+                 there ({} steps): no rate from {:e} up lowered it; start the ramp lower \
+                 (downhill lr-find --start-lr) or check the data",
+                curve.len(),
+                find.start
+            ),
+        ));
+    }
     let min_lr = curve[imin].lr;
     // Steepest descent up to the minimum: the most negative slope against log η.
     let steepest_lr = curve[..=imin]
