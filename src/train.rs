@@ -53,7 +53,8 @@ pub struct TrainConfig {
     /// Draw mini-batches in a fresh random order each epoch (false: data order, every epoch).
     pub shuffle: bool,
     /// Threads: without dropout each batch is split between them (see [`crate::parallel`]);
-    /// with dropout each matrix product is.
+    /// with dropout each matrix product is. Without the `threads` feature (WebAssembly) the
+    /// run is on the calling thread whatever this says.
     pub threads: usize,
     /// Class weights of the training loss (see [`loss::ClassWeights`]); the reported
     /// validation loss stays unweighted.
@@ -445,13 +446,14 @@ pub fn train_with<T: Scalar>(
     check_memory(net, optimizer, cfg, bs)?;
     let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
     // With several threads and no dropout, each batch is split between the threads (see
-    // `parallel`); with dropout, the matrix products are split instead.
+    // `parallel`); with dropout, the matrix products are split instead. Without the `threads`
+    // feature everything runs on the calling thread.
     let has_dropout = net
         .layers()
         .iter()
         .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-    let mut parallel =
-        (cfg.threads > 1 && !has_dropout).then(|| DataParallel::new(net, data, bs, cfg.threads));
+    let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+    let mut parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
     // The optimiser in one part per data-parallel thread, which update their parts together.

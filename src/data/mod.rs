@@ -15,10 +15,14 @@
 //! assert_eq!(x, [3.0, 4.0]);
 //! ```
 
+#[cfg(feature = "fs")]
 pub mod columns;
+#[cfg(feature = "fs")]
 pub mod csv;
 pub mod digits;
+#[cfg(feature = "fs")]
 pub mod idx;
+#[cfg(feature = "fs")]
 pub mod source;
 pub mod split;
 
