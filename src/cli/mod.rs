@@ -251,11 +251,15 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
                 f.steps
             );
         }
-        outln!(
-            "stopped: {} (weights of epoch {})",
-            summary.stop_reason,
-            summary.best_epoch
-        );
+        if summary.stop_reason.contains("restored") {
+            outln!("stopped: {}", summary.stop_reason);
+        } else {
+            outln!(
+                "stopped: {} (weights of epoch {})",
+                summary.stop_reason,
+                summary.best_epoch
+            );
+        }
         outln!("train  {}", fmt_figures(&summary.train));
         if let Some(v) = &summary.val {
             outln!("val    {}", fmt_figures(v));
