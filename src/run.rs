@@ -34,7 +34,6 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 
-use crate::Rng;
 use crate::data::columns::{Columns, TargetScaling, Unseen};
 use crate::data::csv::CsvOptions;
 use crate::data::source::{self, SourceOptions};
@@ -45,6 +44,7 @@ use crate::io::{self, ModelMeta};
 use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::metrics::{self, Report};
 use crate::network::Network;
+use crate::rng::Rng;
 use crate::settings::Settings;
 use crate::train::{self, EpochMetrics, Observer, StopReason};
 
@@ -1379,13 +1379,13 @@ pub fn predict_csv_noted(
                 }
             }
             out.push('\n');
+            let mut p = vec![0.0f32; k];
             for row in z.chunks_exact(k) {
                 out.push_str(&csv_field(&names[crate::loss::argmax(row)]));
                 if proba {
-                    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let s: f32 = row.iter().map(|v| (v - m).exp()).sum();
-                    for v in row {
-                        out.push_str(&format!(",{}", (v - m).exp() / s));
+                    crate::loss::softmax_into(row, &mut p);
+                    for v in &p {
+                        out.push_str(&format!(",{v}"));
                     }
                 }
                 out.push('\n');
@@ -1412,7 +1412,7 @@ pub fn predict_csv_noted(
                 let fields: Vec<String> = row
                     .iter()
                     .flat_map(|&v| {
-                        let p = 1.0 / (1.0 + (-v).exp());
+                        let p = crate::loss::sigmoid(v);
                         let class = if v > 0.0 { "1" } else { "0" }.to_string();
                         if proba {
                             vec![class, p.to_string()]

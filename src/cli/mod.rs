@@ -492,7 +492,9 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
             seed: a.seed,
             random_directions: a.random_directions,
         };
-        let r = downhill::landscape::model_picture(model_path, spec, &opts, &out)?;
+        let model = downhill::io::load(model_path)?;
+        let data = downhill::run::eval_data(&model, spec)?;
+        let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
         if a.json {
             outln!(
                 "{}",
