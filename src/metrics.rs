@@ -189,7 +189,7 @@ pub fn regression<T: Scalar>(p: &[T], y: &[f32], k: usize) -> RegressionReport {
     }
     let flat = (0..k).find(|&j| {
         let std = (sst[j] / n.max(1) as f64).sqrt();
-        !(std > f32::EPSILON as f64 * largest[j])
+        std.is_nan() || std <= f32::EPSILON as f64 * largest[j]
     });
     if let Some(j) = flat {
         let which = if k > 1 {
