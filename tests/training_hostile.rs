@@ -415,3 +415,26 @@ fn r2_of_targets_that_do_not_vary_is_reported_undefined() {
     );
     assert!(!text.contains("NaN"), "{text}");
 }
+
+/// `lr-find --plot` into a folder that does not exist used to run the whole range test and then
+/// fail naming a temporary file; it is refused first, naming the flag and the folder.
+#[test]
+fn lr_find_plot_into_a_missing_folder_is_refused_before_the_test() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let plot = d.path().join("no/such/folder/lr.svg");
+    let out = downhill()
+        .args(["lr-find", "--data"])
+        .arg(&data)
+        .arg("--plot")
+        .arg(&plot)
+        .assert()
+        .failure()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("plot =") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains(".downhill-"), "{err}");
+}

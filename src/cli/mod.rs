@@ -92,6 +92,15 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
             "a picture file name ends in .svg or .png",
         ));
     }
+    // The picture's folder must exist: say so before the range test, not after it.
+    let folder = a.plot.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder.filter(|p| !p.is_dir()) {
+        return Err(Error::setting(
+            "plot",
+            a.plot.display(),
+            format!("its folder {} does not exist", folder.display()),
+        ));
+    }
     let r = run::lr_find(&settings, &find)?;
     downhill::lr_find::picture(&a.plot, &r)?;
     if t.json {
