@@ -1370,6 +1370,11 @@ pub fn predict_csv_noted(
             s.to_string()
         }
     };
+    // The output columns' names (BCE and MSE): the targets' names, or `output j`.
+    let cols: Vec<String> = meta
+        .target_names
+        .clone()
+        .unwrap_or_else(|| (0..k).map(|i| format!("output {i}")).collect());
     match meta.loss {
         crate::Loss::CrossEntropy => {
             out.push_str("prediction");
@@ -1392,10 +1397,6 @@ pub fn predict_csv_noted(
             }
         }
         crate::Loss::Bce => {
-            let cols: Vec<String> = meta
-                .target_names
-                .clone()
-                .unwrap_or_else(|| (0..k).map(|i| format!("output {i}")).collect());
             let header: Vec<String> = cols
                 .iter()
                 .flat_map(|c| {
@@ -1426,10 +1427,6 @@ pub fn predict_csv_noted(
             }
         }
         crate::Loss::Mse => {
-            let cols: Vec<String> = meta
-                .target_names
-                .clone()
-                .unwrap_or_else(|| (0..k).map(|i| format!("output {i}")).collect());
             out.push_str(
                 &cols
                     .iter()
