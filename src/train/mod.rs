@@ -1,0 +1,530 @@
+//! The training loop: epochs of mini-batches, the optimiser's step, stopping rules and metrics.
+//!
+//! Each epoch draws a fresh random permutation of the training set and walks it in mini-batches
+//! of `batch_size` (the last, smaller batch is kept), so every example is used exactly once per
+//! epoch; `batch_size ≥ n` is full-batch gradient descent. For each batch B:
+//!
+//! ```text
+//! L_B(w) = (1/|B|) Σ_{i∈B} ℓ(f(xᵢ; w), yᵢ) + λ Σ w²     (λ: the notes' L2 penalty, weights only)
+//! g      = ∇L_B(w)                                     (backpropagation)
+//! w      ← optimiser step with g and the epoch's learning rate ηₑ
+//! ```
+//!
+//! Stopping rules, checked after each epoch: the epoch limit; ‖∇L(w)‖ ≤ `grad_tol` with ∇L the
+//! full training-set gradient (the notes' "stop when ∇L ≈ 0"); early stopping when the validation
+//! loss has not improved for `patience` epochs, after which the best weights are restored.
+//!
+//! Divergence stops training at once with [`Error::Diverged`], wherever it shows: a mini-batch
+//! loss that is NaN or infinite (checked before each update), weights that are not finite
+//! (checked after each epoch's last update and before every checkpoint), a validation loss that
+//! is not finite (never counted as an improvement), and a finite blow-up — the rule of
+//! [`Divergence`]. An [`Observer`] may ask training to stop after any step
+//! ([`Observer::should_stop`], e.g. on Ctrl-C): training then ends with
+//! [`StopReason::Interrupted`] and a checkpoint of the exact state.
+//!
+//! The loop allocates all its buffers before the first step; a step allocates nothing.
+
+mod config;
+mod eval;
+mod memory;
+mod observer;
+mod report;
+mod state;
+mod stopping;
+
+pub use config::{Divergence, Monitor, TrainConfig};
+pub use eval::{check_fit, evaluate};
+pub use memory::check_training_memory;
+pub use observer::{NoObserver, Observer};
+pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
+pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
+
+use eval::{evaluate_with, total_sum_of_squares};
+use memory::check_memory;
+use state::snapshot;
+use stopping::{check_weights, diverged, full_gradient_norm};
+
+use std::time::Instant;
+
+use crate::data::{BatchBuf, Dataset};
+use crate::error::{Error, Result};
+use crate::loss::Loss;
+use crate::network::{Network, Workspace};
+use crate::optim::{OptimizerConfig, Schedule, Sharded};
+use crate::parallel::DataParallel;
+use crate::rng::Rng;
+use crate::tensor::{Scalar, Threads};
+
+/// Trains `net` on `data`, validating on `val` if given, and returns the per-epoch history.
+///
+/// `rng` draws the batch order and dropout masks. Fails before the first step if the data does
+/// not fit the network or a setting is out of range, and during training if the loss diverges.
+#[allow(clippy::too_many_arguments)]
+pub fn train<T: Scalar>(
+    net: &mut Network<T>,
+    data: &Dataset,
+    val: Option<&Dataset>,
+    optimizer: &OptimizerConfig,
+    schedule: &Schedule,
+    cfg: &TrainConfig,
+    rng: &mut Rng,
+    observer: &mut dyn Observer,
+) -> Result<TrainReport> {
+    train_with(
+        net, data, val, optimizer, schedule, cfg, rng, observer, None, None,
+    )
+}
+
+/// [`train`], optionally continuing from a saved [`TrainState`] and taking checkpoints.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with<T: Scalar>(
+    net: &mut Network<T>,
+    data: &Dataset,
+    val: Option<&Dataset>,
+    optimizer: &OptimizerConfig,
+    schedule: &Schedule,
+    cfg: &TrainConfig,
+    rng: &mut Rng,
+    observer: &mut dyn Observer,
+    resume: Option<TrainState<T>>,
+    mut checkpoint: Option<Checkpointing<'_, T>>,
+) -> Result<TrainReport> {
+    check_fit(net, data, cfg.loss, "training data")?;
+    if let Some(v) = val {
+        check_fit(net, v, cfg.loss, "validation data")?;
+    }
+    optimizer.validate()?;
+    if data.is_empty() {
+        return Err(Error::setting(
+            "training data",
+            0,
+            "no examples to train on",
+        ));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
+    }
+    if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
+        return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));
+    }
+    if let Some(Checkpointing {
+        every: Every::Steps(0),
+        ..
+    }) = checkpoint
+    {
+        return Err(Error::setting("checkpoint-every", 0, "must be ≥ 1 step"));
+    }
+    let n = data.len();
+    let bs = cfg.batch_size.min(n);
+    check_memory(net, optimizer, cfg, bs)?;
+    let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
+    // With several threads and no dropout, each batch is split between the threads (see
+    // `parallel`); with dropout, the matrix products are split instead. Without the `threads`
+    // feature everything runs on the calling thread.
+    let has_dropout = net
+        .layers()
+        .iter()
+        .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
+    let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+    let mut parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
+    let mut batch = BatchBuf::new(data, bs);
+    let mut grads = vec![T::zero(); net.param_count()];
+    // The optimiser in one part per data-parallel thread, which update their parts together.
+    let parts = parallel.as_ref().map_or(1, |p| p.threads());
+    // A schedule that cycles momentum (one-cycle) needs the momentum buffer from the start.
+    let cycled = schedule
+        .step_momentum(0, 1)
+        .map(|m| optimizer.with_momentum(m));
+    let mut opt = Sharded::<T>::new(
+        cycled.as_ref().unwrap_or(optimizer),
+        net.param_count(),
+        parts,
+    );
+    let mut order = Vec::with_capacity(n);
+    let penalty = net.penalty(cfg.l2);
+    let k = net.outputs();
+    let steps = n.div_ceil(bs);
+
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Vec<T>)> = None;
+    let (mut first_epoch, mut first_step, mut carried) = (0, 0, EpochSums::default());
+    let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
+    // Checkpoints record the data they were taken on; only then is it computed.
+    let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
+    if let Some(s) = resume {
+        if s.params.len() != net.param_count() {
+            return Err(Error::shape(
+                "resumed parameters",
+                net.param_count(),
+                s.params.len(),
+            ));
+        }
+        if s.step > 0 && (s.order.len() != n || s.step >= steps) {
+            return Err(Error::shape(
+                "resumed batch order",
+                format!("{n} examples, step < {steps}"),
+                format!("{} examples, step {}", s.order.len(), s.step),
+            ));
+        }
+        if s.step > 0 && !is_permutation(&s.order) {
+            return Err(Error::shape(
+                "resumed batch order",
+                format!("a permutation of 0..{n}"),
+                "repeated or out-of-range indices",
+            ));
+        }
+        if let Some(i) = s.params.iter().position(|v| !v.f64().is_finite()) {
+            return Err(Error::shape(
+                format!("resumed parameter {i}"),
+                "a finite number",
+                s.params[i].f64(),
+            ));
+        }
+        if let Some((_, at, p)) = &s.best
+            && (p.len() != net.param_count() || *at > s.history.len())
+        {
+            return Err(Error::shape(
+                "resumed best weights",
+                format!(
+                    "{} values from an epoch ≤ {}",
+                    net.param_count(),
+                    s.history.len()
+                ),
+                format!("{} values from epoch {at}", p.len()),
+            ));
+        }
+        if s.history.len() != s.epoch {
+            return Err(Error::shape(
+                "resumed history",
+                format!("{} epochs", s.epoch),
+                format!("{} epochs", s.history.len()),
+            ));
+        }
+        net.params_mut().copy_from_slice(&s.params);
+        let buffers: Vec<(&str, &[T])> = s
+            .optimizer_state
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        opt.set_state(s.optimizer_steps, &buffers)?;
+        *rng = s.rng;
+        (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
+        (reference, above) = s.divergence;
+        if let (Some(saved), Some(now)) = (s.data_fingerprint, data_fp)
+            && saved != now
+        {
+            return Err(Error::shape(
+                "resumed training data",
+                "the data the checkpoint was taken on",
+                "other data (the file changed, or other settings select other rows or columns)",
+            ));
+        }
+        carried = s.sums;
+        if s.step > 0 {
+            order = s.order;
+        }
+    }
+
+    let r2 = |d: &Dataset| {
+        (cfg.loss == Loss::Mse)
+            .then(|| total_sum_of_squares(d))
+            .flatten()
+            .filter(|&s| s > 0.0)
+    };
+    let (sst_train, sst_val) = (r2(data), val.and_then(r2));
+    let mut stop = StopReason::MaxEpochs;
+    // The state to save when training ends mid-epoch (interrupted); `None`: at an epoch's end.
+    let mut mid_epoch: Option<TrainState<T>> = None;
+    // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
+    // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
+    let floor = if cfg.divergence.is_some() && reference.is_none() {
+        let idx: Vec<usize> = (0..bs).collect();
+        data.gather(&idx, ws.input_mut(bs), &mut batch);
+        let zeros = vec![T::zero(); bs * k];
+        (cfg.loss
+            .evaluate(&zeros, bs, k, batch.targets(), None)
+            .f64()
+            / bs as f64)
+            .max(f64::MIN_POSITIVE)
+    } else {
+        f64::MIN_POSITIVE
+    };
+    let report_weights = |observer: &mut dyn Observer, epoch: usize, net: &Network<T>| {
+        if observer.wants_weights() {
+            let w: Vec<f64> = net.params().iter().map(|v| v.f64()).collect();
+            observer.on_weights(epoch, &w);
+        }
+    };
+    observer.on_start(cfg.epochs, steps);
+    if first_epoch == 0 && first_step == 0 {
+        report_weights(observer, 0, net);
+    }
+    'epochs: for epoch in first_epoch..cfg.epochs {
+        let mut lr = schedule.lr(optimizer.lr(), epoch, cfg.epochs);
+        let started = Instant::now();
+        let resuming = epoch == first_epoch && first_step > 0;
+        if !resuming {
+            data.epoch_order(&mut order, cfg.shuffle, rng);
+        }
+        let mut sums = if epoch == first_epoch {
+            carried
+        } else {
+            EpochSums::default()
+        };
+        let before = sums.seconds;
+        let skip = if resuming { first_step } else { 0 };
+        for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
+            let m = idx.len();
+            if schedule.per_step() {
+                // Per-step schedules (one-cycle): the rate, and momentum, of this step of the run.
+                let (s, total) = (epoch * steps + step, cfg.epochs * steps);
+                lr = schedule.step_lr(optimizer.lr(), s, total);
+                if let Some(mu) = schedule.step_momentum(s, total) {
+                    opt.set_momentum(mu);
+                }
+            }
+            let lr_t = T::c(lr);
+            let next = order
+                .get((step + 1) * bs..((step + 2) * bs).min(n))
+                .unwrap_or(&[]);
+            let (batch_loss, batch_correct) = match parallel.as_mut() {
+                Some(par) => {
+                    par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref())
+                }
+                None => {
+                    data.prefetch(next);
+                    data.gather(idx, ws.input_mut(m), &mut batch);
+                    let l =
+                        net.forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng));
+                    (l.sum, l.correct)
+                }
+            };
+            let objective = batch_loss / m as f64 + penalty.value(net.params());
+            if !objective.is_finite() {
+                return Err(diverged(
+                    (epoch, step),
+                    objective,
+                    lr,
+                    format!("the mini-batch loss became {objective}"),
+                ));
+            }
+            if let Some(d) = cfg.divergence {
+                let mean = batch_loss / m as f64;
+                let r = *reference.get_or_insert(mean.max(floor));
+                above = if mean > d.factor * r { above + 1 } else { 0 };
+                if above >= d.steps.max(1) {
+                    return Err(diverged(
+                        (epoch, step),
+                        mean,
+                        lr,
+                        format!(
+                            "the mini-batch loss stayed above {} × its reference {r:.4} (the first mini-batch loss, or chance level if higher) for {} steps in a row, now {mean:.4e} (the rule of --divergence-factor)",
+                            d.factor, d.steps
+                        ),
+                    ));
+                }
+            }
+            sums.add(batch_loss, batch_correct);
+            opt.begin_step();
+            if let Some(par) = parallel.as_mut() {
+                par.update(net.params_mut(), &mut opt, lr_t, &penalty);
+            } else {
+                // Each layer is updated as soon as backpropagation has its gradient (plus the
+                // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
+                net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
+                    penalty.add_tensor_gradient(p, g, is_weight);
+                    opt.update(p, g, range, lr_t);
+                });
+            }
+            observer.on_step(epoch, step, steps, sums.loss_sum / (step * bs + m) as f64);
+            if let Some(Checkpointing {
+                every: Every::Steps(every),
+                save,
+            }) = checkpoint.as_mut()
+                && opt.steps().is_multiple_of(*every as u64)
+                && step + 1 < steps
+            {
+                check_weights(net, (epoch, step), lr)?;
+                let sums = EpochSums {
+                    seconds: before + started.elapsed().as_secs_f64(),
+                    ..sums
+                };
+                save(&snapshot(
+                    (epoch, step + 1),
+                    &order,
+                    rng,
+                    net,
+                    &opt,
+                    sums,
+                    &history,
+                    &best,
+                    (reference, above),
+                    data_fp,
+                ))?;
+            }
+            if step + 1 < steps && observer.should_stop() {
+                check_weights(net, (epoch, step), lr)?;
+                let sums = EpochSums {
+                    seconds: before + started.elapsed().as_secs_f64(),
+                    ..sums
+                };
+                mid_epoch = Some(snapshot(
+                    (epoch, step + 1),
+                    &order,
+                    rng,
+                    net,
+                    &opt,
+                    sums,
+                    &history,
+                    &best,
+                    (reference, above),
+                    data_fp,
+                ));
+                stop = StopReason::Interrupted {
+                    epoch,
+                    step: step + 1,
+                };
+                break 'epochs;
+            }
+        }
+        check_weights(net, (epoch, steps - 1), lr)?;
+        let seconds = before + started.elapsed().as_secs_f64();
+
+        let grad_norm = cfg
+            .grad_tol
+            .map(|_| full_gradient_norm(net, data, cfg, &mut ws, &mut batch, &mut grads, &penalty));
+        let val_eval =
+            val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
+        if let Some(e) = val_eval
+            && !e.loss.is_finite()
+        {
+            return Err(diverged(
+                (epoch, steps - 1),
+                e.loss,
+                lr,
+                format!(
+                    "the validation loss became {} (never counted as an improvement)",
+                    e.loss
+                ),
+            ));
+        }
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_loss: sums.loss_sum / n as f64,
+            train_accuracy: sums.has_accuracy.then(|| sums.correct as f64 / n as f64),
+            val_loss: val_eval.map(|e| e.loss),
+            val_accuracy: val_eval.and_then(|e| e.accuracy),
+            grad_norm,
+            seconds,
+            examples_per_second: n as f64 / seconds.max(1e-12),
+            // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
+            train_r2: sst_train.map(|sst| 1.0 - 2.0 * sums.loss_sum / sst),
+            val_r2: sst_val
+                .zip(val_eval)
+                .zip(val)
+                .map(|((sst, e), v)| 1.0 - 2.0 * e.loss * v.len() as f64 / sst),
+        };
+        observer.on_epoch(&metrics);
+        report_weights(observer, epoch + 1, net);
+        history.push(metrics);
+
+        if let (Some(tol), Some(norm)) = (cfg.grad_tol, grad_norm)
+            && norm <= tol
+        {
+            stop = StopReason::GradientTolerance { norm };
+            break;
+        }
+        if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
+            let key = cfg.monitor.key(&e);
+            match &mut best {
+                // Only a strictly lower key is an improvement (a NaN is never one; it has
+                // stopped training above in any case).
+                Some((loss, at, params))
+                    if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
+                {
+                    if epoch + 1 - *at >= patience {
+                        net.params_mut().copy_from_slice(params);
+                        stop = StopReason::EarlyStopping { best_epoch: *at };
+                        break;
+                    }
+                }
+                Some((loss, at, params)) => {
+                    (*loss, *at) = (key, epoch + 1);
+                    params.copy_from_slice(net.params());
+                }
+                None => best = Some((key, epoch + 1, net.params().to_vec())),
+            }
+        }
+        let epoch_checkpoint = match checkpoint.as_ref().map(|c| c.every) {
+            Some(Every::Epoch) => true,
+            // A step checkpoint that falls on an epoch's last step is taken here, after the epoch's checks.
+            Some(Every::Steps(every)) => opt.steps().is_multiple_of(every as u64),
+            Some(Every::End) | None => false,
+        };
+        if epoch_checkpoint && epoch + 1 < cfg.epochs {
+            let save = &mut checkpoint.as_mut().expect("checked").save;
+            save(&snapshot(
+                (epoch + 1, 0),
+                &[],
+                rng,
+                net,
+                &opt,
+                EpochSums::default(),
+                &history,
+                &best,
+                (reference, above),
+                data_fp,
+            ))?;
+        }
+        if epoch + 1 < cfg.epochs && observer.should_stop() {
+            stop = StopReason::Interrupted {
+                epoch: epoch + 1,
+                step: 0,
+            };
+            break;
+        }
+    }
+    // The final state, before early stopping's weights are restored: continuing from it for
+    // more epochs is the same as having asked for them at the start.
+    if let Some(Checkpointing { save, .. }) = checkpoint.as_mut() {
+        let state = match mid_epoch {
+            Some(s) => s,
+            None => snapshot(
+                (history.len(), 0),
+                &[],
+                rng,
+                net,
+                &opt,
+                EpochSums::default(),
+                &history,
+                &best,
+                (reference, above),
+                data_fp,
+            ),
+        };
+        save(&state)?;
+    }
+    if matches!(stop, StopReason::Interrupted { .. }) {
+        let best_epoch = history.len();
+        return Ok(TrainReport {
+            history,
+            stop,
+            best_epoch,
+        });
+    }
+    let best_epoch = match (&stop, &best) {
+        (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
+        // With patience but no early stop, the best weights are restored all the same.
+        (_, Some((_, at, params))) if cfg.patience.is_some() => {
+            net.params_mut().copy_from_slice(params);
+            *at
+        }
+        _ => history.len(),
+    };
+    Ok(TrainReport {
+        history,
+        stop,
+        best_epoch,
+    })
+}

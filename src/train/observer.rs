@@ -1,0 +1,37 @@
+//! The [`Observer`]: who watches training (the CLI, a progress bar, a user) without the loop
+//! knowing who.
+
+use super::*;
+
+/// Watches training without the loop knowing who watches (the CLI, a progress bar, a user).
+pub trait Observer {
+    /// After each epoch.
+    fn on_epoch(&mut self, _metrics: &EpochMetrics) {}
+    /// Before the first step: the maximum number of epochs and the steps per epoch.
+    fn on_start(&mut self, _epochs: usize, _steps_per_epoch: usize) {}
+    /// After each optimiser step: 0-based step within the epoch, steps per epoch, running mean loss.
+    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _running_loss: f64) {}
+    /// Whether [`Observer::on_weights`] should be called (it costs a copy of the weights).
+    fn wants_weights(&self) -> bool {
+        false
+    }
+    /// The weights before training (epoch 0, unless resuming) and after each epoch.
+    fn on_weights(&mut self, _epoch: usize, _weights: &[f64]) {}
+    /// Asked after each step: `true` ends training there, with a checkpoint of the exact state
+    /// and [`StopReason::Interrupted`] (used for Ctrl-C).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+    /// Before training: the data report (what a CSV's columns became), one line each.
+    fn on_data(&mut self, _report: &[String]) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+impl<F: FnMut(&EpochMetrics)> Observer for F {
+    fn on_epoch(&mut self, m: &EpochMetrics) {
+        self(m)
+    }
+}

@@ -1,0 +1,159 @@
+//! The checkpoint state: everything needed to continue a run exactly where it was
+//! ([`TrainState`]), when to take it ([`Every`], [`Checkpointing`]) and the data's [`fingerprint`].
+
+use super::*;
+use crate::data::{BatchBuf, Dataset};
+use crate::error::Result;
+use crate::network::Network;
+use crate::optim::Sharded;
+use crate::rng::Rng;
+use crate::tensor::Scalar;
+
+/// The running sums of the epoch in progress, from which its training loss and accuracy are
+/// computed at its end; a checkpoint taken mid-epoch carries them over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochSums {
+    /// Σᵢ ℓᵢ of the steps taken so far (data loss, no penalty).
+    pub loss_sum: f64,
+    /// Examples classified correctly so far.
+    pub correct: usize,
+    /// Whether the loss classifies (there is an accuracy).
+    pub has_accuracy: bool,
+    /// Training seconds of the epoch so far.
+    pub seconds: f64,
+}
+
+impl EpochSums {
+    /// Adds one mini-batch's summed loss and correct count.
+    pub(super) fn add(&mut self, loss_sum: f64, correct: Option<usize>) {
+        self.loss_sum += loss_sum;
+        if let Some(c) = correct {
+            self.correct += c;
+            self.has_accuracy = true;
+        }
+    }
+}
+
+/// Everything needed to continue a run exactly where it was: what a checkpoint holds.
+///
+/// Resuming from a state taken by [`train_with`] gives the same final weights, bit for bit, as
+/// the run that was never interrupted (same data, settings and thread count).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState<T> {
+    /// 0-based epoch in progress.
+    pub epoch: usize,
+    /// Steps of that epoch already taken (0: the epoch has not started).
+    pub step: usize,
+    /// The epoch's batch order (empty when `step` is 0: it is drawn when the epoch starts).
+    pub order: Vec<usize>,
+    /// The generator, as it is after drawing `order`.
+    pub rng: Rng,
+    pub params: Vec<T>,
+    pub optimizer_steps: u64,
+    /// The optimiser's named buffers (see [`crate::optim::Optimizer::state`]).
+    pub optimizer_state: Vec<(String, Vec<T>)>,
+    /// Running sums of the epoch in progress.
+    pub sums: EpochSums,
+    pub history: Vec<EpochMetrics>,
+    /// Early stopping's best so far: validation loss, 1-based epoch, weights.
+    pub best: Option<(f64, usize, Vec<T>)>,
+    /// The divergence rule's reference loss (once the first step has set it) and how many
+    /// steps in a row have been above it (see [`Divergence`]).
+    pub divergence: (Option<f64>, usize),
+    /// [`fingerprint`] of the training data (`None` in older checkpoints: not checked).
+    pub data_fingerprint: Option<u64>,
+}
+
+/// A 64-bit FNV-1a hash of a data set as training sees it (normalised features and targets,
+/// in order), so that a resumed run can tell it is given other data.
+pub fn fingerprint(data: &Dataset) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bits: u32| {
+        for b in bits.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    let chunk = data.len().clamp(1, 256);
+    let mut x = vec![0f32; chunk * data.n_features()];
+    let mut batch = BatchBuf::<f32>::new(data, chunk);
+    let mut idx = Vec::with_capacity(chunk);
+    for start in (0..data.len()).step_by(chunk) {
+        idx.clear();
+        idx.extend(start..(start + chunk).min(data.len()));
+        let m = idx.len();
+        data.gather(&idx, &mut x[..m * data.n_features()], &mut batch);
+        x[..m * data.n_features()]
+            .iter()
+            .for_each(|v| eat(v.to_bits()));
+        match batch.targets() {
+            crate::loss::BatchTargets::Classes(y) => y[..m].iter().for_each(|&c| eat(c)),
+            crate::loss::BatchTargets::Values(y) => y[..m * data.n_outputs()]
+                .iter()
+                .for_each(|v| eat(v.to_bits())),
+        }
+    }
+    eat(data.len() as u32);
+    h
+}
+
+/// When to take a checkpoint: `epoch`, or a number of steps (as the CLI and config files spell it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Every {
+    /// After each epoch (after its validation and stopping checks).
+    Epoch,
+    /// After every N optimiser steps (counted over the whole run).
+    Steps(usize),
+    /// Only the final state, when training ends or is interrupted (`end`).
+    End,
+}
+
+/// Checkpointing: when, and what to call with the state (e.g. to write it to a file). Besides
+/// the states `every` asks for, `save` is called once more when training ends (normally, by a
+/// stopping rule or interrupted) with the final state, from which training can be continued
+/// for more epochs.
+pub struct Checkpointing<'a, T> {
+    pub every: Every,
+    pub save: &'a mut dyn FnMut(&TrainState<T>) -> Result<()>,
+}
+
+/// The state to resume from at `(epoch, step)`, with the epoch's running sums.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn snapshot<T: Scalar>(
+    (epoch, step): (usize, usize),
+    order: &[usize],
+    rng: &Rng,
+    net: &Network<T>,
+    opt: &Sharded<T>,
+    sums: EpochSums,
+    history: &[EpochMetrics],
+    best: &Option<(f64, usize, Vec<T>)>,
+    divergence: (Option<f64>, usize),
+    data_fingerprint: Option<u64>,
+) -> TrainState<T> {
+    TrainState {
+        epoch,
+        step,
+        order: order.to_vec(),
+        rng: rng.clone(),
+        params: net.params().to_vec(),
+        optimizer_steps: opt.steps(),
+        optimizer_state: opt
+            .state()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        sums,
+        history: history.to_vec(),
+        best: best.clone(),
+        divergence,
+        data_fingerprint,
+    }
+}
+
+/// Whether `order` holds each of 0..len exactly once.
+pub fn is_permutation(order: &[usize]) -> bool {
+    let mut seen = vec![false; order.len()];
+    order
+        .iter()
+        .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
+}
