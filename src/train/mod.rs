@@ -42,7 +42,9 @@ pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_per
 use eval::{evaluate_with, total_sum_of_squares};
 use memory::check_memory;
 use state::snapshot;
-use stopping::{check_weights, diverged, full_gradient_norm};
+use stopping::{
+    chance_level, check_weights, diverged, divergence_rule, early_stopping, full_gradient_norm,
+};
 
 use std::time::Instant;
 
@@ -152,54 +154,7 @@ pub fn train_with<T: Scalar>(
     // Checkpoints record the data they were taken on; only then is it computed.
     let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
     if let Some(s) = resume {
-        if s.params.len() != net.param_count() {
-            return Err(Error::shape(
-                "resumed parameters",
-                net.param_count(),
-                s.params.len(),
-            ));
-        }
-        if s.step > 0 && (s.order.len() != n || s.step >= steps) {
-            return Err(Error::shape(
-                "resumed batch order",
-                format!("{n} examples, step < {steps}"),
-                format!("{} examples, step {}", s.order.len(), s.step),
-            ));
-        }
-        if s.step > 0 && !is_permutation(&s.order) {
-            return Err(Error::shape(
-                "resumed batch order",
-                format!("a permutation of 0..{n}"),
-                "repeated or out-of-range indices",
-            ));
-        }
-        if let Some(i) = s.params.iter().position(|v| !v.f64().is_finite()) {
-            return Err(Error::shape(
-                format!("resumed parameter {i}"),
-                "a finite number",
-                s.params[i].f64(),
-            ));
-        }
-        if let Some((_, at, p)) = &s.best
-            && (p.len() != net.param_count() || *at > s.history.len())
-        {
-            return Err(Error::shape(
-                "resumed best weights",
-                format!(
-                    "{} values from an epoch ≤ {}",
-                    net.param_count(),
-                    s.history.len()
-                ),
-                format!("{} values from epoch {at}", p.len()),
-            ));
-        }
-        if s.history.len() != s.epoch {
-            return Err(Error::shape(
-                "resumed history",
-                format!("{} epochs", s.epoch),
-                format!("{} epochs", s.history.len()),
-            ));
-        }
+        s.check(net.param_count(), n, steps)?;
         net.params_mut().copy_from_slice(&s.params);
         let buffers: Vec<(&str, &[T])> = s
             .optimizer_state
@@ -238,14 +193,7 @@ pub fn train_with<T: Scalar>(
     // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
     // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
     let floor = if cfg.divergence.is_some() && reference.is_none() {
-        let idx: Vec<usize> = (0..bs).collect();
-        data.gather(&idx, ws.input_mut(bs), &mut batch);
-        let zeros = vec![T::zero(); bs * k];
-        (cfg.loss
-            .evaluate(&zeros, bs, k, batch.targets(), None)
-            .f64()
-            / bs as f64)
-            .max(f64::MIN_POSITIVE)
+        chance_level(data, cfg.loss, bs, k, &mut ws, &mut batch)
     } else {
         f64::MIN_POSITIVE
     };
@@ -310,18 +258,8 @@ pub fn train_with<T: Scalar>(
             }
             if let Some(d) = cfg.divergence {
                 let mean = batch_loss / m as f64;
-                let r = *reference.get_or_insert(mean.max(floor));
-                above = if mean > d.factor * r { above + 1 } else { 0 };
-                if above >= d.steps.max(1) {
-                    return Err(diverged(
-                        (epoch, step),
-                        mean,
-                        lr,
-                        format!(
-                            "the mini-batch loss stayed above {} × its reference {r:.4} (the first mini-batch loss, or chance level if higher) for {} steps in a row, now {mean:.4e} (the rule of --divergence-factor)",
-                            d.factor, d.steps
-                        ),
-                    ));
+                if let Some(cause) = divergence_rule(d, &mut reference, &mut above, mean, floor) {
+                    return Err(diverged((epoch, step), mean, lr, cause));
                 }
             }
             sums.add(batch_loss, batch_correct);
@@ -408,23 +346,14 @@ pub fn train_with<T: Scalar>(
                 ),
             ));
         }
-        let metrics = EpochMetrics {
-            epoch: epoch + 1,
-            lr,
-            train_loss: sums.loss_sum / n as f64,
-            train_accuracy: sums.has_accuracy.then(|| sums.correct as f64 / n as f64),
-            val_loss: val_eval.map(|e| e.loss),
-            val_accuracy: val_eval.and_then(|e| e.accuracy),
+        let metrics = EpochMetrics::of_epoch(
+            (epoch, lr, seconds),
+            &sums,
+            n,
             grad_norm,
-            seconds,
-            examples_per_second: n as f64 / seconds.max(1e-12),
-            // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
-            train_r2: sst_train.map(|sst| 1.0 - 2.0 * sums.loss_sum / sst),
-            val_r2: sst_val
-                .zip(val_eval)
-                .zip(val)
-                .map(|((sst, e), v)| 1.0 - 2.0 * e.loss * v.len() as f64 / sst),
-        };
+            val_eval.zip(val),
+            (sst_train, sst_val),
+        );
         observer.on_epoch(&metrics);
         report_weights(observer, epoch + 1, net);
         history.push(metrics);
@@ -435,26 +364,12 @@ pub fn train_with<T: Scalar>(
             stop = StopReason::GradientTolerance { norm };
             break;
         }
-        if let (Some(patience), Some(e)) = (cfg.patience, val_eval) {
-            let key = cfg.monitor.key(&e);
-            match &mut best {
-                // Only a strictly lower key is an improvement (a NaN is never one; it has
-                // stopped training above in any case).
-                Some((loss, at, params))
-                    if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) =>
-                {
-                    if epoch + 1 - *at >= patience {
-                        net.params_mut().copy_from_slice(params);
-                        stop = StopReason::EarlyStopping { best_epoch: *at };
-                        break;
-                    }
-                }
-                Some((loss, at, params)) => {
-                    (*loss, *at) = (key, epoch + 1);
-                    params.copy_from_slice(net.params());
-                }
-                None => best = Some((key, epoch + 1, net.params().to_vec())),
-            }
+        if let (Some(patience), Some(e)) = (cfg.patience, val_eval)
+            && let Some(reason) =
+                early_stopping(&mut best, cfg.monitor.key(&e), epoch, patience, net)
+        {
+            stop = reason;
+            break;
         }
         let epoch_checkpoint = match checkpoint.as_ref().map(|c| c.every) {
             Some(Every::Epoch) => true,

@@ -1,6 +1,9 @@
 //! What training reports: each epoch's [`EpochMetrics`], why it stopped ([`StopReason`]), the
 //! final [`TrainReport`], and an [`Evaluation`] on a data set.
 
+use super::EpochSums;
+use crate::data::Dataset;
+
 /// What one epoch measured, handed to the [`Observer`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
@@ -81,4 +84,36 @@ pub struct Evaluation {
     pub loss: f64,
     /// Share classified correctly (classification losses only).
     pub accuracy: Option<f64>,
+}
+
+impl EpochMetrics {
+    /// The metrics of 0-based `epoch` trained at rate `lr` in `seconds`, from its running `sums`
+    /// over `n` examples, the full-gradient norm, the validation set's evaluation, and the SSTs
+    /// of R² (training, validation; MSE only).
+    pub(super) fn of_epoch(
+        (epoch, lr, seconds): (usize, f64, f64),
+        sums: &EpochSums,
+        n: usize,
+        grad_norm: Option<f64>,
+        val: Option<(Evaluation, &Dataset)>,
+        (sst_train, sst_val): (Option<f64>, Option<f64>),
+    ) -> Self {
+        let val_eval = val.map(|(e, _)| e);
+        EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_loss: sums.loss_sum / n as f64,
+            train_accuracy: sums.has_accuracy.then(|| sums.correct as f64 / n as f64),
+            val_loss: val_eval.map(|e| e.loss),
+            val_accuracy: val_eval.and_then(|e| e.accuracy),
+            grad_norm,
+            seconds,
+            examples_per_second: n as f64 / seconds.max(1e-12),
+            // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
+            train_r2: sst_train.map(|sst| 1.0 - 2.0 * sums.loss_sum / sst),
+            val_r2: sst_val
+                .zip(val)
+                .map(|(sst, (e, v))| 1.0 - 2.0 * e.loss * v.len() as f64 / sst),
+        }
+    }
 }

@@ -157,3 +157,59 @@ pub fn is_permutation(order: &[usize]) -> bool {
         .iter()
         .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
 }
+
+impl<T: Scalar> TrainState<T> {
+    /// Checks a state to resume from against a network of `param_count` parameters and a
+    /// training set of `n` examples in `steps` mini-batches, before anything is restored.
+    pub(super) fn check(&self, param_count: usize, n: usize, steps: usize) -> Result<()> {
+        if self.params.len() != param_count {
+            return Err(Error::shape(
+                "resumed parameters",
+                param_count,
+                self.params.len(),
+            ));
+        }
+        if self.step > 0 && (self.order.len() != n || self.step >= steps) {
+            return Err(Error::shape(
+                "resumed batch order",
+                format!("{n} examples, step < {steps}"),
+                format!("{} examples, step {}", self.order.len(), self.step),
+            ));
+        }
+        if self.step > 0 && !is_permutation(&self.order) {
+            return Err(Error::shape(
+                "resumed batch order",
+                format!("a permutation of 0..{n}"),
+                "repeated or out-of-range indices",
+            ));
+        }
+        if let Some(i) = self.params.iter().position(|v| !v.f64().is_finite()) {
+            return Err(Error::shape(
+                format!("resumed parameter {i}"),
+                "a finite number",
+                self.params[i].f64(),
+            ));
+        }
+        if let Some((_, at, p)) = &self.best
+            && (p.len() != param_count || *at > self.history.len())
+        {
+            return Err(Error::shape(
+                "resumed best weights",
+                format!(
+                    "{} values from an epoch ≤ {}",
+                    param_count,
+                    self.history.len()
+                ),
+                format!("{} values from epoch {at}", p.len()),
+            ));
+        }
+        if self.history.len() != self.epoch {
+            return Err(Error::shape(
+                "resumed history",
+                format!("{} epochs", self.epoch),
+                format!("{} epochs", self.history.len()),
+            ));
+        }
+        Ok(())
+    }
+}

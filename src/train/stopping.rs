@@ -72,3 +72,68 @@ pub(super) fn full_gradient_norm<T: Scalar>(
     penalty.add_gradient(net.params(), grads);
     grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()
 }
+
+/// The divergence rule of [`Divergence`]: `reference` is set by the first mini-batch (its loss,
+/// or the chance-level `floor` if higher), `above` counts the steps in a row above
+/// `factor` × reference. Returns the cause when the rule trips.
+pub(super) fn divergence_rule(
+    d: Divergence,
+    reference: &mut Option<f64>,
+    above: &mut usize,
+    mean: f64,
+    floor: f64,
+) -> Option<String> {
+    let r = *reference.get_or_insert(mean.max(floor));
+    *above = if mean > d.factor * r { *above + 1 } else { 0 };
+    (*above >= d.steps.max(1)).then(|| {
+        format!(
+            "the mini-batch loss stayed above {} × its reference {r:.4} (the first mini-batch loss, or chance level if higher) for {} steps in a row, now {mean:.4e} (the rule of --divergence-factor)",
+            d.factor, d.steps
+        )
+    })
+}
+
+/// The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
+/// cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on the first `bs`
+/// examples.
+pub(super) fn chance_level<T: Scalar>(
+    data: &Dataset,
+    loss: Loss,
+    bs: usize,
+    k: usize,
+    ws: &mut Workspace<T>,
+    batch: &mut BatchBuf<T>,
+) -> f64 {
+    let idx: Vec<usize> = (0..bs).collect();
+    data.gather(&idx, ws.input_mut(bs), batch);
+    let zeros = vec![T::zero(); bs * k];
+    (loss.evaluate(&zeros, bs, k, batch.targets(), None).f64() / bs as f64).max(f64::MIN_POSITIVE)
+}
+
+/// Early stopping after 0-based `epoch` with the monitored `key`: keeps the best weights so far
+/// in `best`, and when `patience` epochs have passed without a strictly lower key, restores
+/// them into `net` and returns the reason to stop.
+pub(super) fn early_stopping<T: Scalar>(
+    best: &mut Option<(f64, usize, Vec<T>)>,
+    key: f64,
+    epoch: usize,
+    patience: usize,
+    net: &mut Network<T>,
+) -> Option<StopReason> {
+    match best {
+        // Only a strictly lower key is an improvement (a NaN is never one; it has
+        // stopped training above in any case).
+        Some((loss, at, params)) if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) => {
+            if epoch + 1 - *at >= patience {
+                net.params_mut().copy_from_slice(params);
+                return Some(StopReason::EarlyStopping { best_epoch: *at });
+            }
+        }
+        Some((loss, at, params)) => {
+            (*loss, *at) = (key, epoch + 1);
+            params.copy_from_slice(net.params());
+        }
+        None => *best = Some((key, epoch + 1, net.params().to_vec())),
+    }
+    None
+}
