@@ -30,6 +30,7 @@ mod memory;
 mod observer;
 mod report;
 mod state;
+mod step;
 mod stopping;
 
 pub use config::{Divergence, Monitor, TrainConfig};
@@ -42,6 +43,7 @@ pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_per
 use eval::{evaluate_with, total_sum_of_squares};
 use memory::check_memory;
 use state::snapshot;
+use step::Trainer;
 use stopping::{
     chance_level, check_weights, diverged, divergence_rule, early_stopping, full_gradient_norm,
 };
@@ -51,11 +53,10 @@ use std::time::Instant;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
-use crate::network::{Network, Workspace};
-use crate::optim::{OptimizerConfig, Schedule, Sharded};
-use crate::parallel::DataParallel;
+use crate::network::Network;
+use crate::optim::{OptimizerConfig, Schedule};
 use crate::rng::Rng;
-use crate::tensor::{Scalar, Threads};
+use crate::tensor::Scalar;
 
 /// Trains `net` on `data`, validating on `val` if given, and returns the per-epoch history.
 ///
@@ -119,31 +120,8 @@ pub fn train_with<T: Scalar>(
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     check_memory(net, optimizer, cfg, bs)?;
-    let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
-    // With several threads and no dropout, each batch is split between the threads (see
-    // `parallel`); with dropout, the matrix products are split instead. Without the `threads`
-    // feature everything runs on the calling thread.
-    let has_dropout = net
-        .layers()
-        .iter()
-        .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-    let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
-    let mut parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
-    let mut batch = BatchBuf::new(data, bs);
-    let mut grads = vec![T::zero(); net.param_count()];
-    // The optimiser in one part per data-parallel thread, which update their parts together.
-    let parts = parallel.as_ref().map_or(1, |p| p.threads());
-    // A schedule that cycles momentum (one-cycle) needs the momentum buffer from the start.
-    let cycled = schedule
-        .step_momentum(0, 1)
-        .map(|m| optimizer.with_momentum(m));
-    let mut opt = Sharded::<T>::new(
-        cycled.as_ref().unwrap_or(optimizer),
-        net.param_count(),
-        parts,
-    );
+    let mut t = Trainer::new(net, data, optimizer, schedule, cfg, bs);
     let mut order = Vec::with_capacity(n);
-    let penalty = net.penalty(cfg.l2);
     let k = net.outputs();
     let steps = n.div_ceil(bs);
 
@@ -161,7 +139,7 @@ pub fn train_with<T: Scalar>(
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
-        opt.set_state(s.optimizer_steps, &buffers)?;
+        t.opt.set_state(s.optimizer_steps, &buffers)?;
         *rng = s.rng;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
         (reference, above) = s.divergence;
@@ -193,7 +171,7 @@ pub fn train_with<T: Scalar>(
     // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
     // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
     let floor = if cfg.divergence.is_some() && reference.is_none() {
-        chance_level(data, cfg.loss, bs, k, &mut ws, &mut batch)
+        chance_level(data, cfg.loss, bs, k, &mut t.ws, &mut t.batch)
     } else {
         f64::MIN_POSITIVE
     };
@@ -228,26 +206,15 @@ pub fn train_with<T: Scalar>(
                 let (s, total) = (epoch * steps + step, cfg.epochs * steps);
                 lr = schedule.step_lr(optimizer.lr(), s, total);
                 if let Some(mu) = schedule.step_momentum(s, total) {
-                    opt.set_momentum(mu);
+                    t.opt.set_momentum(mu);
                 }
             }
             let lr_t = T::c(lr);
             let next = order
                 .get((step + 1) * bs..((step + 2) * bs).min(n))
                 .unwrap_or(&[]);
-            let (batch_loss, batch_correct) = match parallel.as_mut() {
-                Some(par) => {
-                    par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref())
-                }
-                None => {
-                    data.prefetch(next);
-                    data.gather(idx, ws.input_mut(m), &mut batch);
-                    let l =
-                        net.forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng));
-                    (l.sum, l.correct)
-                }
-            };
-            let objective = batch_loss / m as f64 + penalty.value(net.params());
+            let (batch_loss, batch_correct) = t.forward(net, data, idx, next, cfg, rng);
+            let objective = batch_loss / m as f64 + t.penalty.value(net.params());
             if !objective.is_finite() {
                 return Err(diverged(
                     (epoch, step),
@@ -263,23 +230,13 @@ pub fn train_with<T: Scalar>(
                 }
             }
             sums.add(batch_loss, batch_correct);
-            opt.begin_step();
-            if let Some(par) = parallel.as_mut() {
-                par.update(net.params_mut(), &mut opt, lr_t, &penalty);
-            } else {
-                // Each layer is updated as soon as backpropagation has its gradient (plus the
-                // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
-                net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
-                    penalty.add_tensor_gradient(p, g, is_weight);
-                    opt.update(p, g, range, lr_t);
-                });
-            }
+            t.backward_update(net, m, lr_t);
             observer.on_step(epoch, step, steps, sums.loss_sum / (step * bs + m) as f64);
             if let Some(Checkpointing {
                 every: Every::Steps(every),
                 save,
             }) = checkpoint.as_mut()
-                && opt.steps().is_multiple_of(*every as u64)
+                && t.opt.steps().is_multiple_of(*every as u64)
                 && step + 1 < steps
             {
                 check_weights(net, (epoch, step), lr)?;
@@ -292,7 +249,7 @@ pub fn train_with<T: Scalar>(
                     &order,
                     rng,
                     net,
-                    &opt,
+                    &t.opt,
                     sums,
                     &history,
                     &best,
@@ -311,7 +268,7 @@ pub fn train_with<T: Scalar>(
                     &order,
                     rng,
                     net,
-                    &opt,
+                    &t.opt,
                     sums,
                     &history,
                     &best,
@@ -328,11 +285,19 @@ pub fn train_with<T: Scalar>(
         check_weights(net, (epoch, steps - 1), lr)?;
         let seconds = before + started.elapsed().as_secs_f64();
 
-        let grad_norm = cfg
-            .grad_tol
-            .map(|_| full_gradient_norm(net, data, cfg, &mut ws, &mut batch, &mut grads, &penalty));
+        let grad_norm = cfg.grad_tol.map(|_| {
+            full_gradient_norm(
+                net,
+                data,
+                cfg,
+                &mut t.ws,
+                &mut t.batch,
+                &mut t.grads,
+                &t.penalty,
+            )
+        });
         let val_eval =
-            val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
+            val.map(|v| evaluate_with(net, v, cfg.loss, &mut t.ws, &mut BatchBuf::new(v, bs)));
         if let Some(e) = val_eval
             && !e.loss.is_finite()
         {
@@ -374,7 +339,7 @@ pub fn train_with<T: Scalar>(
         let epoch_checkpoint = match checkpoint.as_ref().map(|c| c.every) {
             Some(Every::Epoch) => true,
             // A step checkpoint that falls on an epoch's last step is taken here, after the epoch's checks.
-            Some(Every::Steps(every)) => opt.steps().is_multiple_of(every as u64),
+            Some(Every::Steps(every)) => t.opt.steps().is_multiple_of(every as u64),
             Some(Every::End) | None => false,
         };
         if epoch_checkpoint && epoch + 1 < cfg.epochs {
@@ -384,7 +349,7 @@ pub fn train_with<T: Scalar>(
                 &[],
                 rng,
                 net,
-                &opt,
+                &t.opt,
                 EpochSums::default(),
                 &history,
                 &best,
@@ -410,7 +375,7 @@ pub fn train_with<T: Scalar>(
                 &[],
                 rng,
                 net,
-                &opt,
+                &t.opt,
                 EpochSums::default(),
                 &history,
                 &best,
