@@ -92,31 +92,7 @@ pub fn train_with<T: Scalar>(
     resume: Option<TrainState<T>>,
     mut checkpoint: Option<Checkpointing<'_, T>>,
 ) -> Result<TrainReport> {
-    check_fit(net, data, cfg.loss, "training data")?;
-    if let Some(v) = val {
-        check_fit(net, v, cfg.loss, "validation data")?;
-    }
-    optimizer.validate()?;
-    if data.is_empty() {
-        return Err(Error::setting(
-            "training data",
-            0,
-            "no examples to train on",
-        ));
-    }
-    if cfg.batch_size == 0 {
-        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
-    }
-    if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
-        return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));
-    }
-    if let Some(Checkpointing {
-        every: Every::Steps(0),
-        ..
-    }) = checkpoint
-    {
-        return Err(Error::setting("checkpoint-every", 0, "must be ≥ 1 step"));
-    }
+    check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     check_memory(net, optimizer, cfg, bs)?;
@@ -385,15 +361,65 @@ pub fn train_with<T: Scalar>(
         };
         save(&state)?;
     }
+    Ok(finish(net, cfg, history, stop, &best))
+}
+
+/// The checks made before anything is allocated: the data fit the network, the settings are in
+/// range.
+fn check_settings<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    val: Option<&Dataset>,
+    optimizer: &OptimizerConfig,
+    cfg: &TrainConfig,
+    checkpoint: Option<&Checkpointing<'_, T>>,
+) -> Result<()> {
+    check_fit(net, data, cfg.loss, "training data")?;
+    if let Some(v) = val {
+        check_fit(net, v, cfg.loss, "validation data")?;
+    }
+    optimizer.validate()?;
+    if data.is_empty() {
+        return Err(Error::setting(
+            "training data",
+            0,
+            "no examples to train on",
+        ));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
+    }
+    if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
+        return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));
+    }
+    if let Some(Checkpointing {
+        every: Every::Steps(0),
+        ..
+    }) = checkpoint
+    {
+        return Err(Error::setting("checkpoint-every", 0, "must be ≥ 1 step"));
+    }
+    Ok(())
+}
+
+/// The report of a run that ended with `stop`; with patience, the best weights are restored
+/// into `net` (an interrupted run keeps its last weights, to be continued).
+fn finish<T: Scalar>(
+    net: &mut Network<T>,
+    cfg: &TrainConfig,
+    history: Vec<EpochMetrics>,
+    stop: StopReason,
+    best: &Option<(f64, usize, Vec<T>)>,
+) -> TrainReport {
     if matches!(stop, StopReason::Interrupted { .. }) {
         let best_epoch = history.len();
-        return Ok(TrainReport {
+        return TrainReport {
             history,
             stop,
             best_epoch,
-        });
+        };
     }
-    let best_epoch = match (&stop, &best) {
+    let best_epoch = match (&stop, best) {
         (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
         // With patience but no early stop, the best weights are restored all the same.
         (_, Some((_, at, params))) if cfg.patience.is_some() => {
@@ -402,9 +428,9 @@ pub fn train_with<T: Scalar>(
         }
         _ => history.len(),
     };
-    Ok(TrainReport {
+    TrainReport {
         history,
         stop,
         best_epoch,
-    })
+    }
 }
