@@ -1217,6 +1217,9 @@ pub struct EvalSummary {
     pub class_names: Option<Vec<String>>,
     /// What reading the file met (dropped rows, filled cells, unseen categories).
     pub notes: RowNotes,
+    /// The model holds the weights of a run that was interrupted (Ctrl-C, SIGTERM), not a
+    /// finished run's.
+    pub interrupted: bool,
 }
 
 /// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
@@ -1235,6 +1238,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         report: report_in_units(&model.net, &data, model.meta.target_scaling.as_ref()),
         class_names: model.meta.class_names.clone(),
         notes,
+        interrupted: model.meta.interrupted,
     })
 }
 
