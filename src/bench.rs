@@ -16,13 +16,13 @@ use std::time::Instant;
 
 use rand::{Rng as _, SeedableRng};
 
-use crate::Rng;
 use crate::data::{Dataset, Features, Normalization, Targets};
 use crate::error::Result;
 use crate::init::Init;
 use crate::layers::Activation;
 use crate::network::Network;
 use crate::optim::{OptimizerConfig, Schedule, SgdConfig};
+use crate::rng::Rng;
 use crate::tensor::{Beta, MatView, Threads, gemm};
 use crate::train::{NoObserver, TrainConfig, train};
 

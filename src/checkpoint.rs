@@ -11,21 +11,20 @@ use safetensors::Dtype;
 use crate::error::{Error, Result};
 use crate::io::{self, ModelMeta, bad};
 use crate::network::Network;
-use crate::train::{EpochMetrics, TrainState};
+use crate::train::{EpochMetrics, EpochSums, TrainState};
 
 /// The non-tensor part of a checkpoint.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Header {
     epoch: usize,
     step: usize,
-    rng: crate::Rng,
+    rng: crate::rng::Rng,
     optimizer_steps: u64,
     /// Names and lengths of the optimiser's buffers (empty ones are not stored as tensors).
     optimizer_buffers: Vec<(String, usize)>,
-    loss_sum: f64,
-    correct: usize,
-    has_accuracy: bool,
-    seconds: f64,
+    /// The epoch's running sums, as flat fields `loss_sum`, `correct`, `has_accuracy`, `seconds`.
+    #[serde(flatten)]
+    sums: EpochSums,
     history: Vec<EpochMetrics>,
     best: Option<(f64, usize)>,
     /// The divergence rule's reference loss and run of steps above it (absent in older files).
@@ -95,10 +94,7 @@ pub fn save(
             .iter()
             .map(|(n, v)| (n.clone(), v.len()))
             .collect(),
-        loss_sum: state.loss_sum,
-        correct: state.correct,
-        has_accuracy: state.has_accuracy,
-        seconds: state.seconds,
+        sums: state.sums,
         history: state.history.clone(),
         best: state.best.as_ref().map(|(l, e, _)| (*l, *e)),
         divergence: state.divergence,
@@ -202,10 +198,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         params: model.net.params().to_vec(),
         optimizer_steps: h.optimizer_steps,
         optimizer_state,
-        loss_sum: h.loss_sum,
-        correct: h.correct,
-        has_accuracy: h.has_accuracy,
-        seconds: h.seconds,
+        sums: h.sums,
         history: h.history,
         best,
         divergence: h.divergence,

@@ -28,10 +28,10 @@
 
 use rand::SeedableRng;
 
-use crate::Rng;
 use crate::error::{Error, Result};
-use crate::loss::{self, BatchTargets, Loss};
-use crate::network::{Network, Workspace};
+use crate::loss::{BatchTargets, Loss};
+use crate::network::{Network, Objective, Workspace};
+use crate::rng::Rng;
 use crate::tensor::Beta;
 
 /// Floor of the relative error's denominator.
@@ -93,28 +93,22 @@ pub fn check(
     // Backpropagation.
     let mut grads = vec![0.0; net.param_count()];
     ws.input_mut(n).copy_from_slice(x);
-    net.forward(&mut ws, n, Some(&mut Rng::seed_from_u64(dropout_seed)));
-    let (out, delta) = ws.output_and_delta(n);
-    loss.evaluate(out, n, k, targets, Some((delta, n as f64)));
-    net.backward(&mut ws, n, &mut grads, Beta::Replace);
-    for t in tensors.iter().filter(|t| t.is_weight) {
-        loss::add_l2_gradient(
-            &net.params()[t.range.clone()],
-            &mut grads[t.range.clone()],
-            l2,
-        );
-    }
+    let objective = Objective {
+        loss,
+        class_weights: None,
+        denom: n as f64,
+    };
+    let mut dropout = Rng::seed_from_u64(dropout_seed);
+    let grad = (grads.as_mut_slice(), Beta::Replace);
+    net.loss_and_gradient(&mut ws, n, targets, &objective, Some(&mut dropout), grad);
+    let penalty = net.penalty(l2);
+    penalty.add_gradient(net.params(), &mut grads);
 
     let objective = |net: &Network<f64>, ws: &mut Workspace<f64>| {
         ws.input_mut(n).copy_from_slice(x);
         let out = net.forward(ws, n, Some(&mut Rng::seed_from_u64(dropout_seed)));
         let data = loss.evaluate(out, n, k, targets, None) / n as f64;
-        let penalty: f64 = tensors
-            .iter()
-            .filter(|t| t.is_weight)
-            .map(|t| loss::l2_penalty(&net.params()[t.range.clone()], l2))
-            .sum();
-        data + penalty
+        data + penalty.value(net.params())
     };
     let at = objective(net, &mut ws);
 

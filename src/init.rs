@@ -13,8 +13,8 @@
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::Rng;
 use crate::layers::Activation;
+use crate::rng::Rng;
 use crate::tensor::Scalar;
 
 /// A weight initialisation scheme.

@@ -47,24 +47,33 @@
 //! ([`parallel`]), which groups the additions differently; with dropout the matrix products are
 //! split instead, which may also sum in a different order.
 
+#[cfg(feature = "fs")]
 pub mod bench;
+#[cfg(feature = "fs")]
 pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod init;
+#[cfg(feature = "fs")]
 pub mod io;
+#[cfg(feature = "fs")]
 pub mod landscape;
 pub mod layers;
 pub mod loss;
+#[cfg(feature = "fs")]
 pub mod lr_find;
 pub mod memory;
 pub mod metrics;
 pub mod network;
 pub mod optim;
 pub mod parallel;
+#[cfg(feature = "fs")]
 pub mod plot;
+pub mod rng;
+#[cfg(feature = "fs")]
 pub mod run;
+#[cfg(feature = "fs")]
 pub mod settings;
 pub mod tensor;
 pub mod train;
@@ -74,7 +83,4 @@ pub use init::Init;
 pub use layers::{Activation, Layer};
 pub use loss::Loss;
 pub use network::{Network, Workspace};
-
-/// The one random generator type of the library: ChaCha with 8 rounds, seeded explicitly.
-/// Its stream is the same on every platform, so a seed means the same thing everywhere.
-pub type Rng = rand_chacha::ChaCha8Rng;
+pub use rng::Rng;

@@ -131,6 +131,25 @@ pub fn argmax<T: Scalar>(row: &[T]) -> usize {
     best
 }
 
+/// softmax(z)ⱼ = e^(zⱼ − m) / Σₖ e^(zₖ − m) with m = maxₖ zₖ (so no exponential overflows): the
+/// class probabilities cross-entropy reads from a row of logits, written to `out`.
+pub fn softmax_into<T: Scalar>(row: &[T], out: &mut [T]) {
+    let m = row.iter().copied().fold(T::neg_infinity(), T::max);
+    let mut s = T::zero();
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (v - m).exp();
+        s += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= s;
+    }
+}
+
+/// σ(z) = 1 / (1 + e^(−z)): the probability binary cross-entropy reads from a logit.
+pub fn sigmoid<T: Scalar>(z: T) -> T {
+    T::one() / (T::one() + (-z).exp())
+}
+
 fn cross_entropy<T: Scalar>(z: &[T], k: usize, y: &[u32], mut grad: Option<(&mut [T], T)>) -> T {
     let mut total = T::zero();
     for (i, (row, &y)) in z.chunks_exact(k).zip(y).enumerate() {
@@ -193,7 +212,7 @@ fn bce<T: Scalar>(z: &[T], k: usize, y: &[T], mut grad: Option<(&mut [T], T)>) -
         let log1p = (one + (-z.abs()).exp()).ln();
         total += y * ((-z).max(T::zero()) + log1p) + (one - y) * (z.max(T::zero()) + log1p);
         if let Some((g, denom)) = grad.as_mut() {
-            let sigma = one / (one + (-z).exp());
+            let sigma = sigmoid(z);
             g[j] = (sigma - y) * inv_k / *denom;
         }
     }
@@ -319,13 +338,85 @@ pub fn evaluate_weighted<T: Scalar>(
                 total += w
                     * (y * ((-z).max(T::zero()) + log1p) + (one - y) * (z.max(T::zero()) + log1p));
                 if let Some((g, denom)) = grad.as_mut() {
-                    let sigma = one / (one + (-z).exp());
+                    let sigma = sigmoid(z);
                     g[j] = w * (sigma - y) * inv_k / *denom;
                 }
             }
             total * inv_k
         }
         (loss, _, w) => panic!("{loss:?} given class weights {w:?} that do not fit it"),
+    }
+}
+
+/// The notes' L2 penalty of a network, P(w) = λ Σ w² over its weight tensors (biases are not
+/// penalised), with its value and its gradient ∂P/∂w = 2λw in one place: every caller that adds
+/// the penalty (the training step, the data-parallel update, the full-gradient norm, the
+/// learning-rate finder, gradcheck) goes through this type.
+#[derive(Clone, Debug)]
+pub struct Penalty<T> {
+    lambda: T,
+    /// λ ≠ 0 as given (in f64; training refuses λ < 0): the gradient is added only then.
+    active: bool,
+    /// The parameter ranges of the weight tensors.
+    weights: Vec<std::ops::Range<usize>>,
+}
+
+impl<T: Scalar> Penalty<T> {
+    /// λ Σ w² over the parameters at `weights` (see `Network::penalty`).
+    pub fn new(lambda: f64, weights: Vec<std::ops::Range<usize>>) -> Self {
+        Penalty {
+            lambda: T::c(lambda),
+            active: lambda != 0.0,
+            weights,
+        }
+    }
+
+    /// Whether the penalty adds anything (λ ≠ 0).
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// P(w) = λ Σ w² over the weight tensors of `params` (0 when λ is 0).
+    pub fn value(&self, params: &[T]) -> f64 {
+        if self.lambda == T::zero() {
+            return 0.0;
+        }
+        self.weights
+            .iter()
+            .map(|r| l2_penalty(&params[r.clone()], self.lambda).f64())
+            .sum()
+    }
+
+    /// `grads += 2λw` on every weight tensor (nothing when λ is 0).
+    pub fn add_gradient(&self, params: &[T], grads: &mut [T]) {
+        if self.active {
+            for r in &self.weights {
+                add_l2_gradient(&params[r.clone()], &mut grads[r.clone()], self.lambda);
+            }
+        }
+    }
+
+    /// `grad += 2λw` for one tensor, as backpropagation hands it over (`is_weight` false for a
+    /// bias, which is not penalised).
+    pub fn add_tensor_gradient(&self, params: &[T], grad: &mut [T], is_weight: bool) {
+        if self.active && is_weight {
+            add_l2_gradient(params, grad, self.lambda);
+        }
+    }
+
+    /// `grad += 2λw` for the block `block` of the parameters (`params` and `grad` hold that block
+    /// only), on the parts of it that belong to weight tensors.
+    pub fn add_block_gradient(&self, params: &[T], grad: &mut [T], block: std::ops::Range<usize>) {
+        if !self.active {
+            return;
+        }
+        for w in &self.weights {
+            let (start, end) = (w.start.max(block.start), w.end.min(block.end));
+            if start < end {
+                let here = start - block.start..end - block.start;
+                add_l2_gradient(&params[here.clone()], &mut grad[here], self.lambda);
+            }
+        }
     }
 }
 
@@ -424,6 +515,43 @@ mod tests {
         let mut g = [0.0, 1.0];
         add_l2_gradient(&w, &mut g, 0.5);
         assert_eq!(g, [1.0, -1.0]);
+    }
+
+    /// The penalty type over weight ranges: value λ Σ w² on the weights only, gradient 2λw there
+    /// and nothing on the biases, the block-wise gradient (data-parallel update) equal to the
+    /// whole one for every block split, and nothing at all with λ = 0.
+    #[test]
+    fn penalty_value_and_gradient_on_weights_only() {
+        // params: weights 0..3, bias 3..4, weights 4..6, bias 6..7.
+        let params = [1.0f64, -2.0, 3.0, 100.0, 0.5, -0.25, 7.0];
+        let p = Penalty::<f64>::new(0.1, vec![0..3, 4..6]);
+        let want = 0.1 * (1.0 + 4.0 + 9.0 + 0.25 + 0.0625);
+        assert!((p.value(&params) - want).abs() < 1e-15);
+        let mut g = [1.0f64; 7];
+        p.add_gradient(&params, &mut g);
+        let expect: Vec<f64> = params
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| if i == 3 || i == 6 { 1.0 } else { 1.0 + 0.2 * w })
+            .collect();
+        assert_eq!(g.to_vec(), expect);
+        for block in 1..=7 {
+            let mut gb = [1.0f64; 7];
+            let mut start = 0;
+            while start < 7 {
+                let b = start..(start + block).min(7);
+                p.add_block_gradient(&params[b.clone()], &mut gb[b.clone()], b.clone());
+                start = b.end;
+            }
+            assert_eq!(gb, g, "blocks of {block}");
+        }
+        let zero = Penalty::<f64>::new(0.0, vec![0..3, 4..6]);
+        assert_eq!(zero.value(&params), 0.0);
+        let mut gz = [1.0f64; 7];
+        zero.add_gradient(&params, &mut gz);
+        zero.add_tensor_gradient(&params, &mut gz, true);
+        assert_eq!(gz, [1.0; 7]);
+        assert!(!zero.is_active());
     }
 
     #[test]

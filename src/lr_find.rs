@@ -32,12 +32,11 @@
 //! The steepest point of the curve (most negative ds/d log η) is reported as well, for
 //! comparison; it is noisier, so it is not the suggestion.
 
-use crate::Rng;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
-use crate::loss;
 use crate::network::{Network, Workspace};
 use crate::optim::OptimizerConfig;
+use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar};
 use crate::train::{TrainConfig, check_fit};
 
@@ -184,18 +183,11 @@ fn ramp<T: Scalar>(
 ) -> Result<LrFindResult> {
     let n = data.len();
     let bs = cfg.batch_size.min(n);
-    let k = net.outputs();
     let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
     let mut opt = optimizer.build::<T>(net.param_count());
-    let weight_ranges: Vec<_> = net
-        .tensors()
-        .into_iter()
-        .filter(|t| t.is_weight)
-        .map(|t| t.range)
-        .collect();
-    let lambda = T::c(cfg.l2);
+    let penalty = net.penalty(cfg.l2);
     let mut order = Vec::with_capacity(n);
     let mut next = 0usize;
     let ratio = (find.end / find.start).ln();
@@ -213,24 +205,11 @@ fn ramp<T: Scalar>(
         next += idx.len();
         let m = idx.len();
         data.gather(idx, ws.input_mut(m), &mut batch);
-        net.forward(&mut ws, m, Some(rng));
-        let (out, delta) = ws.output_and_delta(m);
-        let data_loss = loss::evaluate_weighted(
-            cfg.loss,
-            cfg.class_weights.as_ref(),
-            out,
-            m,
-            k,
-            batch.targets(),
-            Some((delta, T::c(m as f64))),
-        )
-        .f64()
+        let data_loss = net
+            .forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng))
+            .sum
             / m as f64;
-        let pen: f64 = weight_ranges
-            .iter()
-            .map(|r| loss::l2_penalty(&net.params()[r.clone()], lambda).f64())
-            .sum();
-        let l = data_loss + if cfg.l2 > 0.0 { pen } else { 0.0 };
+        let l = data_loss + penalty.value(net.params());
         if !l.is_finite() {
             diverged = true;
             break;
@@ -248,11 +227,7 @@ fn ramp<T: Scalar>(
         }
         best = best.min(smoothed);
         net.backward(&mut ws, m, &mut grads, Beta::Replace);
-        if cfg.l2 > 0.0 {
-            for r in &weight_ranges {
-                loss::add_l2_gradient(&net.params()[r.clone()], &mut grads[r.clone()], lambda);
-            }
-        }
+        penalty.add_gradient(net.params(), &mut grads);
         opt.step(net.params_mut(), &grads, T::c(lr));
     }
     if curve.len() < 2 {
@@ -273,6 +248,20 @@ fn ramp<T: Scalar>(
                 (bi, bv)
             }
         });
+    if imin == 0 {
+        // No rate of the ramp lowered the loss: the minimum "/ 10" would be a guess.
+        return Err(Error::setting(
+            "start-lr",
+            find.start,
+            format!(
+                "the smoothed loss was lowest at the first step of the range test and rose from \
+                 there ({} steps): no rate from {:e} up lowered it; start the ramp lower \
+                 (downhill lr-find --start-lr) or check the data",
+                curve.len(),
+                find.start
+            ),
+        ));
+    }
     let min_lr = curve[imin].lr;
     // Steepest descent up to the minimum: the most negative slope against log η.
     let steepest_lr = curve[..=imin]

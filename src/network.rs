@@ -25,10 +25,11 @@
 //! assert_eq!(out.len(), 2 * 3);
 //! ```
 
-use crate::Rng;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layers::{Activation, Dense, Layer, dropout};
+use crate::loss::{BatchTargets, ClassWeights, Loss};
+use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
 
 /// What [`Network::backward_update`] calls per parameter tensor: `(params, grads, range, is_weight)`.
@@ -228,6 +229,17 @@ impl<T: Scalar> Network<T> {
         out
     }
 
+    /// The notes' L2 penalty λ Σ w² over this network's weight tensors (not its biases).
+    pub fn penalty(&self, lambda: f64) -> crate::loss::Penalty<T> {
+        let weights = self
+            .tensors()
+            .into_iter()
+            .filter(|t| t.is_weight)
+            .map(|t| t.range)
+            .collect();
+        crate::loss::Penalty::new(lambda, weights)
+    }
+
     /// Forward pass over the first `n` rows of the workspace's input (see [`Workspace::input_mut`]).
     /// With `Some(rng)` the network is in training mode (dropout draws masks from `rng`); with
     /// `None` in evaluation mode. Returns the output, `n × outputs`.
@@ -260,6 +272,55 @@ impl<T: Scalar> Network<T> {
             }
         }
         &ws.acts[self.layers.len()][..n * self.outputs()]
+    }
+
+    /// Forward → loss and δ, the first phases of every mini-batch step: the forward pass over the
+    /// first `n` rows of the workspace's input (training mode with `Some(rng)`), then the summed
+    /// data loss Σᵢ ℓᵢ of the output against `targets` and δᴸ = ∂(Σᵢ ℓᵢ / denom)/∂z into the
+    /// workspace, ready for [`Network::backward`]. The training loop, the data-parallel shards,
+    /// the full-gradient norm, the learning-rate finder and gradcheck all go through here.
+    pub fn forward_loss(
+        &self,
+        ws: &mut Workspace<T>,
+        n: usize,
+        targets: BatchTargets<'_, T>,
+        objective: &Objective<'_>,
+        rng: Option<&mut Rng>,
+    ) -> BatchLoss {
+        self.forward(ws, n, rng);
+        let k = self.outputs();
+        let (out, delta) = ws.output_and_delta(n);
+        let sum = crate::loss::evaluate_weighted(
+            objective.loss,
+            objective.class_weights,
+            out,
+            n,
+            k,
+            targets,
+            Some((delta, T::c(objective.denom))),
+        )
+        .f64();
+        BatchLoss {
+            sum,
+            correct: objective.loss.correct(out, n, k, targets),
+        }
+    }
+
+    /// Forward → loss and δ → backward: [`Network::forward_loss`], then ∂(Σᵢ ℓᵢ / denom)/∂w
+    /// written (`Beta::Replace`) or added (`Beta::Add`) into `grads`. The L2 penalty's gradient
+    /// is the caller's to add ([`crate::loss::Penalty`]), once per gradient.
+    pub fn loss_and_gradient(
+        &self,
+        ws: &mut Workspace<T>,
+        n: usize,
+        targets: BatchTargets<'_, T>,
+        objective: &Objective<'_>,
+        rng: Option<&mut Rng>,
+        (grads, beta): (&mut [T], Beta),
+    ) -> BatchLoss {
+        let l = self.forward_loss(ws, n, targets, objective, rng);
+        self.backward(ws, n, grads, beta);
+        l
     }
 
     /// Backward pass after a training [`Network::forward`] of the same `n` rows, starting from
@@ -435,4 +496,22 @@ impl<T: Scalar> Workspace<T> {
         let w = self.acts[last].len() / self.max_batch.max(1);
         (&self.acts[last][..n * w], &mut self.deltas[last][..n * w])
     }
+}
+
+/// What a mini-batch's loss is: L = (1/denom) Σᵢ wᵢ ℓᵢ with the given loss and optional class
+/// weights; `denom` is the batch size |B| for a step's mean, n for a whole-set gradient.
+#[derive(Clone, Copy, Debug)]
+pub struct Objective<'a> {
+    pub loss: Loss,
+    pub class_weights: Option<&'a ClassWeights>,
+    pub denom: f64,
+}
+
+/// What [`Network::forward_loss`] measured on a mini-batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchLoss {
+    /// Σᵢ ℓᵢ (weighted), the data loss summed over the rows (no penalty, not divided).
+    pub sum: f64,
+    /// Rows classified correctly, for losses that classify.
+    pub correct: Option<usize>,
 }

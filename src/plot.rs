@@ -71,8 +71,7 @@ fn panel(
     title: &str,
     y_label: &str,
     history: &[EpochMetrics],
-    train: impl Fn(&EpochMetrics) -> Option<f64>,
-    val: impl Fn(&EpochMetrics) -> Option<f64>,
+    train_and_val: impl Fn(&EpochMetrics) -> (Option<f64>, Option<f64>),
     legend: SeriesLabelPosition,
     log: bool,
 ) -> std::result::Result<(), String> {
@@ -85,8 +84,8 @@ fn panel(
             Some(v)
         }
     };
-    let train = |m: &EpochMetrics| train(m).and_then(tr);
-    let val = |m: &EpochMetrics| val(m).and_then(tr);
+    let train = |m: &EpochMetrics| train_and_val(m).0.and_then(tr);
+    let val = |m: &EpochMetrics| train_and_val(m).1.and_then(tr);
     type Series<'s> = (&'s str, RGBColor, Vec<(f64, f64)>);
     let series: [Series<'_>; 2] = [
         (
@@ -186,8 +185,7 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
             if has_r2 { "Loss (log scale)" } else { "Loss" },
             "mean loss",
             history,
-            |m| Some(m.train_loss),
-            |m| m.val_loss,
+            |m| (Some(m.train_loss), m.val_loss),
             SeriesLabelPosition::UpperRight,
             has_r2,
         )?;
@@ -197,8 +195,7 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
                 "Accuracy",
                 "share correct",
                 history,
-                |m| m.train_accuracy,
-                |m| m.val_accuracy,
+                |m| (m.train_accuracy, m.val_accuracy),
                 SeriesLabelPosition::LowerRight,
                 false,
             )?;
@@ -214,8 +211,10 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
                 "R² = 1 − SSE/SST (clipped at −1)",
                 history,
                 // Clipped at −1 so that a poor first epoch does not flatten the rest.
-                |m| m.train_r2.map(|r| r.max(-1.0)),
-                |m| m.val_r2.map(|r| r.max(-1.0)),
+                |m| {
+                    let clip = |r: f64| r.max(-1.0);
+                    (m.train_r2.map(clip), m.val_r2.map(clip))
+                },
                 SeriesLabelPosition::LowerRight,
                 false,
             )?;

@@ -34,7 +34,6 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 
-use crate::Rng;
 use crate::data::columns::{Columns, TargetScaling, Unseen};
 use crate::data::csv::CsvOptions;
 use crate::data::source::{self, SourceOptions};
@@ -45,6 +44,7 @@ use crate::io::{self, ModelMeta};
 use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::metrics::{self, Report};
 use crate::network::Network;
+use crate::rng::Rng;
 use crate::settings::Settings;
 use crate::train::{self, EpochMetrics, Observer, StopReason};
 
@@ -65,6 +65,10 @@ pub struct Figures {
     /// Two classes (cross-entropy with 2 outputs, or BCE with one): the area under the ROC curve.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc: Option<f64>,
+    /// Two classes but `roc_auc` absent: why (the set holds examples of one class only, so the
+    /// area under the ROC curve is undefined — scikit-learn raises an error there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc_undefined: Option<String>,
 }
 
 /// What data a run used.
@@ -466,6 +470,10 @@ fn execute_mode(
     // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
     let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
     let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
+    // A split too small to hold a row (a tiny table) is no split: no figures on 0 examples, and
+    // no early stopping on an empty validation set (it restored the first epoch's weights).
+    val_set = val_set.filter(|d| !d.is_empty());
+    test_set = test_set.filter(|d| !d.is_empty());
     // A table (the default recipe differs from images').
     let tabular = loaded.csv.is_some();
     // A CSV's cells are not needed any more.
@@ -517,6 +525,7 @@ fn execute_mode(
     }
     // The defaults that depend on the data (recipe, epoch rule, early stopping), written out so
     // that the recorded settings name the optimiser, rate, momentum, epochs and patience.
+    check_early_stopping_flags(settings, task, val_set.is_some())?;
     let mut sized = settings.resolved_for(train_set.len(), val_set.is_some(), tabular);
     let mut optimizer = sized.optimizer_config()?;
     let mut cfg = sized.train_config(loss, train_set.len())?;
@@ -710,6 +719,8 @@ fn execute_mode(
         let e = train::evaluate(&net, d, loss)?;
         let r = report_in_units(&net, d, target_scaling.as_ref());
         let (rmse, r2) = match &r {
+            // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
+            Report::Regression(_) if loss == crate::Loss::Bce => (None, None),
             Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
             Report::Classes(_) => (None, None),
         };
@@ -718,6 +729,12 @@ fn execute_mode(
             Report::Regression(_) if loss == crate::Loss::Bce => metrics::bce_binary(&net, d),
             Report::Regression(_) => (None, None),
         };
+        let two_classes = match &r {
+            Report::Classes(c) => c.confusion.len() == 2,
+            Report::Regression(_) => loss == crate::Loss::Bce && d.n_outputs() == 1,
+        };
+        let roc_auc_undefined =
+            (two_classes && roc_auc.is_none()).then(|| ROC_AUC_UNDEFINED.to_string());
         Ok((
             Figures {
                 loss: e.loss,
@@ -727,6 +744,7 @@ fn execute_mode(
                 examples: d.len(),
                 macro_f1,
                 roc_auc,
+                roc_auc_undefined,
             },
             r,
         ))
@@ -880,6 +898,31 @@ fn tested_advice(
         lr = round(lr / 10.0);
     }
     None
+}
+
+/// Why a two-class report has no ROC-AUC.
+pub const ROC_AUC_UNDEFINED: &str = "the set holds examples of one class only";
+
+/// `--patience N` needs a validation split to watch, and `--monitor accuracy` a task with an
+/// accuracy: refused rather than silently ignored (or silently replaced by the loss).
+fn check_early_stopping_flags(settings: &Settings, task: Task, has_validation: bool) -> Result<()> {
+    if let Some(p) = settings.patience.filter(|&p| p > 0)
+        && !has_validation
+    {
+        return Err(Error::setting(
+            "patience",
+            p,
+            "early stopping needs a validation split, and this run has none: give --val-fraction above 0 (a share large enough to hold at least one row), or --patience 0",
+        ));
+    }
+    if settings.monitor == Some(train::Monitor::Accuracy) && task == Task::Regress {
+        return Err(Error::setting(
+            "monitor",
+            "accuracy",
+            "a regression has no accuracy: use --monitor loss",
+        ));
+    }
+    Ok(())
 }
 
 fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {
@@ -1217,6 +1260,17 @@ pub struct EvalSummary {
     pub class_names: Option<Vec<String>>,
     /// What reading the file met (dropped rows, filled cells, unseen categories).
     pub notes: RowNotes,
+    /// A BCE model (0/1 targets): the figures of its decisions σ(z) > ½ — accuracy, macro-F1
+    /// and, with one output, ROC-AUC (or why it is undefined). `report` then holds RMSE and R²
+    /// of the logits against the 0/1 targets, which mean little.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roc_auc_undefined: Option<String>,
     /// The model holds the weights of a run that was interrupted (Ctrl-C, SIGTERM), not a
     /// finished run's.
     pub interrupted: bool,
@@ -1230,6 +1284,12 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let (data, notes) = eval_data_noted(&model, spec)?;
     check_report_memory(data.len(), model.net.outputs())?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
+    let bce = model.meta.loss == crate::Loss::Bce;
+    let (macro_f1, roc_auc) = if bce {
+        metrics::bce_binary(&model.net, &data)
+    } else {
+        (None, None)
+    };
     Ok(EvalSummary {
         model: model_path.to_path_buf(),
         data: spec.to_string(),
@@ -1238,6 +1298,11 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         report: report_in_units(&model.net, &data, model.meta.target_scaling.as_ref()),
         class_names: model.meta.class_names.clone(),
         notes,
+        accuracy: e.accuracy.filter(|_| bce),
+        macro_f1,
+        roc_auc,
+        roc_auc_undefined: (bce && model.net.outputs() == 1 && roc_auc.is_none())
+            .then(|| ROC_AUC_UNDEFINED.to_string()),
         interrupted: model.meta.interrupted,
     })
 }
@@ -1311,13 +1376,13 @@ pub fn predict_csv_noted(
                 }
             }
             out.push('\n');
+            let mut p = vec![0.0f32; k];
             for row in z.chunks_exact(k) {
                 out.push_str(&csv_field(&names[crate::loss::argmax(row)]));
                 if proba {
-                    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let s: f32 = row.iter().map(|v| (v - m).exp()).sum();
-                    for v in row {
-                        out.push_str(&format!(",{}", (v - m).exp() / s));
+                    crate::loss::softmax_into(row, &mut p);
+                    for v in &p {
+                        out.push_str(&format!(",{v}"));
                     }
                 }
                 out.push('\n');
@@ -1344,7 +1409,7 @@ pub fn predict_csv_noted(
                 let fields: Vec<String> = row
                     .iter()
                     .flat_map(|&v| {
-                        let p = 1.0 / (1.0 + (-v).exp());
+                        let p = crate::loss::sigmoid(v);
                         let class = if v > 0.0 { "1" } else { "0" }.to_string();
                         if proba {
                             vec![class, p.to_string()]

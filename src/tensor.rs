@@ -82,11 +82,19 @@ pub struct Threads(pub usize);
 impl Threads {
     pub const ONE: Threads = Threads(1);
 
+    /// faer's parallelism: its rayon pool with the `threads` feature, sequential without it
+    /// (e.g. in WebAssembly, where the core runs on one thread).
+    #[cfg(feature = "threads")]
     fn par(self) -> faer::Par {
         match std::num::NonZeroUsize::new(self.0) {
             Some(n) if n.get() > 1 => faer::Par::Rayon(n),
             _ => faer::Par::Seq,
         }
+    }
+
+    #[cfg(not(feature = "threads"))]
+    fn par(self) -> faer::Par {
+        faer::Par::Seq
     }
 }
 

@@ -26,13 +26,13 @@
 
 use std::time::Instant;
 
-use crate::Rng;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
-use crate::loss::{self, Loss};
-use crate::network::{Network, Workspace};
+use crate::loss::{self, Loss, Penalty};
+use crate::network::{Network, Objective, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
+use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
 
 /// Settings of the training loop (the optimiser and schedule are passed separately).
@@ -53,7 +53,8 @@ pub struct TrainConfig {
     /// Draw mini-batches in a fresh random order each epoch (false: data order, every epoch).
     pub shuffle: bool,
     /// Threads: without dropout each batch is split between them (see [`crate::parallel`]);
-    /// with dropout each matrix product is.
+    /// with dropout each matrix product is. Without the `threads` feature (WebAssembly) the
+    /// run is on the calling thread whatever this says.
     pub threads: usize,
     /// Class weights of the training loss (see [`loss::ClassWeights`]); the reported
     /// validation loss stays unweighted.
@@ -106,6 +107,18 @@ impl Monitor {
         match (self, e.accuracy) {
             (Monitor::Accuracy, Some(a)) => 1.0 - a + 1e-10 * e.loss.min(1e3),
             _ => e.loss,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The loss of a mini-batch of `denom` rows (or of the whole set, `denom` = n), with the
+    /// configured loss and class weights.
+    pub fn objective(&self, denom: usize) -> Objective<'_> {
+        Objective {
+            loss: self.loss,
+            class_weights: self.class_weights.as_ref(),
+            denom: denom as f64,
         }
     }
 }
@@ -262,6 +275,31 @@ pub struct Evaluation {
     pub accuracy: Option<f64>,
 }
 
+/// The running sums of the epoch in progress, from which its training loss and accuracy are
+/// computed at its end; a checkpoint taken mid-epoch carries them over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochSums {
+    /// Σᵢ ℓᵢ of the steps taken so far (data loss, no penalty).
+    pub loss_sum: f64,
+    /// Examples classified correctly so far.
+    pub correct: usize,
+    /// Whether the loss classifies (there is an accuracy).
+    pub has_accuracy: bool,
+    /// Training seconds of the epoch so far.
+    pub seconds: f64,
+}
+
+impl EpochSums {
+    /// Adds one mini-batch's summed loss and correct count.
+    fn add(&mut self, loss_sum: f64, correct: Option<usize>) {
+        self.loss_sum += loss_sum;
+        if let Some(c) = correct {
+            self.correct += c;
+            self.has_accuracy = true;
+        }
+    }
+}
+
 /// Everything needed to continue a run exactly where it was: what a checkpoint holds.
 ///
 /// Resuming from a state taken by [`train_with`] gives the same final weights, bit for bit, as
@@ -280,12 +318,8 @@ pub struct TrainState<T> {
     pub optimizer_steps: u64,
     /// The optimiser's named buffers (see [`crate::optim::Optimizer::state`]).
     pub optimizer_state: Vec<(String, Vec<T>)>,
-    /// Running sums of the epoch in progress: data loss, correct count, whether there is one.
-    pub loss_sum: f64,
-    pub correct: usize,
-    pub has_accuracy: bool,
-    /// Training seconds of the epoch in progress so far.
-    pub seconds: f64,
+    /// Running sums of the epoch in progress.
+    pub sums: EpochSums,
     pub history: Vec<EpochMetrics>,
     /// Early stopping's best so far: validation loss, 1-based epoch, weights.
     pub best: Option<(f64, usize, Vec<T>)>,
@@ -415,13 +449,14 @@ pub fn train_with<T: Scalar>(
     check_memory(net, optimizer, cfg, bs)?;
     let mut ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
     // With several threads and no dropout, each batch is split between the threads (see
-    // `parallel`); with dropout, the matrix products are split instead.
+    // `parallel`); with dropout, the matrix products are split instead. Without the `threads`
+    // feature everything runs on the calling thread.
     let has_dropout = net
         .layers()
         .iter()
         .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-    let mut parallel =
-        (cfg.threads > 1 && !has_dropout).then(|| DataParallel::new(net, data, bs, cfg.threads));
+    let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+    let mut parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
     // The optimiser in one part per data-parallel thread, which update their parts together.
@@ -436,19 +471,13 @@ pub fn train_with<T: Scalar>(
         parts,
     );
     let mut order = Vec::with_capacity(n);
-    let weight_ranges: Vec<_> = net
-        .tensors()
-        .into_iter()
-        .filter(|t| t.is_weight)
-        .map(|t| t.range)
-        .collect();
-    let lambda = T::c(cfg.l2);
+    let penalty = net.penalty(cfg.l2);
     let k = net.outputs();
     let steps = n.div_ceil(bs);
 
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<T>)> = None;
-    let (mut first_epoch, mut first_step, mut carried) = (0, 0, (0.0, 0usize, false, 0.0));
+    let (mut first_epoch, mut first_step, mut carried) = (0, 0, EpochSums::default());
     let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
     let mut spiked = false;
     // Checkpoints record the data they were taken on; only then is it computed.
@@ -522,7 +551,7 @@ pub fn train_with<T: Scalar>(
                 "other data (the file changed, or other settings select other rows or columns)",
             ));
         }
-        carried = (s.loss_sum, s.correct, s.has_accuracy, s.seconds);
+        carried = s.sums;
         if s.step > 0 {
             order = s.order;
         }
@@ -569,11 +598,12 @@ pub fn train_with<T: Scalar>(
         if !resuming {
             data.epoch_order(&mut order, cfg.shuffle, rng);
         }
-        let (mut loss_sum, mut correct, mut has_acc, before) = if epoch == first_epoch {
+        let mut sums = if epoch == first_epoch {
             carried
         } else {
-            (0.0, 0, false, 0.0)
+            EpochSums::default()
         };
+        let before = sums.seconds;
         let skip = if resuming { first_step } else { 0 };
         for (step, idx) in order.chunks(bs).enumerate().skip(skip) {
             let m = idx.len();
@@ -596,26 +626,12 @@ pub fn train_with<T: Scalar>(
                 None => {
                     data.prefetch(next);
                     data.gather(idx, ws.input_mut(m), &mut batch);
-                    net.forward(&mut ws, m, Some(rng));
-                    let (out, delta) = ws.output_and_delta(m);
-                    let l = loss::evaluate_weighted(
-                        cfg.loss,
-                        cfg.class_weights.as_ref(),
-                        out,
-                        m,
-                        k,
-                        batch.targets(),
-                        Some((delta, T::c(m as f64))),
-                    )
-                    .f64();
-                    (l, cfg.loss.correct(out, m, k, batch.targets()))
+                    let l =
+                        net.forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng));
+                    (l.sum, l.correct)
                 }
             };
-            if let Some(c) = batch_correct {
-                correct += c;
-                has_acc = true;
-            }
-            let objective = batch_loss / m as f64 + penalty(net.params(), &weight_ranges, lambda);
+            let objective = batch_loss / m as f64 + penalty.value(net.params());
             if !objective.is_finite() {
                 return Err(diverged(
                     (epoch, step),
@@ -641,22 +657,19 @@ pub fn train_with<T: Scalar>(
                     ));
                 }
             }
-            loss_sum += batch_loss;
+            sums.add(batch_loss, batch_correct);
             opt.begin_step();
             if let Some(par) = parallel.as_mut() {
-                let l2 = (cfg.l2 > 0.0).then_some((lambda, weight_ranges.as_slice()));
-                par.update(net.params_mut(), &mut opt, lr_t, l2);
+                par.update(net.params_mut(), &mut opt, lr_t, &penalty);
             } else {
                 // Each layer is updated as soon as backpropagation has its gradient (plus the
                 // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
                 net.backward_update(&mut ws, m, &mut grads, &mut |p, g, range, is_weight| {
-                    if is_weight && cfg.l2 > 0.0 {
-                        loss::add_l2_gradient(p, g, lambda);
-                    }
+                    penalty.add_tensor_gradient(p, g, is_weight);
                     opt.update(p, g, range, lr_t);
                 });
             }
-            observer.on_step(epoch, step, steps, loss_sum / (step * bs + m) as f64);
+            observer.on_step(epoch, step, steps, sums.loss_sum / (step * bs + m) as f64);
             if let Some(Checkpointing {
                 every: Every::Steps(every),
                 save,
@@ -665,12 +678,10 @@ pub fn train_with<T: Scalar>(
                 && step + 1 < steps
             {
                 check_weights(net, (epoch, step), lr)?;
-                let sums = (
-                    loss_sum,
-                    correct,
-                    has_acc,
-                    before + started.elapsed().as_secs_f64(),
-                );
+                let sums = EpochSums {
+                    seconds: before + started.elapsed().as_secs_f64(),
+                    ..sums
+                };
                 save(&snapshot(
                     (epoch, step + 1),
                     &order,
@@ -686,12 +697,10 @@ pub fn train_with<T: Scalar>(
             }
             if step + 1 < steps && observer.should_stop() {
                 check_weights(net, (epoch, step), lr)?;
-                let sums = (
-                    loss_sum,
-                    correct,
-                    has_acc,
-                    before + started.elapsed().as_secs_f64(),
-                );
+                let sums = EpochSums {
+                    seconds: before + started.elapsed().as_secs_f64(),
+                    ..sums
+                };
                 mid_epoch = Some(snapshot(
                     (epoch, step + 1),
                     &order,
@@ -714,17 +723,9 @@ pub fn train_with<T: Scalar>(
         check_weights(net, (epoch, steps - 1), lr)?;
         let seconds = before + started.elapsed().as_secs_f64();
 
-        let grad_norm = cfg.grad_tol.map(|_| {
-            full_gradient_norm(
-                net,
-                data,
-                cfg,
-                &mut ws,
-                &mut batch,
-                &mut grads,
-                &weight_ranges,
-            )
-        });
+        let grad_norm = cfg
+            .grad_tol
+            .map(|_| full_gradient_norm(net, data, cfg, &mut ws, &mut batch, &mut grads, &penalty));
         let val_eval =
             val.map(|v| evaluate_with(net, v, cfg.loss, &mut ws, &mut BatchBuf::new(v, bs)));
         if let Some(e) = val_eval
@@ -743,15 +744,15 @@ pub fn train_with<T: Scalar>(
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             lr,
-            train_loss: loss_sum / n as f64,
-            train_accuracy: has_acc.then(|| correct as f64 / n as f64),
+            train_loss: sums.loss_sum / n as f64,
+            train_accuracy: sums.has_accuracy.then(|| sums.correct as f64 / n as f64),
             val_loss: val_eval.map(|e| e.loss),
             val_accuracy: val_eval.and_then(|e| e.accuracy),
             grad_norm,
             seconds,
             examples_per_second: n as f64 / seconds.max(1e-12),
             // The MSE loss of one example is ½ Σⱼ (ŷⱼ − yⱼ)², so SSE = 2 n · mean loss.
-            train_r2: sst_train.map(|sst| 1.0 - 2.0 * loss_sum / sst),
+            train_r2: sst_train.map(|sst| 1.0 - 2.0 * sums.loss_sum / sst),
             val_r2: sst_val
                 .zip(val_eval)
                 .zip(val)
@@ -802,7 +803,7 @@ pub fn train_with<T: Scalar>(
                 rng,
                 net,
                 &opt,
-                (0.0, 0, false, 0.0),
+                EpochSums::default(),
                 &history,
                 &best,
                 (reference, above, spiked),
@@ -828,7 +829,7 @@ pub fn train_with<T: Scalar>(
                 rng,
                 net,
                 &opt,
-                (0.0, 0, false, 0.0),
+                EpochSums::default(),
                 &history,
                 &best,
                 (reference, above, spiked),
@@ -880,8 +881,7 @@ pub fn train_with<T: Scalar>(
     })
 }
 
-/// The state to resume from at `(epoch, step)`, with the epoch's running sums
-/// (loss, correct, has accuracy, seconds).
+/// The state to resume from at `(epoch, step)`, with the epoch's running sums.
 #[allow(clippy::too_many_arguments)]
 fn snapshot<T: Scalar>(
     (epoch, step): (usize, usize),
@@ -889,7 +889,7 @@ fn snapshot<T: Scalar>(
     rng: &Rng,
     net: &Network<T>,
     opt: &Sharded<T>,
-    (loss_sum, correct, has_accuracy, seconds): (f64, usize, bool, f64),
+    sums: EpochSums,
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
     (reference, above, spiked): (Option<f64>, usize, bool),
@@ -907,10 +907,7 @@ fn snapshot<T: Scalar>(
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
             .collect(),
-        loss_sum,
-        correct,
-        has_accuracy,
-        seconds,
+        sums,
         history: history.to_vec(),
         best: best.clone(),
         divergence: (reference, above),
@@ -1021,17 +1018,6 @@ fn check_weights<T: Scalar>(net: &Network<T>, at: (usize, usize), lr: f64) -> Re
     }
 }
 
-/// The notes' penalty λ Σ w² over the weight tensors.
-fn penalty<T: Scalar>(params: &[T], weights: &[std::ops::Range<usize>], lambda: T) -> f64 {
-    if lambda == T::zero() {
-        return 0.0;
-    }
-    weights
-        .iter()
-        .map(|r| loss::l2_penalty(&params[r.clone()], lambda).f64())
-        .sum()
-}
-
 /// ‖∇L(w)‖ for the whole training set: the batch gradients summed with weights |B|/n.
 fn full_gradient_norm<T: Scalar>(
     net: &Network<T>,
@@ -1040,34 +1026,24 @@ fn full_gradient_norm<T: Scalar>(
     ws: &mut Workspace<T>,
     batch: &mut BatchBuf<T>,
     grads: &mut [T],
-    weight_ranges: &[std::ops::Range<usize>],
+    penalty: &Penalty<T>,
 ) -> f64 {
     let n = data.len();
-    let k = net.outputs();
     let idx: Vec<usize> = (0..n).collect();
     for (i, chunk) in idx.chunks(ws.max_batch()).enumerate() {
         let m = chunk.len();
         data.gather(chunk, ws.input_mut(m), batch);
-        net.forward(ws, m, None);
-        let (out, delta) = ws.output_and_delta(m);
-        loss::evaluate_weighted(
-            cfg.loss,
-            cfg.class_weights.as_ref(),
-            out,
+        let beta = if i == 0 { Beta::Replace } else { Beta::Add };
+        net.loss_and_gradient(
+            ws,
             m,
-            k,
             batch.targets(),
-            Some((delta, T::c(n as f64))),
-        );
-        net.backward(ws, m, grads, if i == 0 { Beta::Replace } else { Beta::Add });
-    }
-    for r in weight_ranges {
-        loss::add_l2_gradient(
-            &net.params()[r.clone()],
-            &mut grads[r.clone()],
-            T::c(cfg.l2),
+            &cfg.objective(n),
+            None,
+            (grads, beta),
         );
     }
+    penalty.add_gradient(net.params(), grads);
     grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()
 }
 

@@ -100,3 +100,40 @@ fn small_table_defaults_are_recorded_and_early_stopping_is_on() {
     assert_eq!(v["epochs"], 25);
     assert_eq!(v["best_epoch"], 25);
 }
+
+/// The new settings read from a config file as from flags: `lr-auto`, `monitor`, `batch-size`,
+/// `class-weight` (a bad value named).
+#[test]
+fn config_file_spells_the_new_settings() {
+    let d = tempfile::tempdir().unwrap();
+    let good = d.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "lr-auto = true\nepochs = 1\nhidden = [16]\nmonitor = \"loss\"\nbatch-size = 128\n",
+    )
+    .unwrap();
+    let o = downhill()
+        .args(["train", "--json", "--config"])
+        .arg(&good)
+        .arg("--out")
+        .arg(d.path().join("g"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["settings"]["lr-auto"], true);
+    assert_eq!(v["settings"]["lr"], v["lr_find"]["chosen_lr"]);
+    assert_eq!(v["settings"]["monitor"], "loss");
+    assert_eq!(v["settings"]["batch-size"], 128);
+    let bad = d.path().join("bad.toml");
+    std::fs::write(&bad, "class-weight = \"weird\"\nepochs = 1\n").unwrap();
+    let o = downhill()
+        .args(["train", "--config"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(d.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("class-weight"));
+}

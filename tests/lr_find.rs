@@ -316,6 +316,21 @@ fn lr_find_refuses_bad_flags_by_name() {
             ".svg or .png",
         ),
         (vec!["train", "--lr", "fast"], "auto"),
+        // A ramp that starts above the blow-up finds no falling loss: refused, not a guess.
+        (
+            vec![
+                "lr-find",
+                "--hidden",
+                "8",
+                "--start-lr",
+                "1e4",
+                "--end-lr",
+                "1e6",
+                "--steps",
+                "20",
+            ],
+            "start the ramp lower",
+        ),
     ] {
         let out = downhill().args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?} should fail");

@@ -76,6 +76,7 @@ fn spec_round_trips() {
 /// `/work/main/bench/.venv/bin/python scripts/one_cycle_golden.py` (torch 2.15).
 #[test]
 fn one_cycle_matches_pytorch_one_cycle_lr() {
+    /// (schedule, peak rate, steps, PyTorch's rates, PyTorch's momenta)
     type Case<'a> = (&'a str, f64, usize, &'a [f64], &'a [f64]);
     let cases: [Case<'_>; 2] = [
         (

@@ -105,15 +105,16 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub net: NetworkFlags,
     /// Optimiser (PyTorch's update rule and defaults; `sgd` is plain w ← w − η∇L unless
-    /// --momentum is given). Default: SGD with momentum 0.9, η 0.05 (recorded in the settings).
+    /// --momentum is given). Default: Adam, η 0.001, for a CSV table; SGD with momentum 0.9,
+    /// η 0.05 for images (recorded in the settings).
     #[arg(long, value_parser = ["sgd", "adam", "adamw", "rmsprop", "adagrad"], value_name = "sgd|adam|adamw|rmsprop|adagrad")]
     pub optimizer: Option<String>,
     /// Learning rate η (default: 0.05 for sgd, PyTorch's default otherwise), or `auto`: chosen
     /// by the learning-rate range test (see `downhill lr-find`) before training.
     #[arg(long, value_parser = parse_lr, value_name = "η|auto")]
     pub lr: Option<LrFlag>,
-    /// Momentum μ for sgd or rmsprop (default 0, as in PyTorch; the default recipe without
-    /// --optimizer is SGD with momentum 0.9).
+    /// Momentum μ for sgd or rmsprop (default 0, as in PyTorch; the images' default recipe
+    /// without --optimizer is SGD with momentum 0.9, and a table given --momentum uses SGD).
     #[arg(long, value_name = "μ")]
     pub momentum: Option<f64>,
     /// Nesterov momentum (sgd).
@@ -143,8 +144,10 @@ pub struct TrainArgs {
     /// Share of the training data held out for validation (default 0.1). 0 allowed.
     #[arg(long, value_name = "F")]
     pub val_fraction: Option<f64>,
-    /// Early stopping: stop after N epochs without a lower validation loss, keep the best weights.
-    /// Default 10 when there is a validation split; 0 turns it off.
+    /// Early stopping: stop after N epochs without a better validation figure (--monitor), keep
+    /// the best weights. Default with a validation split: 10 epochs, or enough epochs for 500
+    /// optimiser steps if that is more (on a small table it can exceed --epochs: then only the
+    /// best weights are kept); without one, off. 0 turns it off.
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
@@ -476,6 +479,19 @@ fn set<T>(slot: &mut T, v: Option<T>) {
     }
 }
 
+/// A `--config` file's settings. `lr = "auto"` is read as `--lr auto` is (the key
+/// `lr-auto = true` also works): keys are the long flag names.
+fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
+    if let Ok(mut t) = text.parse::<toml::Table>()
+        && t.get("lr").and_then(toml::Value::as_str) == Some("auto")
+    {
+        t.remove("lr");
+        t.insert("lr-auto".into(), toml::Value::Boolean(true));
+        return toml::Value::Table(t).try_into();
+    }
+    toml::from_str(text)
+}
+
 impl TrainArgs {
     /// Settings: defaults, then the `--config` file, then the flags.
     pub fn settings(&self) -> Result<Settings, downhill::Error> {
@@ -485,7 +501,7 @@ impl TrainArgs {
                     path: path.clone(),
                     source,
                 })?;
-                toml::from_str::<Settings>(&text).map_err(|e| downhill::Error::Data {
+                parse_config(&text).map_err(|e| downhill::Error::Data {
                     path: path.clone(),
                     location: e
                         .span()

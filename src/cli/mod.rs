@@ -188,6 +188,9 @@ fn fmt_figures(f: &Figures) -> String {
     if let Some(a) = f.roc_auc {
         s += &format!("  ROC-AUC {a:.4}");
     }
+    if f.roc_auc_undefined.is_some() {
+        s += "  ROC-AUC undefined (one class only)";
+    }
     s + &format!("  ({} examples)", f.examples)
 }
 
@@ -252,11 +255,15 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
                 f.steps
             );
         }
-        outln!(
-            "stopped: {} (weights of epoch {})",
-            summary.stop_reason,
-            summary.best_epoch
-        );
+        if summary.stop_reason.contains("restored") {
+            outln!("stopped: {}", summary.stop_reason);
+        } else {
+            outln!(
+                "stopped: {} (weights of epoch {})",
+                summary.stop_reason,
+                summary.best_epoch
+            );
+        }
         outln!("train  {}", fmt_figures(&summary.train));
         if let Some(v) = &summary.val {
             outln!("val    {}", fmt_figures(v));
@@ -306,6 +313,20 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     );
     outln!("loss      {:.4}", e.loss);
     match &e.report {
+        // A BCE model: the figures of its 0/1 decisions.
+        Report::Regression(_) if e.macro_f1.is_some() => {
+            if let Some(a) = e.accuracy {
+                outln!("accuracy  {a:.4}");
+            }
+            if let Some(m) = e.macro_f1 {
+                outln!("macro-F1  {m:.4}");
+            }
+            if let Some(a) = e.roc_auc {
+                outln!("ROC-AUC   {a:.4}");
+            } else if let Some(why) = &e.roc_auc_undefined {
+                outln!("ROC-AUC   undefined ({why})");
+            }
+        }
         Report::Regression(r) => {
             outln!("RMSE      {:.4}", r.rmse);
             outln!("R²        {:.4}", r.r2);
@@ -315,6 +336,8 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
             outln!("macro-F1  {:.4}", c.macro_f1);
             if let Some(a) = c.roc_auc {
                 outln!("ROC-AUC   {a:.4}");
+            } else if c.confusion.len() == 2 {
+                outln!("ROC-AUC   undefined ({})", downhill::run::ROC_AUC_UNDEFINED);
             }
             let k = c.confusion.len();
             let names: Vec<String> = e
@@ -485,7 +508,9 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
             seed: a.seed,
             random_directions: a.random_directions,
         };
-        let r = downhill::landscape::model_picture(model_path, spec, &opts, &out)?;
+        let model = downhill::io::load(model_path)?;
+        let data = downhill::run::eval_data(&model, spec)?;
+        let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
         if a.json {
             outln!(
                 "{}",

@@ -15,18 +15,22 @@
 //! assert_eq!(x, [3.0, 4.0]);
 //! ```
 
+#[cfg(feature = "fs")]
 pub mod columns;
+#[cfg(feature = "fs")]
 pub mod csv;
 pub mod digits;
+#[cfg(feature = "fs")]
 pub mod idx;
+#[cfg(feature = "fs")]
 pub mod source;
 pub mod split;
 
 use rand::seq::SliceRandom;
 
-use crate::Rng;
 use crate::error::{Error, Result};
 use crate::loss::BatchTargets;
+use crate::rng::Rng;
 use crate::tensor::Scalar;
 
 /// Feature storage, row-major `len × n_features`.

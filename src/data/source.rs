@@ -6,8 +6,8 @@ use std::path::Path;
 use super::columns::{Columns, Overrides, Table, Unseen};
 use super::csv::{self as csvfile, CsvOptions};
 use super::{Dataset, Features, Normalization, Task, digits, idx, split};
-use crate::Rng;
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 
 /// The data of a run, before validation split and normalisation.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@
 use rand::seq::SliceRandom;
 
 use super::{Dataset, Targets};
-use crate::Rng;
+use crate::rng::Rng;
 
 /// Splits off a `fraction` of `data` (in [0, 1)), stratified for classification. Returns the
 /// indices (kept, held out), each in a random order.

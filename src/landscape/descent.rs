@@ -6,9 +6,9 @@
 use rand_distr::{Distribution, Normal};
 
 use super::Surface;
-use crate::Rng;
 use crate::error::{Error, Result};
 use crate::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
+use crate::rng::Rng;
 
 /// The optimiser names of `downhill landscape --optimizers`.
 pub const METHODS: [&str; 6] = ["gd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"];

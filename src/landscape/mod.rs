@@ -12,8 +12,9 @@ pub use surface::Surface;
 
 use rand::SeedableRng;
 
-use crate::Rng;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 
 /// What to draw: which optimisers (with their learning rates) walk which surface, from where.
 #[derive(Clone, Debug)]
@@ -89,18 +90,19 @@ pub struct ModelLandscape {
     pub trajectory_loss: Option<Vec<f64>>,
 }
 
-/// `downhill landscape --model FILE --data SPEC`: the loss around a trained model on a 2-D slice
-/// of weight space, drawn to `out`. If the model's run folder holds `trajectory.safetensors`
+/// `downhill landscape --model FILE --data SPEC`: the loss around a trained model (loaded from
+/// `model_path`) on its evaluation data (the specification, for the title, and the data set
+/// read from it by `run::eval_data`), on a 2-D slice of weight
+/// space, drawn to `out`. If the model's run folder holds `trajectory.safetensors`
 /// (`downhill train --snapshots`), the slice is the trajectory's principal plane and the path is
 /// drawn over it; otherwise (or with `random_directions`) two random filter-normalised directions.
 pub fn model_picture(
     model_path: &std::path::Path,
-    spec: &str,
+    model: &crate::io::Model,
+    (spec, data): (&str, Dataset),
     opts: &ModelOptions,
     out: &std::path::Path,
 ) -> Result<ModelLandscape> {
-    let model = crate::io::load(model_path)?;
-    let data = crate::run::eval_data(&model, spec)?;
     let data = if data.len() > opts.examples {
         data.subset(&(0..opts.examples).collect::<Vec<_>>())
     } else {

@@ -13,11 +13,11 @@
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::Rng;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::network::Network;
+use crate::rng::Rng;
 use crate::train::evaluate;
 
 /// The loss on a grid of the slice.

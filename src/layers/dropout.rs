@@ -20,7 +20,7 @@
 
 use rand::Rng as _;
 
-use crate::Rng;
+use crate::rng::Rng;
 use crate::tensor::Scalar;
 
 /// Draws a fresh mask and applies it: `y = x ⊙ m`.

@@ -20,16 +20,14 @@
 
 pub mod team;
 
-use std::ops::Range;
 use std::sync::Mutex;
 
 pub use team::{Disjoint, Team};
 
 use crate::data::{BatchBuf, Dataset};
-use crate::loss::{self, Loss};
-use crate::network::{Network, Workspace};
+use crate::loss::{self, Loss, Penalty};
+use crate::network::{Network, Objective, Workspace};
 use crate::optim::Sharded;
-use crate::optim::sharded::overlap;
 use crate::tensor::{Beta, Scalar};
 
 /// Elements summed and updated at a time in [`DataParallel::update`] (16 KiB of f32).
@@ -95,9 +93,13 @@ impl<T: Scalar> DataParallel<T> {
         weights: Option<&loss::ClassWeights>,
     ) -> (f64, Option<usize>) {
         let t = self.threads();
-        let (m, p, k) = (idx.len(), self.params, net.outputs());
+        let (m, p) = (idx.len(), self.params);
         let (per, per_next) = (m.div_ceil(t).max(1), next.len().div_ceil(t).max(1));
-        let denom = T::c(m as f64);
+        let objective = Objective {
+            loss,
+            class_weights: weights,
+            denom: m as f64,
+        };
         let shards = &self.shards;
         let grads = Disjoint::new(&mut self.grads);
         self.team.run(&|i| {
@@ -108,22 +110,18 @@ impl<T: Scalar> DataParallel<T> {
             if !rows.is_empty() {
                 let r = rows.len();
                 data.gather(rows, s.ws.input_mut(r), &mut s.batch);
-                net.forward(&mut s.ws, r, None);
-                let (z, delta) = s.ws.output_and_delta(r);
-                s.loss = loss::evaluate_weighted(
-                    loss,
-                    weights,
-                    z,
-                    r,
-                    k,
-                    s.batch.targets(),
-                    Some((delta, denom)),
-                )
-                .f64();
-                s.correct = loss.correct(z, r, k, s.batch.targets());
                 // SAFETY: member i writes gradient block i only.
                 let g = unsafe { grads.part(i * p..(i + 1) * p) };
-                net.backward(&mut s.ws, r, g, Beta::Replace);
+                let targets = s.batch.targets();
+                let l = net.loss_and_gradient(
+                    &mut s.ws,
+                    r,
+                    targets,
+                    &objective,
+                    None,
+                    (g, Beta::Replace),
+                );
+                (s.loss, s.correct) = (l.sum, l.correct);
             }
             let ahead = (i * per_next).min(next.len())..((i + 1) * per_next).min(next.len());
             data.prefetch(&next[ahead]);
@@ -139,15 +137,9 @@ impl<T: Scalar> DataParallel<T> {
 
     /// The optimiser step for the last [`DataParallel::gradient`]: each thread j sums the
     /// shards' gradients over part j of the parameter vector (the parts of `opt`), adds the L2
-    /// penalty's 2λw where that part holds weights (`l2 = (λ, weight ranges)`), and applies
+    /// penalty's 2λw where that part holds weights, and applies
     /// its part of the optimiser. Call `opt.begin_step()` first.
-    pub fn update(
-        &mut self,
-        params: &mut [T],
-        opt: &mut Sharded<T>,
-        lr: T,
-        l2: Option<(T, &[Range<usize>])>,
-    ) {
+    pub fn update(&mut self, params: &mut [T], opt: &mut Sharded<T>, lr: T, penalty: &Penalty<T>) {
         assert_eq!(
             params.len(),
             self.params,
@@ -177,12 +169,7 @@ impl<T: Scalar> DataParallel<T> {
                     add_assign(sum, other);
                 }
                 let w = unsafe { params.part(b.clone()) };
-                if let Some((lambda, weights)) = l2 {
-                    for both in weights.iter().filter_map(|wr| overlap(wr, &b)) {
-                        let here = both.start - b.start..both.end - b.start;
-                        loss::add_l2_gradient(&w[here.clone()], &mut sum[here], lambda);
-                    }
-                }
+                penalty.add_block_gradient(w, sum, b.clone());
                 let local = b.start - r.start..b.end - r.start;
                 part.opt.update(w, sum, local, lr);
                 start = b.end;

@@ -1,0 +1,358 @@
+//! Issue 11's training half, tried as a hostile user would, through the binary: metrics that
+//! are undefined, early-stopping flags that cannot act, `lr = "auto"` in a config file, and the
+//! same seed twice with `--lr auto` and early stopping.
+
+use std::path::{Path, PathBuf};
+
+fn downhill() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("downhill").unwrap()
+}
+
+/// 200 rows, three features, label a + b > 0 (deterministic, no generator needed).
+fn table(dir: &Path) -> PathBuf {
+    let mut s = String::from("a,b,c,y\n");
+    for i in 0..200 {
+        let a = ((i * 37) % 101) as f64 / 50.0 - 1.0;
+        let b = ((i * 61) % 97) as f64 / 48.0 - 1.0;
+        let c = ((i * 13) % 89) as f64 / 44.0 - 1.0;
+        s += &format!("{a},{b},{c},{}\n", u8::from(a + b > 0.0));
+    }
+    let p = dir.join("t.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+/// A test set holding one class only: ROC-AUC is undefined (scikit-learn raises). It is said so,
+/// in the text report, in `--json` and by `eval` — never a silent gap or a NaN.
+#[test]
+fn roc_auc_of_a_one_class_test_set_is_reported_undefined() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let test = d.path().join("ones.csv");
+    std::fs::write(
+        &test,
+        "a,b,c,y\n0.5,0.5,0,1\n0.9,0.1,0.2,1\n0.2,0.3,-0.5,1\n",
+    )
+    .unwrap();
+    let run = d.path().join("r");
+    let base = [
+        "train", "--epochs", "2", "--hidden", "4", "--seed", "1", "--data",
+    ];
+    let out = downhill()
+        .args(base)
+        .arg(&data)
+        .arg("--test")
+        .arg(&test)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let line = text.lines().find(|l| l.starts_with("test ")).unwrap();
+    assert!(
+        line.contains("ROC-AUC undefined (one class only)"),
+        "{line}"
+    );
+    let val = text.lines().find(|l| l.starts_with("val ")).unwrap();
+    assert!(
+        val.contains("ROC-AUC 0.") || val.contains("ROC-AUC 1."),
+        "{val}"
+    );
+
+    let v = json(
+        &downhill()
+            .args(base)
+            .arg(&data)
+            .arg("--test")
+            .arg(&test)
+            .arg("--out")
+            .arg(d.path().join("r2"))
+            .args(["--json", "--quiet"])
+            .assert()
+            .success(),
+    );
+    let t = &v["test"];
+    assert!(t.get("roc_auc").is_none(), "{t}");
+    assert_eq!(
+        t["roc_auc_undefined"],
+        "the set holds examples of one class only"
+    );
+    assert!(v["val"]["roc_auc"].is_f64());
+    assert!(v["val"].get("roc_auc_undefined").is_none());
+
+    let out = downhill()
+        .arg("eval")
+        .arg("--model")
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&test)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("ROC-AUC   undefined (the set holds examples of one class only)"),
+        "{text}"
+    );
+}
+
+/// `--monitor accuracy` on a regression used to be accepted, recorded, and silently replaced by
+/// the loss; `--patience N` without a validation split used to be ignored. Both are refused,
+/// naming the flag.
+#[test]
+fn early_stopping_flags_that_cannot_act_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let out = downhill()
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--task",
+            "regress",
+            "--monitor",
+            "accuracy",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(d.path().join("a"))
+        .assert()
+        .failure()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("monitor = accuracy"), "{err}");
+    assert!(err.contains("--monitor loss"), "{err}");
+
+    let out = downhill()
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--patience",
+            "5",
+            "--val-fraction",
+            "0",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(d.path().join("b"))
+        .assert()
+        .failure()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("patience = 5"), "{err}");
+    assert!(err.contains("validation split"), "{err}");
+
+    // Still fine: --patience 0 without a split, the default without a split, --monitor loss on
+    // a regression.
+    for (i, extra) in [
+        &["--patience", "0", "--val-fraction", "0"][..],
+        &["--val-fraction", "0"][..],
+        &["--task", "regress", "--monitor", "loss"][..],
+    ]
+    .iter()
+    .enumerate()
+    {
+        downhill()
+            .args(["train", "--epochs", "1", "--quiet"])
+            .args(*extra)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(d.path().join(format!("ok{i}")))
+            .assert()
+            .success();
+    }
+}
+
+/// Config keys are the long flag names, so `lr = "auto"` is what a user writes for `--lr auto`;
+/// it used to fail with "expected f64". A flag still overrides it.
+#[test]
+fn config_lr_auto_is_read_like_the_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "lr = \"auto\"\nepochs = 1\nhidden = [4]\n").unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        json(
+            &downhill()
+                .args(["train", "--json", "--quiet", "--config"])
+                .arg(&cfg)
+                .arg("--data")
+                .arg(&data)
+                .arg("--out")
+                .arg(d.path().join(name))
+                .args(extra)
+                .assert()
+                .success(),
+        )
+    };
+    let v = run("a", &[]);
+    assert_eq!(v["settings"]["lr-auto"], true);
+    assert!(v["lr_find"].is_object(), "{}", v["lr_find"]);
+    let v = run("b", &["--lr", "0.01"]);
+    assert_eq!(v["settings"]["lr-auto"], false);
+    assert_eq!(v["settings"]["lr"], 0.01);
+    // A bad value is still named.
+    std::fs::write(&cfg, "lr = \"fast\"\n").unwrap();
+    let out = downhill()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("c.toml") && err.contains("fast"), "{err}");
+}
+
+/// One `--seed` fixes everything, also with `--lr auto` (the range test) and early stopping:
+/// the chosen rate, the stop and every figure are identical on a second run.
+#[test]
+fn same_seed_with_lr_auto_and_early_stopping_gives_identical_figures() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let run = |name: &str| {
+        json(
+            &downhill()
+                .args([
+                    "train",
+                    "--json",
+                    "--quiet",
+                    "--lr",
+                    "auto",
+                    "--seed",
+                    "7",
+                    "--hidden",
+                    "8",
+                    "--epochs",
+                    "40",
+                    "--patience",
+                    "3",
+                    "--batch-size",
+                    "32",
+                    "--data",
+                ])
+                .arg(&data)
+                .arg("--out")
+                .arg(d.path().join(name))
+                .assert()
+                .success(),
+        )
+    };
+    let (a, b) = (run("a"), run("b"));
+    for key in [
+        "train",
+        "val",
+        "test",
+        "epochs",
+        "best_epoch",
+        "stop_reason",
+        "lr_find",
+    ] {
+        assert_eq!(a[key], b[key], "{key} differs");
+    }
+    assert_eq!(a["settings"]["lr"], b["settings"]["lr"]);
+    assert!(a["settings"]["lr"].as_f64().unwrap() > 0.0);
+}
+
+/// A BCE model's outputs are logits of 0/1 targets: the run used to report their RMSE and R²
+/// (R² −20 on a good model) and `eval` showed only those. Now the run reports accuracy,
+/// macro-F1 and ROC-AUC only, and `eval` the same figures.
+#[test]
+fn bce_reports_decision_figures_not_the_rmse_of_logits() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let run = d.path().join("r");
+    let v = json(
+        &downhill()
+            .args([
+                "train", "--json", "--quiet", "--epochs", "60", "--lr", "0.05", "--hidden", "8",
+                "--task", "regress", "--loss", "bce", "--data",
+            ])
+            .arg(&data)
+            .arg("--out")
+            .arg(&run)
+            .assert()
+            .success(),
+    );
+    let t = &v["test"];
+    assert!(t.get("rmse").is_none() && t.get("r2").is_none(), "{t}");
+    assert!(t["accuracy"].as_f64().unwrap() > 0.8, "{t}");
+    assert!(t["macro_f1"].is_f64() && t["roc_auc"].is_f64(), "{t}");
+    let out = downhill()
+        .arg("eval")
+        .arg("--model")
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for needle in ["accuracy  ", "macro-F1  ", "ROC-AUC   "] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("R²") && !text.contains("undefined"),
+        "{text}"
+    );
+    let e = json(
+        &downhill()
+            .arg("eval")
+            .arg("--json")
+            .arg("--model")
+            .arg(run.join("model.safetensors"))
+            .arg("--data")
+            .arg(&data)
+            .assert()
+            .success(),
+    );
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!((acc - text_figure(&text, "accuracy")).abs() < 1e-4, "{acc}");
+    assert!(e["roc_auc"].is_f64());
+}
+
+fn text_figure(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+    let v: f64 = line[name.len()..].trim().parse().unwrap();
+    (v * 1e4).round() / 1e4
+}
+
+/// A 2-row table: the 10% validation and 20% test shares hold no row. They used to be reported
+/// as figures on 0 examples, and early stopping watched the empty validation set and restored
+/// the first epoch's weights after 200 epochs (training accuracy 0). Now there is no split.
+#[test]
+fn a_two_row_table_has_no_empty_splits_and_keeps_its_training() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("two.csv");
+    std::fs::write(&data, "a,b,y\n-1,0.5,n\n1,-0.5,p\n").unwrap();
+    let v = json(
+        &downhill()
+            .args(["train", "--json", "--quiet", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(d.path().join("r"))
+            .assert()
+            .success(),
+    );
+    assert!(v.get("val").is_none_or(|x| x.is_null()), "{}", v["val"]);
+    assert!(v.get("test").is_none_or(|x| x.is_null()), "{}", v["test"]);
+    assert_eq!(v["settings"]["patience"], 0);
+    assert_eq!(v["train"]["accuracy"], 1.0, "{}", v["train"]);
+    assert_eq!(v["best_epoch"], v["epochs"]);
+    // Asking for early stopping there is refused, saying why.
+    let out = downhill()
+        .args(["train", "--patience", "3", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(d.path().join("p"))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("validation split"), "{err}");
+}
