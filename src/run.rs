@@ -1278,6 +1278,9 @@ pub struct EvalSummary {
     pub roc_auc: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc_undefined: Option<String>,
+    /// The model holds the weights of a run that was interrupted (Ctrl-C, SIGTERM), not a
+    /// finished run's.
+    pub interrupted: bool,
 }
 
 /// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
@@ -1307,6 +1310,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         roc_auc,
         roc_auc_undefined: (bce && model.net.outputs() == 1 && roc_auc.is_none())
             .then(|| ROC_AUC_UNDEFINED.to_string()),
+        interrupted: model.meta.interrupted,
     })
 }
 

@@ -326,6 +326,9 @@ pub struct TrainState<T> {
     /// The divergence rule's reference loss (once the first step has set it) and how many
     /// steps in a row have been above it (see [`Divergence`]).
     pub divergence: (Option<f64>, usize),
+    /// Whether a mini-batch loss has been above the divergence rule's factor × its reference
+    /// (the run must then end below chance level, see [`Divergence`]).
+    pub spiked: bool,
     /// [`fingerprint`] of the training data (`None` in older checkpoints: not checked).
     pub data_fingerprint: Option<u64>,
 }
@@ -476,6 +479,7 @@ pub fn train_with<T: Scalar>(
     let mut best: Option<(f64, usize, Vec<T>)> = None;
     let (mut first_epoch, mut first_step, mut carried) = (0, 0, EpochSums::default());
     let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
+    let mut spiked = false;
     // Checkpoints record the data they were taken on; only then is it computed.
     let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
     if let Some(s) = resume {
@@ -537,6 +541,7 @@ pub fn train_with<T: Scalar>(
         *rng = s.rng;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
         (reference, above) = s.divergence;
+        spiked = s.spiked;
         if let (Some(saved), Some(now)) = (s.data_fingerprint, data_fp)
             && saved != now
         {
@@ -564,7 +569,7 @@ pub fn train_with<T: Scalar>(
     let mut mid_epoch: Option<TrainState<T>> = None;
     // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
     // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
-    let floor = if cfg.divergence.is_some() && reference.is_none() {
+    let floor = if cfg.divergence.is_some() {
         let idx: Vec<usize> = (0..bs).collect();
         data.gather(&idx, ws.input_mut(bs), &mut batch);
         let zeros = vec![T::zero(); bs * k];
@@ -639,6 +644,7 @@ pub fn train_with<T: Scalar>(
                 let mean = batch_loss / m as f64;
                 let r = *reference.get_or_insert(mean.max(floor));
                 above = if mean > d.factor * r { above + 1 } else { 0 };
+                spiked |= above > 0;
                 if above >= d.steps.max(1) {
                     return Err(diverged(
                         (epoch, step),
@@ -685,7 +691,7 @@ pub fn train_with<T: Scalar>(
                     sums,
                     &history,
                     &best,
-                    (reference, above),
+                    (reference, above, spiked),
                     data_fp,
                 ))?;
             }
@@ -704,7 +710,7 @@ pub fn train_with<T: Scalar>(
                     sums,
                     &history,
                     &best,
-                    (reference, above),
+                    (reference, above, spiked),
                     data_fp,
                 ));
                 stop = StopReason::Interrupted {
@@ -800,7 +806,7 @@ pub fn train_with<T: Scalar>(
                 EpochSums::default(),
                 &history,
                 &best,
-                (reference, above),
+                (reference, above, spiked),
                 data_fp,
             ))?;
         }
@@ -826,11 +832,30 @@ pub fn train_with<T: Scalar>(
                 EpochSums::default(),
                 &history,
                 &best,
-                (reference, above),
+                (reference, above, spiked),
                 data_fp,
             ),
         };
         save(&state)?;
+    }
+    // A blow-up the network did not recover from: a mini-batch loss went above the factor ×
+    // its reference, and the last epoch's training loss is still no lower than 95 % of chance
+    // level (a network killed by the blow-up: dead ReLUs, a constant output).
+    if let (Some(d), true, Some(last)) = (cfg.divergence, spiked, history.last())
+        && !matches!(stop, StopReason::Interrupted { .. })
+        && last.train_loss >= 0.95 * floor
+    {
+        return Err(diverged(
+            (history.len() - 1, steps - 1),
+            last.train_loss,
+            last.lr,
+            format!(
+                "a mini-batch loss went above {} × its reference {:.4} and the network never recovered: the last epoch's training loss {:.4} is no lower than chance level {floor:.4} (the rule of --divergence-factor)",
+                d.factor,
+                reference.unwrap_or(floor),
+                last.train_loss
+            ),
+        ));
     }
     if matches!(stop, StopReason::Interrupted { .. }) {
         let best_epoch = history.len();
@@ -867,7 +892,7 @@ fn snapshot<T: Scalar>(
     sums: EpochSums,
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
-    divergence: (Option<f64>, usize),
+    (reference, above, spiked): (Option<f64>, usize, bool),
     data_fingerprint: Option<u64>,
 ) -> TrainState<T> {
     TrainState {
@@ -885,7 +910,8 @@ fn snapshot<T: Scalar>(
         sums,
         history: history.to_vec(),
         best: best.clone(),
-        divergence,
+        divergence: (reference, above),
+        spiked,
         data_fingerprint,
     }
 }

@@ -104,10 +104,10 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
     let r = run::lr_find(&settings, &find)?;
     downhill::lr_find::picture(&a.plot, &r)?;
     if t.json {
-        println!("{}", serde_json::to_string(&r).expect("result serialises"));
+        outln!("{}", serde_json::to_string(&r).expect("result serialises"));
     } else if !t.quiet {
         let last = r.curve.last().expect("at least two points");
-        println!(
+        outln!(
             "ramped η from {:.1e} to {:.3e} over {} steps ({})",
             r.curve[0].lr,
             last.lr,
@@ -118,15 +118,16 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
                 "the loss never blew up: try a larger --end-lr"
             }
         );
-        println!("smoothed loss lowest at η = {:.3e}", r.min_lr);
+        outln!("smoothed loss lowest at η = {:.3e}", r.min_lr);
         if let Some(s) = r.steepest_lr {
-            println!("steepest descent at  η = {s:.3e}");
+            outln!("steepest descent at  η = {s:.3e}");
         }
-        println!(
+        outln!(
             "suggested learning rate: {:.3e}  ({})",
-            r.suggestion, r.rule
+            r.suggestion,
+            r.rule
         );
-        println!("picture: {}", a.plot.display());
+        outln!("picture: {}", a.plot.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -304,7 +305,13 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
 fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     let e = run::evaluate(&a.model, &a.data)?;
     for line in e.notes.lines() {
-        eprintln!("{line}");
+        errln!("{line}");
+    }
+    if e.interrupted {
+        errln!(
+            "note: {} holds the weights of an interrupted run, not a finished one (continue it with `downhill train --resume DIR`)",
+            a.model.display()
+        );
     }
     if a.json {
         outln!("{}", serde_json::to_string(&e).expect("report serialises"));
@@ -399,13 +406,28 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
 fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
     let (text, notes) = run::predict_csv_noted(&a.model, &a.input, a.proba)?;
     for line in notes.lines() {
-        eprintln!("{line}");
+        errln!("{line}");
     }
     match &a.output {
         Some(path) => downhill::io::write_atomic(path, text.as_bytes())?,
-        None => out!("{text}"),
+        None => write_stdout(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes data (predictions) to stdout, checked: a reader that stopped early (`| head`, a
+/// broken pipe) is fine, but any other failure (a full disk, a closed stdout) loses the output,
+/// so it is an error, not exit 0.
+fn write_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
+            path: "standard output".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {

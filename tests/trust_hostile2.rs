@@ -1,0 +1,256 @@
+//! A second hostile pass over issue 10's promises, through the binary: what broke, now tests.
+//!
+//! - A finite blow-up that does not last 5 steps but kills the network (plain SGD at `--lr 5`
+//!   on the digits: a few huge mini-batch losses, then chance level for good) used to end with
+//!   exit 0 at chance accuracy.
+//! - `predict --output` to a device or FIFO replaced it with a regular file (as root,
+//!   `--output /dev/null` would have replaced the system's /dev/null); through a symbolic link it
+//!   replaced the link. Predictions written to a full stdout were lost with exit 0.
+//! - `lr-find` panicked (exit 101) when its stdout was a closed pipe.
+//! - `eval` of the model of an interrupted run did not say so.
+
+use std::path::Path;
+use std::process::{Command as Std, Stdio};
+
+use assert_cmd::Command;
+
+fn downhill() -> Command {
+    Command::cargo_bin("downhill").unwrap()
+}
+
+fn write_csv(path: &Path) {
+    let mut s = String::from("a,b,c,y\n");
+    for i in 0..120 {
+        let (a, b, c) = ((i % 7) as f32, (i % 5) as f32 * 0.5, (i % 11) as f32 - 5.0);
+        s.push_str(&format!("{a},{b},{c},{}\n", (a + b > 3.0) as u8));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// Plain SGD at `--lr 5` on the digits: the loss spikes above 10 × its reference for 3 steps,
+/// then the network sits at chance level. That is divergence (exit 2, no model, the existing
+/// folder untouched), unless the rule is turned off.
+#[test]
+fn a_blow_up_the_network_never_recovers_from_is_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let ok = downhill()
+        .args(["train", "--quiet", "--epochs", "1", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let model = std::fs::read(run.join("model.safetensors")).unwrap();
+    let args = [
+        "train",
+        "--quiet",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "5",
+        "--epochs",
+        "3",
+    ];
+    let o = downhill()
+        .args(args)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("never recovered") && err.contains("chance level") && err.contains("--lr"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(run.join("model.safetensors")).unwrap(), model);
+    // The rule is the blow-up rule: --divergence-factor 0 turns it off.
+    let off = dir.path().join("off");
+    let o = downhill()
+        .args(args)
+        .args(["--divergence-factor", "0", "--out"])
+        .arg(&off)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A rate that trains well is not caught.
+    let fine = dir.path().join("fine");
+    let o = downhill()
+        .args(["train", "--quiet", "--optimizer", "sgd", "--lr", "0.3"])
+        .args(["--epochs", "3", "--out"])
+        .arg(&fine)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `predict --output` writes into a FIFO (or device) instead of replacing it, follows a symbolic
+/// link to its file, and a stdout that cannot take the predictions is an error.
+#[cfg(unix)]
+#[test]
+fn predictions_go_into_devices_fifos_and_links_and_are_never_lost_silently() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("run");
+    let o = downhill()
+        .args(["train", "--quiet", "--epochs", "2", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = run.join("model.safetensors");
+    let expected = downhill()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(expected.status.success());
+    assert_eq!(expected.stdout.iter().filter(|&&b| b == b'\n').count(), 121);
+
+    // A FIFO: a reader gets the predictions, and the FIFO stays a FIFO.
+    let fifo = dir.path().join("fifo");
+    assert!(Std::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let o = downhill()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&csv)
+        .arg("--output")
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(reader.join().unwrap(), expected.stdout);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // A symbolic link: the file it points to gets the predictions, the link stays a link.
+    let target = dir.path().join("target.csv");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = downhill()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&csv)
+        .arg("--output")
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), expected.stdout);
+
+    // A full stdout (/dev/full, where the machine has it as a device): an error, not exit 0.
+    if std::fs::metadata("/dev/full").is_ok_and(|m| m.file_type().is_char_device()) {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+            .args(["predict", "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&csv)
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("standard output"));
+    }
+}
+
+/// `lr-find` whose reader has gone (a closed pipe) ends normally instead of panicking.
+#[test]
+fn lr_find_survives_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+        .args(["lr-find", "--plot"])
+        .arg(dir.path().join("lr.svg"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `eval` of the model an interrupted run left says that it is one.
+#[test]
+fn eval_says_a_model_is_from_an_interrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("run");
+    let child = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+        .args([
+            "train",
+            "--hidden",
+            "5",
+            "--batch-size",
+            "8",
+            "--patience",
+            "0",
+        ])
+        .args(["--epochs", "1000000", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Std::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = downhill()
+        .args(["eval", "--model"])
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("interrupted run"));
+    let j = downhill()
+        .args(["eval", "--json", "--model"])
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["interrupted"], true);
+}
