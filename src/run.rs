@@ -166,7 +166,53 @@ pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult>
 
 /// Runs a whole training job; `observer` sees every step and epoch.
 pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary> {
+    // The outermost folder this run creates (`--out a/b/c` with no `a`: `a`), removed again if
+    // the run fails: a failed run leaves no new folder behind.
+    let created = settings.out.as_deref().and_then(|d| {
+        d.ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_err())
+            .last()
+            .map(Path::to_path_buf)
+    });
+    // An existing folder without a lock file gets one; a failed run removes it again.
+    let new_lock = settings
+        .out
+        .as_deref()
+        .filter(|d| d.is_dir() && std::fs::symlink_metadata(d.join(LOCK)).is_err())
+        .map(|d| d.join(LOCK));
+    let result = train_in_folder(settings, observer, settings.out.is_none());
+    if result.is_err()
+        && let Some(out) = settings.out.as_deref()
+        && !out.join(UNFINISHED).exists()
+    {
+        if let Some(c) = &created {
+            let _ = std::fs::remove_dir_all(c);
+        } else if let Some(lock) = &new_lock {
+            let _ = std::fs::remove_file(lock);
+        }
+    }
+    result
+}
+
+fn train_in_folder(
+    settings: &Settings,
+    observer: &mut dyn Observer,
+    default_folder: bool,
+) -> Result<Summary> {
     let folder = RunFolder::open(settings.out.as_deref())?;
+    let result = train_opened(settings, &folder, observer);
+    // The default folder (`runs/<UTC time>`) is always new: removed if the run fails.
+    if result.is_err() && default_folder && !folder.stage.exists() {
+        let _ = std::fs::remove_dir_all(&folder.dir);
+    }
+    result
+}
+
+fn train_opened(
+    settings: &Settings,
+    folder: &RunFolder,
+    observer: &mut dyn Observer,
+) -> Result<Summary> {
     if folder.stage.join(CHECKPOINT).exists() {
         return Err(Error::Io {
             path: folder.stage.clone(),
@@ -178,7 +224,7 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
         });
     }
     folder.clear_stage()?;
-    execute(settings, &folder, None, observer)
+    execute(settings, folder, None, observer)
 }
 
 /// The checkpoint file of a run folder.
@@ -306,6 +352,9 @@ impl RunFolder {
     /// Creates (if needed) and locks the folder, completes an interrupted publish and removes
     /// temporary files left by killed writes.
     pub fn open(out: Option<&Path>) -> Result<RunFolder> {
+        if let Some(d) = out {
+            check_foreign(d)?;
+        }
         let dir = run_dir(out)?;
         let lock_path = dir.join(LOCK);
         let lock = std::fs::OpenOptions::new()
@@ -388,6 +437,40 @@ impl RunFolder {
         }
         std::fs::remove_dir_all(&self.stage).map_err(io_err(&self.stage))
     }
+}
+
+/// Refuses an `--out` that is not a folder, or a non-empty folder that was never a downhill run
+/// folder (no downhill `summary.json`, `unfinished/` or `.lock`): publishing would replace or
+/// remove another tool's files of the same names.
+fn check_foreign(dir: &Path) -> Result<()> {
+    let refuse = |why: &str| Error::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why.to_string()),
+    };
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Err(refuse(
+            "exists and is not a folder; --out names the run folder (choose another name)",
+        ));
+    }
+    let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let summary = dir.join("summary.json");
+    let downhill_summary = std::fs::read(&summary)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("downhill_version").is_some());
+    if downhill_summary || dir.join(UNFINISHED).is_dir() || dir.join(LOCK).is_file() {
+        return Ok(());
+    }
+    Err(refuse(
+        "is not empty and is not a downhill run folder (no downhill summary.json, unfinished/ or \
+         .lock); a run would replace files there: choose a new or empty folder for --out",
+    ))
 }
 
 /// Removes `.downhill-*.tmp` files (left by writes a kill interrupted) from `dir`.
@@ -1092,6 +1175,9 @@ pub struct RowNotes {
     pub imputed_cells: usize,
     /// Categories not seen in training (encoded as all zeros), per column.
     pub unseen: Vec<Unseen>,
+    /// The model holds the weights of an interrupted run (predict says so on stderr).
+    #[serde(skip)]
+    pub interrupted_model: bool,
 }
 
 impl RowNotes {
@@ -1233,6 +1319,7 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
             dropped_rows: tv.dropped,
             imputed_cells: enc.imputed,
             unseen: enc.unseen,
+            interrupted_model: false,
         };
         return Ok((data, notes));
     }
@@ -1354,6 +1441,7 @@ pub fn predict_csv_noted(
         dropped_rows: 0,
         imputed_cells: enc.imputed,
         unseen: enc.unseen,
+        interrupted_model: meta.interrupted,
     };
     let k = model.net.outputs();
     let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;
