@@ -199,6 +199,9 @@ fn train_in_folder(
     observer: &mut dyn Observer,
     default_folder: bool,
 ) -> Result<Summary> {
+    if let Some(d) = settings.out.as_deref() {
+        check_foreign(d, false)?;
+    }
     let folder = RunFolder::open(settings.out.as_deref())?;
     let result = train_opened(settings, &folder, observer);
     // The default folder (`runs/<UTC time>`) is always new: removed if the run fails.
@@ -252,6 +255,7 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
         });
     }
+    check_foreign(dir, true)?;
     let folder = RunFolder::open(Some(dir))?;
     let path = checkpoint_to_resume(dir);
     let from_stage = path.starts_with(&folder.stage);
@@ -352,9 +356,6 @@ impl RunFolder {
     /// Creates (if needed) and locks the folder, completes an interrupted publish and removes
     /// temporary files left by killed writes.
     pub fn open(out: Option<&Path>) -> Result<RunFolder> {
-        if let Some(d) = out {
-            check_foreign(d)?;
-        }
         let dir = run_dir(out)?;
         let lock_path = dir.join(LOCK);
         let lock = std::fs::OpenOptions::new()
@@ -441,8 +442,9 @@ impl RunFolder {
 
 /// Refuses an `--out` that is not a folder, or a non-empty folder that was never a downhill run
 /// folder (no downhill `summary.json`, `unfinished/` or `.lock`): publishing would replace or
-/// remove another tool's files of the same names.
-fn check_foreign(dir: &Path) -> Result<()> {
+/// remove another tool's files of the same names. `resuming`: a folder holding a checkpoint
+/// (copied there to be continued) is one too.
+fn check_foreign(dir: &Path, resuming: bool) -> Result<()> {
     let refuse = |why: &str| Error::Io {
         path: dir.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why.to_string()),
@@ -464,7 +466,11 @@ fn check_foreign(dir: &Path) -> Result<()> {
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .is_some_and(|v| v.get("downhill_version").is_some());
-    if downhill_summary || dir.join(UNFINISHED).is_dir() || dir.join(LOCK).is_file() {
+    if downhill_summary
+        || dir.join(UNFINISHED).is_dir()
+        || dir.join(LOCK).is_file()
+        || (resuming && dir.join(CHECKPOINT).is_file())
+    {
         return Ok(());
     }
     Err(refuse(
