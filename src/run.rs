@@ -180,7 +180,12 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
         .as_deref()
         .filter(|d| d.is_dir() && std::fs::symlink_metadata(d.join(LOCK)).is_err())
         .map(|d| d.join(LOCK));
+    let runs_existed = Path::new("runs").exists();
     let result = train_in_folder(settings, observer, settings.out.is_none());
+    if result.is_err() && settings.out.is_none() && !runs_existed {
+        // Removed only if empty: a killed run's checkpoint stays.
+        let _ = std::fs::remove_dir(Path::new("runs"));
+    }
     if result.is_err()
         && let Some(out) = settings.out.as_deref()
         && !out.join(UNFINISHED).exists()

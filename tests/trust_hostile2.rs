@@ -7,7 +7,11 @@
 //!   `--output /dev/null` would have replaced the system's /dev/null); through a symbolic link it
 //!   replaced the link. Predictions written to a full stdout were lost with exit 0.
 //! - `lr-find` panicked (exit 101) when its stdout was a closed pipe.
-//! - `eval` of the model of an interrupted run did not say so.
+//! - `eval` of the model of an interrupted run did not say so (nor did `predict`).
+//! - A setting refused once the data was read left a new folder holding only `.lock`.
+//! - `--out` naming another tool's non-empty folder had its files replaced or removed.
+//! - The summary of an interrupted run said "trained 0 epochs … (weights of epoch 0)".
+//! - `train --json`, `eval --json` and `lr-find` to a full stdout exited 0, the output lost.
 
 use std::path::Path;
 use std::process::{Command as Std, Stdio};
@@ -296,6 +300,18 @@ fn a_refused_setting_leaves_no_new_folder_and_an_existing_one_untouched() {
         assert!(!o.status.success());
         assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "{flags:?}");
     }
+    // Without --out: neither runs/<time> nor runs/ is left behind.
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let o = downhill()
+        .current_dir(&cwd)
+        .args(["train", "--quiet", "--epochs", "1", "--data"])
+        .arg(&csv)
+        .args(["--patience", "5", "--val-fraction", "0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
     // A run folder left by a good run keeps every file, byte for byte.
     let run = dir.path().join("run");
     let ok = downhill()
