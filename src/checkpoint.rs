@@ -30,6 +30,10 @@ struct Header {
     /// The divergence rule's reference loss and run of steps above it (absent in older files).
     #[serde(default)]
     divergence: (Option<f64>, usize),
+    /// Whether a mini-batch loss went above the divergence rule's threshold (absent in older
+    /// files: false).
+    #[serde(default)]
+    spiked: bool,
     /// The training data's fingerprint (absent in older files: not checked).
     #[serde(default)]
     data_fingerprint: Option<u64>,
@@ -94,6 +98,7 @@ pub fn save(
         history: state.history.clone(),
         best: state.best.as_ref().map(|(l, e, _)| (*l, *e)),
         divergence: state.divergence,
+        spiked: state.spiked,
         data_fingerprint: state.data_fingerprint,
         settings,
     };
@@ -197,6 +202,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         history: h.history,
         best,
         divergence: h.divergence,
+        spiked: h.spiked,
         data_fingerprint: h.data_fingerprint,
     };
     Ok(Loaded {

@@ -96,10 +96,36 @@ pub struct Model {
 }
 
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
+///
+/// A path that names a device, a FIFO or the like (`--output /dev/stdout`) is written into
+/// directly: renaming over it would replace the device node with a regular file. A symbolic link
+/// to a file is followed, so the file it points to is replaced, not the link.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
+    };
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+        && !m.is_dir()
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        return f.flush().map_err(io);
+    }
+    let linked;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) => {
+                linked = target;
+                linked.as_path()
+            }
+            Err(_) => path,
+        },
+        _ => path,
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

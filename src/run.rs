@@ -166,7 +166,61 @@ pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult>
 
 /// Runs a whole training job; `observer` sees every step and epoch.
 pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary> {
+    // The outermost folder this run creates (`--out a/b/c` with no `a`: `a`), removed again if
+    // the run fails: a failed run leaves no new folder behind.
+    let created = settings.out.as_deref().and_then(|d| {
+        d.ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_err())
+            .last()
+            .map(Path::to_path_buf)
+    });
+    // An existing folder without a lock file gets one; a failed run removes it again.
+    let new_lock = settings
+        .out
+        .as_deref()
+        .filter(|d| d.is_dir() && std::fs::symlink_metadata(d.join(LOCK)).is_err())
+        .map(|d| d.join(LOCK));
+    let runs_existed = Path::new("runs").exists();
+    let result = train_in_folder(settings, observer, settings.out.is_none());
+    if result.is_err() && settings.out.is_none() && !runs_existed {
+        // Removed only if empty: a killed run's checkpoint stays.
+        let _ = std::fs::remove_dir(Path::new("runs"));
+    }
+    if result.is_err()
+        && let Some(out) = settings.out.as_deref()
+        && !out.join(UNFINISHED).exists()
+    {
+        if let Some(c) = &created {
+            let _ = std::fs::remove_dir_all(c);
+        } else if let Some(lock) = &new_lock {
+            let _ = std::fs::remove_file(lock);
+        }
+    }
+    result
+}
+
+fn train_in_folder(
+    settings: &Settings,
+    observer: &mut dyn Observer,
+    default_folder: bool,
+) -> Result<Summary> {
+    if let Some(d) = settings.out.as_deref() {
+        check_foreign(d, false)?;
+    }
     let folder = RunFolder::open(settings.out.as_deref())?;
+    let result = train_opened(settings, &folder, observer);
+    // The default folder (`runs/<UTC time>`) is always new: removed if the run fails.
+    if result.is_err() && default_folder && !folder.stage.exists() {
+        let _ = std::fs::remove_dir_all(&folder.dir);
+    }
+    result
+}
+
+fn train_opened(
+    settings: &Settings,
+    folder: &RunFolder,
+    observer: &mut dyn Observer,
+) -> Result<Summary> {
     if folder.stage.join(CHECKPOINT).exists() {
         return Err(Error::Io {
             path: folder.stage.clone(),
@@ -178,7 +232,7 @@ pub fn train(settings: &Settings, observer: &mut dyn Observer) -> Result<Summary
         });
     }
     folder.clear_stage()?;
-    execute(settings, &folder, None, observer)
+    execute(settings, folder, None, observer)
 }
 
 /// The checkpoint file of a run folder.
@@ -206,6 +260,7 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
         });
     }
+    check_foreign(dir, true)?;
     let folder = RunFolder::open(Some(dir))?;
     let path = checkpoint_to_resume(dir);
     let from_stage = path.starts_with(&folder.stage);
@@ -388,6 +443,45 @@ impl RunFolder {
         }
         std::fs::remove_dir_all(&self.stage).map_err(io_err(&self.stage))
     }
+}
+
+/// Refuses an `--out` that is not a folder, or a non-empty folder that was never a downhill run
+/// folder (no downhill `summary.json`, `unfinished/` or `.lock`): publishing would replace or
+/// remove another tool's files of the same names. `resuming`: a folder holding a checkpoint
+/// (copied there to be continued) is one too.
+fn check_foreign(dir: &Path, resuming: bool) -> Result<()> {
+    let refuse = |why: &str| Error::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why.to_string()),
+    };
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Err(refuse(
+            "exists and is not a folder; --out names the run folder (choose another name)",
+        ));
+    }
+    let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let summary = dir.join("summary.json");
+    let downhill_summary = std::fs::read(&summary)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("downhill_version").is_some());
+    if downhill_summary
+        || dir.join(UNFINISHED).is_dir()
+        || dir.join(LOCK).is_file()
+        || (resuming && dir.join(CHECKPOINT).is_file())
+    {
+        return Ok(());
+    }
+    Err(refuse(
+        "is not empty and is not a downhill run folder (no downhill summary.json, unfinished/ or \
+         .lock); a run would replace files there: choose a new or empty folder for --out",
+    ))
 }
 
 /// Removes `.downhill-*.tmp` files (left by writes a kill interrupted) from `dir`.
@@ -1092,6 +1186,9 @@ pub struct RowNotes {
     pub imputed_cells: usize,
     /// Categories not seen in training (encoded as all zeros), per column.
     pub unseen: Vec<Unseen>,
+    /// The model holds the weights of an interrupted run (predict says so on stderr).
+    #[serde(skip)]
+    pub interrupted_model: bool,
 }
 
 impl RowNotes {
@@ -1233,6 +1330,7 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
             dropped_rows: tv.dropped,
             imputed_cells: enc.imputed,
             unseen: enc.unseen,
+            interrupted_model: false,
         };
         return Ok((data, notes));
     }
@@ -1278,6 +1376,9 @@ pub struct EvalSummary {
     pub roc_auc: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc_undefined: Option<String>,
+    /// The model holds the weights of a run that was interrupted (Ctrl-C, SIGTERM), not a
+    /// finished run's.
+    pub interrupted: bool,
 }
 
 /// Evaluates a saved model on a data specification: the test set of `digits` (the same seeded
@@ -1307,6 +1408,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         roc_auc,
         roc_auc_undefined: (bce && model.net.outputs() == 1 && roc_auc.is_none())
             .then(|| ROC_AUC_UNDEFINED.to_string()),
+        interrupted: model.meta.interrupted,
     })
 }
 
@@ -1350,6 +1452,7 @@ pub fn predict_csv_noted(
         dropped_rows: 0,
         imputed_cells: enc.imputed,
         unseen: enc.unseen,
+        interrupted_model: meta.interrupted,
     };
     let k = model.net.outputs();
     let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;

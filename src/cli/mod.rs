@@ -103,11 +103,19 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
     }
     let r = run::lr_find(&settings, &find)?;
     downhill::lr_find::picture(&a.plot, &r)?;
+    // The result is data: written checked, as predict's (a full stdout is an error).
+    use std::fmt::Write as _;
+    let mut text = String::new();
     if t.json {
-        println!("{}", serde_json::to_string(&r).expect("result serialises"));
+        let _ = writeln!(
+            text,
+            "{}",
+            serde_json::to_string(&r).expect("result serialises")
+        );
     } else if !t.quiet {
         let last = r.curve.last().expect("at least two points");
-        println!(
+        let _ = writeln!(
+            text,
             "ramped η from {:.1e} to {:.3e} over {} steps ({})",
             r.curve[0].lr,
             last.lr,
@@ -118,16 +126,18 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
                 "the loss never blew up: try a larger --end-lr"
             }
         );
-        println!("smoothed loss lowest at η = {:.3e}", r.min_lr);
+        let _ = writeln!(text, "smoothed loss lowest at η = {:.3e}", r.min_lr);
         if let Some(s) = r.steepest_lr {
-            println!("steepest descent at  η = {s:.3e}");
+            let _ = writeln!(text, "steepest descent at  η = {s:.3e}");
         }
-        println!(
+        let _ = writeln!(
+            text,
             "suggested learning rate: {:.3e}  ({})",
             r.suggestion, r.rule
         );
-        println!("picture: {}", a.plot.display());
+        let _ = writeln!(text, "picture: {}", a.plot.display());
     }
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -253,10 +263,10 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         );
     }
     if a.json {
-        outln!(
-            "{}",
+        write_stdout(&format!(
+            "{}\n",
             serde_json::to_string(&summary).expect("summary serialises")
-        );
+        ))?;
     } else if !a.quiet {
         if let Some(f) = &summary.lr_find {
             outln!(
@@ -266,7 +276,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
                 f.steps
             );
         }
-        if summary.stop_reason.contains("restored") {
+        if summary.stop_reason.contains("restored") || summary.interrupted {
             outln!("stopped: {}", summary.stop_reason);
         } else {
             outln!(
@@ -284,8 +294,17 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         }
         // + 0.0: an empty sum is −0.0 (a run interrupted in its first epoch).
         let secs: f64 = summary.epoch_seconds.iter().sum::<f64>() + 0.0;
+        // An interrupted run also trained part of the epoch after its last complete one.
+        let partial = match progress.last_step {
+            Some((epoch, done, steps))
+                if summary.interrupted && epoch == summary.epochs && done < steps =>
+            {
+                format!(" and {done} of {steps} steps of epoch {}", epoch + 1)
+            }
+            _ => String::new(),
+        };
         outln!(
-            "trained {} epochs in {:.2}s ({:.0} examples/s); whole run {:.2}s",
+            "trained {} epochs{partial} in {:.2}s ({:.0} examples/s); whole run {:.2}s",
             summary.epochs,
             secs,
             summary.examples_per_second,
@@ -304,10 +323,16 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
 fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     let e = run::evaluate(&a.model, &a.data)?;
     for line in e.notes.lines() {
-        eprintln!("{line}");
+        errln!("{line}");
+    }
+    if e.interrupted {
+        interrupted_note(&a.model);
     }
     if a.json {
-        outln!("{}", serde_json::to_string(&e).expect("report serialises"));
+        write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string(&e).expect("report serialises")
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
@@ -396,16 +421,42 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says on stderr that a model holds the weights of an interrupted run (eval, predict).
+fn interrupted_note(model: &std::path::Path) {
+    errln!(
+        "note: {} holds the weights of an interrupted run, not a finished one (continue it with `downhill train --resume DIR`)",
+        model.display()
+    );
+}
+
 fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
     let (text, notes) = run::predict_csv_noted(&a.model, &a.input, a.proba)?;
     for line in notes.lines() {
-        eprintln!("{line}");
+        errln!("{line}");
+    }
+    if notes.interrupted_model {
+        interrupted_note(&a.model);
     }
     match &a.output {
         Some(path) => downhill::io::write_atomic(path, text.as_bytes())?,
-        None => out!("{text}"),
+        None => write_stdout(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes data (predictions) to stdout, checked: a reader that stopped early (`| head`, a
+/// broken pipe) is fine, but any other failure (a full disk, a closed stdout) loses the output,
+/// so it is an error, not exit 0.
+fn write_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
+            path: "standard output".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {

@@ -12,6 +12,8 @@ pub struct Progress {
     epochs: usize,
     batch: usize,
     started: std::time::Instant,
+    /// The last step seen: (epoch index, steps done in it, steps per epoch).
+    pub last_step: Option<(usize, usize, usize)>,
 }
 
 impl Progress {
@@ -22,6 +24,7 @@ impl Progress {
             epochs,
             batch,
             started: std::time::Instant::now(),
+            last_step: None,
         }
     }
 }
@@ -44,6 +47,7 @@ impl Observer for Progress {
     }
 
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
+        self.last_step = Some((epoch, step + 1, steps));
         if self.quiet || !std::io::stderr().is_terminal() {
             return;
         }

@@ -46,6 +46,7 @@ use state::snapshot;
 use step::Trainer;
 use stopping::{
     chance_level, check_weights, diverged, divergence_rule, early_stopping, full_gradient_norm,
+    never_recovered,
 };
 
 use std::time::Instant;
@@ -105,6 +106,7 @@ pub fn train_with<T: Scalar>(
     let mut best: Option<(f64, usize, Vec<T>)> = None;
     let (mut first_epoch, mut first_step, mut carried) = (0, 0, EpochSums::default());
     let (mut reference, mut above): (Option<f64>, usize) = (None, 0);
+    let mut spiked = false;
     // Checkpoints record the data they were taken on; only then is it computed.
     let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
     if let Some(s) = resume {
@@ -119,6 +121,7 @@ pub fn train_with<T: Scalar>(
         *rng = s.rng;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
         (reference, above) = s.divergence;
+        spiked = s.spiked;
         if let (Some(saved), Some(now)) = (s.data_fingerprint, data_fp)
             && saved != now
         {
@@ -146,7 +149,7 @@ pub fn train_with<T: Scalar>(
     let mut mid_epoch: Option<TrainState<T>> = None;
     // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
     // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
-    let floor = if cfg.divergence.is_some() && reference.is_none() {
+    let floor = if cfg.divergence.is_some() {
         chance_level(data, cfg.loss, bs, k, &mut t.ws, &mut t.batch)
     } else {
         f64::MIN_POSITIVE
@@ -201,7 +204,9 @@ pub fn train_with<T: Scalar>(
             }
             if let Some(d) = cfg.divergence {
                 let mean = batch_loss / m as f64;
-                if let Some(cause) = divergence_rule(d, &mut reference, &mut above, mean, floor) {
+                let tripped = divergence_rule(d, &mut reference, &mut above, mean, floor);
+                spiked |= above > 0;
+                if let Some(cause) = tripped {
                     return Err(diverged((epoch, step), mean, lr, cause));
                 }
             }
@@ -229,7 +234,7 @@ pub fn train_with<T: Scalar>(
                     sums,
                     &history,
                     &best,
-                    (reference, above),
+                    (reference, above, spiked),
                     data_fp,
                 ))?;
             }
@@ -248,7 +253,7 @@ pub fn train_with<T: Scalar>(
                     sums,
                     &history,
                     &best,
-                    (reference, above),
+                    (reference, above, spiked),
                     data_fp,
                 ));
                 stop = StopReason::Interrupted {
@@ -329,7 +334,7 @@ pub fn train_with<T: Scalar>(
                 EpochSums::default(),
                 &history,
                 &best,
-                (reference, above),
+                (reference, above, spiked),
                 data_fp,
             ))?;
         }
@@ -355,11 +360,14 @@ pub fn train_with<T: Scalar>(
                 EpochSums::default(),
                 &history,
                 &best,
-                (reference, above),
+                (reference, above, spiked),
                 data_fp,
             ),
         };
         save(&state)?;
+    }
+    if spiked && !matches!(stop, StopReason::Interrupted { .. }) {
+        never_recovered(cfg, &history, (floor, reference), steps)?;
     }
     Ok(finish(net, cfg, history, stop, &best))
 }

@@ -60,6 +60,9 @@ pub struct TrainState<T> {
     /// The divergence rule's reference loss (once the first step has set it) and how many
     /// steps in a row have been above it (see [`Divergence`]).
     pub divergence: (Option<f64>, usize),
+    /// Whether a mini-batch loss has been above the divergence rule's factor × its reference
+    /// (the run must then end below chance level, see [`Divergence`]).
+    pub spiked: bool,
     /// [`fingerprint`] of the training data (`None` in older checkpoints: not checked).
     pub data_fingerprint: Option<u64>,
 }
@@ -127,7 +130,7 @@ pub(super) fn snapshot<T: Scalar>(
     sums: EpochSums,
     history: &[EpochMetrics],
     best: &Option<(f64, usize, Vec<T>)>,
-    divergence: (Option<f64>, usize),
+    (reference, above, spiked): (Option<f64>, usize, bool),
     data_fingerprint: Option<u64>,
 ) -> TrainState<T> {
     TrainState {
@@ -145,7 +148,8 @@ pub(super) fn snapshot<T: Scalar>(
         sums,
         history: history.to_vec(),
         best: best.clone(),
-        divergence,
+        divergence: (reference, above),
+        spiked,
         data_fingerprint,
     }
 }

@@ -137,3 +137,30 @@ pub(super) fn early_stopping<T: Scalar>(
     }
     None
 }
+
+/// A blow-up the network did not recover from: a mini-batch loss went above the factor × its
+/// reference, and the last epoch's training loss is still no lower than 95 % of chance level
+/// `floor` (a network killed by the blow-up: dead ReLUs, a constant output).
+pub(super) fn never_recovered(
+    cfg: &TrainConfig,
+    history: &[EpochMetrics],
+    (floor, reference): (f64, Option<f64>),
+    steps: usize,
+) -> Result<()> {
+    if let (Some(d), Some(last)) = (cfg.divergence, history.last())
+        && last.train_loss >= 0.95 * floor
+    {
+        return Err(diverged(
+            (history.len() - 1, steps - 1),
+            last.train_loss,
+            last.lr,
+            format!(
+                "a mini-batch loss went above {} × its reference {:.4} and the network never recovered: the last epoch's training loss {:.4} is no lower than chance level {floor:.4} (the rule of --divergence-factor)",
+                d.factor,
+                reference.unwrap_or(floor),
+                last.train_loss
+            ),
+        ));
+    }
+    Ok(())
+}
