@@ -111,26 +111,10 @@ pub fn train_with<T: Scalar>(
     let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
     if let Some(s) = resume {
         s.check(net.param_count(), n, steps)?;
-        net.params_mut().copy_from_slice(&s.params);
-        let buffers: Vec<(&str, &[T])> = s
-            .optimizer_state
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_slice()))
-            .collect();
-        t.opt.set_state(s.optimizer_steps, &buffers)?;
-        *rng = s.rng;
+        s.restore(net, &mut t.opt, rng, data_fp)?;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
         (reference, above) = s.divergence;
         spiked = s.spiked;
-        if let (Some(saved), Some(now)) = (s.data_fingerprint, data_fp)
-            && saved != now
-        {
-            return Err(Error::shape(
-                "resumed training data",
-                "the data the checkpoint was taken on",
-                "other data (the file changed, or other settings select other rows or columns)",
-            ));
-        }
         carried = s.sums;
         if s.step > 0 {
             order = s.order;

@@ -216,4 +216,33 @@ impl<T: Scalar> TrainState<T> {
         }
         Ok(())
     }
+
+    /// Puts the weights, the optimiser's state and the generator back as they were, after
+    /// [`TrainState::check`]; fails if the training data is not the data the state was taken on.
+    pub(super) fn restore(
+        &self,
+        net: &mut Network<T>,
+        opt: &mut Sharded<T>,
+        rng: &mut Rng,
+        data_fp: Option<u64>,
+    ) -> Result<()> {
+        net.params_mut().copy_from_slice(&self.params);
+        let buffers: Vec<(&str, &[T])> = self
+            .optimizer_state
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        opt.set_state(self.optimizer_steps, &buffers)?;
+        *rng = self.rng.clone();
+        if let (Some(saved), Some(now)) = (self.data_fingerprint, data_fp)
+            && saved != now
+        {
+            return Err(Error::shape(
+                "resumed training data",
+                "the data the checkpoint was taken on",
+                "other data (the file changed, or other settings select other rows or columns)",
+            ));
+        }
+        Ok(())
+    }
 }
