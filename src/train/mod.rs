@@ -167,10 +167,7 @@ pub fn train_with<T: Scalar>(
             if schedule.per_step() {
                 // Per-step schedules (one-cycle): the rate, and momentum, of this step of the run.
                 let (s, total) = (epoch * steps + step, cfg.epochs * steps);
-                lr = schedule.step_lr(optimizer.lr(), s, total);
-                if let Some(mu) = schedule.step_momentum(s, total) {
-                    t.opt.set_momentum(mu);
-                }
+                lr = t.schedule_step(schedule, optimizer.lr(), s, total);
             }
             let lr_t = T::c(lr);
             let next = order

@@ -67,6 +67,22 @@ impl<T: Scalar> Trainer<T> {
         }
     }
 
+    /// A per-step schedule (one-cycle) at step `s` of `total`: sets the optimiser's momentum if
+    /// the schedule cycles it, and returns the step's learning rate.
+    pub(super) fn schedule_step(
+        &mut self,
+        schedule: &Schedule,
+        lr: f64,
+        s: usize,
+        total: usize,
+    ) -> f64 {
+        let lr = schedule.step_lr(lr, s, total);
+        if let Some(mu) = schedule.step_momentum(s, total) {
+            self.opt.set_momentum(mu);
+        }
+        lr
+    }
+
     /// Next batch and forward: gathers the examples `idx` (prefetching `next`, the following
     /// batch), runs the network forward and returns the batch's summed data loss and how many it
     /// classified correctly. With data-parallel shards each shard also runs backward here.
