@@ -40,18 +40,17 @@ pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
 pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
 
-use eval::{evaluate_with, total_sum_of_squares};
+use eval::total_sum_of_squares;
 use memory::check_memory;
 use state::snapshot;
 use step::Trainer;
 use stopping::{
-    chance_level, check_weights, diverged, divergence_rule, early_stopping, full_gradient_norm,
-    never_recovered,
+    chance_level, check_weights, diverged, divergence_rule, early_stopping, never_recovered,
 };
 
 use std::time::Instant;
 
-use crate::data::{BatchBuf, Dataset};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::network::Network;
@@ -247,32 +246,8 @@ pub fn train_with<T: Scalar>(
         check_weights(net, (epoch, steps - 1), lr)?;
         let seconds = before + started.elapsed().as_secs_f64();
 
-        let grad_norm = cfg.grad_tol.map(|_| {
-            full_gradient_norm(
-                net,
-                data,
-                cfg,
-                &mut t.ws,
-                &mut t.batch,
-                &mut t.grads,
-                &t.penalty,
-            )
-        });
-        let val_eval =
-            val.map(|v| evaluate_with(net, v, cfg.loss, &mut t.ws, &mut BatchBuf::new(v, bs)));
-        if let Some(e) = val_eval
-            && !e.loss.is_finite()
-        {
-            return Err(diverged(
-                (epoch, steps - 1),
-                e.loss,
-                lr,
-                format!(
-                    "the validation loss became {} (never counted as an improvement)",
-                    e.loss
-                ),
-            ));
-        }
+        let (grad_norm, val_eval) =
+            t.evaluate_epoch(net, data, val, cfg, bs, (epoch, steps - 1, lr))?;
         let metrics = EpochMetrics::of_epoch(
             (epoch, lr, seconds),
             &sums,

@@ -9,7 +9,10 @@ use crate::parallel::DataParallel;
 use crate::rng::Rng;
 use crate::tensor::{Scalar, Threads};
 
-use super::TrainConfig;
+use super::eval::evaluate_with;
+use super::stopping::{diverged, full_gradient_norm};
+use super::{Evaluation, TrainConfig};
+use crate::error::Result;
 
 /// The buffers and optimiser state a step works in: the workspace of activations and deltas,
 /// the data-parallel shards (several threads, no dropout), the gathered batch, the gradient, the
@@ -135,5 +138,46 @@ impl<T: Scalar> Trainer<T> {
                 opt.update(p, g, range, lr);
             });
         }
+    }
+
+    /// After an epoch's steps: the full training gradient's norm (with `grad_tol`) and the
+    /// evaluation on the validation set, whose loss must be finite (else divergence at `at`,
+    /// the epoch's last step, with rate `lr`).
+    pub(super) fn evaluate_epoch(
+        &mut self,
+        net: &Network<T>,
+        data: &Dataset,
+        val: Option<&Dataset>,
+        cfg: &TrainConfig,
+        bs: usize,
+        (epoch, step, lr): (usize, usize, f64),
+    ) -> Result<(Option<f64>, Option<Evaluation>)> {
+        let grad_norm = cfg.grad_tol.map(|_| {
+            full_gradient_norm(
+                net,
+                data,
+                cfg,
+                &mut self.ws,
+                &mut self.batch,
+                &mut self.grads,
+                &self.penalty,
+            )
+        });
+        let val_eval =
+            val.map(|v| evaluate_with(net, v, cfg.loss, &mut self.ws, &mut BatchBuf::new(v, bs)));
+        if let Some(e) = val_eval
+            && !e.loss.is_finite()
+        {
+            return Err(diverged(
+                (epoch, step),
+                e.loss,
+                lr,
+                format!(
+                    "the validation loss became {} (never counted as an improvement)",
+                    e.loss
+                ),
+            ));
+        }
+        Ok((grad_norm, val_eval))
     }
 }
