@@ -128,6 +128,17 @@ impl PoolWindow {
         (h0, h1, w0, w1, dh * dw)
     }
 
+    /// The windows of every output position of one plane, row by row (the order of the output
+    /// plane's cells); computed on the fly, nothing allocated.
+    #[inline]
+    fn windows(
+        &self,
+        input: ImageShape,
+        out: ImageShape,
+    ) -> impl Iterator<Item = (usize, usize, usize, usize, usize)> + '_ {
+        (0..out.height).flat_map(move |i| (0..out.width).map(move |j| self.window(input, i, j)))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
@@ -501,17 +512,14 @@ impl AvgPool2d {
             .zip(y.chunks_exact_mut(out.plane()))
             .take(planes)
         {
-            for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
-                for (j, v) in yrow.iter_mut().enumerate() {
-                    let (h0, h1, w0, w1, div) = self.0.window(input, i, j);
-                    let mut s = T::zero();
-                    for h in h0..h1 {
-                        for &x in &xp[h * input.width..][w0..w1] {
-                            s += x;
-                        }
+            for (v, (h0, h1, w0, w1, div)) in yp.iter_mut().zip(self.0.windows(input, out)) {
+                let mut s = T::zero();
+                for h in h0..h1 {
+                    for &x in &xp[h * input.width..][w0..w1] {
+                        s += x;
                     }
-                    *v = s / T::c(div as f64);
                 }
+                *v = s / T::c(div as f64);
             }
         }
         Ok(())
@@ -535,14 +543,11 @@ impl AvgPool2d {
             .take(planes)
         {
             dxp.fill(T::zero());
-            for (i, dyrow) in dyp.chunks_exact(out.width).enumerate() {
-                for (j, &d) in dyrow.iter().enumerate() {
-                    let (h0, h1, w0, w1, div) = self.0.window(input, i, j);
-                    let g = d / T::c(div as f64);
-                    for h in h0..h1 {
-                        for v in &mut dxp[h * input.width..][w0..w1] {
-                            *v += g;
-                        }
+            for (&d, (h0, h1, w0, w1, div)) in dyp.iter().zip(self.0.windows(input, out)) {
+                let g = d / T::c(div as f64);
+                for h in h0..h1 {
+                    for v in &mut dxp[h * input.width..][w0..w1] {
+                        *v += g;
                     }
                 }
             }
