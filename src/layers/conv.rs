@@ -229,6 +229,38 @@ impl Conv2d {
             })
     }
 
+    /// The checks both backward passes share: [`Conv2d::check`] on the lengths of `x`, `w`,
+    /// `db`, `dy` (in that order in `lens`, then `dw`'s), then ∂L/∂W and (if asked) ∂L/∂X.
+    fn check_backward<T>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        lens: [usize; 5],
+        dx: Option<&[T]>,
+        scratch: Option<usize>,
+    ) -> Result<ImageShape> {
+        let [x, w, db, dy, dw] = lens;
+        let out = self.check(input, n, x, w, db, dy, scratch)?;
+        let layer = self.to_string();
+        check_len(
+            &layer,
+            "weight gradient",
+            &input.batch(n),
+            self.weight_len(),
+            dw,
+        )?;
+        if let Some(dx) = dx {
+            check_len(
+                &layer,
+                "input gradient",
+                &input.batch(n),
+                n * input.len(),
+                dx.len(),
+            )?;
+        }
+        Ok(out)
+    }
+
     /// Checks every buffer's length against the batch's shapes; returns the output shape.
     #[allow(clippy::too_many_arguments)]
     fn check(
@@ -333,32 +365,13 @@ impl Conv2d {
         scratch: &mut [T],
         threads: Threads,
     ) -> Result<()> {
-        let out = self.check(
+        let out = self.check_backward(
             input,
             n,
-            x.len(),
-            w.len(),
-            db.len(),
-            dy.len(),
+            [x.len(), w.len(), db.len(), dy.len(), dw.len()],
+            dx.as_deref(),
             Some(scratch.len()),
         )?;
-        let layer = self.to_string();
-        check_len(
-            &layer,
-            "weight gradient",
-            &input.batch(n),
-            self.weight_len(),
-            dw.len(),
-        )?;
-        if let Some(dx) = &dx {
-            check_len(
-                &layer,
-                "input gradient",
-                &input.batch(n),
-                n * input.len(),
-                dx.len(),
-            )?;
-        }
         let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
         let dw = &mut dw[..o * k];
         let db = &mut db[..self.bias_len()];
@@ -466,24 +479,13 @@ impl Conv2d {
         mut dx: Option<&mut [T]>,
         beta: Beta,
     ) -> Result<()> {
-        let out = self.check(input, n, x.len(), w.len(), db.len(), dy.len(), None)?;
-        let layer = self.to_string();
-        check_len(
-            &layer,
-            "weight gradient",
-            &input.batch(n),
-            self.weight_len(),
-            dw.len(),
+        let out = self.check_backward(
+            input,
+            n,
+            [x.len(), w.len(), db.len(), dy.len(), dw.len()],
+            dx.as_deref(),
+            None,
         )?;
-        if let Some(dx) = &dx {
-            check_len(
-                &layer,
-                "input gradient",
-                &input.batch(n),
-                n * input.len(),
-                dx.len(),
-            )?;
-        }
         let (c_in, kk) = (self.in_channels, self.kernel[0] * self.kernel[1]);
         if beta == Beta::Replace {
             dw[..self.weight_len()].fill(T::zero());
