@@ -53,7 +53,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_counts};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
@@ -169,13 +169,7 @@ impl Conv2d {
                 input,
             ));
         }
-        let h = window_count(
-            input.height,
-            self.kernel[0],
-            self.stride[0],
-            self.padding[0],
-        );
-        let w = window_count(input.width, self.kernel[1], self.stride[1], self.padding[1]);
+        let (h, w) = window_counts(input, self.kernel, self.stride, self.padding);
         match (h, w) {
             (Some(h), Some(w)) => Ok(ImageShape::new(self.out_channels, h, w)),
             _ => Err(Error::shape(

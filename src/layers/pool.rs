@@ -43,7 +43,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, window_counts};
 use crate::tensor::Scalar;
 
 /// The window of a pooling layer: kernel, stride and padding, each `[height, width]`.
@@ -93,13 +93,7 @@ impl PoolWindow {
 
     fn output_shape(&self, name: &str, input: ImageShape) -> Result<ImageShape> {
         self.validate(name)?;
-        let h = window_count(
-            input.height,
-            self.kernel[0],
-            self.stride[0],
-            self.padding[0],
-        );
-        let w = window_count(input.width, self.kernel[1], self.stride[1], self.padding[1]);
+        let (h, w) = window_counts(input, self.kernel, self.stride, self.padding);
         match (h, w, input.channels) {
             (Some(h), Some(w), c) if c > 0 => Ok(ImageShape::new(c, h, w)),
             _ => Err(Error::shape(
