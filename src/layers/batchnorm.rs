@@ -152,6 +152,30 @@ impl BatchNorm {
         Ok(())
     }
 
+    /// The checks both backward passes share: the input, ∂L/∂y and (if asked) ∂L/∂x are
+    /// batches, `per_channel` as in [`BatchNorm::check`].
+    fn check_backward<T>(
+        &self,
+        n: usize,
+        spatial: usize,
+        x: &[T],
+        dy: &[T],
+        dx: Option<&[T]>,
+        per_channel: &[(&str, usize)],
+    ) -> Result<()> {
+        let dx_len = dx.map_or(usize::MAX, |d| d.len());
+        self.check(
+            n,
+            spatial,
+            &[
+                ("input", x.len()),
+                ("output gradient", dy.len()),
+                ("input gradient", dx_len),
+            ],
+            per_channel,
+        )
+    }
+
     /// The `n` rows (of `spatial` values) of channel `c` in a `[N, C, S]` buffer.
     fn rows<'a, T>(
         &self,
@@ -301,15 +325,12 @@ impl BatchNorm {
         dx: Option<&mut [T]>,
         beta: Beta,
     ) -> Result<()> {
-        let dx_len = dx.as_ref().map_or(usize::MAX, |d| d.len());
-        self.check(
+        self.check_backward(
             n,
             spatial,
-            &[
-                ("input", x.len()),
-                ("output gradient", dy.len()),
-                ("input gradient", dx_len),
-            ],
+            x,
+            dy,
+            dx.as_deref(),
             &[
                 ("weight γ", gamma.len()),
                 ("saved statistics", saved.len()),
@@ -339,15 +360,12 @@ impl BatchNorm {
         dx: Option<&mut [T]>,
         beta: Beta,
     ) -> Result<()> {
-        let dx_len = dx.as_ref().map_or(usize::MAX, |d| d.len());
-        self.check(
+        self.check_backward(
             n,
             spatial,
-            &[
-                ("input", x.len()),
-                ("output gradient", dy.len()),
-                ("input gradient", dx_len),
-            ],
+            x,
+            dy,
+            dx.as_deref(),
             &[
                 ("weight γ", gamma.len()),
                 ("running_mean", running_mean.len()),

@@ -53,7 +53,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_counts};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
@@ -169,13 +169,7 @@ impl Conv2d {
                 input,
             ));
         }
-        let h = window_count(
-            input.height,
-            self.kernel[0],
-            self.stride[0],
-            self.padding[0],
-        );
-        let w = window_count(input.width, self.kernel[1], self.stride[1], self.padding[1]);
+        let (h, w) = window_counts(input, self.kernel, self.stride, self.padding);
         match (h, w) {
             (Some(h), Some(w)) => Ok(ImageShape::new(self.out_channels, h, w)),
             _ => Err(Error::shape(
@@ -227,6 +221,38 @@ impl Conv2d {
             } else {
                 0
             })
+    }
+
+    /// The checks both backward passes share: [`Conv2d::check`] on the lengths of `x`, `w`,
+    /// `db`, `dy` (in that order in `lens`, then `dw`'s), then ∂L/∂W and (if asked) ∂L/∂X.
+    fn check_backward<T>(
+        &self,
+        input: ImageShape,
+        n: usize,
+        lens: [usize; 5],
+        dx: Option<&[T]>,
+        scratch: Option<usize>,
+    ) -> Result<ImageShape> {
+        let [x, w, db, dy, dw] = lens;
+        let out = self.check(input, n, x, w, db, dy, scratch)?;
+        let layer = self.to_string();
+        check_len(
+            &layer,
+            "weight gradient",
+            &input.batch(n),
+            self.weight_len(),
+            dw,
+        )?;
+        if let Some(dx) = dx {
+            check_len(
+                &layer,
+                "input gradient",
+                &input.batch(n),
+                n * input.len(),
+                dx.len(),
+            )?;
+        }
+        Ok(out)
     }
 
     /// Checks every buffer's length against the batch's shapes; returns the output shape.
@@ -333,32 +359,13 @@ impl Conv2d {
         scratch: &mut [T],
         threads: Threads,
     ) -> Result<()> {
-        let out = self.check(
+        let out = self.check_backward(
             input,
             n,
-            x.len(),
-            w.len(),
-            db.len(),
-            dy.len(),
+            [x.len(), w.len(), db.len(), dy.len(), dw.len()],
+            dx.as_deref(),
             Some(scratch.len()),
         )?;
-        let layer = self.to_string();
-        check_len(
-            &layer,
-            "weight gradient",
-            &input.batch(n),
-            self.weight_len(),
-            dw.len(),
-        )?;
-        if let Some(dx) = &dx {
-            check_len(
-                &layer,
-                "input gradient",
-                &input.batch(n),
-                n * input.len(),
-                dx.len(),
-            )?;
-        }
         let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
         let dw = &mut dw[..o * k];
         let db = &mut db[..self.bias_len()];
@@ -466,24 +473,13 @@ impl Conv2d {
         mut dx: Option<&mut [T]>,
         beta: Beta,
     ) -> Result<()> {
-        let out = self.check(input, n, x.len(), w.len(), db.len(), dy.len(), None)?;
-        let layer = self.to_string();
-        check_len(
-            &layer,
-            "weight gradient",
-            &input.batch(n),
-            self.weight_len(),
-            dw.len(),
+        let out = self.check_backward(
+            input,
+            n,
+            [x.len(), w.len(), db.len(), dy.len(), dw.len()],
+            dx.as_deref(),
+            None,
         )?;
-        if let Some(dx) = &dx {
-            check_len(
-                &layer,
-                "input gradient",
-                &input.batch(n),
-                n * input.len(),
-                dx.len(),
-            )?;
-        }
         let (c_in, kk) = (self.in_channels, self.kernel[0] * self.kernel[1]);
         if beta == Beta::Replace {
             dw[..self.weight_len()].fill(T::zero());

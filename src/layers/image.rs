@@ -72,6 +72,20 @@ pub fn window_count(len: usize, k: usize, stride: usize, pad: usize) -> Option<u
     Some((padded - k) / stride + 1)
 }
 
+/// [`window_count`] along the height and the width of `input` for a 2-D window
+/// (`[height, width]` kernel, stride and padding).
+pub(crate) fn window_counts(
+    input: ImageShape,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> (Option<usize>, Option<usize>) {
+    (
+        window_count(input.height, kernel[0], stride[0], padding[0]),
+        window_count(input.width, kernel[1], stride[1], padding[1]),
+    )
+}
+
 /// The output positions `lo..hi` whose input index `o·stride + offset − pad` falls inside
 /// `0..len` (for the kernel tap `offset`), so that loops over them need no bounds test.
 #[inline]

@@ -43,7 +43,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, window_count};
+use crate::layers::image::{ImageShape, batch_len, check_len, window_counts};
 use crate::tensor::Scalar;
 
 /// The window of a pooling layer: kernel, stride and padding, each `[height, width]`.
@@ -93,13 +93,7 @@ impl PoolWindow {
 
     fn output_shape(&self, name: &str, input: ImageShape) -> Result<ImageShape> {
         self.validate(name)?;
-        let h = window_count(
-            input.height,
-            self.kernel[0],
-            self.stride[0],
-            self.padding[0],
-        );
-        let w = window_count(input.width, self.kernel[1], self.stride[1], self.padding[1]);
+        let (h, w) = window_counts(input, self.kernel, self.stride, self.padding);
         match (h, w, input.channels) {
             (Some(h), Some(w), c) if c > 0 => Ok(ImageShape::new(c, h, w)),
             _ => Err(Error::shape(
@@ -126,6 +120,17 @@ impl PoolWindow {
         let (h0, h1, dh) = span(i, 0, input.height);
         let (w0, w1, dw) = span(j, 1, input.width);
         (h0, h1, w0, w1, dh * dw)
+    }
+
+    /// The windows of every output position of one plane, row by row (the order of the output
+    /// plane's cells); computed on the fly, nothing allocated.
+    #[inline]
+    fn windows(
+        &self,
+        input: ImageShape,
+        out: ImageShape,
+    ) -> impl Iterator<Item = (usize, usize, usize, usize, usize)> + '_ {
+        (0..out.height).flat_map(move |i| (0..out.width).map(move |j| self.window(input, i, j)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -501,17 +506,14 @@ impl AvgPool2d {
             .zip(y.chunks_exact_mut(out.plane()))
             .take(planes)
         {
-            for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
-                for (j, v) in yrow.iter_mut().enumerate() {
-                    let (h0, h1, w0, w1, div) = self.0.window(input, i, j);
-                    let mut s = T::zero();
-                    for h in h0..h1 {
-                        for &x in &xp[h * input.width..][w0..w1] {
-                            s += x;
-                        }
+            for (v, (h0, h1, w0, w1, div)) in yp.iter_mut().zip(self.0.windows(input, out)) {
+                let mut s = T::zero();
+                for h in h0..h1 {
+                    for &x in &xp[h * input.width..][w0..w1] {
+                        s += x;
                     }
-                    *v = s / T::c(div as f64);
                 }
+                *v = s / T::c(div as f64);
             }
         }
         Ok(())
@@ -535,14 +537,11 @@ impl AvgPool2d {
             .take(planes)
         {
             dxp.fill(T::zero());
-            for (i, dyrow) in dyp.chunks_exact(out.width).enumerate() {
-                for (j, &d) in dyrow.iter().enumerate() {
-                    let (h0, h1, w0, w1, div) = self.0.window(input, i, j);
-                    let g = d / T::c(div as f64);
-                    for h in h0..h1 {
-                        for v in &mut dxp[h * input.width..][w0..w1] {
-                            *v += g;
-                        }
+            for (&d, (h0, h1, w0, w1, div)) in dyp.iter().zip(self.0.windows(input, out)) {
+                let g = d / T::c(div as f64);
+                for h in h0..h1 {
+                    for v in &mut dxp[h * input.width..][w0..w1] {
+                        *v += g;
                     }
                 }
             }

@@ -12,7 +12,7 @@
 //!
 //! Defaults (PyTorch's): η = 0.01, d = 0, ε = 1e-10, λ = 0, s₀ = 0.
 
-use super::{Optimizer, check, restore};
+use super::{Optimizer, non_negative, restore};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
@@ -41,25 +41,10 @@ impl Default for AdagradConfig {
 
 impl AdagradConfig {
     pub fn validate(&self) -> Result<()> {
-        check(
-            "lr_decay",
-            self.lr_decay,
-            self.lr_decay >= 0.0,
-            "must be ≥ 0",
-        )?;
-        check("eps", self.eps, self.eps >= 0.0, "must be ≥ 0")?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "must be ≥ 0",
-        )?;
-        check(
-            "initial_accumulator_value",
-            self.initial_accumulator_value,
-            self.initial_accumulator_value >= 0.0,
-            "must be ≥ 0",
-        )
+        non_negative("lr_decay", self.lr_decay)?;
+        non_negative("eps", self.eps)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("initial_accumulator_value", self.initial_accumulator_value)
     }
 }
 

@@ -13,7 +13,7 @@
 //! As in PyTorch, (4)–(5) are computed as wₜ₊₁ = wₜ − (η/(1 − β₁ᵗ))·mₜ / (√vₜ/√(1 − β₂ᵗ) + ε).
 //! Defaults (PyTorch's): η = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8, λ = 0.
 
-use super::{Optimizer, check, restore};
+use super::{Optimizer, check, non_negative, restore};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
@@ -54,13 +54,8 @@ impl AdamConfig {
             (0.0..1.0).contains(&self.beta2),
             "must be in [0, 1)",
         )?;
-        check("eps", self.eps, self.eps >= 0.0, "must be ≥ 0")?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "must be ≥ 0",
-        )
+        non_negative("eps", self.eps)?;
+        non_negative("weight_decay", self.weight_decay)
     }
 }
 

@@ -208,6 +208,11 @@ pub(crate) fn check(name: &'static str, v: f64, ok: bool, rule: &str) -> Result<
     }
 }
 
+/// [`check`] of a setting that must be finite and ≥ 0.
+pub(crate) fn non_negative(name: &'static str, v: f64) -> Result<()> {
+    check(name, v, v >= 0.0, "must be ≥ 0")
+}
+
 /// Copies saved buffers back into an optimiser's state, checking names and lengths.
 ///
 /// Only the buffers in use count: a buffer this optimiser's settings do not use (empty here,

@@ -13,7 +13,7 @@
 //!
 //! Defaults (PyTorch's): η = 0.01, α = 0.99, ε = 1e-8, μ = 0, centered off, λ = 0.
 
-use super::{Optimizer, check, restore};
+use super::{Optimizer, check, non_negative, restore};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
@@ -50,19 +50,9 @@ impl RmsPropConfig {
             (0.0..=1.0).contains(&self.alpha),
             "must be in [0, 1]",
         )?;
-        check("eps", self.eps, self.eps >= 0.0, "must be ≥ 0")?;
-        check(
-            "momentum",
-            self.momentum,
-            self.momentum >= 0.0,
-            "must be ≥ 0",
-        )?;
-        check(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "must be ≥ 0",
-        )
+        non_negative("eps", self.eps)?;
+        non_negative("momentum", self.momentum)?;
+        non_negative("weight_decay", self.weight_decay)
     }
 }
 
