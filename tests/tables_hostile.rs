@@ -5,45 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
-
-/// Runs downhill, expecting success; returns (stdout, stderr).
-fn ok(args: &[&str]) -> (String, String) {
-    let out = downhill().args(args).output().unwrap();
-    let (o, e) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "{args:?} failed: {e}");
-    (o, e)
-}
-
-/// Runs downhill, expecting a clean failure (exit 1-2, no panic); returns stderr.
-fn fails(args: &[&str]) -> String {
-    let out = downhill().args(args).output().unwrap();
-    let e = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(
-        !e.contains("panicked") && matches!(out.status.code(), Some(1..=2)),
-        "{args:?}: {e}"
-    );
-    e
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+mod common;
+use common::*;
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
