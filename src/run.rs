@@ -872,7 +872,7 @@ fn execute_mode(
         test: test_eval.map(|t| t.0),
         epochs: report.history.len(),
         best_epoch: report.best_epoch,
-        stop_reason: stop_text(&report.stop, &cfg),
+        stop_reason: stop_text(&report.stop, &cfg, &report),
         epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
         examples_per_second: (train_set.len() * report.history.len()) as f64
             / train_seconds.max(1e-12),
@@ -1026,11 +1026,20 @@ fn check_early_stopping_flags(settings: &Settings, task: Task, has_validation: b
     Ok(())
 }
 
-fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {
+/// Why training stopped, and — where the weights kept are not the last epoch's and the reason
+/// does not already say so — which epoch's weights the model holds.
+fn stop_text(stop: &StopReason, cfg: &train::TrainConfig, report: &train::TrainReport) -> String {
     let epochs = cfg.epochs;
+    let restored = |text: String| {
+        if report.best_epoch < report.history.len() {
+            format!("{text}; weights of epoch {} restored", report.best_epoch)
+        } else {
+            text
+        }
+    };
     match stop {
         StopReason::Interrupted { .. } => format!("{stop} (of {epochs})"),
-        StopReason::MaxEpochs => format!("all {epochs} epochs done"),
+        StopReason::MaxEpochs => restored(format!("all {epochs} epochs done")),
         StopReason::EarlyStopping { best_epoch } => format!(
             "early stop: validation {} did not improve for {} epochs; weights of epoch {best_epoch} restored",
             match cfg.monitor {
@@ -1039,7 +1048,7 @@ fn stop_text(stop: &StopReason, cfg: &train::TrainConfig) -> String {
             },
             cfg.patience.unwrap_or(0)
         ),
-        other => other.to_string(),
+        other => restored(other.to_string()),
     }
 }
 

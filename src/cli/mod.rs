@@ -276,15 +276,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
                 f.steps
             );
         }
-        if summary.stop_reason.contains("restored") || summary.interrupted {
-            outln!("stopped: {}", summary.stop_reason);
-        } else {
-            outln!(
-                "stopped: {} (weights of epoch {})",
-                summary.stop_reason,
-                summary.best_epoch
-            );
-        }
+        outln!("stopped: {}", summary.stop_reason);
         outln!("train  {}", fmt_figures(&summary.train));
         if let Some(v) = &summary.val {
             outln!("val    {}", fmt_figures(v));
