@@ -48,7 +48,7 @@ pub fn save(
     meta: &ModelMeta,
     settings: serde_json::Value,
 ) -> Result<()> {
-    let mut net = Network::<f32>::with_zero_params(meta.inputs, meta.layers.clone())?;
+    let mut net = Network::<f32>::with_zero_params_shaped(meta.shape(), meta.layers.clone())?;
     net.params_mut().copy_from_slice(&state.params);
     let mut extra: Vec<io::ExtraTensor> = state
         .optimizer_state

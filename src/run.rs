@@ -637,27 +637,7 @@ fn execute_mode(
     check_report_memory(largest, train_set.n_outputs())?;
     cfg.class_weights = class_weights(settings, loss, &train_set)?;
 
-    let mut sizes = vec![train_set.n_features()];
-    sizes.extend(&settings.hidden);
-    sizes.push(train_set.n_outputs());
-    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
-    train::check_training_memory(
-        &dense,
-        optimizer.buffers(),
-        cfg.batch_size.min(train_set.len()),
-        cfg.threads,
-        std::mem::size_of::<f32>(),
-    )?;
-    let init = settings
-        .init_scheme
-        .unwrap_or(Init::default_for(settings.activation));
-    let mut net = Network::<f32>::mlp(
-        &sizes,
-        settings.activation,
-        settings.dropout,
-        init,
-        &mut rng,
-    )?;
+    let mut net = build_network(settings, &train_set, &optimizer, &cfg, &mut rng)?;
     // On resume the checkpoint's weights replace these, so the --init file need not still exist.
     if let Some(path) = settings.init.as_ref().filter(|_| resume.is_none()) {
         io::load_params(path, &mut net)?;
@@ -1554,4 +1534,41 @@ pub fn predict_csv_noted(
         }
     }
     Ok((out, notes))
+}
+
+/// The run's network: the layers of `--layers` or `--net` (see [`crate::netspec`]) on the
+/// data's input shape, or the dense network of `--hidden`; memory checked before anything is
+/// reserved.
+fn build_network(
+    settings: &Settings,
+    train_set: &Dataset,
+    optimizer: &crate::optim::OptimizerConfig,
+    cfg: &train::TrainConfig,
+    rng: &mut Rng,
+) -> Result<Network<f32>> {
+    let init = settings
+        .init_scheme
+        .unwrap_or(Init::default_for(settings.activation));
+    if let Some((input, layers)) = crate::netspec::from_settings(
+        settings.layers.as_deref(),
+        settings.net.as_deref(),
+        settings.image_shape.as_deref(),
+        train_set.n_features(),
+        train_set.n_outputs(),
+        train_set.image,
+    )? {
+        return Network::<f32>::with_input(input, layers, init, rng);
+    }
+    let mut sizes = vec![train_set.n_features()];
+    sizes.extend(&settings.hidden);
+    sizes.push(train_set.n_outputs());
+    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
+    train::check_training_memory(
+        &dense,
+        optimizer.buffers(),
+        cfg.batch_size.min(train_set.len()),
+        cfg.threads,
+        std::mem::size_of::<f32>(),
+    )?;
+    Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)
 }

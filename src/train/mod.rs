@@ -96,6 +96,10 @@ pub fn train_with<T: Scalar>(
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     check_memory(net, optimizer, cfg, bs)?;
+    net.check_train_batch(bs)?;
+    if n % bs != 0 {
+        net.check_train_batch(n % bs)?;
+    }
     let mut t = Trainer::new(net, data, optimizer, schedule, cfg, bs);
     let mut order = Vec::with_capacity(n);
     let k = net.outputs();

@@ -44,7 +44,10 @@ impl<T: Scalar> Trainer<T> {
             .layers()
             .iter()
             .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-        let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+        // BatchNorm normalises with the whole batch's statistics (as PyTorch on one device):
+        // shards would each see their own, so such networks split the matrix products instead.
+        let split =
+            cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout && !net.has_batchnorm();
         let parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
         let batch = BatchBuf::new(data, bs);
         let grads = vec![T::zero(); net.param_count()];
@@ -111,6 +114,7 @@ impl<T: Scalar> Trainer<T> {
                     &cfg.objective(m),
                     Some(rng),
                 );
+                net.commit_batch_stats(&self.ws);
                 (l.sum, l.correct)
             }
         }
