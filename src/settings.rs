@@ -308,6 +308,7 @@ impl Settings {
             features: self.features.clone(),
             drop: self.drop.clone().unwrap_or_default(),
             categorical: self.categorical.clone().unwrap_or_default(),
+            pixels: self.image_shape.is_some(),
         }
     }
 }

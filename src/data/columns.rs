@@ -225,6 +225,9 @@ pub struct Overrides {
     pub features: Option<Vec<String>>,
     pub drop: Vec<String>,
     pub categorical: Vec<String>,
+    /// Every column is an image's pixel (`--image-shape`): none is dropped by rules 4–6 or 8's
+    /// ID rule, as if `--features` named them all, so that the features keep the image's layout.
+    pub pixels: bool,
 }
 
 /// The fitted map from a table's columns to features (stored in the model file as `columns`).
@@ -348,7 +351,7 @@ impl Columns {
                 scans = scan(table, &features[k..features.len().min(k + 64)], rows).into_iter();
             }
             let dropped = |reason: String| Encoding::Dropped { reason };
-            let named = keep.as_ref().is_some_and(|k| k.contains(&j));
+            let named = ov.pixels || keep.as_ref().is_some_and(|k| k.contains(&j));
             let Scan {
                 missing,
                 mut values,
@@ -1547,6 +1550,7 @@ mod tests {
             features: f.map(|f| f.iter().map(|s| s.to_string()).collect()),
             drop: d.iter().map(|s| s.to_string()).collect(),
             categorical: c.iter().map(|s| s.to_string()).collect(),
+            pixels: false,
         };
         let c = fit(&t, &ov(Some(&["b"]), &[], &[])).unwrap();
         assert_eq!(c.feature_names(), ["b"]);
