@@ -380,6 +380,21 @@ impl<T: Scalar> Network<T> {
         &mut self.buffers
     }
 
+    /// The parameters followed by the buffers (what early stopping keeps of its best epoch).
+    pub fn weights_and_buffers(&self) -> Vec<T> {
+        let mut v = Vec::with_capacity(self.params.len() + self.buffers.len());
+        v.extend_from_slice(&self.params);
+        v.extend_from_slice(&self.buffers);
+        v
+    }
+
+    /// Puts back what [`Network::weights_and_buffers`] returned.
+    pub fn set_weights_and_buffers(&mut self, v: &[T]) {
+        let (p, b) = v.split_at(self.params.len());
+        self.params.copy_from_slice(p);
+        self.buffers.copy_from_slice(b);
+    }
+
     /// `num_batches_tracked` of each layer (0 for layers other than BatchNorm).
     pub fn tracked(&self) -> &[i64] {
         &self.tracked

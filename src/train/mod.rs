@@ -113,7 +113,7 @@ pub fn train_with<T: Scalar>(
     // Checkpoints record the data they were taken on; only then is it computed.
     let data_fp = (checkpoint.is_some() || resume.is_some()).then(|| fingerprint(data));
     if let Some(s) = resume {
-        s.check(net.param_count(), n, steps)?;
+        s.check(net.param_count(), net.buffers().len(), n, steps)?;
         s.restore(net, &mut t.opt, rng, data_fp)?;
         (first_epoch, first_step, history, best) = (s.epoch, s.step, s.history, s.best);
         (reference, above) = s.divergence;
@@ -391,7 +391,7 @@ fn finish<T: Scalar>(
         (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
         // With patience but no early stop, the best weights are restored all the same.
         (_, Some((_, at, params))) if cfg.patience.is_some() => {
-            net.params_mut().copy_from_slice(params);
+            net.set_weights_and_buffers(params);
             *at
         }
         _ => history.len(),
