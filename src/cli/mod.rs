@@ -527,57 +527,85 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
 }
 
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
-    use downhill::landscape::{Spec, Surface, descent, plot, walk};
+    use downhill::landscape::{plot, walk};
     if let Some(model_path) = &a.model {
-        let spec = a
-            .data
-            .as_deref()
-            .expect("clap requires --data with --model");
-        let out = a
-            .out
-            .clone()
-            .unwrap_or_else(|| "landscape-model.svg".into());
-        let opts = downhill::landscape::ModelOptions {
-            span: a.span,
-            points: a.points,
-            examples: a.examples,
-            seed: a.seed,
-            random_directions: a.random_directions,
-        };
-        let model = downhill::io::load(model_path)?;
-        let data = downhill::run::eval_data(&model, spec)?;
-        let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
-        if a.json {
-            outln!(
-                "{}",
-                serde_json::json!({ "picture": out, "slice": r.slice, "trajectory": r.trajectory, "trajectory_loss": r.trajectory_loss })
-            );
-        } else {
-            let g = &r.slice.loss;
-            let corners = [
-                g[0][0],
-                g[0][g.len() - 1],
-                g[g.len() - 1][0],
-                g[g.len() - 1][g.len() - 1],
-            ];
-            outln!(
-                "loss at the trained weights {:.4}; at the corners of the slice {:.4} to {:.4}",
-                r.slice.center,
-                corners.iter().copied().fold(f64::INFINITY, f64::min),
-                corners.iter().copied().fold(0.0, f64::max)
-            );
-            if let Some(t) = &r.trajectory {
-                outln!(
-                    "training path of {} snapshots; its principal directions explain {:.0}% and {:.0}% of its variance",
-                    t.coords.len(),
-                    100.0 * t.explained[0],
-                    100.0 * t.explained[1]
-                );
-            }
-            outln!("picture: {}", out.display());
-        }
+        return landscape_model(a, model_path);
+    }
+    let spec = landscape_spec(a)?;
+    let paths = walk(&spec)?;
+    let surface = &spec.surface;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| format!("landscape-{}.svg", surface.name()).into());
+    plot::draw(&out, surface, &paths, &landscape_title(a, &spec))?;
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "surface": surface, "picture": out, "optimizers": paths })
+        );
+    } else {
+        print_paths(&paths);
+        outln!("picture: {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `landscape --model`: the loss surface around a trained model's weights, and its training path.
+fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<ExitCode, Error> {
+    let spec = a
+        .data
+        .as_deref()
+        .expect("clap requires --data with --model");
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| "landscape-model.svg".into());
+    let opts = downhill::landscape::ModelOptions {
+        span: a.span,
+        points: a.points,
+        examples: a.examples,
+        seed: a.seed,
+        random_directions: a.random_directions,
+    };
+    let model = downhill::io::load(model_path)?;
+    let data = downhill::run::eval_data(&model, spec)?;
+    let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "picture": out, "slice": r.slice, "trajectory": r.trajectory, "trajectory_loss": r.trajectory_loss })
+        );
         return Ok(ExitCode::SUCCESS);
     }
+    let g = &r.slice.loss;
+    let corners = [
+        g[0][0],
+        g[0][g.len() - 1],
+        g[g.len() - 1][0],
+        g[g.len() - 1][g.len() - 1],
+    ];
+    outln!(
+        "loss at the trained weights {:.4}; at the corners of the slice {:.4} to {:.4}",
+        r.slice.center,
+        corners.iter().copied().fold(f64::INFINITY, f64::min),
+        corners.iter().copied().fold(0.0, f64::max)
+    );
+    if let Some(t) = &r.trajectory {
+        outln!(
+            "training path of {} snapshots; its principal directions explain {:.0}% and {:.0}% of its variance",
+            t.coords.len(),
+            100.0 * t.explained[0],
+            100.0 * t.explained[1]
+        );
+    }
+    outln!("picture: {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The walks `landscape` draws: the surface, each optimiser with its learning rate, the start.
+fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error> {
+    use downhill::landscape::{Spec, Surface, descent};
     if !(a.condition.is_finite() && a.condition > 0.0) {
         return Err(Error::setting(
             "condition",
@@ -586,39 +614,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         ));
     }
     let surface = Surface::from_name(&a.surface, a.condition).expect("clap checked the name");
-    // --lr: one number for all, or NAME=η pairs.
-    let mut lrs: Vec<(String, f64)> = Vec::new();
-    let mut all: Option<f64> = None;
-    if let Some(spec) = &a.lr {
-        for part in spec.split(',') {
-            let bad = || {
-                Error::setting(
-                    "lr",
-                    spec,
-                    "a learning rate for all (0.01) or NAME=η pairs (gd=0.001,adam=0.05)",
-                )
-            };
-            match part.split_once('=') {
-                Some((name, v)) => lrs.push((
-                    name.trim().to_string(),
-                    v.trim().parse().map_err(|_| bad())?,
-                )),
-                None => all = Some(part.trim().parse().map_err(|_| bad())?),
-            }
-        }
-    }
-    for (name, _) in &lrs {
-        if !a.optimizers.contains(name) {
-            return Err(Error::setting(
-                "lr",
-                name,
-                format!(
-                    "names an optimizer that is not drawn (drawn: {})",
-                    a.optimizers.join(", ")
-                ),
-            ));
-        }
-    }
+    let (lrs, all) = landscape_lrs(a)?;
     let methods = a
         .optimizers
         .iter()
@@ -643,7 +639,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         }
         None => surface.default_start(),
     };
-    let spec = Spec {
+    Ok(Spec {
         surface,
         methods,
         lr_sweep: a.lr_sweep.clone(),
@@ -652,62 +648,86 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         noise: a.noise,
         tol: a.tol,
         seed: a.seed,
+    })
+}
+
+/// `landscape --lr`: one number for all (the second value), or NAME=η pairs for optimisers
+/// that are drawn.
+type NamedLrs = (Vec<(String, f64)>, Option<f64>);
+fn landscape_lrs(a: &LandscapeArgs) -> Result<NamedLrs, Error> {
+    let mut lrs: Vec<(String, f64)> = Vec::new();
+    let mut all: Option<f64> = None;
+    let Some(spec) = &a.lr else {
+        return Ok((lrs, all));
     };
-    let paths = walk(&spec)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| format!("landscape-{}.svg", surface.name()).into());
-    let title = match (&spec.lr_sweep, a.noise > 0.0) {
-        (Some(_), _) => format!("{}: gradient descent, learning-rate sweep", surface.name()),
-        (None, true) => format!(
-            "{}: {} steps, gradient noise σ = {}",
-            surface.name(),
-            a.steps,
-            a.noise
-        ),
-        (None, false) => format!(
-            "{}: {} steps from ({}, {})",
-            surface.name(),
-            a.steps,
-            start[0],
-            start[1]
-        ),
+    let bad = || {
+        Error::setting(
+            "lr",
+            spec,
+            "a learning rate for all (0.01) or NAME=η pairs (gd=0.001,adam=0.05)",
+        )
     };
-    plot::draw(&out, &surface, &paths, &title)?;
-    if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({ "surface": surface, "picture": out, "optimizers": paths })
-        );
-    } else {
-        outln!(
-            "{:<12} {:>10} {:>24} {:>14} {:>12}",
-            "optimizer",
-            "η",
-            "final point",
-            "final loss",
-            "steps to tol"
-        );
-        for p in &paths {
-            let reached = p.steps_to_tolerance.map_or(
-                if p.diverged {
-                    "diverged".into()
-                } else {
-                    "—".into()
-                },
-                |s| s.to_string(),
-            );
-            outln!(
-                "{:<12} {:>10} {:>24} {:>14.4e} {:>12}",
-                p.label,
-                p.lr,
-                format!("({:.4}, {:.4})", p.final_point[0], p.final_point[1]),
-                p.final_loss,
-                reached
-            );
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some((name, v)) => lrs.push((
+                name.trim().to_string(),
+                v.trim().parse().map_err(|_| bad())?,
+            )),
+            None => all = Some(part.trim().parse().map_err(|_| bad())?),
         }
-        outln!("picture: {}", out.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some((name, _)) = lrs.iter().find(|(n, _)| !a.optimizers.contains(n)) {
+        return Err(Error::setting(
+            "lr",
+            name,
+            format!(
+                "names an optimizer that is not drawn (drawn: {})",
+                a.optimizers.join(", ")
+            ),
+        ));
+    }
+    Ok((lrs, all))
+}
+
+/// The picture's title: the surface and the walk (a sweep, noisy steps, or steps from a start).
+fn landscape_title(a: &LandscapeArgs, spec: &downhill::landscape::Spec) -> String {
+    let name = spec.surface.name();
+    match (&spec.lr_sweep, a.noise > 0.0) {
+        (Some(_), _) => format!("{name}: gradient descent, learning-rate sweep"),
+        (None, true) => format!("{name}: {} steps, gradient noise σ = {}", a.steps, a.noise),
+        (None, false) => format!(
+            "{name}: {} steps from ({}, {})",
+            a.steps, spec.start[0], spec.start[1]
+        ),
+    }
+}
+
+/// The table of the walks: each optimiser's rate, final point and loss, steps to tolerance.
+fn print_paths(paths: &[downhill::landscape::Path]) {
+    outln!(
+        "{:<12} {:>10} {:>24} {:>14} {:>12}",
+        "optimizer",
+        "η",
+        "final point",
+        "final loss",
+        "steps to tol"
+    );
+    for p in paths {
+        let reached = p.steps_to_tolerance.map_or(
+            if p.diverged {
+                "diverged".into()
+            } else {
+                "—".into()
+            },
+            |s| s.to_string(),
+        );
+        outln!(
+            "{:<12} {:>10} {:>24} {:>14.4e} {:>12}",
+            p.label,
+            p.lr,
+            format!("({:.4}, {:.4})", p.final_point[0], p.final_point[1]),
+            p.final_loss,
+            reached
+        );
+    }
 }
