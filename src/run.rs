@@ -644,12 +644,7 @@ impl Ready {
             rng,
         } = self;
         let metrics_path = dir.join("metrics.jsonl");
-        let mut jsonl = std::fs::File::create(&metrics_path).map_err(io_err(&metrics_path))?;
-        // The epochs before the checkpoint, as the interrupted run wrote them.
-        for m in resume.iter().flat_map(|s| &s.history) {
-            let line = serde_json::to_string(m).expect("metrics serialise");
-            writeln!(jsonl, "{line}").map_err(io_err(&metrics_path))?;
-        }
+        let mut jsonl = open_metrics(&metrics_path, resume.as_ref())?;
         let checkpoint_path = dir.join(CHECKPOINT);
         let trajectory_path = dir.join(crate::landscape::trajectory::FILE);
         let snapshots = Rc::new(RefCell::new(prior_snapshots));
@@ -690,28 +685,16 @@ impl Ready {
             resume,
             checkpointing,
         );
-        let report = match trained {
-            Err(Error::Diverged {
-                epoch,
-                step,
-                loss,
-                lr,
-                cause,
-                advice,
-            }) => {
-                let advice = tested_advice(&start, &data.train, optimizer, cfg, lr, &start_rng)
-                    .unwrap_or(advice);
-                return Err(Error::Diverged {
-                    epoch,
-                    step,
-                    loss,
-                    lr,
-                    cause,
-                    advice,
-                });
+        // After divergence, advice that names a rate tested from the starting weights.
+        let report = trained.map_err(|mut e| {
+            if let Error::Diverged { lr, advice, .. } = &mut e
+                && let Some(tested) =
+                    tested_advice(&start, &data.train, optimizer, cfg, *lr, &start_rng)
+            {
+                *advice = tested;
             }
-            other => other?,
-        };
+            e
+        })?;
         if let Some(e) = tee.error {
             return Err(e);
         }
@@ -900,6 +883,17 @@ impl RunData {
             target_scaling: self.target_scaling.clone(),
         }
     }
+}
+
+/// `metrics.jsonl` at `path`, holding the epochs before a resumed state as the interrupted
+/// run wrote them.
+fn open_metrics(path: &Path, resume: Option<&train::TrainState<f32>>) -> Result<std::fs::File> {
+    let mut jsonl = std::fs::File::create(path).map_err(io_err(path))?;
+    for m in resume.iter().flat_map(|s| &s.history) {
+        let line = serde_json::to_string(m).expect("metrics serialise");
+        writeln!(jsonl, "{line}").map_err(io_err(path))?;
+    }
+    Ok(jsonl)
 }
 
 /// The settings with the defaults that depend on the data written out (recipe, epoch rule,
@@ -1528,9 +1522,21 @@ pub fn predict_csv_noted(
     proba: bool,
 ) -> Result<(String, RowNotes)> {
     let model = io::load(model_path)?;
+    let (data, notes) = prediction_input(&model, input)?;
+    let mut z = metrics::outputs(&model.net, &data);
+    if let Some(t) = &model.meta.target_scaling {
+        t.unscale(&mut z);
+    }
+    let k = model.net.outputs();
+    Ok((predictions_csv(&model.meta, &z, k, proba), notes))
+}
+
+/// The rows of the CSV `input`, encoded and normalised as the model's training file was (with
+/// zeros for targets), and what reading them met.
+fn prediction_input(model: &io::Model, input: &Path) -> Result<(Dataset, RowNotes)> {
     let meta = &model.meta;
     let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
-    let columns = model_columns(&model, &recorded, true);
+    let columns = model_columns(model, &recorded, true);
     // A model trained on a header-less file reads header-less input.
     let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
     let table = crate::data::csv::read_table(input, header, Some(&known_names(&columns)))?;
@@ -1547,102 +1553,96 @@ pub fn predict_csv_noted(
             enc.n_features,
         ));
     }
-    let n = rows.len();
     let notes = RowNotes {
         dropped_rows: 0,
         imputed_cells: enc.imputed,
         unseen: enc.unseen,
         interrupted_model: meta.interrupted,
     };
-    let k = model.net.outputs();
+    let (n, k) = (rows.len(), model.net.outputs());
     let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;
     data.set_normalizer(meta.normalizer.clone())?;
-    let mut z = metrics::outputs(&model.net, &data);
-    if let Some(t) = &meta.target_scaling {
-        t.unscale(&mut z);
-    }
-    let mut out = String::new();
-    let names: Vec<String> = meta
-        .class_names
-        .clone()
-        .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
-    let csv_field = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    Ok((data, notes))
+}
+
+/// The model's outputs `z` (`k` a row, regression outputs in the targets' units) as CSV: for
+/// cross-entropy the class (and with `proba` its softmax probabilities), for BCE each output's
+/// 0/1 class (and its sigmoid probability), for MSE the values.
+fn predictions_csv(meta: &ModelMeta, z: &[f32], k: usize, proba: bool) -> String {
     // The output columns' names (BCE and MSE): the targets' names, or `output j`.
     let cols: Vec<String> = meta
         .target_names
         .clone()
         .unwrap_or_else(|| (0..k).map(|i| format!("output {i}")).collect());
-    match meta.loss {
+    let names: Vec<String> = meta
+        .class_names
+        .clone()
+        .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
+    type Fields<'a> = Box<dyn Fn(&[f32]) -> Vec<String> + 'a>;
+    let (header, fields): (Vec<String>, Fields) = match meta.loss {
         crate::Loss::CrossEntropy => {
-            out.push_str("prediction");
+            let mut header = vec!["prediction".to_string()];
             if proba {
-                for c in &names {
-                    out.push_str(&format!(",p_{}", csv_field(c)));
-                }
+                header.extend(names.iter().map(|c| format!("p_{}", csv_field(c))));
             }
-            out.push('\n');
-            let mut p = vec![0.0f32; k];
-            for row in z.chunks_exact(k) {
-                out.push_str(&csv_field(&names[crate::loss::argmax(row)]));
-                if proba {
-                    crate::loss::softmax_into(row, &mut p);
-                    for v in &p {
-                        out.push_str(&format!(",{v}"));
-                    }
-                }
-                out.push('\n');
-            }
+            (header, Box::new(|row| class_fields(row, proba, &names)))
         }
         crate::Loss::Bce => {
-            let header: Vec<String> = cols
-                .iter()
-                .flat_map(|c| {
-                    if proba {
-                        vec![csv_field(c), format!("p_{}", csv_field(c))]
-                    } else {
-                        vec![csv_field(c)]
-                    }
-                })
-                .collect();
-            out.push_str(&header.join(","));
-            out.push('\n');
-            for row in z.chunks_exact(k) {
-                let fields: Vec<String> = row
-                    .iter()
-                    .flat_map(|&v| {
-                        let p = crate::loss::sigmoid(v);
-                        let class = if v > 0.0 { "1" } else { "0" }.to_string();
-                        if proba {
-                            vec![class, p.to_string()]
-                        } else {
-                            vec![class]
-                        }
-                    })
-                    .collect();
-                out.push_str(&fields.join(","));
-                out.push('\n');
-            }
+            let header = cols.iter().flat_map(|c| {
+                let c = csv_field(c);
+                if proba {
+                    vec![c.clone(), format!("p_{c}")]
+                } else {
+                    vec![c]
+                }
+            });
+            (header.collect(), Box::new(|row| binary_fields(row, proba)))
         }
-        crate::Loss::Mse => {
-            out.push_str(
-                &cols
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push('\n');
-            for row in z.chunks_exact(k) {
-                out.push_str(&row.iter().map(f32::to_string).collect::<Vec<_>>().join(","));
-                out.push('\n');
-            }
-        }
+        crate::Loss::Mse => (
+            cols.iter().map(|c| csv_field(c)).collect(),
+            Box::new(|row| row.iter().map(f32::to_string).collect()),
+        ),
+    };
+    let mut out = header.join(",") + "\n";
+    for row in z.chunks_exact(k) {
+        out.push_str(&fields(row).join(","));
+        out.push('\n');
     }
-    Ok((out, notes))
+    out
+}
+
+/// One row's prediction under cross-entropy: the class named in `names` with the largest
+/// output, and with `proba` the softmax probabilities.
+fn class_fields(row: &[f32], proba: bool, names: &[String]) -> Vec<String> {
+    let mut fields = vec![csv_field(&names[crate::loss::argmax(row)])];
+    if proba {
+        let mut p = vec![0.0f32; row.len()];
+        crate::loss::softmax_into(row, &mut p);
+        fields.extend(p.iter().map(|v| v.to_string()));
+    }
+    fields
+}
+
+/// One row's predictions under BCE: each output's class (1 where the logit is positive), and
+/// with `proba` its sigmoid probability.
+fn binary_fields(row: &[f32], proba: bool) -> Vec<String> {
+    row.iter()
+        .flat_map(|&v| {
+            let class = if v > 0.0 { "1" } else { "0" }.to_string();
+            if proba {
+                vec![class, crate::loss::sigmoid(v).to_string()]
+            } else {
+                vec![class]
+            }
+        })
+        .collect()
+}
+
+/// A CSV field: quoted (with quotes doubled) if it holds a comma, a quote or a newline.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
