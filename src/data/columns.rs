@@ -314,142 +314,16 @@ impl Columns {
         rows: &[usize],
         ov: &Overrides,
     ) -> Result<Columns> {
-        let keep = ov
-            .features
-            .as_ref()
-            .map(|f| overridden_names(table, "features", f, targets))
-            .transpose()?;
-        let drop = overridden_names(table, "drop", &ov.drop, targets)?;
-        let categorical = overridden_names(table, "categorical", &ov.categorical, targets)?;
-        if let Some(k) = &keep
-            && let Some(j) = k.iter().find(|j| drop.contains(j))
-        {
-            return Err(Error::setting(
-                "drop",
-                &table.names[*j],
-                "is also named by --features; name it in one of them",
-            ));
-        }
-        if let Some(j) = categorical.iter().find(|j| drop.contains(j)) {
-            return Err(Error::setting(
-                "categorical",
-                &table.names[*j],
-                "is also named by --drop",
-            ));
-        }
-        let mut columns = Vec::new();
+        let named = Named::resolve(table, targets, ov)?;
         let features: Vec<usize> = (0..table.width())
             .filter(|j| !targets.contains(j))
             .collect();
+        let mut columns = Vec::with_capacity(features.len());
         // Scanned 64 columns at a time, so that at most 64 columns' numbers are held at once.
-        let mut scans = Vec::new().into_iter();
-        for (k, &j) in features.iter().enumerate() {
-            if k % 64 == 0 {
-                scans = scan(table, &features[k..features.len().min(k + 64)], rows).into_iter();
+        for block in features.chunks(64) {
+            for (&j, s) in block.iter().zip(scan(table, block, rows)) {
+                columns.push(fit_column(table, j, rows, s, &named)?);
             }
-            let dropped = |reason: String| Encoding::Dropped { reason };
-            let named = keep.as_ref().is_some_and(|k| k.contains(&j));
-            let Scan {
-                missing,
-                mut values,
-                numeric,
-                first,
-            } = scans.next().expect("one scan per column");
-            let mut counts: HashMap<&str, usize> = HashMap::new();
-            let distinct = if numeric {
-                values.sort_by(f64::total_cmp);
-                usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
-            } else {
-                for &i in rows {
-                    let c = table.cell(i, j);
-                    if !is_missing(c) {
-                        *counts.entry(c).or_default() += 1;
-                    }
-                }
-                counts.len()
-            };
-            let present = rows.len() - missing;
-            let encoding = if drop.contains(&j) {
-                dropped("--drop".into())
-            } else if keep.as_ref().is_some_and(|k| !k.contains(&j)) {
-                dropped("not named by --features".into())
-            } else if present == 0 {
-                dropped("no value in the training rows".into())
-            } else if categorical.contains(&j) {
-                if numeric {
-                    for &i in rows {
-                        let c = table.cell(i, j);
-                        if !is_missing(c) {
-                            *counts.entry(c).or_default() += 1;
-                        }
-                    }
-                }
-                categorical_encoding(&counts)
-            } else if !named && distinct == 1 && missing == 0 {
-                let v = first.expect("one value");
-                dropped(format!("constant: {v:?} on every training row"))
-            } else if !named
-                && j == 0
-                && table.has_header
-                && (table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0"))
-                && distinct == present
-                && (!numeric || values.iter().all(|v| v.fract() == 0.0))
-            {
-                dropped("row names: unnamed first column, a different value on every row".into())
-            } else if !named
-                && table.has_header
-                && looks_like_id(&table.names[j])
-                && distinct as f64 >= ID_SHARE * present as f64
-                && (!numeric || values.iter().all(|v| v.fract() == 0.0))
-            {
-                dropped(format!(
-                    "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
-                ))
-            } else if numeric {
-                if values
-                    .iter()
-                    .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
-                {
-                    for &i in rows {
-                        let c = table.cell(i, j);
-                        if !is_missing(c) {
-                            number(table, i, j, c)?;
-                        }
-                    }
-                }
-                Encoding::Numeric {
-                    fill: Some(median(&mut values)),
-                }
-            } else if counts.keys().all(|c| parse_bool(c).is_some()) {
-                let (mut yes, mut no) = (0, 0);
-                for (c, n) in &counts {
-                    if parse_bool(c) == Some(true) {
-                        yes += n;
-                    } else {
-                        no += n;
-                    }
-                }
-                Encoding::Boolean { fill: yes > no }
-            } else if let Some(e) = misread_numbers(table, j, rows, &counts) {
-                return Err(e);
-            } else if !named
-                && present >= ID_MIN_ROWS
-                && distinct as f64 >= ID_SHARE * present as f64
-            {
-                dropped(format!(
-                    "ID-like: text with {distinct} distinct values in {present} rows"
-                ))
-            } else {
-                categorical_encoding(&counts)
-            };
-            let is_dropped = matches!(encoding, Encoding::Dropped { .. });
-            columns.push(Column {
-                name: table.names[j].clone(),
-                encoding,
-                indicator: missing > 0 && !is_dropped,
-                missing,
-                distinct,
-            });
         }
         let plan = Columns {
             columns,
@@ -944,6 +818,212 @@ impl Columns {
             lenient: false,
         }
     }
+}
+
+/// The columns `--features` (if given), `--drop` and `--categorical` name, as positions.
+struct Named {
+    keep: Option<Vec<usize>>,
+    drop: Vec<usize>,
+    categorical: Vec<usize>,
+}
+
+impl Named {
+    /// The overrides' names found in `table` (never a target); a column both kept and dropped,
+    /// or both dropped and one-hot encoded, is an error.
+    fn resolve(table: &Table, targets: &[usize], ov: &Overrides) -> Result<Named> {
+        let keep = ov
+            .features
+            .as_ref()
+            .map(|f| overridden_names(table, "features", f, targets))
+            .transpose()?;
+        let drop = overridden_names(table, "drop", &ov.drop, targets)?;
+        let categorical = overridden_names(table, "categorical", &ov.categorical, targets)?;
+        if let Some(k) = &keep
+            && let Some(j) = k.iter().find(|j| drop.contains(j))
+        {
+            return Err(Error::setting(
+                "drop",
+                &table.names[*j],
+                "is also named by --features; name it in one of them",
+            ));
+        }
+        if let Some(j) = categorical.iter().find(|j| drop.contains(j)) {
+            return Err(Error::setting(
+                "categorical",
+                &table.names[*j],
+                "is also named by --drop",
+            ));
+        }
+        Ok(Named {
+            keep,
+            drop,
+            categorical,
+        })
+    }
+
+    /// Why column `j` is left out whatever it holds: named by `--drop`, not named by
+    /// `--features`, or no value in the training rows (`present` = 0).
+    fn excluded(&self, j: usize, present: usize) -> Option<String> {
+        if self.drop.contains(&j) {
+            Some("--drop".into())
+        } else if self.keep.as_ref().is_some_and(|k| !k.contains(&j)) {
+            Some("not named by --features".into())
+        } else {
+            (present == 0).then(|| "no value in the training rows".into())
+        }
+    }
+}
+
+/// What the training rows hold in one column: its scan, the count of each distinct text cell
+/// (for text, or numbers one-hot encoded by `--categorical`), how many distinct values and how
+/// many present.
+struct Seen<'a> {
+    scan: Scan<'a>,
+    counts: HashMap<&'a str, usize>,
+    distinct: usize,
+    present: usize,
+}
+
+/// Adds the count of each non-missing cell of column `j` in `rows` to `counts`.
+fn count_cells<'a>(
+    table: &'a Table,
+    j: usize,
+    rows: &[usize],
+    counts: &mut HashMap<&'a str, usize>,
+) {
+    for &i in rows {
+        let c = table.cell(i, j);
+        if !is_missing(c) {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+}
+
+/// Column `j` fitted on the training `rows`: its encoding (or why it is dropped), and whether
+/// it gets a missing-value indicator.
+fn fit_column<'a>(
+    table: &'a Table,
+    j: usize,
+    rows: &[usize],
+    mut scan: Scan<'a>,
+    named: &Named,
+) -> Result<Column> {
+    let mut counts = HashMap::new();
+    let distinct = if scan.numeric {
+        let values = &mut scan.values;
+        values.sort_by(f64::total_cmp);
+        usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
+    } else {
+        count_cells(table, j, rows, &mut counts);
+        counts.len()
+    };
+    let present = rows.len() - scan.missing;
+    let missing = scan.missing;
+    let mut seen = Seen {
+        scan,
+        counts,
+        distinct,
+        present,
+    };
+    // Named by --features: kept whatever the heuristics below would say.
+    let kept = named.keep.as_ref().is_some_and(|k| k.contains(&j));
+    let encoding = if let Some(reason) = named.excluded(j, present) {
+        Encoding::Dropped { reason }
+    } else if named.categorical.contains(&j) {
+        if seen.scan.numeric {
+            count_cells(table, j, rows, &mut seen.counts);
+        }
+        categorical_encoding(&seen.counts)
+    } else if let Some(reason) = (!kept).then(|| useless(table, j, &seen)).flatten() {
+        Encoding::Dropped { reason }
+    } else {
+        encoding_of(table, j, rows, &mut seen, kept)?
+    };
+    let is_dropped = matches!(encoding, Encoding::Dropped { .. });
+    Ok(Column {
+        name: table.names[j].clone(),
+        encoding,
+        indicator: missing > 0 && !is_dropped,
+        missing,
+        distinct,
+    })
+}
+
+/// Why column `j` tells nothing, if it does not: one value on every training row, row names
+/// (an unnamed first column with a different whole value on every row), or an identifier (named
+/// like one, nearly every value different).
+fn useless(table: &Table, j: usize, seen: &Seen) -> Option<String> {
+    let (s, distinct, present) = (&seen.scan, seen.distinct, seen.present);
+    let whole = !s.numeric || s.values.iter().all(|v| v.fract() == 0.0);
+    if distinct == 1 && s.missing == 0 {
+        let v = s.first.expect("one value");
+        return Some(format!("constant: {v:?} on every training row"));
+    }
+    let unnamed = table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0");
+    if j == 0 && table.has_header && unnamed && distinct == present && whole {
+        return Some("row names: unnamed first column, a different value on every row".into());
+    }
+    if table.has_header
+        && looks_like_id(&table.names[j])
+        && distinct as f64 >= ID_SHARE * present as f64
+        && whole
+    {
+        return Some(format!(
+            "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
+        ));
+    }
+    None
+}
+
+/// Column `j`'s encoding by what it holds: numbers (missing cells filled with the median),
+/// booleans (filled with the more frequent), or categories — unless its text is numbers
+/// written in a way this reader refuses (an error), or, unless `kept`, an identifier (nearly
+/// every value different).
+fn encoding_of(
+    table: &Table,
+    j: usize,
+    rows: &[usize],
+    seen: &mut Seen,
+    kept: bool,
+) -> Result<Encoding> {
+    let (distinct, present) = (seen.distinct, seen.present);
+    if seen.scan.numeric {
+        let values = &mut seen.scan.values;
+        if values
+            .iter()
+            .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
+        {
+            // The error names the first cell out of f32's range.
+            for &i in rows {
+                let c = table.cell(i, j);
+                if !is_missing(c) {
+                    number(table, i, j, c)?;
+                }
+            }
+        }
+        return Ok(Encoding::Numeric {
+            fill: Some(median(values)),
+        });
+    }
+    let counts = &seen.counts;
+    if counts.keys().all(|c| parse_bool(c).is_some()) {
+        let yes: usize = counts
+            .iter()
+            .filter(|(c, _)| parse_bool(c) == Some(true))
+            .map(|(_, n)| n)
+            .sum();
+        let no: usize = counts.values().sum::<usize>() - yes;
+        return Ok(Encoding::Boolean { fill: yes > no });
+    }
+    if let Some(e) = misread_numbers(table, j, rows, counts) {
+        return Err(e);
+    }
+    if !kept && present >= ID_MIN_ROWS && distinct as f64 >= ID_SHARE * present as f64 {
+        return Ok(Encoding::Dropped {
+            reason: format!("ID-like: text with {distinct} distinct values in {present} rows"),
+        });
+    }
+    Ok(categorical_encoding(counts))
 }
 
 /// What one pass over a column's training cells found.
