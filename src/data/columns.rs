@@ -409,70 +409,86 @@ impl Columns {
         need_targets: bool,
     ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
         if self.has_header && table.has_header {
-            let find = |n: &str| table.names.iter().position(|h| h == n);
-            let mut missing = Vec::new();
-            let mut map = Vec::with_capacity(self.columns.len());
-            for c in &self.columns {
-                let j = find(&c.name);
-                if j.is_none() && !c.is_dropped() {
-                    missing.push(c.name.clone());
-                }
-                map.push(j);
+            self.locate_by_name(table, need_targets)
+        } else {
+            self.locate_by_position(table, need_targets)
+        }
+    }
+
+    /// [`Columns::locate`] by the header's names: every used column and (if `need_targets`)
+    /// the target must be there, and (unless lenient) no column the model does not know.
+    fn locate_by_name(
+        &self,
+        table: &Table,
+        need_targets: bool,
+    ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
+        let find = |n: &str| table.names.iter().position(|h| h == n);
+        let mut missing = Vec::new();
+        let mut map = Vec::with_capacity(self.columns.len());
+        for c in &self.columns {
+            let j = find(&c.name);
+            if j.is_none() && !c.is_dropped() {
+                missing.push(c.name.clone());
             }
-            let mut targets = Vec::new();
-            for t in &self.targets {
-                match find(t) {
-                    Some(j) => targets.push(j),
-                    None if need_targets => missing.push(format!("{t} (the target)")),
-                    None => {}
-                }
+            map.push(j);
+        }
+        let mut targets = Vec::new();
+        for t in &self.targets {
+            match find(t) {
+                Some(j) => targets.push(j),
+                None if need_targets => missing.push(format!("{t} (the target)")),
+                None => {}
             }
-            let unknown: Vec<&String> = table
-                .names
-                .iter()
-                .filter(|h| {
-                    !self.columns.iter().any(|c| &c.name == *h) && !self.targets.contains(h)
-                })
-                .collect();
-            let unknown = if self.lenient { Vec::new() } else { unknown };
-            if !missing.is_empty() || !unknown.is_empty() {
-                let mut parts = Vec::new();
-                if !missing.is_empty() {
-                    parts.push(format!("missing: {}", missing.join(", ")));
-                }
-                if !unknown.is_empty() {
-                    parts.push(format!(
-                        "not in the training data: {}",
-                        unknown
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                let used: Vec<&str> = self
-                    .columns
-                    .iter()
-                    .filter(|c| !c.is_dropped())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                return Err(table.error(
-                    "header",
-                    format!(
-                        "the file's columns do not match the model's: {}. The model reads {} feature columns by name: {}{}",
-                        parts.join("; "),
-                        used.len(),
-                        used.join(", "),
-                        if need_targets {
-                            format!(", and the target {}", self.targets.join(", "))
-                        } else {
-                            String::new()
-                        }
-                    ),
-                ));
-            }
+        }
+        let unknown: Vec<&str> = table
+            .names
+            .iter()
+            .filter(|h| {
+                !self.lenient
+                    && !self.columns.iter().any(|c| &c.name == *h)
+                    && !self.targets.contains(h)
+            })
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() && unknown.is_empty() {
             return Ok((map, targets));
         }
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing: {}", missing.join(", ")));
+        }
+        if !unknown.is_empty() {
+            parts.push(format!("not in the training data: {}", unknown.join(", ")));
+        }
+        let used: Vec<&str> = self
+            .columns
+            .iter()
+            .filter(|c| !c.is_dropped())
+            .map(|c| c.name.as_str())
+            .collect();
+        Err(table.error(
+            "header",
+            format!(
+                "the file's columns do not match the model's: {}. The model reads {} feature columns by name: {}{}",
+                parts.join("; "),
+                used.len(),
+                used.join(", "),
+                if need_targets {
+                    format!(", and the target {}", self.targets.join(", "))
+                } else {
+                    String::new()
+                }
+            ),
+        ))
+    }
+
+    /// [`Columns::locate`] by position, for a file (or a model) without a header: the training
+    /// file's width, or (if not `need_targets`) its width without the targets.
+    fn locate_by_position(
+        &self,
+        table: &Table,
+        need_targets: bool,
+    ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
         let full = self.file_width();
         let without = self.columns.len();
         if table.width() == full {
@@ -508,28 +524,7 @@ impl Columns {
     /// The feature matrix of `rows` of `table`, whose columns `map` gives (from [`Columns::locate`]).
     pub fn encode(&self, table: &Table, map: &[Option<usize>], rows: &[usize]) -> Result<Encoded> {
         let w = self.n_features();
-        let mut x: Vec<f32> = Vec::new();
-        let total = rows.len().saturating_mul(w);
-        // Against the memory available (a reservation alone succeeds under overcommit, and the
-        // process is then killed while filling it): one-hot columns multiply a file's size.
-        crate::memory::check(
-            format!(
-                "{}: {} rows × {w} features (f32)",
-                table.path.display(),
-                rows.len()
-            ),
-            crate::memory::product(&[rows.len(), w, 4]),
-        )?;
-        x.try_reserve_exact(total).map_err(|_| {
-            table.error(
-                "columns",
-                format!(
-                    "{} rows × {w} features would need {:.1} GB of memory",
-                    rows.len(),
-                    total as f64 * 4e-9
-                ),
-            )
-        })?;
+        let mut x = reserve_features(table, rows.len(), w)?;
         let mut unseen: Vec<Unseen> = Vec::new();
         let mut imputed = 0;
         let index: Vec<Option<HashMap<&str, usize>>> = self
@@ -554,40 +549,16 @@ impl Columns {
                 let j = map[k].expect("located");
                 let cell = table.cell(i, j);
                 let miss = is_missing(cell);
-                if miss {
-                    imputed += 1;
-                }
+                imputed += usize::from(miss);
                 match &c.encoding {
                     Encoding::Numeric { fill } => {
-                        let v = if miss {
-                            fill.ok_or_else(|| {
-                                table.error(
-                                    table.at(i, j),
-                                    format!(
-                                        "missing value {cell:?}; this model was trained without missing values"
-                                    ),
-                                )
-                            })?
-                        } else {
-                            number(table, i, j, cell)?
-                        };
-                        x.push(v as f32);
+                        x.push(numeric_cell(table, (i, j), cell, *fill)? as f32);
                     }
                     Encoding::Boolean { fill } => {
                         let v = if miss {
                             *fill
                         } else {
-                            parse_bool(cell).ok_or_else(|| {
-                                table.error(
-                                    table.at(i, j),
-                                    format!(
-                                        "{cell:?} is not a yes/no value (the model's column {} is boolean: {} / {})",
-                                        c.name,
-                                        TRUE_WORDS.join("/"),
-                                        FALSE_WORDS.join("/")
-                                    ),
-                                )
-                            })?
+                            boolean_cell(table, (i, j), cell, &c.name)?
                         };
                         x.push(if v { 1.0 } else { 0.0 });
                     }
@@ -598,23 +569,7 @@ impl Columns {
                         x.extend(std::iter::repeat_n(0.0, categories.len()));
                         match hit {
                             Some(&h) => x[start + h] = 1.0,
-                            None => {
-                                let u = match unseen.iter_mut().find(|u| u.column == c.name) {
-                                    Some(u) => u,
-                                    None => {
-                                        unseen.push(Unseen {
-                                            column: c.name.clone(),
-                                            rows: 0,
-                                            examples: Vec::new(),
-                                        });
-                                        unseen.last_mut().expect("pushed")
-                                    }
-                                };
-                                u.rows += 1;
-                                if u.examples.len() < 5 && !u.examples.iter().any(|e| e == value) {
-                                    u.examples.push(value.to_string());
-                                }
-                            }
+                            None => note_unseen(&mut unseen, &c.name, value),
                         }
                     }
                     Encoding::Dropped { .. } => unreachable!("skipped above"),
@@ -645,74 +600,10 @@ impl Columns {
         let mut out = Vec::new();
         for (k, c) in self.columns.iter().enumerate() {
             if k == REPORT_COLUMNS && self.columns.len() > REPORT_COLUMNS + 5 {
-                let rest = &self.columns[k..];
-                let mut roles: Vec<String> = Vec::new();
-                for role in ["numeric", "boolean", "categorical", "dropped"] {
-                    let n = rest.iter().filter(|c| c.role() == role).count();
-                    if n > 0 {
-                        roles.push(format!("{n} {role}"));
-                    }
-                }
-                let missing = rest.iter().filter(|c| c.missing > 0).count();
-                out.push(format!(
-                    "  … and {} more columns: {}{} (every column in summary.json)",
-                    rest.len(),
-                    roles.join(", "),
-                    if missing > 0 {
-                        format!("; {missing} with missing cells")
-                    } else {
-                        String::new()
-                    }
-                ));
+                out.push(rest_line(&self.columns[k..]));
                 break;
             }
-            let miss = if c.missing > 0 {
-                format!(", {} missing", c.missing)
-            } else {
-                String::new()
-            };
-            let text = match &c.encoding {
-                Encoding::Numeric { fill } => format!(
-                    "numeric      standardised{miss}{}",
-                    match fill {
-                        Some(f) if c.missing > 0 => format!(" → median {f}, + indicator"),
-                        _ => String::new(),
-                    }
-                ),
-                Encoding::Boolean { fill } => format!(
-                    "boolean      0/1{miss}{}",
-                    if c.missing > 0 {
-                        format!(" → {}, + indicator", u8::from(*fill))
-                    } else {
-                        String::new()
-                    }
-                ),
-                Encoding::Categorical { categories, fill } => {
-                    let shown: Vec<&str> = categories.iter().take(6).map(String::as_str).collect();
-                    let more = if categories.len() > 6 { ", …" } else { "" };
-                    let capped = if c.distinct > categories.len() {
-                        format!(
-                            " (the {} most frequent of {}; the others encode as unseen)",
-                            categories.len(),
-                            c.distinct
-                        )
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "categorical  one-hot, {} categories: {}{more}{capped}{miss}{}",
-                        categories.len(),
-                        shown.join(", "),
-                        if c.missing > 0 {
-                            format!(" → {fill:?}, + indicator")
-                        } else {
-                            String::new()
-                        }
-                    )
-                }
-                Encoding::Dropped { reason } => format!("dropped      {reason}"),
-            };
-            out.push(format!("  {:<w$}  {text}", c.name));
+            out.push(format!("  {:<w$}  {}", c.name, describe(c)));
         }
         for t in &self.targets {
             out.push(format!("  {t:<w$}  target"));
@@ -1024,6 +915,157 @@ fn encoding_of(
         });
     }
     Ok(categorical_encoding(counts))
+}
+
+/// An empty feature matrix with room for `rows` × `w` values, checked against the memory
+/// available first (a reservation alone succeeds under overcommit, and the process is then
+/// killed while filling it): one-hot columns multiply a file's size.
+fn reserve_features(table: &Table, rows: usize, w: usize) -> Result<Vec<f32>> {
+    let mut x: Vec<f32> = Vec::new();
+    let total = rows.saturating_mul(w);
+    crate::memory::check(
+        format!("{}: {rows} rows × {w} features (f32)", table.path.display()),
+        crate::memory::product(&[rows, w, 4]),
+    )?;
+    x.try_reserve_exact(total).map_err(|_| {
+        table.error(
+            "columns",
+            format!(
+                "{rows} rows × {w} features would need {:.1} GB of memory",
+                total as f64 * 4e-9
+            ),
+        )
+    })?;
+    Ok(x)
+}
+
+/// A numeric column's cell at (`i`, `j`): its number, or the training median `fill` if it is
+/// missing (an error for a model trained without missing values).
+fn numeric_cell(
+    table: &Table,
+    (i, j): (usize, usize),
+    cell: &str,
+    fill: Option<f64>,
+) -> Result<f64> {
+    if !is_missing(cell) {
+        return number(table, i, j, cell);
+    }
+    fill.ok_or_else(|| {
+        table.error(
+            table.at(i, j),
+            format!("missing value {cell:?}; this model was trained without missing values"),
+        )
+    })
+}
+
+/// A boolean column's (present) cell at (`i`, `j`), of the model's column `name`.
+fn boolean_cell(table: &Table, (i, j): (usize, usize), cell: &str, name: &str) -> Result<bool> {
+    parse_bool(cell).ok_or_else(|| {
+        table.error(
+            table.at(i, j),
+            format!(
+                "{cell:?} is not a yes/no value (the model's column {name} is boolean: {} / {})",
+                TRUE_WORDS.join("/"),
+                FALSE_WORDS.join("/")
+            ),
+        )
+    })
+}
+
+/// Counts a category of `column` not seen in training (encoded as all zeros), keeping up to
+/// five different examples.
+fn note_unseen(unseen: &mut Vec<Unseen>, column: &str, value: &str) {
+    let at = match unseen.iter().position(|u| u.column == column) {
+        Some(at) => at,
+        None => {
+            unseen.push(Unseen {
+                column: column.to_string(),
+                rows: 0,
+                examples: Vec::new(),
+            });
+            unseen.len() - 1
+        }
+    };
+    let u = &mut unseen[at];
+    u.rows += 1;
+    if u.examples.len() < 5 && !u.examples.iter().any(|e| e == value) {
+        u.examples.push(value.to_string());
+    }
+}
+
+/// The report's line for the columns after the first [`REPORT_COLUMNS`]: how many of each role,
+/// how many with missing cells.
+fn rest_line(rest: &[Column]) -> String {
+    let mut roles: Vec<String> = Vec::new();
+    for role in ["numeric", "boolean", "categorical", "dropped"] {
+        let n = rest.iter().filter(|c| c.role() == role).count();
+        if n > 0 {
+            roles.push(format!("{n} {role}"));
+        }
+    }
+    let missing = rest.iter().filter(|c| c.missing > 0).count();
+    format!(
+        "  … and {} more columns: {}{} (every column in summary.json)",
+        rest.len(),
+        roles.join(", "),
+        if missing > 0 {
+            format!("; {missing} with missing cells")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// What became of column `c`, as the report says it: its role, encoding and missing cells.
+fn describe(c: &Column) -> String {
+    let miss = if c.missing > 0 {
+        format!(", {} missing", c.missing)
+    } else {
+        String::new()
+    };
+    // What fills a missing cell, and the indicator column that marks it.
+    let filled = |fill: String| {
+        if c.missing > 0 {
+            format!(" → {fill}, + indicator")
+        } else {
+            String::new()
+        }
+    };
+    match &c.encoding {
+        Encoding::Numeric { fill } => format!(
+            "numeric      standardised{miss}{}",
+            match fill {
+                Some(f) => filled(format!("median {f}")),
+                None => String::new(),
+            }
+        ),
+        Encoding::Boolean { fill } => {
+            format!(
+                "boolean      0/1{miss}{}",
+                filled(u8::from(*fill).to_string())
+            )
+        }
+        Encoding::Categorical { categories, fill } => {
+            let shown: Vec<&str> = categories.iter().take(6).map(String::as_str).collect();
+            let more = if categories.len() > 6 { ", …" } else { "" };
+            let capped = if c.distinct > categories.len() {
+                format!(
+                    " (the {} most frequent of {}; the others encode as unseen)",
+                    categories.len(),
+                    c.distinct
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "categorical  one-hot, {} categories: {}{more}{capped}{miss}{}",
+                categories.len(),
+                shown.join(", "),
+                filled(format!("{fill:?}"))
+            )
+        }
+        Encoding::Dropped { reason } => format!("dropped      {reason}"),
+    }
 }
 
 /// What one pass over a column's training cells found.
