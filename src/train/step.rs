@@ -80,7 +80,10 @@ impl<T: Scalar> Buffers<T> {
             .layers()
             .iter()
             .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-        let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+        // BatchNorm normalises with the whole batch's statistics (as PyTorch on one device):
+        // shards would each see their own, so such networks split the matrix products instead.
+        let split =
+            cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout && !net.has_batchnorm();
         let parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
         let batch = BatchBuf::new(data, bs);
         let grads = vec![T::zero(); net.param_count()];
@@ -165,6 +168,7 @@ impl<T: Scalar> Trainer<'_, '_, T> {
                 let targets = self.buf.batch.targets();
                 let objective = cfg.objective(m);
                 let l = net.forward_loss(&mut self.buf.ws, m, targets, &objective, Some(self.rng));
+                net.commit_batch_stats(&self.buf.ws);
                 (l.sum, l.correct)
             }
         }
