@@ -915,9 +915,8 @@ fn resolve_for_data(
     Ok((sized, optimizer, cfg))
 }
 
-/// The network of `--layers` or `--net` (see [`crate::netspec`]) on the data's input shape, or
-/// else of `settings.hidden`, for the training data, its training memory checked before it is
-/// allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
+/// The network of `settings.hidden` for the training data, its training memory checked before
+/// it is allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
 /// replace them, so the file need not still exist), from `--init`'s file.
 fn build_network(
     settings: &Settings,
@@ -930,35 +929,7 @@ fn build_network(
     let init = settings
         .init_scheme
         .unwrap_or(Init::default_for(settings.activation));
-    if let Some((input, layers)) = crate::netspec::from_settings(
-        settings.layers.as_deref(),
-        settings.net.as_deref(),
-        settings.image_shape.as_deref(),
-        train_set.n_features(),
-        train_set.n_outputs(),
-        train_set.image,
-    )? {
-        let mut net = Network::<f32>::with_input(input, layers, init, rng)?;
-        if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
-            io::load_params(path, &mut net)?;
-        }
-        return Ok(net);
-    }
-    let mut sizes = vec![train_set.n_features()];
-    sizes.extend(&settings.hidden);
-    sizes.push(train_set.n_outputs());
-    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
-    train::check_training_memory(
-        &dense,
-        optimizer.buffers(),
-        cfg.batch_size.min(train_set.len()),
-        cfg.threads,
-        std::mem::size_of::<f32>(),
-    )?;
-    let init = settings
-        .init_scheme
-        .unwrap_or(Init::default_for(settings.activation));
-    let mut net = Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)?;
+    let mut net = network_of_settings(settings, train_set, optimizer, cfg, init, rng)?;
     if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
         io::load_params(path, &mut net)?;
     }
@@ -1663,4 +1634,39 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// The run's network: the layers of `--layers` or `--net` (see [`crate::netspec`]) on the
+/// data's input shape, or the dense network of `--hidden`; memory checked before anything is
+/// reserved.
+fn network_of_settings(
+    settings: &Settings,
+    train_set: &Dataset,
+    optimizer: &crate::optim::OptimizerConfig,
+    cfg: &train::TrainConfig,
+    init: Init,
+    rng: &mut Rng,
+) -> Result<Network<f32>> {
+    if let Some((input, layers)) = crate::netspec::from_settings(
+        settings.layers.as_deref(),
+        settings.net.as_deref(),
+        settings.image_shape.as_deref(),
+        train_set.n_features(),
+        train_set.n_outputs(),
+        train_set.image,
+    )? {
+        return Network::<f32>::with_input(input, layers, init, rng);
+    }
+    let mut sizes = vec![train_set.n_features()];
+    sizes.extend(&settings.hidden);
+    sizes.push(train_set.n_outputs());
+    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
+    train::check_training_memory(
+        &dense,
+        optimizer.buffers(),
+        cfg.batch_size.min(train_set.len()),
+        cfg.threads,
+        std::mem::size_of::<f32>(),
+    )?;
+    Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)
 }
