@@ -138,6 +138,81 @@ fn gemms() {
     }
 }
 
+/// The parts of each convolution's step at batch 128 (timed on 16 images, scaled): unfold
+/// (im2col) and fold (col2im) with one patch buffer reused image after image, as the layer does,
+/// and the three products per image (each image its own patch matrix).
+fn parts() {
+    const N: usize = 16;
+    const SCALE: f64 = 128.0 / N as f64;
+    for (name, conv, input, _) in convs() {
+        let out = conv.output_shape(input).unwrap();
+        let (o, k, p) = (conv.out_channels, conv.patch_len(), out.plane());
+        let x = data(N * input.len());
+        let (w, dy) = (data(o * k), data(N * o * p));
+        let mut u = vec![0.0f32; N * k * p];
+        let mut dx = vec![0.0f32; x.len()];
+        let (mut y, mut dw) = (vec![0.0f32; N * o * p], vec![0.0f32; o * k]);
+        let unfold = SCALE
+            * min_time(300, || {
+                for xn in x.chunks_exact(input.len()) {
+                    conv.unfold(input, xn, black_box(&mut u[..k * p])).unwrap();
+                }
+            });
+        let fold = SCALE
+            * min_time(300, || {
+                for dxn in dx.chunks_exact_mut(input.len()) {
+                    conv.fold(input, &u[..k * p], black_box(dxn)).unwrap();
+                }
+            });
+        let wm = MatView::new(&w, o, k);
+        let fwd = SCALE
+            * min_time(300, || {
+                for (un, yn) in u.chunks_exact(k * p).zip(y.chunks_exact_mut(o * p)) {
+                    let um = MatView::new(un, k, p);
+                    gemm(black_box(yn), o, p, Beta::Replace, wm, um, Threads::ONE);
+                }
+            });
+        let dwt = SCALE
+            * min_time(300, || {
+                for (un, dyn_) in u.chunks_exact(k * p).zip(dy.chunks_exact(o * p)) {
+                    let (um, dym) = (MatView::new(un, k, p), MatView::new(dyn_, o, p));
+                    gemm(
+                        black_box(&mut dw),
+                        o,
+                        k,
+                        Beta::Add,
+                        dym,
+                        um.t(),
+                        Threads::ONE,
+                    );
+                }
+            });
+        let dut = SCALE
+            * min_time(300, || {
+                for (un, dyn_) in u.chunks_exact_mut(k * p).zip(dy.chunks_exact(o * p)) {
+                    let dym = MatView::new(dyn_, o, p);
+                    gemm(
+                        black_box(un),
+                        k,
+                        p,
+                        Beta::Replace,
+                        wm.t(),
+                        dym,
+                        Threads::ONE,
+                    );
+                }
+            });
+        println!(
+            "{name}: unfold {:.3} ms, fold {:.3} ms, W·U {:.3} ms, δY·Uᵀ {:.3} ms, Wᵀ·δY {:.3} ms",
+            unfold * 1e3,
+            fold * 1e3,
+            fwd * 1e3,
+            dwt * 1e3,
+            dut * 1e3
+        );
+    }
+}
+
 fn layers() {
     const N: usize = 16;
     const SCALE: f64 = 128.0 / N as f64;
@@ -298,6 +373,9 @@ fn main() {
     let wanted = |s: &str| filter.is_empty() || filter.iter().any(|f| f == s);
     if wanted("gemm") {
         gemms();
+    }
+    if wanted("parts") {
+        parts();
     }
     if wanted("layers") {
         layers();
