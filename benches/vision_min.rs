@@ -365,6 +365,26 @@ fn steps() {
     }
 }
 
+/// One step's work at batch 128 done in chunks of `c` images (forward and backward of each
+/// chunk, gradients of the chunks summed, one Adam step): how much of the step is memory traffic
+/// that a chunk small enough for the caches avoids.
+fn chunks() {
+    for (name, ops) in [
+        ("keras convnet", convnet::keras()),
+        ("lenet-5", convnet::lenet()),
+    ] {
+        for c in [128, 64, 32, 16, 8] {
+            let mut step = convnet::Step::new(ImageShape::new(1, 28, 28), &ops, c);
+            let t = min_time(30, || {
+                for _ in 0..128 / c {
+                    black_box(step.run());
+                }
+            });
+            println!("{name}: 128 images in chunks of {c}: {:.3} ms", t * 1e3);
+        }
+    }
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -379,6 +399,9 @@ fn main() {
     }
     if wanted("layers") {
         layers();
+    }
+    if wanted("chunks") {
+        chunks();
     }
     if wanted("step") {
         steps();
