@@ -385,6 +385,47 @@ fn chunks() {
     }
 }
 
+/// Two threads, each running half of a batch of 128 (in chunks of `c` images) — the
+/// data-parallel split — against one thread running all of it, min-of-N wall time of a step
+/// (the gradient sum and optimiser step of a real step are left out: 35–62 k parameters).
+fn threads() {
+    for (name, ops) in [
+        ("keras convnet", convnet::keras()),
+        ("lenet-5", convnet::lenet()),
+    ] {
+        for c in [64, 16] {
+            let shape = ImageShape::new(1, 28, 28);
+            let mut one = convnet::Step::new(shape, &ops, c);
+            let t1 = min_time(30, || {
+                for _ in 0..128 / c {
+                    black_box(one.run());
+                }
+            });
+            let mut two = [
+                convnet::Step::new(shape, &ops, c),
+                convnet::Step::new(shape, &ops, c),
+            ];
+            let t2 = min_time(30, || {
+                std::thread::scope(|s| {
+                    for st in two.iter_mut() {
+                        s.spawn(move || {
+                            for _ in 0..64 / c {
+                                black_box(st.run());
+                            }
+                        });
+                    }
+                });
+            });
+            println!(
+                "{name}, chunks of {c}: one thread {:.3} ms, two threads {:.3} ms, speed-up {:.2}×",
+                t1 * 1e3,
+                t2 * 1e3,
+                t1 / t2
+            );
+        }
+    }
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -402,6 +443,9 @@ fn main() {
     }
     if wanted("chunks") {
         chunks();
+    }
+    if wanted("threads") {
+        threads();
     }
     if wanted("step") {
         steps();

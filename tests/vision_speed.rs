@@ -193,3 +193,134 @@ fn unfold_and_fold_reject_short_buffers_with_the_shapes() {
         .to_string();
     assert!(err.contains("3×5×5"), "{err}");
 }
+
+/// Forward and backward of a layer on `n` images, through `forward`/`backward` (the im2col route
+/// and its vector kernels, in `T`) with the weight gradient accumulated onto `start` by
+/// `Beta::Add`, against the direct loops in f64.
+fn layer_case(conv: Conv2d, input: ImageShape, n: usize, with_dx: bool) {
+    use downhill::tensor::{Beta, Threads};
+    let out = conv.output_shape(input).unwrap();
+    let x: Vec<f64> = seq(n * input.len(), 0.37);
+    let w: Vec<f64> = seq(conv.weight_len(), 0.91)
+        .iter()
+        .map(|v: &f64| v * 0.3)
+        .collect();
+    let b: Vec<f64> = seq(conv.bias_len(), 1.3);
+    let dy: Vec<f64> = seq(n * out.len(), 0.53);
+    let start: Vec<f64> = seq(conv.weight_len() + conv.bias_len(), 2.1);
+    // Reference in f64 by the direct loops.
+    let mut y = vec![0.0; n * out.len()];
+    conv.forward_direct(input, n, &x, &w, &b, &mut y).unwrap();
+    let (mut dw, mut db) = (
+        start[..conv.weight_len()].to_vec(),
+        start[conv.weight_len()..].to_vec(),
+    );
+    let mut dx = vec![0.0; n * input.len()];
+    let dxr = if with_dx { Some(&mut dx[..]) } else { None };
+    conv.backward_direct(input, n, &x, &w, &dy, &mut dw, &mut db, dxr, Beta::Add)
+        .unwrap();
+    // The im2col route in f32.
+    let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    let (x32, w32, b32, dy32) = (f(&x), f(&w), f(&b), f(&dy));
+    let mut scratch = vec![f32::NAN; conv.scratch_len(input).unwrap()];
+    let mut y32 = vec![f32::NAN; y.len()];
+    conv.forward(
+        input,
+        n,
+        &x32,
+        &w32,
+        &b32,
+        &mut y32,
+        &mut scratch,
+        Threads::ONE,
+    )
+    .unwrap();
+    let (mut dw32, mut db32) = (
+        f(&start[..conv.weight_len()]),
+        f(&start[conv.weight_len()..]),
+    );
+    let mut dx32 = vec![f32::NAN; dx.len()];
+    let dxr = if with_dx { Some(&mut dx32[..]) } else { None };
+    scratch.fill(f32::NAN);
+    conv.backward(
+        input,
+        n,
+        &x32,
+        &w32,
+        &dy32,
+        &mut dw32,
+        &mut db32,
+        dxr,
+        Beta::Add,
+        &mut scratch,
+        Threads::ONE,
+    )
+    .unwrap();
+    let g = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    let what = format!("{conv} on {n} × {input}");
+    // f32 sums of up to a few thousand terms of size ~1: 1e-4 relative to the largest value.
+    let tol = |v: &[f64]| 1e-4 * v.iter().fold(1.0f64, |m, a| m.max(a.abs()));
+    let near = |name: &str, got: &[f64], want: &[f64]| {
+        let t = tol(want);
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= t, "{what} {name}[{i}]: {a} vs {b}");
+        }
+    };
+    near("Y", &g(&y32), &y);
+    near("∂W", &g(&dw32), &dw);
+    near("∂b", &g(&db32), &db);
+    if with_dx {
+        near("∂X", &g(&dx32), &dx);
+    }
+}
+
+#[test]
+fn conv_layer_in_f32_matches_the_direct_loops_in_f64() {
+    let c =
+        |i, o, k: [usize; 2], p: [usize; 2], bias| Conv2d::new(i, o, k, [1, 1], p, bias).unwrap();
+    // First layers (few patch rows: the small weight-gradient kernel), with and without bias,
+    // an odd channel count, more than 8 patch rows, a width that is not a multiple of 16.
+    layer_case(
+        c(1, 32, [3, 3], [0, 0], true),
+        ImageShape::new(1, 28, 28),
+        3,
+        false,
+    );
+    layer_case(
+        c(1, 6, [5, 5], [2, 2], true),
+        ImageShape::new(1, 28, 28),
+        2,
+        false,
+    );
+    layer_case(
+        c(1, 5, [3, 3], [1, 1], false),
+        ImageShape::new(1, 9, 23),
+        2,
+        true,
+    );
+    layer_case(
+        c(3, 7, [3, 3], [0, 0], true),
+        ImageShape::new(3, 10, 19),
+        2,
+        true,
+    );
+    // The second layers (the GEMM route), and one with 1 output channel.
+    layer_case(
+        c(32, 64, [3, 3], [0, 0], true),
+        ImageShape::new(32, 13, 13),
+        2,
+        true,
+    );
+    layer_case(
+        c(6, 16, [5, 5], [0, 0], true),
+        ImageShape::new(6, 14, 14),
+        2,
+        true,
+    );
+    layer_case(
+        c(2, 1, [2, 2], [1, 0], true),
+        ImageShape::new(2, 5, 33),
+        2,
+        true,
+    );
+}
