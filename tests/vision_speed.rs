@@ -160,7 +160,8 @@ fn run<T: Scalar>(conv: &Conv2d, input: ImageShape, tol: f64) {
 fn unfold_and_fold_match_their_definitions_in_f32_and_f64() {
     for (conv, input) in cases() {
         run::<f64>(&conv, input, 1e-15);
-        run::<f32>(&conv, input, 1e-6);
+        // f32: sums of up to 25 terms of size ≤ 1, rounded in a different order.
+        run::<f32>(&conv, input, 1e-5);
     }
 }
 

@@ -1055,7 +1055,6 @@ mod avx512 {
         let (wi, wo) = (input.width, out.width);
         let blocks = wo.div_ceil(16);
         let kp = u.len();
-        let base = u.as_mut_ptr();
         let mut at = 0;
         for c in 0..input.channels {
             let plane = x[c * input.plane()..].as_ptr();
@@ -1068,33 +1067,36 @@ mod avx512 {
                     for (b, m) in masks.iter_mut().enumerate().take(blocks) {
                         *m = lanes(16 * b, lo, hi);
                     }
-                    for oh in 0..out.height {
-                        let inside = oh >= oh_lo && oh < oh_hi;
-                        let src = plane
-                            .wrapping_add((oh + pk).wrapping_sub(ph).wrapping_mul(wi) + q)
-                            .wrapping_sub(pw);
+                    // Rows whose window lies in the top or bottom padding are zeros (written
+                    // before and after the rows below, whose stores run past their end).
+                    u[at..at + oh_lo * wo].fill(0.0);
+                    let base = u.as_mut_ptr();
+                    let mut src = plane
+                        .wrapping_add((oh_lo + pk).wrapping_sub(ph).wrapping_mul(wi) + q)
+                        .wrapping_sub(pw);
+                    let mut to = at + oh_lo * wo;
+                    for _ in oh_lo..oh_hi {
                         for (b, &m) in masks.iter().enumerate().take(blocks) {
-                            let v = if inside {
-                                // SAFETY: the lanes of `m` read input columns 0..W of an input
-                                // row inside the image; masked-off lanes are not read.
-                                unsafe { _mm512_maskz_loadu_ps(m, src.wrapping_add(16 * b)) }
-                            } else {
-                                _mm512_setzero_ps()
-                            };
+                            // SAFETY: the lanes of `m` read input columns 0..W of an input row
+                            // inside the image; masked-off lanes are not read.
+                            let v = unsafe { _mm512_maskz_loadu_ps(m, src.wrapping_add(16 * b)) };
                             // The store runs past the row into the next one, which is written
-                            // after it; only the last row of U is cut at its end.
-                            let to = at + 16 * b;
-                            // SAFETY: `to + 16 ≤ K·P`, or the lanes of the mask are below K·P.
+                            // after it; only at the end of U is it cut.
+                            let t = to + 16 * b;
+                            // SAFETY: `t + 16 ≤ K·P`, or the lanes of the mask are below K·P.
                             unsafe {
-                                if to + 16 <= kp {
-                                    _mm512_storeu_ps(base.add(to), v);
+                                if t + 16 <= kp {
+                                    _mm512_storeu_ps(base.add(t), v);
                                 } else {
-                                    _mm512_mask_storeu_ps(base.add(to), lanes(to, to, kp), v);
+                                    _mm512_mask_storeu_ps(base.add(t), lanes(t, t, kp), v);
                                 }
                             }
                         }
-                        at += wo;
+                        src = src.wrapping_add(wi);
+                        to += wo;
                     }
+                    u[at + oh_hi * wo..at + out.plane()].fill(0.0);
+                    at += out.plane();
                 }
             }
         }
@@ -1135,20 +1137,30 @@ mod avx512 {
                 let p_hi = (h + ph + 1).min(kh);
                 let dxrow = dx[(c * input.height + h) * wi..].as_mut_ptr();
                 for b in 0..blocks {
-                    let mut acc = _mm512_setzero_ps();
+                    // Two sums (even and odd q), so that the adds need not wait on each other.
+                    let (mut acc, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
                     for pk in p_lo..p_hi {
                         let oh = h + ph - pk;
                         // Pixel 16b + lane of row h, tap (pk, q), sits at column
                         // 16b + lane + pw − q of row oh of δU's row (c, pk, q).
                         let row =
                             src0.wrapping_add(((c * kh + pk) * kw) * po + oh * wo + pw + 16 * b);
-                        for (q, mq) in masks.iter().enumerate().take(kw) {
+                        let load = |q: usize| {
                             let src = row.wrapping_add(q * po).wrapping_sub(q);
                             // SAFETY: the lanes of the mask read columns 0..W' of this row of δU.
-                            let g = unsafe { _mm512_maskz_loadu_ps(mq[b], src) };
-                            acc = _mm512_add_ps(acc, g);
+                            unsafe { _mm512_maskz_loadu_ps(masks[q][b], src) }
+                        };
+                        let mut q = 0;
+                        while q + 1 < kw {
+                            acc = _mm512_add_ps(acc, load(q));
+                            odd = _mm512_add_ps(odd, load(q + 1));
+                            q += 2;
+                        }
+                        if q < kw {
+                            acc = _mm512_add_ps(acc, load(q));
                         }
                     }
+                    let acc = _mm512_add_ps(acc, odd);
                     // SAFETY: the lanes of the mask are columns 0..W of this image row.
                     unsafe { _mm512_mask_storeu_ps(dxrow.add(16 * b), store[b], acc) };
                 }
