@@ -153,7 +153,7 @@ pub struct TrainArgs {
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
     #[arg(long, value_name = "T")]
     pub grad_tol: Option<f64>,
-    /// Threads: each batch split between them (without dropout), or each product (with dropout).
+    /// Threads: each batch split between them (with dropout, each thread drawing its own masks).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Start from the weights in this safetensors file (same architecture).

@@ -15,7 +15,7 @@ use super::{Evaluation, TrainConfig};
 use crate::error::Result;
 
 /// The buffers and optimiser state a step works in: the workspace of activations and deltas,
-/// the data-parallel shards (several threads, no dropout), the gathered batch, the gradient, the
+/// the data-parallel shards (several threads), the gathered batch, the gradient, the
 /// optimiser (one part per shard) and the L2 penalty.
 pub(super) struct Trainer<T> {
     pub(super) ws: Workspace<T>,
@@ -37,14 +37,10 @@ impl<T: Scalar> Trainer<T> {
         bs: usize,
     ) -> Self {
         let ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
-        // With several threads and no dropout, each batch is split between the threads (see
-        // `parallel`); with dropout, the matrix products are split instead. Without the `threads`
+        // With several threads each batch is split between the threads (see `parallel`; with
+        // dropout, each thread draws its masks from its own generator). Without the `threads`
         // feature everything runs on the calling thread.
-        let has_dropout = net
-            .layers()
-            .iter()
-            .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-        let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+        let split = cfg!(feature = "threads") && cfg.threads > 1;
         let parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
         let batch = BatchBuf::new(data, bs);
         let grads = vec![T::zero(); net.param_count()];
@@ -100,7 +96,15 @@ impl<T: Scalar> Trainer<T> {
     ) -> (f64, Option<usize>) {
         let m = idx.len();
         match self.parallel.as_mut() {
-            Some(par) => par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref()),
+            Some(par) => par.gradient(
+                net,
+                data,
+                idx,
+                next,
+                cfg.loss,
+                cfg.class_weights.as_ref(),
+                rng,
+            ),
             None => {
                 data.prefetch(next);
                 data.gather(idx, self.ws.input_mut(m), &mut self.batch);
