@@ -86,6 +86,7 @@ pub fn check(
             "the finite-difference step must be > 0",
         ));
     }
+    net.check_train_batch(n)?;
     let mut ws = Workspace::new(net, n);
     let tensors = net.tensors();
     let k = net.outputs();

@@ -65,6 +65,7 @@ pub mod loss;
 pub mod lr_find;
 pub mod memory;
 pub mod metrics;
+pub mod netspec;
 pub mod network;
 pub mod optim;
 pub mod parallel;

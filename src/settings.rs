@@ -196,6 +196,17 @@ pub struct Settings {
     /// What early stopping watches: `loss` or `accuracy` (default: accuracy when the loss has
     /// one, else loss).
     pub monitor: Option<crate::train::Monitor>,
+    /// The network as a compact list of layers (`conv 32 3, relu, maxpool 2, flatten, dense 10`;
+    /// see [`crate::netspec`]); unset: `net`, else the dense network of `hidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<String>,
+    /// A preset network: `dense`, `lenet5`, `keras-convnet` (see [`crate::netspec`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+    /// The shape of one example as an image, `CxHxW` (for a CSV of pixels; IDX files and the
+    /// digits are 1x28x28 already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_shape: Option<String>,
 }
 
 impl Default for Settings {
@@ -242,6 +253,9 @@ impl Default for Settings {
             lr_auto: false,
             class_weight: None,
             monitor: None,
+            layers: None,
+            net: None,
+            image_shape: None,
         }
     }
 }
@@ -294,6 +308,7 @@ impl Settings {
             features: self.features.clone(),
             drop: self.drop.clone().unwrap_or_default(),
             categorical: self.categorical.clone().unwrap_or_default(),
+            pixels: self.image_shape.is_some(),
         }
     }
 }
@@ -497,8 +512,17 @@ impl Settings {
         }
     }
 
-    /// The training-loop settings for a training set of `n` examples.
-    pub fn train_config(&self, loss: Loss, n: usize) -> Result<TrainConfig> {
+    /// Every check of the settings that needs no data, each made here once: the optimiser and
+    /// its flags, the schedule, the loop's and the network's settings. A run makes them before
+    /// it loads the data, so that a bad flag fails before a long load.
+    pub fn check(&self) -> Result<()> {
+        self.optimizer_config()?;
+        self.schedule()?;
+        self.check_loop()
+    }
+
+    /// The checks of the settings [`Settings::train_config`] reads, and of the network's.
+    fn check_loop(&self) -> Result<()> {
         check_fraction("val-fraction", self.val_fraction)?;
         if let Some(f) = self.test_fraction {
             check_fraction("test-fraction", f)?;
@@ -537,23 +561,31 @@ impl Settings {
                 "every hidden width must be ≥ 1",
             ));
         }
-        let divergence = match self.divergence_factor {
-            None => Some(crate::train::Divergence::default()),
-            Some(0.0) => None,
-            Some(f) if f.is_finite() && f > 1.0 => Some(crate::train::Divergence {
+        self.divergence().map(|_| ())
+    }
+
+    /// The divergence rule: the default, or with `divergence-factor`'s factor, or none (0).
+    fn divergence(&self) -> Result<Option<crate::train::Divergence>> {
+        match self.divergence_factor {
+            None => Ok(Some(crate::train::Divergence::default())),
+            Some(0.0) => Ok(None),
+            Some(f) if f.is_finite() && f > 1.0 => Ok(Some(crate::train::Divergence {
                 factor: f,
                 ..Default::default()
-            }),
-            Some(f) => {
-                return Err(Error::setting(
-                    "divergence-factor",
-                    f,
-                    "must be a number > 1, or 0 to turn the rule off",
-                ));
-            }
-        };
+            })),
+            Some(f) => Err(Error::setting(
+                "divergence-factor",
+                f,
+                "must be a number > 1, or 0 to turn the rule off",
+            )),
+        }
+    }
+
+    /// The training-loop settings for a training set of `n` examples.
+    pub fn train_config(&self, loss: Loss, n: usize) -> Result<TrainConfig> {
+        self.check_loop()?;
         Ok(TrainConfig {
-            divergence,
+            divergence: self.divergence()?,
             epochs: self.epochs.unwrap_or_else(|| epochs_for(n, self.batch())),
             batch_size: match self.batch() {
                 BatchSize::Examples(b) => b,

@@ -325,3 +325,98 @@ fn conv_layer_in_f32_matches_the_direct_loops_in_f64() {
         true,
     );
 }
+
+/// A convolutional network trains on one thread in passes of 16 images (see `parallel`): one
+/// step of plain SGD over a batch of 64 moves the weights by −η times the gradient of the whole
+/// batch computed in one pass, to float rounding; and two threads (each with its passes) agree
+/// with it too.
+#[test]
+fn passes_of_a_convolutional_network_sum_to_the_batch_gradient() {
+    use downhill::data::{BatchBuf, Dataset};
+    use downhill::network::{Objective, Shape};
+    use downhill::optim::{OptimizerConfig, Schedule, SgdConfig};
+    use downhill::tensor::Beta;
+    use downhill::train::{NoObserver, TrainConfig, train};
+    use downhill::{Init, Loss, Network, Rng, Workspace, netspec};
+    use rand::SeedableRng;
+
+    let (n, classes) = (64, 3);
+    let shape = ImageShape::new(1, 12, 12);
+    let x: Vec<f32> = seq::<f32>(n * shape.len(), 0.61)
+        .iter()
+        .map(|v| v.abs())
+        .collect();
+    let labels: Vec<u32> = (0..n as u32).map(|i| (i * 7) % classes as u32).collect();
+    let data = Dataset::classification(x, shape.len(), labels, classes).unwrap();
+    let spec =
+        netspec::parse("conv 4 3, relu, maxpool 2, conv 6 3 pad 1, relu, flatten, dense").unwrap();
+    let layers = netspec::resolve(&spec, Shape::Image(shape), classes).unwrap();
+    let mut rng = Rng::seed_from_u64(5);
+    let net0 =
+        Network::<f32>::with_input(Shape::Image(shape), layers, Init::HeNormal, &mut rng).unwrap();
+    // The whole batch's gradient in one pass.
+    let mut ws = Workspace::new(&net0, n);
+    let mut batch = BatchBuf::new(&data, n);
+    let idx: Vec<usize> = (0..n).collect();
+    data.gather(&idx, ws.input_mut(n), &mut batch);
+    let mut g = vec![0.0f32; net0.param_count()];
+    let objective = Objective {
+        loss: Loss::CrossEntropy,
+        class_weights: None,
+        denom: n as f64,
+    };
+    net0.loss_and_gradient(
+        &mut ws,
+        n,
+        batch.targets(),
+        &objective,
+        None,
+        (&mut g, Beta::Replace),
+    );
+    let lr = 0.5;
+    let want: Vec<f32> = net0
+        .params()
+        .iter()
+        .zip(&g)
+        .map(|(p, g)| p - lr * g)
+        .collect();
+    let scale = g.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 1e-3, "the gradient is not trivial: {scale}");
+    for threads in [1, 2] {
+        let mut net = net0.clone();
+        let opt = OptimizerConfig::Sgd(SgdConfig {
+            lr: lr as f64,
+            ..Default::default()
+        });
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: n,
+            shuffle: false,
+            threads,
+            divergence: None,
+            ..Default::default()
+        };
+        let mut r = Rng::seed_from_u64(9);
+        train(
+            &mut net,
+            &data,
+            None,
+            &opt,
+            &Schedule::default(),
+            &cfg,
+            &mut r,
+            &mut NoObserver,
+        )
+        .unwrap();
+        let diff = net
+            .params()
+            .iter()
+            .zip(&want)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-5 * lr * scale.max(1.0),
+            "{threads} thread(s): max |Δw| {diff} from the one-pass step"
+        );
+        assert!(net.params() != net0.params(), "the step moved the weights");
+    }
+}

@@ -109,8 +109,15 @@ impl<T: Scalar> DataParallel<T> {
     /// The most rows a shard runs forward and backward at a time: [`IMAGE_PASS_ROWS`] for a
     /// network with convolutions and no BatchNorm, else unlimited.
     pub fn pass_rows(net: &Network<T>) -> usize {
-        let _ = (net, IMAGE_PASS_ROWS);
-        usize::MAX
+        let conv = net
+            .layers()
+            .iter()
+            .any(|l| matches!(l, crate::Layer::Conv2d(_)));
+        if conv && !net.has_batchnorm() {
+            IMAGE_PASS_ROWS
+        } else {
+            usize::MAX
+        }
     }
 
     /// Forward and backward pass of the examples `idx`, shard by shard, in training mode (with
