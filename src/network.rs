@@ -170,7 +170,7 @@ impl<T: Scalar> Network<T> {
             ));
         }
         if let Shape::Image(s) = input {
-            crate::layers::image::batch_len("input image", 1, s)?;
+            crate::layers::image::batch_len(&"input image", 1, s)?;
         }
         let mut widths = vec![input.len()];
         let mut shapes = vec![input];

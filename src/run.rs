@@ -915,8 +915,9 @@ fn resolve_for_data(
     Ok((sized, optimizer, cfg))
 }
 
-/// The network of `settings.hidden` for the training data, its training memory checked before
-/// it is allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
+/// The network of `--layers` or `--net` (see [`crate::netspec`]) on the data's input shape, or
+/// else of `settings.hidden`, for the training data, its training memory checked before it is
+/// allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
 /// replace them, so the file need not still exist), from `--init`'s file.
 fn build_network(
     settings: &Settings,

@@ -717,10 +717,10 @@ impl Columns {
 /// The columns `--features` (if given), `--drop` and `--categorical` name, as positions.
 struct Named {
     keep: Option<Vec<usize>>,
+    /// [`Overrides::pixels`].
+    pixels: bool,
     drop: Vec<usize>,
     categorical: Vec<usize>,
-    /// `Overrides::pixels`: every column counts as named by `--features`.
-    pixels: bool,
 }
 
 impl Named {
@@ -752,9 +752,9 @@ impl Named {
         }
         Ok(Named {
             keep,
+            pixels: ov.pixels,
             drop,
             categorical,
-            pixels: ov.pixels,
         })
     }
 
