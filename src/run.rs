@@ -59,6 +59,17 @@ pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2: Option<f64>,
     pub examples: usize,
+    #[serde(flatten)]
+    pub decisions: Decisions,
+    /// A regression whose targets do not vary in this set: why `r2` is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r2_undefined: Option<String>,
+}
+
+/// A classifier's figures beyond accuracy: macro-F1, and for two classes the ROC-AUC (or why
+/// it is undefined).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Decisions {
     /// Classification: the mean of the per-class F1 scores (see [`crate::metrics`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macro_f1: Option<f64>,
@@ -69,9 +80,18 @@ pub struct Figures {
     /// area under the ROC curve is undefined — scikit-learn raises an error there).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc_undefined: Option<String>,
-    /// A regression whose targets do not vary in this set: why `r2` is absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub r2_undefined: Option<String>,
+}
+
+impl Decisions {
+    /// The figures, with the ROC-AUC's absence explained where the task has `two_classes`.
+    fn new(macro_f1: Option<f64>, roc_auc: Option<f64>, two_classes: bool) -> Decisions {
+        let undefined = two_classes && roc_auc.is_none();
+        Decisions {
+            macro_f1,
+            roc_auc,
+            roc_auc_undefined: undefined.then(|| ROC_AUC_UNDEFINED.to_string()),
+        }
+    }
 }
 
 /// What data a run used.
@@ -959,8 +979,6 @@ fn figures(
         Report::Classes(c) => c.confusion.len() == 2,
         Report::Regression(_) => bce && d.n_outputs() == 1,
     };
-    let roc_auc_undefined =
-        (two_classes && roc_auc.is_none()).then(|| ROC_AUC_UNDEFINED.to_string());
     let r2_undefined = match &r {
         Report::Regression(g) if !bce => g.r2_undefined.clone(),
         _ => None,
@@ -971,9 +989,7 @@ fn figures(
         rmse,
         r2,
         examples: d.len(),
-        macro_f1,
-        roc_auc,
-        roc_auc_undefined,
+        decisions: Decisions::new(macro_f1, roc_auc, two_classes),
         r2_undefined,
     };
     Ok((figures, r))
@@ -1428,12 +1444,8 @@ pub struct EvalSummary {
     /// of the logits against the 0/1 targets, which mean little.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub macro_f1: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roc_auc: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roc_auc_undefined: Option<String>,
+    #[serde(flatten)]
+    pub decisions: Decisions,
     /// The model holds the weights of a run that was interrupted (Ctrl-C, SIGTERM), not a
     /// finished run's.
     pub interrupted: bool,
@@ -1462,10 +1474,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         class_names: model.meta.class_names.clone(),
         notes,
         accuracy: e.accuracy.filter(|_| bce),
-        macro_f1,
-        roc_auc,
-        roc_auc_undefined: (bce && model.net.outputs() == 1 && roc_auc.is_none())
-            .then(|| ROC_AUC_UNDEFINED.to_string()),
+        decisions: Decisions::new(macro_f1, roc_auc, bce && model.net.outputs() == 1),
         interrupted: model.meta.interrupted,
     })
 }

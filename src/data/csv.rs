@@ -632,18 +632,23 @@ mod tests {
         assert!(!detect_header(&rows(&["big,red", "big,red"]), Some(&known)));
     }
 
-    #[test]
-    fn one_class_and_a_class_per_row_are_refused() {
+    /// The file `text` loaded with the default options.
+    fn load_text(text: &str) -> Result<CsvData> {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.csv");
-        std::fs::write(&p, "a,y\n1,k\n2,k\n3,k\n").unwrap();
-        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        std::fs::write(&p, text).unwrap();
+        load(&p, &CsvOptions::default())
+    }
+
+    #[test]
+    fn one_class_and_a_class_per_row_are_refused() {
+        let e = load_text("a,y\n1,k\n2,k\n3,k\n").unwrap_err().to_string();
         assert!(e.contains("only one class"), "{e}");
-        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k3\n").unwrap();
-        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        let e = load_text("a,y\n1,k1\n2,k2\n3,k3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 different values in 3 rows"), "{e}");
-        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k1\n").unwrap();
-        assert!(load(&p, &CsvOptions::default()).is_ok());
+        assert!(load_text("a,y\n1,k1\n2,k2\n3,k1\n").is_ok());
     }
 
     #[test]
@@ -661,10 +666,9 @@ mod tests {
 
     #[test]
     fn duplicate_header_names_are_named() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.csv");
-        std::fs::write(&p, "a,b,a,y\n1,2,3,0\n4,5,6,1\n").unwrap();
-        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        let e = load_text("a,b,a,y\n1,2,3,0\n4,5,6,1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"a\" (columns 1 and 3)"), "{e}");
     }
 }
