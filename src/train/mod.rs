@@ -39,11 +39,11 @@ pub use memory::check_training_memory;
 pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
 pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
+pub use step::Trainer;
 
 use eval::total_sum_of_squares;
 use memory::check_memory;
 use state::snapshot;
-use step::Trainer;
 use stopping::{
     chance_level, check_weights, diverged, divergence_rule, early_stopping, never_recovered,
 };

@@ -17,7 +17,11 @@ use crate::error::Result;
 /// The buffers and optimiser state a step works in: the workspace of activations and deltas,
 /// the data-parallel shards (several threads, no dropout), the gathered batch, the gradient, the
 /// optimiser (one part per shard) and the L2 penalty.
-pub(super) struct Trainer<T> {
+///
+/// Public so that a caller driving training one step at a time (the browser playground,
+/// `crate::playground`) runs exactly the loop's phases: [`Trainer::forward`] then
+/// [`Trainer::backward_update`].
+pub struct Trainer<T> {
     pub(super) ws: Workspace<T>,
     pub(super) parallel: Option<DataParallel<T>>,
     pub(super) batch: BatchBuf<T>,
@@ -28,7 +32,7 @@ pub(super) struct Trainer<T> {
 
 impl<T: Scalar> Trainer<T> {
     /// Allocates everything a step of at most `bs` examples needs.
-    pub(super) fn new(
+    pub fn new(
         net: &Network<T>,
         data: &Dataset,
         optimizer: &OptimizerConfig,
@@ -70,15 +74,15 @@ impl<T: Scalar> Trainer<T> {
         }
     }
 
+    /// Replaces the penalty the trainer adds to every step's gradient (e.g. with an L1 term,
+    /// [`Penalty::with_l1`]).
+    pub fn set_penalty(&mut self, penalty: Penalty<T>) {
+        self.penalty = penalty;
+    }
+
     /// A per-step schedule (one-cycle) at step `s` of `total`: sets the optimiser's momentum if
     /// the schedule cycles it, and returns the step's learning rate.
-    pub(super) fn schedule_step(
-        &mut self,
-        schedule: &Schedule,
-        lr: f64,
-        s: usize,
-        total: usize,
-    ) -> f64 {
+    pub fn schedule_step(&mut self, schedule: &Schedule, lr: f64, s: usize, total: usize) -> f64 {
         let lr = schedule.step_lr(lr, s, total);
         if let Some(mu) = schedule.step_momentum(s, total) {
             self.opt.set_momentum(mu);
@@ -89,7 +93,7 @@ impl<T: Scalar> Trainer<T> {
     /// Next batch and forward: gathers the examples `idx` (prefetching `next`, the following
     /// batch), runs the network forward and returns the batch's summed data loss and how many it
     /// classified correctly. With data-parallel shards each shard also runs backward here.
-    pub(super) fn forward(
+    pub fn forward(
         &mut self,
         net: &mut Network<T>,
         data: &Dataset,
@@ -118,7 +122,7 @@ impl<T: Scalar> Trainer<T> {
 
     /// Backward and update: one optimiser step at rate `lr` with the gradient of the batch of `m`
     /// examples just run forward, plus the penalty's.
-    pub(super) fn backward_update(&mut self, net: &mut Network<T>, m: usize, lr: T) {
+    pub fn backward_update(&mut self, net: &mut Network<T>, m: usize, lr: T) {
         let Trainer {
             ws,
             parallel,
