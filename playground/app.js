@@ -27,10 +27,10 @@ const METHOD_COLOURS = { gd: '#d62728', momentum: '#2ca02c', nesterov: '#17becf'
   rmsprop: '#ff7f0e', adagrad: '#8c564b' };
 
 // Paints a res × res picture of values (already in [-1, 1]) into a canvas region.
-function paintGrid(ctx, values, res, x, y, w, h, offset = 0) {
+function paintGrid(ctx, values, res, x, y, w, h, offset = 0, soft = 0) {
   const img = ctx.createImageData(res, res);
   for (let i = 0; i < res * res; i++) {
-    const c = diverging(values[offset + i]);
+    const c = mix(diverging(values[offset + i]), WHITE, soft);
     img.data.set([c[0], c[1], c[2], 255], i * 4);
   }
   const off = new OffscreenCanvas(res, res);
@@ -199,7 +199,7 @@ const net = {
     const regression = this.loss === 'mse' && $('net-data').value.startsWith('reg-');
     const res = Math.round(Math.sqrt(m.surface.length));
     const vals = Array.from(m.surface, (v) => (regression ? v : 2 * v - 1));
-    paintGrid(ctx, vals, res, 0, 0, c.width, c.height);
+    paintGrid(ctx, vals, res, 0, 0, c.width, c.height, 0, 0.35);
     const toPx = (x, y) => [(x + 6) / 12 * c.width, (6 - y) / 12 * c.height];
     const showTest = $('net-show-test').checked;
     const n = this.targets.length;
@@ -373,7 +373,10 @@ const hills = {
       this.logScale = probe.log_scale();
       this.heights = probe.heights(this.res);
       probe.free();
-      if (!keepStart || !this.start) this.start = defaultStart(surface, frame);
+      // The start: dragged (kept in the address), or the surface's own.
+      if (!keepStart) $('hills-start').value = '';
+      const saved = $('hills-start').value.split(',').map(Number);
+      this.start = $('hills-start').value && saved.length === 2 && saved.every(Number.isFinite) ? saved : [frame[4], frame[5]];
       if (this.session) this.session.free();
       this.session = new HillsSession(surface, kappa, JSON.stringify(this.methods()), this.start[0], this.start[1],
         Number($('hills-noise').value), 1n);
@@ -420,7 +423,7 @@ const hills = {
     // Minima.
     ctx.strokeStyle = '#fff';
     ctx.lineWidth = 2;
-    for (let i = 4; i + 1 < this.frame.length; i += 2) {
+    for (let i = 6; i + 1 < this.frame.length; i += 2) {
       const [px, py] = this.toPx(this.frame[i], this.frame[i + 1]);
       ctx.beginPath(); ctx.moveTo(px - 5, py - 5); ctx.lineTo(px + 5, py + 5); ctx.moveTo(px + 5, py - 5); ctx.lineTo(px - 5, py + 5); ctx.stroke();
     }
@@ -428,7 +431,7 @@ const hills = {
     const n = this.session.count();
     const methods = pg.hills.methods;
     const series = [];
-    const rows = ['<tr><th>optimiser</th><th>η</th><th>steps</th><th>final (x, y)</th><th>f</th></tr>'];
+    const rows = ['<tr><th>optimiser</th><th>η</th><th>steps</th><th>now at</th><th>f</th></tr>'];
     const lrs = this.methods();
     for (let i = 0; i < n; i++) {
       const path = this.session.path(i), losses = this.session.losses(i);
@@ -447,7 +450,7 @@ const hills = {
       series.push({ values: Array.from(losses, (f, s) => [s, f - (this.fmin ?? 0)]), colour, label: methods[i] });
       const dv = this.session.diverged(i) ? ' (diverged)' : '';
       rows.push(`<tr style="color:${colour}" id="hills-row-${methods[i]}"><td>${methods[i]}${dv}</td><td>${lrs[i][1].toPrecision(2)}</td><td>${losses.length - 1}</td>` +
-        `<td class="final">${path[path.length - 2].toFixed(4)}, ${path[path.length - 1].toFixed(4)}</td><td>${losses[losses.length - 1].toPrecision(4)}</td></tr>`);
+        `<td class="final">(${path[path.length - 2].toFixed(3)}, ${path[path.length - 1].toFixed(3)})</td><td>${fmtF(losses[losses.length - 1])}</td></tr>`);
     }
     // Start point.
     const [sx, sy] = this.toPx(this.start[0], this.start[1]);
@@ -455,21 +458,12 @@ const hills = {
     $('hills-table').innerHTML = rows.join('');
     this.fmin = Math.min(...this.heights);
     const logLoss = this.logScale || $('hills-surface').value === 'quadratic';
-    drawCurves($('hills-loss'), series.map((s) => ({ ...s, values: s.values.map(([x, y]) => [x, logLoss ? Math.max(y, 1e-12) : y]) })), false, logLoss);
+    drawCurves($('hills-loss'), series.map((s) => ({ ...s, values: s.values.map(([x, y]) => [x, logLoss ? Math.max(y, 1e-8) : y]) })), false, logLoss);
     $('hills-stats').textContent = `start (${this.start[0].toFixed(2)}, ${this.start[1].toFixed(2)})`;
   },
 };
 
-function defaultStart(surface, frame) {
-  const starts = { quadratic: [-8, 3], rosenbrock: [-1.5, 2], saddle: [-1.5, 0.01], himmelblau: [0, -4.5],
-    beale: [1, 1.5], 'six-hump-camel': [-1.5, 1] };
-  const s = starts[surface];
-  if (s) {
-    const [x0, x1, y0, y1] = frame;
-    return [Math.max(x0, Math.min(x1, s[0])), Math.max(y0, Math.min(y1, s[1]))];
-  }
-  return [frame[0] + 0.2 * (frame[1] - frame[0]), frame[3] - 0.2 * (frame[3] - frame[2])];
-}
+function fmtF(f) { return Math.abs(f) < 1e-3 && f !== 0 ? f.toExponential(1) : f.toPrecision(3); }
 
 // ---------- digits ----------
 const digits = {
@@ -641,13 +635,14 @@ function setupHillsDrag() {
   let down = false;
   const move = (e) => {
     const r = c.getBoundingClientRect(), [x0, x1, y0, y1] = hills.frame;
-    hills.start = [x0 + (e.clientX - r.left) / r.width * (x1 - x0), y1 - (e.clientY - r.top) / r.height * (y1 - y0)];
+    const x = x0 + (e.clientX - r.left) / r.width * (x1 - x0), y = y1 - (e.clientY - r.top) / r.height * (y1 - y0);
+    $('hills-start').value = `${+x.toFixed(4)},${+y.toFixed(4)}`;
     hills.reset(true);
   };
   c.addEventListener('pointerdown', (e) => { down = true; c.setPointerCapture(e.pointerId); move(e); });
   c.addEventListener('pointermove', (e) => { if (down) move(e); });
   c.addEventListener('pointerup', () => { down = false; });
-  pg.hills.setStart = (x, y) => { hills.start = [x, y]; hills.reset(true); };
+  pg.hills.setStart = (x, y) => { $('hills-start').value = `${x},${y}`; hills.reset(true); };
 }
 
 // ---------- wiring ----------
@@ -676,6 +671,7 @@ async function main() {
 
   // Network view.
   for (const el of controls().filter((e) => e.id.startsWith('net-'))) {
+    if (el.id === 'net-speed') continue;
     el.addEventListener('change', () => { outputs(); if (el.id !== 'net-show-test') net.reset(); else net.draw(); });
     if (el.type === 'range') el.addEventListener('input', outputs);
   }
@@ -684,6 +680,9 @@ async function main() {
     $('net-opt-weight_decay').value = m === 'adamw' ? 0.01 : 0;
     net.reset();
   });
+  const netSpeed = () => net.worker.postMessage({ type: 'speed', steps: Number($('net-speed').value) });
+  $('net-speed').addEventListener('change', netSpeed);
+  netSpeed();
   $('net-reset').addEventListener('click', () => net.reset());
   $('net-play').addEventListener('click', () => { net.setPlaying(!net.playing); net.worker.postMessage({ type: net.playing ? 'play' : 'pause' }); });
   $('net-step').addEventListener('click', () => { net.setPlaying(false); net.worker.postMessage({ type: 'step' }); });
@@ -707,7 +706,10 @@ async function main() {
   setupHillsDrag();
 
   // Digits.
-  for (const el of controls().filter((e) => e.id.startsWith('dig-'))) el.addEventListener('change', () => digits.reset());
+  for (const el of controls().filter((e) => e.id.startsWith('dig-') && e.id !== 'dig-speed')) el.addEventListener('change', () => digits.reset());
+  const digSpeed = () => digits.worker.postMessage({ type: 'speed', steps: Number($('dig-speed').value) });
+  $('dig-speed').addEventListener('change', digSpeed);
+  digSpeed();
   $('dig-reset').addEventListener('click', () => digits.reset());
   $('dig-play').addEventListener('click', () => { digits.setPlaying(!digits.playing); digits.worker.postMessage({ type: digits.playing ? 'play' : 'pause' }); });
   $('dig-step').addEventListener('click', () => { digits.setPlaying(false); digits.worker.postMessage({ type: 'step' }); });
@@ -721,7 +723,7 @@ async function main() {
   $('copy-link').addEventListener('click', () => { saveState(); if (navigator.clipboard) navigator.clipboard.writeText(location.href).catch(() => {}); });
 
   net.reset();
-  hills.reset(false);
+  hills.reset(true);
   showView(view);
   pg.loaded = true;
 }

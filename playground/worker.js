@@ -8,6 +8,7 @@ let session = null;
 let playing = false;
 let view = 'net';           // 'net' (2-D: surface and neurons) or 'digits' (confusion matrix)
 let stepsPerSlice = 1;
+let speed = 0;              // steps per frame (about 30 frames a second); 0: as fast as possible
 let trainSteps = 0, trainSeconds = 0;
 const ready = init();
 
@@ -31,17 +32,20 @@ function fail(e) {
 
 function slice() {
   if (!playing || !session) return;
+  const start = performance.now();
   try {
+    const n = speed > 0 ? speed : stepsPerSlice;
     const t0 = performance.now();
-    session.run(stepsPerSlice);
+    session.run(n);
     const dt = (performance.now() - t0) / 1000;
-    trainSteps += stepsPerSlice; trainSeconds += dt;
-    // Aim at ~40 ms of training per frame.
+    trainSteps += n; trainSeconds += dt;
+    // As fast as possible: aim at ~40 ms of training per frame.
     if (dt < 0.03) stepsPerSlice = Math.min(stepsPerSlice * 2, 100000);
     else if (dt > 0.06 && stepsPerSlice > 1) stepsPerSlice = Math.max(1, Math.floor(stepsPerSlice / 2));
     frame();
   } catch (e) { fail(e); return; }
-  setTimeout(slice, 0);
+  const wait = speed > 0 ? Math.max(0, 33 - (performance.now() - start)) : 0;
+  setTimeout(slice, wait);
 }
 
 onmessage = async (ev) => {
@@ -61,6 +65,7 @@ onmessage = async (ev) => {
                       trainLen: session.train_len(), loss: session.loss() });
         frame();
         break;
+      case 'speed': speed = m.steps; trainSteps = 0; trainSeconds = 0; break;
       case 'play': if (session && !playing) { playing = true; slice(); } break;
       case 'pause': playing = false; if (session) frame(); break;
       case 'step':

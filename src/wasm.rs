@@ -200,10 +200,11 @@ impl HillsSession {
         self.inner.heights(res)
     }
 
-    /// The frame: [x0, x1, y0, y1], then the minima's coordinates (x, y pairs).
+    /// The frame: [x0, x1, y0, y1], the default start (x, y), then the minima (x, y pairs).
     pub fn frame(&self) -> Vec<f64> {
         let ([x0, x1], [y0, y1]) = self.inner.surface.frame();
-        let mut v = vec![x0, x1, y0, y1];
+        let [sx, sy] = self.inner.surface.default_start();
+        let mut v = vec![x0, x1, y0, y1, sx, sy];
         v.extend(
             self.inner
                 .surface

@@ -246,12 +246,8 @@ async fn playground_in_headless_chromium() {
     click(&c, "net-play").await; // pause
     tokio::time::sleep(Duration::from_millis(300)).await;
     let p = js(&c, "return pg.net.progress").await;
-    let sps = js(&c, "return pg.net.stepsPerSecond")
-        .await
-        .as_f64()
-        .unwrap();
     println!(
-        "spiral: test loss {} at step {} ({} test accuracy); {sps:.0} steps/s (default network 7-8-8-2, batch 10)",
+        "spiral: test loss {} at step {} ({} test accuracy)",
         p["test_loss"], p["step"], p["test_accuracy"]
     );
     assert!(p["test_accuracy"].as_f64().unwrap() > 0.85, "{p}");
@@ -291,6 +287,19 @@ async fn playground_in_headless_chromium() {
     );
     click(&c, "net-pytorch").await;
     wait_for(&c, "return document.getElementById('net-pytorch-code').textContent.includes('nn.Linear(7, 8)')", 10, "the PyTorch snippet").await;
+
+    // Steps per second of the default spiral network, training as fast as it can (the time
+    // inside the engine's steps, in the worker).
+    js(&c, "const s = document.getElementById('net-speed'); s.value = '0'; s.dispatchEvent(new Event('change')); pg.net.play(); return 1").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    js(&c, "pg.net.pause(); return 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sps = js(&c, "return pg.net.stepsPerSecond")
+        .await
+        .as_f64()
+        .unwrap();
+    println!("spiral: {sps:.0} steps/s (default network 7-8-8-2 tanh, batch 10, Adam)");
+    assert!(sps > 100.0, "{sps} steps/s");
 
     // 5. Switch the optimiser to plain SGD through the page: the URL records it and it trains.
     js(&c, "const s = document.getElementById('net-opt'); s.value = 'momentum'; s.dispatchEvent(new Event('change')); return 1").await;
@@ -336,7 +345,7 @@ async fn playground_in_headless_chromium() {
     wait_for(&c, "return !!pg.hills.session", 10, "the height map").await;
     js(
         &c,
-        "pg.hills.setStart(-8, 3); pg.hills.session.run(200); return 1",
+        "pg.hills.setStart(-2, 1.5); pg.hills.session.run(200); return 1",
     )
     .await;
     click(&c, "hills-step").await; // draws
@@ -351,7 +360,7 @@ async fn playground_in_headless_chromium() {
         "quadratic",
         "--condition",
         "10",
-        "--start=-8,3",
+        "--start=-2,1.5",
         "--steps",
         "201",
         "--json",
@@ -387,10 +396,14 @@ async fn playground_in_headless_chromium() {
     let n = colours(&c, "hills-map").await;
     assert!(n > 50, "height map has only {n} colours");
     // Play the animation a moment for the picture.
-    js(&c, "pg.hills.setStart(-8, 3); return 1").await;
-    click(&c, "hills-play").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    click(&c, "hills-play").await;
+    // The picture: the race 60 steps in, from the surface's own start.
+    click(&c, "hills-reset").await;
+    js(
+        &c,
+        "pg.hills.setStart(-2, 1.5); pg.hills.session.run(59); return 1",
+    )
+    .await;
+    click(&c, "hills-step").await;
     screenshot(&c, "height-map.png").await;
 
     // 7. Digits: accuracy rises from chance; the confusion matrix counts the test set; a drawn
@@ -471,7 +484,7 @@ async fn playground_in_headless_chromium() {
     assert_eq!(js(&c, "return pg.net.widths").await, json!([6, 4, 2]));
     let state = js(&c, "return [document.getElementById('net-data').value, document.getElementById('net-opt').value, document.getElementById('net-opt-lr').value, document.getElementById('view-net').hidden]").await;
     assert_eq!(state, json!(["xor", "sgd", "0.1", false]));
-    let link = format!("{url}#view=hills&hills-surface=rosenbrock");
+    let link = format!("{url}#view=hills&hills-surface=rosenbrock&hills-start=-1.25,2.5");
     c.goto("about:blank").await.unwrap();
     c.goto(&link).await.unwrap();
     wait_for(
@@ -481,7 +494,7 @@ async fn playground_in_headless_chromium() {
         "the linked height map",
     )
     .await;
-    assert_eq!(js(&c, "return [document.getElementById('view-hills').hidden, document.getElementById('hills-surface').value]").await, json!([false, "rosenbrock"]));
+    assert_eq!(js(&c, "return [document.getElementById('view-hills').hidden, document.getElementById('hills-surface').value, Array.from(pg.hills.session.path(0))]").await, json!([false, "rosenbrock", [-1.25, 2.5]]));
     assert_eq!(js(&c, "return pg.errors").await, json!([]));
 
     c.close().await.unwrap();
