@@ -7,7 +7,8 @@
 # target/tools/, from crates.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-target/playground}
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=${1:-$TARGET/playground}
 TOOLS=target/tools
 version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if [ -z "$version" ]; then
@@ -27,6 +28,6 @@ cargo rustc --release --locked --lib --target wasm32-unknown-unknown \
 rm -rf "$OUT"
 mkdir -p "$OUT"
 "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir "$OUT/pkg" \
-    target/wasm32-unknown-unknown/release/downhill.wasm
+    "$TARGET/wasm32-unknown-unknown/release/downhill.wasm"
 cp playground/index.html playground/style.css playground/app.js playground/worker.js "$OUT/"
 echo "playground built in $OUT ($(du -sh "$OUT" | cut -f1)); serve it with: cargo run --release -- playground"

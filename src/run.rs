@@ -37,13 +37,14 @@ use rand::SeedableRng;
 use crate::data::columns::{Columns, TargetScaling, Unseen};
 use crate::data::csv::CsvOptions;
 use crate::data::source::{self, SourceOptions};
-use crate::data::{Dataset, Features, Targets, Task};
+use crate::data::{Dataset, Features, Normalizer, Targets, Task};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::io::{self, ModelMeta};
 use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::metrics::{self, Report};
 use crate::network::Network;
+use crate::optim::{OptimizerConfig, Schedule};
 use crate::rng::Rng;
 use crate::settings::Settings;
 use crate::train::{self, EpochMetrics, Observer, StopReason};
@@ -137,31 +138,12 @@ pub struct LrFound {
     pub steps: usize,
 }
 
-/// What [`execute`] was asked to do.
-enum Mode<'a> {
-    Train,
-    /// Only the learning-rate range test (`downhill lr-find`).
-    LrFind(&'a LrFindConfig),
-}
-
-enum Outcome {
-    Trained(Box<Summary>),
-    Found(LrFindResult),
-}
-
 /// The learning-rate range test of `downhill lr-find`: the data, split, normalisation and
 /// network that `train` would use with these settings, then [`crate::lr_find::lr_find`].
 pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult> {
-    match execute_mode(
-        settings,
-        None,
-        None,
-        &mut train::NoObserver,
-        Mode::LrFind(find),
-    )? {
-        Outcome::Found(r) => Ok(r),
-        Outcome::Trained(_) => unreachable!("lr-find mode returns the range test"),
-    }
+    let mut run = Ready::new(settings, false, &mut train::NoObserver)?;
+    let (net, data) = (&mut run.net, &run.data.train);
+    crate::lr_find::lr_find(net, data, &run.optimizer, &run.cfg, find, &run.rng)
 }
 
 /// Runs a whole training job; `observer` sees every step and epoch.
@@ -523,120 +505,427 @@ fn execute_staged(
     resume: Option<Resumed>,
     observer: &mut dyn Observer,
 ) -> Result<Summary> {
-    match execute_mode(settings, Some(folder), resume, observer, Mode::Train)? {
-        Outcome::Trained(s) => Ok(*s),
-        Outcome::Found(_) => unreachable!("train mode returns a summary"),
+    let started = Instant::now();
+    let mut run = Ready::new(settings, resume.is_some(), observer)?;
+    let found = run.choose_lr(resume.is_some())?;
+    let dir = folder.stage.clone();
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    if let Some(r) = &found {
+        crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
+    }
+    let (state, prior_snapshots) = match resume {
+        Some((state, layers, snapshots)) => {
+            if layers != run.net.layers() {
+                return Err(Error::shape(
+                    "checkpoint architecture",
+                    format!("{:?}", run.net.layers()),
+                    format!("{layers:?}"),
+                ));
+            }
+            (Some(state), snapshots)
+        }
+        None => (None, Vec::new()),
+    };
+    let meta = run.model_meta();
+    let report = run.train_staged(&dir, state, prior_snapshots, &meta, observer)?;
+    let summary = run.save_results(folder, &report, meta, found, started)?;
+    folder.publish()?;
+    Ok(summary)
+}
+
+/// A run ready to train: its data loaded, split and scaled; the settings with the defaults
+/// that depend on the data written out; the optimiser, loop settings and schedule they give;
+/// the network built; and the generator as it is after all that drew from it.
+struct Ready {
+    settings: Settings,
+    data: RunData,
+    optimizer: OptimizerConfig,
+    schedule: Schedule,
+    cfg: train::TrainConfig,
+    net: Network<f32>,
+    rng: Rng,
+}
+
+/// A run's data: loaded, split into training, validation and test parts, with the features
+/// normalised and regression targets standardised by the training part's statistics.
+struct RunData {
+    name: String,
+    task: Task,
+    loss: crate::Loss,
+    train: Dataset,
+    val: Option<Dataset>,
+    test: Option<Dataset>,
+    /// What a CSV's columns became, fitted on the training rows alone (`None` for images).
+    report: Option<source::DataReport>,
+    /// A table (the default recipe differs from images').
+    tabular: bool,
+    normalizer: Normalizer,
+    target_scaling: Option<TargetScaling>,
+    /// The features the network reads, and the regression targets' names.
+    feature_names: Option<Vec<String>>,
+    target_names: Option<Vec<String>>,
+}
+
+impl Ready {
+    /// Everything up to the first step, in the order that fails fastest: the settings that need
+    /// no data, the data, the settings that do, the network (not initialised from `--init`'s
+    /// file when `resuming`: the checkpoint's weights replace it).
+    fn new(settings: &Settings, resuming: bool, observer: &mut dyn Observer) -> Result<Ready> {
+        let mut rng = Rng::seed_from_u64(settings.seed);
+        // Check the settings that need no data first, so a bad flag fails before a long load.
+        settings.check()?;
+        let schedule = settings.schedule()?;
+        let data = RunData::load(settings, &mut rng, observer)?;
+        let (settings, optimizer, cfg) = resolve_for_data(settings, &data)?;
+        let net = build_network(&settings, &data.train, &optimizer, &cfg, &mut rng, resuming)?;
+        Ok(Ready {
+            settings,
+            data,
+            optimizer,
+            schedule,
+            cfg,
+            net,
+            rng,
+        })
+    }
+
+    /// `--lr auto` (a resumed run keeps the rate recorded in its settings): the range test from
+    /// the starting weights chooses the learning rate, which the settings then record.
+    fn choose_lr(&mut self, resuming: bool) -> Result<Option<LrFindResult>> {
+        if !self.settings.lr_auto || resuming {
+            return Ok(None);
+        }
+        let r = crate::lr_find::lr_find(
+            &mut self.net,
+            &self.data.train,
+            &self.optimizer,
+            &self.cfg,
+            &LrFindConfig::default(),
+            &self.rng,
+        )?;
+        self.settings.lr = Some(r.suggestion);
+        self.optimizer = self.settings.optimizer_config()?;
+        Ok(Some(r))
+    }
+
+    /// The model file's metadata: the network, loss, normalisation, names, settings and the
+    /// CSV's column map.
+    fn model_meta(&self) -> ModelMeta {
+        let d = &self.data;
+        let mut meta = ModelMeta::new(&self.net, d.loss, d.normalizer.clone());
+        meta.class_names = d.train.class_names.clone();
+        meta.feature_names = d.feature_names.clone();
+        meta.target_names = d.target_names.clone();
+        meta.settings = serde_json::to_value(&self.settings).expect("settings serialise");
+        meta.columns = d.report.as_ref().map(|r| r.columns.clone());
+        meta.target_scaling = d.target_scaling.clone();
+        meta
+    }
+
+    /// Trains, writing `metrics.jsonl`, the checkpoints and (with `--snapshots`) the trajectory
+    /// into the staging folder `dir` as it goes; a resumed run continues from `resume`, its
+    /// earlier epochs and weight snapshots carried over. After divergence the error's advice
+    /// names a learning rate tested from the run's starting weights.
+    fn train_staged(
+        &mut self,
+        dir: &Path,
+        resume: Option<train::TrainState<f32>>,
+        prior_snapshots: Vec<Vec<f32>>,
+        meta: &ModelMeta,
+        observer: &mut dyn Observer,
+    ) -> Result<train::TrainReport> {
+        let Ready {
+            settings,
+            data,
+            optimizer,
+            schedule,
+            cfg,
+            net,
+            rng,
+        } = self;
+        let metrics_path = dir.join("metrics.jsonl");
+        let mut jsonl = open_metrics(&metrics_path, resume.as_ref())?;
+        let checkpoint_path = dir.join(CHECKPOINT);
+        let trajectory_path = dir.join(crate::landscape::trajectory::FILE);
+        let snapshots = Rc::new(RefCell::new(prior_snapshots));
+        let mut save = |state: &train::TrainState<f32>| {
+            // The trajectory first, so that it always reaches at least the checkpoint's epoch.
+            if settings.snapshots {
+                crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
+            }
+            crate::checkpoint::save(&checkpoint_path, state, meta, meta.settings.clone())
+        };
+        // Every run keeps its final state (and an interrupted one where it stopped).
+        let checkpointing = Some(train::Checkpointing {
+            every: settings.checkpoint_every.unwrap_or(train::Every::End),
+            save: &mut save,
+        });
+        let mut tee = Tee {
+            inner: observer,
+            file: &mut jsonl,
+            path: &metrics_path,
+            error: None,
+            snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
+        };
+        // Where training starts, kept to test a learning rate should it diverge.
+        let mut start = net.clone();
+        if let Some(s) = &resume {
+            start.params_mut().copy_from_slice(&s.params);
+        }
+        let start_rng = rng.clone();
+        let trained = train::train_with(
+            net,
+            &data.train,
+            data.val.as_ref(),
+            optimizer,
+            schedule,
+            cfg,
+            rng,
+            &mut tee,
+            resume,
+            checkpointing,
+        );
+        // After divergence, advice that names a rate tested from the starting weights.
+        let report = trained.map_err(|mut e| {
+            if let Error::Diverged { lr, advice, .. } = &mut e
+                && let Some(tested) =
+                    tested_advice(&start, &data.train, optimizer, cfg, *lr, &start_rng)
+            {
+                *advice = tested;
+            }
+            e
+        })?;
+        if let Some(e) = tee.error {
+            return Err(e);
+        }
+        drop(jsonl);
+        if settings.snapshots {
+            crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
+        }
+        Ok(report)
+    }
+
+    /// After training: the figures on the training, validation and test sets, the model file,
+    /// the pictures and `summary.json`, written into the staging folder.
+    fn save_results(
+        &self,
+        folder: &RunFolder,
+        report: &train::TrainReport,
+        mut meta: ModelMeta,
+        found: Option<LrFindResult>,
+        started: Instant,
+    ) -> Result<Summary> {
+        let (d, dir) = (&self.data, &folder.stage);
+        let figures = |set: &Dataset| figures(&self.net, set, d.loss, d.target_scaling.as_ref());
+        let (train_fig, _) = figures(&d.train)?;
+        let val_fig = d.val.as_ref().map(figures).transpose()?.map(|f| f.0);
+        let test_eval = d.test.as_ref().map(figures).transpose()?;
+
+        let interrupted = matches!(report.stop, StopReason::Interrupted { .. });
+        meta.interrupted = interrupted;
+        io::save(&dir.join("model.safetensors"), &self.net, &meta)?;
+        let test_report = test_eval.as_ref().map(|t| &t.1);
+        plot_run(
+            dir,
+            &report.history,
+            test_report,
+            d.train.class_names.as_deref(),
+        )?;
+        let train_seconds: f64 = report.history.iter().map(|m| m.seconds).sum();
+        let summary = Summary {
+            train: train_fig,
+            val: val_fig,
+            test: test_eval.map(|t| t.0),
+            epochs: report.history.len(),
+            best_epoch: report.best_epoch,
+            stop_reason: stop_text(&report.stop, &self.cfg, report),
+            epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
+            examples_per_second: (d.train.len() * report.history.len()) as f64
+                / train_seconds.max(1e-12),
+            model: folder.dir.join("model.safetensors"),
+            seed: self.settings.seed,
+            data: d.summary(),
+            settings: self.settings.clone(),
+            downhill_version: env!("CARGO_PKG_VERSION").to_string(),
+            total_seconds: started.elapsed().as_secs_f64(),
+            class_weights: self.cfg.class_weights.clone(),
+            interrupted,
+            lr_find: found.map(|r| LrFound {
+                chosen_lr: r.suggestion,
+                rule: r.rule,
+                min_lr: r.min_lr,
+                steepest_lr: r.steepest_lr,
+                steps: r.curve.len(),
+            }),
+        };
+        let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+        Ok(summary)
     }
 }
 
-fn execute_mode(
-    settings: &Settings,
-    folder: Option<&RunFolder>,
-    resume: Option<Resumed>,
-    observer: &mut dyn Observer,
-    mode: Mode<'_>,
-) -> Result<Outcome> {
-    let started = Instant::now();
-    let mut rng = Rng::seed_from_u64(settings.seed);
-    let opts = SourceOptions {
-        test: settings.test.clone(),
-        test_fraction: settings.test_fraction,
-        csv: CsvOptions {
-            header: settings.header,
-            target: settings.target.clone(),
-            task: settings.task,
-            classes: None,
-            columns: settings.column_overrides(),
-        },
-    };
-    // Check the settings that need no data first, so a bad flag fails before a long load.
-    settings.optimizer_config()?;
-    let schedule = settings.schedule()?;
-    settings.train_config(crate::Loss::CrossEntropy, 1)?;
-
-    let mut loaded = source::load(&settings.data, &opts, &mut rng)?;
-    let task = settings.task.unwrap_or(loaded.task);
-    if task != loaded.task {
-        return Err(Error::setting(
-            "task",
-            format!("{task:?}").to_lowercase(),
-            format!("the data {} is read as {:?}", loaded.name, loaded.task),
-        ));
-    }
-    let loss = settings.loss_for(task)?;
-    // Validation split; a CSV's columns are fitted on the training rows alone (data::columns).
-    let prepared = source::prepare(&loaded, settings.val_fraction, &mut rng)?;
-    let (mut train_set, mut val_set, mut test_set) = (prepared.train, prepared.val, prepared.test);
-    // A split too small to hold a row (a tiny table) is no split: no figures on 0 examples, and
-    // no early stopping on an empty validation set (it restored the first epoch's weights).
-    val_set = val_set.filter(|d| !d.is_empty());
-    test_set = test_set.filter(|d| !d.is_empty());
-    // A table (the default recipe differs from images').
-    let tabular = loaded.csv.is_some();
-    // A CSV's cells are not needed any more.
-    loaded.csv = None;
-    if let Some(r) = &prepared.report {
-        observer.on_data(&r.lines());
-    }
-    if train_set.is_empty() {
-        return Err(Error::setting(
-            "val-fraction",
-            settings.val_fraction,
-            "leaves no training examples",
-        ));
-    }
-    let mut normalizer =
-        train_set.fit_normalizer(settings.normalize.unwrap_or(match &prepared.report {
+impl RunData {
+    /// Loads `settings.data`, holds out the validation split (a CSV's columns are fitted on the
+    /// training rows alone, see `data::columns`), reports what a CSV's columns became, and
+    /// scales the parts.
+    fn load(settings: &Settings, rng: &mut Rng, observer: &mut dyn Observer) -> Result<RunData> {
+        let opts = SourceOptions {
+            test: settings.test.clone(),
+            test_fraction: settings.test_fraction,
+            csv: CsvOptions {
+                header: settings.header,
+                target: settings.target.clone(),
+                task: settings.task,
+                classes: None,
+                columns: settings.column_overrides(),
+            },
+        };
+        let loaded = source::load(&settings.data, &opts, rng)?;
+        let task = settings.task.unwrap_or(loaded.task);
+        if task != loaded.task {
+            return Err(Error::setting(
+                "task",
+                format!("{task:?}").to_lowercase(),
+                format!("the data {} is read as {:?}", loaded.name, loaded.task),
+            ));
+        }
+        let loss = settings.loss_for(task)?;
+        let prepared = source::prepare(&loaded, settings.val_fraction, rng)?;
+        if let Some(r) = &prepared.report {
+            observer.on_data(&r.lines());
+        }
+        if prepared.train.is_empty() {
+            return Err(Error::setting(
+                "val-fraction",
+                settings.val_fraction,
+                "leaves no training examples",
+            ));
+        }
+        // A split too small to hold a row (a tiny table) is no split: no figures on 0 examples,
+        // and no early stopping on an empty validation set (it restored the first epoch's weights).
+        let mut data = RunData {
+            name: loaded.name.clone(),
+            task,
+            loss,
+            normalizer: Normalizer::identity(prepared.train.n_features()),
+            target_scaling: None,
+            // A CSV's features as fitted on the training rows (without the validation rows),
+            // which the network reads; not the load-time list (fitted before the split).
+            feature_names: match &prepared.report {
+                Some(r) => Some(r.columns.feature_names()),
+                None => loaded.feature_names.clone(),
+            },
+            target_names: loaded.target_names.filter(|_| task == Task::Regress),
+            tabular: loaded.csv.is_some(),
+            train: prepared.train,
+            val: prepared.val.filter(|d| !d.is_empty()),
+            test: prepared.test.filter(|d| !d.is_empty()),
+            report: prepared.report,
+        };
+        data.scale(settings.normalize.unwrap_or(match &data.report {
             // Pixels written as CSV are scaled by 1/255, as images are.
             Some(r) if r.pixel_like => crate::data::Normalization::Scale,
             _ => loaded.default_normalization,
-        }));
-    if let Some(r) = &prepared.report {
-        // One-hot, boolean and indicator features stay 0/1.
-        for (k, numeric) in r.columns.standardized_mask().into_iter().enumerate() {
-            if !numeric {
-                normalizer.shift[k] = 0.0;
-                normalizer.scale[k] = 1.0;
+        }))?;
+        Ok(data)
+    }
+
+    /// Fits the normalisation `kind` on the training part (one-hot, boolean and indicator
+    /// columns stay 0/1) and, for MSE, the standardisation of the regression targets; applies
+    /// both to every part.
+    fn scale(&mut self, kind: crate::data::Normalization) -> Result<()> {
+        let mut normalizer = self.train.fit_normalizer(kind);
+        if let Some(r) = &self.report {
+            for (k, numeric) in r.columns.standardized_mask().into_iter().enumerate() {
+                if !numeric {
+                    normalizer.shift[k] = 0.0;
+                    normalizer.scale[k] = 1.0;
+                }
             }
         }
+        // Regression targets are learned standardised (MSE only; bce takes 0/1 targets).
+        if self.loss == crate::Loss::Mse {
+            self.target_scaling = TargetScaling::fit(&self.train);
+        }
+        let parts = [Some(&mut self.train), self.val.as_mut(), self.test.as_mut()];
+        for d in parts.into_iter().flatten() {
+            if let Some(t) = &self.target_scaling {
+                t.apply(d);
+            }
+            d.set_normalizer(normalizer.clone())?;
+        }
+        self.normalizer = normalizer;
+        Ok(())
     }
-    // Regression targets are learned standardised (MSE only; bce takes 0/1 targets).
-    let target_scaling = if loss == crate::Loss::Mse {
-        TargetScaling::fit(&train_set)
-    } else {
-        None
-    };
-    if let Some(t) = &target_scaling {
-        for d in [Some(&mut train_set), val_set.as_mut(), test_set.as_mut()]
+
+    /// The largest part's size.
+    fn largest(&self) -> usize {
+        let parts = [Some(&self.train), self.val.as_ref(), self.test.as_ref()];
+        parts
             .into_iter()
             .flatten()
-        {
-            t.apply(d);
+            .map(Dataset::len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What `summary.json` says of the data.
+    fn summary(&self) -> DataSummary {
+        DataSummary {
+            name: self.name.clone(),
+            task: self.task,
+            features: self.train.n_features(),
+            outputs: self.train.n_outputs(),
+            train_examples: self.train.len(),
+            val_examples: self.val.as_ref().map_or(0, Dataset::len),
+            test_examples: self.test.as_ref().map_or(0, Dataset::len),
+            columns: self.report.clone(),
+            target_scaling: self.target_scaling.clone(),
         }
     }
-    for d in [Some(&mut train_set), val_set.as_mut(), test_set.as_mut()]
-        .into_iter()
-        .flatten()
-    {
-        d.set_normalizer(normalizer.clone())?;
-    }
-    // The defaults that depend on the data (recipe, epoch rule, early stopping), written out so
-    // that the recorded settings name the optimiser, rate, momentum, epochs and patience.
-    check_early_stopping_flags(settings, task, val_set.is_some())?;
-    let mut sized = settings.resolved_for(train_set.len(), val_set.is_some(), tabular);
-    let mut optimizer = sized.optimizer_config()?;
-    let mut cfg = sized.train_config(loss, train_set.len())?;
-    sized.monitor = Some(cfg.monitor);
-    let settings = &sized;
-    let largest = [Some(&train_set), val_set.as_ref(), test_set.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(Dataset::len)
-        .max()
-        .unwrap_or(0);
-    check_report_memory(largest, train_set.n_outputs())?;
-    cfg.class_weights = class_weights(settings, loss, &train_set)?;
+}
 
+/// `metrics.jsonl` at `path`, holding the epochs before a resumed state as the interrupted
+/// run wrote them.
+fn open_metrics(path: &Path, resume: Option<&train::TrainState<f32>>) -> Result<std::fs::File> {
+    let mut jsonl = std::fs::File::create(path).map_err(io_err(path))?;
+    for m in resume.iter().flat_map(|s| &s.history) {
+        let line = serde_json::to_string(m).expect("metrics serialise");
+        writeln!(jsonl, "{line}").map_err(io_err(path))?;
+    }
+    Ok(jsonl)
+}
+
+/// The settings with the defaults that depend on the data written out (recipe, epoch rule,
+/// early stopping), so that the recorded settings name the optimiser, rate, momentum, epochs,
+/// patience and monitor; the optimiser and loop settings they give; and the checks that need
+/// the data.
+fn resolve_for_data(
+    settings: &Settings,
+    data: &RunData,
+) -> Result<(Settings, OptimizerConfig, train::TrainConfig)> {
+    check_early_stopping_flags(settings, data.task, data.val.is_some())?;
+    let n = data.train.len();
+    let mut sized = settings.resolved_for(n, data.val.is_some(), data.tabular);
+    let optimizer = sized.optimizer_config()?;
+    let mut cfg = sized.train_config(data.loss, n)?;
+    sized.monitor = Some(cfg.monitor);
+    check_report_memory(data.largest(), data.train.n_outputs())?;
+    cfg.class_weights = class_weights(&sized, data.loss, &data.train)?;
+    Ok((sized, optimizer, cfg))
+}
+
+/// The network of `settings.hidden` for the training data, its training memory checked before
+/// it is allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
+/// replace them, so the file need not still exist), from `--init`'s file.
+fn build_network(
+    settings: &Settings,
+    train_set: &Dataset,
+    optimizer: &OptimizerConfig,
+    cfg: &train::TrainConfig,
+    rng: &mut Rng,
+    resuming: bool,
+) -> Result<Network<f32>> {
     let mut sizes = vec![train_set.n_features()];
     sizes.extend(&settings.hidden);
     sizes.push(train_set.n_outputs());
@@ -651,261 +940,57 @@ fn execute_mode(
     let init = settings
         .init_scheme
         .unwrap_or(Init::default_for(settings.activation));
-    let mut net = Network::<f32>::mlp(
-        &sizes,
-        settings.activation,
-        settings.dropout,
-        init,
-        &mut rng,
-    )?;
-    // On resume the checkpoint's weights replace these, so the --init file need not still exist.
-    if let Some(path) = settings.init.as_ref().filter(|_| resume.is_none()) {
+    let mut net = Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)?;
+    if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
         io::load_params(path, &mut net)?;
     }
+    Ok(net)
+}
 
-    // The learning-rate range test: alone (`lr-find`), or choosing the rate (`--lr auto`;
-    // a resumed run keeps the rate recorded in its settings).
-    let folder = match (mode, folder) {
-        (Mode::LrFind(find), _) => {
-            let r = crate::lr_find::lr_find(&mut net, &train_set, &optimizer, &cfg, find, &rng)?;
-            return Ok(Outcome::Found(r));
-        }
-        (Mode::Train, Some(folder)) => folder,
-        (Mode::Train, None) => unreachable!("training is given a run folder"),
+/// The loss and the task's figures of `net` on `d` (RMSE and R² in the targets' original
+/// units), with the report behind them.
+fn figures(
+    net: &Network<f32>,
+    d: &Dataset,
+    loss: crate::Loss,
+    target_scaling: Option<&TargetScaling>,
+) -> Result<(Figures, Report)> {
+    let e = train::evaluate(net, d, loss)?;
+    let r = report_in_units(net, d, target_scaling);
+    let bce = loss == crate::Loss::Bce;
+    let (rmse, r2) = match &r {
+        // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
+        Report::Regression(_) if bce => (None, None),
+        Report::Regression(g) => (Some(g.rmse), Some(g.r2).filter(|r| !r.is_nan())),
+        Report::Classes(_) => (None, None),
     };
-    let mut chosen = settings.clone();
-    let found = if settings.lr_auto && resume.is_none() {
-        let r = crate::lr_find::lr_find(
-            &mut net,
-            &train_set,
-            &optimizer,
-            &cfg,
-            &LrFindConfig::default(),
-            &rng,
-        )?;
-        chosen.lr = Some(r.suggestion);
-        optimizer = chosen.optimizer_config()?;
-        Some(r)
-    } else {
-        None
+    let (macro_f1, roc_auc) = match &r {
+        Report::Classes(c) => (Some(c.macro_f1), c.roc_auc),
+        Report::Regression(_) if bce => metrics::bce_binary(net, d),
+        Report::Regression(_) => (None, None),
     };
-    let settings = &chosen;
-    let dir = folder.stage.clone();
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    if let Some(r) = &found {
-        crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
-    }
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut jsonl = std::fs::File::create(&metrics_path).map_err(|source| Error::Io {
-        path: metrics_path.clone(),
-        source,
-    })?;
-    let mut prior_snapshots = Vec::new();
-    let resume = match resume {
-        Some((state, layers, snaps)) => {
-            prior_snapshots = snaps;
-            if layers != net.layers() {
-                return Err(Error::shape(
-                    "checkpoint architecture",
-                    format!("{:?}", net.layers()),
-                    format!("{layers:?}"),
-                ));
-            }
-            // The epochs before the checkpoint, as the interrupted run wrote them.
-            for m in &state.history {
-                writeln!(
-                    jsonl,
-                    "{}",
-                    serde_json::to_string(m).expect("metrics serialise")
-                )
-                .map_err(|source| Error::Io {
-                    path: metrics_path.clone(),
-                    source,
-                })?;
-            }
-            Some(state)
-        }
-        None => None,
+    let two_classes = match &r {
+        Report::Classes(c) => c.confusion.len() == 2,
+        Report::Regression(_) => bce && d.n_outputs() == 1,
     };
-    let mut meta = ModelMeta::new(&net, loss, normalizer.clone());
-    meta.class_names = train_set.class_names.clone();
-    // A CSV's features as fitted on the training rows (without the validation rows), which the
-    // network reads; not the load-time list (fitted before the validation split).
-    meta.feature_names = match &prepared.report {
-        Some(r) => Some(r.columns.feature_names()),
-        None => loaded.feature_names.clone(),
+    let roc_auc_undefined =
+        (two_classes && roc_auc.is_none()).then(|| ROC_AUC_UNDEFINED.to_string());
+    let r2_undefined = match &r {
+        Report::Regression(g) if !bce => g.r2_undefined.clone(),
+        _ => None,
     };
-    meta.target_names = loaded
-        .target_names
-        .clone()
-        .filter(|_| task == Task::Regress);
-    meta.settings = serde_json::to_value(settings).expect("settings serialise");
-    meta.columns = prepared.report.as_ref().map(|r| r.columns.clone());
-    meta.target_scaling = target_scaling.clone();
-    let checkpoint_path = dir.join(CHECKPOINT);
-    let trajectory_path = dir.join(crate::landscape::trajectory::FILE);
-    let snapshots = Rc::new(RefCell::new(prior_snapshots));
-    let mut save = |state: &train::TrainState<f32>| {
-        // The trajectory first, so that it always reaches at least the checkpoint's epoch.
-        if settings.snapshots {
-            crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
-        }
-        crate::checkpoint::save(&checkpoint_path, state, &meta, meta.settings.clone())
+    let figures = Figures {
+        loss: e.loss,
+        accuracy: e.accuracy,
+        rmse,
+        r2,
+        examples: d.len(),
+        macro_f1,
+        roc_auc,
+        roc_auc_undefined,
+        r2_undefined,
     };
-    // Every run keeps its final state (and an interrupted one where it stopped).
-    let checkpointing = Some(train::Checkpointing {
-        every: settings.checkpoint_every.unwrap_or(train::Every::End),
-        save: &mut save,
-    });
-    let mut tee = Tee {
-        inner: observer,
-        file: &mut jsonl,
-        path: &metrics_path,
-        error: None,
-        snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
-    };
-    // Where training starts, kept to test a learning rate should it diverge.
-    let mut start = net.clone();
-    if let Some(s) = &resume {
-        start.params_mut().copy_from_slice(&s.params);
-    }
-    let start_rng = rng.clone();
-    let report = match train::train_with(
-        &mut net,
-        &train_set,
-        val_set.as_ref(),
-        &optimizer,
-        &schedule,
-        &cfg,
-        &mut rng,
-        &mut tee,
-        resume,
-        checkpointing,
-    ) {
-        Err(Error::Diverged {
-            epoch,
-            step,
-            loss,
-            lr,
-            cause,
-            advice,
-        }) => {
-            let advice = tested_advice(&start, &train_set, &optimizer, &cfg, lr, &start_rng)
-                .unwrap_or(advice);
-            return Err(Error::Diverged {
-                epoch,
-                step,
-                loss,
-                lr,
-                cause,
-                advice,
-            });
-        }
-        other => other?,
-    };
-    if let Some(e) = tee.error {
-        return Err(e);
-    }
-    drop(jsonl);
-    let interrupted = matches!(report.stop, StopReason::Interrupted { .. });
-    if settings.snapshots {
-        crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
-    }
-
-    let figures = |d: &Dataset| -> Result<(Figures, Report)> {
-        let e = train::evaluate(&net, d, loss)?;
-        let r = report_in_units(&net, d, target_scaling.as_ref());
-        let (rmse, r2) = match &r {
-            // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
-            Report::Regression(_) if loss == crate::Loss::Bce => (None, None),
-            Report::Regression(g) => (Some(g.rmse), Some(g.r2).filter(|r| !r.is_nan())),
-            Report::Classes(_) => (None, None),
-        };
-        let (macro_f1, roc_auc) = match &r {
-            Report::Classes(c) => (Some(c.macro_f1), c.roc_auc),
-            Report::Regression(_) if loss == crate::Loss::Bce => metrics::bce_binary(&net, d),
-            Report::Regression(_) => (None, None),
-        };
-        let two_classes = match &r {
-            Report::Classes(c) => c.confusion.len() == 2,
-            Report::Regression(_) => loss == crate::Loss::Bce && d.n_outputs() == 1,
-        };
-        let roc_auc_undefined =
-            (two_classes && roc_auc.is_none()).then(|| ROC_AUC_UNDEFINED.to_string());
-        Ok((
-            Figures {
-                loss: e.loss,
-                accuracy: e.accuracy,
-                rmse,
-                r2,
-                examples: d.len(),
-                macro_f1,
-                roc_auc,
-                roc_auc_undefined,
-                r2_undefined: match &r {
-                    Report::Regression(g) if loss != crate::Loss::Bce => g.r2_undefined.clone(),
-                    _ => None,
-                },
-            },
-            r,
-        ))
-    };
-    let (train_fig, _) = figures(&train_set)?;
-    let val_fig = val_set.as_ref().map(figures).transpose()?.map(|f| f.0);
-    let test_eval = test_set.as_ref().map(figures).transpose()?;
-
-    let model_path = dir.join("model.safetensors");
-    let mut model_meta = meta.clone();
-    model_meta.interrupted = interrupted;
-    io::save(&model_path, &net, &model_meta)?;
-
-    plot_run(
-        &dir,
-        &report.history,
-        test_eval.as_ref().map(|t| &t.1),
-        train_set.class_names.as_deref(),
-    )?;
-    let train_seconds: f64 = report.history.iter().map(|m| m.seconds).sum();
-    let summary = Summary {
-        train: train_fig,
-        val: val_fig,
-        test: test_eval.map(|t| t.0),
-        epochs: report.history.len(),
-        best_epoch: report.best_epoch,
-        stop_reason: stop_text(&report.stop, &cfg, &report),
-        epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
-        examples_per_second: (train_set.len() * report.history.len()) as f64
-            / train_seconds.max(1e-12),
-        model: folder.dir.join("model.safetensors"),
-        seed: settings.seed,
-        data: DataSummary {
-            name: loaded.name.clone(),
-            task,
-            features: train_set.n_features(),
-            outputs: train_set.n_outputs(),
-            train_examples: train_set.len(),
-            val_examples: val_set.as_ref().map_or(0, Dataset::len),
-            test_examples: test_set.as_ref().map_or(0, Dataset::len),
-            columns: prepared.report.clone(),
-            target_scaling: target_scaling.clone(),
-        },
-        settings: settings.clone(),
-        downhill_version: env!("CARGO_PKG_VERSION").to_string(),
-        total_seconds: started.elapsed().as_secs_f64(),
-        class_weights: cfg.class_weights.clone(),
-        interrupted,
-        lr_find: found.map(|r| LrFound {
-            chosen_lr: r.suggestion,
-            rule: r.rule,
-            min_lr: r.min_lr,
-            steepest_lr: r.steepest_lr,
-            steps: r.curve.len(),
-        }),
-    };
-    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
-    io::write_atomic(&dir.join("summary.json"), json.as_bytes())?;
-    folder.publish()?;
-    Ok(Outcome::Trained(Box::new(summary)))
+    Ok((figures, r))
 }
 
 /// The class weights `--class-weight balanced` asks for, from the training part's targets.
@@ -1437,9 +1522,21 @@ pub fn predict_csv_noted(
     proba: bool,
 ) -> Result<(String, RowNotes)> {
     let model = io::load(model_path)?;
+    let (data, notes) = prediction_input(&model, input)?;
+    let mut z = metrics::outputs(&model.net, &data);
+    if let Some(t) = &model.meta.target_scaling {
+        t.unscale(&mut z);
+    }
+    let k = model.net.outputs();
+    Ok((predictions_csv(&model.meta, &z, k, proba), notes))
+}
+
+/// The rows of the CSV `input`, encoded and normalised as the model's training file was (with
+/// zeros for targets), and what reading them met.
+fn prediction_input(model: &io::Model, input: &Path) -> Result<(Dataset, RowNotes)> {
     let meta = &model.meta;
     let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
-    let columns = model_columns(&model, &recorded, true);
+    let columns = model_columns(model, &recorded, true);
     // A model trained on a header-less file reads header-less input.
     let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
     let table = crate::data::csv::read_table(input, header, Some(&known_names(&columns)))?;
@@ -1456,102 +1553,96 @@ pub fn predict_csv_noted(
             enc.n_features,
         ));
     }
-    let n = rows.len();
     let notes = RowNotes {
         dropped_rows: 0,
         imputed_cells: enc.imputed,
         unseen: enc.unseen,
         interrupted_model: meta.interrupted,
     };
-    let k = model.net.outputs();
+    let (n, k) = (rows.len(), model.net.outputs());
     let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;
     data.set_normalizer(meta.normalizer.clone())?;
-    let mut z = metrics::outputs(&model.net, &data);
-    if let Some(t) = &meta.target_scaling {
-        t.unscale(&mut z);
-    }
-    let mut out = String::new();
-    let names: Vec<String> = meta
-        .class_names
-        .clone()
-        .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
-    let csv_field = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    Ok((data, notes))
+}
+
+/// The model's outputs `z` (`k` a row, regression outputs in the targets' units) as CSV: for
+/// cross-entropy the class (and with `proba` its softmax probabilities), for BCE each output's
+/// 0/1 class (and its sigmoid probability), for MSE the values.
+fn predictions_csv(meta: &ModelMeta, z: &[f32], k: usize, proba: bool) -> String {
     // The output columns' names (BCE and MSE): the targets' names, or `output j`.
     let cols: Vec<String> = meta
         .target_names
         .clone()
         .unwrap_or_else(|| (0..k).map(|i| format!("output {i}")).collect());
-    match meta.loss {
+    let names: Vec<String> = meta
+        .class_names
+        .clone()
+        .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
+    type Fields<'a> = Box<dyn Fn(&[f32]) -> Vec<String> + 'a>;
+    let (header, fields): (Vec<String>, Fields) = match meta.loss {
         crate::Loss::CrossEntropy => {
-            out.push_str("prediction");
+            let mut header = vec!["prediction".to_string()];
             if proba {
-                for c in &names {
-                    out.push_str(&format!(",p_{}", csv_field(c)));
-                }
+                header.extend(names.iter().map(|c| format!("p_{}", csv_field(c))));
             }
-            out.push('\n');
-            let mut p = vec![0.0f32; k];
-            for row in z.chunks_exact(k) {
-                out.push_str(&csv_field(&names[crate::loss::argmax(row)]));
-                if proba {
-                    crate::loss::softmax_into(row, &mut p);
-                    for v in &p {
-                        out.push_str(&format!(",{v}"));
-                    }
-                }
-                out.push('\n');
-            }
+            (header, Box::new(|row| class_fields(row, proba, &names)))
         }
         crate::Loss::Bce => {
-            let header: Vec<String> = cols
-                .iter()
-                .flat_map(|c| {
-                    if proba {
-                        vec![csv_field(c), format!("p_{}", csv_field(c))]
-                    } else {
-                        vec![csv_field(c)]
-                    }
-                })
-                .collect();
-            out.push_str(&header.join(","));
-            out.push('\n');
-            for row in z.chunks_exact(k) {
-                let fields: Vec<String> = row
-                    .iter()
-                    .flat_map(|&v| {
-                        let p = crate::loss::sigmoid(v);
-                        let class = if v > 0.0 { "1" } else { "0" }.to_string();
-                        if proba {
-                            vec![class, p.to_string()]
-                        } else {
-                            vec![class]
-                        }
-                    })
-                    .collect();
-                out.push_str(&fields.join(","));
-                out.push('\n');
-            }
+            let header = cols.iter().flat_map(|c| {
+                let c = csv_field(c);
+                if proba {
+                    vec![c.clone(), format!("p_{c}")]
+                } else {
+                    vec![c]
+                }
+            });
+            (header.collect(), Box::new(|row| binary_fields(row, proba)))
         }
-        crate::Loss::Mse => {
-            out.push_str(
-                &cols
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push('\n');
-            for row in z.chunks_exact(k) {
-                out.push_str(&row.iter().map(f32::to_string).collect::<Vec<_>>().join(","));
-                out.push('\n');
-            }
-        }
+        crate::Loss::Mse => (
+            cols.iter().map(|c| csv_field(c)).collect(),
+            Box::new(|row| row.iter().map(f32::to_string).collect()),
+        ),
+    };
+    let mut out = header.join(",") + "\n";
+    for row in z.chunks_exact(k) {
+        out.push_str(&fields(row).join(","));
+        out.push('\n');
     }
-    Ok((out, notes))
+    out
+}
+
+/// One row's prediction under cross-entropy: the class named in `names` with the largest
+/// output, and with `proba` the softmax probabilities.
+fn class_fields(row: &[f32], proba: bool, names: &[String]) -> Vec<String> {
+    let mut fields = vec![csv_field(&names[crate::loss::argmax(row)])];
+    if proba {
+        let mut p = vec![0.0f32; row.len()];
+        crate::loss::softmax_into(row, &mut p);
+        fields.extend(p.iter().map(|v| v.to_string()));
+    }
+    fields
+}
+
+/// One row's predictions under BCE: each output's class (1 where the logit is positive), and
+/// with `proba` its sigmoid probability.
+fn binary_fields(row: &[f32], proba: bool) -> Vec<String> {
+    row.iter()
+        .flat_map(|&v| {
+            let class = if v > 0.0 { "1" } else { "0" }.to_string();
+            if proba {
+                vec![class, crate::loss::sigmoid(v).to_string()]
+            } else {
+                vec![class]
+            }
+        })
+        .collect()
+}
+
+/// A CSV field: quoted (with quotes doubled) if it holds a comma, a quote or a newline.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }

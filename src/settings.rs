@@ -497,8 +497,17 @@ impl Settings {
         }
     }
 
-    /// The training-loop settings for a training set of `n` examples.
-    pub fn train_config(&self, loss: Loss, n: usize) -> Result<TrainConfig> {
+    /// Every check of the settings that needs no data, each made here once: the optimiser and
+    /// its flags, the schedule, the loop's and the network's settings. A run makes them before
+    /// it loads the data, so that a bad flag fails before a long load.
+    pub fn check(&self) -> Result<()> {
+        self.optimizer_config()?;
+        self.schedule()?;
+        self.check_loop()
+    }
+
+    /// The checks of the settings [`Settings::train_config`] reads, and of the network's.
+    fn check_loop(&self) -> Result<()> {
         check_fraction("val-fraction", self.val_fraction)?;
         if let Some(f) = self.test_fraction {
             check_fraction("test-fraction", f)?;
@@ -537,23 +546,31 @@ impl Settings {
                 "every hidden width must be ≥ 1",
             ));
         }
-        let divergence = match self.divergence_factor {
-            None => Some(crate::train::Divergence::default()),
-            Some(0.0) => None,
-            Some(f) if f.is_finite() && f > 1.0 => Some(crate::train::Divergence {
+        self.divergence().map(|_| ())
+    }
+
+    /// The divergence rule: the default, or with `divergence-factor`'s factor, or none (0).
+    fn divergence(&self) -> Result<Option<crate::train::Divergence>> {
+        match self.divergence_factor {
+            None => Ok(Some(crate::train::Divergence::default())),
+            Some(0.0) => Ok(None),
+            Some(f) if f.is_finite() && f > 1.0 => Ok(Some(crate::train::Divergence {
                 factor: f,
                 ..Default::default()
-            }),
-            Some(f) => {
-                return Err(Error::setting(
-                    "divergence-factor",
-                    f,
-                    "must be a number > 1, or 0 to turn the rule off",
-                ));
-            }
-        };
+            })),
+            Some(f) => Err(Error::setting(
+                "divergence-factor",
+                f,
+                "must be a number > 1, or 0 to turn the rule off",
+            )),
+        }
+    }
+
+    /// The training-loop settings for a training set of `n` examples.
+    pub fn train_config(&self, loss: Loss, n: usize) -> Result<TrainConfig> {
+        self.check_loop()?;
         Ok(TrainConfig {
-            divergence,
+            divergence: self.divergence()?,
             epochs: self.epochs.unwrap_or_else(|| epochs_for(n, self.batch())),
             batch_size: match self.batch() {
                 BatchSize::Examples(b) => b,

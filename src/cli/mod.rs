@@ -53,7 +53,35 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
 }
 
 fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
-    let t = &a.train;
+    check_no_run_folder(&a.train)?;
+    let settings = a.train.settings()?;
+    let find = downhill::lr_find::LrFindConfig {
+        start: a.start_lr,
+        end: a.end_lr,
+        steps: a.steps,
+        blowup: a.blowup,
+        ..Default::default()
+    };
+    check_lr_find(a, &settings, &find)?;
+    let r = run::lr_find(&settings, &find)?;
+    downhill::lr_find::picture(&a.plot, &r)?;
+    // The result is data: written checked, as predict's (a full stdout is an error).
+    let text = if a.train.json {
+        format!(
+            "{}\n",
+            serde_json::to_string(&r).expect("result serialises")
+        )
+    } else if !a.train.quiet {
+        lr_find_text(&r, &a.plot)
+    } else {
+        String::new()
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lr-find` refuses the flags of a run folder: it resumes nothing and writes no folder.
+fn check_no_run_folder(t: &TrainArgs) -> Result<(), Error> {
     if let Some(dir) = &t.resume {
         return Err(Error::setting(
             "resume",
@@ -68,7 +96,16 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
             "lr-find writes no run folder; its picture goes to --plot FILE",
         ));
     }
-    let settings = t.settings()?;
+    Ok(())
+}
+
+/// What `lr-find` refuses before the range test, once the settings are read: a learning rate,
+/// a bad ramp, a picture it cannot write.
+fn check_lr_find(
+    a: &LrFindArgs,
+    settings: &Settings,
+    find: &downhill::lr_find::LrFindConfig,
+) -> Result<(), Error> {
     if settings.lr_auto || settings.lr.is_some() {
         return Err(Error::setting(
             "lr",
@@ -76,13 +113,6 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
             "lr-find ramps the learning rate itself; use --start-lr and --end-lr",
         ));
     }
-    let find = downhill::lr_find::LrFindConfig {
-        start: a.start_lr,
-        end: a.end_lr,
-        steps: a.steps,
-        blowup: a.blowup,
-        ..Default::default()
-    };
     find.validate()?;
     if !matches!(
         a.plot.extension().and_then(|e| e.to_str()),
@@ -103,44 +133,38 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
             format!("its folder {} does not exist", folder.display()),
         ));
     }
-    let r = run::lr_find(&settings, &find)?;
-    downhill::lr_find::picture(&a.plot, &r)?;
-    // The result is data: written checked, as predict's (a full stdout is an error).
+    Ok(())
+}
+
+/// The range test's result for people: the ramp, the smoothed minimum, the steepest descent,
+/// the suggestion and the picture.
+fn lr_find_text(r: &downhill::lr_find::LrFindResult, plot: &std::path::Path) -> String {
     use std::fmt::Write as _;
     let mut text = String::new();
-    if t.json {
-        let _ = writeln!(
-            text,
-            "{}",
-            serde_json::to_string(&r).expect("result serialises")
-        );
-    } else if !t.quiet {
-        let last = r.curve.last().expect("at least two points");
-        let _ = writeln!(
-            text,
-            "ramped η from {:.1e} to {:.3e} over {} steps ({})",
-            r.curve[0].lr,
-            last.lr,
-            r.curve.len(),
-            if r.diverged {
-                "stopped: the smoothed loss blew up"
-            } else {
-                "the loss never blew up: try a larger --end-lr"
-            }
-        );
-        let _ = writeln!(text, "smoothed loss lowest at η = {:.3e}", r.min_lr);
-        if let Some(s) = r.steepest_lr {
-            let _ = writeln!(text, "steepest descent at  η = {s:.3e}");
+    let last = r.curve.last().expect("at least two points");
+    let _ = writeln!(
+        text,
+        "ramped η from {:.1e} to {:.3e} over {} steps ({})",
+        r.curve[0].lr,
+        last.lr,
+        r.curve.len(),
+        if r.diverged {
+            "stopped: the smoothed loss blew up"
+        } else {
+            "the loss never blew up: try a larger --end-lr"
         }
-        let _ = writeln!(
-            text,
-            "suggested learning rate: {:.3e}  ({})",
-            r.suggestion, r.rule
-        );
-        let _ = writeln!(text, "picture: {}", a.plot.display());
+    );
+    let _ = writeln!(text, "smoothed loss lowest at η = {:.3e}", r.min_lr);
+    if let Some(s) = r.steepest_lr {
+        let _ = writeln!(text, "steepest descent at  η = {s:.3e}");
     }
-    write_stdout(&text)?;
-    Ok(ExitCode::SUCCESS)
+    let _ = writeln!(
+        text,
+        "suggested learning rate: {:.3e}  ({})",
+        r.suggestion, r.rule
+    );
+    let _ = writeln!(text, "picture: {}", plot.display());
+    text
 }
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
@@ -270,41 +294,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
             serde_json::to_string(&summary).expect("summary serialises")
         ))?;
     } else if !a.quiet {
-        if let Some(f) = &summary.lr_find {
-            outln!(
-                "learning rate {:.3e}, chosen by the range test ({}; {} steps; curve in lr-find.svg)",
-                f.chosen_lr,
-                f.rule,
-                f.steps
-            );
-        }
-        outln!("stopped: {}", summary.stop_reason);
-        outln!("train  {}", fmt_figures(&summary.train));
-        if let Some(v) = &summary.val {
-            outln!("val    {}", fmt_figures(v));
-        }
-        if let Some(t) = &summary.test {
-            outln!("test   {}", fmt_figures(t));
-        }
-        // + 0.0: an empty sum is −0.0 (a run interrupted in its first epoch).
-        let secs: f64 = summary.epoch_seconds.iter().sum::<f64>() + 0.0;
-        // An interrupted run also trained part of the epoch after its last complete one.
-        let partial = match progress.last_step {
-            Some((epoch, done, steps))
-                if summary.interrupted && epoch == summary.epochs && done < steps =>
-            {
-                format!(" and {done} of {steps} steps of epoch {}", epoch + 1)
-            }
-            _ => String::new(),
-        };
-        outln!(
-            "trained {} epochs{partial} in {:.2}s ({:.0} examples/s); whole run {:.2}s",
-            summary.epochs,
-            secs,
-            summary.examples_per_second,
-            summary.total_seconds
-        );
-        outln!("model and report in {folder}");
+        print_summary(&summary, progress.last_step, &folder);
     }
     // 130: the shell's code for a run ended by Ctrl-C.
     Ok(if summary.interrupted {
@@ -312,6 +302,46 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A finished (or interrupted) run for people: the chosen rate, why it stopped, the figures,
+/// the time, where its folder is. `last_step`: the (epoch, steps done, steps) last seen.
+fn print_summary(summary: &run::Summary, last_step: Option<(usize, usize, usize)>, folder: &str) {
+    if let Some(f) = &summary.lr_find {
+        outln!(
+            "learning rate {:.3e}, chosen by the range test ({}; {} steps; curve in lr-find.svg)",
+            f.chosen_lr,
+            f.rule,
+            f.steps
+        );
+    }
+    outln!("stopped: {}", summary.stop_reason);
+    outln!("train  {}", fmt_figures(&summary.train));
+    if let Some(v) = &summary.val {
+        outln!("val    {}", fmt_figures(v));
+    }
+    if let Some(t) = &summary.test {
+        outln!("test   {}", fmt_figures(t));
+    }
+    // + 0.0: an empty sum is −0.0 (a run interrupted in its first epoch).
+    let secs: f64 = summary.epoch_seconds.iter().sum::<f64>() + 0.0;
+    // An interrupted run also trained part of the epoch after its last complete one.
+    let partial = match last_step {
+        Some((epoch, done, steps))
+            if summary.interrupted && epoch == summary.epochs && done < steps =>
+        {
+            format!(" and {done} of {steps} steps of epoch {}", epoch + 1)
+        }
+        _ => String::new(),
+    };
+    outln!(
+        "trained {} epochs{partial} in {:.2}s ({:.0} examples/s); whole run {:.2}s",
+        summary.epochs,
+        secs,
+        summary.examples_per_second,
+        summary.total_seconds
+    );
+    outln!("model and report in {folder}");
 }
 
 fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
@@ -358,61 +388,64 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
                 None => outln!("R²        {:.4}", r.r2),
             }
         }
-        Report::Classes(c) => {
-            outln!("accuracy  {:.4}", c.accuracy);
-            outln!("macro-F1  {:.4}", c.macro_f1);
-            if let Some(a) = c.roc_auc {
-                outln!("ROC-AUC   {a:.4}");
-            } else if c.confusion.len() == 2 {
-                outln!("ROC-AUC   undefined ({})", downhill::run::ROC_AUC_UNDEFINED);
-            }
-            let k = c.confusion.len();
-            let names: Vec<String> = e
-                .class_names
-                .clone()
-                .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
-            let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
-            outln!("\n{:>w$}  precision  recall      F1  support", "class");
-            for (i, name) in names.iter().enumerate() {
-                let support: usize = c.confusion[i].iter().sum();
-                outln!(
-                    "{name:>w$}  {:>9.4}  {:>6.4}  {:>6.4}  {support:>7}",
-                    c.precision[i],
-                    c.recall[i],
-                    c.f1[i]
-                );
-            }
-            if k > downhill::plot::MAX_CONFUSION_CLASSES {
-                outln!(
-                    "\nconfusion matrix omitted: {k} classes (shown for at most {}; --json has it)",
-                    downhill::plot::MAX_CONFUSION_CLASSES
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            outln!("\nconfusion matrix (rows: true class, columns: predicted)");
-            let cw = c
-                .confusion
-                .iter()
-                .flatten()
-                .map(|v| v.to_string().len())
-                .max()
-                .unwrap_or(1)
-                .max(3);
-            out!("{:>w$}", "");
-            for i in 0..k {
-                out!(" {:>cw$}", i);
-            }
-            outln!();
-            for (i, row) in c.confusion.iter().enumerate() {
-                out!("{:>w$}", names[i]);
-                for v in row {
-                    out!(" {v:>cw$}");
-                }
-                outln!();
-            }
-        }
+        Report::Classes(c) => print_classes(c, e.class_names.as_deref()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A classification's figures for people: accuracy, macro-F1, ROC-AUC, each class's precision,
+/// recall and F1, and the confusion matrix (for at most `MAX_CONFUSION_CLASSES` classes).
+fn print_classes(c: &downhill::metrics::ClassReport, class_names: Option<&[String]>) {
+    outln!("accuracy  {:.4}", c.accuracy);
+    outln!("macro-F1  {:.4}", c.macro_f1);
+    if let Some(a) = c.roc_auc {
+        outln!("ROC-AUC   {a:.4}");
+    } else if c.confusion.len() == 2 {
+        outln!("ROC-AUC   undefined ({})", downhill::run::ROC_AUC_UNDEFINED);
+    }
+    let k = c.confusion.len();
+    let names: Vec<String> = class_names
+        .map(<[String]>::to_vec)
+        .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
+    let w = names.iter().map(String::len).max().unwrap_or(1).max(5);
+    outln!("\n{:>w$}  precision  recall      F1  support", "class");
+    for (i, name) in names.iter().enumerate() {
+        let support: usize = c.confusion[i].iter().sum();
+        outln!(
+            "{name:>w$}  {:>9.4}  {:>6.4}  {:>6.4}  {support:>7}",
+            c.precision[i],
+            c.recall[i],
+            c.f1[i]
+        );
+    }
+    if k > downhill::plot::MAX_CONFUSION_CLASSES {
+        outln!(
+            "\nconfusion matrix omitted: {k} classes (shown for at most {}; --json has it)",
+            downhill::plot::MAX_CONFUSION_CLASSES
+        );
+        return;
+    }
+    outln!("\nconfusion matrix (rows: true class, columns: predicted)");
+    let cw = c
+        .confusion
+        .iter()
+        .flatten()
+        .map(|v| v.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(3);
+    out!("{:>w$}", "");
+    for i in 0..k {
+        out!(" {:>cw$}", i);
+    }
+    outln!();
+    for (i, row) in c.confusion.iter().enumerate() {
+        out!("{:>w$}", names[i]);
+        for v in row {
+            out!(" {v:>cw$}");
+        }
+        outln!();
+    }
 }
 
 /// Says on stderr that a model holds the weights of an interrupted run (eval, predict).
@@ -529,57 +562,85 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
 }
 
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
-    use downhill::landscape::{Spec, Surface, descent, plot, walk};
+    use downhill::landscape::{plot, walk};
     if let Some(model_path) = &a.model {
-        let spec = a
-            .data
-            .as_deref()
-            .expect("clap requires --data with --model");
-        let out = a
-            .out
-            .clone()
-            .unwrap_or_else(|| "landscape-model.svg".into());
-        let opts = downhill::landscape::ModelOptions {
-            span: a.span,
-            points: a.points,
-            examples: a.examples,
-            seed: a.seed,
-            random_directions: a.random_directions,
-        };
-        let model = downhill::io::load(model_path)?;
-        let data = downhill::run::eval_data(&model, spec)?;
-        let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
-        if a.json {
-            outln!(
-                "{}",
-                serde_json::json!({ "picture": out, "slice": r.slice, "trajectory": r.trajectory, "trajectory_loss": r.trajectory_loss })
-            );
-        } else {
-            let g = &r.slice.loss;
-            let corners = [
-                g[0][0],
-                g[0][g.len() - 1],
-                g[g.len() - 1][0],
-                g[g.len() - 1][g.len() - 1],
-            ];
-            outln!(
-                "loss at the trained weights {:.4}; at the corners of the slice {:.4} to {:.4}",
-                r.slice.center,
-                corners.iter().copied().fold(f64::INFINITY, f64::min),
-                corners.iter().copied().fold(0.0, f64::max)
-            );
-            if let Some(t) = &r.trajectory {
-                outln!(
-                    "training path of {} snapshots; its principal directions explain {:.0}% and {:.0}% of its variance",
-                    t.coords.len(),
-                    100.0 * t.explained[0],
-                    100.0 * t.explained[1]
-                );
-            }
-            outln!("picture: {}", out.display());
-        }
+        return landscape_model(a, model_path);
+    }
+    let spec = landscape_spec(a)?;
+    let paths = walk(&spec)?;
+    let surface = &spec.surface;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| format!("landscape-{}.svg", surface.name()).into());
+    plot::draw(&out, surface, &paths, &landscape_title(a, &spec))?;
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "surface": surface, "picture": out, "optimizers": paths })
+        );
+    } else {
+        print_paths(&paths);
+        outln!("picture: {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `landscape --model`: the loss surface around a trained model's weights, and its training path.
+fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<ExitCode, Error> {
+    let spec = a
+        .data
+        .as_deref()
+        .expect("clap requires --data with --model");
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| "landscape-model.svg".into());
+    let opts = downhill::landscape::ModelOptions {
+        span: a.span,
+        points: a.points,
+        examples: a.examples,
+        seed: a.seed,
+        random_directions: a.random_directions,
+    };
+    let model = downhill::io::load(model_path)?;
+    let data = downhill::run::eval_data(&model, spec)?;
+    let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "picture": out, "slice": r.slice, "trajectory": r.trajectory, "trajectory_loss": r.trajectory_loss })
+        );
         return Ok(ExitCode::SUCCESS);
     }
+    let g = &r.slice.loss;
+    let corners = [
+        g[0][0],
+        g[0][g.len() - 1],
+        g[g.len() - 1][0],
+        g[g.len() - 1][g.len() - 1],
+    ];
+    outln!(
+        "loss at the trained weights {:.4}; at the corners of the slice {:.4} to {:.4}",
+        r.slice.center,
+        corners.iter().copied().fold(f64::INFINITY, f64::min),
+        corners.iter().copied().fold(0.0, f64::max)
+    );
+    if let Some(t) = &r.trajectory {
+        outln!(
+            "training path of {} snapshots; its principal directions explain {:.0}% and {:.0}% of its variance",
+            t.coords.len(),
+            100.0 * t.explained[0],
+            100.0 * t.explained[1]
+        );
+    }
+    outln!("picture: {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The walks `landscape` draws: the surface, each optimiser with its learning rate, the start.
+fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error> {
+    use downhill::landscape::{Spec, Surface, descent};
     if !(a.condition.is_finite() && a.condition > 0.0) {
         return Err(Error::setting(
             "condition",
@@ -588,39 +649,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         ));
     }
     let surface = Surface::from_name(&a.surface, a.condition).expect("clap checked the name");
-    // --lr: one number for all, or NAME=η pairs.
-    let mut lrs: Vec<(String, f64)> = Vec::new();
-    let mut all: Option<f64> = None;
-    if let Some(spec) = &a.lr {
-        for part in spec.split(',') {
-            let bad = || {
-                Error::setting(
-                    "lr",
-                    spec,
-                    "a learning rate for all (0.01) or NAME=η pairs (gd=0.001,adam=0.05)",
-                )
-            };
-            match part.split_once('=') {
-                Some((name, v)) => lrs.push((
-                    name.trim().to_string(),
-                    v.trim().parse().map_err(|_| bad())?,
-                )),
-                None => all = Some(part.trim().parse().map_err(|_| bad())?),
-            }
-        }
-    }
-    for (name, _) in &lrs {
-        if !a.optimizers.contains(name) {
-            return Err(Error::setting(
-                "lr",
-                name,
-                format!(
-                    "names an optimizer that is not drawn (drawn: {})",
-                    a.optimizers.join(", ")
-                ),
-            ));
-        }
-    }
+    let (lrs, all) = landscape_lrs(a)?;
     let methods = a
         .optimizers
         .iter()
@@ -645,7 +674,7 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         }
         None => surface.default_start(),
     };
-    let spec = Spec {
+    Ok(Spec {
         surface,
         methods,
         lr_sweep: a.lr_sweep.clone(),
@@ -654,62 +683,86 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
         noise: a.noise,
         tol: a.tol,
         seed: a.seed,
+    })
+}
+
+/// `landscape --lr`: one number for all (the second value), or NAME=η pairs for optimisers
+/// that are drawn.
+type NamedLrs = (Vec<(String, f64)>, Option<f64>);
+fn landscape_lrs(a: &LandscapeArgs) -> Result<NamedLrs, Error> {
+    let mut lrs: Vec<(String, f64)> = Vec::new();
+    let mut all: Option<f64> = None;
+    let Some(spec) = &a.lr else {
+        return Ok((lrs, all));
     };
-    let paths = walk(&spec)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| format!("landscape-{}.svg", surface.name()).into());
-    let title = match (&spec.lr_sweep, a.noise > 0.0) {
-        (Some(_), _) => format!("{}: gradient descent, learning-rate sweep", surface.name()),
-        (None, true) => format!(
-            "{}: {} steps, gradient noise σ = {}",
-            surface.name(),
-            a.steps,
-            a.noise
-        ),
-        (None, false) => format!(
-            "{}: {} steps from ({}, {})",
-            surface.name(),
-            a.steps,
-            start[0],
-            start[1]
-        ),
+    let bad = || {
+        Error::setting(
+            "lr",
+            spec,
+            "a learning rate for all (0.01) or NAME=η pairs (gd=0.001,adam=0.05)",
+        )
     };
-    plot::draw(&out, &surface, &paths, &title)?;
-    if a.json {
-        outln!(
-            "{}",
-            serde_json::json!({ "surface": surface, "picture": out, "optimizers": paths })
-        );
-    } else {
-        outln!(
-            "{:<12} {:>10} {:>24} {:>14} {:>12}",
-            "optimizer",
-            "η",
-            "final point",
-            "final loss",
-            "steps to tol"
-        );
-        for p in &paths {
-            let reached = p.steps_to_tolerance.map_or(
-                if p.diverged {
-                    "diverged".into()
-                } else {
-                    "—".into()
-                },
-                |s| s.to_string(),
-            );
-            outln!(
-                "{:<12} {:>10} {:>24} {:>14.4e} {:>12}",
-                p.label,
-                p.lr,
-                format!("({:.4}, {:.4})", p.final_point[0], p.final_point[1]),
-                p.final_loss,
-                reached
-            );
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some((name, v)) => lrs.push((
+                name.trim().to_string(),
+                v.trim().parse().map_err(|_| bad())?,
+            )),
+            None => all = Some(part.trim().parse().map_err(|_| bad())?),
         }
-        outln!("picture: {}", out.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some((name, _)) = lrs.iter().find(|(n, _)| !a.optimizers.contains(n)) {
+        return Err(Error::setting(
+            "lr",
+            name,
+            format!(
+                "names an optimizer that is not drawn (drawn: {})",
+                a.optimizers.join(", ")
+            ),
+        ));
+    }
+    Ok((lrs, all))
+}
+
+/// The picture's title: the surface and the walk (a sweep, noisy steps, or steps from a start).
+fn landscape_title(a: &LandscapeArgs, spec: &downhill::landscape::Spec) -> String {
+    let name = spec.surface.name();
+    match (&spec.lr_sweep, a.noise > 0.0) {
+        (Some(_), _) => format!("{name}: gradient descent, learning-rate sweep"),
+        (None, true) => format!("{name}: {} steps, gradient noise σ = {}", a.steps, a.noise),
+        (None, false) => format!(
+            "{name}: {} steps from ({}, {})",
+            a.steps, spec.start[0], spec.start[1]
+        ),
+    }
+}
+
+/// The table of the walks: each optimiser's rate, final point and loss, steps to tolerance.
+fn print_paths(paths: &[downhill::landscape::Path]) {
+    outln!(
+        "{:<12} {:>10} {:>24} {:>14} {:>12}",
+        "optimizer",
+        "η",
+        "final point",
+        "final loss",
+        "steps to tol"
+    );
+    for p in paths {
+        let reached = p.steps_to_tolerance.map_or(
+            if p.diverged {
+                "diverged".into()
+            } else {
+                "—".into()
+            },
+            |s| s.to_string(),
+        );
+        outln!(
+            "{:<12} {:>10} {:>24} {:>14.4e} {:>12}",
+            p.label,
+            p.lr,
+            format!("({:.4}, {:.4})", p.final_point[0], p.final_point[1]),
+            p.final_loss,
+            reached
+        );
+    }
 }

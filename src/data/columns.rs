@@ -314,142 +314,16 @@ impl Columns {
         rows: &[usize],
         ov: &Overrides,
     ) -> Result<Columns> {
-        let keep = ov
-            .features
-            .as_ref()
-            .map(|f| overridden_names(table, "features", f, targets))
-            .transpose()?;
-        let drop = overridden_names(table, "drop", &ov.drop, targets)?;
-        let categorical = overridden_names(table, "categorical", &ov.categorical, targets)?;
-        if let Some(k) = &keep
-            && let Some(j) = k.iter().find(|j| drop.contains(j))
-        {
-            return Err(Error::setting(
-                "drop",
-                &table.names[*j],
-                "is also named by --features; name it in one of them",
-            ));
-        }
-        if let Some(j) = categorical.iter().find(|j| drop.contains(j)) {
-            return Err(Error::setting(
-                "categorical",
-                &table.names[*j],
-                "is also named by --drop",
-            ));
-        }
-        let mut columns = Vec::new();
+        let named = Named::resolve(table, targets, ov)?;
         let features: Vec<usize> = (0..table.width())
             .filter(|j| !targets.contains(j))
             .collect();
+        let mut columns = Vec::with_capacity(features.len());
         // Scanned 64 columns at a time, so that at most 64 columns' numbers are held at once.
-        let mut scans = Vec::new().into_iter();
-        for (k, &j) in features.iter().enumerate() {
-            if k % 64 == 0 {
-                scans = scan(table, &features[k..features.len().min(k + 64)], rows).into_iter();
+        for block in features.chunks(64) {
+            for (&j, s) in block.iter().zip(scan(table, block, rows)) {
+                columns.push(fit_column(table, j, rows, s, &named)?);
             }
-            let dropped = |reason: String| Encoding::Dropped { reason };
-            let named = keep.as_ref().is_some_and(|k| k.contains(&j));
-            let Scan {
-                missing,
-                mut values,
-                numeric,
-                first,
-            } = scans.next().expect("one scan per column");
-            let mut counts: HashMap<&str, usize> = HashMap::new();
-            let distinct = if numeric {
-                values.sort_by(f64::total_cmp);
-                usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
-            } else {
-                for &i in rows {
-                    let c = table.cell(i, j);
-                    if !is_missing(c) {
-                        *counts.entry(c).or_default() += 1;
-                    }
-                }
-                counts.len()
-            };
-            let present = rows.len() - missing;
-            let encoding = if drop.contains(&j) {
-                dropped("--drop".into())
-            } else if keep.as_ref().is_some_and(|k| !k.contains(&j)) {
-                dropped("not named by --features".into())
-            } else if present == 0 {
-                dropped("no value in the training rows".into())
-            } else if categorical.contains(&j) {
-                if numeric {
-                    for &i in rows {
-                        let c = table.cell(i, j);
-                        if !is_missing(c) {
-                            *counts.entry(c).or_default() += 1;
-                        }
-                    }
-                }
-                categorical_encoding(&counts)
-            } else if !named && distinct == 1 && missing == 0 {
-                let v = first.expect("one value");
-                dropped(format!("constant: {v:?} on every training row"))
-            } else if !named
-                && j == 0
-                && table.has_header
-                && (table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0"))
-                && distinct == present
-                && (!numeric || values.iter().all(|v| v.fract() == 0.0))
-            {
-                dropped("row names: unnamed first column, a different value on every row".into())
-            } else if !named
-                && table.has_header
-                && looks_like_id(&table.names[j])
-                && distinct as f64 >= ID_SHARE * present as f64
-                && (!numeric || values.iter().all(|v| v.fract() == 0.0))
-            {
-                dropped(format!(
-                    "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
-                ))
-            } else if numeric {
-                if values
-                    .iter()
-                    .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
-                {
-                    for &i in rows {
-                        let c = table.cell(i, j);
-                        if !is_missing(c) {
-                            number(table, i, j, c)?;
-                        }
-                    }
-                }
-                Encoding::Numeric {
-                    fill: Some(median(&mut values)),
-                }
-            } else if counts.keys().all(|c| parse_bool(c).is_some()) {
-                let (mut yes, mut no) = (0, 0);
-                for (c, n) in &counts {
-                    if parse_bool(c) == Some(true) {
-                        yes += n;
-                    } else {
-                        no += n;
-                    }
-                }
-                Encoding::Boolean { fill: yes > no }
-            } else if let Some(e) = misread_numbers(table, j, rows, &counts) {
-                return Err(e);
-            } else if !named
-                && present >= ID_MIN_ROWS
-                && distinct as f64 >= ID_SHARE * present as f64
-            {
-                dropped(format!(
-                    "ID-like: text with {distinct} distinct values in {present} rows"
-                ))
-            } else {
-                categorical_encoding(&counts)
-            };
-            let is_dropped = matches!(encoding, Encoding::Dropped { .. });
-            columns.push(Column {
-                name: table.names[j].clone(),
-                encoding,
-                indicator: missing > 0 && !is_dropped,
-                missing,
-                distinct,
-            });
         }
         let plan = Columns {
             columns,
@@ -535,70 +409,86 @@ impl Columns {
         need_targets: bool,
     ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
         if self.has_header && table.has_header {
-            let find = |n: &str| table.names.iter().position(|h| h == n);
-            let mut missing = Vec::new();
-            let mut map = Vec::with_capacity(self.columns.len());
-            for c in &self.columns {
-                let j = find(&c.name);
-                if j.is_none() && !c.is_dropped() {
-                    missing.push(c.name.clone());
-                }
-                map.push(j);
+            self.locate_by_name(table, need_targets)
+        } else {
+            self.locate_by_position(table, need_targets)
+        }
+    }
+
+    /// [`Columns::locate`] by the header's names: every used column and (if `need_targets`)
+    /// the target must be there, and (unless lenient) no column the model does not know.
+    fn locate_by_name(
+        &self,
+        table: &Table,
+        need_targets: bool,
+    ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
+        let find = |n: &str| table.names.iter().position(|h| h == n);
+        let mut missing = Vec::new();
+        let mut map = Vec::with_capacity(self.columns.len());
+        for c in &self.columns {
+            let j = find(&c.name);
+            if j.is_none() && !c.is_dropped() {
+                missing.push(c.name.clone());
             }
-            let mut targets = Vec::new();
-            for t in &self.targets {
-                match find(t) {
-                    Some(j) => targets.push(j),
-                    None if need_targets => missing.push(format!("{t} (the target)")),
-                    None => {}
-                }
+            map.push(j);
+        }
+        let mut targets = Vec::new();
+        for t in &self.targets {
+            match find(t) {
+                Some(j) => targets.push(j),
+                None if need_targets => missing.push(format!("{t} (the target)")),
+                None => {}
             }
-            let unknown: Vec<&String> = table
-                .names
-                .iter()
-                .filter(|h| {
-                    !self.columns.iter().any(|c| &c.name == *h) && !self.targets.contains(h)
-                })
-                .collect();
-            let unknown = if self.lenient { Vec::new() } else { unknown };
-            if !missing.is_empty() || !unknown.is_empty() {
-                let mut parts = Vec::new();
-                if !missing.is_empty() {
-                    parts.push(format!("missing: {}", missing.join(", ")));
-                }
-                if !unknown.is_empty() {
-                    parts.push(format!(
-                        "not in the training data: {}",
-                        unknown
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                let used: Vec<&str> = self
-                    .columns
-                    .iter()
-                    .filter(|c| !c.is_dropped())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                return Err(table.error(
-                    "header",
-                    format!(
-                        "the file's columns do not match the model's: {}. The model reads {} feature columns by name: {}{}",
-                        parts.join("; "),
-                        used.len(),
-                        used.join(", "),
-                        if need_targets {
-                            format!(", and the target {}", self.targets.join(", "))
-                        } else {
-                            String::new()
-                        }
-                    ),
-                ));
-            }
+        }
+        let unknown: Vec<&str> = table
+            .names
+            .iter()
+            .filter(|h| {
+                !self.lenient
+                    && !self.columns.iter().any(|c| &c.name == *h)
+                    && !self.targets.contains(h)
+            })
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() && unknown.is_empty() {
             return Ok((map, targets));
         }
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing: {}", missing.join(", ")));
+        }
+        if !unknown.is_empty() {
+            parts.push(format!("not in the training data: {}", unknown.join(", ")));
+        }
+        let used: Vec<&str> = self
+            .columns
+            .iter()
+            .filter(|c| !c.is_dropped())
+            .map(|c| c.name.as_str())
+            .collect();
+        Err(table.error(
+            "header",
+            format!(
+                "the file's columns do not match the model's: {}. The model reads {} feature columns by name: {}{}",
+                parts.join("; "),
+                used.len(),
+                used.join(", "),
+                if need_targets {
+                    format!(", and the target {}", self.targets.join(", "))
+                } else {
+                    String::new()
+                }
+            ),
+        ))
+    }
+
+    /// [`Columns::locate`] by position, for a file (or a model) without a header: the training
+    /// file's width, or (if not `need_targets`) its width without the targets.
+    fn locate_by_position(
+        &self,
+        table: &Table,
+        need_targets: bool,
+    ) -> Result<(Vec<Option<usize>>, Vec<usize>)> {
         let full = self.file_width();
         let without = self.columns.len();
         if table.width() == full {
@@ -634,28 +524,7 @@ impl Columns {
     /// The feature matrix of `rows` of `table`, whose columns `map` gives (from [`Columns::locate`]).
     pub fn encode(&self, table: &Table, map: &[Option<usize>], rows: &[usize]) -> Result<Encoded> {
         let w = self.n_features();
-        let mut x: Vec<f32> = Vec::new();
-        let total = rows.len().saturating_mul(w);
-        // Against the memory available (a reservation alone succeeds under overcommit, and the
-        // process is then killed while filling it): one-hot columns multiply a file's size.
-        crate::memory::check(
-            format!(
-                "{}: {} rows × {w} features (f32)",
-                table.path.display(),
-                rows.len()
-            ),
-            crate::memory::product(&[rows.len(), w, 4]),
-        )?;
-        x.try_reserve_exact(total).map_err(|_| {
-            table.error(
-                "columns",
-                format!(
-                    "{} rows × {w} features would need {:.1} GB of memory",
-                    rows.len(),
-                    total as f64 * 4e-9
-                ),
-            )
-        })?;
+        let mut x = reserve_features(table, rows.len(), w)?;
         let mut unseen: Vec<Unseen> = Vec::new();
         let mut imputed = 0;
         let index: Vec<Option<HashMap<&str, usize>>> = self
@@ -680,40 +549,16 @@ impl Columns {
                 let j = map[k].expect("located");
                 let cell = table.cell(i, j);
                 let miss = is_missing(cell);
-                if miss {
-                    imputed += 1;
-                }
+                imputed += usize::from(miss);
                 match &c.encoding {
                     Encoding::Numeric { fill } => {
-                        let v = if miss {
-                            fill.ok_or_else(|| {
-                                table.error(
-                                    table.at(i, j),
-                                    format!(
-                                        "missing value {cell:?}; this model was trained without missing values"
-                                    ),
-                                )
-                            })?
-                        } else {
-                            number(table, i, j, cell)?
-                        };
-                        x.push(v as f32);
+                        x.push(numeric_cell(table, (i, j), cell, *fill)? as f32);
                     }
                     Encoding::Boolean { fill } => {
                         let v = if miss {
                             *fill
                         } else {
-                            parse_bool(cell).ok_or_else(|| {
-                                table.error(
-                                    table.at(i, j),
-                                    format!(
-                                        "{cell:?} is not a yes/no value (the model's column {} is boolean: {} / {})",
-                                        c.name,
-                                        TRUE_WORDS.join("/"),
-                                        FALSE_WORDS.join("/")
-                                    ),
-                                )
-                            })?
+                            boolean_cell(table, (i, j), cell, &c.name)?
                         };
                         x.push(if v { 1.0 } else { 0.0 });
                     }
@@ -724,23 +569,7 @@ impl Columns {
                         x.extend(std::iter::repeat_n(0.0, categories.len()));
                         match hit {
                             Some(&h) => x[start + h] = 1.0,
-                            None => {
-                                let u = match unseen.iter_mut().find(|u| u.column == c.name) {
-                                    Some(u) => u,
-                                    None => {
-                                        unseen.push(Unseen {
-                                            column: c.name.clone(),
-                                            rows: 0,
-                                            examples: Vec::new(),
-                                        });
-                                        unseen.last_mut().expect("pushed")
-                                    }
-                                };
-                                u.rows += 1;
-                                if u.examples.len() < 5 && !u.examples.iter().any(|e| e == value) {
-                                    u.examples.push(value.to_string());
-                                }
-                            }
+                            None => note_unseen(&mut unseen, &c.name, value),
                         }
                     }
                     Encoding::Dropped { .. } => unreachable!("skipped above"),
@@ -771,74 +600,10 @@ impl Columns {
         let mut out = Vec::new();
         for (k, c) in self.columns.iter().enumerate() {
             if k == REPORT_COLUMNS && self.columns.len() > REPORT_COLUMNS + 5 {
-                let rest = &self.columns[k..];
-                let mut roles: Vec<String> = Vec::new();
-                for role in ["numeric", "boolean", "categorical", "dropped"] {
-                    let n = rest.iter().filter(|c| c.role() == role).count();
-                    if n > 0 {
-                        roles.push(format!("{n} {role}"));
-                    }
-                }
-                let missing = rest.iter().filter(|c| c.missing > 0).count();
-                out.push(format!(
-                    "  … and {} more columns: {}{} (every column in summary.json)",
-                    rest.len(),
-                    roles.join(", "),
-                    if missing > 0 {
-                        format!("; {missing} with missing cells")
-                    } else {
-                        String::new()
-                    }
-                ));
+                out.push(rest_line(&self.columns[k..]));
                 break;
             }
-            let miss = if c.missing > 0 {
-                format!(", {} missing", c.missing)
-            } else {
-                String::new()
-            };
-            let text = match &c.encoding {
-                Encoding::Numeric { fill } => format!(
-                    "numeric      standardised{miss}{}",
-                    match fill {
-                        Some(f) if c.missing > 0 => format!(" → median {f}, + indicator"),
-                        _ => String::new(),
-                    }
-                ),
-                Encoding::Boolean { fill } => format!(
-                    "boolean      0/1{miss}{}",
-                    if c.missing > 0 {
-                        format!(" → {}, + indicator", u8::from(*fill))
-                    } else {
-                        String::new()
-                    }
-                ),
-                Encoding::Categorical { categories, fill } => {
-                    let shown: Vec<&str> = categories.iter().take(6).map(String::as_str).collect();
-                    let more = if categories.len() > 6 { ", …" } else { "" };
-                    let capped = if c.distinct > categories.len() {
-                        format!(
-                            " (the {} most frequent of {}; the others encode as unseen)",
-                            categories.len(),
-                            c.distinct
-                        )
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "categorical  one-hot, {} categories: {}{more}{capped}{miss}{}",
-                        categories.len(),
-                        shown.join(", "),
-                        if c.missing > 0 {
-                            format!(" → {fill:?}, + indicator")
-                        } else {
-                            String::new()
-                        }
-                    )
-                }
-                Encoding::Dropped { reason } => format!("dropped      {reason}"),
-            };
-            out.push(format!("  {:<w$}  {text}", c.name));
+            out.push(format!("  {:<w$}  {}", c.name, describe(c)));
         }
         for t in &self.targets {
             out.push(format!("  {t:<w$}  target"));
@@ -943,6 +708,363 @@ impl Columns {
             has_header,
             lenient: false,
         }
+    }
+}
+
+/// The columns `--features` (if given), `--drop` and `--categorical` name, as positions.
+struct Named {
+    keep: Option<Vec<usize>>,
+    drop: Vec<usize>,
+    categorical: Vec<usize>,
+}
+
+impl Named {
+    /// The overrides' names found in `table` (never a target); a column both kept and dropped,
+    /// or both dropped and one-hot encoded, is an error.
+    fn resolve(table: &Table, targets: &[usize], ov: &Overrides) -> Result<Named> {
+        let keep = ov
+            .features
+            .as_ref()
+            .map(|f| overridden_names(table, "features", f, targets))
+            .transpose()?;
+        let drop = overridden_names(table, "drop", &ov.drop, targets)?;
+        let categorical = overridden_names(table, "categorical", &ov.categorical, targets)?;
+        if let Some(k) = &keep
+            && let Some(j) = k.iter().find(|j| drop.contains(j))
+        {
+            return Err(Error::setting(
+                "drop",
+                &table.names[*j],
+                "is also named by --features; name it in one of them",
+            ));
+        }
+        if let Some(j) = categorical.iter().find(|j| drop.contains(j)) {
+            return Err(Error::setting(
+                "categorical",
+                &table.names[*j],
+                "is also named by --drop",
+            ));
+        }
+        Ok(Named {
+            keep,
+            drop,
+            categorical,
+        })
+    }
+
+    /// Why column `j` is left out whatever it holds: named by `--drop`, not named by
+    /// `--features`, or no value in the training rows (`present` = 0).
+    fn excluded(&self, j: usize, present: usize) -> Option<String> {
+        if self.drop.contains(&j) {
+            Some("--drop".into())
+        } else if self.keep.as_ref().is_some_and(|k| !k.contains(&j)) {
+            Some("not named by --features".into())
+        } else {
+            (present == 0).then(|| "no value in the training rows".into())
+        }
+    }
+}
+
+/// What the training rows hold in one column: its scan, the count of each distinct text cell
+/// (for text, or numbers one-hot encoded by `--categorical`), how many distinct values and how
+/// many present.
+struct Seen<'a> {
+    scan: Scan<'a>,
+    counts: HashMap<&'a str, usize>,
+    distinct: usize,
+    present: usize,
+}
+
+/// Adds the count of each non-missing cell of column `j` in `rows` to `counts`.
+fn count_cells<'a>(
+    table: &'a Table,
+    j: usize,
+    rows: &[usize],
+    counts: &mut HashMap<&'a str, usize>,
+) {
+    for &i in rows {
+        let c = table.cell(i, j);
+        if !is_missing(c) {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+}
+
+/// Column `j` fitted on the training `rows`: its encoding (or why it is dropped), and whether
+/// it gets a missing-value indicator.
+fn fit_column<'a>(
+    table: &'a Table,
+    j: usize,
+    rows: &[usize],
+    mut scan: Scan<'a>,
+    named: &Named,
+) -> Result<Column> {
+    let mut counts = HashMap::new();
+    let distinct = if scan.numeric {
+        let values = &mut scan.values;
+        values.sort_by(f64::total_cmp);
+        usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
+    } else {
+        count_cells(table, j, rows, &mut counts);
+        counts.len()
+    };
+    let present = rows.len() - scan.missing;
+    let missing = scan.missing;
+    let mut seen = Seen {
+        scan,
+        counts,
+        distinct,
+        present,
+    };
+    // Named by --features: kept whatever the heuristics below would say.
+    let kept = named.keep.as_ref().is_some_and(|k| k.contains(&j));
+    let encoding = if let Some(reason) = named.excluded(j, present) {
+        Encoding::Dropped { reason }
+    } else if named.categorical.contains(&j) {
+        if seen.scan.numeric {
+            count_cells(table, j, rows, &mut seen.counts);
+        }
+        categorical_encoding(&seen.counts)
+    } else if let Some(reason) = (!kept).then(|| useless(table, j, &seen)).flatten() {
+        Encoding::Dropped { reason }
+    } else {
+        encoding_of(table, j, rows, &mut seen, kept)?
+    };
+    let is_dropped = matches!(encoding, Encoding::Dropped { .. });
+    Ok(Column {
+        name: table.names[j].clone(),
+        encoding,
+        indicator: missing > 0 && !is_dropped,
+        missing,
+        distinct,
+    })
+}
+
+/// Why column `j` tells nothing, if it does not: one value on every training row, row names
+/// (an unnamed first column with a different whole value on every row), or an identifier (named
+/// like one, nearly every value different).
+fn useless(table: &Table, j: usize, seen: &Seen) -> Option<String> {
+    let (s, distinct, present) = (&seen.scan, seen.distinct, seen.present);
+    let whole = !s.numeric || s.values.iter().all(|v| v.fract() == 0.0);
+    if distinct == 1 && s.missing == 0 {
+        let v = s.first.expect("one value");
+        return Some(format!("constant: {v:?} on every training row"));
+    }
+    let unnamed = table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0");
+    if j == 0 && table.has_header && unnamed && distinct == present && whole {
+        return Some("row names: unnamed first column, a different value on every row".into());
+    }
+    if table.has_header
+        && looks_like_id(&table.names[j])
+        && distinct as f64 >= ID_SHARE * present as f64
+        && whole
+    {
+        return Some(format!(
+            "ID-like: named like an identifier, {distinct} distinct values in {present} rows"
+        ));
+    }
+    None
+}
+
+/// Column `j`'s encoding by what it holds: numbers (missing cells filled with the median),
+/// booleans (filled with the more frequent), or categories — unless its text is numbers
+/// written in a way this reader refuses (an error), or, unless `kept`, an identifier (nearly
+/// every value different).
+fn encoding_of(
+    table: &Table,
+    j: usize,
+    rows: &[usize],
+    seen: &mut Seen,
+    kept: bool,
+) -> Result<Encoding> {
+    let (distinct, present) = (seen.distinct, seen.present);
+    if seen.scan.numeric {
+        let values = &mut seen.scan.values;
+        if values
+            .iter()
+            .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
+        {
+            // The error names the first cell out of f32's range.
+            for &i in rows {
+                let c = table.cell(i, j);
+                if !is_missing(c) {
+                    number(table, i, j, c)?;
+                }
+            }
+        }
+        return Ok(Encoding::Numeric {
+            fill: Some(median(values)),
+        });
+    }
+    let counts = &seen.counts;
+    if counts.keys().all(|c| parse_bool(c).is_some()) {
+        let yes: usize = counts
+            .iter()
+            .filter(|(c, _)| parse_bool(c) == Some(true))
+            .map(|(_, n)| n)
+            .sum();
+        let no: usize = counts.values().sum::<usize>() - yes;
+        return Ok(Encoding::Boolean { fill: yes > no });
+    }
+    if let Some(e) = misread_numbers(table, j, rows, counts) {
+        return Err(e);
+    }
+    if !kept && present >= ID_MIN_ROWS && distinct as f64 >= ID_SHARE * present as f64 {
+        return Ok(Encoding::Dropped {
+            reason: format!("ID-like: text with {distinct} distinct values in {present} rows"),
+        });
+    }
+    Ok(categorical_encoding(counts))
+}
+
+/// An empty feature matrix with room for `rows` × `w` values, checked against the memory
+/// available first (a reservation alone succeeds under overcommit, and the process is then
+/// killed while filling it): one-hot columns multiply a file's size.
+fn reserve_features(table: &Table, rows: usize, w: usize) -> Result<Vec<f32>> {
+    let mut x: Vec<f32> = Vec::new();
+    let total = rows.saturating_mul(w);
+    crate::memory::check(
+        format!("{}: {rows} rows × {w} features (f32)", table.path.display()),
+        crate::memory::product(&[rows, w, 4]),
+    )?;
+    x.try_reserve_exact(total).map_err(|_| {
+        table.error(
+            "columns",
+            format!(
+                "{rows} rows × {w} features would need {:.1} GB of memory",
+                total as f64 * 4e-9
+            ),
+        )
+    })?;
+    Ok(x)
+}
+
+/// A numeric column's cell at (`i`, `j`): its number, or the training median `fill` if it is
+/// missing (an error for a model trained without missing values).
+fn numeric_cell(
+    table: &Table,
+    (i, j): (usize, usize),
+    cell: &str,
+    fill: Option<f64>,
+) -> Result<f64> {
+    if !is_missing(cell) {
+        return number(table, i, j, cell);
+    }
+    fill.ok_or_else(|| {
+        table.error(
+            table.at(i, j),
+            format!("missing value {cell:?}; this model was trained without missing values"),
+        )
+    })
+}
+
+/// A boolean column's (present) cell at (`i`, `j`), of the model's column `name`.
+fn boolean_cell(table: &Table, (i, j): (usize, usize), cell: &str, name: &str) -> Result<bool> {
+    parse_bool(cell).ok_or_else(|| {
+        table.error(
+            table.at(i, j),
+            format!(
+                "{cell:?} is not a yes/no value (the model's column {name} is boolean: {} / {})",
+                TRUE_WORDS.join("/"),
+                FALSE_WORDS.join("/")
+            ),
+        )
+    })
+}
+
+/// Counts a category of `column` not seen in training (encoded as all zeros), keeping up to
+/// five different examples.
+fn note_unseen(unseen: &mut Vec<Unseen>, column: &str, value: &str) {
+    let at = match unseen.iter().position(|u| u.column == column) {
+        Some(at) => at,
+        None => {
+            unseen.push(Unseen {
+                column: column.to_string(),
+                rows: 0,
+                examples: Vec::new(),
+            });
+            unseen.len() - 1
+        }
+    };
+    let u = &mut unseen[at];
+    u.rows += 1;
+    if u.examples.len() < 5 && !u.examples.iter().any(|e| e == value) {
+        u.examples.push(value.to_string());
+    }
+}
+
+/// The report's line for the columns after the first [`REPORT_COLUMNS`]: how many of each role,
+/// how many with missing cells.
+fn rest_line(rest: &[Column]) -> String {
+    let mut roles: Vec<String> = Vec::new();
+    for role in ["numeric", "boolean", "categorical", "dropped"] {
+        let n = rest.iter().filter(|c| c.role() == role).count();
+        if n > 0 {
+            roles.push(format!("{n} {role}"));
+        }
+    }
+    let missing = rest.iter().filter(|c| c.missing > 0).count();
+    format!(
+        "  … and {} more columns: {}{} (every column in summary.json)",
+        rest.len(),
+        roles.join(", "),
+        if missing > 0 {
+            format!("; {missing} with missing cells")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// What became of column `c`, as the report says it: its role, encoding and missing cells.
+fn describe(c: &Column) -> String {
+    let miss = if c.missing > 0 {
+        format!(", {} missing", c.missing)
+    } else {
+        String::new()
+    };
+    // What fills a missing cell, and the indicator column that marks it.
+    let filled = |fill: String| {
+        if c.missing > 0 {
+            format!(" → {fill}, + indicator")
+        } else {
+            String::new()
+        }
+    };
+    match &c.encoding {
+        Encoding::Numeric { fill } => format!(
+            "numeric      standardised{miss}{}",
+            match fill {
+                Some(f) => filled(format!("median {f}")),
+                None => String::new(),
+            }
+        ),
+        Encoding::Boolean { fill } => {
+            format!(
+                "boolean      0/1{miss}{}",
+                filled(u8::from(*fill).to_string())
+            )
+        }
+        Encoding::Categorical { categories, fill } => {
+            let shown: Vec<&str> = categories.iter().take(6).map(String::as_str).collect();
+            let more = if categories.len() > 6 { ", …" } else { "" };
+            let capped = if c.distinct > categories.len() {
+                format!(
+                    " (the {} most frequent of {}; the others encode as unseen)",
+                    categories.len(),
+                    c.distinct
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "categorical  one-hot, {} categories: {}{more}{capped}{miss}{}",
+                categories.len(),
+                shown.join(", "),
+                filled(format!("{fill:?}"))
+            )
+        }
+        Encoding::Dropped { reason } => format!("dropped      {reason}"),
     }
 }
 

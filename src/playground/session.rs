@@ -1,6 +1,6 @@
-//! A training session the playground drives one mini-batch at a time: the network, its data
-//! (a 2-D data set, the embedded digits, or a table), and a [`Trainer`] — the training loop's
-//! own step phases, so the page runs exactly the update the CLI runs.
+//! A training session the playground drives a few mini-batches at a time: the network, its data
+//! (a 2-D data set, the embedded digits, or a table), and a [`Stepper`] — which runs the
+//! training loop's own step, so the page runs exactly the update the CLI runs.
 
 use rand::SeedableRng;
 
@@ -13,7 +13,7 @@ use crate::loss::Loss;
 use crate::network::{Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, SgdConfig};
 use crate::rng::Rng;
-use crate::train::{Evaluation, TrainConfig, Trainer, evaluate};
+use crate::train::{Evaluation, Stepper, TrainConfig, evaluate};
 
 /// What a session trains: the playground's settings panel.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -98,15 +98,11 @@ pub struct Session {
     /// The 2-D points of the training and test sets (empty for other data).
     pub train_points: Vec<[f64; 2]>,
     pub test_points: Vec<[f64; 2]>,
-    trainer: Trainer<f32>,
-    cfg: TrainConfig,
-    schedule: Schedule,
+    stepper: Stepper<f32>,
     rng: Rng,
-    order: Vec<usize>,
-    pos: usize,
+    /// Steps taken, and completed epochs.
     pub step: usize,
     pub epoch: usize,
-    lr: f64,
     /// The largest batch the scratch workspace for grids and predictions holds.
     scratch: Option<Workspace<f32>>,
 }
@@ -282,10 +278,8 @@ impl Session {
             epochs: spec.epochs.max(1),
             ..TrainConfig::default()
         };
-        crate::train::check_fit(&net, &train, loss, "training data")?;
-        let mut trainer = Trainer::new(&net, &train, &spec.optimizer, &schedule, &cfg, bs);
-        trainer.set_penalty(net.penalty(spec.l2).with_l1(spec.l1));
-        let lr = spec.optimizer.lr();
+        let mut stepper = Stepper::new(&net, &train, &spec.optimizer, &schedule, &cfg)?;
+        stepper.set_penalty(net.penalty(spec.l2).with_l1(spec.l1));
         Ok(Session {
             spec,
             net,
@@ -294,75 +288,25 @@ impl Session {
             test,
             train_points,
             test_points,
-            trainer,
-            cfg,
-            schedule,
+            stepper,
             rng,
-            order: Vec::new(),
-            pos: 0,
             step: 0,
             epoch: 0,
-            lr,
             scratch: None,
         })
     }
 
-    /// Runs `steps` mini-batch steps (drawing a fresh shuffled order at each epoch's start) and
-    /// returns the mean training loss of the last batch. Fails if the loss stops being finite.
+    /// Runs `steps` mini-batch steps of the training loop (a fresh shuffled order at each
+    /// epoch's start) and returns the mean loss of the last batch. Fails, as `downhill train`
+    /// does, when the loss diverges.
     pub fn run(&mut self, steps: usize) -> Result<f64> {
-        let n = self.train.len();
-        let bs = self.cfg.batch_size;
-        let per_epoch = n.div_ceil(bs);
-        let mut last = f64::NAN;
-        for _ in 0..steps {
-            if self.pos >= n || self.order.is_empty() {
-                if !self.order.is_empty() {
-                    self.epoch += 1;
-                }
-                self.train.epoch_order(&mut self.order, true, &mut self.rng);
-                self.pos = 0;
-            }
-            let end = (self.pos + bs).min(n);
-            let base = self.spec.optimizer.lr();
-            let horizon = self.cfg.epochs;
-            self.lr = if self.schedule.per_step() {
-                let total = horizon * per_epoch;
-                self.trainer.schedule_step(
-                    &self.schedule,
-                    base,
-                    self.step.min(total.saturating_sub(1)),
-                    total,
-                )
-            } else {
-                self.schedule.lr(base, self.epoch.min(horizon - 1), horizon)
-            };
-            let idx = &self.order[self.pos..end];
-            let (sum, _) = self.trainer.forward(
-                &mut self.net,
-                &self.train,
-                idx,
-                &[],
-                &self.cfg,
-                &mut self.rng,
-            );
-            let m = idx.len();
-            self.trainer
-                .backward_update(&mut self.net, m, self.lr as f32);
-            last = sum / m as f64;
-            self.pos = end;
-            self.step += 1;
-            if !last.is_finite() {
-                return Err(Error::setting(
-                    "lr",
-                    self.lr,
-                    format!(
-                        "training diverged at step {}: the batch loss became {last}; lower the learning rate",
-                        self.step
-                    ),
-                ));
-            }
-        }
-        Ok(last)
+        let result = self
+            .stepper
+            .run(&mut self.net, &self.train, &mut self.rng, steps);
+        let (epoch, _) = self.stepper.position();
+        self.epoch = epoch;
+        self.step = self.stepper.steps_taken();
+        result
     }
 
     /// A copy of the session's generator (tests compare its steps with the training loop's).
@@ -382,7 +326,7 @@ impl Session {
             test_loss: te.loss,
             train_accuracy: tr.accuracy,
             test_accuracy: te.accuracy,
-            lr: self.lr,
+            lr: self.stepper.lr(),
         })
     }
 

@@ -37,7 +37,7 @@ fn session_steps_are_the_training_loops_steps() {
     )
     .unwrap();
     s.run(steps).unwrap();
-    assert_eq!(s.epoch, 0);
+    assert_eq!((s.epoch, s.step), (1, steps));
     assert_eq!(net.params(), s.net.params());
 }
 

@@ -119,38 +119,35 @@ pub struct Checkpointing<'a, T> {
     pub save: &'a mut dyn FnMut(&TrainState<T>) -> Result<()>,
 }
 
-/// The state to resume from at `(epoch, step)`, with the epoch's running sums.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn snapshot<T: Scalar>(
-    (epoch, step): (usize, usize),
-    order: &[usize],
-    rng: &Rng,
-    net: &Network<T>,
-    opt: &Sharded<T>,
-    sums: EpochSums,
-    history: &[EpochMetrics],
-    best: &Option<(f64, usize, Vec<T>)>,
-    (reference, above, spiked): (Option<f64>, usize, bool),
-    data_fingerprint: Option<u64>,
-) -> TrainState<T> {
-    TrainState {
-        epoch,
-        step,
-        order: order.to_vec(),
-        rng: rng.clone(),
-        params: net.params().to_vec(),
-        optimizer_steps: opt.steps(),
-        optimizer_state: opt
-            .state()
-            .into_iter()
-            .map(|(n, v)| (n.to_string(), v))
-            .collect(),
-        sums,
-        history: history.to_vec(),
-        best: best.clone(),
-        divergence: (reference, above),
-        spiked,
-        data_fingerprint,
+/// What the loop carries from step to step and from epoch to epoch besides the weights, the
+/// optimiser and the generator: with them, what a [`TrainState`] holds.
+pub(super) struct Progress<T> {
+    /// The epoch's batch order.
+    pub(super) order: Vec<usize>,
+    /// Running sums of the epoch in progress (`seconds`: of the sessions before this one).
+    pub(super) sums: EpochSums,
+    pub(super) history: Vec<EpochMetrics>,
+    /// Early stopping's best so far: validation key, 1-based epoch, weights.
+    pub(super) best: Option<(f64, usize, Vec<T>)>,
+    /// The divergence rule's reference loss and the steps in a row above it (see [`Divergence`]).
+    pub(super) reference: Option<f64>,
+    pub(super) above: usize,
+    /// Whether a mini-batch loss has gone above the divergence rule's factor × its reference.
+    pub(super) spiked: bool,
+}
+
+impl<T> Progress<T> {
+    /// The progress of a run that has not started, on `n` examples.
+    pub(super) fn new(n: usize) -> Self {
+        Progress {
+            order: Vec::with_capacity(n),
+            sums: EpochSums::default(),
+            history: Vec::new(),
+            best: None,
+            reference: None,
+            above: 0,
+            spiked: false,
+        }
     }
 }
 

@@ -1,7 +1,11 @@
-//! One training step's phases, llm.c-style — next batch, forward (with the loss), backward,
-//! update — over the buffers they share, which [`Trainer`] allocates once before the first step.
+//! One training step, llm.c-style — next batch, forward (with the loss), backward and update —
+//! one method per phase of the [`Trainer`], over the buffers ([`Buffers`]) allocated once
+//! before the first step.
+
+use std::time::Instant;
 
 use crate::data::{BatchBuf, Dataset};
+use crate::error::Result;
 use crate::loss::Penalty;
 use crate::network::{Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
@@ -10,18 +14,46 @@ use crate::rng::Rng;
 use crate::tensor::{Scalar, Threads};
 
 use super::eval::evaluate_with;
-use super::stopping::{diverged, full_gradient_norm};
-use super::{Evaluation, TrainConfig};
-use crate::error::Result;
+use super::state::Progress;
+use super::stopping::{diverged, divergence_rule, full_gradient_norm};
+use super::{Checkpointing, Evaluation, Observer, TrainConfig, TrainState};
+
+/// A training run in progress: what it trains, on what, with which settings and who watches;
+/// the step's buffers; and its [`Progress`], which a checkpoint saves with the weights. The
+/// step's phases are its methods here, the epoch's in `epoch.rs`.
+pub(super) struct Trainer<'a, 'c, T> {
+    pub(super) net: &'a mut Network<T>,
+    pub(super) data: &'a Dataset,
+    pub(super) val: Option<&'a Dataset>,
+    pub(super) optimizer: &'a OptimizerConfig,
+    pub(super) schedule: &'a Schedule,
+    pub(super) cfg: &'a TrainConfig,
+    pub(super) rng: &'a mut Rng,
+    pub(super) observer: &'a mut dyn Observer,
+    pub(super) checkpoint: Option<Checkpointing<'c, T>>,
+    /// Examples per mini-batch (at most n) and mini-batches per epoch.
+    pub(super) bs: usize,
+    pub(super) steps: usize,
+    pub(super) buf: Buffers<T>,
+    pub(super) progress: Progress<T>,
+    /// The divergence rule's floor: the loss of the all-zero output (chance level) on one batch.
+    pub(super) floor: f64,
+    /// The SSTs of R² on the training and validation sets (MSE only).
+    pub(super) sst: (Option<f64>, Option<f64>),
+    /// The training data's fingerprint, computed only when checkpoints record it.
+    pub(super) data_fp: Option<u64>,
+    /// The (epoch, step) the run starts at: (0, 0), or where a resumed state left off.
+    pub(super) first: (usize, usize),
+    /// When the epoch in progress started, in this session.
+    pub(super) started: Instant,
+    /// The state to save when training is interrupted mid-epoch.
+    pub(super) interrupted: Option<TrainState<T>>,
+}
 
 /// The buffers and optimiser state a step works in: the workspace of activations and deltas,
 /// the data-parallel shards (several threads, no dropout), the gathered batch, the gradient, the
 /// optimiser (one part per shard) and the L2 penalty.
-///
-/// Public so that a caller driving training one step at a time (the browser playground,
-/// `crate::playground`) runs exactly the loop's phases: [`Trainer::forward`] then
-/// [`Trainer::backward_update`].
-pub struct Trainer<T> {
+pub(super) struct Buffers<T> {
     pub(super) ws: Workspace<T>,
     pub(super) parallel: Option<DataParallel<T>>,
     pub(super) batch: BatchBuf<T>,
@@ -30,9 +62,9 @@ pub struct Trainer<T> {
     pub(super) penalty: Penalty<T>,
 }
 
-impl<T: Scalar> Trainer<T> {
+impl<T: Scalar> Buffers<T> {
     /// Allocates everything a step of at most `bs` examples needs.
-    pub fn new(
+    pub(super) fn new(
         net: &Network<T>,
         data: &Dataset,
         optimizer: &OptimizerConfig,
@@ -64,7 +96,7 @@ impl<T: Scalar> Trainer<T> {
             parts,
         );
         let penalty = net.penalty(cfg.l2);
-        Trainer {
+        Buffers {
             ws,
             parallel,
             batch,
@@ -73,74 +105,113 @@ impl<T: Scalar> Trainer<T> {
             penalty,
         }
     }
+}
 
-    /// Replaces the penalty the trainer adds to every step's gradient (e.g. with an L1 term,
-    /// [`Penalty::with_l1`]).
-    pub fn set_penalty(&mut self, penalty: Penalty<T>) {
-        self.penalty = penalty;
+impl<T: Scalar> Trainer<'_, '_, T> {
+    /// One step at 0-based (`epoch`, `step`) with the epoch's rate `lr`: next batch, forward and
+    /// loss, the divergence checks, backward and update. Returns the rate the step used (a
+    /// per-step schedule sets its own).
+    pub(super) fn step(&mut self, (epoch, step): (usize, usize), lr: f64) -> Result<f64> {
+        let lr = self.learning_rate((epoch, step), lr);
+        let m = self.next_batch(step);
+        let (loss, correct) = self.forward(step, m);
+        self.check_loss((epoch, step), loss, m, lr)?;
+        self.progress.sums.add(loss, correct);
+        self.backward_update(m, T::c(lr));
+        let seen = step * self.bs + m;
+        let running = self.progress.sums.loss_sum / seen as f64;
+        self.observer.on_step(epoch, step, self.steps, running);
+        Ok(lr)
     }
 
-    /// A per-step schedule (one-cycle) at step `s` of `total`: sets the optimiser's momentum if
-    /// the schedule cycles it, and returns the step's learning rate.
-    pub fn schedule_step(&mut self, schedule: &Schedule, lr: f64, s: usize, total: usize) -> f64 {
-        let lr = schedule.step_lr(lr, s, total);
-        if let Some(mu) = schedule.step_momentum(s, total) {
-            self.opt.set_momentum(mu);
+    /// The step's learning rate: the epoch's `lr`, or a per-step schedule's (one-cycle) at this
+    /// step of the run, which also sets the optimiser's momentum if the schedule cycles it.
+    fn learning_rate(&mut self, (epoch, step): (usize, usize), lr: f64) -> f64 {
+        if !self.schedule.per_step() {
+            return lr;
         }
-        lr
+        let (s, total) = (epoch * self.steps + step, self.cfg.epochs * self.steps);
+        if let Some(mu) = self.schedule.step_momentum(s, total) {
+            self.buf.opt.set_momentum(mu);
+        }
+        self.schedule.step_lr(self.optimizer.lr(), s, total)
     }
 
-    /// Next batch and forward: gathers the examples `idx` (prefetching `next`, the following
-    /// batch), runs the network forward and returns the batch's summed data loss and how many it
-    /// classified correctly. With data-parallel shards each shard also runs backward here.
-    pub fn forward(
-        &mut self,
-        net: &mut Network<T>,
-        data: &Dataset,
-        idx: &[usize],
-        next: &[usize],
-        cfg: &TrainConfig,
-        rng: &mut Rng,
-    ) -> (f64, Option<usize>) {
-        let m = idx.len();
-        match self.parallel.as_mut() {
-            Some(par) => par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref()),
+    /// Next batch: gathers the rows of mini-batch `step` (in the epoch's shuffled order) into
+    /// the workspace's input and the batch's targets, and prefetches the following batch's rows;
+    /// returns the batch's size. (The data-parallel shards gather their own rows in
+    /// [`Trainer::forward`].)
+    fn next_batch(&mut self, step: usize) -> usize {
+        let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
+        if self.buf.parallel.is_none() {
+            self.data.prefetch(next);
+            let input = self.buf.ws.input_mut(idx.len());
+            self.data.gather(idx, input, &mut self.buf.batch);
+        }
+        idx.len()
+    }
+
+    /// Forward and loss: runs the network forward on mini-batch `step` of `m` examples, just
+    /// gathered, and returns its summed data loss and how many it classified correctly. The
+    /// data-parallel shards each gather their rows, run forward and also backward here.
+    fn forward(&mut self, step: usize, m: usize) -> (f64, Option<usize>) {
+        let (net, data, cfg) = (&mut *self.net, self.data, self.cfg);
+        match self.buf.parallel.as_mut() {
+            Some(par) => {
+                let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
+                par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref())
+            }
             None => {
-                data.prefetch(next);
-                data.gather(idx, self.ws.input_mut(m), &mut self.batch);
-                let l = net.forward_loss(
-                    &mut self.ws,
-                    m,
-                    self.batch.targets(),
-                    &cfg.objective(m),
-                    Some(rng),
-                );
+                let targets = self.buf.batch.targets();
+                let objective = cfg.objective(m);
+                let l = net.forward_loss(&mut self.buf.ws, m, targets, &objective, Some(self.rng));
                 (l.sum, l.correct)
             }
         }
     }
 
+    /// The divergence checks before the update: the objective (mean loss plus penalty) must be
+    /// finite, and the mean loss must obey the rule of [`super::Divergence`].
+    fn check_loss(&mut self, at: (usize, usize), loss: f64, m: usize, lr: f64) -> Result<()> {
+        let mean = loss / m as f64;
+        let objective = mean + self.buf.penalty.value(self.net.params());
+        if !objective.is_finite() {
+            let cause = format!("the mini-batch loss became {objective}");
+            return Err(diverged(at, objective, lr, cause));
+        }
+        if let Some(d) = self.cfg.divergence {
+            let p = &mut self.progress;
+            let tripped = divergence_rule(d, &mut p.reference, &mut p.above, mean, self.floor);
+            p.spiked |= p.above > 0;
+            if let Some(cause) = tripped {
+                return Err(diverged(at, mean, lr, cause));
+            }
+        }
+        Ok(())
+    }
+
     /// Backward and update: one optimiser step at rate `lr` with the gradient of the batch of `m`
     /// examples just run forward, plus the penalty's.
-    pub fn backward_update(&mut self, net: &mut Network<T>, m: usize, lr: T) {
-        let Trainer {
+    fn backward_update(&mut self, m: usize, lr: T) {
+        let Buffers {
             ws,
             parallel,
             grads,
             opt,
             penalty,
             ..
-        } = self;
+        } = &mut self.buf;
         opt.begin_step();
         if let Some(par) = parallel.as_mut() {
-            par.update(net.params_mut(), opt, lr, penalty);
+            par.update(self.net.params_mut(), opt, lr, penalty);
         } else {
             // Each layer is updated as soon as backpropagation has its gradient (plus the
             // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
-            net.backward_update(ws, m, grads, &mut |p, g, range, is_weight| {
-                penalty.add_tensor_gradient(p, g, is_weight);
-                opt.update(p, g, range, lr);
-            });
+            self.net
+                .backward_update(ws, m, grads, &mut |p, g, range, is_weight| {
+                    penalty.add_tensor_gradient(p, g, is_weight);
+                    opt.update(p, g, range, lr);
+                });
         }
     }
 
@@ -149,39 +220,42 @@ impl<T: Scalar> Trainer<T> {
     /// the epoch's last step, with rate `lr`).
     pub(super) fn evaluate_epoch(
         &mut self,
-        net: &Network<T>,
-        data: &Dataset,
-        val: Option<&Dataset>,
-        cfg: &TrainConfig,
-        bs: usize,
-        (epoch, step, lr): (usize, usize, f64),
+        at: (usize, usize),
+        lr: f64,
     ) -> Result<(Option<f64>, Option<Evaluation>)> {
-        let grad_norm = cfg.grad_tol.map(|_| {
-            full_gradient_norm(
-                net,
-                data,
-                cfg,
-                &mut self.ws,
-                &mut self.batch,
-                &mut self.grads,
-                &self.penalty,
-            )
-        });
-        let val_eval =
-            val.map(|v| evaluate_with(net, v, cfg.loss, &mut self.ws, &mut BatchBuf::new(v, bs)));
+        let Buffers {
+            ws,
+            batch,
+            grads,
+            penalty,
+            ..
+        } = &mut self.buf;
+        let (net, data, cfg) = (&*self.net, self.data, self.cfg);
+        let grad_norm = cfg
+            .grad_tol
+            .map(|_| full_gradient_norm(net, data, cfg, ws, batch, grads, penalty));
+        let val_eval = self
+            .val
+            .map(|v| evaluate_with(net, v, cfg.loss, ws, &mut BatchBuf::new(v, self.bs)));
         if let Some(e) = val_eval
             && !e.loss.is_finite()
         {
-            return Err(diverged(
-                (epoch, step),
-                e.loss,
-                lr,
-                format!(
-                    "the validation loss became {} (never counted as an improvement)",
-                    e.loss
-                ),
-            ));
+            let cause = format!(
+                "the validation loss became {} (never counted as an improvement)",
+                e.loss
+            );
+            return Err(diverged(at, e.loss, lr, cause));
         }
         Ok((grad_norm, val_eval))
     }
+}
+
+/// The rows of mini-batch `step` of `bs` in the epoch's `order`, and those of the next one.
+fn batch_rows(order: &[usize], bs: usize, step: usize) -> (&[usize], &[usize]) {
+    let n = order.len();
+    let idx = &order[step * bs..((step + 1) * bs).min(n)];
+    let next = order
+        .get((step + 1) * bs..((step + 2) * bs).min(n))
+        .unwrap_or(&[]);
+    (idx, next)
 }
