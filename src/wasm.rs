@@ -9,6 +9,19 @@ use crate::landscape::Surface;
 use crate::landscape::descent;
 use crate::playground::{Hills, NetSpec, Session};
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console)]
+    fn error(message: &str);
+}
+
+/// On load: a panic (a bug: bad input is an `Err`, never a panic) is written to the console with
+/// its message and place before the module traps.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| error(&format!("downhill: {info}"))));
+}
+
 fn js(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }

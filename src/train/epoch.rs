@@ -2,7 +2,7 @@
 //! stopping rules, checkpoint), the checkpoints and interruption between steps, resuming from
 //! a saved [`TrainState`], and the states it saves.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use super::state::fingerprint;
 use super::step::Trainer;

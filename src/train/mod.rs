@@ -49,7 +49,7 @@ use state::Progress;
 use step::{Buffers, Trainer};
 use stopping::chance_level;
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

@@ -4,7 +4,7 @@
 //! divergence rule's state — and each [`Stepper::run`] lends them to a `Trainer` for its
 //! steps, so every step is the training loop's own [`Trainer::step`].
 
-use std::time::Instant;
+use web_time::Instant;
 
 use super::state::Progress;
 use super::step::{Buffers, Trainer};
