@@ -30,7 +30,7 @@ use rand::SeedableRng;
 
 use crate::error::{Error, Result};
 use crate::loss::{BatchTargets, Loss};
-use crate::network::{Network, Objective, Workspace};
+use crate::network::{Network, Objective, ParamTensor, Workspace};
 use crate::rng::Rng;
 use crate::tensor::Beta;
 
@@ -72,21 +72,7 @@ pub fn check(
     h: f64,
     dropout_seed: u64,
 ) -> Result<GradcheckReport> {
-    if x.len() != n * net.inputs() {
-        return Err(Error::shape(
-            "gradcheck input",
-            format!("{n} × {} values", net.inputs()),
-            x.len(),
-        ));
-    }
-    if !(h > 0.0 && h.is_finite()) {
-        return Err(Error::setting(
-            "h",
-            h,
-            "the finite-difference step must be > 0",
-        ));
-    }
-    net.check_train_batch(n)?;
+    check_args(net, x, n, h)?;
     let mut ws = Workspace::new(net, n);
     let tensors = net.tensors();
     let k = net.outputs();
@@ -113,31 +99,11 @@ pub fn check(
     };
     let at = objective(net, &mut ws);
 
-    let mut report = Vec::new();
+    let mut report = Vec::with_capacity(tensors.len());
     for t in &tensors {
-        let (mut max_rel, mut max_abs, mut worst) = (0.0f64, 0.0f64, 0);
-        for (j, p) in t.range.clone().enumerate() {
-            let w = net.params()[p];
-            net.params_mut()[p] = w + h;
-            let hi = objective(net, &mut ws);
-            net.params_mut()[p] = w - h;
-            let lo = objective(net, &mut ws);
-            net.params_mut()[p] = w;
-            let numeric = (hi - lo) / (2.0 * h);
-            let abs = (grads[p] - numeric).abs();
-            let rel = abs / grads[p].abs().max(numeric.abs()).max(REL_FLOOR);
-            if rel > max_rel {
-                (max_rel, worst) = (rel, j);
-            }
-            max_abs = max_abs.max(abs);
-        }
-        report.push(TensorCheck {
-            name: t.name.clone(),
-            shape: t.shape.clone(),
-            max_rel_error: max_rel,
-            max_abs_error: max_abs,
-            worst_index: worst,
-        });
+        report.push(compare(net, t, &grads, h, &mut |net| {
+            objective(net, &mut ws)
+        }));
     }
     let max_rel_error = report.iter().map(|t| t.max_rel_error).fold(0.0, f64::max);
     Ok(GradcheckReport {
@@ -145,6 +111,59 @@ pub fn check(
         max_rel_error,
         loss: at,
     })
+}
+
+/// The input has `n` rows of the network's width, and the step `h` is a number > 0.
+fn check_args(net: &Network<f64>, x: &[f64], n: usize, h: f64) -> Result<()> {
+    if x.len() != n * net.inputs() {
+        return Err(Error::shape(
+            "gradcheck input",
+            format!("{n} × {} values", net.inputs()),
+            x.len(),
+        ));
+    }
+    if !(h > 0.0 && h.is_finite()) {
+        return Err(Error::setting(
+            "h",
+            h,
+            "the finite-difference step must be > 0",
+        ));
+    }
+    net.check_train_batch(n)
+}
+
+/// Tensor `t`'s backpropagated gradient (in `grads`) against the central differences
+/// (L(w + h) − L(w − h)) / 2h of `objective`, one parameter at a time (restored after).
+fn compare(
+    net: &mut Network<f64>,
+    t: &ParamTensor,
+    grads: &[f64],
+    h: f64,
+    objective: &mut dyn FnMut(&Network<f64>) -> f64,
+) -> TensorCheck {
+    let (mut max_rel, mut max_abs, mut worst) = (0.0f64, 0.0f64, 0);
+    for (j, p) in t.range.clone().enumerate() {
+        let w = net.params()[p];
+        net.params_mut()[p] = w + h;
+        let hi = objective(net);
+        net.params_mut()[p] = w - h;
+        let lo = objective(net);
+        net.params_mut()[p] = w;
+        let numeric = (hi - lo) / (2.0 * h);
+        let abs = (grads[p] - numeric).abs();
+        let rel = abs / grads[p].abs().max(numeric.abs()).max(REL_FLOOR);
+        if rel > max_rel {
+            (max_rel, worst) = (rel, j);
+        }
+        max_abs = max_abs.max(abs);
+    }
+    TensorCheck {
+        name: t.name.clone(),
+        shape: t.shape.clone(),
+        max_rel_error: max_rel,
+        max_abs_error: max_abs,
+        worst_index: worst,
+    }
 }
 
 /// The network and batch of a random gradient check (what `downhill gradcheck` builds).

@@ -43,9 +43,9 @@
 //! explicitly to everything that draws: initial weights, splits, batch order, dropout masks. The
 //! same seed gives bit-identical weights on the same machine with the same thread count (tested).
 //! Across thread counts results agree to float rounding, not bit for bit: with several threads
-//! and no dropout each mini-batch is split between the threads and their gradients summed
-//! ([`parallel`]), which groups the additions differently; with dropout the matrix products are
-//! split instead, which may also sum in a different order.
+//! each mini-batch is split between the threads and their gradients summed ([`parallel`]),
+//! which groups the additions differently; with dropout each thread draws its own masks, so
+//! runs with different thread counts agree in distribution only.
 
 #[cfg(feature = "fs")]
 pub mod bench;
@@ -55,9 +55,8 @@ pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod init;
-#[cfg(feature = "fs")]
+#[cfg(any(feature = "fs", feature = "wasm"))]
 pub mod io;
-#[cfg(feature = "fs")]
 pub mod landscape;
 pub mod layers;
 pub mod loss;
@@ -69,6 +68,7 @@ pub mod netspec;
 pub mod network;
 pub mod optim;
 pub mod parallel;
+pub mod playground;
 #[cfg(feature = "fs")]
 pub mod plot;
 pub mod rng;
@@ -78,6 +78,8 @@ pub mod run;
 pub mod settings;
 pub mod tensor;
 pub mod train;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use init::Init;

@@ -234,6 +234,13 @@ fn ramp<T: Scalar>(
         penalty.add_gradient(net.params(), &mut grads);
         opt.step(net.params_mut(), &grads, T::c(lr));
     }
+    suggest(curve, diverged, find)
+}
+
+/// The suggestion read off the ramp's `curve`: a tenth of the rate at the smoothed loss's
+/// minimum, with the steepest descent before it; an error if the curve has fewer than two
+/// points or never fell.
+fn suggest(curve: Vec<LrPoint>, diverged: bool, find: &LrFindConfig) -> Result<LrFindResult> {
     if curve.len() < 2 {
         return Err(Error::setting(
             "start-lr",
