@@ -470,7 +470,7 @@ impl Session {
             "model = nn.Sequential(".to_string(),
         ];
         for layer in self.net.layers() {
-            lines.push(format!("    {},", torch_layer(layer)));
+            lines.push(format!("    {},", layer.torch_module()));
         }
         lines.push(")".into());
         lines.push("model.load_state_dict(load_file(\"playground.safetensors\"))".into());
@@ -531,47 +531,6 @@ impl Session {
         }
         s
     }
-}
-
-/// PyTorch's module for one layer.
-fn torch_layer(layer: &Layer) -> String {
-    match layer {
-        Layer::Dense(d) => format!("nn.Linear({}, {})", d.inputs, d.outputs),
-        Layer::Dropout(p) => format!("nn.Dropout({p})"),
-        Layer::Activation(a) => match a {
-            Activation::Identity => "nn.Identity()".into(),
-            Activation::Sigmoid => "nn.Sigmoid()".into(),
-            Activation::Tanh => "nn.Tanh()".into(),
-            Activation::Relu => "nn.ReLU()".into(),
-            Activation::LeakyRelu => "nn.LeakyReLU()".into(),
-            Activation::Gelu => "nn.GELU()".into(),
-        },
-        Layer::Conv2d(c) => format!(
-            "nn.Conv2d({}, {}, ({}, {}), stride=({}, {}), padding=({}, {}), bias={})",
-            c.in_channels,
-            c.out_channels,
-            c.kernel[0],
-            c.kernel[1],
-            c.stride[0],
-            c.stride[1],
-            c.padding[0],
-            c.padding[1],
-            if c.bias { "True" } else { "False" }
-        ),
-        Layer::MaxPool2d(p) => torch_pool("MaxPool2d", &p.0),
-        Layer::AvgPool2d(p) => torch_pool("AvgPool2d", &p.0),
-        Layer::BatchNorm1d(b) => format!("nn.BatchNorm1d({})", b.channels),
-        Layer::BatchNorm2d(b) => format!("nn.BatchNorm2d({})", b.channels),
-        Layer::Flatten => "nn.Flatten()".into(),
-    }
-}
-
-/// PyTorch's pooling module `kind` for a window.
-fn torch_pool(kind: &str, w: &crate::layers::PoolWindow) -> String {
-    format!(
-        "nn.{kind}(({}, {}), stride=({}, {}), padding=({}, {}))",
-        w.kernel[0], w.kernel[1], w.stride[0], w.stride[1], w.padding[0], w.padding[1]
-    )
 }
 
 /// A row-major `n × d` block as its `d` columns, one after another.
