@@ -1268,27 +1268,16 @@ pub struct RowNotes {
 impl RowNotes {
     /// One line per note, for stderr.
     pub fn lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.dropped_rows > 0 {
-            out.push(format!(
-                "dropped {} rows whose target is missing",
-                self.dropped_rows
-            ));
-        }
+        let mut out: Vec<String> = crate::data::csv::dropped_note(self.dropped_rows, "rows")
+            .into_iter()
+            .collect();
         if self.imputed_cells > 0 {
             out.push(format!(
                 "filled {} missing cells with the training median / most frequent value",
                 self.imputed_cells
             ));
         }
-        for u in &self.unseen {
-            out.push(format!(
-                "column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
-                u.column,
-                u.rows,
-                u.examples.join(", ")
-            ));
-        }
+        out.extend(self.unseen.iter().map(Unseen::note));
         out
     }
 }
