@@ -48,8 +48,14 @@ pub fn save(
     meta: &ModelMeta,
     settings: serde_json::Value,
 ) -> Result<()> {
-    let mut net = Network::<f32>::with_zero_params(meta.inputs, meta.layers.clone())?;
+    let mut net = Network::<f32>::with_zero_params_shaped(meta.shape(), meta.layers.clone())?;
     net.params_mut().copy_from_slice(&state.params);
+    if state.buffers.len() == net.buffers().len() {
+        net.buffers_mut().copy_from_slice(&state.buffers);
+    }
+    if state.tracked.len() == net.tracked().len() {
+        net.tracked_mut().copy_from_slice(&state.tracked);
+    }
     let mut extra: Vec<io::ExtraTensor> = state
         .optimizer_state
         .iter()
@@ -142,7 +148,14 @@ pub fn load(path: &Path) -> Result<Loaded> {
     }
     let order = if h.step > 0 { t.order()? } else { Vec::new() };
     let best = match h.best {
-        Some((loss, epoch)) => Some((loss, epoch, t.f32s("train.best", model.net.param_count())?)),
+        Some((loss, epoch)) => Some((
+            loss,
+            epoch,
+            t.f32s(
+                "train.best",
+                model.net.param_count() + model.net.buffers().len(),
+            )?,
+        )),
         None => None,
     };
     if h.settings.is_null() {
@@ -158,6 +171,8 @@ pub fn load(path: &Path) -> Result<Loaded> {
         order,
         rng: h.rng,
         params: model.net.params().to_vec(),
+        buffers: model.net.buffers().to_vec(),
+        tracked: model.net.tracked().to_vec(),
         optimizer_steps: h.optimizer_steps,
         optimizer_state,
         sums: h.sums,

@@ -129,7 +129,7 @@ fn check_args(net: &Network<f64>, x: &[f64], n: usize, h: f64) -> Result<()> {
             "the finite-difference step must be > 0",
         ));
     }
-    Ok(())
+    net.check_train_batch(n)
 }
 
 /// Tensor `t`'s backpropagated gradient (in `grads`) against the central differences
@@ -179,6 +179,12 @@ pub struct RandomCheck {
     pub l2: f64,
     pub batch: usize,
     pub seed: u64,
+    /// A network spec (`--layers`, see [`crate::netspec`]) or preset (`--net`) instead of
+    /// `hidden`: its input is `image` if given (then `inputs` must be its size), else `inputs`
+    /// features.
+    pub layers: Option<String>,
+    pub net: Option<String>,
+    pub image: Option<String>,
 }
 
 /// Builds a random f64 network and batch (inputs uniform in [−2, 2], random targets of the
@@ -205,10 +211,30 @@ pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
             .and_then(|v| v.checked_mul(3 * 8)),
     )?;
     let mut rng = Rng::seed_from_u64(spec.seed);
-    let mut sizes = vec![spec.inputs];
-    sizes.extend(&spec.hidden);
-    sizes.push(spec.outputs);
-    let mut net = Network::<f64>::mlp(&sizes, spec.activation, spec.dropout, spec.init, &mut rng)?;
+    let mut net = match crate::netspec::from_settings(
+        spec.layers.as_deref(),
+        spec.net.as_deref(),
+        spec.image.as_deref(),
+        spec.inputs,
+        spec.outputs,
+        None,
+    )? {
+        Some((input, layers)) => {
+            let net = Network::<f64>::with_zero_params_shaped(input, layers.clone())?;
+            crate::memory::check(
+                format!("a gradient check on a batch of {}", spec.batch),
+                net.workspace_len(spec.batch)
+                    .and_then(|v| v.checked_mul(8 * 2)),
+            )?;
+            Network::<f64>::with_input(input, layers, spec.init, &mut rng)?
+        }
+        None => {
+            let mut sizes = vec![spec.inputs];
+            sizes.extend(&spec.hidden);
+            sizes.push(spec.outputs);
+            Network::<f64>::mlp(&sizes, spec.activation, spec.dropout, spec.init, &mut rng)?
+        }
+    };
     for t in net.tensors().into_iter().filter(|t| !t.is_weight) {
         for p in t.range {
             net.params_mut()[p] = rng.random_range(-0.5..0.5);

@@ -178,6 +178,10 @@ fn ramp<T: Scalar>(
 ) -> Result<LrFindResult> {
     let n = data.len();
     let bs = cfg.batch_size.min(n);
+    net.check_train_batch(bs)?;
+    if n % bs != 0 {
+        net.check_train_batch(n % bs)?;
+    }
     let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];

@@ -922,8 +922,9 @@ fn open_metrics(path: &Path, resume: Option<&train::TrainState<f32>>) -> Result<
     Ok(jsonl)
 }
 
-/// The network of `settings.hidden` for the training data, its training memory checked before
-/// it is allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
+/// The network of `--layers` or `--net` (see [`crate::netspec`]) on the data's input shape, or
+/// else of `settings.hidden`, for the training data, its training memory checked before it is
+/// allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
 /// replace them, so the file need not still exist), from `--init`'s file.
 fn build_network(
     plan: &Plan,
@@ -932,21 +933,10 @@ fn build_network(
     resuming: bool,
 ) -> Result<Network<f32>> {
     let (settings, cfg) = (&plan.settings, &plan.train);
-    let mut sizes = vec![train_set.n_features()];
-    sizes.extend(&settings.hidden);
-    sizes.push(train_set.n_outputs());
-    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
-    train::check_training_memory(
-        &dense,
-        plan.optimizer.buffers(),
-        cfg.batch_size.min(train_set.len()),
-        cfg.threads,
-        std::mem::size_of::<f32>(),
-    )?;
     let init = settings
         .init_scheme
         .unwrap_or(Init::default_for(settings.activation));
-    let mut net = Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)?;
+    let mut net = network_of_settings(settings, train_set, &plan.optimizer, cfg, init, rng)?;
     if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
         io::load_params(path, &mut net)?;
     }
@@ -1607,4 +1597,39 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// The run's network: the layers of `--layers` or `--net` (see [`crate::netspec`]) on the
+/// data's input shape, or the dense network of `--hidden`; memory checked before anything is
+/// reserved.
+fn network_of_settings(
+    settings: &Settings,
+    train_set: &Dataset,
+    optimizer: &crate::optim::OptimizerConfig,
+    cfg: &train::TrainConfig,
+    init: Init,
+    rng: &mut Rng,
+) -> Result<Network<f32>> {
+    if let Some((input, layers)) = crate::netspec::from_settings(
+        settings.layers.as_deref(),
+        settings.net.as_deref(),
+        settings.image_shape.as_deref(),
+        train_set.n_features(),
+        train_set.n_outputs(),
+        train_set.image,
+    )? {
+        return Network::<f32>::with_input(input, layers, init, rng);
+    }
+    let mut sizes = vec![train_set.n_features()];
+    sizes.extend(&settings.hidden);
+    sizes.push(train_set.n_outputs());
+    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
+    train::check_training_memory(
+        &dense,
+        optimizer.buffers(),
+        cfg.batch_size.min(train_set.len()),
+        cfg.threads,
+        std::mem::size_of::<f32>(),
+    )?;
+    Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)
 }

@@ -196,6 +196,17 @@ pub struct Settings {
     /// What early stopping watches: `loss` or `accuracy` (default: accuracy when the loss has
     /// one, else loss).
     pub monitor: Option<crate::train::Monitor>,
+    /// The network as a compact list of layers (`conv 32 3, relu, maxpool 2, flatten, dense 10`;
+    /// see [`crate::netspec`]); unset: `net`, else the dense network of `hidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<String>,
+    /// A preset network: `dense`, `lenet5`, `keras-convnet` (see [`crate::netspec`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+    /// The shape of one example as an image, `CxHxW` (for a CSV of pixels; IDX files and the
+    /// digits are 1x28x28 already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_shape: Option<String>,
 }
 
 impl Default for Settings {
@@ -242,6 +253,9 @@ impl Default for Settings {
             lr_auto: false,
             class_weight: None,
             monitor: None,
+            layers: None,
+            net: None,
+            image_shape: None,
         }
     }
 }
@@ -294,6 +308,7 @@ impl Settings {
             features: self.features.clone(),
             drop: self.drop.clone().unwrap_or_default(),
             categorical: self.categorical.clone().unwrap_or_default(),
+            pixels: self.image_shape.is_some(),
         }
     }
 }

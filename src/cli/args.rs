@@ -74,6 +74,17 @@ pub struct NetworkFlags {
     /// Seed for initial weights, splits, batch order and dropout.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The network as a list of layers, e.g. "conv 32 3, relu, maxpool 2, flatten, dense 10"
+    /// (dense N, conv O K [stride S] [pad P] [nobias], maxpool K, avgpool K, batchnorm, flatten,
+    /// dropout P, activations; input sizes are inferred). Replaces --hidden.
+    #[arg(long, value_name = "SPEC", conflicts_with = "net")]
+    pub layers: Option<String>,
+    /// A preset network: dense (--hidden), lenet5, keras-convnet.
+    #[arg(long, value_name = "dense|lenet5|keras-convnet")]
+    pub net: Option<String>,
+    /// The shape of one example as an image, CxHxW (e.g. 1x28x28 for a CSV of pixels).
+    #[arg(long, value_name = "CxHxW")]
+    pub image_shape: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -153,7 +164,7 @@ pub struct TrainArgs {
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
     #[arg(long, value_name = "T")]
     pub grad_tol: Option<f64>,
-    /// Threads: each batch split between them (without dropout), or each product (with dropout).
+    /// Threads: each batch split between them (with dropout, each thread drawing its own masks).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Start from the weights in this safetensors file (same architecture).
@@ -463,6 +474,13 @@ impl NetworkFlags {
         set(&mut s.dropout, self.dropout);
         set(&mut s.l2, self.l2);
         set(&mut s.seed, self.seed);
+        if self.layers.is_some() {
+            (s.layers, s.net) = (self.layers.clone(), None);
+        }
+        if self.net.is_some() {
+            (s.net, s.layers) = (self.net.clone(), None);
+        }
+        over(&self.image_shape, &mut s.image_shape);
     }
 }
 

@@ -502,6 +502,17 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         l2: s.l2,
         batch: a.batch,
         seed: s.seed,
+        layers: s.layers.clone(),
+        net: s.net.clone(),
+        image: s.image_shape.clone(),
+    };
+    // With an image shape, the inputs are its values.
+    let spec = downhill::gradcheck::RandomCheck {
+        inputs: match &spec.image {
+            Some(t) => downhill::netspec::parse_image_shape(t)?.len(),
+            None => spec.inputs,
+        },
+        ..spec
     };
     let r = downhill::gradcheck::random(&spec)?;
     let ok = r.max_rel_error <= a.tol;
@@ -511,24 +522,36 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         v["tolerance"] = a.tol.into();
         outln!("{v}");
     } else {
-        outln!(
-            "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
-            if spec.dropout > 0.0 {
-                "dropout"
-            } else {
-                "plain"
-            },
-            spec.inputs,
-            spec.hidden
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join("-"),
-            spec.outputs,
-            spec.activation.name(),
-            spec.loss.name(),
-            spec.batch
-        );
+        if let Some(l) = spec.layers.as_ref().or(spec.net.as_ref()) {
+            outln!(
+                "gradient check: network \"{l}\" on {} inputs{}, {} loss, batch {}, h = 1e-5, f64, training mode",
+                spec.inputs,
+                spec.image
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" ({s})")),
+                spec.loss.name(),
+                spec.batch
+            );
+        } else {
+            outln!(
+                "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
+                if spec.dropout > 0.0 {
+                    "dropout"
+                } else {
+                    "plain"
+                },
+                spec.inputs,
+                spec.hidden
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                spec.outputs,
+                spec.activation.name(),
+                spec.loss.name(),
+                spec.batch
+            );
+        }
         outln!(
             "{:<12} {:>10} {:>16} {:>16}",
             "tensor",

@@ -225,6 +225,9 @@ pub struct Overrides {
     pub features: Option<Vec<String>>,
     pub drop: Vec<String>,
     pub categorical: Vec<String>,
+    /// Every column is an image's pixel (`--image-shape`): none is dropped by rules 4–6 or 8's
+    /// ID rule, as if `--features` named them all, so that the features keep the image's layout.
+    pub pixels: bool,
 }
 
 /// The fitted map from a table's columns to features (stored in the model file as `columns`).
@@ -726,6 +729,8 @@ impl Columns {
 /// The columns `--features` (if given), `--drop` and `--categorical` name, as positions.
 struct Named {
     keep: Option<Vec<usize>>,
+    /// [`Overrides::pixels`].
+    pixels: bool,
     drop: Vec<usize>,
     categorical: Vec<usize>,
 }
@@ -759,6 +764,7 @@ impl Named {
         }
         Ok(Named {
             keep,
+            pixels: ov.pixels,
             drop,
             categorical,
         })
@@ -829,7 +835,7 @@ fn fit_column<'a>(
         present,
     };
     // Named by --features: kept whatever the heuristics below would say.
-    let kept = named.keep.as_ref().is_some_and(|k| k.contains(&j));
+    let kept = named.pixels || named.keep.as_ref().is_some_and(|k| k.contains(&j));
     let encoding = if let Some(reason) = named.excluded(j, present) {
         Encoding::Dropped { reason }
     } else if named.categorical.contains(&j) {
@@ -1670,6 +1676,7 @@ mod tests {
             features: f.map(|f| f.iter().map(|s| s.to_string()).collect()),
             drop: d.iter().map(|s| s.to_string()).collect(),
             categorical: c.iter().map(|s| s.to_string()).collect(),
+            pixels: false,
         };
         let c = fit(&t, &ov(Some(&["b"]), &[], &[])).unwrap();
         assert_eq!(c.feature_names(), ["b"]);
