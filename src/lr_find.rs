@@ -179,7 +179,7 @@ fn ramp<T: Scalar>(
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     net.check_train_batch(bs)?;
-    if n % bs != 0 {
+    if !n.is_multiple_of(bs) {
         net.check_train_batch(n % bs)?;
     }
     let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));

@@ -684,11 +684,7 @@ impl Ready {
             snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
         };
         // Where training starts, kept to test a learning rate should it diverge.
-        let mut start = net.clone();
-        if let Some(s) = &resume {
-            start.params_mut().copy_from_slice(&s.params);
-        }
-        let start_rng = rng.clone();
+        let (start, start_rng) = (starting_weights(net, resume.as_ref()), rng.clone());
         let trained = train::train_with(
             net,
             &data.train,
@@ -909,6 +905,15 @@ impl RunData {
             target_scaling: self.target_scaling.clone(),
         }
     }
+}
+
+/// The network as training starts: `net`, with a resumed state's weights.
+fn starting_weights(net: &Network<f32>, resume: Option<&train::TrainState<f32>>) -> Network<f32> {
+    let mut start = net.clone();
+    if let Some(s) = resume {
+        start.params_mut().copy_from_slice(&s.params);
+    }
+    start
 }
 
 /// `metrics.jsonl` at `path`, holding the epochs before a resumed state as the interrupted

@@ -95,7 +95,7 @@ pub fn train_with<T: Scalar>(
     let bs = cfg.batch_size.min(data.len());
     check_memory(net, optimizer, cfg, bs)?;
     net.check_train_batch(bs)?;
-    if data.len() % bs != 0 {
+    if !data.len().is_multiple_of(bs) {
         net.check_train_batch(data.len() % bs)?;
     }
     let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
