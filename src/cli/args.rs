@@ -48,6 +48,8 @@ pub enum Command {
     /// Check backpropagation against central finite differences, in f64, on a small random batch.
     #[command(allow_negative_numbers = true)]
     Gradcheck(GradcheckArgs),
+    /// Serve the browser playground (built by scripts/build-playground.sh) on localhost.
+    Playground(PlaygroundArgs),
 }
 
 /// Flags that describe the network (shared by train and gradcheck).
@@ -597,4 +599,15 @@ impl TrainArgs {
         over(&self.checkpoint_every, &mut s.checkpoint_every);
         over(&self.out, &mut s.out);
     }
+}
+
+/// `downhill playground`: serve the built playground folder.
+#[derive(Args, Debug)]
+pub struct PlaygroundArgs {
+    /// The built site (scripts/build-playground.sh writes target/playground).
+    #[arg(long, default_value = "target/playground", value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// Port on 127.0.0.1 (0: any free port; the URL printed says which).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
 }

@@ -25,6 +25,7 @@ pub(crate) use errln;
 
 pub mod args;
 pub mod interrupt;
+pub mod playground;
 pub mod progress;
 
 use std::process::ExitCode;
@@ -47,6 +48,7 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Bench(a) => bench(&a),
         Command::Landscape(a) => landscape(&a),
         Command::LrFind(a) => lr_find(&a),
+        Command::Playground(a) => playground::serve(&a),
     }
 }
 

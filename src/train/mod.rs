@@ -32,6 +32,7 @@ mod observer;
 mod report;
 mod state;
 mod step;
+mod stepper;
 mod stopping;
 
 pub use config::{Divergence, Monitor, TrainConfig};
@@ -40,6 +41,7 @@ pub use memory::check_training_memory;
 pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
 pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
+pub use stepper::Stepper;
 
 use eval::total_sum_of_squares;
 use memory::check_memory;
@@ -47,7 +49,7 @@ use state::Progress;
 use step::{Buffers, Trainer};
 use stopping::chance_level;
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
