@@ -334,7 +334,7 @@ impl Session {
     /// softmax (cross-entropy) or sigmoid (BCE) applied: class probabilities, or values.
     pub fn predict(&mut self, rows: &[f32]) -> Result<Vec<f32>> {
         let d = self.net.inputs();
-        if d == 0 || rows.len() % d != 0 {
+        if d == 0 || !rows.len().is_multiple_of(d) {
             return Err(Error::shape("prediction input", d, rows.len()));
         }
         let n = rows.len() / d;
