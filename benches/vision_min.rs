@@ -138,6 +138,81 @@ fn gemms() {
     }
 }
 
+/// The parts of each convolution's step at batch 128 (timed on 16 images, scaled): unfold
+/// (im2col) and fold (col2im) with one patch buffer reused image after image, as the layer does,
+/// and the three products per image (each image its own patch matrix).
+fn parts() {
+    const N: usize = 16;
+    const SCALE: f64 = 128.0 / N as f64;
+    for (name, conv, input, _) in convs() {
+        let out = conv.output_shape(input).unwrap();
+        let (o, k, p) = (conv.out_channels, conv.patch_len(), out.plane());
+        let x = data(N * input.len());
+        let (w, dy) = (data(o * k), data(N * o * p));
+        let mut u = vec![0.0f32; N * k * p];
+        let mut dx = vec![0.0f32; x.len()];
+        let (mut y, mut dw) = (vec![0.0f32; N * o * p], vec![0.0f32; o * k]);
+        let unfold = SCALE
+            * min_time(300, || {
+                for xn in x.chunks_exact(input.len()) {
+                    conv.unfold(input, xn, black_box(&mut u[..k * p])).unwrap();
+                }
+            });
+        let fold = SCALE
+            * min_time(300, || {
+                for dxn in dx.chunks_exact_mut(input.len()) {
+                    conv.fold(input, &u[..k * p], black_box(dxn)).unwrap();
+                }
+            });
+        let wm = MatView::new(&w, o, k);
+        let fwd = SCALE
+            * min_time(300, || {
+                for (un, yn) in u.chunks_exact(k * p).zip(y.chunks_exact_mut(o * p)) {
+                    let um = MatView::new(un, k, p);
+                    gemm(black_box(yn), o, p, Beta::Replace, wm, um, Threads::ONE);
+                }
+            });
+        let dwt = SCALE
+            * min_time(300, || {
+                for (un, dyn_) in u.chunks_exact(k * p).zip(dy.chunks_exact(o * p)) {
+                    let (um, dym) = (MatView::new(un, k, p), MatView::new(dyn_, o, p));
+                    gemm(
+                        black_box(&mut dw),
+                        o,
+                        k,
+                        Beta::Add,
+                        dym,
+                        um.t(),
+                        Threads::ONE,
+                    );
+                }
+            });
+        let dut = SCALE
+            * min_time(300, || {
+                for (un, dyn_) in u.chunks_exact_mut(k * p).zip(dy.chunks_exact(o * p)) {
+                    let dym = MatView::new(dyn_, o, p);
+                    gemm(
+                        black_box(un),
+                        k,
+                        p,
+                        Beta::Replace,
+                        wm.t(),
+                        dym,
+                        Threads::ONE,
+                    );
+                }
+            });
+        println!(
+            "{name}: unfold {:.3} ms, fold {:.3} ms, W·U {:.3} ms, δY·Uᵀ {:.3} ms, Wᵀ·δY {:.3} ms",
+            unfold * 1e3,
+            fold * 1e3,
+            fwd * 1e3,
+            dwt * 1e3,
+            dut * 1e3
+        );
+    }
+}
+
 fn layers() {
     const N: usize = 16;
     const SCALE: f64 = 128.0 / N as f64;
@@ -290,6 +365,67 @@ fn steps() {
     }
 }
 
+/// One step's work at batch 128 done in chunks of `c` images (forward and backward of each
+/// chunk, gradients of the chunks summed, one Adam step): how much of the step is memory traffic
+/// that a chunk small enough for the caches avoids.
+fn chunks() {
+    for (name, ops) in [
+        ("keras convnet", convnet::keras()),
+        ("lenet-5", convnet::lenet()),
+    ] {
+        for c in [128, 64, 32, 16, 8] {
+            let mut step = convnet::Step::new(ImageShape::new(1, 28, 28), &ops, c);
+            let t = min_time(30, || {
+                for _ in 0..128 / c {
+                    black_box(step.run());
+                }
+            });
+            println!("{name}: 128 images in chunks of {c}: {:.3} ms", t * 1e3);
+        }
+    }
+}
+
+/// Two threads, each running half of a batch of 128 (in chunks of `c` images) — the
+/// data-parallel split — against one thread running all of it, min-of-N wall time of a step
+/// (the gradient sum and optimiser step of a real step are left out: 35–62 k parameters).
+fn threads() {
+    for (name, ops) in [
+        ("keras convnet", convnet::keras()),
+        ("lenet-5", convnet::lenet()),
+    ] {
+        for c in [64, 16] {
+            let shape = ImageShape::new(1, 28, 28);
+            let mut one = convnet::Step::new(shape, &ops, c);
+            let t1 = min_time(30, || {
+                for _ in 0..128 / c {
+                    black_box(one.run());
+                }
+            });
+            let mut two = [
+                convnet::Step::new(shape, &ops, c),
+                convnet::Step::new(shape, &ops, c),
+            ];
+            let t2 = min_time(30, || {
+                std::thread::scope(|s| {
+                    for st in two.iter_mut() {
+                        s.spawn(move || {
+                            for _ in 0..64 / c {
+                                black_box(st.run());
+                            }
+                        });
+                    }
+                });
+            });
+            println!(
+                "{name}, chunks of {c}: one thread {:.3} ms, two threads {:.3} ms, speed-up {:.2}×",
+                t1 * 1e3,
+                t2 * 1e3,
+                t1 / t2
+            );
+        }
+    }
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -299,8 +435,17 @@ fn main() {
     if wanted("gemm") {
         gemms();
     }
+    if wanted("parts") {
+        parts();
+    }
     if wanted("layers") {
         layers();
+    }
+    if wanted("chunks") {
+        chunks();
+    }
+    if wanted("threads") {
+        threads();
     }
     if wanted("step") {
         steps();

@@ -5,7 +5,9 @@
     python3 scripts/pytorch_check.py runs/<time>/model.safetensors --csv table.csv
     python3 scripts/pytorch_check.py --demo DIR
 
-1. builds the `nn.Sequential` that the model's metadata describes (Linear, activations, Dropout);
+1. builds the `nn.Sequential` that the model's metadata describes (Linear, activations, Dropout,
+   Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d/2d, Flatten; image inputs reshaped to the
+   metadata's `input_shape`);
 2. `model.load_state_dict(safetensors.torch.load_file(path))` with strict=True;
 3. feeds it rows prepared from the metadata alone and compares with `downhill predict` on the
    same rows: the first 500 embedded digits (pixels normalised with the stored statistics), or
@@ -52,13 +54,25 @@ ACTIVATIONS = {
 def build(meta):
     layers = []
     for layer in meta["layers"]:
-        kind, args = layer["type"], layer["args"]
+        kind, args = layer["type"], layer.get("args")
         if kind == "dense":
             layers.append(torch.nn.Linear(args["inputs"], args["outputs"]))
         elif kind == "activation":
             layers.append(ACTIVATIONS[args]())
         elif kind == "dropout":
             layers.append(torch.nn.Dropout(args))
+        elif kind == "conv2d":
+            layers.append(torch.nn.Conv2d(args["in_channels"], args["out_channels"], tuple(args["kernel"]),
+                                          stride=tuple(args["stride"]), padding=tuple(args["padding"]),
+                                          bias=args["bias"]))
+        elif kind in ("max-pool2d", "avg-pool2d"):
+            pool = torch.nn.MaxPool2d if kind == "max-pool2d" else torch.nn.AvgPool2d
+            layers.append(pool(tuple(args["kernel"]), stride=tuple(args["stride"]), padding=tuple(args["padding"])))
+        elif kind in ("batch-norm1d", "batch-norm2d"):
+            bn = torch.nn.BatchNorm1d if kind == "batch-norm1d" else torch.nn.BatchNorm2d
+            layers.append(bn(args["channels"], eps=args["eps"], momentum=args["momentum"]))
+        elif kind == "flatten":
+            layers.append(torch.nn.Flatten())
         else:
             raise SystemExit(f"unknown layer {kind}")
     return torch.nn.Sequential(*layers)
@@ -231,8 +245,12 @@ def check_digits(a, meta, model):
     x = torch.tensor([[float(v) for v in r] for r in rows])
     shift = torch.tensor(meta["normalizer"]["shift"])
     scale = torch.tensor(meta["normalizer"]["scale"])
+    x = (x - shift) * scale
+    if meta.get("input_shape"):  # images: [N, C, H, W]
+        s = meta["input_shape"]
+        x = x.reshape(-1, s["channels"], s["height"], s["width"])
     with torch.no_grad():
-        p_torch = torch.softmax(model((x - shift) * scale), dim=1)
+        p_torch = torch.softmax(model(x), dim=1)
 
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as tmp:
         csv.writer(tmp).writerows(rows)

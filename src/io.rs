@@ -66,6 +66,20 @@ pub struct ModelMeta {
     /// (y − mean)/std, and predictions are `output·std + mean`.
     #[serde(default)]
     pub target_scaling: Option<TargetScaling>,
+    /// The shape of one input as an image (C×H×W, `C·H·W = inputs`), for networks whose first
+    /// layers take images; absent for networks of features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<crate::layers::ImageShape>,
+}
+
+impl ModelMeta {
+    /// The network's input shape: `input_shape` if given, else `inputs` features.
+    pub fn shape(&self) -> crate::network::Shape {
+        match self.input_shape {
+            Some(s) => crate::network::Shape::Image(s),
+            None => crate::network::Shape::Flat(self.inputs),
+        }
+    }
 }
 
 impl ModelMeta {
@@ -85,6 +99,7 @@ impl ModelMeta {
             interrupted: false,
             columns: None,
             target_scaling: None,
+            input_shape: net.input_shape().image(),
         }
     }
 }
@@ -199,6 +214,7 @@ pub fn to_bytes_with(
             )
         })
         .collect();
+    tensors.extend(buffer_tensors(net));
     tensors.extend(extra.iter().cloned());
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
@@ -250,6 +266,34 @@ pub fn sorted_header(bytes: Vec<u8>) -> Vec<u8> {
 /// The model file's bytes: the `state_dict` tensors and the metadata.
 pub fn to_bytes(net: &Network<f32>, meta: &ModelMeta) -> Result<Vec<u8>> {
     to_bytes_with(net, meta, &[], &[])
+}
+
+/// The network's buffers as a PyTorch `state_dict` holds them: BatchNorm's `N.running_mean` and
+/// `N.running_var` (F32, `[C]`) and `N.num_batches_tracked` (an I64 scalar, shape `[]`).
+pub fn buffer_tensors(net: &Network<f32>) -> Vec<ExtraTensor> {
+    let mut out: Vec<ExtraTensor> = net
+        .buffer_tensors()
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                Dtype::F32,
+                f32_bytes(&net.buffers()[t.range]),
+                t.shape,
+            )
+        })
+        .collect();
+    for (l, layer) in net.layers().iter().enumerate() {
+        if layer.is_batchnorm() {
+            out.push((
+                format!("{l}.num_batches_tracked"),
+                Dtype::I64,
+                net.tracked()[l].to_le_bytes().to_vec(),
+                vec![],
+            ));
+        }
+    }
+    out
 }
 
 /// Little-endian bytes of `f32` values.
@@ -324,11 +368,10 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     }
     // The weights must be in the file: a small file whose metadata claims a huge layer is
     // refused before anything is reserved.
-    let claimed = meta.layers.iter().try_fold(0u128, |acc, l| match l {
-        Layer::Dense(d) => (d.inputs as u128)
-            .checked_mul(d.outputs as u128)
-            .and_then(|w| w.checked_add(d.outputs as u128 + acc)),
-        _ => Some(acc),
+    let claimed = meta.layers.iter().try_fold(0u128, |acc, l| {
+        l.param_len()?
+            .checked_add(l.buffer_len() as u128)?
+            .checked_add(acc)
     });
     if claimed.is_none_or(|p| p.saturating_mul(4) > bytes.len() as u128) {
         return Err(bad(
@@ -344,7 +387,22 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             ),
         ));
     }
-    let mut net = Network::with_zero_params(meta.inputs, meta.layers.clone())
+    if meta.input_shape.is_some_and(|s| {
+        s.channels
+            .checked_mul(s.height)
+            .and_then(|v| v.checked_mul(s.width))
+            != Some(meta.inputs)
+    }) {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.input_shape",
+            format!(
+                "does not hold the {} inputs the metadata names",
+                meta.inputs
+            ),
+        ));
+    }
+    let mut net = Network::with_zero_params_shaped(meta.shape(), meta.layers.clone())
         .map_err(|e| bad(path, "__metadata__.downhill.layers", e.to_string()))?;
     validate_meta(path, &meta, &net)?;
     if meta.normalizer.shift.len() != meta.inputs || meta.normalizer.scale.len() != meta.inputs {
@@ -437,7 +495,12 @@ fn fill_params(
     allow_extra: bool,
 ) -> Result<()> {
     let tensors = net.tensors();
-    for t in &tensors {
+    let buffers = net.buffer_tensors();
+    for (t, is_buffer) in tensors
+        .iter()
+        .map(|t| (t, false))
+        .chain(buffers.iter().map(|t| (t, true)))
+    {
         let view = st.tensor(&t.name).map_err(|_| {
             bad(
                 path,
@@ -459,7 +522,11 @@ fn fill_params(
                 ),
             ));
         }
-        let dst = &mut net.params_mut()[t.range.clone()];
+        let dst = if is_buffer {
+            &mut net.buffers_mut()[t.range.clone()]
+        } else {
+            &mut net.params_mut()[t.range.clone()]
+        };
         match view.dtype() {
             Dtype::F32 => {
                 for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
@@ -486,9 +553,62 @@ fn fill_params(
                 "not a finite number",
             ));
         }
+        if t.name.ends_with(".running_var")
+            && let Some(i) = dst.iter().position(|&v| v < 0.0)
+        {
+            return Err(bad(
+                path,
+                format!("tensor {} element {i}", t.name),
+                "a variance below 0",
+            ));
+        }
+    }
+    let mut tracked_names = Vec::new();
+    for l in 0..net.layers().len() {
+        if !net.layers()[l].is_batchnorm() {
+            continue;
+        }
+        let name = format!("{l}.num_batches_tracked");
+        let view = st.tensor(&name).map_err(|_| {
+            bad(
+                path,
+                format!("tensor {name}"),
+                "missing; the network needs it (an I64 scalar, as PyTorch's BatchNorm writes it)",
+            )
+        })?;
+        if view.dtype() != Dtype::I64 || !view.shape().is_empty() {
+            return Err(bad(
+                path,
+                format!("tensor {name}"),
+                format!(
+                    "dtype {:?} shape {:?}, but num_batches_tracked is an I64 scalar (shape []), as PyTorch writes it",
+                    view.dtype(),
+                    view.shape()
+                ),
+            ));
+        }
+        let v = i64::from_le_bytes(
+            view.data()
+                .try_into()
+                .map_err(|_| bad(path, format!("tensor {name}"), "not 8 bytes"))?,
+        );
+        if v < 0 {
+            return Err(bad(
+                path,
+                format!("tensor {name}"),
+                format!("{v} is below 0"),
+            ));
+        }
+        net.tracked_mut()[l] = v;
+        tracked_names.push(name);
     }
     if !allow_extra {
-        let known: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+        let known: Vec<&str> = tensors
+            .iter()
+            .chain(&buffers)
+            .map(|t| t.name.as_str())
+            .chain(tracked_names.iter().map(String::as_str))
+            .collect();
         if let Some(extra) = st.names().into_iter().find(|n| !known.contains(n)) {
             return Err(bad(
                 path,

@@ -43,9 +43,9 @@
 //! explicitly to everything that draws: initial weights, splits, batch order, dropout masks. The
 //! same seed gives bit-identical weights on the same machine with the same thread count (tested).
 //! Across thread counts results agree to float rounding, not bit for bit: with several threads
-//! and no dropout each mini-batch is split between the threads and their gradients summed
-//! ([`parallel`]), which groups the additions differently; with dropout the matrix products are
-//! split instead, which may also sum in a different order.
+//! each mini-batch is split between the threads and their gradients summed ([`parallel`]),
+//! which groups the additions differently; with dropout each thread draws its own masks, so
+//! runs with different thread counts agree in distribution only.
 
 #[cfg(feature = "fs")]
 pub mod bench;
@@ -64,6 +64,7 @@ pub mod loss;
 pub mod lr_find;
 pub mod memory;
 pub mod metrics;
+pub mod netspec;
 pub mod network;
 pub mod optim;
 pub mod parallel;

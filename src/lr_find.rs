@@ -183,6 +183,10 @@ fn ramp<T: Scalar>(
 ) -> Result<LrFindResult> {
     let n = data.len();
     let bs = cfg.batch_size.min(n);
+    net.check_train_batch(bs)?;
+    if n % bs != 0 {
+        net.check_train_batch(n % bs)?;
+    }
     let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));
     let mut batch = BatchBuf::new(data, bs);
     let mut grads = vec![T::zero(); net.param_count()];
@@ -230,6 +234,13 @@ fn ramp<T: Scalar>(
         penalty.add_gradient(net.params(), &mut grads);
         opt.step(net.params_mut(), &grads, T::c(lr));
     }
+    suggest(curve, diverged, find)
+}
+
+/// The suggestion read off the ramp's `curve`: a tenth of the rate at the smoothed loss's
+/// minimum, with the steepest descent before it; an error if the curve has fewer than two
+/// points or never fell.
+fn suggest(curve: Vec<LrPoint>, diverged: bool, find: &LrFindConfig) -> Result<LrFindResult> {
     if curve.len() < 2 {
         return Err(Error::setting(
             "start-lr",

@@ -27,7 +27,7 @@
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::layers::{Activation, Dense, Layer, dropout};
+use crate::layers::{Activation, Dense, ImageShape, Layer, dropout};
 use crate::loss::{BatchTargets, ClassWeights, Loss};
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
@@ -56,7 +56,62 @@ pub struct Network<T> {
     offsets: Vec<usize>,
     /// Width of each activation: `widths[0]` inputs, `widths[l + 1]` the output of layer l.
     widths: Vec<usize>,
+    /// Shape of each activation (`shapes[l].len() == widths[l]`).
+    shapes: Vec<Shape>,
     params: Vec<T>,
+    /// BatchNorm's running statistics, layer by layer: running mean `[C]` then running variance
+    /// `[C]`. Not parameters: no optimiser updates them and no penalty covers them.
+    buffers: Vec<T>,
+    /// Offset of each layer's buffers in `buffers`.
+    buffer_offsets: Vec<usize>,
+    /// BatchNorm's `num_batches_tracked` per layer (0 for other layers).
+    tracked: Vec<i64>,
+}
+
+/// The shape of one example's activation: a row of features (`[N, features]` for a batch) or
+/// an image (`[N, C, H, W]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    Flat(usize),
+    Image(ImageShape),
+}
+
+impl Shape {
+    /// Values per example.
+    pub fn len(&self) -> usize {
+        match self {
+            Shape::Flat(n) => *n,
+            Shape::Image(s) => s.len(),
+        }
+    }
+
+    /// Whether an example holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The batch's shape as PyTorch prints it: `[N, 784]` or `[N, 1, 28, 28]`.
+    pub fn batch(&self) -> String {
+        match self {
+            Shape::Flat(n) => format!("[N, {n}]"),
+            Shape::Image(s) => format!("[N, {}, {}, {}]", s.channels, s.height, s.width),
+        }
+    }
+
+    /// The image shape, if this is one.
+    pub fn image(&self) -> Option<ImageShape> {
+        match self {
+            Shape::Image(s) => Some(*s),
+            Shape::Flat(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.batch())
+    }
 }
 
 impl<T: Scalar> Network<T> {
@@ -65,38 +120,87 @@ impl<T: Scalar> Network<T> {
     /// Fails if two consecutive dense layers do not fit (outputs of one ≠ inputs of the next),
     /// a width is zero, or a dropout probability is outside [0, 1).
     pub fn new(inputs: usize, layers: Vec<Layer>, init: Init, rng: &mut Rng) -> Result<Self> {
-        let mut net = Network::with_zero_params(inputs, layers)?;
+        Network::with_input(Shape::Flat(inputs), layers, init, rng)
+    }
+
+    /// [`Network::new`] for inputs of any shape (images: `Shape::Image`). Dense and convolution
+    /// weights are drawn by `init` (a convolution's fan-in is `C·kh·kw`, its fan-out `O·kh·kw`,
+    /// as PyTorch counts them), biases are zero, BatchNorm starts at γ = 1, β = 0, running mean
+    /// 0 and running variance 1 (PyTorch's initial values).
+    pub fn with_input(input: Shape, layers: Vec<Layer>, init: Init, rng: &mut Rng) -> Result<Self> {
+        let mut net = Network::with_zero_params_shaped(input, layers)?;
         for (l, layer) in net.layers.iter().enumerate() {
-            if let Layer::Dense(d) = layer {
-                let off = net.offsets[l];
-                init.fill(
+            let off = net.offsets[l];
+            match layer {
+                Layer::Dense(d) => init.fill(
                     &mut net.params[off..off + d.weight_len()],
                     d.inputs,
                     d.outputs,
                     rng,
-                );
+                ),
+                Layer::Conv2d(c) => {
+                    let taps = c.kernel[0] * c.kernel[1];
+                    init.fill(
+                        &mut net.params[off..off + c.weight_len()],
+                        c.in_channels * taps,
+                        c.out_channels * taps,
+                        rng,
+                    )
+                }
+                _ => {}
             }
         }
         Ok(net)
     }
 
-    /// The same network with every parameter zero (to be filled by a loader).
+    /// The same network with every parameter zero (to be filled by a loader), except
+    /// BatchNorm's γ = 1 and running variance 1 (PyTorch's initial values).
     pub fn with_zero_params(inputs: usize, layers: Vec<Layer>) -> Result<Self> {
-        if inputs == 0 {
+        Network::with_zero_params_shaped(Shape::Flat(inputs), layers)
+    }
+
+    /// [`Network::with_zero_params`] for inputs of any shape. Each layer's input shape is
+    /// checked here, with errors that print the shapes.
+    pub fn with_zero_params_shaped(input: Shape, layers: Vec<Layer>) -> Result<Self> {
+        if input.len() == 0 {
             return Err(Error::setting(
                 "inputs",
                 0,
                 "a network needs at least one input",
             ));
         }
-        let mut widths = vec![inputs];
+        if let Shape::Image(s) = input {
+            crate::layers::image::batch_len(&"input image", 1, s)?;
+        }
+        let mut widths = vec![input.len()];
+        let mut shapes = vec![input];
         let mut offsets = Vec::with_capacity(layers.len());
+        let mut buffer_offsets = Vec::with_capacity(layers.len());
         let mut count = 0;
+        let mut buffer_count = 0usize;
         for (l, layer) in layers.iter().enumerate() {
             let w = *widths.last().expect("widths starts non-empty");
+            let shape = *shapes.last().expect("shapes starts non-empty");
             offsets.push(count);
+            buffer_offsets.push(buffer_count);
+            if !matches!(layer, Layer::Dense(_)) {
+                let out = image_layer_shape(l, layer, shape)?;
+                let p = layer.param_len().and_then(|p| usize::try_from(p).ok());
+                count = p
+                    .and_then(|p| p.checked_add(count))
+                    .ok_or_else(|| too_large(layer))?;
+                buffer_count = buffer_count
+                    .checked_add(layer.buffer_len())
+                    .ok_or_else(|| too_large(layer))?;
+                widths.push(out.len());
+                shapes.push(out);
+                continue;
+            }
             match layer {
                 Layer::Dense(d) => {
+                    if let Shape::Image(s) = shape {
+                        return Err(dense_on_image(l, layer, s));
+                    }
                     if d.inputs != w {
                         return Err(Error::shape(
                             format!("layer {l} (dense) inputs"),
@@ -122,14 +226,9 @@ impl<T: Scalar> Network<T> {
                             available: crate::memory::human(crate::memory::available() as u128),
                         })?;
                     widths.push(d.outputs);
+                    shapes.push(Shape::Flat(d.outputs));
                 }
-                Layer::Dropout(p) => {
-                    if !(0.0..1.0).contains(p) {
-                        return Err(Error::setting("dropout", p, "must be in [0, 1)"));
-                    }
-                    widths.push(w);
-                }
-                Layer::Activation(_) => widths.push(w),
+                _ => unreachable!("non-dense layers are handled above"),
             }
         }
         crate::memory::check(
@@ -137,14 +236,27 @@ impl<T: Scalar> Network<T> {
                 "a network of {} layers with {count} parameters",
                 layers.len()
             ),
-            crate::memory::product(&[count, std::mem::size_of::<T>()]),
+            crate::memory::product(&[count.saturating_add(buffer_count), std::mem::size_of::<T>()]),
         )?;
-        Ok(Network {
-            layers,
+        let mut net = Network {
             offsets,
             widths,
+            shapes,
             params: vec![T::zero(); count],
-        })
+            buffers: vec![T::zero(); buffer_count],
+            buffer_offsets,
+            tracked: vec![0; layers.len()],
+            layers,
+        };
+        for l in 0..net.layers.len() {
+            if let Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) = net.layers[l] {
+                let (o, c) = (net.offsets[l], b.channels);
+                net.params[o..o + c].fill(T::c(1.0));
+                let bo = net.buffer_offsets[l];
+                net.buffers[bo + c..bo + 2 * c].fill(T::c(1.0));
+            }
+        }
+        Ok(net)
     }
 
     /// A multi-layer perceptron: `sizes = [inputs, hidden…, outputs]`, the activation after every
@@ -205,28 +317,137 @@ impl<T: Scalar> Network<T> {
         self.params.len()
     }
 
-    /// The parameter tensors with their PyTorch `state_dict` names, shapes and places.
+    /// The parameter tensors with their PyTorch `state_dict` names, shapes and places:
+    /// `N.weight` `[out, in]` (dense) or `[out, in, kh, kw]` (convolution) or `[C]` (BatchNorm's
+    /// γ), `N.bias` `[out]` (BatchNorm's β).
     pub fn tensors(&self) -> Vec<ParamTensor> {
         let mut out = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
-            if let Layer::Dense(d) = layer {
-                let w = self.offsets[l];
-                let b = w + d.weight_len();
+            let [w, b] = self.param_ranges(l);
+            let weight_shape = match layer {
+                Layer::Dense(d) => vec![d.outputs, d.inputs],
+                Layer::Conv2d(c) => vec![c.out_channels, c.in_channels, c.kernel[0], c.kernel[1]],
+                Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) => vec![b.channels],
+                _ => continue,
+            };
+            if let Some((range, is_weight)) = w {
                 out.push(ParamTensor {
                     name: format!("{l}.weight"),
-                    shape: vec![d.outputs, d.inputs],
-                    range: w..b,
-                    is_weight: true,
+                    shape: weight_shape,
+                    range,
+                    is_weight,
                 });
+            }
+            if let Some((range, is_weight)) = b {
                 out.push(ParamTensor {
                     name: format!("{l}.bias"),
-                    shape: vec![d.outputs],
-                    range: b..b + d.outputs,
-                    is_weight: false,
+                    shape: vec![range.len()],
+                    range,
+                    is_weight,
                 });
             }
         }
         out
+    }
+
+    /// The buffer tensors (BatchNorm's `N.running_mean`, `N.running_var`, each `[C]`) with
+    /// their places in [`Network::buffers`]; each BatchNorm layer also has an integer
+    /// `N.num_batches_tracked` ([`Network::tracked`]).
+    pub fn buffer_tensors(&self) -> Vec<ParamTensor> {
+        let mut out = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            if let Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) = layer {
+                let (o, c) = (self.buffer_offsets[l], b.channels);
+                for (i, name) in ["running_mean", "running_var"].into_iter().enumerate() {
+                    out.push(ParamTensor {
+                        name: format!("{l}.{name}"),
+                        shape: vec![c],
+                        range: o + i * c..o + (i + 1) * c,
+                        is_weight: false,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// BatchNorm's running statistics, flat (see [`Network::buffer_tensors`]).
+    pub fn buffers(&self) -> &[T] {
+        &self.buffers
+    }
+
+    pub fn buffers_mut(&mut self) -> &mut [T] {
+        &mut self.buffers
+    }
+
+    /// The parameters followed by the buffers (what early stopping keeps of its best epoch).
+    pub fn weights_and_buffers(&self) -> Vec<T> {
+        let mut v = Vec::with_capacity(self.params.len() + self.buffers.len());
+        v.extend_from_slice(&self.params);
+        v.extend_from_slice(&self.buffers);
+        v
+    }
+
+    /// Puts back what [`Network::weights_and_buffers`] returned.
+    pub fn set_weights_and_buffers(&mut self, v: &[T]) {
+        let (p, b) = v.split_at(self.params.len());
+        self.params.copy_from_slice(p);
+        self.buffers.copy_from_slice(b);
+    }
+
+    /// `num_batches_tracked` of each layer (0 for layers other than BatchNorm).
+    pub fn tracked(&self) -> &[i64] {
+        &self.tracked
+    }
+
+    pub fn tracked_mut(&mut self) -> &mut [i64] {
+        &mut self.tracked
+    }
+
+    /// The shape of the network's input.
+    pub fn input_shape(&self) -> Shape {
+        self.shapes[0]
+    }
+
+    /// Shape of activation `i` (0 = input, `layers().len()` = output).
+    pub fn shape(&self, i: usize) -> Shape {
+        self.shapes[i]
+    }
+
+    /// Values a [`Workspace`] for batches of `max_batch` holds (activations, their gradients,
+    /// dropout masks, pooling indices, BatchNorm statistics, scratch), or `None` if that count
+    /// overflows: what to check against the memory before making one.
+    pub fn workspace_len(&self, max_batch: usize) -> Option<u128> {
+        let b = max_batch as u128;
+        let mut total = self.scratch_len(max_batch)? as u128;
+        for (l, &w) in self.widths.iter().enumerate() {
+            // activation and its gradient
+            total = total.checked_add(b.checked_mul(w as u128)?.checked_mul(2)?)?;
+            if let Some(layer) = self.layers.get(l) {
+                let extra = match layer {
+                    Layer::Dropout(_) => b.checked_mul(w as u128)?,
+                    Layer::MaxPool2d(_) => b.checked_mul(self.widths[l + 1] as u128)?,
+                    _ => 2 * layer.buffer_len() as u128,
+                };
+                total = total.checked_add(extra)?;
+            }
+        }
+        Some(total)
+    }
+
+    /// The shared scratch buffer's length for batches of `max_batch`: a dense layer's Zᵀ or a
+    /// convolution's patch matrices, whichever is largest.
+    fn scratch_len(&self, max_batch: usize) -> Option<usize> {
+        let mut len = 0usize;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let need = match layer {
+                Layer::Dense(d) => d.outputs.checked_mul(max_batch)?,
+                Layer::Conv2d(c) => c.scratch_len(self.shapes[l].image()?).ok()?,
+                _ => 0,
+            };
+            len = len.max(need);
+        }
+        Some(len)
     }
 
     /// The notes' L2 penalty λ Σ w² over this network's weight tensors (not its biases).
@@ -255,6 +476,7 @@ impl<T: Scalar> Network<T> {
             ws.max_batch
         );
         let threads = ws.threads;
+        ws.trained = train.is_some();
         for (l, layer) in self.layers.iter().enumerate() {
             let (before, after) = ws.acts.split_at_mut(l + 1);
             let x = &before[l][..n * self.widths[l]];
@@ -269,6 +491,14 @@ impl<T: Scalar> Network<T> {
                     Some(rng) => dropout::forward_train(*p, x, y, &mut ws.masks[l][..x.len()], rng),
                     None => y.copy_from_slice(x),
                 },
+                _ => self.image_forward(
+                    l,
+                    n,
+                    (x, y),
+                    (&mut ws.scratch, &mut ws.indices[l], &mut ws.bn[l]),
+                    ws.trained,
+                    threads,
+                ),
             }
         }
         &ws.acts[self.layers.len()][..n * self.outputs()]
@@ -356,11 +586,13 @@ impl<T: Scalar> Network<T> {
         );
         for l in (0..self.layers.len()).rev() {
             self.layer_backward(l, ws, n, grads, Beta::Replace);
-            if let Layer::Dense(d) = self.layers[l] {
-                let w = self.offsets[l]..self.offsets[l] + d.weight_len();
-                let b = w.end..w.end + d.outputs;
-                update(&mut self.params[w.clone()], &mut grads[w.clone()], w, true);
-                update(&mut self.params[b.clone()], &mut grads[b.clone()], b, false);
+            for (r, is_weight) in self.param_ranges(l).into_iter().flatten() {
+                update(
+                    &mut self.params[r.clone()],
+                    &mut grads[r.clone()],
+                    r,
+                    is_weight,
+                );
             }
         }
     }
@@ -401,7 +633,223 @@ impl<T: Scalar> Network<T> {
                     dropout::backward(&ws.masks[l][..x.len()], delta_out, delta_in);
                 }
             }
+            _ => self.image_backward(
+                l,
+                n,
+                (x, delta_out, delta_in),
+                (grads, beta),
+                (&mut ws.scratch, &ws.indices[l], &ws.bn[l]),
+                ws.trained,
+                threads,
+            ),
         }
+    }
+
+    /// Forward of layer l (convolution, pooling, BatchNorm, Flatten) over `n` examples:
+    /// `x` → `y`. In training BatchNorm normalises with the batch's statistics and writes its
+    /// running statistics, updated, into `bn` (see [`Network::commit_batch_stats`]); in
+    /// evaluation it uses the network's running statistics.
+    fn image_forward(
+        &self,
+        l: usize,
+        n: usize,
+        (x, y): (&[T], &mut [T]),
+        (scratch, indices, bn): (&mut [T], &mut [u32], &mut BnState<T>),
+        train: bool,
+        threads: Threads,
+    ) {
+        let input = self.shapes[l].image();
+        match &self.layers[l] {
+            Layer::Conv2d(c) => {
+                let (w, b) = self.conv_params(l, c);
+                c.forward(input.expect(BUILT), n, x, w, b, y, scratch, threads)
+                    .expect(BUILT);
+            }
+            Layer::MaxPool2d(p) => p
+                .forward_indexed(input.expect(BUILT), n, x, y, &mut indices[..y.len()])
+                .expect(BUILT),
+            Layer::AvgPool2d(p) => p.forward(input.expect(BUILT), n, x, y).expect(BUILT),
+            Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) => {
+                let c = b.channels;
+                let spatial = self.widths[l] / c;
+                let off = self.offsets[l];
+                let (gamma, beta) = self.params[off..off + 2 * c].split_at(c);
+                let stats = &self.buffers[self.buffer_offsets[l]..][..2 * c];
+                if train {
+                    bn.running.copy_from_slice(stats);
+                    bn.tracked = self.tracked[l];
+                    let (rm, rv) = bn.running.split_at_mut(c);
+                    b.forward_train(
+                        n,
+                        spatial,
+                        x,
+                        gamma,
+                        beta,
+                        rm,
+                        rv,
+                        &mut bn.tracked,
+                        y,
+                        &mut bn.saved,
+                    )
+                    .expect("BatchNorm training batches are checked before training (check_train_batch)");
+                } else {
+                    let (rm, rv) = stats.split_at(c);
+                    b.forward_eval(n, spatial, x, gamma, beta, rm, rv, y)
+                        .expect(BUILT);
+                }
+            }
+            Layer::Flatten => y.copy_from_slice(x),
+            Layer::Dense(_) | Layer::Activation(_) | Layer::Dropout(_) => {
+                unreachable!("handled by forward")
+            }
+        }
+    }
+
+    /// Backward of layer l (convolution, pooling, BatchNorm, Flatten): ∂L/∂x from `dy` (if
+    /// `dx` is asked) and the layer's parameter gradients (written or added, `beta`).
+    #[allow(clippy::too_many_arguments)]
+    fn image_backward(
+        &self,
+        l: usize,
+        n: usize,
+        (x, dy, dx): (&[T], &[T], Option<&mut [T]>),
+        (grads, beta): (&mut [T], Beta),
+        (scratch, indices, bn): (&mut [T], &[u32], &BnState<T>),
+        train: bool,
+        threads: Threads,
+    ) {
+        let input = self.shapes[l].image();
+        let off = self.offsets[l];
+        match &self.layers[l] {
+            Layer::Conv2d(c) => {
+                let (w, _) = self.conv_params(l, c);
+                let (dw, db) =
+                    grads[off..off + c.weight_len() + c.bias_len()].split_at_mut(c.weight_len());
+                c.backward(
+                    input.expect(BUILT),
+                    n,
+                    x,
+                    w,
+                    dy,
+                    dw,
+                    db,
+                    dx,
+                    beta,
+                    scratch,
+                    threads,
+                )
+                .expect(BUILT);
+            }
+            Layer::MaxPool2d(p) => {
+                if let Some(dx) = dx {
+                    p.backward_indexed(input.expect(BUILT), n, &indices[..dy.len()], dy, dx)
+                        .expect(BUILT);
+                }
+            }
+            Layer::AvgPool2d(p) => {
+                if let Some(dx) = dx {
+                    p.backward(input.expect(BUILT), n, dy, dx).expect(BUILT);
+                }
+            }
+            Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) => {
+                let c = b.channels;
+                let spatial = self.widths[l] / c;
+                let gamma = &self.params[off..off + c];
+                let (dgamma, dbeta) = grads[off..off + 2 * c].split_at_mut(c);
+                if train {
+                    b.backward_train(n, spatial, x, gamma, &bn.saved, dy, dgamma, dbeta, dx, beta)
+                        .expect(BUILT);
+                } else {
+                    let stats = &self.buffers[self.buffer_offsets[l]..][..2 * c];
+                    let (rm, rv) = stats.split_at(c);
+                    b.backward_eval(n, spatial, x, gamma, rm, rv, dy, dgamma, dbeta, dx, beta)
+                        .expect(BUILT);
+                }
+            }
+            Layer::Flatten => {
+                if let Some(dx) = dx {
+                    dx.copy_from_slice(dy);
+                }
+            }
+            Layer::Dense(_) | Layer::Activation(_) | Layer::Dropout(_) => {
+                unreachable!("handled by layer_backward")
+            }
+        }
+    }
+
+    fn conv_params(&self, l: usize, c: &crate::layers::Conv2d) -> (&[T], &[T]) {
+        let off = self.offsets[l];
+        self.params[off..off + c.weight_len() + c.bias_len()].split_at(c.weight_len())
+    }
+
+    /// Layer l's parameter tensors as (range in `params`, covered by the L2 penalty): a dense
+    /// or convolution layer's weight (penalised) and bias, BatchNorm's γ and β (not penalised:
+    /// they scale and shift normalised values rather than connect units).
+    pub fn param_ranges(&self, l: usize) -> [Option<(std::ops::Range<usize>, bool)>; 2] {
+        let off = self.offsets[l];
+        match &self.layers[l] {
+            Layer::Dense(d) => {
+                let w = off + d.weight_len();
+                [Some((off..w, true)), Some((w..w + d.outputs, false))]
+            }
+            Layer::Conv2d(c) => {
+                let w = off + c.weight_len();
+                [
+                    Some((off..w, true)),
+                    c.bias.then(|| (w..w + c.out_channels, false)),
+                ]
+            }
+            Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) => {
+                let c = b.channels;
+                [
+                    Some((off..off + c, false)),
+                    Some((off + c..off + 2 * c, false)),
+                ]
+            }
+            _ => [None, None],
+        }
+    }
+
+    /// After a training forward pass (`Some(rng)`): makes the BatchNorm running statistics and
+    /// `num_batches_tracked` that pass computed (into the workspace) the network's own, as
+    /// PyTorch's training-mode forward does. Training steps call this; gradcheck, the
+    /// learning-rate finder and the full-gradient norm do not, so their forward passes leave the
+    /// running statistics as they were.
+    pub fn commit_batch_stats(&mut self, ws: &Workspace<T>) {
+        if !ws.trained {
+            return;
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            if layer.is_batchnorm() {
+                let bo = self.buffer_offsets[l];
+                let s = &ws.bn[l];
+                self.buffers[bo..bo + s.running.len()].copy_from_slice(&s.running);
+                self.tracked[l] = s.tracked;
+            }
+        }
+    }
+
+    /// Whether the network has a BatchNorm layer.
+    pub fn has_batchnorm(&self) -> bool {
+        self.layers.iter().any(Layer::is_batchnorm)
+    }
+
+    /// Checks that a training batch of `n` examples gives every BatchNorm layer more than one
+    /// value per channel (PyTorch raises the same error in training mode).
+    pub fn check_train_batch(&self, n: usize) -> Result<()> {
+        for (l, layer) in self.layers.iter().enumerate() {
+            if let Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) = layer {
+                let spatial = self.widths[l] / b.channels;
+                if n.saturating_mul(spatial) < 2 {
+                    return Err(Error::shape(
+                        format!("layer {l} (batchnorm) in training"),
+                        "more than 1 value per channel: a batch of at least 2 examples (and no last batch of 1; change --batch-size)",
+                        format!("a batch of {n} of {}", self.shapes[l].batch()),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn dense_params(&self, l: usize, d: &Dense) -> (&[T], &[T]) {
@@ -415,9 +863,130 @@ impl<T: Scalar> Network<T> {
     }
 }
 
+/// The error of a layer whose parameter count does not fit in memory's address range.
+fn too_large(layer: &Layer) -> Error {
+    Error::TooLarge {
+        what: format!("a network with a `{}` layer", layer.spec()),
+        needed: "more parameters than fit in memory's address range".into(),
+        available: crate::memory::human(crate::memory::available() as u128),
+    }
+}
+
+/// The output shape of layer `l` for input `shape`, or an error that prints the layer and the
+/// shapes (what [`Network::with_zero_params_shaped`] checks, one layer at a time).
+pub fn layer_output(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
+    match (layer, shape) {
+        (Layer::Dense(d), Shape::Flat(w)) => {
+            if d.inputs != w {
+                return Err(Error::shape(
+                    format!("layer {l} ({}) inputs", layer.spec()),
+                    w,
+                    d.inputs,
+                ));
+            }
+            Ok(Shape::Flat(d.outputs))
+        }
+        (Layer::Dense(_), Shape::Image(s)) => Err(dense_on_image(l, layer, s)),
+        _ => image_layer_shape(l, layer, shape),
+    }
+}
+
+/// The error of a dense layer given images.
+fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
+    Error::shape(
+        format!("layer {l} ({})", layer.spec()),
+        "2-D input [N, features] (add `flatten` before it)",
+        format!("{} ({s} images)", Shape::Image(s).batch()),
+    )
+}
+
+/// The output shape of layer `l` (any but dense) for input `shape`, or an error that prints the
+/// layer and both shapes.
+fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
+    let name = format!("layer {l} ({})", layer.spec());
+    let need_image = |what: &str| {
+        Error::shape(
+            name.clone(),
+            format!("4-D input [N, C, H, W]{what}"),
+            format!(
+                "{} (add an image shape such as --image-shape 1x28x28, or move the layer before `flatten`)",
+                shape.batch()
+            ),
+        )
+    };
+    let rename = |e: Error| match e {
+        Error::Shape { expected, got, .. } => Error::shape(name.clone(), expected, got),
+        other => other,
+    };
+    Ok(match (layer, shape) {
+        (Layer::Activation(_), s) => s,
+        (Layer::Dropout(p), s) => {
+            if !(0.0..1.0).contains(p) {
+                return Err(Error::setting("dropout", p, "must be in [0, 1)"));
+            }
+            s
+        }
+        (Layer::Flatten, s) => Shape::Flat(s.len()),
+        (Layer::Conv2d(c), Shape::Image(s)) => {
+            if s.channels != c.in_channels {
+                return Err(Error::shape(
+                    name,
+                    format!(
+                        "[N, {}, H, W] ({} input channels)",
+                        c.in_channels, c.in_channels
+                    ),
+                    shape.batch(),
+                ));
+            }
+            let out = c.output_shape(s).map_err(rename)?;
+            crate::layers::image::batch_len(&name, 1, out)?;
+            c.scratch_len(s).map_err(rename)?;
+            Shape::Image(out)
+        }
+        (Layer::MaxPool2d(p), Shape::Image(s)) => Shape::Image(p.output_shape(s).map_err(rename)?),
+        (Layer::AvgPool2d(p), Shape::Image(s)) => Shape::Image(p.output_shape(s).map_err(rename)?),
+        (Layer::BatchNorm2d(b), Shape::Image(s)) => {
+            b.validate()?;
+            if s.channels != b.channels {
+                return Err(Error::shape(
+                    name,
+                    format!("[N, {}, H, W]", b.channels),
+                    shape.batch(),
+                ));
+            }
+            shape
+        }
+        (Layer::BatchNorm1d(b), Shape::Flat(w)) => {
+            b.validate()?;
+            if w != b.channels {
+                return Err(Error::shape(
+                    name,
+                    format!("[N, {}]", b.channels),
+                    shape.batch(),
+                ));
+            }
+            shape
+        }
+        (Layer::BatchNorm1d(_), Shape::Image(_)) => {
+            return Err(Error::shape(
+                name,
+                "2-D input [N, features] (BatchNorm1d; use BatchNorm2d on images)",
+                shape.batch(),
+            ));
+        }
+        (Layer::Conv2d(_) | Layer::MaxPool2d(_) | Layer::AvgPool2d(_), Shape::Flat(_)) => {
+            return Err(need_image(""));
+        }
+        (Layer::BatchNorm2d(_), Shape::Flat(_)) => {
+            return Err(need_image(" (BatchNorm2d; use BatchNorm1d on features)"));
+        }
+        (Layer::Dense(_), _) => unreachable!("dense layers are checked by the caller"),
+    })
+}
+
 /// Preallocated buffers for forward and backward passes of up to `max_batch` rows: activations,
-/// their gradients and dropout masks. Made once, reused by every step, so training allocates
-/// nothing per step.
+/// their gradients, dropout masks, max-pooling indices and BatchNorm statistics. Made once, reused
+/// by every step, so training allocates nothing per step.
 #[derive(Clone, Debug)]
 pub struct Workspace<T> {
     max_batch: usize,
@@ -428,12 +997,33 @@ pub struct Workspace<T> {
     deltas: Vec<Vec<T>>,
     /// Dropout masks, for dropout layers only.
     masks: Vec<Vec<T>>,
-    /// Room for a dense layer's Zᵀ (see [`Dense::transposed_forward`]).
+    /// Where each maximum of a max-pooling layer's last forward pass was (its layers only).
+    indices: Vec<Vec<u32>>,
+    /// BatchNorm's statistics of the last training forward pass (its layers only).
+    bn: Vec<BnState<T>>,
+    /// Whether the last forward pass ran in training mode.
+    trained: bool,
+    /// Room for a dense layer's Zᵀ (see [`Dense::transposed_forward`]) or a convolution's
+    /// patch matrices.
     scratch: Vec<T>,
 }
 
+/// One BatchNorm layer's statistics from a training forward pass.
+#[derive(Clone, Debug, Default)]
+struct BnState<T> {
+    /// The batch mean and 1/√(σ² + ε) per channel, for the backward pass.
+    saved: Vec<T>,
+    /// The running mean and variance after this batch (the network's, updated).
+    running: Vec<T>,
+    tracked: i64,
+}
+
+/// What a shape that the network's constructor accepted cannot fail.
+const BUILT: &str = "shapes checked when the network was built";
+
 impl<T: Scalar> Workspace<T> {
-    /// Buffers for `net` and batches of at most `max_batch` rows, single-threaded.
+    /// Buffers for `net` and batches of at most `max_batch` rows, single-threaded. Check
+    /// [`Network::workspace_len`] against the memory first for large networks or batches.
     pub fn new(net: &Network<T>, max_batch: usize) -> Self {
         let widths = &net.widths;
         let acts = widths
@@ -454,22 +1044,38 @@ impl<T: Scalar> Workspace<T> {
                 _ => Vec::new(),
             })
             .collect();
-        // A batch of any size up to `max_batch` may take the transposed route.
-        let scratch = net
+        let indices = net
             .layers
             .iter()
-            .filter_map(|l| match l {
-                Layer::Dense(d) => Some(d.outputs * max_batch),
-                _ => None,
+            .enumerate()
+            .map(|(l, layer)| match layer {
+                Layer::MaxPool2d(_) => vec![0u32; max_batch * widths[l + 1]],
+                _ => Vec::new(),
             })
-            .max()
-            .unwrap_or(0);
+            .collect();
+        let bn = net
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) => BnState {
+                    saved: vec![T::zero(); b.saved_len()],
+                    running: vec![T::zero(); 2 * b.channels],
+                    tracked: 0,
+                },
+                _ => BnState::default(),
+            })
+            .collect();
+        // A batch of any size up to `max_batch` may take the transposed route.
+        let scratch = net.scratch_len(max_batch).unwrap_or(0);
         Workspace {
             max_batch,
             threads: Threads::ONE,
             acts,
             deltas,
             masks,
+            indices,
+            bn,
+            trained: false,
             scratch: vec![T::zero(); scratch],
         }
     }

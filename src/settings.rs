@@ -196,6 +196,17 @@ pub struct Settings {
     /// What early stopping watches: `loss` or `accuracy` (default: accuracy when the loss has
     /// one, else loss).
     pub monitor: Option<crate::train::Monitor>,
+    /// The network as a compact list of layers (`conv 32 3, relu, maxpool 2, flatten, dense 10`;
+    /// see [`crate::netspec`]); unset: `net`, else the dense network of `hidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<String>,
+    /// A preset network: `dense`, `lenet5`, `keras-convnet` (see [`crate::netspec`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+    /// The shape of one example as an image, `CxHxW` (for a CSV of pixels; IDX files and the
+    /// digits are 1x28x28 already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_shape: Option<String>,
 }
 
 impl Default for Settings {
@@ -242,6 +253,9 @@ impl Default for Settings {
             lr_auto: false,
             class_weight: None,
             monitor: None,
+            layers: None,
+            net: None,
+            image_shape: None,
         }
     }
 }
@@ -294,6 +308,7 @@ impl Settings {
             features: self.features.clone(),
             drop: self.drop.clone().unwrap_or_default(),
             categorical: self.categorical.clone().unwrap_or_default(),
+            pixels: self.image_shape.is_some(),
         }
     }
 }
@@ -497,6 +512,47 @@ impl Settings {
         }
     }
 
+    /// The run's plan for data of `task` with a training part of `n` examples, with or
+    /// without a validation split, of a table or of images, trained with `loss`: the settings
+    /// with every default that depends on the data written out, and the optimiser, schedule
+    /// and loop settings they give, each validated (see [`Plan`]).
+    pub fn plan(&self, data: DataShape, loss: Loss) -> Result<Plan> {
+        self.check_early_stopping(data.task, data.has_validation)?;
+        let mut settings = self.resolved_for(data.n, data.has_validation, data.tabular);
+        let optimizer = settings.optimizer_config()?;
+        let schedule = settings.schedule()?;
+        let train = settings.train_config(loss, data.n)?;
+        settings.monitor = Some(train.monitor);
+        Ok(Plan {
+            settings,
+            optimizer,
+            schedule,
+            train,
+        })
+    }
+
+    /// `patience` needs a validation split to watch, and `monitor = accuracy` a task with an
+    /// accuracy: refused rather than silently ignored (or silently replaced by the loss).
+    fn check_early_stopping(&self, task: Task, has_validation: bool) -> Result<()> {
+        if let Some(p) = self.patience.filter(|&p| p > 0)
+            && !has_validation
+        {
+            return Err(Error::setting(
+                "patience",
+                p,
+                "early stopping needs a validation split, and this run has none: give --val-fraction above 0 (a share large enough to hold at least one row), or --patience 0",
+            ));
+        }
+        if self.monitor == Some(crate::train::Monitor::Accuracy) && task == Task::Regress {
+            return Err(Error::setting(
+                "monitor",
+                "accuracy",
+                "a regression has no accuracy: use --monitor loss",
+            ));
+        }
+        Ok(())
+    }
+
     /// Every check of the settings that needs no data, each made here once: the optimiser and
     /// its flags, the schedule, the loop's and the network's settings. A run makes them before
     /// it loads the data, so that a bad flag fails before a long load.
@@ -588,6 +644,41 @@ impl Settings {
                 Loss::Mse => crate::train::Monitor::Loss,
             }),
         })
+    }
+}
+
+/// What a run's [`Plan`] depends on in its data.
+#[derive(Clone, Copy, Debug)]
+pub struct DataShape {
+    pub task: Task,
+    /// Examples in the training part.
+    pub n: usize,
+    pub has_validation: bool,
+    /// A table (its default recipe differs from images').
+    pub tabular: bool,
+}
+
+/// A run's settings resolved once, in the manner of raw flags turned into a configuration:
+/// [`Settings`] are what the flags and the config file say (and what a run records), a plan is
+/// what the run does — the settings with the defaults that depend on the data written out, and
+/// the validated optimiser, schedule and loop settings built from them.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The settings as the run records them (optimiser, rate, momentum, epochs, patience and
+    /// monitor written out).
+    pub settings: Settings,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub train: TrainConfig,
+}
+
+impl Plan {
+    /// The plan with learning rate `lr` (chosen by the range test, `--lr auto`), recorded in
+    /// its settings.
+    pub fn with_lr(mut self, lr: f64) -> Result<Plan> {
+        self.settings.lr = Some(lr);
+        self.optimizer = self.settings.optimizer_config()?;
+        Ok(self)
     }
 }
 

@@ -56,10 +56,10 @@ fn no_allocation_per_step() {
     let y: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
     let data = Dataset::classification(x, 50, y, 10).unwrap();
     // Every optimiser with and without dropout on one thread, and on the data-parallel path (two
-    // threads, no dropout).
+    // threads, with and without dropout).
     let cases = OptimizerConfig::NAMES
         .into_iter()
-        .flat_map(|o| [(o, 0.0, 1), (o, 0.2, 1), (o, 0.0, 2)]);
+        .flat_map(|o| [(o, 0.0, 1), (o, 0.2, 1), (o, 0.0, 2), (o, 0.2, 2)]);
     for (opt, dropout, threads) in cases {
         let mut net = Network::<f32>::mlp(
             &[50, 64, 32, 10],

@@ -216,29 +216,28 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
 }
 
 fn fmt_figures(f: &Figures) -> String {
-    let mut s = format!("loss {:.4}", f.loss);
-    if let Some(a) = f.accuracy {
-        s += &format!("  accuracy {a:.4}");
-    }
-    if let Some(r) = f.rmse {
-        s += &format!("  RMSE {r:.4}");
-    }
-    if let Some(r) = f.r2 {
-        s += &format!("  R² {r:.4}");
-    }
-    if f.r2_undefined.is_some() {
-        s += "  R² undefined (the targets do not vary)";
-    }
-    if let Some(m) = f.macro_f1 {
-        s += &format!("  macro-F1 {m:.4}");
-    }
-    if let Some(a) = f.roc_auc {
-        s += &format!("  ROC-AUC {a:.4}");
-    }
-    if f.roc_auc_undefined.is_some() {
-        s += "  ROC-AUC undefined (one class only)";
-    }
-    s + &format!("  ({} examples)", f.examples)
+    let d = &f.decisions;
+    let figure =
+        |name: &str, v: Option<f64>| v.map_or(String::new(), |v| format!("  {name} {v:.4}"));
+    let undefined = |why: bool, text: &'static str| if why { text } else { "" };
+    format!(
+        "loss {:.4}{}{}{}{}{}{}{}  ({} examples)",
+        f.loss,
+        figure("accuracy", f.accuracy),
+        figure("RMSE", f.rmse),
+        figure("R²", f.r2),
+        undefined(
+            f.r2_undefined.is_some(),
+            "  R² undefined (the targets do not vary)"
+        ),
+        figure("macro-F1", d.macro_f1),
+        figure("ROC-AUC", d.roc_auc),
+        undefined(
+            d.roc_auc_undefined.is_some(),
+            "  ROC-AUC undefined (one class only)"
+        ),
+        f.examples
+    )
 }
 
 fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
@@ -368,16 +367,17 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     outln!("loss      {:.4}", e.loss);
     match &e.report {
         // A BCE model: the figures of its 0/1 decisions.
-        Report::Regression(_) if e.macro_f1.is_some() => {
+        Report::Regression(_) if e.decisions.macro_f1.is_some() => {
+            let d = &e.decisions;
             if let Some(a) = e.accuracy {
                 outln!("accuracy  {a:.4}");
             }
-            if let Some(m) = e.macro_f1 {
+            if let Some(m) = d.macro_f1 {
                 outln!("macro-F1  {m:.4}");
             }
-            if let Some(a) = e.roc_auc {
+            if let Some(a) = d.roc_auc {
                 outln!("ROC-AUC   {a:.4}");
-            } else if let Some(why) = &e.roc_auc_undefined {
+            } else if let Some(why) = &d.roc_auc_undefined {
                 outln!("ROC-AUC   undefined ({why})");
             }
         }
@@ -504,6 +504,17 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         l2: s.l2,
         batch: a.batch,
         seed: s.seed,
+        layers: s.layers.clone(),
+        net: s.net.clone(),
+        image: s.image_shape.clone(),
+    };
+    // With an image shape, the inputs are its values.
+    let spec = downhill::gradcheck::RandomCheck {
+        inputs: match &spec.image {
+            Some(t) => downhill::netspec::parse_image_shape(t)?.len(),
+            None => spec.inputs,
+        },
+        ..spec
     };
     let r = downhill::gradcheck::random(&spec)?;
     let ok = r.max_rel_error <= a.tol;
@@ -513,24 +524,36 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         v["tolerance"] = a.tol.into();
         outln!("{v}");
     } else {
-        outln!(
-            "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
-            if spec.dropout > 0.0 {
-                "dropout"
-            } else {
-                "plain"
-            },
-            spec.inputs,
-            spec.hidden
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join("-"),
-            spec.outputs,
-            spec.activation.name(),
-            spec.loss.name(),
-            spec.batch
-        );
+        if let Some(l) = spec.layers.as_ref().or(spec.net.as_ref()) {
+            outln!(
+                "gradient check: network \"{l}\" on {} inputs{}, {} loss, batch {}, h = 1e-5, f64, training mode",
+                spec.inputs,
+                spec.image
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" ({s})")),
+                spec.loss.name(),
+                spec.batch
+            );
+        } else {
+            outln!(
+                "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
+                if spec.dropout > 0.0 {
+                    "dropout"
+                } else {
+                    "plain"
+                },
+                spec.inputs,
+                spec.hidden
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                spec.outputs,
+                spec.activation.name(),
+                spec.loss.name(),
+                spec.batch
+            );
+        }
         outln!(
             "{:<12} {:>10} {:>16} {:>16}",
             "tensor",

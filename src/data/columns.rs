@@ -225,6 +225,9 @@ pub struct Overrides {
     pub features: Option<Vec<String>>,
     pub drop: Vec<String>,
     pub categorical: Vec<String>,
+    /// Every column is an image's pixel (`--image-shape`): none is dropped by rules 4–6 or 8's
+    /// ID rule, as if `--features` named them all, so that the features keep the image's layout.
+    pub pixels: bool,
 }
 
 /// The fitted map from a table's columns to features (stored in the model file as `columns`).
@@ -714,6 +717,8 @@ impl Columns {
 /// The columns `--features` (if given), `--drop` and `--categorical` name, as positions.
 struct Named {
     keep: Option<Vec<usize>>,
+    /// [`Overrides::pixels`].
+    pixels: bool,
     drop: Vec<usize>,
     categorical: Vec<usize>,
 }
@@ -747,6 +752,7 @@ impl Named {
         }
         Ok(Named {
             keep,
+            pixels: ov.pixels,
             drop,
             categorical,
         })
@@ -817,7 +823,7 @@ fn fit_column<'a>(
         present,
     };
     // Named by --features: kept whatever the heuristics below would say.
-    let kept = named.keep.as_ref().is_some_and(|k| k.contains(&j));
+    let kept = named.pixels || named.keep.as_ref().is_some_and(|k| k.contains(&j));
     let encoding = if let Some(reason) = named.excluded(j, present) {
         Encoding::Dropped { reason }
     } else if named.categorical.contains(&j) {
@@ -1213,11 +1219,15 @@ fn misread_numbers(
         }
     }
     let name = &table.names[j];
-    if decorated > 0 && plain + decorated == present {
-        let i = *rows.iter().find(|&&i| {
+    // The first present cell that is not a plain number: the one the error shows.
+    let first_text = || {
+        rows.iter().copied().find(|&i| {
             let c = table.cell(i, j);
             !is_missing(c) && parse_number(c).is_none()
-        })?;
+        })
+    };
+    if decorated > 0 && plain + decorated == present {
+        let i = first_text()?;
         let c = table.cell(i, j);
         return Some(table.error(
             table.at(i, j),
@@ -1230,10 +1240,7 @@ fn misread_numbers(
         ));
     }
     if plain > 0 && plain < present && plain as f64 >= NUMERIC_SHARE * present as f64 {
-        let i = *rows.iter().find(|&&i| {
-            let c = table.cell(i, j);
-            !is_missing(c) && parse_number(c).is_none()
-        })?;
+        let i = first_text()?;
         let c = table.cell(i, j);
         return Some(table.error(
             table.at(i, j),
@@ -1389,6 +1396,11 @@ mod tests {
         Columns::fit(t, &[t.width() - 1], &rows, ov)
     }
 
+    /// What the columns fitted without overrides make of column `name` of the table `lines`.
+    fn auto_kind(lines: &[&str], name: &str) -> String {
+        kind(&fit(&table(lines), &Overrides::default()).unwrap(), name)
+    }
+
     fn kind(c: &Columns, name: &str) -> String {
         let col = c.columns.iter().find(|c| c.name == name).unwrap();
         col.role().to_string()
@@ -1444,9 +1456,8 @@ mod tests {
 
     #[test]
     fn rule_constant_columns_are_dropped_unless_missing_or_named() {
-        let t = table(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "k"),
+            auto_kind(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"], "k"),
             "dropped"
         );
         // One value plus missing cells: the indicator carries information, so it is kept.
@@ -1473,21 +1484,21 @@ mod tests {
     #[test]
     fn rule_row_names_and_id_like_columns_are_dropped() {
         // Unnamed first column with a value per row.
-        let t = table(&[",a,y", "r1,1,0", "r2,2,1", "r3,3,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), ""),
+            auto_kind(&[",a,y", "r1,1,0", "r2,2,1", "r3,3,0"], ""),
             "dropped"
         );
         // Named like an ID, numeric, distinct on every row (even a short table).
-        let t = table(&["PassengerId,a,y", "7,1,0", "3,2,1", "9,3,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "PassengerId"),
+            auto_kind(
+                &["PassengerId,a,y", "7,1,0", "3,2,1", "9,3,0"],
+                "PassengerId"
+            ),
             "dropped"
         );
         // Named like an ID but repeating (< 95% distinct): kept.
-        let t = table(&["user_id,a,y", "7,1,0", "7,2,1", "9,3,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "user_id"),
+            auto_kind(&["user_id,a,y", "7,1,0", "7,2,1", "9,3,0"], "user_id"),
             "numeric"
         );
         // Text distinct on ≥ 95% of ≥ 20 rows: dropped; on 19 rows: categorical.
@@ -1496,35 +1507,19 @@ mod tests {
             lines.push(format!("person{i},{i},{}", i % 2));
         }
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        assert_eq!(
-            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
-            "dropped"
-        );
-        assert_eq!(
-            kind(
-                &fit(&table(&refs[..20]), &Overrides::default()).unwrap(),
-                "name"
-            ),
-            "categorical"
-        );
+        assert_eq!(auto_kind(&refs, "name"), "dropped");
+        assert_eq!(auto_kind(&refs[..20], "name"), "categorical");
         // 19 distinct of 20 (95%): still ID-like; 18 of 20 (90%): categorical.
         let mut l19 = lines.clone();
         l19[20] = "person0,19,1".into();
         let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
-        assert_eq!(
-            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
-            "dropped"
-        );
+        assert_eq!(auto_kind(&refs, "name"), "dropped");
         l19[19] = "person0,18,0".into();
         let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
-        assert_eq!(
-            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
-            "categorical"
-        );
+        assert_eq!(auto_kind(&refs, "name"), "categorical");
         // A numeric column distinct on every row without an ID name is a feature.
-        let t = table(&["weight,y", "1.5,0", "2.25,1", "3.125,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "weight"),
+            auto_kind(&["weight,y", "1.5,0", "2.25,1", "3.125,0"], "weight"),
             "numeric"
         );
     }
@@ -1669,6 +1664,7 @@ mod tests {
             features: f.map(|f| f.iter().map(|s| s.to_string()).collect()),
             drop: d.iter().map(|s| s.to_string()).collect(),
             categorical: c.iter().map(|s| s.to_string()).collect(),
+            pixels: false,
         };
         let c = fit(&t, &ov(Some(&["b"]), &[], &[])).unwrap();
         assert_eq!(c.feature_names(), ["b"]);

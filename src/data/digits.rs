@@ -69,6 +69,7 @@ pub fn load() -> Result<Dataset> {
         },
     )?;
     d.class_names = Some((0..10).map(|c| c.to_string()).collect());
+    d.image = Some(crate::layers::ImageShape::new(1, 28, 28));
     Ok(d)
 }
 

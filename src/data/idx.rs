@@ -109,14 +109,16 @@ pub fn load_pair(images: &Path, labels: &Path) -> Result<Dataset> {
         ));
     }
     let width = isz[1] * isz[2];
-    Dataset::new(
+    let mut d = Dataset::new(
         Features::U8(pixels),
         width,
         Targets::Classes {
             labels: labs.into_iter().map(u32::from).collect(),
             n_classes: 10,
         },
-    )
+    )?;
+    d.image = Some(crate::layers::ImageShape::new(1, isz[1], isz[2]));
+    Ok(d)
 }
 
 /// The file `name` in `dir`, raw or with `.gz`.

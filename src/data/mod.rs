@@ -84,6 +84,9 @@ pub struct Dataset {
     normalizer: Normalizer,
     /// Class names, where the source had them (kept with the model).
     pub class_names: Option<Vec<String>>,
+    /// The shape of one example as an image (C×H×W, `C·H·W = n_features`), where the source
+    /// says so (IDX files, the embedded digits) or the user declared it (`--image-shape`).
+    pub image: Option<crate::layers::ImageShape>,
 }
 
 impl Dataset {
@@ -131,6 +134,7 @@ impl Dataset {
             targets,
             normalizer,
             class_names: None,
+            image: None,
         })
     }
 
@@ -235,6 +239,7 @@ impl Dataset {
             targets,
             normalizer: self.normalizer.clone(),
             class_names: self.class_names.clone(),
+            image: self.image,
         }
     }
 

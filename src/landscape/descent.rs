@@ -246,32 +246,17 @@ mod tests {
     #[test]
     fn an_unstable_learning_rate_is_reported_as_divergence() {
         let s = Surface::Quadratic { condition: 10.0 };
-        let p = descend(
-            &s,
-            "gd",
-            &method("gd", 0.25).unwrap(),
-            [-2.0, 1.5],
-            1000,
-            0.0,
-            1e-8,
-            &mut Rng::seed_from_u64(0),
-        )
-        .unwrap();
+        let gd = |lr: f64| {
+            let m = method("gd", lr).unwrap();
+            let mut rng = Rng::seed_from_u64(0);
+            descend(&s, "gd", &m, [-2.0, 1.5], 1000, 0.0, 1e-8, &mut rng).unwrap()
+        };
+        let p = gd(0.25);
         assert!(
             p.diverged && p.steps < 1000 && p.steps_to_tolerance.is_none(),
             "{p:?}"
         );
-        let ok = descend(
-            &s,
-            "gd",
-            &method("gd", 0.15).unwrap(),
-            [-2.0, 1.5],
-            1000,
-            0.0,
-            1e-8,
-            &mut Rng::seed_from_u64(0),
-        )
-        .unwrap();
+        let ok = gd(0.15);
         assert!(!ok.diverged && ok.steps_to_tolerance.is_some());
     }
 

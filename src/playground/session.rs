@@ -514,7 +514,7 @@ impl Session {
             "model = nn.Sequential(".to_string(),
         ];
         for layer in self.net.layers() {
-            lines.push(format!("    {},", torch_layer(layer)));
+            lines.push(format!("    {},", layer.torch_module()));
         }
         lines.push(")".into());
         lines.push("model.load_state_dict(load_file(\"playground.safetensors\"))".into());
@@ -612,22 +612,6 @@ fn scale_table(
         d.set_normalizer(norm.clone())?;
     }
     Ok(())
-}
-
-/// PyTorch's module for one layer.
-fn torch_layer(layer: &Layer) -> String {
-    match layer {
-        Layer::Dense(d) => format!("nn.Linear({}, {})", d.inputs, d.outputs),
-        Layer::Dropout(p) => format!("nn.Dropout({p})"),
-        Layer::Activation(a) => match a {
-            Activation::Identity => "nn.Identity()".into(),
-            Activation::Sigmoid => "nn.Sigmoid()".into(),
-            Activation::Tanh => "nn.Tanh()".into(),
-            Activation::Relu => "nn.ReLU()".into(),
-            Activation::LeakyRelu => "nn.LeakyReLU()".into(),
-            Activation::Gelu => "nn.GELU()".into(),
-        },
-    }
 }
 
 /// A row-major `n × d` block as its `d` columns, one after another.

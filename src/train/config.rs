@@ -22,9 +22,9 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Draw mini-batches in a fresh random order each epoch (false: data order, every epoch).
     pub shuffle: bool,
-    /// Threads: without dropout each batch is split between them (see [`crate::parallel`]);
-    /// with dropout each matrix product is. Without the `threads` feature (WebAssembly) the
-    /// run is on the calling thread whatever this says.
+    /// Threads: each batch is split between them (see [`crate::parallel`]; with dropout each
+    /// thread draws its masks from its own generator). Without the `threads` feature
+    /// (WebAssembly) the run is on the calling thread whatever this says.
     pub threads: usize,
     /// Class weights of the training loss (see [`loss::ClassWeights`]); the reported
     /// validation loss stays unweighted.

@@ -16,7 +16,12 @@ impl<T: Scalar> Trainer<'_, '_, T> {
     pub(super) fn resume(&mut self, s: TrainState<T>) -> Result<()> {
         let data = self.data;
         let fp = *self.data_fp.get_or_insert_with(|| fingerprint(data));
-        s.check(self.net.param_count(), data.len(), self.steps)?;
+        s.check(
+            self.net.param_count(),
+            self.net.buffers().len(),
+            data.len(),
+            self.steps,
+        )?;
         s.restore(self.net, &mut self.buf.opt, self.rng, Some(fp))?;
         self.first = (s.epoch, s.step);
         let p = &mut self.progress;
@@ -204,6 +209,8 @@ impl<T: Scalar> Trainer<'_, '_, T> {
             order: if mid { p.order.clone() } else { Vec::new() },
             rng: self.rng.clone(),
             params: self.net.params().to_vec(),
+            buffers: self.net.buffers().to_vec(),
+            tracked: self.net.tracked().to_vec(),
             optimizer_steps: opt.steps(),
             optimizer_state: opt
                 .state()
@@ -251,7 +258,7 @@ impl<T: Scalar> Trainer<'_, '_, T> {
             (StopReason::EarlyStopping { best_epoch }, _) => *best_epoch,
             // With patience but no early stop, the best weights are restored all the same.
             (_, Some((_, at, params))) if cfg.patience.is_some() => {
-                net.params_mut().copy_from_slice(params);
+                net.set_weights_and_buffers(params);
                 *at
             }
             _ => history.len(),

@@ -15,6 +15,15 @@ pub(super) fn check_memory<T: Scalar>(
     cfg: &TrainConfig,
     bs: usize,
 ) -> Result<()> {
+    let shaped = net.layers().iter().any(|l| {
+        !matches!(
+            l,
+            crate::Layer::Dense(_) | crate::Layer::Activation(_) | crate::Layer::Dropout(_)
+        )
+    });
+    if shaped {
+        return check_shaped_memory(net, optimizer, cfg, bs);
+    }
     let dense: Vec<(usize, usize)> = net
         .layers()
         .iter()
@@ -66,4 +75,28 @@ pub fn check_training_memory(
         ),
         bytes,
     )
+}
+
+/// [`check_memory`] for networks with image layers: per thread a workspace
+/// ([`Network::workspace_len`]) and a gradient, plus the optimiser's buffers and early stopping's
+/// copy of the weights.
+fn check_shaped_memory<T: Scalar>(
+    net: &Network<T>,
+    optimizer: &OptimizerConfig,
+    cfg: &TrainConfig,
+    bs: usize,
+) -> Result<()> {
+    let p = net.param_count() as u128;
+    let values = net
+        .workspace_len(bs)
+        .and_then(|w| w.checked_add(p))
+        .and_then(|v| v.checked_mul(cfg.threads.max(1) as u128))
+        .and_then(|v| v.checked_add(p * (optimizer.buffers() as u128 + 2)))
+        .and_then(|v| v.checked_mul(std::mem::size_of::<T>() as u128));
+    let what = format!(
+        "training a {}-layer network on {} inputs, batch {bs}",
+        net.layers().len(),
+        net.input_shape().batch()
+    );
+    crate::memory::check(what, values)
 }

@@ -96,6 +96,10 @@ pub fn train_with<T: Scalar>(
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
     let bs = cfg.batch_size.min(data.len());
     check_memory(net, optimizer, cfg, bs)?;
+    net.check_train_batch(bs)?;
+    if data.len() % bs != 0 {
+        net.check_train_batch(data.len() % bs)?;
+    }
     let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
     // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
     // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.

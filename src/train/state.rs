@@ -49,13 +49,18 @@ pub struct TrainState<T> {
     /// The generator, as it is after drawing `order`.
     pub rng: Rng,
     pub params: Vec<T>,
+    /// BatchNorm's running statistics ([`Network::buffers`]; empty without BatchNorm).
+    pub buffers: Vec<T>,
+    /// BatchNorm's `num_batches_tracked` per layer ([`Network::tracked`]).
+    pub tracked: Vec<i64>,
     pub optimizer_steps: u64,
     /// The optimiser's named buffers (see [`crate::optim::Optimizer::state`]).
     pub optimizer_state: Vec<(String, Vec<T>)>,
     /// Running sums of the epoch in progress.
     pub sums: EpochSums,
     pub history: Vec<EpochMetrics>,
-    /// Early stopping's best so far: validation loss, 1-based epoch, weights.
+    /// Early stopping's best so far: validation loss, 1-based epoch, weights (the parameters
+    /// followed by the buffers, [`Network::weights_and_buffers`]).
     pub best: Option<(f64, usize, Vec<T>)>,
     /// The divergence rule's reference loss (once the first step has set it) and how many
     /// steps in a row have been above it (see [`Divergence`]).
@@ -127,7 +132,8 @@ pub(super) struct Progress<T> {
     /// Running sums of the epoch in progress (`seconds`: of the sessions before this one).
     pub(super) sums: EpochSums,
     pub(super) history: Vec<EpochMetrics>,
-    /// Early stopping's best so far: validation key, 1-based epoch, weights.
+    /// Early stopping's best so far: validation key, 1-based epoch, weights and buffers
+    /// ([`Network::weights_and_buffers`]).
     pub(super) best: Option<(f64, usize, Vec<T>)>,
     /// The divergence rule's reference loss and the steps in a row above it (see [`Divergence`]).
     pub(super) reference: Option<f64>,
@@ -160,9 +166,16 @@ pub fn is_permutation(order: &[usize]) -> bool {
 }
 
 impl<T: Scalar> TrainState<T> {
-    /// Checks a state to resume from against a network of `param_count` parameters and a
-    /// training set of `n` examples in `steps` mini-batches, before anything is restored.
-    pub(super) fn check(&self, param_count: usize, n: usize, steps: usize) -> Result<()> {
+    /// Checks a state to resume from against a network of `param_count` parameters and
+    /// `buffer_count` buffer values, and a training set of `n` examples in `steps` mini-batches,
+    /// before anything is restored.
+    pub(super) fn check(
+        &self,
+        param_count: usize,
+        buffer_count: usize,
+        n: usize,
+        steps: usize,
+    ) -> Result<()> {
         if self.params.len() != param_count {
             return Err(Error::shape(
                 "resumed parameters",
@@ -170,6 +183,14 @@ impl<T: Scalar> TrainState<T> {
                 self.params.len(),
             ));
         }
+        if self.buffers.len() != buffer_count {
+            return Err(Error::shape(
+                "resumed BatchNorm running statistics",
+                buffer_count,
+                self.buffers.len(),
+            ));
+        }
+        let param_count = param_count + buffer_count;
         if self.step > 0 && (self.order.len() != n || self.step >= steps) {
             return Err(Error::shape(
                 "resumed batch order",
@@ -224,6 +245,10 @@ impl<T: Scalar> TrainState<T> {
         data_fp: Option<u64>,
     ) -> Result<()> {
         net.params_mut().copy_from_slice(&self.params);
+        net.buffers_mut().copy_from_slice(&self.buffers);
+        if self.tracked.len() == net.tracked().len() {
+            net.tracked_mut().copy_from_slice(&self.tracked);
+        }
         let buffers: Vec<(&str, &[T])> = self
             .optimizer_state
             .iter()

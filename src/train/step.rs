@@ -51,7 +51,7 @@ pub(super) struct Trainer<'a, 'c, T> {
 }
 
 /// The buffers and optimiser state a step works in: the workspace of activations and deltas,
-/// the data-parallel shards (several threads, no dropout), the gathered batch, the gradient, the
+/// the data-parallel shards (several threads), the gathered batch, the gradient, the
 /// optimiser (one part per shard) and the L2 penalty.
 pub(super) struct Buffers<T> {
     pub(super) ws: Workspace<T>,
@@ -73,14 +73,16 @@ impl<T: Scalar> Buffers<T> {
         bs: usize,
     ) -> Self {
         let ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
-        // With several threads and no dropout, each batch is split between the threads (see
-        // `parallel`); with dropout, the matrix products are split instead. Without the `threads`
+        // With several threads each batch is split between the threads (see `parallel`; with
+        // dropout, each thread draws its masks from its own generator). Without the `threads`
         // feature everything runs on the calling thread.
-        let has_dropout = net
-            .layers()
-            .iter()
-            .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0));
-        let split = cfg!(feature = "threads") && cfg.threads > 1 && !has_dropout;
+        // BatchNorm normalises with the whole batch's statistics (as PyTorch on one device):
+        // shards would each see their own, so such networks split the matrix products instead.
+        // A convolutional network takes the shards' path on one thread too, for its passes of a
+        // few images that stay in cache (see `parallel`).
+        let passes = DataParallel::pass_rows(net) < bs;
+        let split =
+            cfg!(feature = "threads") && (cfg.threads > 1 || passes) && !net.has_batchnorm();
         let parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
         let batch = BatchBuf::new(data, bs);
         let grads = vec![T::zero(); net.param_count()];
@@ -159,12 +161,22 @@ impl<T: Scalar> Trainer<'_, '_, T> {
         match self.buf.parallel.as_mut() {
             Some(par) => {
                 let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
-                par.gradient(net, data, idx, next, cfg.loss, cfg.class_weights.as_ref())
+                let rng = &mut *self.rng;
+                par.gradient(
+                    net,
+                    data,
+                    idx,
+                    next,
+                    cfg.loss,
+                    cfg.class_weights.as_ref(),
+                    rng,
+                )
             }
             None => {
                 let targets = self.buf.batch.targets();
                 let objective = cfg.objective(m);
                 let l = net.forward_loss(&mut self.buf.ws, m, targets, &objective, Some(self.rng));
+                net.commit_batch_stats(&self.buf.ws);
                 (l.sum, l.correct)
             }
         }

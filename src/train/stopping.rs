@@ -125,15 +125,17 @@ pub(super) fn early_stopping<T: Scalar>(
         // stopped training above in any case).
         Some((loss, at, params)) if key.partial_cmp(loss) != Some(std::cmp::Ordering::Less) => {
             if epoch + 1 - *at >= patience {
-                net.params_mut().copy_from_slice(params);
+                net.set_weights_and_buffers(params);
                 return Some(StopReason::EarlyStopping { best_epoch: *at });
             }
         }
         Some((loss, at, params)) => {
             (*loss, *at) = (key, epoch + 1);
-            params.copy_from_slice(net.params());
+            params.clear();
+            params.extend_from_slice(net.params());
+            params.extend_from_slice(net.buffers());
         }
-        None => *best = Some((key, epoch + 1, net.params().to_vec())),
+        None => *best = Some((key, epoch + 1, net.weights_and_buffers())),
     }
     None
 }
