@@ -489,6 +489,7 @@ const digits = {
     return {
       data: 'digits', points: Number($('dig-points').value), test_fraction: Number($('dig-test').value),
       features: [], hidden, activation: $('dig-activation').value, loss: 'cross-entropy', l1: 0,
+      layers: $('dig-net').value || null,
       l2: Number($('dig-l2').value), optimizer: optimiserConfig('dig'), schedule: 'constant', epochs: 100,
       batch_size: Number($('dig-batch').value), seed: Number($('dig-seed').value),
     };
@@ -500,6 +501,8 @@ const digits = {
     this.history = [];
     this.setPlaying(false);
     pg.digits.ready = false;
+    $('dig-hidden').disabled = !!$('dig-net').value;
+    $('dig-activation').disabled = !!$('dig-net').value;
     this.worker.postMessage({ type: 'init', view: 'digits', spec: this.spec() });
     saveState();
   },
@@ -514,6 +517,7 @@ const digits = {
       pg.digits.model = m;
       if (this.pending === 'model') download(m.bytes, 'digits.safetensors', 'application/octet-stream');
       if (this.pending === 'pytorch') showPytorch('dig-pytorch-code', m.pytorch);
+      pg.digits.pytorch = m.pytorch;
       this.pending = null;
       return;
     }

@@ -541,6 +541,43 @@ async fn playground_in_headless_chromium() {
     );
     screenshot(&c, "digits.png").await;
 
+    // 7b. The small convolutional network on the digits: its accuracy rises too.
+    js(&c, "const s = document.getElementById('dig-net'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); return 1").await;
+    wait_for(
+        &c,
+        "return !!(pg.digits.ready && pg.digits.progress && pg.digits.progress.step === 0)",
+        30,
+        "the conv net",
+    )
+    .await;
+    js(&c, "pg.digits.play(); return 1").await;
+    wait_for(
+        &c,
+        "return pg.digits.progress.test_accuracy > 0.8",
+        120,
+        "the conv net's digit accuracy above 80%",
+    )
+    .await;
+    js(&c, "pg.digits.pause(); return 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let d = js(&c, "return pg.digits.progress").await;
+    let csps = js(&c, "return pg.digits.stepsPerSecond")
+        .await
+        .as_f64()
+        .unwrap();
+    println!(
+        "digits, small conv net: test accuracy {} at step {}; {csps:.0} steps/s (conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, flatten, dense; batch 64, Adam)",
+        d["test_accuracy"], d["step"]
+    );
+    click(&c, "dig-pytorch").await;
+    wait_for(
+        &c,
+        "return !!pg.digits.pytorch && pg.digits.pytorch.includes('nn.Conv2d(1, 8')",
+        10,
+        "the conv net's PyTorch snippet",
+    )
+    .await;
+
     // 8. A link holds the whole state: XOR, one hidden layer of 4, plain SGD at η = 0.1.
     let link =
         format!("{url}#view=net&net-data=xor&net-hidden=4&net-opt=sgd&net-opt-lr=0.1&net-f-x2=0");

@@ -32,6 +32,10 @@ pub struct NetSpec {
     pub features: Vec<String>,
     pub hidden: Vec<usize>,
     pub activation: Activation,
+    /// A network as `--layers` describes it (`conv 8 3 pad 1, relu, maxpool 2, flatten, dense`,
+    /// see [`crate::netspec`]), instead of `hidden` and `activation`; on the digits, image
+    /// layers see 1 × 28 × 28 images.
+    pub layers: Option<String>,
     /// `None`: cross-entropy to classify, MSE to regress.
     pub loss: Option<Loss>,
     /// μ of the L1 penalty μ Σ |w|.
@@ -59,6 +63,7 @@ impl Default for NetSpec {
             features: data2d::FEATURES.iter().map(|s| s.to_string()).collect(),
             hidden: vec![8, 8],
             activation: Activation::Tanh,
+            layers: None,
             loss: None,
             l1: 0.0,
             l2: 0.0,
@@ -302,13 +307,26 @@ impl Session {
         let mut sizes = vec![train.n_features()];
         sizes.extend(&spec.hidden);
         sizes.push(train.n_outputs());
-        let net = Network::<f32>::mlp(
-            &sizes,
-            spec.activation,
-            0.0,
-            default_init(spec.activation),
-            &mut rng,
+        let described = crate::netspec::from_settings(
+            spec.layers.as_deref().filter(|t| !t.trim().is_empty()),
+            None,
+            None,
+            train.n_features(),
+            train.n_outputs(),
+            train.image,
         )?;
+        let net = match described {
+            Some((shape, layers)) => {
+                Network::<f32>::with_input(shape, layers, default_init(spec.activation), &mut rng)?
+            }
+            None => Network::<f32>::mlp(
+                &sizes,
+                spec.activation,
+                0.0,
+                default_init(spec.activation),
+                &mut rng,
+            )?,
+        };
         let bs = spec.batch_size.clamp(1, train.len());
         if spec.batch_size == 0 {
             return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
@@ -465,6 +483,14 @@ impl Session {
 
     /// Widths of the network's layers of units: inputs, each hidden layer, outputs.
     pub fn widths(&self) -> Vec<usize> {
+        if self
+            .spec
+            .layers
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty())
+        {
+            return vec![self.net.inputs(), self.net.outputs()];
+        }
         let mut w = vec![self.net.inputs()];
         w.extend(&self.spec.hidden);
         w.push(self.net.outputs());

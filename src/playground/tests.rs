@@ -212,3 +212,32 @@ fn csv_upload_trains_and_its_model_reads_back() {
     assert!(Session::from_csv(spec.clone(), "bad.csv", b"a\n1\n".to_vec()).is_err());
     assert!(Session::from_csv(spec, "empty.csv", Vec::new()).is_err());
 }
+
+/// A small convolutional network on the digits, described as `--layers` describes it, trains
+/// through the same step.
+#[test]
+fn a_conv_net_trains_on_the_digits() {
+    let spec = NetSpec {
+        data: "digits".into(),
+        points: 600,
+        test_fraction: 0.25,
+        layers: Some("conv 4 3 pad 1, relu, maxpool 2, flatten, dense".into()),
+        batch_size: 32,
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        }),
+        ..NetSpec::default()
+    };
+    let mut s = Session::new(spec.clone()).unwrap();
+    assert!(s.pytorch().contains("nn.Conv2d(1, 4"), "{}", s.pytorch());
+    s.run(150).unwrap();
+    let acc = s.progress().unwrap().test_accuracy.unwrap();
+    assert!(acc > 0.7, "{acc}");
+    let bad = NetSpec {
+        layers: Some("conv 4 3, flatten, dense".into()),
+        data: "spiral".into(),
+        ..NetSpec::default()
+    };
+    assert!(Session::new(bad).is_err(), "image layers on 2-D points");
+}
