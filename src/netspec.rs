@@ -150,7 +150,7 @@ fn pair(word: &str, what: &str) -> std::result::Result<[usize; 2], String> {
     }
 }
 
-/// A layer's options: stride (if given), padding, bias.
+/// A layer's options: its stride (if given), its padding and whether it has a bias.
 type Options = (Option<[usize; 2]>, [usize; 2], bool);
 
 /// The `stride S`, `pad P`, `nobias` options after a layer's numbers.

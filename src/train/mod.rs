@@ -148,6 +148,28 @@ pub fn train_with<T: Scalar>(
     trainer.run()
 }
 
+/// The checks of a run of `optimizer` on the training set `data` (training, or the
+/// learning-rate range test: what it does, to `do_what`) before anything is allocated: the data
+/// fit the network and hold examples, the optimiser's settings and the batch size are in range.
+pub fn check_run<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    optimizer: &OptimizerConfig,
+    cfg: &TrainConfig,
+    do_what: &str,
+) -> Result<()> {
+    check_fit(net, data, cfg.loss, "training data")?;
+    optimizer.validate()?;
+    if data.is_empty() {
+        let why = format!("no examples to {do_what}");
+        return Err(Error::setting("training data", 0, why));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
+    }
+    Ok(())
+}
+
 /// The checks made before anything is allocated: the data fit the network, the settings are in
 /// range.
 fn check_settings<T: Scalar>(
@@ -158,20 +180,9 @@ fn check_settings<T: Scalar>(
     cfg: &TrainConfig,
     checkpoint: Option<&Checkpointing<'_, T>>,
 ) -> Result<()> {
-    check_fit(net, data, cfg.loss, "training data")?;
+    check_run(net, data, optimizer, cfg, "train on")?;
     if let Some(v) = val {
         check_fit(net, v, cfg.loss, "validation data")?;
-    }
-    optimizer.validate()?;
-    if data.is_empty() {
-        return Err(Error::setting(
-            "training data",
-            0,
-            "no examples to train on",
-        ));
-    }
-    if cfg.batch_size == 0 {
-        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
     }
     if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
         return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));
