@@ -54,6 +54,8 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_counts};
+#[cfg(target_arch = "x86_64")]
+use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
@@ -849,28 +851,6 @@ fn weight_grad_small<T: Scalar>(
         MatView::new(u, k1, p).t(),
         Threads::ONE,
     );
-}
-
-/// `v` as `&[f32]` when `T` is `f32` (the training type, which has the vector kernels below).
-#[cfg(target_arch = "x86_64")]
-fn as_f32<T: Scalar>(v: &[T]) -> Option<&[f32]> {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        // SAFETY: T is f32 (same type id), so the slice's layout is that of [f32].
-        Some(unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) })
-    } else {
-        None
-    }
-}
-
-/// `v` as `&mut [f32]` when `T` is `f32`.
-#[cfg(target_arch = "x86_64")]
-fn as_f32_mut<T: Scalar>(v: &mut [T]) -> Option<&mut [f32]> {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        // SAFETY: T is f32 (same type id), so the slice's layout is that of [f32].
-        Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) })
-    } else {
-        None
-    }
 }
 
 /// im2col and col2im for stride 1 in `f32` with AVX-512 masked loads and stores.
