@@ -248,66 +248,23 @@ pub fn product_seconds(w: &Workload, n: usize) -> f64 {
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
             .collect()
     };
-    // Per layer: X, W, δZ, Z, ∂W, δX.
-    type Buffers = Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)>;
-    let mut bufs: Buffers = layers
+    let mut bufs: Vec<LayerBuffers> = layers
         .iter()
-        .map(|&(i, o)| {
-            (
-                buf(n * i),
-                buf(o * i),
-                buf(n * o),
-                vec![0.0f32; n * o],
-                vec![0.0f32; o * i],
-                vec![0.0f32; n * i],
-            )
+        .map(|&(i, o)| LayerBuffers {
+            x: buf(n * i),
+            w: buf(o * i),
+            dz: buf(n * o),
+            z: vec![0.0f32; n * o],
+            dw: vec![0.0f32; o * i],
+            dx: vec![0.0f32; n * i],
         })
         .collect();
-    // One step's products: each layer's forward product timed alone, as Z = X·Wᵀ or (with
-    // `transposed`) as Zᵀ = W·Xᵀ; then all the backward products together.
-    let once = |bufs: &mut Buffers, transposed: bool| -> (Vec<f64>, f64) {
-        let mut forward = Vec::with_capacity(layers.len());
-        for (&(i, o), (x, wt, _, z, _, _)) in layers.iter().zip(bufs.iter_mut()) {
-            let started = Instant::now();
-            let (x, wt) = (MatView::new(x, n, i), MatView::new(wt, o, i));
-            if transposed {
-                gemm(z, o, n, Beta::Replace, wt, x.t(), threads);
-            } else {
-                gemm(z, n, o, Beta::Replace, x, wt.t(), threads);
-            }
-            forward.push(started.elapsed().as_secs_f64());
-        }
-        let started = Instant::now();
-        for (l, (&(i, o), (x, wt, dz, _, dw, dx))) in layers.iter().zip(bufs.iter_mut()).enumerate()
-        {
-            gemm(
-                dw,
-                o,
-                i,
-                Beta::Replace,
-                MatView::new(dz, n, o).t(),
-                MatView::new(x, n, i),
-                threads,
-            );
-            if l > 0 {
-                gemm(
-                    dx,
-                    n,
-                    i,
-                    Beta::Replace,
-                    MatView::new(dz, n, o),
-                    MatView::new(wt, o, i),
-                    threads,
-                );
-            }
-        }
-        (forward, started.elapsed().as_secs_f64())
-    };
+    let mut once = |transposed: bool| step_products(&layers, &mut bufs, n, transposed, threads);
     for t in [false, true].repeat(10) {
-        once(&mut bufs, t);
+        once(t);
     }
     // Alternating plain and transposed forward products, 100 steps each.
-    let runs: Vec<_> = (0..200).map(|r| once(&mut bufs, r % 2 == 1)).collect();
+    let runs: Vec<_> = (0..200).map(|r| once(r % 2 == 1)).collect();
     // The floor takes each layer's forward product the faster way (median of its timings).
     let forward: f64 = (0..layers.len())
         .map(|l| {
@@ -412,6 +369,49 @@ pub fn vision_product_seconds(products: &[Product]) -> f64 {
             median(&times) * p.count as f64
         })
         .sum()
+}
+
+/// One dense layer's matrices for [`product_seconds`]: X, W, δZ, Z, ∂W, δX.
+struct LayerBuffers {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    dz: Vec<f32>,
+    z: Vec<f32>,
+    dw: Vec<f32>,
+    dx: Vec<f32>,
+}
+
+/// One step's products on `n` rows: each layer's forward product timed alone, as Z = X·Wᵀ or
+/// (with `transposed`) as Zᵀ = W·Xᵀ; then all the backward products (∂W = δZᵀ·X, and below the
+/// first layer δX = δZ·W) together. Returns the forward seconds per layer and the backward's.
+fn step_products(
+    layers: &[(usize, usize)],
+    bufs: &mut [LayerBuffers],
+    n: usize,
+    transposed: bool,
+    threads: Threads,
+) -> (Vec<f64>, f64) {
+    let mut forward = Vec::with_capacity(layers.len());
+    for (&(i, o), b) in layers.iter().zip(bufs.iter_mut()) {
+        let started = Instant::now();
+        let (x, wt) = (MatView::new(&b.x, n, i), MatView::new(&b.w, o, i));
+        if transposed {
+            gemm(&mut b.z, o, n, Beta::Replace, wt, x.t(), threads);
+        } else {
+            gemm(&mut b.z, n, o, Beta::Replace, x, wt.t(), threads);
+        }
+        forward.push(started.elapsed().as_secs_f64());
+    }
+    let started = Instant::now();
+    for (l, (&(i, o), b)) in layers.iter().zip(bufs.iter_mut()).enumerate() {
+        let (x, dz) = (MatView::new(&b.x, n, i), MatView::new(&b.dz, n, o));
+        gemm(&mut b.dw, o, i, Beta::Replace, dz.t(), x, threads);
+        if l > 0 {
+            let wt = MatView::new(&b.w, o, i);
+            gemm(&mut b.dx, n, i, Beta::Replace, dz, wt, threads);
+        }
+    }
+    (forward, started.elapsed().as_secs_f64())
 }
 
 fn median(v: &[f64]) -> f64 {

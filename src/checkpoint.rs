@@ -136,60 +136,25 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let h: Header = serde_json::from_str(&json)
         .map_err(|e| bad(path, "__metadata__.checkpoint", format!("unreadable: {e}")))?;
     let st = io::parse(path, &bytes)?;
-    let tensor = |name: &str, dtype: Dtype, len: usize| -> Result<Vec<u8>> {
-        let view = st
-            .tensor(name)
-            .map_err(|_| bad(path, format!("tensor {name}"), "missing"))?;
-        let size = if dtype == Dtype::U64 { 8 } else { 4 };
-        if view.dtype() != dtype || view.data().len() != len * size {
-            return Err(bad(
-                path,
-                format!("tensor {name}"),
-                format!(
-                    "expected {len} values of {dtype:?}, found {:?} {:?}",
-                    view.shape(),
-                    view.dtype()
-                ),
-            ));
-        }
-        Ok(view.data().to_vec())
-    };
-    let f32s = |b: Vec<u8>| {
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect::<Vec<f32>>()
-    };
+    let t = Tensors { path, st: &st };
     let mut optimizer_state = Vec::new();
     for (name, len) in &h.optimizer_buffers {
         let v = if *len == 0 {
             Vec::new()
         } else {
-            f32s(tensor(&format!("optimizer.{name}"), Dtype::F32, *len)?)
+            t.f32s(&format!("optimizer.{name}"), *len)?
         };
         optimizer_state.push((name.clone(), v));
     }
-    let n_params = model.net.param_count();
-    let order = if h.step > 0 {
-        let n = st
-            .tensor("train.order")
-            .map(|v| v.shape().iter().product())
-            .unwrap_or(0);
-        tensor("train.order", Dtype::U64, n)?
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let order = if h.step > 0 { t.order()? } else { Vec::new() };
     let best = match h.best {
         Some((loss, epoch)) => Some((
             loss,
             epoch,
-            f32s(tensor(
+            t.f32s(
                 "train.best",
-                Dtype::F32,
-                n_params + model.net.buffers().len(),
-            )?),
+                model.net.param_count() + model.net.buffers().len(),
+            )?,
         )),
         None => None,
     };
@@ -222,4 +187,54 @@ pub fn load(path: &Path) -> Result<Loaded> {
         meta: model.meta,
         settings: h.settings,
     })
+}
+
+/// The tensors of a checkpoint file at `path`, read with their type and length checked.
+struct Tensors<'a> {
+    path: &'a Path,
+    st: &'a safetensors::SafeTensors<'a>,
+}
+
+impl Tensors<'_> {
+    /// The bytes of tensor `name`, which must hold `len` values of `dtype` (U64 or 4-byte).
+    fn bytes(&self, name: &str, dtype: Dtype, len: usize) -> Result<&[u8]> {
+        let view = self
+            .st
+            .tensor(name)
+            .map_err(|_| bad(self.path, format!("tensor {name}"), "missing"))?;
+        let size = if dtype == Dtype::U64 { 8 } else { 4 };
+        if view.dtype() != dtype || view.data().len() != len * size {
+            return Err(bad(
+                self.path,
+                format!("tensor {name}"),
+                format!(
+                    "expected {len} values of {dtype:?}, found {:?} {:?}",
+                    view.shape(),
+                    view.dtype()
+                ),
+            ));
+        }
+        Ok(view.data())
+    }
+
+    /// Tensor `name` as `len` f32 values.
+    fn f32s(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let b = self.bytes(name, Dtype::F32, len)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    }
+
+    /// The epoch's batch order (`train.order`, U64), of whatever length it has.
+    fn order(&self) -> Result<Vec<usize>> {
+        let n = self
+            .st
+            .tensor("train.order")
+            .map(|v| v.shape().iter().product())
+            .unwrap_or(0);
+        let b = self.bytes("train.order", Dtype::U64, n)?;
+        Ok(b.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
+            .collect())
+    }
 }

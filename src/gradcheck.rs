@@ -30,7 +30,7 @@ use rand::SeedableRng;
 
 use crate::error::{Error, Result};
 use crate::loss::{BatchTargets, Loss};
-use crate::network::{Network, Objective, Workspace};
+use crate::network::{Network, Objective, ParamTensor, Workspace};
 use crate::rng::Rng;
 use crate::tensor::Beta;
 
@@ -72,21 +72,7 @@ pub fn check(
     h: f64,
     dropout_seed: u64,
 ) -> Result<GradcheckReport> {
-    if x.len() != n * net.inputs() {
-        return Err(Error::shape(
-            "gradcheck input",
-            format!("{n} × {} values", net.inputs()),
-            x.len(),
-        ));
-    }
-    if !(h > 0.0 && h.is_finite()) {
-        return Err(Error::setting(
-            "h",
-            h,
-            "the finite-difference step must be > 0",
-        ));
-    }
-    net.check_train_batch(n)?;
+    check_args(net, x, n, h)?;
     let mut ws = Workspace::new(net, n);
     let tensors = net.tensors();
     let k = net.outputs();
@@ -113,31 +99,11 @@ pub fn check(
     };
     let at = objective(net, &mut ws);
 
-    let mut report = Vec::new();
+    let mut report = Vec::with_capacity(tensors.len());
     for t in &tensors {
-        let (mut max_rel, mut max_abs, mut worst) = (0.0f64, 0.0f64, 0);
-        for (j, p) in t.range.clone().enumerate() {
-            let w = net.params()[p];
-            net.params_mut()[p] = w + h;
-            let hi = objective(net, &mut ws);
-            net.params_mut()[p] = w - h;
-            let lo = objective(net, &mut ws);
-            net.params_mut()[p] = w;
-            let numeric = (hi - lo) / (2.0 * h);
-            let abs = (grads[p] - numeric).abs();
-            let rel = abs / grads[p].abs().max(numeric.abs()).max(REL_FLOOR);
-            if rel > max_rel {
-                (max_rel, worst) = (rel, j);
-            }
-            max_abs = max_abs.max(abs);
-        }
-        report.push(TensorCheck {
-            name: t.name.clone(),
-            shape: t.shape.clone(),
-            max_rel_error: max_rel,
-            max_abs_error: max_abs,
-            worst_index: worst,
-        });
+        report.push(compare(net, t, &grads, h, &mut |net| {
+            objective(net, &mut ws)
+        }));
     }
     let max_rel_error = report.iter().map(|t| t.max_rel_error).fold(0.0, f64::max);
     Ok(GradcheckReport {
@@ -145,6 +111,59 @@ pub fn check(
         max_rel_error,
         loss: at,
     })
+}
+
+/// The input has `n` rows of the network's width, and the step `h` is a number > 0.
+fn check_args(net: &Network<f64>, x: &[f64], n: usize, h: f64) -> Result<()> {
+    if x.len() != n * net.inputs() {
+        return Err(Error::shape(
+            "gradcheck input",
+            format!("{n} × {} values", net.inputs()),
+            x.len(),
+        ));
+    }
+    if !(h > 0.0 && h.is_finite()) {
+        return Err(Error::setting(
+            "h",
+            h,
+            "the finite-difference step must be > 0",
+        ));
+    }
+    net.check_train_batch(n)
+}
+
+/// Tensor `t`'s backpropagated gradient (in `grads`) against the central differences
+/// (L(w + h) − L(w − h)) / 2h of `objective`, one parameter at a time (restored after).
+fn compare(
+    net: &mut Network<f64>,
+    t: &ParamTensor,
+    grads: &[f64],
+    h: f64,
+    objective: &mut dyn FnMut(&Network<f64>) -> f64,
+) -> TensorCheck {
+    let (mut max_rel, mut max_abs, mut worst) = (0.0f64, 0.0f64, 0);
+    for (j, p) in t.range.clone().enumerate() {
+        let w = net.params()[p];
+        net.params_mut()[p] = w + h;
+        let hi = objective(net);
+        net.params_mut()[p] = w - h;
+        let lo = objective(net);
+        net.params_mut()[p] = w;
+        let numeric = (hi - lo) / (2.0 * h);
+        let abs = (grads[p] - numeric).abs();
+        let rel = abs / grads[p].abs().max(numeric.abs()).max(REL_FLOOR);
+        if rel > max_rel {
+            (max_rel, worst) = (rel, j);
+        }
+        max_abs = max_abs.max(abs);
+    }
+    TensorCheck {
+        name: t.name.clone(),
+        shape: t.shape.clone(),
+        max_rel_error: max_rel,
+        max_abs_error: max_abs,
+        worst_index: worst,
+    }
 }
 
 /// The network and batch of a random gradient check (what `downhill gradcheck` builds).
@@ -160,6 +179,12 @@ pub struct RandomCheck {
     pub l2: f64,
     pub batch: usize,
     pub seed: u64,
+    /// A network spec (`--layers`, see [`crate::netspec`]) or preset (`--net`) instead of
+    /// `hidden`: its input is `image` if given (then `inputs` must be its size), else `inputs`
+    /// features.
+    pub layers: Option<String>,
+    pub net: Option<String>,
+    pub image: Option<String>,
 }
 
 /// Builds a random f64 network and batch (inputs uniform in [−2, 2], random targets of the
@@ -186,10 +211,30 @@ pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
             .and_then(|v| v.checked_mul(3 * 8)),
     )?;
     let mut rng = Rng::seed_from_u64(spec.seed);
-    let mut sizes = vec![spec.inputs];
-    sizes.extend(&spec.hidden);
-    sizes.push(spec.outputs);
-    let mut net = Network::<f64>::mlp(&sizes, spec.activation, spec.dropout, spec.init, &mut rng)?;
+    let mut net = match crate::netspec::from_settings(
+        spec.layers.as_deref(),
+        spec.net.as_deref(),
+        spec.image.as_deref(),
+        spec.inputs,
+        spec.outputs,
+        None,
+    )? {
+        Some((input, layers)) => {
+            let net = Network::<f64>::with_zero_params_shaped(input, layers.clone())?;
+            crate::memory::check(
+                format!("a gradient check on a batch of {}", spec.batch),
+                net.workspace_len(spec.batch)
+                    .and_then(|v| v.checked_mul(8 * 2)),
+            )?;
+            Network::<f64>::with_input(input, layers, spec.init, &mut rng)?
+        }
+        None => {
+            let mut sizes = vec![spec.inputs];
+            sizes.extend(&spec.hidden);
+            sizes.push(spec.outputs);
+            Network::<f64>::mlp(&sizes, spec.activation, spec.dropout, spec.init, &mut rng)?
+        }
+    };
     for t in net.tensors().into_iter().filter(|t| !t.is_weight) {
         for p in t.range {
             net.params_mut()[p] = rng.random_range(-0.5..0.5);

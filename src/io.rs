@@ -15,6 +15,7 @@
 //! then renamed over the target, so a crash leaves the old complete file or the new one.
 
 use std::collections::HashMap;
+#[cfg(feature = "fs")]
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -110,6 +111,7 @@ pub struct Model {
     pub meta: ModelMeta,
 }
 
+#[cfg(feature = "fs")]
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
 ///
 /// A path that names a device, a FIFO or the like (`--output /dev/stdout`) is written into
@@ -170,7 +172,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The process's file-creation mask (read without changing it, from /proc; 0o022 if unknown).
-#[cfg(unix)]
+#[cfg(all(unix, feature = "fs"))]
 fn umask() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -299,11 +301,13 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+#[cfg(feature = "fs")]
 /// Saves `net` with `meta` to `path`, atomically.
 pub fn save(path: &Path, net: &Network<f32>, meta: &ModelMeta) -> Result<()> {
     write_atomic(path, &to_bytes(net, meta)?)
 }
 
+#[cfg(feature = "fs")]
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
@@ -326,6 +330,7 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
     })
 }
 
+#[cfg(feature = "fs")]
 /// Loads a model saved by [`save`]: builds the network from the metadata and fills its weights.
 pub fn load(path: &Path) -> Result<Model> {
     let bytes = read(path)?;
@@ -473,6 +478,7 @@ fn validate_meta(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> Result<()
     Ok(())
 }
 
+#[cfg(feature = "fs")]
 /// Loads weights into `net` from any safetensors file with its `state_dict` names and shapes —
 /// one saved by downhill, or by PyTorch's `safetensors.torch.save_file(model.state_dict(), path)`.
 /// F32 and F64 tensors are accepted. Tensors beyond the network's are an error (as PyTorch's strict loading).

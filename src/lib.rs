@@ -55,9 +55,8 @@ pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod init;
-#[cfg(feature = "fs")]
+#[cfg(any(feature = "fs", feature = "wasm"))]
 pub mod io;
-#[cfg(feature = "fs")]
 pub mod landscape;
 pub mod layers;
 pub mod loss;
@@ -69,6 +68,7 @@ pub mod netspec;
 pub mod network;
 pub mod optim;
 pub mod parallel;
+pub mod playground;
 #[cfg(feature = "fs")]
 pub mod plot;
 pub mod rng;
@@ -78,6 +78,8 @@ pub mod run;
 pub mod settings;
 pub mod tensor;
 pub mod train;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use init::Init;

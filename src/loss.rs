@@ -359,6 +359,8 @@ pub struct Penalty<T> {
     active: bool,
     /// The parameter ranges of the weight tensors.
     weights: Vec<std::ops::Range<usize>>,
+    /// The L1 term's μ in μ Σ |w| (weights only), if any: see [`Penalty::with_l1`].
+    l1: Option<T>,
 }
 
 impl<T: Scalar> Penalty<T> {
@@ -368,53 +370,78 @@ impl<T: Scalar> Penalty<T> {
             lambda: T::c(lambda),
             active: lambda != 0.0,
             weights,
+            l1: None,
         }
     }
 
-    /// Whether the penalty adds anything (λ ≠ 0).
+    /// The same penalty plus an L1 term μ Σ |w| over the same weight tensors (the lasso penalty,
+    /// which drives small weights to exactly zero), whose gradient is μ·sign(w) (0 at w = 0, the
+    /// subgradient PyTorch's `abs` gives). `mu` = 0 adds nothing.
+    pub fn with_l1(mut self, mu: f64) -> Self {
+        self.l1 = (mu != 0.0).then(|| T::c(mu));
+        self
+    }
+
+    /// Whether the penalty adds anything (λ ≠ 0 or an L1 term).
     pub fn is_active(&self) -> bool {
-        self.active
+        self.active || self.l1.is_some()
     }
 
-    /// P(w) = λ Σ w² over the weight tensors of `params` (0 when λ is 0).
+    /// P(w) = λ Σ w² (+ μ Σ |w| with an L1 term) over the weight tensors of `params` (0 when
+    /// λ is 0 and there is no L1 term).
     pub fn value(&self, params: &[T]) -> f64 {
+        let l1 = self.l1.map_or(0.0, |mu| {
+            self.weights
+                .iter()
+                .map(|r| l1_penalty(&params[r.clone()], mu).f64())
+                .sum()
+        });
         if self.lambda == T::zero() {
-            return 0.0;
+            return l1;
         }
-        self.weights
+        l1 + self
+            .weights
             .iter()
             .map(|r| l2_penalty(&params[r.clone()], self.lambda).f64())
-            .sum()
+            .sum::<f64>()
     }
 
-    /// `grads += 2λw` on every weight tensor (nothing when λ is 0).
+    /// `grads += 2λw` (+ μ·sign(w)) on every weight tensor (nothing when inactive).
     pub fn add_gradient(&self, params: &[T], grads: &mut [T]) {
-        if self.active {
-            for r in &self.weights {
-                add_l2_gradient(&params[r.clone()], &mut grads[r.clone()], self.lambda);
-            }
+        for r in &self.weights {
+            self.add_to(&params[r.clone()], &mut grads[r.clone()]);
         }
     }
 
-    /// `grad += 2λw` for one tensor, as backpropagation hands it over (`is_weight` false for a
-    /// bias, which is not penalised).
+    /// Both terms' gradients on one weight tensor (or part of one).
+    fn add_to(&self, weights: &[T], grad: &mut [T]) {
+        if self.active {
+            add_l2_gradient(weights, grad, self.lambda);
+        }
+        if let Some(mu) = self.l1 {
+            add_l1_gradient(weights, grad, mu);
+        }
+    }
+
+    /// `grad += 2λw` (+ μ·sign(w)) for one tensor, as backpropagation hands it over
+    /// (`is_weight` false for a bias, which is not penalised).
     pub fn add_tensor_gradient(&self, params: &[T], grad: &mut [T], is_weight: bool) {
-        if self.active && is_weight {
-            add_l2_gradient(params, grad, self.lambda);
+        if is_weight {
+            self.add_to(params, grad);
         }
     }
 
     /// `grad += 2λw` for the block `block` of the parameters (`params` and `grad` hold that block
     /// only), on the parts of it that belong to weight tensors.
     pub fn add_block_gradient(&self, params: &[T], grad: &mut [T], block: std::ops::Range<usize>) {
-        if !self.active {
+        if !self.is_active() {
             return;
         }
         for w in &self.weights {
             let (start, end) = (w.start.max(block.start), w.end.min(block.end));
             if start < end {
                 let here = start - block.start..end - block.start;
-                add_l2_gradient(&params[here.clone()], &mut grad[here], self.lambda);
+                self.add_to(&params[here.clone()], &mut grad[here]);
             }
         }
     }
@@ -423,6 +450,22 @@ impl<T: Scalar> Penalty<T> {
 /// The notes' L2 penalty λ Σ w² over the given weights (biases are not passed in).
 pub fn l2_penalty<T: Scalar>(weights: &[T], lambda: T) -> T {
     lambda * weights.iter().map(|&w| w * w).sum::<T>()
+}
+
+/// The L1 penalty μ Σ |w| over the given weights.
+pub fn l1_penalty<T: Scalar>(weights: &[T], mu: T) -> T {
+    mu * weights.iter().map(|&w| w.abs()).sum::<T>()
+}
+
+/// Adds the L1 penalty's gradient, ∂(μ Σ |w|)/∂w = μ·sign(w) (0 at w = 0), to `grad`.
+pub fn add_l1_gradient<T: Scalar>(weights: &[T], grad: &mut [T], mu: T) {
+    for (g, &w) in grad.iter_mut().zip(weights) {
+        if w > T::zero() {
+            *g += mu;
+        } else if w < T::zero() {
+            *g -= mu;
+        }
+    }
 }
 
 /// Adds the penalty's gradient, ∂(λ Σ w²)/∂w = 2λw, to `grad`.
@@ -552,6 +595,47 @@ mod tests {
         zero.add_tensor_gradient(&params, &mut gz, true);
         assert_eq!(gz, [1.0; 7]);
         assert!(!zero.is_active());
+    }
+
+    /// The L1 term's value and gradient: the gradient against central differences of the value
+    /// (away from w = 0, where |w| has no derivative), block-wise equal to whole, and L1 + L2
+    /// adding up.
+    #[test]
+    fn l1_penalty_gradient_matches_central_differences() {
+        let params = [0.7f64, -1.3, 0.25, 0.9, -0.4, 2.0, -0.05];
+        let ranges = vec![0..3, 4..6];
+        let p = Penalty::<f64>::new(0.03, ranges.clone()).with_l1(0.2);
+        assert!(p.is_active());
+        let want =
+            0.2 * (0.7 + 1.3 + 0.25 + 0.4 + 2.0) + 0.03 * (0.49 + 1.69 + 0.0625 + 0.16 + 4.0);
+        assert!(
+            (p.value(&params) - want).abs() < 1e-12,
+            "{}",
+            p.value(&params)
+        );
+        let mut g = [0.0f64; 7];
+        p.add_gradient(&params, &mut g);
+        for j in 0..7 {
+            let (mut hi, mut lo) = (params, params);
+            hi[j] += 1e-6;
+            lo[j] -= 1e-6;
+            let num = (p.value(&hi) - p.value(&lo)) / 2e-6;
+            assert!((num - g[j]).abs() < 1e-6, "param {j}: {num} vs {}", g[j]);
+        }
+        let mut gb = [0.0f64; 7];
+        for b in [0..2, 2..5, 5..7] {
+            p.add_block_gradient(&params[b.clone()], &mut gb[b.clone()], b.clone());
+        }
+        assert_eq!(gb, g);
+        let only_l1 = Penalty::<f64>::new(0.0, ranges).with_l1(0.5);
+        assert!(only_l1.is_active());
+        let mut g1 = [0.0f64; 7];
+        only_l1.add_tensor_gradient(&params[0..3], &mut g1[0..3], true);
+        only_l1.add_tensor_gradient(&params[3..4], &mut g1[3..4], false);
+        assert_eq!(g1, [0.5, -0.5, 0.5, 0.0, 0.0, 0.0, 0.0]);
+        let mut at_zero = [1.0f64];
+        add_l1_gradient(&[0.0f64], &mut at_zero, 0.5);
+        assert_eq!(at_zero, [1.0]);
     }
 
     #[test]

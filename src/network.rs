@@ -162,7 +162,7 @@ impl<T: Scalar> Network<T> {
     /// [`Network::with_zero_params`] for inputs of any shape. Each layer's input shape is
     /// checked here, with errors that print the shapes.
     pub fn with_zero_params_shaped(input: Shape, layers: Vec<Layer>) -> Result<Self> {
-        if input.len() == 0 {
+        if input.is_empty() {
             return Err(Error::setting(
                 "inputs",
                 0,
@@ -170,7 +170,7 @@ impl<T: Scalar> Network<T> {
             ));
         }
         if let Shape::Image(s) = input {
-            crate::layers::image::batch_len("input image", 1, s)?;
+            crate::layers::image::batch_len(&"input image", 1, s)?;
         }
         let mut widths = vec![input.len()];
         let mut shapes = vec![input];

@@ -44,9 +44,8 @@ use crate::io::{self, ModelMeta};
 use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::metrics::{self, Report};
 use crate::network::Network;
-use crate::optim::{OptimizerConfig, Schedule};
 use crate::rng::Rng;
-use crate::settings::Settings;
+use crate::settings::{DataShape, Plan, Settings};
 use crate::train::{self, EpochMetrics, Observer, StopReason};
 
 /// Loss and the task's figures on one data set.
@@ -60,6 +59,17 @@ pub struct Figures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2: Option<f64>,
     pub examples: usize,
+    #[serde(flatten)]
+    pub decisions: Decisions,
+    /// A regression whose targets do not vary in this set: why `r2` is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r2_undefined: Option<String>,
+}
+
+/// A classifier's figures beyond accuracy: macro-F1, and for two classes the ROC-AUC (or why
+/// it is undefined).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Decisions {
     /// Classification: the mean of the per-class F1 scores (see [`crate::metrics`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macro_f1: Option<f64>,
@@ -70,9 +80,18 @@ pub struct Figures {
     /// area under the ROC curve is undefined — scikit-learn raises an error there).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roc_auc_undefined: Option<String>,
-    /// A regression whose targets do not vary in this set: why `r2` is absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub r2_undefined: Option<String>,
+}
+
+impl Decisions {
+    /// The figures, with the ROC-AUC's absence explained where the task has `two_classes`.
+    fn new(macro_f1: Option<f64>, roc_auc: Option<f64>, two_classes: bool) -> Decisions {
+        let undefined = two_classes && roc_auc.is_none();
+        Decisions {
+            macro_f1,
+            roc_auc,
+            roc_auc_undefined: undefined.then(|| ROC_AUC_UNDEFINED.to_string()),
+        }
+    }
 }
 
 /// What data a run used.
@@ -142,8 +161,8 @@ pub struct LrFound {
 /// network that `train` would use with these settings, then [`crate::lr_find::lr_find`].
 pub fn lr_find(settings: &Settings, find: &LrFindConfig) -> Result<LrFindResult> {
     let mut run = Ready::new(settings, false, &mut train::NoObserver)?;
-    let (net, data) = (&mut run.net, &run.data.train);
-    crate::lr_find::lr_find(net, data, &run.optimizer, &run.cfg, find, &run.rng)
+    let (net, data, plan) = (&mut run.net, &run.data.train, &run.plan);
+    crate::lr_find::lr_find(net, data, &plan.optimizer, &plan.train, find, &run.rng)
 }
 
 /// Runs a whole training job; `observer` sees every step and epoch.
@@ -533,15 +552,12 @@ fn execute_staged(
     Ok(summary)
 }
 
-/// A run ready to train: its data loaded, split and scaled; the settings with the defaults
-/// that depend on the data written out; the optimiser, loop settings and schedule they give;
-/// the network built; and the generator as it is after all that drew from it.
+/// A run ready to train: its data loaded, split and scaled; its plan (the settings resolved
+/// for the data, see [`crate::settings::Plan`]) with the class weights counted on the training
+/// part; the network built; and the generator as it is after all that drew from it.
 struct Ready {
-    settings: Settings,
+    plan: Plan,
     data: RunData,
-    optimizer: OptimizerConfig,
-    schedule: Schedule,
-    cfg: train::TrainConfig,
     net: Network<f32>,
     rng: Rng,
 }
@@ -574,16 +590,14 @@ impl Ready {
         let mut rng = Rng::seed_from_u64(settings.seed);
         // Check the settings that need no data first, so a bad flag fails before a long load.
         settings.check()?;
-        let schedule = settings.schedule()?;
         let data = RunData::load(settings, &mut rng, observer)?;
-        let (settings, optimizer, cfg) = resolve_for_data(settings, &data)?;
-        let net = build_network(&settings, &data.train, &optimizer, &cfg, &mut rng, resuming)?;
+        let mut plan = settings.plan(data.shape(), data.loss)?;
+        check_report_memory(data.largest(), data.train.n_outputs())?;
+        plan.train.class_weights = class_weights(&plan.settings, data.loss, &data.train)?;
+        let net = build_network(&plan, &data.train, &mut rng, resuming)?;
         Ok(Ready {
-            settings,
+            plan,
             data,
-            optimizer,
-            schedule,
-            cfg,
             net,
             rng,
         })
@@ -592,19 +606,18 @@ impl Ready {
     /// `--lr auto` (a resumed run keeps the rate recorded in its settings): the range test from
     /// the starting weights chooses the learning rate, which the settings then record.
     fn choose_lr(&mut self, resuming: bool) -> Result<Option<LrFindResult>> {
-        if !self.settings.lr_auto || resuming {
+        if !self.plan.settings.lr_auto || resuming {
             return Ok(None);
         }
         let r = crate::lr_find::lr_find(
             &mut self.net,
             &self.data.train,
-            &self.optimizer,
-            &self.cfg,
+            &self.plan.optimizer,
+            &self.plan.train,
             &LrFindConfig::default(),
             &self.rng,
         )?;
-        self.settings.lr = Some(r.suggestion);
-        self.optimizer = self.settings.optimizer_config()?;
+        self.plan = self.plan.clone().with_lr(r.suggestion)?;
         Ok(Some(r))
     }
 
@@ -616,7 +629,7 @@ impl Ready {
         meta.class_names = d.train.class_names.clone();
         meta.feature_names = d.feature_names.clone();
         meta.target_names = d.target_names.clone();
-        meta.settings = serde_json::to_value(&self.settings).expect("settings serialise");
+        meta.settings = serde_json::to_value(&self.plan.settings).expect("settings serialise");
         meta.columns = d.report.as_ref().map(|r| r.columns.clone());
         meta.target_scaling = d.target_scaling.clone();
         meta
@@ -635,14 +648,17 @@ impl Ready {
         observer: &mut dyn Observer,
     ) -> Result<train::TrainReport> {
         let Ready {
-            settings,
+            plan,
             data,
-            optimizer,
-            schedule,
-            cfg,
             net,
             rng,
         } = self;
+        let Plan {
+            settings,
+            optimizer,
+            schedule,
+            train: cfg,
+        } = &*plan;
         let metrics_path = dir.join("metrics.jsonl");
         let mut jsonl = open_metrics(&metrics_path, resume.as_ref())?;
         let checkpoint_path = dir.join(CHECKPOINT);
@@ -668,11 +684,7 @@ impl Ready {
             snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
         };
         // Where training starts, kept to test a learning rate should it diverge.
-        let mut start = net.clone();
-        if let Some(s) = &resume {
-            start.params_mut().copy_from_slice(&s.params);
-        }
-        let start_rng = rng.clone();
+        let (start, start_rng) = (starting_weights(net, resume.as_ref()), rng.clone());
         let trained = train::train_with(
             net,
             &data.train,
@@ -738,17 +750,17 @@ impl Ready {
             test: test_eval.map(|t| t.0),
             epochs: report.history.len(),
             best_epoch: report.best_epoch,
-            stop_reason: stop_text(&report.stop, &self.cfg, report),
+            stop_reason: stop_text(&report.stop, &self.plan.train, report),
             epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
             examples_per_second: (d.train.len() * report.history.len()) as f64
                 / train_seconds.max(1e-12),
             model: folder.dir.join("model.safetensors"),
-            seed: self.settings.seed,
+            seed: self.plan.settings.seed,
             data: d.summary(),
-            settings: self.settings.clone(),
+            settings: self.plan.settings.clone(),
             downhill_version: env!("CARGO_PKG_VERSION").to_string(),
             total_seconds: started.elapsed().as_secs_f64(),
-            class_weights: self.cfg.class_weights.clone(),
+            class_weights: self.plan.train.class_weights.clone(),
             interrupted,
             lr_find: found.map(|r| LrFound {
                 chosen_lr: r.suggestion,
@@ -858,6 +870,16 @@ impl RunData {
         Ok(())
     }
 
+    /// What the run's plan depends on in the data.
+    fn shape(&self) -> DataShape {
+        DataShape {
+            task: self.task,
+            n: self.train.len(),
+            has_validation: self.val.is_some(),
+            tabular: self.tabular,
+        }
+    }
+
     /// The largest part's size.
     fn largest(&self) -> usize {
         let parts = [Some(&self.train), self.val.as_ref(), self.test.as_ref()];
@@ -885,6 +907,15 @@ impl RunData {
     }
 }
 
+/// The network as training starts: `net`, with a resumed state's weights.
+fn starting_weights(net: &Network<f32>, resume: Option<&train::TrainState<f32>>) -> Network<f32> {
+    let mut start = net.clone();
+    if let Some(s) = resume {
+        start.params_mut().copy_from_slice(&s.params);
+    }
+    start
+}
+
 /// `metrics.jsonl` at `path`, holding the epochs before a resumed state as the interrupted
 /// run wrote them.
 fn open_metrics(path: &Path, resume: Option<&train::TrainState<f32>>) -> Result<std::fs::File> {
@@ -896,40 +927,21 @@ fn open_metrics(path: &Path, resume: Option<&train::TrainState<f32>>) -> Result<
     Ok(jsonl)
 }
 
-/// The settings with the defaults that depend on the data written out (recipe, epoch rule,
-/// early stopping), so that the recorded settings name the optimiser, rate, momentum, epochs,
-/// patience and monitor; the optimiser and loop settings they give; and the checks that need
-/// the data.
-fn resolve_for_data(
-    settings: &Settings,
-    data: &RunData,
-) -> Result<(Settings, OptimizerConfig, train::TrainConfig)> {
-    check_early_stopping_flags(settings, data.task, data.val.is_some())?;
-    let n = data.train.len();
-    let mut sized = settings.resolved_for(n, data.val.is_some(), data.tabular);
-    let optimizer = sized.optimizer_config()?;
-    let mut cfg = sized.train_config(data.loss, n)?;
-    sized.monitor = Some(cfg.monitor);
-    check_report_memory(data.largest(), data.train.n_outputs())?;
-    cfg.class_weights = class_weights(&sized, data.loss, &data.train)?;
-    Ok((sized, optimizer, cfg))
-}
-
-/// The network of `settings.hidden` for the training data, its training memory checked before
-/// it is allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
+/// The network of `--layers` or `--net` (see [`crate::netspec`]) on the data's input shape, or
+/// else of `settings.hidden`, for the training data, its training memory checked before it is
+/// allocated, initialised by `rng` — or, unless `resuming` (the checkpoint's weights then
 /// replace them, so the file need not still exist), from `--init`'s file.
 fn build_network(
-    settings: &Settings,
+    plan: &Plan,
     train_set: &Dataset,
-    optimizer: &OptimizerConfig,
-    cfg: &train::TrainConfig,
     rng: &mut Rng,
     resuming: bool,
 ) -> Result<Network<f32>> {
+    let (settings, cfg) = (&plan.settings, &plan.train);
     let init = settings
         .init_scheme
         .unwrap_or(Init::default_for(settings.activation));
-    let mut net = network_of_settings(settings, train_set, optimizer, cfg, init, rng)?;
+    let mut net = network_of_settings(settings, train_set, &plan.optimizer, cfg, init, rng)?;
     if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
         io::load_params(path, &mut net)?;
     }
@@ -962,8 +974,6 @@ fn figures(
         Report::Classes(c) => c.confusion.len() == 2,
         Report::Regression(_) => bce && d.n_outputs() == 1,
     };
-    let roc_auc_undefined =
-        (two_classes && roc_auc.is_none()).then(|| ROC_AUC_UNDEFINED.to_string());
     let r2_undefined = match &r {
         Report::Regression(g) if !bce => g.r2_undefined.clone(),
         _ => None,
@@ -974,9 +984,7 @@ fn figures(
         rmse,
         r2,
         examples: d.len(),
-        macro_f1,
-        roc_auc,
-        roc_auc_undefined,
+        decisions: Decisions::new(macro_f1, roc_auc, two_classes),
         r2_undefined,
     };
     Ok((figures, r))
@@ -1077,28 +1085,6 @@ fn tested_advice(
 
 /// Why a two-class report has no ROC-AUC.
 pub const ROC_AUC_UNDEFINED: &str = "the set holds examples of one class only";
-
-/// `--patience N` needs a validation split to watch, and `--monitor accuracy` a task with an
-/// accuracy: refused rather than silently ignored (or silently replaced by the loss).
-fn check_early_stopping_flags(settings: &Settings, task: Task, has_validation: bool) -> Result<()> {
-    if let Some(p) = settings.patience.filter(|&p| p > 0)
-        && !has_validation
-    {
-        return Err(Error::setting(
-            "patience",
-            p,
-            "early stopping needs a validation split, and this run has none: give --val-fraction above 0 (a share large enough to hold at least one row), or --patience 0",
-        ));
-    }
-    if settings.monitor == Some(train::Monitor::Accuracy) && task == Task::Regress {
-        return Err(Error::setting(
-            "monitor",
-            "accuracy",
-            "a regression has no accuracy: use --monitor loss",
-        ));
-    }
-    Ok(())
-}
 
 /// Why training stopped, and — where the weights kept are not the last epoch's and the reason
 /// does not already say so — which epoch's weights the model holds.
@@ -1277,27 +1263,16 @@ pub struct RowNotes {
 impl RowNotes {
     /// One line per note, for stderr.
     pub fn lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.dropped_rows > 0 {
-            out.push(format!(
-                "dropped {} rows whose target is missing",
-                self.dropped_rows
-            ));
-        }
+        let mut out: Vec<String> = crate::data::csv::dropped_note(self.dropped_rows, "rows")
+            .into_iter()
+            .collect();
         if self.imputed_cells > 0 {
             out.push(format!(
                 "filled {} missing cells with the training median / most frequent value",
                 self.imputed_cells
             ));
         }
-        for u in &self.unseen {
-            out.push(format!(
-                "column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
-                u.column,
-                u.rows,
-                u.examples.join(", ")
-            ));
-        }
+        out.extend(self.unseen.iter().map(Unseen::note));
         out
     }
 }
@@ -1453,12 +1428,8 @@ pub struct EvalSummary {
     /// of the logits against the 0/1 targets, which mean little.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub macro_f1: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roc_auc: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roc_auc_undefined: Option<String>,
+    #[serde(flatten)]
+    pub decisions: Decisions,
     /// The model holds the weights of a run that was interrupted (Ctrl-C, SIGTERM), not a
     /// finished run's.
     pub interrupted: bool,
@@ -1487,10 +1458,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         class_names: model.meta.class_names.clone(),
         notes,
         accuracy: e.accuracy.filter(|_| bce),
-        macro_f1,
-        roc_auc,
-        roc_auc_undefined: (bce && model.net.outputs() == 1 && roc_auc.is_none())
-            .then(|| ROC_AUC_UNDEFINED.to_string()),
+        decisions: Decisions::new(macro_f1, roc_auc, bce && model.net.outputs() == 1),
         interrupted: model.meta.interrupted,
     })
 }

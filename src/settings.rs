@@ -512,6 +512,47 @@ impl Settings {
         }
     }
 
+    /// The run's plan for data of `task` with a training part of `n` examples, with or
+    /// without a validation split, of a table or of images, trained with `loss`: the settings
+    /// with every default that depends on the data written out, and the optimiser, schedule
+    /// and loop settings they give, each validated (see [`Plan`]).
+    pub fn plan(&self, data: DataShape, loss: Loss) -> Result<Plan> {
+        self.check_early_stopping(data.task, data.has_validation)?;
+        let mut settings = self.resolved_for(data.n, data.has_validation, data.tabular);
+        let optimizer = settings.optimizer_config()?;
+        let schedule = settings.schedule()?;
+        let train = settings.train_config(loss, data.n)?;
+        settings.monitor = Some(train.monitor);
+        Ok(Plan {
+            settings,
+            optimizer,
+            schedule,
+            train,
+        })
+    }
+
+    /// `patience` needs a validation split to watch, and `monitor = accuracy` a task with an
+    /// accuracy: refused rather than silently ignored (or silently replaced by the loss).
+    fn check_early_stopping(&self, task: Task, has_validation: bool) -> Result<()> {
+        if let Some(p) = self.patience.filter(|&p| p > 0)
+            && !has_validation
+        {
+            return Err(Error::setting(
+                "patience",
+                p,
+                "early stopping needs a validation split, and this run has none: give --val-fraction above 0 (a share large enough to hold at least one row), or --patience 0",
+            ));
+        }
+        if self.monitor == Some(crate::train::Monitor::Accuracy) && task == Task::Regress {
+            return Err(Error::setting(
+                "monitor",
+                "accuracy",
+                "a regression has no accuracy: use --monitor loss",
+            ));
+        }
+        Ok(())
+    }
+
     /// Every check of the settings that needs no data, each made here once: the optimiser and
     /// its flags, the schedule, the loop's and the network's settings. A run makes them before
     /// it loads the data, so that a bad flag fails before a long load.
@@ -603,6 +644,41 @@ impl Settings {
                 Loss::Mse => crate::train::Monitor::Loss,
             }),
         })
+    }
+}
+
+/// What a run's [`Plan`] depends on in its data.
+#[derive(Clone, Copy, Debug)]
+pub struct DataShape {
+    pub task: Task,
+    /// Examples in the training part.
+    pub n: usize,
+    pub has_validation: bool,
+    /// A table (its default recipe differs from images').
+    pub tabular: bool,
+}
+
+/// A run's settings resolved once, in the manner of raw flags turned into a configuration:
+/// [`Settings`] are what the flags and the config file say (and what a run records), a plan is
+/// what the run does — the settings with the defaults that depend on the data written out, and
+/// the validated optimiser, schedule and loop settings built from them.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The settings as the run records them (optimiser, rate, momentum, epochs, patience and
+    /// monitor written out).
+    pub settings: Settings,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub train: TrainConfig,
+}
+
+impl Plan {
+    /// The plan with learning rate `lr` (chosen by the range test, `--lr auto`), recorded in
+    /// its settings.
+    pub fn with_lr(mut self, lr: f64) -> Result<Plan> {
+        self.settings.lr = Some(lr);
+        self.optimizer = self.settings.optimizer_config()?;
+        Ok(self)
     }
 }
 

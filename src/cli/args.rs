@@ -48,6 +48,8 @@ pub enum Command {
     /// Check backpropagation against central finite differences, in f64, on a small random batch.
     #[command(allow_negative_numbers = true)]
     Gradcheck(GradcheckArgs),
+    /// Serve the browser playground (built by scripts/build-playground.sh) on localhost.
+    Playground(PlaygroundArgs),
 }
 
 /// Flags that describe the network (shared by train and gradcheck).
@@ -499,6 +501,21 @@ fn set<T>(slot: &mut T, v: Option<T>) {
 
 /// A `--config` file's settings. `lr = "auto"` is read as `--lr auto` is (the key
 /// `lr-auto = true` also works): keys are the long flag names.
+/// The settings of the TOML file `path` (`--config`).
+fn read_config(path: &std::path::Path) -> Result<Settings, downhill::Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| downhill::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_config(&text).map_err(|e| downhill::Error::Data {
+        path: path.to_path_buf(),
+        location: e
+            .span()
+            .map_or("settings".into(), |r| format!("byte {}", r.start)),
+        message: e.message().to_string(),
+    })
+}
+
 fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
     if let Ok(mut t) = text.parse::<toml::Table>()
         && t.get("lr").and_then(toml::Value::as_str) == Some("auto")
@@ -514,37 +531,37 @@ impl TrainArgs {
     /// Settings: defaults, then the `--config` file, then the flags.
     pub fn settings(&self) -> Result<Settings, downhill::Error> {
         let mut s = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| downhill::Error::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                parse_config(&text).map_err(|e| downhill::Error::Data {
-                    path: path.clone(),
-                    location: e
-                        .span()
-                        .map_or("settings".into(), |r| format!("byte {}", r.start)),
-                    message: e.message().to_string(),
-                })?
-            }
+            Some(path) => read_config(path)?,
             None => Settings::default(),
         };
         self.net.apply(&mut s);
+        self.apply_data(&mut s);
+        self.apply_optimizer(&mut s);
+        self.apply_loop(&mut s);
+        Ok(s)
+    }
+
+    /// The data flags over `s`: the data, its test set and splits, the CSV's columns.
+    fn apply_data(&self, s: &mut Settings) {
         set(&mut s.data, self.data.clone());
         over(&self.test, &mut s.test);
-        if self.test_fraction.is_some() {
-            s.test_fraction = self.test_fraction;
-        }
+        over(&self.test_fraction, &mut s.test_fraction);
         over(&self.target, &mut s.target);
         if self.header || self.no_header {
             s.header = Some(self.header);
         }
-        if self.task.is_some() {
-            s.task = self.task;
-        }
-        if self.normalize.is_some() {
-            s.normalize = self.normalize;
-        }
+        over(&self.task, &mut s.task);
+        over(&self.normalize, &mut s.normalize);
+        set(&mut s.val_fraction, self.val_fraction);
+        over(&self.features, &mut s.features);
+        over(&self.drop, &mut s.drop);
+        over(&self.categorical, &mut s.categorical);
+        over(&self.class_weight, &mut s.class_weight);
+    }
+
+    /// The optimiser's flags over `s`: which, its rate (or `auto`), momentum and decay, the
+    /// schedule.
+    fn apply_optimizer(&self, s: &mut Settings) {
         over(&self.optimizer, &mut s.optimizer);
         match self.lr {
             Some(LrFlag::Rate(v)) => {
@@ -557,44 +574,40 @@ impl TrainArgs {
             }
             None => {}
         }
-        if self.momentum.is_some() {
-            s.momentum = self.momentum;
-        }
+        over(&self.momentum, &mut s.momentum);
         s.nesterov |= self.nesterov;
-        if self.weight_decay.is_some() {
-            s.weight_decay = self.weight_decay;
-        }
+        over(&self.weight_decay, &mut s.weight_decay);
+        over(&self.dampening, &mut s.dampening);
+        s.centered |= self.centered;
         set(&mut s.schedule, self.schedule.clone());
         set(&mut s.warmup, self.warmup);
-        if self.batch_size.is_some() {
-            s.batch_size = self.batch_size;
-        }
+    }
+
+    /// The training loop's flags over `s`: batches, epochs, stopping rules, threads, the
+    /// starting weights, checkpoints and the run folder.
+    fn apply_loop(&self, s: &mut Settings) {
+        over(&self.batch_size, &mut s.batch_size);
         over(&self.epochs, &mut s.epochs);
-        set(&mut s.val_fraction, self.val_fraction);
-        if self.patience.is_some() {
-            s.patience = self.patience;
-        }
-        if self.grad_tol.is_some() {
-            s.grad_tol = self.grad_tol;
-        }
+        over(&self.patience, &mut s.patience);
+        over(&self.grad_tol, &mut s.grad_tol);
+        over(&self.monitor, &mut s.monitor);
+        over(&self.divergence_factor, &mut s.divergence_factor);
         set(&mut s.threads, self.threads);
         over(&self.init, &mut s.init);
         s.no_shuffle |= self.no_shuffle;
         s.snapshots |= self.snapshots;
-        if self.checkpoint_every.is_some() {
-            s.checkpoint_every = self.checkpoint_every;
-        }
+        over(&self.checkpoint_every, &mut s.checkpoint_every);
         over(&self.out, &mut s.out);
-        over(&self.dampening, &mut s.dampening);
-        s.centered |= self.centered;
-        over(&self.divergence_factor, &mut s.divergence_factor);
-        over(&self.features, &mut s.features);
-        over(&self.drop, &mut s.drop);
-        over(&self.categorical, &mut s.categorical);
-        over(&self.class_weight, &mut s.class_weight);
-        if self.monitor.is_some() {
-            s.monitor = self.monitor;
-        }
-        Ok(s)
     }
+}
+
+/// `downhill playground`: serve the built playground folder.
+#[derive(Args, Debug)]
+pub struct PlaygroundArgs {
+    /// The built site (scripts/build-playground.sh writes target/playground).
+    #[arg(long, default_value = "target/playground", value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// Port on 127.0.0.1 (0: any free port; the URL printed says which).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
 }

@@ -25,6 +25,7 @@ pub(crate) use errln;
 
 pub mod args;
 pub mod interrupt;
+pub mod playground;
 pub mod progress;
 
 use std::process::ExitCode;
@@ -47,6 +48,7 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Bench(a) => bench(&a),
         Command::Landscape(a) => landscape(&a),
         Command::LrFind(a) => lr_find(&a),
+        Command::Playground(a) => playground::serve(&a),
     }
 }
 
@@ -214,29 +216,28 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
 }
 
 fn fmt_figures(f: &Figures) -> String {
-    let mut s = format!("loss {:.4}", f.loss);
-    if let Some(a) = f.accuracy {
-        s += &format!("  accuracy {a:.4}");
-    }
-    if let Some(r) = f.rmse {
-        s += &format!("  RMSE {r:.4}");
-    }
-    if let Some(r) = f.r2 {
-        s += &format!("  R² {r:.4}");
-    }
-    if f.r2_undefined.is_some() {
-        s += "  R² undefined (the targets do not vary)";
-    }
-    if let Some(m) = f.macro_f1 {
-        s += &format!("  macro-F1 {m:.4}");
-    }
-    if let Some(a) = f.roc_auc {
-        s += &format!("  ROC-AUC {a:.4}");
-    }
-    if f.roc_auc_undefined.is_some() {
-        s += "  ROC-AUC undefined (one class only)";
-    }
-    s + &format!("  ({} examples)", f.examples)
+    let d = &f.decisions;
+    let figure =
+        |name: &str, v: Option<f64>| v.map_or(String::new(), |v| format!("  {name} {v:.4}"));
+    let undefined = |why: bool, text: &'static str| if why { text } else { "" };
+    format!(
+        "loss {:.4}{}{}{}{}{}{}{}  ({} examples)",
+        f.loss,
+        figure("accuracy", f.accuracy),
+        figure("RMSE", f.rmse),
+        figure("R²", f.r2),
+        undefined(
+            f.r2_undefined.is_some(),
+            "  R² undefined (the targets do not vary)"
+        ),
+        figure("macro-F1", d.macro_f1),
+        figure("ROC-AUC", d.roc_auc),
+        undefined(
+            d.roc_auc_undefined.is_some(),
+            "  ROC-AUC undefined (one class only)"
+        ),
+        f.examples
+    )
 }
 
 fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
@@ -366,16 +367,17 @@ fn eval(a: &EvalArgs) -> Result<ExitCode, Error> {
     outln!("loss      {:.4}", e.loss);
     match &e.report {
         // A BCE model: the figures of its 0/1 decisions.
-        Report::Regression(_) if e.macro_f1.is_some() => {
+        Report::Regression(_) if e.decisions.macro_f1.is_some() => {
+            let d = &e.decisions;
             if let Some(a) = e.accuracy {
                 outln!("accuracy  {a:.4}");
             }
-            if let Some(m) = e.macro_f1 {
+            if let Some(m) = d.macro_f1 {
                 outln!("macro-F1  {m:.4}");
             }
-            if let Some(a) = e.roc_auc {
+            if let Some(a) = d.roc_auc {
                 outln!("ROC-AUC   {a:.4}");
-            } else if let Some(why) = &e.roc_auc_undefined {
+            } else if let Some(why) = &d.roc_auc_undefined {
                 outln!("ROC-AUC   undefined ({why})");
             }
         }
@@ -485,14 +487,39 @@ fn write_stdout(text: &str) -> Result<(), Error> {
 }
 
 fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
+    let spec = gradcheck_spec(a)?;
+    let r = downhill::gradcheck::random(&spec)?;
+    let ok = r.max_rel_error <= a.tol;
+    if a.json {
+        let mut v = serde_json::to_value(&r).expect("report serialises");
+        v["passed"] = ok.into();
+        v["tolerance"] = a.tol.into();
+        outln!("{v}");
+    } else {
+        print_gradcheck(&spec, &r, a.tol);
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The random network and batch `gradcheck` checks: by default a tanh network 5-4, else the
+/// network flags' (with an image shape, the inputs are its values).
+fn gradcheck_spec(a: &GradcheckArgs) -> Result<downhill::gradcheck::RandomCheck, Error> {
     let mut s = Settings {
         hidden: vec![5, 4],
         activation: downhill::Activation::Tanh,
         ..Settings::default()
     };
     a.net.apply(&mut s);
-    let spec = downhill::gradcheck::RandomCheck {
-        inputs: a.inputs,
+    let inputs = match &s.image_shape {
+        Some(t) => downhill::netspec::parse_image_shape(t)?.len(),
+        None => a.inputs,
+    };
+    Ok(downhill::gradcheck::RandomCheck {
+        inputs,
         hidden: s.hidden.clone(),
         outputs: a.outputs,
         activation: s.activation,
@@ -502,14 +529,29 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         l2: s.l2,
         batch: a.batch,
         seed: s.seed,
-    };
-    let r = downhill::gradcheck::random(&spec)?;
-    let ok = r.max_rel_error <= a.tol;
-    if a.json {
-        let mut v = serde_json::to_value(&r).expect("report serialises");
-        v["passed"] = ok.into();
-        v["tolerance"] = a.tol.into();
-        outln!("{v}");
+        layers: s.layers.clone(),
+        net: s.net.clone(),
+        image: s.image_shape.clone(),
+    })
+}
+
+/// The gradient check for people: what was checked, each tensor's worst errors, the verdict
+/// against `tol`.
+fn print_gradcheck(
+    spec: &downhill::gradcheck::RandomCheck,
+    r: &downhill::gradcheck::GradcheckReport,
+    tol: f64,
+) {
+    if let Some(l) = spec.layers.as_ref().or(spec.net.as_ref()) {
+        outln!(
+            "gradient check: network \"{l}\" on {} inputs{}, {} loss, batch {}, h = 1e-5, f64, training mode",
+            spec.inputs,
+            spec.image
+                .as_ref()
+                .map_or(String::new(), |s| format!(" ({s})")),
+            spec.loss.name(),
+            spec.batch
+        );
     } else {
         outln!(
             "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
@@ -529,34 +571,30 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
             spec.loss.name(),
             spec.batch
         );
+    }
+    outln!(
+        "{:<12} {:>10} {:>16} {:>16}",
+        "tensor",
+        "shape",
+        "max rel error",
+        "max abs error"
+    );
+    for t in &r.tensors {
         outln!(
-            "{:<12} {:>10} {:>16} {:>16}",
-            "tensor",
-            "shape",
-            "max rel error",
-            "max abs error"
-        );
-        for t in &r.tensors {
-            outln!(
-                "{:<12} {:>10} {:>16.3e} {:>16.3e}",
-                t.name,
-                format!("{:?}", t.shape),
-                t.max_rel_error,
-                t.max_abs_error
-            );
-        }
-        outln!(
-            "{}: max relative error {:.3e} (tolerance {:.0e})",
-            if ok { "PASS" } else { "FAIL" },
-            r.max_rel_error,
-            a.tol
+            "{:<12} {:>10} {:>16.3e} {:>16.3e}",
+            t.name,
+            format!("{:?}", t.shape),
+            t.max_rel_error,
+            t.max_abs_error
         );
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let ok = r.max_rel_error <= tol;
+    outln!(
+        "{}: max relative error {:.3e} (tolerance {:.0e})",
+        if ok { "PASS" } else { "FAIL" },
+        r.max_rel_error,
+        tol
+    );
 }
 
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {

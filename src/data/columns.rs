@@ -259,6 +259,18 @@ pub struct Unseen {
     pub examples: Vec<String>,
 }
 
+impl Unseen {
+    /// The note that reports these rows.
+    pub fn note(&self) -> String {
+        format!(
+            "column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
+            self.column,
+            self.rows,
+            self.examples.join(", ")
+        )
+    }
+}
+
 /// A feature matrix and what was met on the way.
 #[derive(Clone, Debug)]
 pub struct Encoded {
@@ -717,10 +729,10 @@ impl Columns {
 /// The columns `--features` (if given), `--drop` and `--categorical` name, as positions.
 struct Named {
     keep: Option<Vec<usize>>,
+    /// [`Overrides::pixels`].
+    pixels: bool,
     drop: Vec<usize>,
     categorical: Vec<usize>,
-    /// `Overrides::pixels`: every column counts as named by `--features`.
-    pixels: bool,
 }
 
 impl Named {
@@ -752,9 +764,9 @@ impl Named {
         }
         Ok(Named {
             keep,
+            pixels: ov.pixels,
             drop,
             categorical,
-            pixels: ov.pixels,
         })
     }
 
@@ -1219,11 +1231,15 @@ fn misread_numbers(
         }
     }
     let name = &table.names[j];
-    if decorated > 0 && plain + decorated == present {
-        let i = *rows.iter().find(|&&i| {
+    // The first present cell that is not a plain number: the one the error shows.
+    let first_text = || {
+        rows.iter().copied().find(|&i| {
             let c = table.cell(i, j);
             !is_missing(c) && parse_number(c).is_none()
-        })?;
+        })
+    };
+    if decorated > 0 && plain + decorated == present {
+        let i = first_text()?;
         let c = table.cell(i, j);
         return Some(table.error(
             table.at(i, j),
@@ -1236,10 +1252,7 @@ fn misread_numbers(
         ));
     }
     if plain > 0 && plain < present && plain as f64 >= NUMERIC_SHARE * present as f64 {
-        let i = *rows.iter().find(|&&i| {
-            let c = table.cell(i, j);
-            !is_missing(c) && parse_number(c).is_none()
-        })?;
+        let i = first_text()?;
         let c = table.cell(i, j);
         return Some(table.error(
             table.at(i, j),
@@ -1395,6 +1408,11 @@ mod tests {
         Columns::fit(t, &[t.width() - 1], &rows, ov)
     }
 
+    /// What the columns fitted without overrides make of column `name` of the table `lines`.
+    fn auto_kind(lines: &[&str], name: &str) -> String {
+        kind(&fit(&table(lines), &Overrides::default()).unwrap(), name)
+    }
+
     fn kind(c: &Columns, name: &str) -> String {
         let col = c.columns.iter().find(|c| c.name == name).unwrap();
         col.role().to_string()
@@ -1450,9 +1468,8 @@ mod tests {
 
     #[test]
     fn rule_constant_columns_are_dropped_unless_missing_or_named() {
-        let t = table(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "k"),
+            auto_kind(&["a,k,y", "1,x,0", "2,x,1", "3,x,0"], "k"),
             "dropped"
         );
         // One value plus missing cells: the indicator carries information, so it is kept.
@@ -1479,21 +1496,21 @@ mod tests {
     #[test]
     fn rule_row_names_and_id_like_columns_are_dropped() {
         // Unnamed first column with a value per row.
-        let t = table(&[",a,y", "r1,1,0", "r2,2,1", "r3,3,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), ""),
+            auto_kind(&[",a,y", "r1,1,0", "r2,2,1", "r3,3,0"], ""),
             "dropped"
         );
         // Named like an ID, numeric, distinct on every row (even a short table).
-        let t = table(&["PassengerId,a,y", "7,1,0", "3,2,1", "9,3,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "PassengerId"),
+            auto_kind(
+                &["PassengerId,a,y", "7,1,0", "3,2,1", "9,3,0"],
+                "PassengerId"
+            ),
             "dropped"
         );
         // Named like an ID but repeating (< 95% distinct): kept.
-        let t = table(&["user_id,a,y", "7,1,0", "7,2,1", "9,3,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "user_id"),
+            auto_kind(&["user_id,a,y", "7,1,0", "7,2,1", "9,3,0"], "user_id"),
             "numeric"
         );
         // Text distinct on ≥ 95% of ≥ 20 rows: dropped; on 19 rows: categorical.
@@ -1502,35 +1519,19 @@ mod tests {
             lines.push(format!("person{i},{i},{}", i % 2));
         }
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        assert_eq!(
-            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
-            "dropped"
-        );
-        assert_eq!(
-            kind(
-                &fit(&table(&refs[..20]), &Overrides::default()).unwrap(),
-                "name"
-            ),
-            "categorical"
-        );
+        assert_eq!(auto_kind(&refs, "name"), "dropped");
+        assert_eq!(auto_kind(&refs[..20], "name"), "categorical");
         // 19 distinct of 20 (95%): still ID-like; 18 of 20 (90%): categorical.
         let mut l19 = lines.clone();
         l19[20] = "person0,19,1".into();
         let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
-        assert_eq!(
-            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
-            "dropped"
-        );
+        assert_eq!(auto_kind(&refs, "name"), "dropped");
         l19[19] = "person0,18,0".into();
         let refs: Vec<&str> = l19.iter().map(String::as_str).collect();
-        assert_eq!(
-            kind(&fit(&table(&refs), &Overrides::default()).unwrap(), "name"),
-            "categorical"
-        );
+        assert_eq!(auto_kind(&refs, "name"), "categorical");
         // A numeric column distinct on every row without an ID name is a feature.
-        let t = table(&["weight,y", "1.5,0", "2.25,1", "3.125,0"]);
         assert_eq!(
-            kind(&fit(&t, &Overrides::default()).unwrap(), "weight"),
+            auto_kind(&["weight,y", "1.5,0", "2.25,1", "3.125,0"], "weight"),
             "numeric"
         );
     }

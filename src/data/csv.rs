@@ -325,6 +325,12 @@ pub struct TargetValues {
     pub dropped: usize,
 }
 
+/// The note for `n` `rows` ("rows", "test-file rows") dropped because their target is missing;
+/// none for 0.
+pub fn dropped_note(n: usize, rows: &str) -> Option<String> {
+    (n > 0).then(|| format!("dropped {n} {rows} whose target is missing"))
+}
+
 /// Reads the target columns `targets` of `table` (rows with a missing target cell are dropped).
 pub fn read_targets(
     table: &Table,
@@ -336,24 +342,23 @@ pub fn read_targets(
         .filter(|&i| targets.iter().all(|&j| !is_missing(table.cell(i, j))))
         .collect();
     let dropped = table.len() - rows.len();
-    let tname = targets
-        .iter()
-        .map(|&j| table.names[j].as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
     if rows.is_empty() {
+        let tname = targets
+            .iter()
+            .map(|&j| table.names[j].as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(table.error(
             format!("column {tname}"),
             "no row has a target value (every target cell is missing); check --target",
         ));
     }
-    let n = rows.len();
     let task = match task {
         Some(t) => t,
         None if targets.len() > 1 => Task::Regress,
         None => infer_task(rows.iter().map(|&i| table.cell(i, targets[0]))),
     };
-    match task {
+    let (targets, class_names) = match task {
         Task::Classify => {
             if targets.len() != 1 {
                 return Err(table.error(
@@ -364,94 +369,106 @@ pub fn read_targets(
                     ),
                 ));
             }
-            let j = targets[0];
-            let names = match classes {
-                Some(c) => c.to_vec(),
-                None => class_names(rows.iter().map(|&i| table.cell(i, j))),
-            };
-            if classes.is_none() {
-                if names.len() < 2 {
-                    return Err(table.error(
-                        format!("column {}", table.names[j]),
-                        format!(
-                            "only one class ({:?}) in the target column {}; classification needs at least two. \
-                             Check that --target names the column to predict",
-                            names[0], table.names[j]
-                        ),
-                    ));
-                }
-                if n >= 3 && names.len() as f64 >= 0.95 * n as f64 {
-                    return Err(table.error(
-                        format!("column {}", table.names[j]),
-                        format!(
-                            "the target column {} has {} different values in {n} rows: a class per row cannot be learned. \
-                             If it is a quantity, use --task regress; if it is an ID or a name, choose the column to predict with --target",
-                            table.names[j],
-                            names.len()
-                        ),
-                    ));
-                }
-            }
-            let index: BTreeMap<&str, u32> = names
-                .iter()
-                .enumerate()
-                .map(|(k, c)| (c.as_str(), k as u32))
-                .collect();
-            let mut labels = Vec::with_capacity(n);
-            for &i in &rows {
-                let f = table.cell(i, j);
-                let key = canonical_label(f);
-                let k = index.get(key.as_str()).ok_or_else(|| {
-                    table.error(
-                        table.at(i, j),
-                        format!("label {f:?} is not one of the model's classes {names:?}"),
-                    )
-                })?;
-                labels.push(*k);
-            }
-            Ok(TargetValues {
-                task,
-                rows,
-                targets: Targets::Classes {
-                    labels,
-                    n_classes: names.len(),
-                },
-                class_names: Some(names),
-                dropped,
-            })
+            let (labels, names) = read_labels(table, targets[0], &rows, classes)?;
+            let n_classes = names.len();
+            (Targets::Classes { labels, n_classes }, Some(names))
         }
         Task::Regress => {
-            let mut y = Vec::with_capacity(n * targets.len());
-            for &i in &rows {
-                for &j in targets {
-                    let f = table.cell(i, j);
-                    let v = parse_number(f).filter(|v| v.is_finite()).ok_or_else(|| {
-                        table.error(
-                            table.at(i, j),
-                            format!("target {f:?} is not a finite number (regression needs numeric targets)"),
-                        )
-                    })?;
-                    if v.abs() > f32::MAX as f64 {
-                        return Err(table.error(
-                            table.at(i, j),
-                            format!("target {f} is beyond f32's range (±3.4e38)"),
-                        ));
-                    }
-                    y.push(v as f32);
-                }
-            }
-            Ok(TargetValues {
-                task,
-                rows,
-                targets: Targets::Values {
-                    data: y,
-                    cols: targets.len(),
-                },
-                class_names: None,
-                dropped,
-            })
+            let data = read_values(table, targets, &rows)?;
+            let cols = targets.len();
+            (Targets::Values { data, cols }, None)
+        }
+    };
+    Ok(TargetValues {
+        task,
+        rows,
+        targets,
+        class_names,
+        dropped,
+    })
+}
+
+/// The class labels of column `j` in `rows`, with the class names: `classes` (a model's), or
+/// those of the column — at least two, and not a different one on nearly every row.
+fn read_labels(
+    table: &Table,
+    j: usize,
+    rows: &[usize],
+    classes: Option<&[String]>,
+) -> Result<(Vec<u32>, Vec<String>)> {
+    let n = rows.len();
+    let names = match classes {
+        Some(c) => c.to_vec(),
+        None => class_names(rows.iter().map(|&i| table.cell(i, j))),
+    };
+    if classes.is_none() {
+        if names.len() < 2 {
+            return Err(table.error(
+                format!("column {}", table.names[j]),
+                format!(
+                    "only one class ({:?}) in the target column {}; classification needs at least two. \
+                     Check that --target names the column to predict",
+                    names[0], table.names[j]
+                ),
+            ));
+        }
+        if n >= 3 && names.len() as f64 >= 0.95 * n as f64 {
+            return Err(table.error(
+                format!("column {}", table.names[j]),
+                format!(
+                    "the target column {} has {} different values in {n} rows: a class per row cannot be learned. \
+                     If it is a quantity, use --task regress; if it is an ID or a name, choose the column to predict with --target",
+                    table.names[j],
+                    names.len()
+                ),
+            ));
         }
     }
+    let index: BTreeMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(k, c)| (c.as_str(), k as u32))
+        .collect();
+    let mut labels = Vec::with_capacity(n);
+    for &i in rows {
+        let f = table.cell(i, j);
+        let key = canonical_label(f);
+        let k = index.get(key.as_str()).ok_or_else(|| {
+            table.error(
+                table.at(i, j),
+                format!("label {f:?} is not one of the model's classes {names:?}"),
+            )
+        })?;
+        labels.push(*k);
+    }
+    Ok((labels, names))
+}
+
+/// The regression targets of columns `targets` in `rows`, row by row: finite numbers within
+/// f32's range.
+fn read_values(table: &Table, targets: &[usize], rows: &[usize]) -> Result<Vec<f32>> {
+    let mut y = Vec::with_capacity(rows.len() * targets.len());
+    for &i in rows {
+        for &j in targets {
+            let f = table.cell(i, j);
+            let v = parse_number(f).filter(|v| v.is_finite()).ok_or_else(|| {
+                table.error(
+                    table.at(i, j),
+                    format!(
+                        "target {f:?} is not a finite number (regression needs numeric targets)"
+                    ),
+                )
+            })?;
+            if v.abs() > f32::MAX as f64 {
+                return Err(table.error(
+                    table.at(i, j),
+                    format!("target {f} is beyond f32's range (±3.4e38)"),
+                ));
+            }
+            y.push(v as f32);
+        }
+    }
+    Ok(y)
 }
 
 /// Reads a CSV file for training or evaluation: every row with a target, its feature columns
@@ -621,18 +638,23 @@ mod tests {
         assert!(!detect_header(&rows(&["big,red", "big,red"]), Some(&known)));
     }
 
-    #[test]
-    fn one_class_and_a_class_per_row_are_refused() {
+    /// The file `text` loaded with the default options.
+    fn load_text(text: &str) -> Result<CsvData> {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.csv");
-        std::fs::write(&p, "a,y\n1,k\n2,k\n3,k\n").unwrap();
-        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        std::fs::write(&p, text).unwrap();
+        load(&p, &CsvOptions::default())
+    }
+
+    #[test]
+    fn one_class_and_a_class_per_row_are_refused() {
+        let e = load_text("a,y\n1,k\n2,k\n3,k\n").unwrap_err().to_string();
         assert!(e.contains("only one class"), "{e}");
-        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k3\n").unwrap();
-        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        let e = load_text("a,y\n1,k1\n2,k2\n3,k3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 different values in 3 rows"), "{e}");
-        std::fs::write(&p, "a,y\n1,k1\n2,k2\n3,k1\n").unwrap();
-        assert!(load(&p, &CsvOptions::default()).is_ok());
+        assert!(load_text("a,y\n1,k1\n2,k2\n3,k1\n").is_ok());
     }
 
     #[test]
@@ -650,10 +672,9 @@ mod tests {
 
     #[test]
     fn duplicate_header_names_are_named() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.csv");
-        std::fs::write(&p, "a,b,a,y\n1,2,3,0\n4,5,6,1\n").unwrap();
-        let e = load(&p, &CsvOptions::default()).unwrap_err().to_string();
+        let e = load_text("a,b,a,y\n1,2,3,0\n4,5,6,1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"a\" (columns 1 and 3)"), "{e}");
     }
 }

@@ -15,7 +15,6 @@
 //! assert_eq!(x, [3.0, 4.0]);
 //! ```
 
-#[cfg(feature = "fs")]
 pub mod columns;
 #[cfg(feature = "fs")]
 pub mod csv;

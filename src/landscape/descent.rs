@@ -94,6 +94,69 @@ pub struct Path {
 /// The most steps a path may take: each is kept and drawn.
 pub const MAX_STEPS: usize = 1_000_000;
 
+/// One optimiser rolling on a surface, a step at a time: `downhill landscape` walks it to the
+/// end at once ([`descend`]), the browser playground a few steps per frame.
+pub struct Walker {
+    opt: Box<dyn crate::optim::Optimizer<f64>>,
+    lr: f64,
+    noise: Option<Normal<f64>>,
+    /// The current point (x, y).
+    pub w: [f64; 2],
+    /// The iterate left the region ten times the size of the drawn frame (around its centre), or
+    /// f stopped being finite: it takes no more steps.
+    pub diverged: bool,
+    /// Steps taken.
+    pub steps: usize,
+}
+
+impl Walker {
+    /// `opt` at `start`, with gradient noise σ = `noise` (0: exact gradients).
+    pub fn new(opt: &OptimizerConfig, start: [f64; 2], noise: f64) -> Result<Walker> {
+        if !(noise >= 0.0 && noise.is_finite()) {
+            return Err(Error::setting("noise", noise, "must be a number ≥ 0"));
+        }
+        opt.validate()?;
+        Ok(Walker {
+            opt: opt.build::<f64>(2),
+            lr: opt.lr(),
+            noise: (noise > 0.0).then(|| Normal::new(0.0, noise).expect("σ > 0")),
+            w: start,
+            diverged: false,
+            steps: 0,
+        })
+    }
+
+    /// One step w ← update(w, ∇f(w) + noise); returns the new point and f there, or `None` once
+    /// diverged (the diverging point is returned once if it is finite, then nothing).
+    pub fn step(&mut self, surface: &Surface, rng: &mut Rng) -> Option<([f64; 2], f64)> {
+        if self.diverged {
+            return None;
+        }
+        let mut g = surface.grad(self.w[0], self.w[1]);
+        if let Some(normal) = &self.noise {
+            g[0] += normal.sample(rng);
+            g[1] += normal.sample(rng);
+        }
+        self.opt.step(&mut self.w, &g, self.lr);
+        self.steps += 1;
+        let w = self.w;
+        let f = surface.f(w[0], w[1]);
+        let ([x0, x1], [y0, y1]) = surface.frame();
+        let (cx, cy, rx, ry) = (
+            (x0 + x1) / 2.0,
+            (y0 + y1) / 2.0,
+            5.0 * (x1 - x0),
+            5.0 * (y1 - y0),
+        );
+        let escaped = (w[0] - cx).abs() > rx || (w[1] - cy).abs() > ry;
+        if !f.is_finite() || w.iter().any(|v| !v.is_finite()) || escaped {
+            self.diverged = true;
+            return w.iter().all(|v| v.is_finite()).then_some((w, f));
+        }
+        Some((w, f))
+    }
+}
+
 /// Walks `steps` steps of `opt` from `start`, with gradient noise σ (0: exact gradients).
 #[allow(clippy::too_many_arguments)]
 pub fn descend(
@@ -106,9 +169,6 @@ pub fn descend(
     tol: f64,
     rng: &mut Rng,
 ) -> Result<Path> {
-    if !(noise >= 0.0 && noise.is_finite()) {
-        return Err(Error::setting("noise", noise, "must be a number ≥ 0"));
-    }
     if steps > MAX_STEPS {
         return Err(Error::setting(
             "steps",
@@ -116,40 +176,20 @@ pub fn descend(
             format!("at most {MAX_STEPS} (every step is kept and drawn)"),
         ));
     }
-    let normal = Normal::new(0.0, noise.max(f64::MIN_POSITIVE)).expect("σ ≥ 0");
-    let mut o = opt.build::<f64>(2);
-    let mut w = start;
-    let mut points = vec![w];
-    let mut losses = vec![surface.f(w[0], w[1])];
+    let mut walker = Walker::new(opt, start, noise)?;
+    let mut points = vec![start];
+    let mut losses = vec![surface.f(start[0], start[1])];
     let reached = |f: f64| surface.min_value().is_some_and(|m| f - m <= tol);
     let mut steps_to_tolerance = reached(losses[0]).then_some(0);
-    let mut diverged = false;
-    let ([x0, x1], [y0, y1]) = surface.frame();
-    let (cx, cy, rx, ry) = (
-        (x0 + x1) / 2.0,
-        (y0 + y1) / 2.0,
-        5.0 * (x1 - x0),
-        5.0 * (y1 - y0),
-    );
-    let escaped = |w: [f64; 2]| (w[0] - cx).abs() > rx || (w[1] - cy).abs() > ry;
     for t in 1..=steps {
-        let mut g = surface.grad(w[0], w[1]);
-        if noise > 0.0 {
-            g[0] += normal.sample(rng);
-            g[1] += normal.sample(rng);
-        }
-        o.step(&mut w, &g, opt.lr());
-        let f = surface.f(w[0], w[1]);
-        if !f.is_finite() || w.iter().any(|v| !v.is_finite()) || escaped(w) {
-            diverged = true;
-            if w.iter().all(|v| v.is_finite()) {
-                points.push(w);
-                losses.push(f);
-            }
+        let Some((w, f)) = walker.step(surface, rng) else {
             break;
-        }
+        };
         points.push(w);
         losses.push(f);
+        if walker.diverged {
+            break;
+        }
         if steps_to_tolerance.is_none() && reached(f) {
             steps_to_tolerance = Some(t);
         }
@@ -164,7 +204,7 @@ pub fn descend(
         points,
         losses,
         steps_to_tolerance,
-        diverged,
+        diverged: walker.diverged,
     })
 }
 
@@ -206,32 +246,17 @@ mod tests {
     #[test]
     fn an_unstable_learning_rate_is_reported_as_divergence() {
         let s = Surface::Quadratic { condition: 10.0 };
-        let p = descend(
-            &s,
-            "gd",
-            &method("gd", 0.25).unwrap(),
-            [-2.0, 1.5],
-            1000,
-            0.0,
-            1e-8,
-            &mut Rng::seed_from_u64(0),
-        )
-        .unwrap();
+        let gd = |lr: f64| {
+            let m = method("gd", lr).unwrap();
+            let mut rng = Rng::seed_from_u64(0);
+            descend(&s, "gd", &m, [-2.0, 1.5], 1000, 0.0, 1e-8, &mut rng).unwrap()
+        };
+        let p = gd(0.25);
         assert!(
             p.diverged && p.steps < 1000 && p.steps_to_tolerance.is_none(),
             "{p:?}"
         );
-        let ok = descend(
-            &s,
-            "gd",
-            &method("gd", 0.15).unwrap(),
-            [-2.0, 1.5],
-            1000,
-            0.0,
-            1e-8,
-            &mut Rng::seed_from_u64(0),
-        )
-        .unwrap();
+        let ok = gd(0.15);
         assert!(!ok.diverged && ok.steps_to_tolerance.is_some());
     }
 

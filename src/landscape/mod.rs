@@ -3,15 +3,18 @@
 
 pub mod descent;
 pub mod network;
+#[cfg(feature = "fs")]
 pub mod plot;
 pub mod surface;
+#[cfg(feature = "fs")]
 pub mod trajectory;
 
-pub use descent::{Path, descend};
+pub use descent::{Path, Walker, descend};
 pub use surface::Surface;
 
 use rand::SeedableRng;
 
+#[cfg(feature = "fs")]
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -69,6 +72,7 @@ pub fn walk(spec: &Spec) -> Result<Vec<Path>> {
 }
 
 /// Options of the picture of a trained model's landscape.
+#[cfg(feature = "fs")]
 #[derive(Clone, Debug)]
 pub struct ModelOptions {
     /// Random directions: the slice spans [-span, span] along each.
@@ -82,6 +86,7 @@ pub struct ModelOptions {
 }
 
 /// What [`model_picture`] drew.
+#[cfg(feature = "fs")]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ModelLandscape {
     pub slice: network::Slice,
@@ -96,6 +101,7 @@ pub struct ModelLandscape {
 /// space, drawn to `out`. If the model's run folder holds `trajectory.safetensors`
 /// (`downhill train --snapshots`), the slice is the trajectory's principal plane and the path is
 /// drawn over it; otherwise (or with `random_directions`) two random filter-normalised directions.
+#[cfg(feature = "fs")]
 pub fn model_picture(
     model_path: &std::path::Path,
     model: &crate::io::Model,

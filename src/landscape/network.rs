@@ -6,9 +6,13 @@
 //! ```
 //!
 //! with w* the trained weights and δ, η random Gaussian directions, *filter-normalised*: each
-//! filter (for a dense layer, the row of incoming weights of one unit) of the direction is
-//! rescaled to the norm of the same filter of w*, so that the picture is comparable across layers
-//! and networks whatever their weights' scale. Bias directions are zero, as in the paper.
+//! filter (for a convolution, the `C × kh × kw` weights of one output channel; for a dense layer,
+//! the row of incoming weights of one unit) of the direction is rescaled to the norm of the same
+//! filter of w*, so that the picture is comparable across layers and networks whatever their
+//! weights' scale. Bias directions are zero, as in the paper, and so are BatchNorm's γ and β
+//! (the reference implementation's `ignore='biasbn'`: every parameter of one dimension gets a zero
+//! direction); BatchNorm's running statistics are not parameters and stay as trained (the loss is
+//! evaluated in eval mode).
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -37,7 +41,7 @@ pub struct Slice {
 pub fn filter_normalised_direction(net: &Network<f32>, rng: &mut Rng) -> Vec<f32> {
     let mut d = vec![0.0f32; net.param_count()];
     for t in net.tensors().into_iter().filter(|t| t.is_weight) {
-        let cols = t.shape[1];
+        let cols: usize = t.shape[1..].iter().product();
         for (row, w) in d[t.range.clone()]
             .chunks_exact_mut(cols)
             .zip(net.params()[t.range.clone()].chunks_exact(cols))
@@ -161,7 +165,7 @@ mod tests {
         let d = filter_normalised_direction(&net, &mut rng);
         for t in net.tensors() {
             if t.is_weight {
-                let cols = t.shape[1];
+                let cols: usize = t.shape[1..].iter().product();
                 for (dr, wr) in d[t.range.clone()]
                     .chunks(cols)
                     .zip(net.params()[t.range.clone()].chunks(cols))
@@ -177,6 +181,29 @@ mod tests {
             } else {
                 assert!(d[t.range].iter().all(|&v| v == 0.0), "{}", t.name);
             }
+        }
+    }
+
+    #[test]
+    fn conv_filters_are_normalised_per_output_channel_and_batchnorm_left_alone() {
+        use crate::layers::ImageShape;
+        use crate::network::Shape;
+        let mut rng = Rng::seed_from_u64(5);
+        let input = Shape::Image(ImageShape::new(2, 6, 6));
+        let spec = crate::netspec::parse("conv 3 3, batchnorm, relu, flatten, dense").unwrap();
+        let layers = crate::netspec::resolve(&spec, input, 4).unwrap();
+        let net = Network::<f32>::with_input(input, layers, Init::HeNormal, &mut rng).unwrap();
+        let d = filter_normalised_direction(&net, &mut rng);
+        let w = &net.tensors()[0];
+        assert_eq!(w.shape, [3, 2, 3, 3]);
+        for (dr, wr) in d[w.range.clone()]
+            .chunks(18)
+            .zip(net.params()[w.range.clone()].chunks(18))
+        {
+            assert!((norm(dr) - norm(wr)).abs() < 1e-5 * norm(wr));
+        }
+        for t in net.tensors().into_iter().filter(|t| t.shape.len() == 1) {
+            assert!(d[t.range].iter().all(|&v| v == 0.0), "{}", t.name);
         }
     }
 }

@@ -44,7 +44,9 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, sum_and_centered_dot, sum_f64};
+use std::fmt;
+
+use crate::layers::image::{ImageShape, Lazy, batch_len, check_len, sum_and_centered_dot, sum_f64};
 use crate::tensor::{Beta, Scalar};
 
 /// Batch normalisation over `channels` features (γ, β, running mean and variance each have
@@ -131,12 +133,15 @@ impl BatchNorm {
         per_channel: &[(&str, usize)],
     ) -> Result<()> {
         self.validate()?;
-        let layer = format!("BatchNorm({} channels)", self.channels);
-        let shape = if spatial == 1 {
-            format!("[{n}, {}]", self.channels)
-        } else {
-            format!("[{n}, {}, {spatial}]", self.channels)
-        };
+        let layer =
+            Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "BatchNorm({} channels)", self.channels));
+        let shape = Lazy(|f: &mut fmt::Formatter<'_>| {
+            if spatial == 1 {
+                write!(f, "[{n}, {}]", self.channels)
+            } else {
+                write!(f, "[{n}, {}, {spatial}]", self.channels)
+            }
+        });
         let want = batch_len(&layer, n, ImageShape::new(self.channels, spatial, 1))?;
         for &(what, len) in batch {
             check_len(&layer, what, &shape, want, len)?;

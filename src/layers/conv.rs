@@ -71,7 +71,9 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, sum, valid_range, window_counts};
+use crate::layers::image::{
+    Batch, ImageShape, batch_len, check_len, sum, valid_range, window_counts,
+};
 #[cfg(target_arch = "x86_64")]
 use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
@@ -241,9 +243,8 @@ impl Conv2d {
     /// bias (`O·K` for the transposed weight gradient). It does not grow with the batch size.
     pub fn scratch_len(&self, input: ImageShape) -> Result<usize> {
         let out = self.output_shape(input)?;
-        let layer = self.to_string();
         let k1 = self.patch_len() + usize::from(self.bias_row());
-        let patches = batch_len(&layer, 2 * k1, ImageShape::new(1, out.height, out.width))?;
+        let patches = batch_len(self, 2 * k1, ImageShape::new(1, out.height, out.width))?;
         let weights = if self.bias_row() {
             k1 * self.out_channels
         } else if self.transposed_weight_grad() {
@@ -266,11 +267,11 @@ impl Conv2d {
     ) -> Result<ImageShape> {
         let [x, w, db, dy, dw] = lens;
         let out = self.check(input, n, x, w, db, dy, scratch)?;
-        let layer = self.to_string();
+        let layer = self;
         check_len(
             &layer,
             "weight gradient",
-            &input.batch(n),
+            &Batch(input, n),
             self.weight_len(),
             dw,
         )?;
@@ -278,7 +279,7 @@ impl Conv2d {
             check_len(
                 &layer,
                 "input gradient",
-                &input.batch(n),
+                &Batch(input, n),
                 n * input.len(),
                 dx.len(),
             )?;
@@ -299,14 +300,14 @@ impl Conv2d {
         scratch: Option<usize>,
     ) -> Result<ImageShape> {
         let out = self.output_shape(input)?;
-        let layer = self.to_string();
-        let shape = input.batch(n);
+        let layer = self;
+        let shape = Batch(input, n);
         let (in_len, out_len) = (batch_len(&layer, n, input)?, batch_len(&layer, n, out)?);
         self.scratch_len(input)?;
         check_len(&layer, "input", &shape, in_len, x)?;
         check_len(&layer, "weights", &shape, self.weight_len(), w)?;
         check_len(&layer, "bias", &shape, self.bias_len(), b)?;
-        let out_shape = out.batch(n);
+        let out_shape = Batch(out, n);
         check_len(&layer, "output", &out_shape, out_len, y)?;
         if let Some(s) = scratch {
             check_len(&layer, "scratch", &shape, self.scratch_len(input)?, s)?;

@@ -111,9 +111,31 @@ pub(crate) fn valid_range(
     (lo.min(hi), hi)
 }
 
+/// `[n, C, H, W]` of a batch, formatted only when printed: the layers' buffer checks name the
+/// batch shape in their errors, and a check that passes must allocate nothing (the training step
+/// allocates nothing).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Batch(pub ImageShape, pub usize);
+
+impl fmt::Display for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        write!(f, "[{}, {}, {}, {}]", self.1, s.channels, s.height, s.width)
+    }
+}
+
+/// A text written by `F` only when printed (see [`Batch`]).
+pub(crate) struct Lazy<F>(pub F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Lazy<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
+
 /// `n·C·H·W`, the elements of a batch of `n` images of shape `shape`, or an error naming the
 /// layer and the shape if that number does not fit in memory's address range.
-pub(crate) fn batch_len(layer: &str, n: usize, shape: ImageShape) -> Result<usize> {
+pub(crate) fn batch_len(layer: &dyn fmt::Display, n: usize, shape: ImageShape) -> Result<usize> {
     [shape.channels, shape.height, shape.width]
         .iter()
         .try_fold(n, |acc, &d| acc.checked_mul(d))
@@ -130,9 +152,9 @@ pub(crate) fn batch_len(layer: &str, n: usize, shape: ImageShape) -> Result<usiz
 /// Checks that a buffer holds at least `want` elements; the error names the layer, the buffer
 /// and the batch shape.
 pub(crate) fn check_len(
-    layer: &str,
+    layer: &dyn fmt::Display,
     buffer: &str,
-    shape: &str,
+    shape: &dyn fmt::Display,
     want: usize,
     got: usize,
 ) -> Result<()> {

@@ -89,6 +89,52 @@ impl Layer {
         }
     }
 
+    /// The PyTorch module that computes the same function (`nn.Linear(784, 100)`,
+    /// `nn.Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), bias=True)`, …), as
+    /// a "copy as PyTorch" snippet writes it; in an `nn.Sequential` its parameters have the names
+    /// of the model files.
+    pub fn torch_module(&self) -> String {
+        fn window(kind: &str, w: &pool::PoolWindow, extra: &str) -> String {
+            format!(
+                "nn.{kind}(kernel_size={:?}, stride={:?}, padding={:?}{extra})",
+                tuple(w.kernel),
+                tuple(w.stride),
+                tuple(w.padding)
+            )
+        }
+        fn tuple(p: [usize; 2]) -> (usize, usize) {
+            (p[0], p[1])
+        }
+        match self {
+            Layer::Dense(d) => format!("nn.Linear({}, {})", d.inputs, d.outputs),
+            Layer::Activation(a) => format!("nn.{}()", a.torch_module()),
+            Layer::Dropout(p) => format!("nn.Dropout({p})"),
+            Layer::Conv2d(c) => format!(
+                "nn.Conv2d({}, {}, kernel_size={:?}, stride={:?}, padding={:?}, bias={})",
+                c.in_channels,
+                c.out_channels,
+                tuple(c.kernel),
+                tuple(c.stride),
+                tuple(c.padding),
+                if c.bias { "True" } else { "False" }
+            ),
+            Layer::MaxPool2d(p) => window("MaxPool2d", &p.0, ""),
+            Layer::AvgPool2d(p) => window("AvgPool2d", &p.0, ", count_include_pad=True"),
+            Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) => format!(
+                "nn.{}({}, eps={:e}, momentum={})",
+                if matches!(self, Layer::BatchNorm1d(_)) {
+                    "BatchNorm1d"
+                } else {
+                    "BatchNorm2d"
+                },
+                b.channels,
+                b.eps,
+                b.momentum
+            ),
+            Layer::Flatten => "nn.Flatten()".to_string(),
+        }
+    }
+
     /// Parameters the layer holds (learned: weights, biases, γ, β), or `None` if that count
     /// overflows. Depends on the layer alone, not on its input's spatial size.
     pub fn param_len(&self) -> Option<u128> {

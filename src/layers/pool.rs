@@ -43,7 +43,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{ImageShape, batch_len, check_len, window_counts};
+use crate::layers::image::{Batch, ImageShape, Lazy, batch_len, check_len, window_counts};
 #[cfg(target_arch = "x86_64")]
 use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::Scalar;
@@ -146,15 +146,15 @@ impl PoolWindow {
         dx: Option<usize>,
     ) -> Result<ImageShape> {
         let out = self.output_shape(name, input)?;
-        let layer = format!("{name}({self})");
+        let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "{name}({self})"));
         let in_len = batch_len(&layer, n, input)?;
-        check_len(&layer, "input", &input.batch(n), in_len, x)?;
-        check_len(&layer, "output", &out.batch(n), n * out.len(), y)?;
+        check_len(&layer, "input", &Batch(input, n), in_len, x)?;
+        check_len(&layer, "output", &Batch(out, n), n * out.len(), y)?;
         if let Some(dx) = dx {
             check_len(
                 &layer,
                 "input gradient",
-                &input.batch(n),
+                &Batch(input, n),
                 n * input.len(),
                 dx,
             )?;
@@ -247,7 +247,7 @@ impl MaxPool2d {
     /// Length of the index buffer of [`MaxPool2d::forward_indexed`]: one per output, `n·C·H'·W'`.
     pub fn indices_len(&self, input: ImageShape, n: usize) -> Result<usize> {
         let out = self.output_shape(input)?;
-        batch_len("MaxPool2d", n, out)
+        batch_len(&"MaxPool2d", n, out)
     }
 
     /// [`MaxPool2d::forward`] that also records where each maximum was (its offset in the
@@ -264,11 +264,11 @@ impl MaxPool2d {
         let out = self
             .0
             .check("MaxPool2d", input, n, x.len(), y.len(), None)?;
-        let layer = format!("MaxPool2d({})", self.0);
+        let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "MaxPool2d({})", self.0));
         check_len(
             &layer,
             "indices",
-            &out.batch(n),
+            &Batch(out, n),
             n * out.len(),
             indices.len(),
         )?;
@@ -326,11 +326,11 @@ impl MaxPool2d {
         let out = self
             .0
             .check("MaxPool2d", input, n, dx.len(), dy.len(), None)?;
-        let layer = format!("MaxPool2d({})", self.0);
+        let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "MaxPool2d({})", self.0));
         check_len(
             &layer,
             "indices",
-            &out.batch(n),
+            &Batch(out, n),
             n * out.len(),
             indices.len(),
         )?;

@@ -268,15 +268,20 @@ mod tests {
         }
     }
 
+    /// One run of `team` in which each member adds one to `n`.
+    fn count_members(team: &Team, n: &AtomicUsize) {
+        team.run(&|_| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
     #[test]
     fn helpers_wake_after_sleeping() {
         let team = Team::new(2);
         let n = AtomicUsize::new(0);
         for _ in 0..3 {
             std::thread::sleep(SPIN * 5);
-            team.run(&|_| {
-                n.fetch_add(1, Ordering::Relaxed);
-            });
+            count_members(&team, &n);
         }
         assert_eq!(n.into_inner(), 6);
     }
@@ -294,9 +299,7 @@ mod tests {
             .or(p.downcast_ref::<String>().map(String::as_str));
         assert_eq!(msg, Some("member 2"));
         let n = AtomicUsize::new(0);
-        team.run(&|_| {
-            n.fetch_add(1, Ordering::Relaxed);
-        });
+        count_members(&team, &n);
         assert_eq!(n.into_inner(), 3);
     }
 

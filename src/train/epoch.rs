@@ -2,7 +2,7 @@
 //! stopping rules, checkpoint), the checkpoints and interruption between steps, resuming from
 //! a saved [`TrainState`], and the states it saves.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use super::state::fingerprint;
 use super::step::Trainer;
@@ -88,7 +88,7 @@ impl<T: Scalar> Trainer<'_, '_, T> {
 
     /// The start of `epoch`: its clock, a freshly shuffled batch order (unless resuming in its
     /// middle) and its running sums (carried over when resuming). Returns its first step.
-    fn begin_epoch(&mut self, epoch: usize) -> usize {
+    pub(super) fn begin_epoch(&mut self, epoch: usize) -> usize {
         self.started = Instant::now();
         let resuming = epoch == self.first.0 && self.first.1 > 0;
         if !resuming {

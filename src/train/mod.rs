@@ -32,6 +32,7 @@ mod observer;
 mod report;
 mod state;
 mod step;
+mod stepper;
 mod stopping;
 
 pub use config::{Divergence, Monitor, TrainConfig};
@@ -40,6 +41,7 @@ pub use memory::check_training_memory;
 pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
 pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
+pub use stepper::Stepper;
 
 use eval::total_sum_of_squares;
 use memory::check_memory;
@@ -47,7 +49,7 @@ use state::Progress;
 use step::{Buffers, Trainer};
 use stopping::chance_level;
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -95,7 +97,7 @@ pub fn train_with<T: Scalar>(
     let bs = cfg.batch_size.min(data.len());
     check_memory(net, optimizer, cfg, bs)?;
     net.check_train_batch(bs)?;
-    if data.len() % bs != 0 {
+    if !data.len().is_multiple_of(bs) {
         net.check_train_batch(data.len() % bs)?;
     }
     let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
@@ -146,6 +148,28 @@ pub fn train_with<T: Scalar>(
     trainer.run()
 }
 
+/// The checks of a run of `optimizer` on the training set `data` (training, or the
+/// learning-rate range test: what it does, to `do_what`) before anything is allocated: the data
+/// fit the network and hold examples, the optimiser's settings and the batch size are in range.
+pub fn check_run<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    optimizer: &OptimizerConfig,
+    cfg: &TrainConfig,
+    do_what: &str,
+) -> Result<()> {
+    check_fit(net, data, cfg.loss, "training data")?;
+    optimizer.validate()?;
+    if data.is_empty() {
+        let why = format!("no examples to {do_what}");
+        return Err(Error::setting("training data", 0, why));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
+    }
+    Ok(())
+}
+
 /// The checks made before anything is allocated: the data fit the network, the settings are in
 /// range.
 fn check_settings<T: Scalar>(
@@ -156,20 +180,9 @@ fn check_settings<T: Scalar>(
     cfg: &TrainConfig,
     checkpoint: Option<&Checkpointing<'_, T>>,
 ) -> Result<()> {
-    check_fit(net, data, cfg.loss, "training data")?;
+    check_run(net, data, optimizer, cfg, "train on")?;
     if let Some(v) = val {
         check_fit(net, v, cfg.loss, "validation data")?;
-    }
-    optimizer.validate()?;
-    if data.is_empty() {
-        return Err(Error::setting(
-            "training data",
-            0,
-            "no examples to train on",
-        ));
-    }
-    if cfg.batch_size == 0 {
-        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
     }
     if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
         return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));

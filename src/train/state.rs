@@ -132,7 +132,8 @@ pub(super) struct Progress<T> {
     /// Running sums of the epoch in progress (`seconds`: of the sessions before this one).
     pub(super) sums: EpochSums,
     pub(super) history: Vec<EpochMetrics>,
-    /// Early stopping's best so far: validation key, 1-based epoch, weights.
+    /// Early stopping's best so far: validation key, 1-based epoch, weights and buffers
+    /// ([`Network::weights_and_buffers`]).
     pub(super) best: Option<(f64, usize, Vec<T>)>,
     /// The divergence rule's reference loss and the steps in a row above it (see [`Divergence`]).
     pub(super) reference: Option<f64>,

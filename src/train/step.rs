@@ -2,7 +2,7 @@
 //! one method per phase of the [`Trainer`], over the buffers ([`Buffers`]) allocated once
 //! before the first step.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::data::{BatchBuf, Dataset};
 use crate::error::Result;

@@ -1,0 +1,167 @@
+//! Training a few steps at a time, for a caller that does its own work between them (the
+//! browser playground draws after every slice): [`Stepper`] keeps what a [`Trainer`] needs
+//! between calls — the step's buffers and optimiser state, the epoch's batch order and the
+//! divergence rule's state — and each [`Stepper::run`] lends them to a `Trainer` for its
+//! steps, so every step is the training loop's own [`Trainer::step`].
+
+use web_time::Instant;
+
+use super::state::Progress;
+use super::step::{Buffers, Trainer};
+use super::stopping::chance_level;
+use super::{NoObserver, TrainConfig, check_memory, check_settings};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::loss::Penalty;
+use crate::network::Network;
+use crate::optim::{OptimizerConfig, Schedule};
+use crate::rng::Rng;
+use crate::tensor::Scalar;
+
+/// An open-ended training run, stepped by the caller. The schedule runs over `cfg.epochs`
+/// epochs; after them the rate stays at the schedule's last epoch (and step).
+pub struct Stepper<T> {
+    optimizer: OptimizerConfig,
+    schedule: Schedule,
+    cfg: TrainConfig,
+    bs: usize,
+    steps: usize,
+    floor: f64,
+    /// `None` only while lent to a `Trainer`.
+    buf: Option<Buffers<T>>,
+    progress: Option<Progress<T>>,
+    /// The next step: epoch (0-based) and mini-batch within it.
+    epoch: usize,
+    step: usize,
+    lr: f64,
+}
+
+impl<T: Scalar> Stepper<T> {
+    /// Checks the settings as `train` does and allocates everything the steps need.
+    pub fn new(
+        net: &Network<T>,
+        data: &Dataset,
+        optimizer: &OptimizerConfig,
+        schedule: &Schedule,
+        cfg: &TrainConfig,
+    ) -> Result<Self> {
+        check_settings(net, data, None, optimizer, cfg, None)?;
+        let bs = cfg.batch_size.min(data.len());
+        check_memory(net, optimizer, cfg, bs)?;
+        let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
+        let floor = match cfg.divergence {
+            Some(_) => chance_level(
+                data,
+                cfg.loss,
+                bs,
+                net.outputs(),
+                &mut buf.ws,
+                &mut buf.batch,
+            ),
+            None => f64::MIN_POSITIVE,
+        };
+        Ok(Stepper {
+            optimizer: *optimizer,
+            schedule: *schedule,
+            cfg: TrainConfig {
+                epochs: cfg.epochs.max(1),
+                ..cfg.clone()
+            },
+            bs,
+            steps: data.len().div_ceil(bs),
+            floor,
+            buf: Some(buf),
+            progress: Some(Progress::new(data.len())),
+            epoch: 0,
+            step: 0,
+            lr: optimizer.lr(),
+        })
+    }
+
+    /// Replaces the penalty added to every step's gradient (e.g. with an L1 term,
+    /// [`Penalty::with_l1`]); by default the L2 penalty of `cfg.l2`.
+    pub fn set_penalty(&mut self, penalty: Penalty<T>) {
+        if let Some(b) = self.buf.as_mut() {
+            b.penalty = penalty;
+        }
+    }
+
+    /// Completed epochs, and steps into the current one.
+    pub fn position(&self) -> (usize, usize) {
+        (self.epoch, self.step)
+    }
+
+    /// Steps taken so far.
+    pub fn steps_taken(&self) -> usize {
+        self.epoch * self.steps + self.step
+    }
+
+    /// The learning rate of the latest step.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// `n` more steps of the training loop on `net` and `data` (the ones given to
+    /// [`Stepper::new`]), drawing batch orders (and dropout masks) from `rng`; returns the last
+    /// step's mean mini-batch loss. Fails as `train` does when the loss diverges.
+    pub fn run(
+        &mut self,
+        net: &mut Network<T>,
+        data: &Dataset,
+        rng: &mut Rng,
+        n: usize,
+    ) -> Result<f64> {
+        let (Some(buf), Some(progress)) = (self.buf.take(), self.progress.take()) else {
+            unreachable!("a Stepper's buffers are back after every run");
+        };
+        let mut observer = NoObserver;
+        let mut t = Trainer {
+            net,
+            data,
+            val: None,
+            optimizer: &self.optimizer,
+            schedule: &self.schedule,
+            cfg: &self.cfg,
+            rng,
+            observer: &mut observer,
+            checkpoint: None,
+            bs: self.bs,
+            steps: self.steps,
+            buf,
+            progress,
+            floor: self.floor,
+            sst: (None, None),
+            data_fp: None,
+            first: (0, 0),
+            started: Instant::now(),
+            interrupted: None,
+        };
+        let epochs = self.cfg.epochs;
+        let mut result = Ok(f64::NAN);
+        for _ in 0..n {
+            if self.step == 0 {
+                t.begin_epoch(self.epoch);
+            }
+            // Past the schedule's horizon the rate stays at its last epoch's.
+            let e = self.epoch.min(epochs - 1);
+            let lr = self.schedule.lr(self.optimizer.lr(), e, epochs);
+            let before = t.progress.sums.loss_sum;
+            match t.step((e, self.step), lr) {
+                Ok(used) => self.lr = used,
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            }
+            let m = (self.bs).min(data.len() - self.step * self.bs);
+            result = Ok((t.progress.sums.loss_sum - before) / m as f64);
+            self.step += 1;
+            if self.step == self.steps {
+                (self.epoch, self.step) = (self.epoch + 1, 0);
+            }
+        }
+        self.buf = Some(t.buf);
+        self.progress = Some(t.progress);
+        result
+    }
+}

@@ -1,0 +1,97 @@
+//! The step loop of networks with image layers allocates nothing after the first step (as
+//! tests/no_alloc.rs checks for dense networks): convolution scratch, pooling indices and
+//! BatchNorm statistics live in the workspace.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use downhill::data::Dataset;
+use downhill::layers::ImageShape;
+use downhill::netspec::{parse, resolve};
+use downhill::network::Shape;
+use downhill::optim::{OptimizerConfig, Schedule};
+use downhill::train::{Observer, TrainConfig, train};
+use downhill::{Init, Network, Rng};
+use rand::SeedableRng;
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Watch {
+    at_second_step: Option<usize>,
+    during: Vec<usize>,
+}
+
+impl Observer for Watch {
+    fn on_step(&mut self, _epoch: usize, step: usize, steps: usize, _: f64) {
+        let now = ALLOCATIONS.load(Ordering::Relaxed);
+        if step == 1 {
+            self.at_second_step = Some(now);
+        } else if step == steps - 1 {
+            self.during.push(now - self.at_second_step.unwrap());
+        }
+    }
+}
+
+#[test]
+fn no_allocation_per_step_with_image_layers() {
+    let mut rng = Rng::seed_from_u64(0);
+    let n = 320;
+    let input = ImageShape::new(1, 12, 12);
+    let x: Vec<f32> = (0..n * input.len())
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
+    let y: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
+    let data = Dataset::classification(x, input.len(), y, 10).unwrap();
+    let specs = [
+        "conv 4 3 pad 1, batchnorm, relu, maxpool 2, conv 6 3 stride 2, avgpool 2, flatten, dropout 0.2, batchnorm, dense",
+        "conv 8 1, relu, maxpool 3 stride 2 pad 1, flatten, dense",
+    ];
+    for (spec, threads) in specs.iter().flat_map(|s| [(s, 1), (s, 2)]) {
+        let layers = resolve(&parse(spec).unwrap(), Shape::Image(input), 10).unwrap();
+        let mut net =
+            Network::<f32>::with_input(Shape::Image(input), layers, Init::HeNormal, &mut rng)
+                .unwrap();
+        let cfg = TrainConfig {
+            epochs: 2,
+            batch_size: 32,
+            l2: 1e-4,
+            threads,
+            ..Default::default()
+        };
+        let mut watch = Watch {
+            at_second_step: None,
+            during: Vec::new(),
+        };
+        let opt = OptimizerConfig::default_for("adam").unwrap();
+        train(
+            &mut net,
+            &data,
+            None,
+            &opt,
+            &Schedule::default(),
+            &cfg,
+            &mut rng,
+            &mut watch,
+        )
+        .unwrap();
+        assert_eq!(watch.during, vec![0, 0], "{spec}, {threads} thread(s)");
+    }
+}
