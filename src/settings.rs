@@ -562,8 +562,53 @@ impl Settings {
         self.check_loop()
     }
 
+    /// With `--layers` or a convolutional `--net` the network is that list of layers: the dense
+    /// network's settings (`--hidden`, `--activation`, `--dropout`) would be silently ignored,
+    /// so setting them too is an error that says where they go instead.
+    fn check_network_source(&self) -> Result<()> {
+        let source = match (&self.layers, self.net.as_deref()) {
+            (Some(_), Some(net)) => {
+                return Err(Error::setting(
+                    "net",
+                    net,
+                    "cannot be used with layers: give one description of the network",
+                ));
+            }
+            (Some(_), _) => "--layers",
+            (None, Some(net)) if net != "dense" => "--net",
+            _ => return Ok(()),
+        };
+        let d = Settings::default();
+        let hidden = self.hidden.iter().map(usize::to_string).collect::<Vec<_>>();
+        let given: [(&'static str, String, bool); 3] = [
+            ("hidden", hidden.join(","), self.hidden != d.hidden),
+            (
+                "activation",
+                self.activation.name().to_string(),
+                self.activation != d.activation,
+            ),
+            (
+                "dropout",
+                self.dropout.to_string(),
+                self.dropout != d.dropout,
+            ),
+        ];
+        match given.into_iter().find(|g| g.2) {
+            Some((flag, value, _)) => Err(Error::setting(
+                flag,
+                value,
+                format!(
+                    "has no effect with {source}: the network is its list of layers \
+                     (write dense widths, activations and dropout there)"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The checks of the settings [`Settings::train_config`] reads, and of the network's.
     fn check_loop(&self) -> Result<()> {
+        self.check_network_source()?;
         check_fraction("val-fraction", self.val_fraction)?;
         if let Some(f) = self.test_fraction {
             check_fraction("test-fraction", f)?;
