@@ -167,6 +167,14 @@ impl OptimizerConfig {
                 "the learning rate must be a finite number ≥ 0",
             ));
         }
+        // The weights are f32: a larger rate is infinite once stored.
+        if lr > f64::from(f32::MAX) {
+            return Err(Error::setting(
+                "lr",
+                lr,
+                "the learning rate must be at most 3.4e38 (f32's largest number)",
+            ));
+        }
         match self {
             OptimizerConfig::Sgd(c) => c.validate(),
             OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => c.validate(),
@@ -211,6 +219,17 @@ pub(crate) fn check(name: &'static str, v: f64, ok: bool, rule: &str) -> Result<
 /// [`check`] of a setting that must be finite and ≥ 0.
 pub(crate) fn non_negative(name: &'static str, v: f64) -> Result<()> {
     check(name, v, v >= 0.0, "must be ≥ 0")
+}
+
+/// A momentum coefficient μ in [0, 1] (as scikit-learn requires; PyTorch checks only μ ≥ 0): with
+/// μ > 1 the velocity v ← μ·v + g grows without bound even where the gradient is zero.
+pub(crate) fn momentum_range(v: f64) -> Result<()> {
+    check(
+        "momentum",
+        v,
+        (0.0..=1.0).contains(&v),
+        "must be in [0, 1] (above 1 each step amplifies all the steps before it)",
+    )
 }
 
 /// Copies saved buffers back into an optimiser's state, checking names and lengths.

@@ -13,7 +13,7 @@
 //!
 //! Defaults (PyTorch's): η = 0.01, α = 0.99, ε = 1e-8, μ = 0, centered off, λ = 0.
 
-use super::{Optimizer, check, non_negative, restore};
+use super::{Optimizer, check, momentum_range, non_negative, restore};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
@@ -51,7 +51,7 @@ impl RmsPropConfig {
             "must be in [0, 1]",
         )?;
         non_negative("eps", self.eps)?;
-        non_negative("momentum", self.momentum)?;
+        momentum_range(self.momentum)?;
         non_negative("weight_decay", self.weight_decay)
     }
 }
