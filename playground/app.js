@@ -83,7 +83,7 @@ function optimiserConfig(prefix) {
 
 // ---------- the address holds the whole state ----------
 let defaults = {};
-function controls() { return [...document.querySelectorAll('main input[id], main select[id]')]; }
+function controls() { return [...document.querySelectorAll('main input[id]:not([type=file]), main select[id]')]; }
 function valueOf(el) { return el.type === 'checkbox' ? (el.checked ? '1' : '0') : el.value; }
 function saveState() {
   const p = new URLSearchParams();
@@ -147,7 +147,12 @@ const net = {
     this.frame = null;
     this.setPlaying(false);
     pg.net.ready = false;
-    this.worker.postMessage({ type: 'init', view: 'net', spec: this.spec() });
+    const table = $('net-data').value === 'table';
+    $('net-csv-box').hidden = !table;
+    for (const id of ['net-points', 'net-noise']) $(id).disabled = table;
+    for (const c of $('net-features').querySelectorAll('input')) c.disabled = table;
+    if (table && !this.csv) { showError('Choose a CSV file: its last column is the target, as for downhill train.'); return; }
+    this.worker.postMessage({ type: 'init', view: 'net', spec: this.spec(), csv: table ? this.csv : undefined });
     saveState();
   },
 
@@ -160,6 +165,11 @@ const net = {
     if (m.type === 'error') { this.setPlaying(false); showError(m.message); return; }
     if (m.type === 'ready') {
       Object.assign(this, { widths: m.widths, points: m.points, targets: m.targets, trainLen: m.trainLen, loss: m.loss });
+      const report = $('net-table-report');
+      report.hidden = !m.tableReport.length;
+      report.textContent = m.tableReport.join('\n');
+      $('net-output').hidden = m.tableReport.length > 0;
+      pg.net.tableReport = m.tableReport;
       pg.net.ready = true;
       pg.net.widths = m.widths;
       return;
@@ -186,7 +196,7 @@ const net = {
     $('net-test-acc').textContent = p.test_accuracy == null ? 'n/a (regression)' : (100 * p.test_accuracy).toFixed(1) + '%';
     $('net-sps').textContent = m.stepsPerSecond ? Math.round(m.stepsPerSecond).toLocaleString('en') : '–';
     $('net-stats').textContent = `step ${p.step} · epoch ${p.epoch} · η ${p.lr.toPrecision(3)}`;
-    this.drawOutput();
+    if (m.surface) this.drawOutput();
     this.drawGraph();
     drawCurves($('net-loss-chart'), [
       { values: this.history.map((h) => [h.step, h.train_loss]), colour: '#888', label: 'train' },
@@ -252,16 +262,21 @@ const net = {
     const featureNames = this.frame && [...$('net-features').querySelectorAll('input')].filter((x) => x.checked).map((x) => x.parentElement.textContent.trim());
     for (let l = 0; l < L; l++) {
       for (let i = 0; i < widths[l]; i++) {
-        const start = k * res * res;
-        let mx = 1e-9;
-        for (let q = 0; q < res * res; q++) mx = Math.max(mx, Math.abs(m.neurons[start + q]));
-        const scaled = new Float32Array(res * res);
-        for (let q = 0; q < res * res; q++) scaled[q] = m.neurons[start + q] / mx;
-        paintGrid(ctx, scaled, res, colX(l), rowY(l, i), size, size);
+        if (m.neurons) {
+          const start = k * res * res;
+          let mx = 1e-9;
+          for (let q = 0; q < res * res; q++) mx = Math.max(mx, Math.abs(m.neurons[start + q]));
+          const scaled = new Float32Array(res * res);
+          for (let q = 0; q < res * res; q++) scaled[q] = m.neurons[start + q] / mx;
+          paintGrid(ctx, scaled, res, colX(l), rowY(l, i), size, size);
+        } else {
+          ctx.fillStyle = '#eef';
+          ctx.fillRect(colX(l), rowY(l, i), size, size);
+        }
         ctx.strokeStyle = '#999';
         ctx.lineWidth = 1;
         ctx.strokeRect(colX(l), rowY(l, i), size, size);
-        if (l === 0 && featureNames[i]) {
+        if (l === 0 && m.neurons && featureNames[i]) {
           ctx.fillStyle = '#333';
           ctx.font = '11px system-ui';
           ctx.textAlign = 'right';
@@ -474,6 +489,7 @@ const digits = {
     return {
       data: 'digits', points: Number($('dig-points').value), test_fraction: Number($('dig-test').value),
       features: [], hidden, activation: $('dig-activation').value, loss: 'cross-entropy', l1: 0,
+      layers: $('dig-net').value || null,
       l2: Number($('dig-l2').value), optimizer: optimiserConfig('dig'), schedule: 'constant', epochs: 100,
       batch_size: Number($('dig-batch').value), seed: Number($('dig-seed').value),
     };
@@ -485,6 +501,8 @@ const digits = {
     this.history = [];
     this.setPlaying(false);
     pg.digits.ready = false;
+    $('dig-hidden').disabled = !!$('dig-net').value;
+    $('dig-activation').disabled = !!$('dig-net').value;
     this.worker.postMessage({ type: 'init', view: 'digits', spec: this.spec() });
     saveState();
   },
@@ -499,6 +517,7 @@ const digits = {
       pg.digits.model = m;
       if (this.pending === 'model') download(m.bytes, 'digits.safetensors', 'application/octet-stream');
       if (this.pending === 'pytorch') showPytorch('dig-pytorch-code', m.pytorch);
+      pg.digits.pytorch = m.pytorch;
       this.pending = null;
       return;
     }
@@ -684,6 +703,13 @@ async function main() {
   $('net-speed').addEventListener('change', netSpeed);
   netSpeed();
   $('net-reset').addEventListener('click', () => net.reset());
+  $('net-csv-file').addEventListener('change', async (e) => {
+    const f = e.target.files[0];
+    if (!f) return;
+    net.csv = { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) };
+    net.reset();
+  });
+  pg.net.uploadCsv = (name, text) => { net.csv = { name, bytes: new TextEncoder().encode(text) }; $('net-data').value = 'table'; net.reset(); };
   $('net-play').addEventListener('click', () => { net.setPlaying(!net.playing); net.worker.postMessage({ type: net.playing ? 'play' : 'pause' }); });
   $('net-step').addEventListener('click', () => { net.setPlaying(false); net.worker.postMessage({ type: 'step' }); });
   for (const [id, what] of [['net-download', 'model'], ['net-download-csv', 'csv'], ['net-pytorch', 'pytorch']]) {

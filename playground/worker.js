@@ -6,7 +6,8 @@ import init, { NetSession } from './pkg/downhill.js';
 
 let session = null;
 let playing = false;
-let view = 'net';           // 'net' (2-D: surface and neurons) or 'digits' (confusion matrix)
+let view = 'net';
+let planar = true;          // 2-D data: the page draws surfaces and neuron pictures           // 'net' (2-D: surface and neurons) or 'digits' (confusion matrix)
 let stepsPerSlice = 1;
 let speed = 0;              // steps per frame (about 30 frames a second); 0: as fast as possible
 let trainSteps = 0, trainSeconds = 0;
@@ -16,7 +17,7 @@ function frame() {
   const progress = JSON.parse(session.progress());
   const msg = { type: 'frame', progress, params: session.params(),
                 stepsPerSecond: trainSeconds > 0 ? trainSteps / trainSeconds : 0, playing };
-  if (view === 'net') {
+  if (view === 'net' && planar) {
     msg.surface = session.surface(60);
     msg.neurons = session.neurons(24);
   } else {
@@ -58,11 +59,15 @@ onmessage = async (ev) => {
         if (session) session.free();
         session = null;
         view = m.view || 'net';
-        session = new NetSession(JSON.stringify(m.spec));
+        session = m.csv
+          ? NetSession.from_csv(JSON.stringify(m.spec), m.csv.name, m.csv.bytes)
+          : new NetSession(JSON.stringify(m.spec));
+        planar = session.points().length > 0;
         stepsPerSlice = 1; trainSteps = 0; trainSeconds = 0;
         postMessage({ type: 'ready', widths: Array.from(session.widths()),
                       points: session.points(), targets: session.targets(),
-                      trainLen: session.train_len(), loss: session.loss() });
+                      trainLen: session.train_len(), loss: session.loss(),
+                      tableReport: JSON.parse(session.table_report()) });
         frame();
         break;
       case 'speed': speed = m.steps; trainSteps = 0; trainSeconds = 0; break;

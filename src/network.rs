@@ -1080,6 +1080,35 @@ impl<T: Scalar> Workspace<T> {
         }
     }
 
+    /// Buffers for evaluation-mode forward passes only ([`Network::forward`] with `None`): the
+    /// activations without their gradients or dropout masks, about half of [`Workspace::new`]'s
+    /// memory. Training (or `backward`) with it is a bug and panics.
+    pub fn inference(net: &Network<T>, max_batch: usize) -> Self {
+        let widths = &net.widths;
+        Workspace {
+            max_batch,
+            threads: Threads::ONE,
+            acts: widths
+                .iter()
+                .map(|&w| vec![T::zero(); max_batch * w])
+                .collect(),
+            deltas: vec![Vec::new(); widths.len()],
+            masks: vec![Vec::new(); net.layers.len()],
+            indices: net
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(l, layer)| match layer {
+                    Layer::MaxPool2d(_) => vec![0u32; max_batch * widths[l + 1]],
+                    _ => Vec::new(),
+                })
+                .collect(),
+            bn: vec![BnState::default(); net.layers.len()],
+            trained: false,
+            scratch: vec![T::zero(); net.scratch_len(max_batch).unwrap_or(0)],
+        }
+    }
+
     /// Lets matrix products use up to `threads` threads.
     pub fn with_threads(mut self, threads: Threads) -> Self {
         self.threads = threads;

@@ -57,6 +57,20 @@ impl NetSession {
         })
     }
 
+    /// A session on an uploaded CSV file's bytes (gzip allowed), read as `downhill train` reads
+    /// a CSV; `name` names the file in errors.
+    pub fn from_csv(spec_json: &str, name: &str, bytes: Vec<u8>) -> Result<NetSession, JsError> {
+        let spec: NetSpec = serde_json::from_str(spec_json).map_err(js)?;
+        Ok(NetSession {
+            inner: Session::from_csv(spec, name, bytes).map_err(js)?,
+        })
+    }
+
+    /// How an uploaded table's columns were read, one line per column, as JSON (`[]` otherwise).
+    pub fn table_report(&self) -> String {
+        serde_json::to_string(&self.inner.table_report()).expect("strings serialise")
+    }
+
     /// Runs `steps` mini-batch steps; returns the last batch's mean loss.
     pub fn run(&mut self, steps: usize) -> Result<f64, JsError> {
         self.inner.run(steps).map_err(js)

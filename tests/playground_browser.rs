@@ -339,6 +339,70 @@ async fn playground_in_headless_chromium() {
     .await;
     js(&c, "pg.net.pause(); return 1").await;
 
+    // 5b. Upload a CSV (a numeric, a text and a boolean column; the last is the target): it is
+    //     read as `downhill train` reads it, trains, and its model evaluates with the CLI.
+    let mut table = String::from("size,colour,ok,label\n");
+    for i in 0..300 {
+        let size = (i % 20) as f64 / 2.0;
+        let colour = ["red", "green", "blue"][i % 3];
+        let label = if size > 4.5 || colour == "blue" {
+            "yes"
+        } else {
+            "no"
+        };
+        table += &format!("{size},{colour},{},{label}\n", i % 2 == 0);
+    }
+    let table_path = downloads.path().join("upload.csv");
+    std::fs::write(&table_path, &table).unwrap();
+    js(
+        &c,
+        &format!(
+            "pg.net.uploadCsv('upload.csv', {}); return 1",
+            serde_json::to_string(&table).unwrap()
+        ),
+    )
+    .await;
+    wait_for(&c, "return pg.net.ready && pg.net.progress && pg.net.progress.step === 0 && !!pg.net.tableReport", 20, "the uploaded table").await;
+    let report = js(&c, "return pg.net.tableReport.join('\\n')").await;
+    assert!(report.as_str().unwrap().contains("colour"), "{report}");
+    assert_eq!(
+        js(&c, "return pg.net.widths[0]").await,
+        json!(5),
+        "size, 3 colours one-hot, ok"
+    );
+    js(&c, "pg.net.play(); return 1").await;
+    wait_for(
+        &c,
+        "return pg.net.progress.test_accuracy > 0.9",
+        60,
+        "the table's test accuracy above 90%",
+    )
+    .await;
+    js(&c, "pg.net.pause(); return 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::remove_file(&model).unwrap();
+    click(&c, "net-download").await;
+    let table_model = wait_file(downloads.path(), "playground.safetensors").await;
+    let report = downhill(&[
+        "eval",
+        "--model",
+        table_model.to_str().unwrap(),
+        "--data",
+        table_path.to_str().unwrap(),
+    ]);
+    let acc = report
+        .lines()
+        .find_map(|l| {
+            l.split("accuracy")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .unwrap_or_else(|| panic!("no accuracy in {report}"));
+    assert!(
+        acc > 0.9,
+        "downhill eval of the uploaded table's model: {report}"
+    );
+
     // 6. The height map: optimisers roll on the quadratic bowl; the final point of each path is
     //    the one `downhill landscape` computes for the same method, rate and start.
     click(&c, "tab-hills").await;
@@ -431,14 +495,22 @@ async fn playground_in_headless_chromium() {
     click(&c, "dig-play").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let d = js(&c, "return pg.digits.progress").await;
+    println!(
+        "digits: test accuracy {start_acc} → {} at step {}",
+        d["test_accuracy"], d["step"]
+    );
+    // Steps per second over 4 more seconds of training at full speed (counted from the reset of
+    // the worker's counters that a speed change makes).
+    js(&c, "const s = document.getElementById('dig-speed'); s.value = '0'; s.dispatchEvent(new Event('change')); pg.digits.play(); return 1").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    js(&c, "pg.digits.pause(); return 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let dsps = js(&c, "return pg.digits.stepsPerSecond")
         .await
         .as_f64()
         .unwrap();
-    println!(
-        "digits: test accuracy {start_acc} → {} at step {}; {dsps:.0} steps/s (784-100-10 ReLU, batch 64, Adam)",
-        d["test_accuracy"], d["step"]
-    );
+    println!("digits: {dsps:.0} steps/s (784-100-10 ReLU, batch 64, Adam)");
+    assert!(dsps > 10.0, "{dsps} steps/s");
     assert!(start_acc < 0.3, "untrained accuracy {start_acc}");
     let cm = js(&c, "return pg.digits.confusion").await;
     let total: u64 = cm
@@ -468,6 +540,43 @@ async fn playground_in_headless_chromium() {
         "a vertical stroke read as {pred}; probabilities {probs}"
     );
     screenshot(&c, "digits.png").await;
+
+    // 7b. The small convolutional network on the digits: its accuracy rises too.
+    js(&c, "const s = document.getElementById('dig-net'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); return 1").await;
+    wait_for(
+        &c,
+        "return !!(pg.digits.ready && pg.digits.progress && pg.digits.progress.step === 0)",
+        30,
+        "the conv net",
+    )
+    .await;
+    js(&c, "pg.digits.play(); return 1").await;
+    wait_for(
+        &c,
+        "return pg.digits.progress.test_accuracy > 0.8",
+        120,
+        "the conv net's digit accuracy above 80%",
+    )
+    .await;
+    js(&c, "pg.digits.pause(); return 1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let d = js(&c, "return pg.digits.progress").await;
+    let csps = js(&c, "return pg.digits.stepsPerSecond")
+        .await
+        .as_f64()
+        .unwrap();
+    println!(
+        "digits, small conv net: test accuracy {} at step {}; {csps:.0} steps/s (conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, flatten, dense; batch 64, Adam)",
+        d["test_accuracy"], d["step"]
+    );
+    click(&c, "dig-pytorch").await;
+    wait_for(
+        &c,
+        "return !!pg.digits.pytorch && pg.digits.pytorch.includes('nn.Conv2d(1, 8')",
+        10,
+        "the conv net's PyTorch snippet",
+    )
+    .await;
 
     // 8. A link holds the whole state: XOR, one hidden layer of 4, plain SGD at η = 0.1.
     let link =

@@ -71,11 +71,17 @@ fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> 
 }
 
 /// Reads the whole file, gunzipping it if it starts with the gzip magic bytes.
+#[cfg(feature = "fs")]
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    gunzip_if_gz(path, raw)
+}
+
+/// The bytes, gunzipped if they start with the gzip magic bytes (`path` names them in errors).
+pub fn gunzip_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(raw.as_slice())
@@ -93,12 +99,11 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// The file's records (gunzipped if need be, fields trimmed, blank lines skipped); an error if
-/// there are none.
-fn records(path: &Path) -> Result<Vec<csv::StringRecord>> {
-    let bytes = read_maybe_gz(path)?;
+/// The records of a file's bytes (already gunzipped; fields trimmed, blank lines skipped); an
+/// error if there are none.
+fn records(path: &Path, bytes: &[u8]) -> Result<Vec<csv::StringRecord>> {
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(sniff_delimiter(body))
         .has_headers(false)
@@ -252,8 +257,19 @@ pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bo
 
 /// Reads a CSV file's cells: header as given or detected (with `known` column names, from a
 /// model), the same number of fields on every row, no duplicate header names.
+#[cfg(feature = "fs")]
 pub fn read_table(path: &Path, header: Option<bool>, known: Option<&[String]>) -> Result<Table> {
-    let rows = records(path)?;
+    table_from_bytes(path, &read_maybe_gz(path)?, header, known)
+}
+
+/// [`read_table`] of a file's bytes, already read (and gunzipped); `path` names them in errors.
+pub fn table_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    header: Option<bool>,
+    known: Option<&[String]>,
+) -> Result<Table> {
+    let rows = records(path, bytes)?;
     let width = rows[0].len();
     let has_header = header.unwrap_or_else(|| detect_header(&rows, known));
     let names: Vec<String> = if has_header {
@@ -473,8 +489,15 @@ fn read_values(table: &Table, targets: &[usize], rows: &[usize]) -> Result<Vec<f
 
 /// Reads a CSV file for training or evaluation: every row with a target, its feature columns
 /// encoded with a [`Columns`] map fitted on all those rows.
+#[cfg(feature = "fs")]
 pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
-    let table = read_table(path, opts.header, None)?;
+    load_bytes(path, &read_maybe_gz(path)?, opts)
+}
+
+/// [`load`] of a file's bytes, already read (and gunzipped): an upload in the browser
+/// playground; `path` names them in errors.
+pub fn load_bytes(path: &Path, bytes: &[u8], opts: &CsvOptions) -> Result<CsvData> {
+    let table = table_from_bytes(path, bytes, opts.header, None)?;
     if table.width() < 2 {
         return Err(bad(
             path,

@@ -16,7 +16,6 @@
 //! ```
 
 pub mod columns;
-#[cfg(feature = "fs")]
 pub mod csv;
 pub mod digits;
 #[cfg(feature = "fs")]

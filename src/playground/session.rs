@@ -32,6 +32,10 @@ pub struct NetSpec {
     pub features: Vec<String>,
     pub hidden: Vec<usize>,
     pub activation: Activation,
+    /// A network as `--layers` describes it (`conv 8 3 pad 1, relu, maxpool 2, flatten, dense`,
+    /// see [`crate::netspec`]), instead of `hidden` and `activation`; on the digits, image
+    /// layers see 1 × 28 × 28 images.
+    pub layers: Option<String>,
     /// `None`: cross-entropy to classify, MSE to regress.
     pub loss: Option<Loss>,
     /// μ of the L1 penalty μ Σ |w|.
@@ -59,6 +63,7 @@ impl Default for NetSpec {
             features: data2d::FEATURES.iter().map(|s| s.to_string()).collect(),
             hidden: vec![8, 8],
             activation: Activation::Tanh,
+            layers: None,
             loss: None,
             l1: 0.0,
             l2: 0.0,
@@ -105,6 +110,19 @@ pub struct Session {
     pub epoch: usize,
     /// The largest batch the scratch workspace for grids and predictions holds.
     scratch: Option<Workspace<f32>>,
+    /// An uploaded table's column map, names and target scaling, for its model file.
+    table: Option<TableInfo>,
+}
+
+/// What a model trained on an uploaded CSV records about its columns, as `downhill train`'s do.
+#[derive(Clone, Debug)]
+struct TableInfo {
+    columns: crate::data::columns::Columns,
+    feature_names: Vec<String>,
+    target_names: Vec<String>,
+    target_scaling: Option<crate::data::columns::TargetScaling>,
+    /// One line per column: how it was read (the CLI's data report).
+    report: Vec<String>,
 }
 
 /// The default initialiser for an activation, as the CLI chooses it.
@@ -157,16 +175,43 @@ impl Session {
             };
             (d, pts)
         };
-        Session::build(spec, data, points, rng)
+        Session::build(spec, data, points, rng, None)
     }
 
-    /// A session on a data set given whole (an uploaded table), split by `spec.test_fraction`.
-    pub fn with_data(spec: NetSpec, data: Dataset) -> Result<Session> {
+    /// A session on an uploaded CSV file (`name` names it in errors), read with the CLI's
+    /// column handling (`data::csv::load_bytes`: header detection, the last column the target,
+    /// numbers, booleans and categories, missing cells), split by `spec.test_fraction`, features
+    /// standardised on the training part (one-hot and boolean columns stay 0/1) and regression
+    /// targets standardised, as `downhill train` does.
+    pub fn from_csv(spec: NetSpec, name: &str, bytes: Vec<u8>) -> Result<Session> {
+        let path = std::path::PathBuf::from(name);
+        let bytes = crate::data::csv::gunzip_if_gz(&path, bytes)?;
+        let loaded = crate::data::csv::load_bytes(&path, &bytes, &Default::default())?;
         let rng = Rng::seed_from_u64(spec.seed);
-        Session::build(spec, data, Vec::new(), rng)
+        let info = TableInfo {
+            feature_names: loaded.feature_names.clone(),
+            target_names: loaded.target_names.clone(),
+            report: loaded.columns.report(),
+            columns: loaded.columns,
+            target_scaling: None,
+        };
+        Session::build(spec, loaded.data, Vec::new(), rng, Some(info))
     }
 
-    fn build(spec: NetSpec, data: Dataset, points: Vec<[f64; 2]>, mut rng: Rng) -> Result<Session> {
+    /// How an uploaded table's columns were read (empty for other data).
+    pub fn table_report(&self) -> Vec<String> {
+        self.table
+            .as_ref()
+            .map_or_else(Vec::new, |t| t.report.clone())
+    }
+
+    fn build(
+        spec: NetSpec,
+        data: Dataset,
+        points: Vec<[f64; 2]>,
+        mut rng: Rng,
+        mut table: Option<TableInfo>,
+    ) -> Result<Session> {
         if !(spec.test_fraction > 0.0 && spec.test_fraction < 1.0) {
             return Err(Error::setting(
                 "test_fraction",
@@ -253,19 +298,35 @@ impl Session {
                 ),
             ));
         }
-        let (train, test) = (data.subset(&keep), data.subset(&held));
+        let (mut train, mut test) = (data.subset(&keep), data.subset(&held));
+        if let Some(t) = table.as_mut() {
+            scale_table(t, &mut train, &mut test, loss)?;
+        }
         let pick = |idx: &[usize]| idx.iter().filter_map(|&i| points.get(i).copied()).collect();
         let (train_points, test_points) = (pick(&keep), pick(&held));
         let mut sizes = vec![train.n_features()];
         sizes.extend(&spec.hidden);
         sizes.push(train.n_outputs());
-        let net = Network::<f32>::mlp(
-            &sizes,
-            spec.activation,
-            0.0,
-            default_init(spec.activation),
-            &mut rng,
+        let described = crate::netspec::from_settings(
+            spec.layers.as_deref().filter(|t| !t.trim().is_empty()),
+            None,
+            None,
+            train.n_features(),
+            train.n_outputs(),
+            train.image,
         )?;
+        let net = match described {
+            Some((shape, layers)) => {
+                Network::<f32>::with_input(shape, layers, default_init(spec.activation), &mut rng)?
+            }
+            None => Network::<f32>::mlp(
+                &sizes,
+                spec.activation,
+                0.0,
+                default_init(spec.activation),
+                &mut rng,
+            )?,
+        };
         let bs = spec.batch_size.clamp(1, train.len());
         if spec.batch_size == 0 {
             return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
@@ -293,6 +354,7 @@ impl Session {
             step: 0,
             epoch: 0,
             scratch: None,
+            table,
         })
     }
 
@@ -334,7 +396,7 @@ impl Session {
     /// softmax (cross-entropy) or sigmoid (BCE) applied: class probabilities, or values.
     pub fn predict(&mut self, rows: &[f32]) -> Result<Vec<f32>> {
         let d = self.net.inputs();
-        if d == 0 || rows.len() % d != 0 {
+        if d == 0 || !rows.len().is_multiple_of(d) {
             return Err(Error::shape("prediction input", d, rows.len()));
         }
         let n = rows.len() / d;
@@ -421,6 +483,14 @@ impl Session {
 
     /// Widths of the network's layers of units: inputs, each hidden layer, outputs.
     pub fn widths(&self) -> Vec<usize> {
+        if self
+            .spec
+            .layers
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty())
+        {
+            return vec![self.net.inputs(), self.net.outputs()];
+        }
         let mut w = vec![self.net.inputs()];
         w.extend(&self.spec.hidden);
         w.push(self.net.outputs());
@@ -507,6 +577,15 @@ impl Session {
         if !self.train_points.is_empty() {
             meta.feature_names = Some(self.spec.features.clone());
         }
+        if let Some(t) = &self.table {
+            meta.columns = Some(t.columns.clone());
+            meta.feature_names = Some(t.feature_names.clone());
+            meta.target_scaling = t.target_scaling.clone();
+            meta.class_names = self.train.class_names.clone();
+            if matches!(self.train.targets(), Targets::Values { .. }) {
+                meta.target_names = Some(t.target_names.clone());
+            }
+        }
         meta.settings = serde_json::to_value(&self.spec).unwrap_or_default();
         crate::io::to_bytes(&self.net, &meta)
     }
@@ -531,6 +610,34 @@ impl Session {
         }
         s
     }
+}
+
+/// An uploaded table's scaling, as `downhill train` scales a CSV: features standardised with
+/// the training part's statistics (one-hot and boolean columns stay 0/1), regression targets
+/// standardised (MSE).
+fn scale_table(
+    t: &mut TableInfo,
+    train: &mut Dataset,
+    test: &mut Dataset,
+    loss: Loss,
+) -> Result<()> {
+    let mut norm = train.fit_normalizer(Normalization::Standardize);
+    for (k, numeric) in t.columns.standardized_mask().into_iter().enumerate() {
+        if !numeric {
+            norm.shift[k] = 0.0;
+            norm.scale[k] = 1.0;
+        }
+    }
+    t.target_scaling = (loss == Loss::Mse)
+        .then(|| crate::data::columns::TargetScaling::fit(train))
+        .flatten();
+    for d in [train, test] {
+        if let Some(s) = &t.target_scaling {
+            s.apply(d);
+        }
+        d.set_normalizer(norm.clone())?;
+    }
+    Ok(())
 }
 
 /// A row-major `n × d` block as its `d` columns, one after another.

@@ -169,3 +169,75 @@ fn digits_accuracy_rises() {
     assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     assert!(s.surface(10).is_err());
 }
+
+/// An uploaded CSV trains with the CLI's column handling; its model file carries the column map
+/// and reads back (through `io::load_bytes`) to the same predictions.
+#[test]
+fn csv_upload_trains_and_its_model_reads_back() {
+    let mut text = String::from("size,colour,ok,label\n");
+    for i in 0..200 {
+        let size = (i % 20) as f64 / 2.0;
+        let colour = ["red", "green", "blue"][i % 3];
+        let label = if size > 4.5 || colour == "blue" {
+            "yes"
+        } else {
+            "no"
+        };
+        text += &format!("{size},{colour},{},{label}\n", i % 2 == 0);
+    }
+    let spec = NetSpec {
+        data: "table".into(),
+        hidden: vec![8],
+        ..NetSpec::default()
+    };
+    let mut s = Session::from_csv(spec.clone(), "upload.csv", text.into_bytes()).unwrap();
+    assert_eq!(s.train.n_features(), 1 + 3 + 1, "size, colour one-hot, ok");
+    assert!(
+        s.table_report().iter().any(|l| l.contains("colour")),
+        "{:?}",
+        s.table_report()
+    );
+    s.run(400).unwrap();
+    let p = s.progress().unwrap();
+    assert!(p.test_accuracy.unwrap() > 0.9, "{p:?}");
+    let bytes = s.model_bytes().unwrap();
+    let model = crate::io::load_bytes(std::path::Path::new("m.safetensors"), &bytes).unwrap();
+    assert!(model.meta.columns.is_some());
+    assert_eq!(
+        model.meta.class_names,
+        Some(vec!["no".to_string(), "yes".to_string()])
+    );
+    assert_eq!(model.net.params(), s.net.params());
+    assert!(s.surface(10).is_err());
+    assert!(Session::from_csv(spec.clone(), "bad.csv", b"a\n1\n".to_vec()).is_err());
+    assert!(Session::from_csv(spec, "empty.csv", Vec::new()).is_err());
+}
+
+/// A small convolutional network on the digits, described as `--layers` describes it, trains
+/// through the same step.
+#[test]
+fn a_conv_net_trains_on_the_digits() {
+    let spec = NetSpec {
+        data: "digits".into(),
+        points: 600,
+        test_fraction: 0.25,
+        layers: Some("conv 4 3 pad 1, relu, maxpool 2, flatten, dense".into()),
+        batch_size: 32,
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 3e-3,
+            ..Default::default()
+        }),
+        ..NetSpec::default()
+    };
+    let mut s = Session::new(spec.clone()).unwrap();
+    assert!(s.pytorch().contains("nn.Conv2d(1, 4"), "{}", s.pytorch());
+    s.run(150).unwrap();
+    let acc = s.progress().unwrap().test_accuracy.unwrap();
+    assert!(acc > 0.7, "{acc}");
+    let bad = NetSpec {
+        layers: Some("conv 4 3, flatten, dense".into()),
+        data: "spiral".into(),
+        ..NetSpec::default()
+    };
+    assert!(Session::new(bad).is_err(), "image layers on 2-D points");
+}

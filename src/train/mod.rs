@@ -94,26 +94,7 @@ pub fn train_with<T: Scalar>(
     checkpoint: Option<Checkpointing<'_, T>>,
 ) -> Result<TrainReport> {
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
-    let bs = cfg.batch_size.min(data.len());
-    check_memory(net, optimizer, cfg, bs)?;
-    net.check_train_batch(bs)?;
-    if !data.len().is_multiple_of(bs) {
-        net.check_train_batch(data.len() % bs)?;
-    }
-    let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
-    // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
-    // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
-    let floor = match cfg.divergence {
-        Some(_) => chance_level(
-            data,
-            cfg.loss,
-            bs,
-            net.outputs(),
-            &mut buf.ws,
-            &mut buf.batch,
-        ),
-        None => f64::MIN_POSITIVE,
-    };
+    let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
     let r2 = |d: &Dataset| {
         (cfg.loss == Loss::Mse)
             .then(|| total_sum_of_squares(d))
@@ -146,6 +127,35 @@ pub fn train_with<T: Scalar>(
         trainer.resume(state)?;
     }
     trainer.run()
+}
+
+/// What a run allocates before its first step, once its settings are checked: the batch size
+/// (at most n), checked against the network (batch norm needs two examples) and the memory
+/// available; the step's buffers; and the divergence rule's floor — the loss of the all-zero
+/// output (chance level: ln k for cross-entropy, ln 2 for BCE, the mean square of the targets
+/// for MSE) on one batch.
+fn allocate<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    optimizer: &OptimizerConfig,
+    schedule: &Schedule,
+    cfg: &TrainConfig,
+) -> Result<(usize, Buffers<T>, f64)> {
+    let bs = cfg.batch_size.min(data.len());
+    check_memory(net, optimizer, cfg, bs)?;
+    net.check_train_batch(bs)?;
+    if !data.len().is_multiple_of(bs) {
+        net.check_train_batch(data.len() % bs)?;
+    }
+    let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
+    let floor = match cfg.divergence {
+        Some(_) => {
+            let (ws, batch) = (&mut buf.ws, &mut buf.batch);
+            chance_level(data, cfg.loss, bs, net.outputs(), ws, batch)
+        }
+        None => f64::MIN_POSITIVE,
+    };
+    Ok((bs, buf, floor))
 }
 
 /// The checks of a run of `optimizer` on the training set `data` (training, or the
