@@ -175,7 +175,18 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         return Err(Error::setting("epochs", 0, "must be ≥ 1"));
     }
     let mut all = Vec::new();
-    for w in downhill::bench::Workload::standard() {
+    let workloads = downhill::bench::Workload::standard();
+    if let Some(o) = &a.only
+        && !workloads.iter().any(|w| w.name.contains(o.as_str()))
+    {
+        let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
+        return Err(Error::setting(
+            "only",
+            o,
+            format!("matches no workload; they are: {}", names.join("; ")),
+        ));
+    }
+    for w in workloads {
         if a.only
             .as_ref()
             .is_some_and(|o| !w.name.contains(o.as_str()))
