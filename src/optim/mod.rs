@@ -167,14 +167,6 @@ impl OptimizerConfig {
                 "the learning rate must be a finite number ≥ 0",
             ));
         }
-        // The weights are f32: a larger rate is infinite once stored.
-        if lr > f64::from(f32::MAX) {
-            return Err(Error::setting(
-                "lr",
-                lr,
-                "the learning rate must be at most 3.4e38 (f32's largest number)",
-            ));
-        }
         match self {
             OptimizerConfig::Sgd(c) => c.validate(),
             OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => c.validate(),
