@@ -268,6 +268,14 @@ pub(crate) fn restore<T: Scalar>(
     Ok(())
 }
 
+/// A momentum cycled by the schedule (one-cycle), for an optimiser whose momentum is `current`:
+/// set only if it keeps a momentum buffer (one built with momentum 0 stays without).
+pub(crate) fn set_cycled_momentum<T>(buffer: &[T], current: &mut f64, momentum: f64) {
+    if !buffer.is_empty() {
+        *current = momentum;
+    }
+}
+
 /// The buffers of `all` that are in use (non-empty): what [`Optimizer::state`] returns.
 pub(crate) fn in_use<'a, T>(all: Vec<(&'static str, &'a [T])>) -> Vec<(&'static str, &'a [T])> {
     all.into_iter().filter(|(_, b)| !b.is_empty()).collect()

@@ -120,9 +120,7 @@ impl<T: Scalar> Optimizer<T> for RmsProp<T> {
     }
 
     fn set_momentum(&mut self, momentum: f64) {
-        if !self.momentum_buffer.is_empty() {
-            self.cfg.momentum = momentum;
-        }
+        super::set_cycled_momentum(&self.momentum_buffer, &mut self.cfg.momentum, momentum);
     }
 
     fn state(&self) -> Vec<(&'static str, &[T])> {
