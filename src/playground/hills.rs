@@ -146,6 +146,16 @@ mod tests {
         assert_eq!(grid.len(), 9);
         assert!(grid[4] < grid[0]);
         assert!(Hills::new(s, &[("newton".into(), 0.1)], [0.0, 0.0], 0.0, 0).is_err());
+        assert!(Hills::new(s, &[("gd".into(), f64::NAN)], [0.0, 0.0], 0.0, 0).is_err());
+        assert!(Hills::new(s, &[("gd".into(), 0.1)], [f64::NAN, 0.0], 0.0, 0).is_err());
+        assert!(Hills::new(s, &[("gd".into(), 0.1)], [0.0, 0.0], -1.0, 0).is_err());
+        for k in [0.5, f64::NAN, f64::INFINITY] {
+            let q = Surface::Quadratic { condition: k };
+            assert!(
+                Hills::new(q, &[("gd".into(), 0.1)], [0.0, 0.0], 0.0, 0).is_err(),
+                "{k}"
+            );
+        }
     }
 
     /// Too large a rate overshoots and leaves the frame; a diverged ball stops.

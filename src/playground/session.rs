@@ -11,7 +11,7 @@ use crate::init::Init;
 use crate::layers::{Activation, Layer};
 use crate::loss::Loss;
 use crate::network::{Network, Workspace};
-use crate::optim::{OptimizerConfig, Schedule, SgdConfig};
+use crate::optim::{OptimizerConfig, Schedule};
 use crate::rng::Rng;
 use crate::train::{Evaluation, Stepper, TrainConfig, evaluate};
 
@@ -396,7 +396,7 @@ impl Session {
     /// softmax (cross-entropy) or sigmoid (BCE) applied: class probabilities, or values.
     pub fn predict(&mut self, rows: &[f32]) -> Result<Vec<f32>> {
         let d = self.net.inputs();
-        if d == 0 || rows.len() % d != 0 {
+        if d == 0 || !rows.len().is_multiple_of(d) {
             return Err(Error::shape("prediction input", d, rows.len()));
         }
         let n = rows.len() / d;
@@ -648,14 +648,4 @@ fn rows_to_columns(rows: &[f32], d: usize) -> Vec<f32> {
         out.extend((0..n).map(|i| rows[i * d + j]));
     }
     out
-}
-
-/// The SGD optimiser of the playground's defaults, for callers that name one.
-pub fn sgd(lr: f64, momentum: f64, nesterov: bool) -> OptimizerConfig {
-    OptimizerConfig::Sgd(SgdConfig {
-        lr,
-        momentum,
-        nesterov,
-        ..Default::default()
-    })
 }
