@@ -31,7 +31,8 @@ env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
 ours, theirs, numpy = {}, {}, {}
 torch_ok = True
 for r in range(a.rounds):
-    out = subprocess.run([a.downhill, "bench", "--json", "--epochs", str(a.epochs)], check=True, capture_output=True, text=True, env=env).stdout
+    # The dense workloads (the vision ones have bench/vision_compare.py).
+    out = subprocess.run([a.downhill, "bench", "--json", "--epochs", str(a.epochs), "--only", "mlp"], check=True, capture_output=True, text=True, env=env).stdout
     for m in json.loads(out):
         ours.setdefault(m["workload"]["name"], []).append(m["seconds_per_epoch"])
     if torch_ok:

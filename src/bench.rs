@@ -11,6 +11,21 @@
 //! The floor of a workload is the time of exactly those products, measured here through
 //! [`crate::tensor::gemm`] at the same shapes and thread count, times the steps of an epoch.
 //! `share of floor` = floor / measured epoch time: 1.0 would mean nothing but matrix products.
+//!
+//! The vision workloads — the Keras "simple MNIST convnet" and LeNet-5 (the `--net` presets) on
+//! 1×28×28 images, Adam η 0.001, as `bench/torch_cnn.py` trains them — count a convolution's
+//! products per image, as [`crate::layers::Conv2d`] computes them (im2col: U is K × P with
+//! K = C·kh·kw and P = H'·W'):
+//!
+//! ```text
+//! forward            Y = W·U              2·O·K·P flops per image
+//! weight gradient    ∂W += δY·Uᵀ          2·O·K·P
+//! input gradient     δU = Wᵀ·δY           2·O·K·P  (not for the first layer)
+//! ```
+//!
+//! and their floor is those products timed one image at a time on one thread, times the images
+//! of an epoch, divided by the threads (each data-parallel thread runs its images' products
+//! alone); the dense layers' products are counted as above.
 
 use std::time::Instant;
 
@@ -19,20 +34,25 @@ use rand::{Rng as _, SeedableRng};
 use crate::data::{Dataset, Features, Normalization, Targets};
 use crate::error::Result;
 use crate::init::Init;
-use crate::layers::Activation;
-use crate::network::Network;
-use crate::optim::{OptimizerConfig, Schedule, SgdConfig};
+use crate::layers::{Activation, ImageShape, Layer};
+use crate::netspec;
+use crate::network::{Network, Shape};
+use crate::optim::{AdamConfig, OptimizerConfig, Schedule, SgdConfig};
 use crate::rng::Rng;
 use crate::tensor::{Beta, MatView, Threads, gemm};
 use crate::train::{NoObserver, TrainConfig, train};
 
-/// One workload: network sizes, batch, threads.
+/// One workload: network sizes (or a layer spec), batch, threads.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Workload {
     pub name: String,
+    /// The MLP's layer sizes (empty for a vision workload).
     pub sizes: Vec<usize>,
     pub batch: usize,
     pub threads: usize,
+    /// A vision workload's network in the `--layers` syntax, on 1×28×28 images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<String>,
 }
 
 impl Workload {
@@ -50,18 +70,44 @@ impl Workload {
             sizes: sizes.to_vec(),
             batch,
             threads,
+            layers: None,
         }
+    }
+
+    /// A vision workload: the preset `net` (`keras-convnet`, `lenet5`) on 1×28×28 images.
+    pub fn vision(net: &str, batch: usize, threads: usize) -> Result<Workload> {
+        let spec = crate::netspec::preset(net)?.ok_or_else(|| {
+            crate::Error::setting("net", net, "a vision workload needs a convolutional preset")
+        })?;
+        Ok(Workload {
+            name: format!(
+                "cnn {net}, batch {batch}, {threads} thread{}",
+                if threads == 1 { "" } else { "s" }
+            ),
+            sizes: Vec::new(),
+            batch,
+            threads,
+            layers: Some(spec.to_string()),
+        })
     }
 
     /// The issue's standard workloads: 784-100-10 at batch 64; 784-256-128-10 at 64 and 256; the
     /// latter with 2 threads.
+    /// Then the vision workloads: the Keras convnet and LeNet-5 at batch 128 (Adam), one and
+    /// two threads.
     pub fn standard() -> Vec<Workload> {
-        vec![
+        let mut all = vec![
             Workload::new(&[784, 100, 10], 64, 1),
             Workload::new(&[784, 256, 128, 10], 64, 1),
             Workload::new(&[784, 256, 128, 10], 256, 1),
             Workload::new(&[784, 256, 128, 10], 256, 2),
-        ]
+        ];
+        for net in ["keras-convnet", "lenet5"] {
+            for threads in [1, 2] {
+                all.push(Workload::vision(net, 128, threads).expect("a preset"));
+            }
+        }
+        all
     }
 
     /// Matrix-product flops of one step with `n` examples.
@@ -115,16 +161,33 @@ pub fn synthetic(n: usize, seed: u64) -> Dataset {
 
 /// Times `epochs` epochs of SGD (lr 0.1, momentum 0.9, cross-entropy, ReLU) on `data`, and
 /// measures the floor.
+/// A vision workload (`w.layers`) trains with Adam (η 0.001) instead, as `bench/torch_cnn.py`.
 pub fn measure(w: &Workload, data: &Dataset, epochs: usize, seed: u64) -> Result<Measurement> {
     let mut data = data.clone();
     data.set_normalizer(data.fit_normalizer(Normalization::Scale))?;
     let mut rng = Rng::seed_from_u64(seed);
-    let mut net = Network::<f32>::mlp(&w.sizes, Activation::Relu, 0.0, Init::HeNormal, &mut rng)?;
-    let opt = OptimizerConfig::Sgd(SgdConfig {
-        lr: 0.1,
-        momentum: 0.9,
-        ..Default::default()
-    });
+    let (mut net, opt) = match &w.layers {
+        Some(spec) => {
+            let input = Shape::Image(ImageShape::new(1, 28, 28));
+            let layers = netspec::resolve(&netspec::parse(spec)?, input, data.n_outputs())?;
+            let net = Network::<f32>::with_input(input, layers, Init::HeNormal, &mut rng)?;
+            let adam = OptimizerConfig::Adam(AdamConfig {
+                lr: 1e-3,
+                ..Default::default()
+            });
+            (net, adam)
+        }
+        None => {
+            let net =
+                Network::<f32>::mlp(&w.sizes, Activation::Relu, 0.0, Init::HeNormal, &mut rng)?;
+            let sgd = OptimizerConfig::Sgd(SgdConfig {
+                lr: 0.1,
+                momentum: 0.9,
+                ..Default::default()
+            });
+            (net, sgd)
+        }
+    };
     let cfg = TrainConfig {
         epochs,
         batch_size: w.batch,
@@ -145,13 +208,23 @@ pub fn measure(w: &Workload, data: &Dataset, epochs: usize, seed: u64) -> Result
     let seconds = median(&epoch_seconds);
     let n = data.len();
     let (full, last) = (n / w.batch, n % w.batch);
-    let flops = full as f64 * w.step_flops(w.batch) + w.step_flops(last);
-    let floor = full as f64 * product_seconds(w, w.batch)
-        + if last > 0 {
-            product_seconds(w, last)
-        } else {
-            0.0
+    let (flops, floor) = if w.layers.is_some() {
+        let steps = |f: &dyn Fn(usize) -> f64| {
+            full as f64 * f(w.batch) + if last > 0 { f(last) } else { 0.0 }
         };
+        let flops = steps(&|b| vision_products(&net, b).iter().map(Product::flops).sum());
+        let seconds = steps(&|b| vision_product_seconds(&vision_products(&net, b)));
+        (flops, seconds / w.threads.max(1) as f64)
+    } else {
+        let flops = full as f64 * w.step_flops(w.batch) + w.step_flops(last);
+        let floor = full as f64 * product_seconds(w, w.batch)
+            + if last > 0 {
+                product_seconds(w, last)
+            } else {
+                0.0
+            };
+        (flops, floor)
+    };
     Ok(Measurement {
         workload: w.clone(),
         examples: n,
@@ -210,6 +283,92 @@ pub fn product_seconds(w: &Workload, n: usize) -> f64 {
         .sum();
     let backward = median(&runs.iter().map(|r| r.1).collect::<Vec<_>>());
     forward + backward
+}
+
+/// One matrix product of a training step, `m × k` by `k × n`, run `count` times per step (a
+/// convolution's, once per image; a dense layer's, once, with the batch's rows).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Product {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub count: usize,
+}
+
+impl Product {
+    /// Flops of this product in one step.
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.m * self.k * self.n) as f64 * self.count as f64
+    }
+}
+
+/// The products of one training step of `net` on `batch` examples (see the module doc): per
+/// image for each convolution — forward, weight gradient and, except for the first layer with
+/// parameters, input gradient — and the batch's three products for each dense layer.
+pub fn vision_products<T: crate::tensor::Scalar>(net: &Network<T>, batch: usize) -> Vec<Product> {
+    let mut out = Vec::new();
+    let mut first = true;
+    let mut push = |m, k, n, count| out.push(Product { m, k, n, count });
+    for (l, layer) in net.layers().iter().enumerate() {
+        match layer {
+            Layer::Conv2d(c) => {
+                let Some(shape) = net.shape(l + 1).image() else {
+                    continue;
+                };
+                let (o, k, p) = (c.out_channels, c.patch_len(), shape.plane());
+                push(o, k, p, batch);
+                push(o, p, k, batch);
+                if !first {
+                    push(k, o, p, batch);
+                }
+            }
+            Layer::Dense(d) => {
+                let (i, o) = (d.inputs, d.outputs);
+                push(batch, i, o, 1);
+                push(o, batch, i, 1);
+                if !first {
+                    push(batch, o, i, 1);
+                }
+            }
+            _ => continue,
+        }
+        first = false;
+    }
+    out
+}
+
+/// Seconds of one step's `products` on one thread, each product timed alone through [`gemm`]
+/// (median of 200 repeats) and counted as often as the step runs it.
+pub fn vision_product_seconds(products: &[Product]) -> f64 {
+    let buf = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    };
+    products
+        .iter()
+        .map(|p| {
+            let (a, b) = (buf(p.m * p.k), buf(p.k * p.n));
+            let mut c = vec![0.0f32; p.m * p.n];
+            let mut times = Vec::with_capacity(200);
+            for r in 0..220 {
+                let started = Instant::now();
+                gemm(
+                    &mut c,
+                    p.m,
+                    p.n,
+                    Beta::Replace,
+                    MatView::new(&a, p.m, p.k),
+                    MatView::new(&b, p.k, p.n),
+                    Threads::ONE,
+                );
+                if r >= 20 {
+                    times.push(started.elapsed().as_secs_f64());
+                }
+            }
+            median(&times) * p.count as f64
+        })
+        .sum()
 }
 
 /// One dense layer's matrices for [`product_seconds`]: X, W, δZ, Z, ∂W, δX.

@@ -38,7 +38,7 @@ use crate::network::{Network, Workspace};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar};
-use crate::train::{TrainConfig, check_fit};
+use crate::train::{TrainConfig, check_run};
 
 /// Settings of the range test.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -155,18 +155,13 @@ pub fn lr_find<T: Scalar>(
     rng: &Rng,
 ) -> Result<LrFindResult> {
     find.validate()?;
-    optimizer.validate()?;
-    check_fit(net, data, cfg.loss, "training data")?;
-    if data.is_empty() {
-        return Err(Error::setting(
-            "training data",
-            0,
-            "no examples to run the learning-rate range test on",
-        ));
-    }
-    if cfg.batch_size == 0 {
-        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
-    }
+    check_run(
+        net,
+        data,
+        optimizer,
+        cfg,
+        "run the learning-rate range test on",
+    )?;
     let saved = net.params().to_vec();
     let result = ramp(net, data, optimizer, cfg, find, &mut rng.clone());
     net.params_mut().copy_from_slice(&saved);
@@ -184,7 +179,7 @@ fn ramp<T: Scalar>(
     let n = data.len();
     let bs = cfg.batch_size.min(n);
     net.check_train_batch(bs)?;
-    if n % bs != 0 {
+    if !n.is_multiple_of(bs) {
         net.check_train_batch(n % bs)?;
     }
     let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));

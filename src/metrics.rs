@@ -23,7 +23,7 @@ use crate::tensor::Scalar;
 /// Raw network outputs (logits, or values) for every example, `n × outputs`, in evaluation mode.
 pub fn outputs<T: Scalar>(net: &Network<T>, data: &Dataset) -> Vec<T> {
     let chunk = data.len().clamp(1, 256);
-    let mut ws = Workspace::new(net, chunk);
+    let mut ws = Workspace::inference(net, chunk);
     let mut batch = BatchBuf::new(data, chunk);
     let mut out = Vec::with_capacity(data.len() * net.outputs());
     let mut idx = Vec::with_capacity(chunk);

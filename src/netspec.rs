@@ -150,11 +150,11 @@ fn pair(word: &str, what: &str) -> std::result::Result<[usize; 2], String> {
     }
 }
 
+/// A layer's options: its stride (if given), its padding and whether it has a bias.
+type Options = (Option<[usize; 2]>, [usize; 2], bool);
+
 /// The `stride S`, `pad P`, `nobias` options after a layer's numbers.
-fn options(
-    words: &[&str],
-    allow_bias: bool,
-) -> std::result::Result<(Option<[usize; 2]>, [usize; 2], bool), String> {
+fn options(words: &[&str], allow_bias: bool) -> std::result::Result<Options, String> {
     let (mut stride, mut pad, mut bias) = (None, [0, 0], true);
     let mut it = words.iter();
     while let Some(&w) = it.next() {

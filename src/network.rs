@@ -162,7 +162,7 @@ impl<T: Scalar> Network<T> {
     /// [`Network::with_zero_params`] for inputs of any shape. Each layer's input shape is
     /// checked here, with errors that print the shapes.
     pub fn with_zero_params_shaped(input: Shape, layers: Vec<Layer>) -> Result<Self> {
-        if input.len() == 0 {
+        if input.is_empty() {
             return Err(Error::setting(
                 "inputs",
                 0,
@@ -1077,6 +1077,35 @@ impl<T: Scalar> Workspace<T> {
             bn,
             trained: false,
             scratch: vec![T::zero(); scratch],
+        }
+    }
+
+    /// Buffers for evaluation-mode forward passes only ([`Network::forward`] with `None`): the
+    /// activations without their gradients or dropout masks, about half of [`Workspace::new`]'s
+    /// memory. Training (or `backward`) with it is a bug and panics.
+    pub fn inference(net: &Network<T>, max_batch: usize) -> Self {
+        let widths = &net.widths;
+        Workspace {
+            max_batch,
+            threads: Threads::ONE,
+            acts: widths
+                .iter()
+                .map(|&w| vec![T::zero(); max_batch * w])
+                .collect(),
+            deltas: vec![Vec::new(); widths.len()],
+            masks: vec![Vec::new(); net.layers.len()],
+            indices: net
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(l, layer)| match layer {
+                    Layer::MaxPool2d(_) => vec![0u32; max_batch * widths[l + 1]],
+                    _ => Vec::new(),
+                })
+                .collect(),
+            bn: vec![BnState::default(); net.layers.len()],
+            trained: false,
+            scratch: vec![T::zero(); net.scratch_len(max_batch).unwrap_or(0)],
         }
     }
 

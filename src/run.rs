@@ -684,11 +684,7 @@ impl Ready {
             snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
         };
         // Where training starts, kept to test a learning rate should it diverge.
-        let mut start = net.clone();
-        if let Some(s) = &resume {
-            start.params_mut().copy_from_slice(&s.params);
-        }
-        let start_rng = rng.clone();
+        let (start, start_rng) = (starting_weights(net, resume.as_ref()), rng.clone());
         let trained = train::train_with(
             net,
             &data.train,
@@ -909,6 +905,15 @@ impl RunData {
             target_scaling: self.target_scaling.clone(),
         }
     }
+}
+
+/// The network as training starts: `net`, with a resumed state's weights.
+fn starting_weights(net: &Network<f32>, resume: Option<&train::TrainState<f32>>) -> Network<f32> {
+    let mut start = net.clone();
+    if let Some(s) = resume {
+        start.params_mut().copy_from_slice(&s.params);
+    }
+    start
 }
 
 /// `metrics.jsonl` at `path`, holding the epochs before a resumed state as the interrupted
@@ -1258,27 +1263,16 @@ pub struct RowNotes {
 impl RowNotes {
     /// One line per note, for stderr.
     pub fn lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.dropped_rows > 0 {
-            out.push(format!(
-                "dropped {} rows whose target is missing",
-                self.dropped_rows
-            ));
-        }
+        let mut out: Vec<String> = crate::data::csv::dropped_note(self.dropped_rows, "rows")
+            .into_iter()
+            .collect();
         if self.imputed_cells > 0 {
             out.push(format!(
                 "filled {} missing cells with the training median / most frequent value",
                 self.imputed_cells
             ));
         }
-        for u in &self.unseen {
-            out.push(format!(
-                "column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
-                u.column,
-                u.rows,
-                u.examples.join(", ")
-            ));
-        }
+        out.extend(self.unseen.iter().map(Unseen::note));
         out
     }
 }

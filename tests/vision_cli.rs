@@ -164,7 +164,7 @@ fn csv_images_with_a_declared_shape() {
     let mut text = String::new();
     for i in 0..120 {
         let label = i % 2;
-        let mut px = vec![0u32; 36];
+        let mut px = [0u32; 36];
         for r in 1..5 {
             for c in 1..5 {
                 // class 0: a vertical bar, class 1: a horizontal bar, with some noise

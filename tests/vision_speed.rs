@@ -420,3 +420,66 @@ fn passes_of_a_convolutional_network_sum_to_the_batch_gradient() {
         assert!(net.params() != net0.params(), "the step moved the weights");
     }
 }
+
+/// `MaxPool2d(2)` with indices in f32 (the AVX-512 kernel where the CPU has it) against the same
+/// pooling in f64 (the portable loops): the same maxima and the same recorded positions, with
+/// ties (the first maximum wins), NaNs (a later NaN wins, as in PyTorch), negative values, odd
+/// sizes (the last row and column left out) and rows of several blocks of 16 windows.
+#[test]
+fn max_pooling_with_indices_in_f32_matches_f64() {
+    use downhill::layers::MaxPool2d;
+    let pool = MaxPool2d::new(2);
+    for (c, h, w) in [
+        (3, 4, 4),
+        (2, 5, 7),
+        (1, 2, 2),
+        (2, 6, 33),
+        (1, 3, 64),
+        (2, 26, 26),
+        (1, 4, 70),
+    ] {
+        let input = ImageShape::new(c, h, w);
+        let n = 2;
+        let len = n * input.len();
+        // Values from a few levels (many ties), negatives, and NaNs at a few places.
+        let x64: Vec<f64> = (0..len)
+            .map(|i| {
+                if i % 37 == 5 || i % 53 == 11 {
+                    f64::NAN
+                } else {
+                    ((i * 7919 % 11) as f64 - 5.0) * 0.5
+                }
+            })
+            .collect();
+        let x32: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
+        let out = pool.output_shape(input).unwrap();
+        let m = n * out.len();
+        let (mut y64, mut i64_) = (vec![0.0f64; m], vec![u32::MAX; m]);
+        pool.forward_indexed(input, n, &x64, &mut y64, &mut i64_)
+            .unwrap();
+        let (mut y32, mut i32_) = (vec![7.0f32; m + 1], vec![u32::MAX; m + 1]);
+        pool.forward_indexed(input, n, &x32, &mut y32, &mut i32_)
+            .unwrap();
+        assert_eq!(&i32_[..m], &i64_[..], "{input}: indices");
+        assert_eq!(
+            (y32[m], i32_[m]),
+            (7.0, u32::MAX),
+            "{input}: wrote past the output"
+        );
+        for (k, (a, b)) in y32.iter().zip(&y64).enumerate() {
+            assert!(
+                (a.is_nan() && b.is_nan()) || *a as f64 == *b,
+                "{input}: output {k}: {a} vs {b}"
+            );
+        }
+        // And the plain forward pass agrees with the indexed one.
+        let mut y = vec![0.0f32; m];
+        pool.forward(input, n, &x32, &mut y).unwrap();
+        for (a, b) in y.iter().zip(&y32) {
+            assert!(
+                (a.is_nan() && b.is_nan()) || a == b,
+                "{input}: forward vs indexed"
+            );
+        }
+    }
+}

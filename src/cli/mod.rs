@@ -487,14 +487,39 @@ fn write_stdout(text: &str) -> Result<(), Error> {
 }
 
 fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
+    let spec = gradcheck_spec(a)?;
+    let r = downhill::gradcheck::random(&spec)?;
+    let ok = r.max_rel_error <= a.tol;
+    if a.json {
+        let mut v = serde_json::to_value(&r).expect("report serialises");
+        v["passed"] = ok.into();
+        v["tolerance"] = a.tol.into();
+        outln!("{v}");
+    } else {
+        print_gradcheck(&spec, &r, a.tol);
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The random network and batch `gradcheck` checks: by default a tanh network 5-4, else the
+/// network flags' (with an image shape, the inputs are its values).
+fn gradcheck_spec(a: &GradcheckArgs) -> Result<downhill::gradcheck::RandomCheck, Error> {
     let mut s = Settings {
         hidden: vec![5, 4],
         activation: downhill::Activation::Tanh,
         ..Settings::default()
     };
     a.net.apply(&mut s);
-    let spec = downhill::gradcheck::RandomCheck {
-        inputs: a.inputs,
+    let inputs = match &s.image_shape {
+        Some(t) => downhill::netspec::parse_image_shape(t)?.len(),
+        None => a.inputs,
+    };
+    Ok(downhill::gradcheck::RandomCheck {
+        inputs,
         hidden: s.hidden.clone(),
         outputs: a.outputs,
         activation: s.activation,
@@ -507,81 +532,69 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         layers: s.layers.clone(),
         net: s.net.clone(),
         image: s.image_shape.clone(),
-    };
-    // With an image shape, the inputs are its values.
-    let spec = downhill::gradcheck::RandomCheck {
-        inputs: match &spec.image {
-            Some(t) => downhill::netspec::parse_image_shape(t)?.len(),
-            None => spec.inputs,
-        },
-        ..spec
-    };
-    let r = downhill::gradcheck::random(&spec)?;
-    let ok = r.max_rel_error <= a.tol;
-    if a.json {
-        let mut v = serde_json::to_value(&r).expect("report serialises");
-        v["passed"] = ok.into();
-        v["tolerance"] = a.tol.into();
-        outln!("{v}");
-    } else {
-        if let Some(l) = spec.layers.as_ref().or(spec.net.as_ref()) {
-            outln!(
-                "gradient check: network \"{l}\" on {} inputs{}, {} loss, batch {}, h = 1e-5, f64, training mode",
-                spec.inputs,
-                spec.image
-                    .as_ref()
-                    .map_or(String::new(), |s| format!(" ({s})")),
-                spec.loss.name(),
-                spec.batch
-            );
-        } else {
-            outln!(
-                "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
-                if spec.dropout > 0.0 {
-                    "dropout"
-                } else {
-                    "plain"
-                },
-                spec.inputs,
-                spec.hidden
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join("-"),
-                spec.outputs,
-                spec.activation.name(),
-                spec.loss.name(),
-                spec.batch
-            );
-        }
+    })
+}
+
+/// The gradient check for people: what was checked, each tensor's worst errors, the verdict
+/// against `tol`.
+fn print_gradcheck(
+    spec: &downhill::gradcheck::RandomCheck,
+    r: &downhill::gradcheck::GradcheckReport,
+    tol: f64,
+) {
+    if let Some(l) = spec.layers.as_ref().or(spec.net.as_ref()) {
         outln!(
-            "{:<12} {:>10} {:>16} {:>16}",
-            "tensor",
-            "shape",
-            "max rel error",
-            "max abs error"
+            "gradient check: network \"{l}\" on {} inputs{}, {} loss, batch {}, h = 1e-5, f64, training mode",
+            spec.inputs,
+            spec.image
+                .as_ref()
+                .map_or(String::new(), |s| format!(" ({s})")),
+            spec.loss.name(),
+            spec.batch
         );
-        for t in &r.tensors {
-            outln!(
-                "{:<12} {:>10} {:>16.3e} {:>16.3e}",
-                t.name,
-                format!("{:?}", t.shape),
-                t.max_rel_error,
-                t.max_abs_error
-            );
-        }
+    } else {
         outln!(
-            "{}: max relative error {:.3e} (tolerance {:.0e})",
-            if ok { "PASS" } else { "FAIL" },
-            r.max_rel_error,
-            a.tol
+            "gradient check: {} network {}-{}-{} ({}), {} loss, batch {}, h = 1e-5, f64",
+            if spec.dropout > 0.0 {
+                "dropout"
+            } else {
+                "plain"
+            },
+            spec.inputs,
+            spec.hidden
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("-"),
+            spec.outputs,
+            spec.activation.name(),
+            spec.loss.name(),
+            spec.batch
         );
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    outln!(
+        "{:<12} {:>10} {:>16} {:>16}",
+        "tensor",
+        "shape",
+        "max rel error",
+        "max abs error"
+    );
+    for t in &r.tensors {
+        outln!(
+            "{:<12} {:>10} {:>16.3e} {:>16.3e}",
+            t.name,
+            format!("{:?}", t.shape),
+            t.max_rel_error,
+            t.max_abs_error
+        );
+    }
+    let ok = r.max_rel_error <= tol;
+    outln!(
+        "{}: max relative error {:.3e} (tolerance {:.0e})",
+        if ok { "PASS" } else { "FAIL" },
+        r.max_rel_error,
+        tol
+    );
 }
 
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {

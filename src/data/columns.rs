@@ -259,6 +259,18 @@ pub struct Unseen {
     pub examples: Vec<String>,
 }
 
+impl Unseen {
+    /// The note that reports these rows.
+    pub fn note(&self) -> String {
+        format!(
+            "column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
+            self.column,
+            self.rows,
+            self.examples.join(", ")
+        )
+    }
+}
+
 /// A feature matrix and what was met on the way.
 #[derive(Clone, Debug)]
 pub struct Encoded {

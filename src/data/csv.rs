@@ -341,6 +341,12 @@ pub struct TargetValues {
     pub dropped: usize,
 }
 
+/// The note for `n` `rows` ("rows", "test-file rows") dropped because their target is missing;
+/// none for 0.
+pub fn dropped_note(n: usize, rows: &str) -> Option<String> {
+    (n > 0).then(|| format!("dropped {n} {rows} whose target is missing"))
+}
+
 /// Reads the target columns `targets` of `table` (rows with a missing target cell are dropped).
 pub fn read_targets(
     table: &Table,

@@ -327,29 +327,17 @@ impl DataReport {
                 PIXEL_MIN_COLUMNS
             ));
         }
-        if self.dropped_target_rows > 0 {
-            out.push(format!(
-                "dropped {} rows whose target is missing",
-                self.dropped_target_rows
-            ));
-        }
-        if self.test_dropped_target_rows > 0 {
-            out.push(format!(
-                "dropped {} test-file rows whose target is missing",
-                self.test_dropped_target_rows
-            ));
-        }
+        out.extend(csvfile::dropped_note(self.dropped_target_rows, "rows"));
+        out.extend(csvfile::dropped_note(
+            self.test_dropped_target_rows,
+            "test-file rows",
+        ));
         for (set, list) in [
             ("validation", &self.val_unseen),
             ("test", &self.test_unseen),
         ] {
             for u in list {
-                out.push(format!(
-                    "{set}: column {}: {} rows with a category unseen in training (encoded as all zeros), e.g. {}",
-                    u.column,
-                    u.rows,
-                    u.examples.join(", ")
-                ));
+                out.push(format!("{set}: {}", u.note()));
             }
         }
         out

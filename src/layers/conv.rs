@@ -31,6 +31,24 @@
 //! with W read as the O × K matrix it already is and both transposes read in place by
 //! [`gemm`]. A 1×1 kernel with stride 1 and no padding needs no U: Uₙ is Xₙ itself.
 //!
+//! What keeps this near the products' speed (measured at batch 128 with `cargo bench --bench
+//! vision_min parts|layers`, one thread, on the 2-core Zen 5 VM while other work shared it):
+//!
+//! - im2col and col2im for stride 1 in `f32` are AVX-512 loops with masked loads (the mask keeps
+//!   a block of 16 columns inside its image row and reads zeros in the padding), col2im summing
+//!   each block of 16 pixels in registers over the taps that read it: for the Keras conv2
+//!   (32→64, 3×3 on 13×13) unfold 1.19 → 0.38 ms and fold 2.35 → 0.31 ms per batch, next to
+//!   ~2.4 ms for each of its three products;
+//! - the bias rides in the product as a row of ones under U (`Conv2d::bias_row`), so Y is
+//!   written once and ∂L/∂b comes out of the weight-gradient product;
+//! - a layer with few patch rows (a first layer: K = 9 or 25) takes its weight gradient from a
+//!   kernel vectorised along the image instead of a GEMM whose sides are all short
+//!   (`weight_grad_small`): Keras conv1 backward 0.61 → 0.38 ms, LeNet conv1 0.69 → 0.31 ms.
+//!
+//! One product per image rather than one per batch: the per-image products already run at the
+//! GEMM's rate (244–250 GFLOP/s for the Keras conv2's three, `vision_min gemm`), and U of one
+//! image (140 KB) stays in L2 between im2col and the product, where a batch's would not.
+//!
 //! [`Conv2d::forward_direct`] / [`Conv2d::backward_direct`] compute the same sums as loops over
 //! the kernel taps (vectorised along the image rows). Both routes are kept because
 //! `cargo bench --bench kernels` compares them (group `conv`); [`Conv2d::forward`] and
@@ -56,6 +74,8 @@ use crate::error::{Error, Result};
 use crate::layers::image::{
     Batch, ImageShape, batch_len, check_len, sum, valid_range, window_counts,
 };
+#[cfg(target_arch = "x86_64")]
+use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
 
 /// Shape of a convolution layer; its parameters live with the caller (weights `O·C·kh·kw`
@@ -850,28 +870,6 @@ fn weight_grad_small<T: Scalar>(
         MatView::new(u, k1, p).t(),
         Threads::ONE,
     );
-}
-
-/// `v` as `&[f32]` when `T` is `f32` (the training type, which has the vector kernels below).
-#[cfg(target_arch = "x86_64")]
-fn as_f32<T: Scalar>(v: &[T]) -> Option<&[f32]> {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        // SAFETY: T is f32 (same type id), so the slice's layout is that of [f32].
-        Some(unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) })
-    } else {
-        None
-    }
-}
-
-/// `v` as `&mut [f32]` when `T` is `f32`.
-#[cfg(target_arch = "x86_64")]
-fn as_f32_mut<T: Scalar>(v: &mut [T]) -> Option<&mut [f32]> {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        // SAFETY: T is f32 (same type id), so the slice's layout is that of [f32].
-        Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) })
-    } else {
-        None
-    }
 }
 
 /// im2col and col2im for stride 1 in `f32` with AVX-512 masked loads and stores.

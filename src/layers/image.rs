@@ -223,6 +223,28 @@ pub(crate) fn sum_and_centered_dot<T: crate::tensor::Scalar>(
     (sa + a.iter().sum::<f64>(), sb + b.iter().sum::<f64>())
 }
 
+/// `v` as `&[f32]` when `T` is `f32` (the training type, which has the vector kernels below).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32<T: crate::tensor::Scalar>(v: &[T]) -> Option<&[f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: T is f32 (same type id), so the slice's layout is that of [f32].
+        Some(unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len()) })
+    } else {
+        None
+    }
+}
+
+/// `v` as `&mut [f32]` when `T` is `f32`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn as_f32_mut<T: crate::tensor::Scalar>(v: &mut [T]) -> Option<&mut [f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: T is f32 (same type id), so the slice's layout is that of [f32].
+        Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len()) })
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,8 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::layers::image::{Batch, ImageShape, Lazy, batch_len, check_len, window_counts};
+#[cfg(target_arch = "x86_64")]
+use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::Scalar;
 
 /// The window of a pooling layer: kernel, stride and padding, each `[height, width]`.
@@ -279,7 +281,22 @@ impl MaxPool2d {
         }
         let planes = n * input.channels;
         if self.0 == PoolWindow::square(2) {
-            max2x2_forward_indexed(input, out, &x[..planes * input.plane()], y, indices);
+            let x = &x[..planes * input.plane()];
+            let (y, indices) = (
+                &mut y[..planes * out.plane()],
+                &mut indices[..planes * out.plane()],
+            );
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(x), Some(y), true) = (
+                as_f32(x),
+                as_f32_mut(y),
+                std::arch::is_x86_feature_detected!("avx512f"),
+            ) {
+                // SAFETY: AVX-512F is present; the slices hold `planes` planes of each shape.
+                unsafe { avx512::max2x2_forward_indexed(input, out, x, y, indices) };
+                return Ok(());
+            }
+            max2x2_forward_indexed(input, out, x, y, indices);
             return Ok(());
         }
         for ((xp, yp), ip) in x
@@ -547,5 +564,95 @@ impl AvgPool2d {
             }
         }
         Ok(())
+    }
+}
+
+/// The 2×2, stride-2 max pooling with indices in `f32` with AVX-512: 16 windows at a time, the
+/// even and odd columns of each row pair separated by one permute each, the first maximum kept
+/// by masked blends in PyTorch's order (a later value wins if strictly greater or NaN). Measured
+/// in training (`perf` on `downhill bench --only "cnn keras"`): the portable loop, one window at
+/// a time, took 6 % of the Keras convnet's step.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512, __m512i, __mmask16, _CMP_GT_OQ, _CMP_UNORD_Q, _mm512_add_epi32, _mm512_cmp_ps_mask,
+        _mm512_mask_blend_epi32, _mm512_mask_blend_ps, _mm512_mask_storeu_epi32,
+        _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_set1_epi32,
+        _mm512_setr_epi32,
+    };
+
+    use super::ImageShape;
+
+    /// # Safety
+    /// AVX-512F must be present; `x` holds whole planes of shape `input`, `y` and `indices` as
+    /// many planes of shape `out` (the 2×2 window with stride 2, no padding).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn max2x2_forward_indexed(
+        input: ImageShape,
+        out: ImageShape,
+        x: &[f32],
+        y: &mut [f32],
+        indices: &mut [u32],
+    ) {
+        let (w, wo) = (input.width, out.width);
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let upto = |k: usize| -> __mmask16 {
+            if k >= 16 {
+                0xffff
+            } else {
+                ((1u32 << k) - 1) as __mmask16
+            }
+        };
+        for ((xp, yp), ip) in x
+            .chunks_exact(input.plane())
+            .zip(y.chunks_exact_mut(out.plane()))
+            .zip(indices.chunks_exact_mut(out.plane()))
+        {
+            for (i, (yrow, irow)) in yp
+                .chunks_exact_mut(wo)
+                .zip(ip.chunks_exact_mut(wo))
+                .enumerate()
+            {
+                let r0 = &xp[2 * i * w..][..2 * wo];
+                let r1 = &xp[(2 * i + 1) * w..][..2 * wo];
+                for j in (0..wo).step_by(16) {
+                    let n = (wo - j).min(16);
+                    let (m_lo, m_hi) = (upto(2 * n), upto((2 * n).saturating_sub(16)));
+                    // SAFETY: the lanes of the masks are columns below 2·W' of the two rows.
+                    let split = |r: &[f32]| unsafe {
+                        let lo = _mm512_maskz_loadu_ps(m_lo, r.as_ptr().add(2 * j));
+                        let hi =
+                            _mm512_maskz_loadu_ps(m_hi, r.as_ptr().add(2 * j).wrapping_add(16));
+                        (
+                            _mm512_permutex2var_ps(lo, even, hi),
+                            _mm512_permutex2var_ps(lo, odd, hi),
+                        )
+                    };
+                    let ((a0, a1), (b0, b1)) = (split(r0), split(r1));
+                    // Offsets in the plane: the window's first pixel, then +1, +W, +W+1.
+                    let first =
+                        _mm512_add_epi32(_mm512_set1_epi32((2 * i * w + 2 * j) as i32), lane2);
+                    let (mut best, mut at) = (a0, first);
+                    let mut take = |v: __m512, off: usize| {
+                        let t = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                            | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                        best = _mm512_mask_blend_ps(t, best, v);
+                        let cand: __m512i = _mm512_add_epi32(first, _mm512_set1_epi32(off as i32));
+                        at = _mm512_mask_blend_epi32(t, at, cand);
+                    };
+                    take(a1, 1);
+                    take(b0, w);
+                    take(b1, w + 1);
+                    let m = upto(n);
+                    // SAFETY: the lanes of `m` are outputs j..j + n of this row.
+                    unsafe {
+                        _mm512_mask_storeu_ps(yrow.as_mut_ptr().add(j), m, best);
+                        _mm512_mask_storeu_epi32(irow.as_mut_ptr().add(j).cast(), m, at);
+                    }
+                }
+            }
+        }
     }
 }

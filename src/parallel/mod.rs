@@ -106,7 +106,7 @@ impl<T: Scalar> DataParallel<T> {
         self.team.threads()
     }
 
-    /// The most rows a shard runs forward and backward at a time: [`IMAGE_PASS_ROWS`] for a
+    /// The most rows a shard runs forward and backward at a time: 16 for a
     /// network with convolutions and no BatchNorm, else unlimited.
     pub fn pass_rows(net: &Network<T>) -> usize {
         let conv = net

@@ -30,7 +30,7 @@ pub(super) fn total_sum_of_squares(data: &Dataset) -> Option<f64> {
 pub fn evaluate<T: Scalar>(net: &Network<T>, data: &Dataset, loss: Loss) -> Result<Evaluation> {
     check_fit(net, data, loss, "data")?;
     let chunk = data.len().clamp(1, 256);
-    let mut ws = Workspace::new(net, chunk);
+    let mut ws = Workspace::inference(net, chunk);
     let mut batch = BatchBuf::new(data, chunk);
     Ok(evaluate_with(net, data, loss, &mut ws, &mut batch))
 }

@@ -94,26 +94,7 @@ pub fn train_with<T: Scalar>(
     checkpoint: Option<Checkpointing<'_, T>>,
 ) -> Result<TrainReport> {
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
-    let bs = cfg.batch_size.min(data.len());
-    check_memory(net, optimizer, cfg, bs)?;
-    net.check_train_batch(bs)?;
-    if data.len() % bs != 0 {
-        net.check_train_batch(data.len() % bs)?;
-    }
-    let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
-    // The divergence rule's floor: the loss of the all-zero output (chance level: ln k for
-    // cross-entropy, ln 2 for BCE, the mean square of the targets for MSE) on one batch.
-    let floor = match cfg.divergence {
-        Some(_) => chance_level(
-            data,
-            cfg.loss,
-            bs,
-            net.outputs(),
-            &mut buf.ws,
-            &mut buf.batch,
-        ),
-        None => f64::MIN_POSITIVE,
-    };
+    let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
     let r2 = |d: &Dataset| {
         (cfg.loss == Loss::Mse)
             .then(|| total_sum_of_squares(d))
@@ -148,6 +129,57 @@ pub fn train_with<T: Scalar>(
     trainer.run()
 }
 
+/// What a run allocates before its first step, once its settings are checked: the batch size
+/// (at most n), checked against the network (batch norm needs two examples) and the memory
+/// available; the step's buffers; and the divergence rule's floor — the loss of the all-zero
+/// output (chance level: ln k for cross-entropy, ln 2 for BCE, the mean square of the targets
+/// for MSE) on one batch.
+fn allocate<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    optimizer: &OptimizerConfig,
+    schedule: &Schedule,
+    cfg: &TrainConfig,
+) -> Result<(usize, Buffers<T>, f64)> {
+    let bs = cfg.batch_size.min(data.len());
+    check_memory(net, optimizer, cfg, bs)?;
+    net.check_train_batch(bs)?;
+    if !data.len().is_multiple_of(bs) {
+        net.check_train_batch(data.len() % bs)?;
+    }
+    let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
+    let floor = match cfg.divergence {
+        Some(_) => {
+            let (ws, batch) = (&mut buf.ws, &mut buf.batch);
+            chance_level(data, cfg.loss, bs, net.outputs(), ws, batch)
+        }
+        None => f64::MIN_POSITIVE,
+    };
+    Ok((bs, buf, floor))
+}
+
+/// The checks of a run of `optimizer` on the training set `data` (training, or the
+/// learning-rate range test: what it does, to `do_what`) before anything is allocated: the data
+/// fit the network and hold examples, the optimiser's settings and the batch size are in range.
+pub fn check_run<T: Scalar>(
+    net: &Network<T>,
+    data: &Dataset,
+    optimizer: &OptimizerConfig,
+    cfg: &TrainConfig,
+    do_what: &str,
+) -> Result<()> {
+    check_fit(net, data, cfg.loss, "training data")?;
+    optimizer.validate()?;
+    if data.is_empty() {
+        let why = format!("no examples to {do_what}");
+        return Err(Error::setting("training data", 0, why));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
+    }
+    Ok(())
+}
+
 /// The checks made before anything is allocated: the data fit the network, the settings are in
 /// range.
 fn check_settings<T: Scalar>(
@@ -158,20 +190,9 @@ fn check_settings<T: Scalar>(
     cfg: &TrainConfig,
     checkpoint: Option<&Checkpointing<'_, T>>,
 ) -> Result<()> {
-    check_fit(net, data, cfg.loss, "training data")?;
+    check_run(net, data, optimizer, cfg, "train on")?;
     if let Some(v) = val {
         check_fit(net, v, cfg.loss, "validation data")?;
-    }
-    optimizer.validate()?;
-    if data.is_empty() {
-        return Err(Error::setting(
-            "training data",
-            0,
-            "no examples to train on",
-        ));
-    }
-    if cfg.batch_size == 0 {
-        return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
     }
     if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
         return Err(Error::setting("l2", cfg.l2, "must be a finite number ≥ 0"));

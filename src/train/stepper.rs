@@ -8,8 +8,7 @@ use web_time::Instant;
 
 use super::state::Progress;
 use super::step::{Buffers, Trainer};
-use super::stopping::chance_level;
-use super::{NoObserver, TrainConfig, check_memory, check_settings};
+use super::{NoObserver, TrainConfig, allocate, check_settings};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::loss::Penalty;
@@ -46,20 +45,7 @@ impl<T: Scalar> Stepper<T> {
         cfg: &TrainConfig,
     ) -> Result<Self> {
         check_settings(net, data, None, optimizer, cfg, None)?;
-        let bs = cfg.batch_size.min(data.len());
-        check_memory(net, optimizer, cfg, bs)?;
-        let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
-        let floor = match cfg.divergence {
-            Some(_) => chance_level(
-                data,
-                cfg.loss,
-                bs,
-                net.outputs(),
-                &mut buf.ws,
-                &mut buf.batch,
-            ),
-            None => f64::MIN_POSITIVE,
-        };
+        let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
         Ok(Stepper {
             optimizer: *optimizer,
             schedule: *schedule,
