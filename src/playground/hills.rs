@@ -47,6 +47,15 @@ impl Hills {
                 "must be finite",
             ));
         }
+        if let Surface::Quadratic { condition } = surface
+            && !(condition.is_finite() && condition >= 1.0)
+        {
+            return Err(Error::setting(
+                "condition",
+                condition,
+                "must be a number ≥ 1",
+            ));
+        }
         let balls = methods
             .iter()
             .enumerate()
