@@ -421,8 +421,9 @@ impl<T: Scalar> Network<T> {
         let b = max_batch as u128;
         let mut total = self.scratch_len(max_batch)? as u128;
         for (l, &w) in self.widths.iter().enumerate() {
-            // activation and its gradient
-            total = total.checked_add(b.checked_mul(w as u128)?.checked_mul(2)?)?;
+            // activation and (but for the input's) its gradient
+            let copies = if l == 0 { 1 } else { 2 };
+            total = total.checked_add(b.checked_mul(w as u128)?.checked_mul(copies)?)?;
             if let Some(layer) = self.layers.get(l) {
                 let extra = match layer {
                     Layer::Dropout(_) => b.checked_mul(w as u128)?,
@@ -430,6 +431,20 @@ impl<T: Scalar> Network<T> {
                     _ => 2 * layer.buffer_len() as u128,
                 };
                 total = total.checked_add(extra)?;
+            }
+        }
+        Some(total)
+    }
+
+    /// Values a [`Workspace::inference`] for batches of `max_batch` holds (activations, pooling
+    /// indices, scratch), or `None` if that count overflows.
+    pub fn inference_len(&self, max_batch: usize) -> Option<u128> {
+        let b = max_batch as u128;
+        let mut total = self.scratch_len(max_batch)? as u128;
+        for (l, &w) in self.widths.iter().enumerate() {
+            total = total.checked_add(b.checked_mul(w as u128)?)?;
+            if let Some(Layer::MaxPool2d(_)) = self.layers.get(l) {
+                total = total.checked_add(b.checked_mul(self.widths[l + 1] as u128)?)?;
             }
         }
         Some(total)
@@ -1107,6 +1122,22 @@ impl<T: Scalar> Workspace<T> {
             trained: false,
             scratch: vec![T::zero(); net.scratch_len(max_batch).unwrap_or(0)],
         }
+    }
+
+    /// Values (and pooling indices) this workspace holds: what [`Network::workspace_len`] and
+    /// [`Network::inference_len`] estimate.
+    pub fn allocated_len(&self) -> usize {
+        let sum = |v: &[Vec<T>]| v.iter().map(Vec::len).sum::<usize>();
+        sum(&self.acts)
+            + sum(&self.deltas)
+            + sum(&self.masks)
+            + self.indices.iter().map(Vec::len).sum::<usize>()
+            + self
+                .bn
+                .iter()
+                .map(|b| b.saved.len() + b.running.len())
+                .sum::<usize>()
+            + self.scratch.len()
     }
 
     /// Lets matrix products use up to `threads` threads.

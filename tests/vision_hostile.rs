@@ -97,3 +97,32 @@ fn an_image_shape_that_contradicts_the_datas_shape_is_refused() {
         s(&out),
     ]);
 }
+
+/// 20,000 ReLU layers, batches of 1,000 on two threads: the step's workspace (an activation and
+/// its gradient per layer, 1000 × 784 × 4 bytes each: 116.8 GiB) and each thread's for its 500
+/// rows (as much again). The estimate used to count the first only.
+#[test]
+fn the_memory_check_counts_every_workspace_training_allocates() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("{}flatten, dense", "relu, ".repeat(20_000));
+    let e = fails(&[
+        "train",
+        "--epochs",
+        "1",
+        "--threads",
+        "2",
+        "--batch-size",
+        "1000",
+        "--layers",
+        &spec,
+        "--out",
+        s(&dir.path().join("r")),
+    ]);
+    let gib: f64 = e
+        .split("would need ")
+        .nth(1)
+        .and_then(|t| t.split(" GiB").next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!((225.0..245.0).contains(&gib), "{gib} GiB: {e}");
+}
