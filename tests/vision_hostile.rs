@@ -126,3 +126,62 @@ fn the_memory_check_counts_every_workspace_training_allocates() {
         .unwrap_or_else(|| panic!("{e}"));
     assert!((225.0..245.0).contains(&gib), "{gib} GiB: {e}");
 }
+
+/// A state_dict whose num_batches_tracked is already i64::MAX: training saturates the counter
+/// (PyTorch's would overflow too; a wrapped negative count is a model eval refuses).
+#[test]
+fn a_saturated_num_batches_tracked_stays_saturated() {
+    use safetensors::{Dtype, tensor::TensorView};
+    let dir = tempfile::tempdir().unwrap();
+    let f32s = |n: usize, a: f32| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| (a * ((i % 7) as f32 - 3.0)).to_le_bytes())
+            .collect()
+    };
+    let tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
+        ("0.weight", Dtype::F32, vec![2, 1, 3, 3], f32s(18, 0.1)),
+        ("0.bias", Dtype::F32, vec![2], f32s(2, 0.01)),
+        ("1.weight", Dtype::F32, vec![2], f32s(2, 0.5)),
+        ("1.bias", Dtype::F32, vec![2], f32s(2, 0.2)),
+        ("1.running_mean", Dtype::F32, vec![2], f32s(2, 0.3)),
+        (
+            "1.running_var",
+            Dtype::F32,
+            vec![2],
+            [1f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        (
+            "1.num_batches_tracked",
+            Dtype::I64,
+            vec![],
+            (i64::MAX - 3).to_le_bytes().to_vec(),
+        ),
+        ("4.weight", Dtype::F32, vec![10, 1352], f32s(13_520, 0.001)),
+        ("4.bias", Dtype::F32, vec![10], f32s(10, 0.02)),
+    ];
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, d, sh, b)| (n.to_string(), TensorView::new(*d, sh.clone(), b).unwrap()))
+        .collect();
+    let file = dir.path().join("torch.safetensors");
+    std::fs::write(&file, safetensors::serialize(views, None).unwrap()).unwrap();
+    let run = dir.path().join("run");
+    ok(&[
+        "train",
+        "--quiet",
+        "--layers",
+        "conv 2 3, batchnorm, relu, flatten, dense",
+        "--init",
+        s(&file),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "500",
+        "--out",
+        s(&run),
+    ]);
+    let model = run.join("model.safetensors");
+    let m = downhill::io::load(&model).unwrap();
+    assert_eq!(m.net.tracked()[1], i64::MAX);
+    ok(&["eval", "--model", s(&model), "--data", "digits"]);
+}
