@@ -185,3 +185,133 @@ fn a_saturated_num_batches_tracked_stays_saturated() {
     assert_eq!(m.net.tracked()[1], i64::MAX);
     ok(&["eval", "--model", s(&model), "--data", "digits"]);
 }
+
+const KINKY: &str = "conv 32 3, relu, conv 32 3, relu, maxpool 2, flatten, dense";
+
+/// Some parameters' differences ±h straddle a ReLU or max-pooling kink (where the central
+/// difference measures neither slope): they are counted, said, and left out, and the check passes.
+#[test]
+fn gradcheck_leaves_out_kinks_and_says_so() {
+    let (out, _) = ok(&[
+        "gradcheck",
+        "--layers",
+        KINKY,
+        "--image-shape",
+        "1x14x14",
+        "--batch",
+        "2",
+    ]);
+    assert!(
+        out.contains("straddle a ReLU or max-pooling kink") && out.contains("PASS"),
+        "{out}"
+    );
+    let (out, _) = ok(&[
+        "gradcheck",
+        "--layers",
+        KINKY,
+        "--image-shape",
+        "1x14x14",
+        "--batch",
+        "2",
+        "--json",
+    ]);
+    let v = common::json(out.as_bytes());
+    assert!(v["kinks"].as_u64().unwrap() > 0, "{v}");
+}
+
+/// The kink rule cannot hide a wrong gradient: the same network with its backpropagated gradient
+/// scaled, or one tensor's zeroed, or a single entry off, fails.
+#[test]
+fn gradcheck_still_fails_on_a_wrong_gradient() {
+    use downhill::{
+        Rng, gradcheck,
+        loss::{BatchTargets, Loss},
+        network::{Network, Objective, Workspace},
+        tensor::Beta,
+    };
+    use rand::{Rng as _, SeedableRng};
+    let (input, layers) =
+        downhill::netspec::from_settings(Some(KINKY), None, Some("1x14x14"), 196, 3, None)
+            .unwrap()
+            .unwrap();
+    let mut rng = Rng::seed_from_u64(0);
+    let mut net =
+        Network::<f64>::with_input(input, layers, downhill::Init::HeNormal, &mut rng).unwrap();
+    let n = 2;
+    let x: Vec<f64> = (0..n * 196).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let y = [1u32, 2];
+    let mut ws = Workspace::new(&net, n);
+    ws.input_mut(n).copy_from_slice(&x);
+    let objective = Objective {
+        loss: Loss::CrossEntropy,
+        class_weights: None,
+        denom: n as f64,
+    };
+    let mut grads = vec![0.0; net.param_count()];
+    net.loss_and_gradient(
+        &mut ws,
+        n,
+        BatchTargets::Classes(&y),
+        &objective,
+        None,
+        (&mut grads, Beta::Replace),
+    );
+    let mut f = |net: &Network<f64>| {
+        ws.input_mut(n).copy_from_slice(&x);
+        let out = net.forward(&mut ws, n, None);
+        Loss::CrossEntropy.evaluate(out, n, 3, BatchTargets::Classes(&y), None) / n as f64
+    };
+    let at = f(&net);
+    let good = gradcheck::check_against(&mut net, &grads, 1e-5, at, &mut f).unwrap();
+    assert!(good.max_rel_error < 1e-6, "{good:?}");
+    let tensors = net.tensors();
+    let scaled: Vec<f64> = grads.iter().map(|g| g * 1.01).collect();
+    let zeroed: Vec<f64> = grads
+        .iter()
+        .enumerate()
+        .map(|(i, &g)| {
+            if tensors[2].range.contains(&i) {
+                0.0
+            } else {
+                g
+            }
+        })
+        .collect();
+    let mut one_off = grads.clone();
+    one_off[tensors[2].range.start + 5] += 1e-3;
+    for (what, bad) in [
+        ("scaled", scaled),
+        ("zeroed", zeroed),
+        ("one entry", one_off),
+    ] {
+        let r = gradcheck::check_against(&mut net, &bad, 1e-5, at, &mut f).unwrap();
+        assert!(r.max_rel_error > 1e-4, "{what}: {r:?}");
+    }
+}
+
+#[test]
+fn gradcheck_tolerance_and_inputs_are_checked() {
+    for tol in ["NaN", "0", "-1", "inf"] {
+        let e = fails(&["gradcheck", "--tol", tol]);
+        assert!(e.contains("--tol"), "{tol}: {e}");
+    }
+    let e = fails(&[
+        "gradcheck",
+        "--inputs",
+        "5",
+        "--image-shape",
+        "1x2x2",
+        "--layers",
+        "conv 2 1, flatten, dense",
+    ]);
+    assert!(e.contains("--inputs") && e.contains("1x2x2"), "{e}");
+    ok(&[
+        "gradcheck",
+        "--inputs",
+        "4",
+        "--image-shape",
+        "1x2x2",
+        "--layers",
+        "conv 2 1, flatten, dense",
+    ]);
+}
