@@ -156,8 +156,18 @@ type Options = (Option<[usize; 2]>, [usize; 2], bool);
 /// The `stride S`, `pad P`, `nobias` options after a layer's numbers.
 fn options(words: &[&str], allow_bias: bool) -> std::result::Result<Options, String> {
     let (mut stride, mut pad, mut bias) = (None, [0, 0], true);
+    let mut seen: Vec<&str> = Vec::new();
     let mut it = words.iter();
     while let Some(&w) = it.next() {
+        let name = match w {
+            "padding" => "pad",
+            "no-bias" => "nobias",
+            other => other,
+        };
+        if seen.contains(&name) {
+            return Err(format!("option {name} given twice"));
+        }
+        seen.push(name);
         match w {
             "stride" | "padding" | "pad" => {
                 let v = it

@@ -315,3 +315,23 @@ fn gradcheck_tolerance_and_inputs_are_checked() {
         "conv 2 1, flatten, dense",
     ]);
 }
+
+#[test]
+fn an_option_given_twice_in_a_spec_item_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    for (spec, option) in [
+        ("conv 2 3 pad 1 pad 2, flatten, dense", "pad"),
+        ("conv 2 3 stride 2 stride 3, flatten, dense", "stride"),
+        ("conv 2 3 pad 1 padding 1, flatten, dense", "pad"),
+        ("conv 2 3 nobias nobias, flatten, dense", "nobias"),
+        ("maxpool 2 stride 2 stride 1, flatten, dense", "stride"),
+    ] {
+        let e = fails(&["train", "--epochs", "1", "--layers", spec, "--out", s(&out)]);
+        let item = spec.split(',').next().unwrap();
+        assert!(
+            e.contains(&format!("item 1 \"{item}\": option {option} given twice")),
+            "{spec}: {e}"
+        );
+    }
+}
