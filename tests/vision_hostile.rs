@@ -335,3 +335,31 @@ fn an_option_given_twice_in_a_spec_item_is_an_error() {
         );
     }
 }
+
+#[test]
+fn degenerate_idx_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    for (n, rows, cols, want) in [
+        (0, 28, 28, "holds no images"),
+        (3, 0, 28, "0 rows × 28 columns"),
+        (3, 5, 0, "5 rows × 0 columns"),
+    ] {
+        let data = dir.path().join(format!("idx-{n}-{rows}-{cols}"));
+        std::fs::create_dir(&data).unwrap();
+        idx_folder(&data, n, rows, cols);
+        let e = fails(&[
+            "train",
+            "--epochs",
+            "1",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+        ]);
+        assert!(
+            e.contains("train-images-idx3-ubyte") && e.contains("header") && e.contains(want),
+            "{n} {rows} {cols}: {e}"
+        );
+    }
+}
