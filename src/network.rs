@@ -906,6 +906,18 @@ pub fn layer_output(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
     }
 }
 
+/// What a layer that needs images on a flat input is told to do (a model file says it otherwise).
+pub(crate) const IMAGE_SHAPE_HINT: &str = "add an image shape such as --image-shape 1x28x28";
+
+/// "layer L (spec)" in errors, with BatchNorm's kind (1d or 2d), which its spec leaves out.
+fn layer_label(l: usize, layer: &Layer) -> String {
+    match layer {
+        Layer::BatchNorm1d(_) => format!("layer {l} (batchnorm1d)"),
+        Layer::BatchNorm2d(_) => format!("layer {l} (batchnorm2d)"),
+        _ => format!("layer {l} ({})", layer.spec()),
+    }
+}
+
 /// The error of a dense layer given images.
 fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
     Error::shape(
@@ -918,13 +930,13 @@ fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
 /// The output shape of layer `l` (any but dense) for input `shape`, or an error that prints the
 /// layer and both shapes.
 fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
-    let name = format!("layer {l} ({})", layer.spec());
+    let name = layer_label(l, layer);
     let need_image = |what: &str| {
         Error::shape(
             name.clone(),
             format!("4-D input [N, C, H, W]{what}"),
             format!(
-                "{} (add an image shape such as --image-shape 1x28x28, or move the layer before `flatten`)",
+                "{} ({IMAGE_SHAPE_HINT}, or move the layer before `flatten`)",
                 shape.batch()
             ),
         )

@@ -363,3 +363,61 @@ fn degenerate_idx_files_are_named() {
         );
     }
 }
+
+/// Messages that named the wrong thing: "column column 0", a flag eval doesn't have,
+/// BatchNorm without its kind.
+#[test]
+fn messages_name_the_right_things() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("conv");
+    ok(&[
+        "train",
+        "--quiet",
+        "--layers",
+        "conv 2 3 stride 2, relu, flatten, dense",
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+    ]);
+    let model = run.join("model.safetensors");
+    // predict: an empty cell of a file without a header.
+    let zeros = vec!["0"; 784].join(",");
+    let input = write(dir.path(), "q.csv", &format!("{zeros}\n,{}\n", &zeros[2..]));
+    let e = fails(&["predict", "--model", s(&model), "--input", s(&input)]);
+    assert!(
+        e.contains("line 2, column 0") && !e.contains("column column"),
+        "{e}"
+    );
+    // eval: a conv model whose metadata lost its input_shape.
+    let bytes = std::fs::read(&model).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&meta["downhill"]).unwrap();
+    assert!(v.as_object_mut().unwrap().remove("input_shape").is_some());
+    meta.insert("downhill".into(), v.to_string());
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+    let stripped = dir.path().join("stripped.safetensors");
+    std::fs::write(
+        &stripped,
+        safetensors::serialize(views, Some(meta)).unwrap(),
+    )
+    .unwrap();
+    let e = fails(&["eval", "--model", s(&stripped), "--data", "digits"]);
+    assert!(
+        e.contains("input_shape") && !e.contains("--image-shape"),
+        "{e}"
+    );
+    // BatchNorm1d on images says which BatchNorm.
+    let e = fails(&[
+        "train",
+        "--epochs",
+        "1",
+        "--layers",
+        "batchnorm1d, flatten, dense",
+        "--out",
+        s(&dir.path().join("bn")),
+    ]);
+    assert!(e.contains("layer 0 (batchnorm1d)"), "{e}");
+}
