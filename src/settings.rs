@@ -20,6 +20,9 @@ use crate::loss::Loss;
 use crate::optim::{OptimizerConfig, Schedule};
 use crate::train::{Every, TrainConfig};
 
+/// The most threads `--threads` accepts.
+pub const MAX_THREADS: usize = 256;
+
 /// Mini-batch size: a number of examples, or the whole training set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchSize {
@@ -621,6 +624,15 @@ impl Settings {
         }
         if self.threads == 0 {
             return Err(Error::setting("threads", 0, "must be ≥ 1"));
+        }
+        if self.threads > MAX_THREADS {
+            return Err(Error::setting(
+                "threads",
+                self.threads,
+                format!(
+                    "must be at most {MAX_THREADS} (each thread is an operating-system thread)"
+                ),
+            ));
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return Err(Error::setting("l2", self.l2, "must be a finite number ≥ 0"));

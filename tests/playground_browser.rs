@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,11 +17,17 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-/// Kills the helper processes (server, chromedriver) when the test ends, passed or not.
+/// Kills the helper processes (server; chromedriver with the browser it started, all in the
+/// driver's own process group) when the test ends, passed or failed.
 struct Kill(Vec<Child>);
 impl Drop for Kill {
     fn drop(&mut self) {
         for c in &mut self.0 {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(format!("-{}", c.id()))
+                .stderr(Stdio::null())
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -75,6 +82,7 @@ fn chromedriver() -> PathBuf {
 async fn connect(downloads: &Path) -> (Child, Client) {
     let port = free_port();
     let driver = Command::new(chromedriver())
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

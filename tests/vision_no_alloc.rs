@@ -70,7 +70,7 @@ fn no_allocation_per_step_with_image_layers() {
             Network::<f32>::with_input(Shape::Image(input), layers, Init::HeNormal, &mut rng)
                 .unwrap();
         let cfg = TrainConfig {
-            epochs: 2,
+            epochs: 4,
             batch_size: 32,
             l2: 1e-4,
             threads,
@@ -78,7 +78,7 @@ fn no_allocation_per_step_with_image_layers() {
         };
         let mut watch = Watch {
             at_second_step: None,
-            during: Vec::new(),
+            during: Vec::with_capacity(4),
         };
         let opt = OptimizerConfig::default_for("adam").unwrap();
         train(
@@ -92,6 +92,15 @@ fn no_allocation_per_step_with_image_layers() {
             &mut watch,
         )
         .unwrap();
-        assert_eq!(watch.during, vec![0, 0], "{spec}, {threads} thread(s)");
+        // The counter counts every thread of the process, the test harness's too (which, on a
+        // loaded machine, has been seen to allocate once in a while: a slow-test warning). An
+        // allocation per step would show in every epoch's window; one window may be disturbed.
+        assert_eq!(watch.during.len(), 4);
+        let clean = watch.during.iter().filter(|&&a| a == 0).count();
+        assert!(
+            clean >= 3,
+            "{spec}, {threads} thread(s): {:?}",
+            watch.during
+        );
     }
 }

@@ -483,3 +483,49 @@ fn max_pooling_with_indices_in_f32_matches_f64() {
         }
     }
 }
+
+/// `downhill bench --only` that matches no workload is an error listing the workloads (the
+/// vision ones among them), not a silent empty run.
+#[test]
+fn bench_only_matching_nothing_is_an_error_naming_the_workloads() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args([
+            "bench",
+            "--data",
+            "synthetic",
+            "--examples",
+            "10",
+            "--only",
+            "no such",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no such") && err.contains("cnn keras-convnet, batch 128, 1 thread"),
+        "{err}"
+    );
+    // A vision workload on a few synthetic images runs and reports its floor.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args([
+            "bench",
+            "--data",
+            "synthetic",
+            "--examples",
+            "40",
+            "--epochs",
+            "1",
+            "--json",
+            "--only",
+            "cnn lenet5, batch 128, 1 thread",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"floor_seconds_per_epoch\"") && text.contains("conv 6 5 pad 2"),
+        "{text}"
+    );
+}

@@ -114,16 +114,7 @@ fn check_lr_find(
         ));
     }
     find.validate()?;
-    if !matches!(
-        a.plot.extension().and_then(|e| e.to_str()),
-        Some("svg" | "png")
-    ) {
-        return Err(Error::setting(
-            "plot",
-            a.plot.display(),
-            "a picture file name ends in .svg or .png",
-        ));
-    }
+    picture_name("plot", &a.plot)?;
     // The picture's folder must exist: say so before the range test, not after it.
     let folder = a.plot.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(folder) = folder.filter(|p| !p.is_dir()) {
@@ -184,7 +175,18 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         return Err(Error::setting("epochs", 0, "must be ≥ 1"));
     }
     let mut all = Vec::new();
-    for w in downhill::bench::Workload::standard() {
+    let workloads = downhill::bench::Workload::standard();
+    if let Some(o) = &a.only
+        && !workloads.iter().any(|w| w.name.contains(o.as_str()))
+    {
+        let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
+        return Err(Error::setting(
+            "only",
+            o,
+            format!("matches no workload; they are: {}", names.join("; ")),
+        ));
+    }
+    for w in workloads {
         if a.only
             .as_ref()
             .is_some_and(|o| !w.name.contains(o.as_str()))
@@ -457,6 +459,17 @@ fn interrupted_note(model: &std::path::Path) {
 }
 
 fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
+    if let Some(out) = &a.output {
+        for (flag, path) in [("model", &a.model), ("input", &a.input)] {
+            if same_file(out, path) {
+                return Err(Error::setting(
+                    "output",
+                    out.display(),
+                    format!("is the --{flag} file; the predictions would replace it"),
+                ));
+            }
+        }
+    }
     let (text, notes) = run::predict_csv_noted(&a.model, &a.input, a.proba)?;
     for line in notes.lines() {
         errln!("{line}");
@@ -469,6 +482,14 @@ fn predict(a: &PredictArgs) -> Result<ExitCode, Error> {
         None => write_stdout(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `a` and `b` name the same existing file (through links and `..`).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Writes data (predictions) to stdout, checked: a reader that stopped early (`| head`, a
@@ -621,8 +642,23 @@ fn print_gradcheck(
     );
 }
 
+/// A picture's file name must end in `.svg` or `.png`: checked before the work that draws it.
+fn picture_name(flag: &'static str, path: &std::path::Path) -> Result<(), Error> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg" | "png") => Ok(()),
+        _ => Err(Error::setting(
+            flag,
+            path.display(),
+            "a picture file name ends in .svg or .png",
+        )),
+    }
+}
+
 fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
     use downhill::landscape::{plot, walk};
+    if let Some(out) = &a.out {
+        picture_name("out", out)?;
+    }
     if let Some(model_path) = &a.model {
         return landscape_model(a, model_path);
     }
@@ -656,6 +692,13 @@ fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<Ex
         .out
         .clone()
         .unwrap_or_else(|| "landscape-model.svg".into());
+    if a.examples == 0 {
+        return Err(Error::setting(
+            "examples",
+            0,
+            "the loss is averaged over ≥ 1 example",
+        ));
+    }
     let opts = downhill::landscape::ModelOptions {
         span: a.span,
         points: a.points,

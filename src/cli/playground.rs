@@ -77,6 +77,8 @@ pub fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
 }
 
 fn answer(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    // A client that sends nothing does not hold its thread for ever.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;

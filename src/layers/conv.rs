@@ -832,7 +832,7 @@ fn small_weight_grad<T: Scalar>(k1: usize, p: usize) -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (k1, p);
+        let _ = (k1, p, std::any::TypeId::of::<T>());
         false
     }
 }

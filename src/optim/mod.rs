@@ -213,6 +213,17 @@ pub(crate) fn non_negative(name: &'static str, v: f64) -> Result<()> {
     check(name, v, v >= 0.0, "must be ≥ 0")
 }
 
+/// A momentum coefficient μ in [0, 1] (as scikit-learn requires; PyTorch checks only μ ≥ 0): with
+/// μ > 1 the velocity v ← μ·v + g grows without bound even where the gradient is zero.
+pub(crate) fn momentum_range(v: f64) -> Result<()> {
+    check(
+        "momentum",
+        v,
+        (0.0..=1.0).contains(&v),
+        "must be in [0, 1] (above 1 each step amplifies all the steps before it)",
+    )
+}
+
 /// Copies saved buffers back into an optimiser's state, checking names and lengths.
 ///
 /// Only the buffers in use count: a buffer this optimiser's settings do not use (empty here,
@@ -255,6 +266,14 @@ pub(crate) fn restore<T: Scalar>(
         buf.copy_from_slice(data);
     }
     Ok(())
+}
+
+/// A momentum cycled by the schedule (one-cycle), for an optimiser whose momentum is `current`:
+/// set only if it keeps a momentum buffer (one built with momentum 0 stays without).
+pub(crate) fn set_cycled_momentum<T>(buffer: &[T], current: &mut f64, momentum: f64) {
+    if !buffer.is_empty() {
+        *current = momentum;
+    }
 }
 
 /// The buffers of `all` that are in use (non-empty): what [`Optimizer::state`] returns.

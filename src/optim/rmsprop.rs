@@ -13,7 +13,7 @@
 //!
 //! Defaults (PyTorch's): η = 0.01, α = 0.99, ε = 1e-8, μ = 0, centered off, λ = 0.
 
-use super::{Optimizer, check, non_negative, restore};
+use super::{Optimizer, check, momentum_range, non_negative, restore};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
@@ -51,7 +51,7 @@ impl RmsPropConfig {
             "must be in [0, 1]",
         )?;
         non_negative("eps", self.eps)?;
-        non_negative("momentum", self.momentum)?;
+        momentum_range(self.momentum)?;
         non_negative("weight_decay", self.weight_decay)
     }
 }
@@ -120,9 +120,7 @@ impl<T: Scalar> Optimizer<T> for RmsProp<T> {
     }
 
     fn set_momentum(&mut self, momentum: f64) {
-        if !self.momentum_buffer.is_empty() {
-            self.cfg.momentum = momentum;
-        }
+        super::set_cycled_momentum(&self.momentum_buffer, &mut self.cfg.momentum, momentum);
     }
 
     fn state(&self) -> Vec<(&'static str, &[T])> {

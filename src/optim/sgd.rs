@@ -13,7 +13,7 @@
 //! Defaults (PyTorch's): η = 0.01 here (PyTorch has none), μ = 0, τ = 0, λ = 0, Nesterov off.
 //! With μ = 0 this is the notes' plain step w ← w − η∇L. Nesterov needs μ > 0 and τ = 0.
 
-use super::{Optimizer, check, non_negative, restore};
+use super::{Optimizer, check, momentum_range, non_negative, restore};
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
@@ -42,7 +42,7 @@ impl Default for SgdConfig {
 
 impl SgdConfig {
     pub fn validate(&self) -> Result<()> {
-        non_negative("momentum", self.momentum)?;
+        momentum_range(self.momentum)?;
         check(
             "dampening",
             self.dampening,
@@ -154,9 +154,7 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
     }
 
     fn set_momentum(&mut self, momentum: f64) {
-        if !self.momentum_buffer.is_empty() {
-            self.cfg.momentum = momentum;
-        }
+        super::set_cycled_momentum(&self.momentum_buffer, &mut self.cfg.momentum, momentum);
     }
 
     fn state(&self) -> Vec<(&'static str, &[T])> {

@@ -47,6 +47,15 @@ impl Hills {
                 "must be finite",
             ));
         }
+        if let Surface::Quadratic { condition } = surface
+            && !(condition.is_finite() && condition >= 1.0)
+        {
+            return Err(Error::setting(
+                "condition",
+                condition,
+                "must be a number ≥ 1",
+            ));
+        }
         let balls = methods
             .iter()
             .enumerate()
@@ -146,6 +155,16 @@ mod tests {
         assert_eq!(grid.len(), 9);
         assert!(grid[4] < grid[0]);
         assert!(Hills::new(s, &[("newton".into(), 0.1)], [0.0, 0.0], 0.0, 0).is_err());
+        assert!(Hills::new(s, &[("gd".into(), f64::NAN)], [0.0, 0.0], 0.0, 0).is_err());
+        assert!(Hills::new(s, &[("gd".into(), 0.1)], [f64::NAN, 0.0], 0.0, 0).is_err());
+        assert!(Hills::new(s, &[("gd".into(), 0.1)], [0.0, 0.0], -1.0, 0).is_err());
+        for k in [0.5, f64::NAN, f64::INFINITY] {
+            let q = Surface::Quadratic { condition: k };
+            assert!(
+                Hills::new(q, &[("gd".into(), 0.1)], [0.0, 0.0], 0.0, 0).is_err(),
+                "{k}"
+            );
+        }
     }
 
     /// Too large a rate overshoots and leaves the frame; a diverged ball stops.

@@ -11,7 +11,7 @@ use crate::init::Init;
 use crate::layers::{Activation, Layer};
 use crate::loss::Loss;
 use crate::network::{Network, Workspace};
-use crate::optim::{OptimizerConfig, Schedule, SgdConfig};
+use crate::optim::{OptimizerConfig, Schedule};
 use crate::rng::Rng;
 use crate::train::{Evaluation, Stepper, TrainConfig, evaluate};
 
@@ -648,14 +648,4 @@ fn rows_to_columns(rows: &[f32], d: usize) -> Vec<f32> {
         out.extend((0..n).map(|i| rows[i * d + j]));
     }
     out
-}
-
-/// The SGD optimiser of the playground's defaults, for callers that name one.
-pub fn sgd(lr: f64, momentum: f64, nesterov: bool) -> OptimizerConfig {
-    OptimizerConfig::Sgd(SgdConfig {
-        lr,
-        momentum,
-        nesterov,
-        ..Default::default()
-    })
 }

@@ -1,0 +1,154 @@
+//! Settings a hostile user gave that used to be accepted (and ignored, or run into a failure
+//! blamed on something else): each is now a clear error naming the flag, before any work, with
+//! no run folder left behind.
+
+mod common;
+
+use common::{fails, ok, s, write};
+
+/// `args` fail, name `flag` in the error, and leave no folder `out`.
+fn refused(args: &[&str], flag: &str, out: &std::path::Path) {
+    let e = fails(args);
+    assert!(
+        e.contains(&format!("invalid setting {flag}")),
+        "{args:?}: {e}"
+    );
+    assert!(!out.exists(), "{args:?} left {}", out.display());
+}
+
+#[test]
+fn dense_settings_with_a_list_of_layers_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = s(&out);
+    let flat = "flatten, dense 10";
+    refused(
+        &[
+            "train", "--layers", flat, "--hidden", "50", "--epochs", "1", "--out", o,
+        ],
+        "hidden",
+        &out,
+    );
+    refused(
+        &[
+            "train",
+            "--net",
+            "lenet5",
+            "--dropout",
+            "0.3",
+            "--epochs",
+            "1",
+            "--out",
+            o,
+        ],
+        "dropout",
+        &out,
+    );
+    refused(
+        &[
+            "train",
+            "--layers",
+            flat,
+            "--activation",
+            "tanh",
+            "--out",
+            o,
+        ],
+        "activation",
+        &out,
+    );
+    // In a config file too, and layers with net there.
+    let c = write(
+        dir.path(),
+        "c.toml",
+        "layers = \"flatten, dense 10\"\nhidden = [3]\n",
+    );
+    refused(&["train", "--config", s(&c), "--out", o], "hidden", &out);
+    let c = write(
+        dir.path(),
+        "d.toml",
+        "layers = \"flatten, dense 10\"\nnet = \"lenet5\"\n",
+    );
+    refused(&["train", "--config", s(&c), "--out", o], "net", &out);
+    // --net dense is the network of --hidden.
+    ok(&[
+        "train", "--net", "dense", "--hidden", "8", "--epochs", "1", "--out", o,
+    ]);
+}
+
+#[test]
+fn absurd_optimiser_and_thread_settings_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = s(&out);
+    refused(
+        &["train", "--momentum", "1.5", "--out", o],
+        "momentum",
+        &out,
+    );
+    refused(
+        &[
+            "train",
+            "--optimizer",
+            "rmsprop",
+            "--momentum",
+            "2",
+            "--out",
+            o,
+        ],
+        "momentum",
+        &out,
+    );
+    refused(&["train", "--threads", "1000", "--out", o], "threads", &out);
+    let c = write(dir.path(), "c.toml", "momentum = 1.5\n");
+    refused(&["train", "--config", s(&c), "--out", o], "momentum", &out);
+}
+
+#[test]
+fn landscape_and_predict_check_their_outputs_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(&["train", "--epochs", "1", "--hidden", "8", "--out", s(&run)]);
+    let model = run.join("model.safetensors");
+    let m = s(&model);
+    // Refused before the (long) computation of the slice.
+    let e = fails(&[
+        "landscape",
+        "--model",
+        m,
+        "--data",
+        "digits",
+        "--out",
+        "picture",
+    ]);
+    assert!(e.contains("invalid setting out"), "{e}");
+    let e = fails(&["landscape", "--out", "picture.txt"]);
+    assert!(e.contains("invalid setting out"), "{e}");
+    let e = fails(&[
+        "landscape",
+        "--model",
+        m,
+        "--data",
+        "digits",
+        "--examples",
+        "0",
+    ]);
+    assert!(e.contains("invalid setting examples"), "{e}");
+    // predict never writes its predictions over the model or the input it reads.
+    let before = std::fs::read(&model).unwrap();
+    let input = write(dir.path(), "in.csv", "x\n");
+    let e = fails(&["predict", "--model", m, "--input", s(&input), "--output", m]);
+    assert!(e.contains("invalid setting output"), "{e}");
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+    let e = fails(&[
+        "predict",
+        "--model",
+        m,
+        "--input",
+        s(&input),
+        "--output",
+        s(&input),
+    ]);
+    assert!(e.contains("--input file"), "{e}");
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), "x\n");
+}
