@@ -402,8 +402,14 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             ),
         ));
     }
-    let mut net = Network::with_zero_params_shaped(meta.shape(), meta.layers.clone())
-        .map_err(|e| bad(path, "__metadata__.downhill.layers", e.to_string()))?;
+    let mut net =
+        Network::with_zero_params_shaped(meta.shape(), meta.layers.clone()).map_err(|e| {
+            let e = e.to_string().replace(
+                crate::network::IMAGE_SHAPE_HINT,
+                "the model's metadata has no input_shape (C×H×W) for its image layers",
+            );
+            bad(path, "__metadata__.downhill.layers", e)
+        })?;
     validate_meta(path, &meta, &net)?;
     if meta.normalizer.shift.len() != meta.inputs || meta.normalizer.scale.len() != meta.inputs {
         return Err(bad(

@@ -156,8 +156,18 @@ type Options = (Option<[usize; 2]>, [usize; 2], bool);
 /// The `stride S`, `pad P`, `nobias` options after a layer's numbers.
 fn options(words: &[&str], allow_bias: bool) -> std::result::Result<Options, String> {
     let (mut stride, mut pad, mut bias) = (None, [0, 0], true);
+    let mut seen: Vec<&str> = Vec::new();
     let mut it = words.iter();
     while let Some(&w) = it.next() {
+        let name = match w {
+            "padding" => "pad",
+            "no-bias" => "nobias",
+            other => other,
+        };
+        if seen.contains(&name) {
+            return Err(format!("option {name} given twice"));
+        }
+        seen.push(name);
         match w {
             "stride" | "padding" | "pad" => {
                 let v = it
@@ -370,7 +380,8 @@ pub fn parse_image_shape(text: &str) -> Result<crate::layers::ImageShape> {
 /// `outputs` outputs per example (`image`: the data's own image shape, if it has one), or `None`
 /// for the dense network of `--hidden` (no `--layers`, no `--net` or `--net dense`).
 ///
-/// `--image-shape` must hold exactly `features` values; without it an image source's shape is
+/// `--image-shape` must hold exactly `features` values and, for a source that knows its images'
+/// shape (digits, Fashion-MNIST, IDX), be that shape; without it an image source's shape is
 /// used, and a network with image layers on a table without one is an error saying so.
 pub fn from_settings(
     layers: Option<&str>,
@@ -394,6 +405,20 @@ pub fn from_settings(
                 s.channels as u128 * s.height as u128 * s.width as u128
             ),
             format!("{features} (the data's features)"),
+        ));
+    }
+    if let (Some(s), Some(known)) = (declared, image)
+        && s != known
+    {
+        return Err(Error::setting(
+            "image-shape",
+            image_shape.unwrap_or_default(),
+            format!(
+                "the data's images are {known} (C×H×W) and --image-shape {s} would lay their \
+                 pixels out differently; drop --image-shape (or image-shape in the config) or \
+                 give {}x{}x{}",
+                known.channels, known.height, known.width
+            ),
         ));
     }
     let text = match (layers, net) {

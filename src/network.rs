@@ -421,8 +421,9 @@ impl<T: Scalar> Network<T> {
         let b = max_batch as u128;
         let mut total = self.scratch_len(max_batch)? as u128;
         for (l, &w) in self.widths.iter().enumerate() {
-            // activation and its gradient
-            total = total.checked_add(b.checked_mul(w as u128)?.checked_mul(2)?)?;
+            // activation and (but for the input's) its gradient
+            let copies = if l == 0 { 1 } else { 2 };
+            total = total.checked_add(b.checked_mul(w as u128)?.checked_mul(copies)?)?;
             if let Some(layer) = self.layers.get(l) {
                 let extra = match layer {
                     Layer::Dropout(_) => b.checked_mul(w as u128)?,
@@ -430,6 +431,20 @@ impl<T: Scalar> Network<T> {
                     _ => 2 * layer.buffer_len() as u128,
                 };
                 total = total.checked_add(extra)?;
+            }
+        }
+        Some(total)
+    }
+
+    /// Values a [`Workspace::inference`] for batches of `max_batch` holds (activations, pooling
+    /// indices, scratch), or `None` if that count overflows.
+    pub fn inference_len(&self, max_batch: usize) -> Option<u128> {
+        let b = max_batch as u128;
+        let mut total = self.scratch_len(max_batch)? as u128;
+        for (l, &w) in self.widths.iter().enumerate() {
+            total = total.checked_add(b.checked_mul(w as u128)?)?;
+            if let Some(Layer::MaxPool2d(_)) = self.layers.get(l) {
+                total = total.checked_add(b.checked_mul(self.widths[l + 1] as u128)?)?;
             }
         }
         Some(total)
@@ -891,6 +906,18 @@ pub fn layer_output(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
     }
 }
 
+/// What a layer that needs images on a flat input is told to do (a model file says it otherwise).
+pub(crate) const IMAGE_SHAPE_HINT: &str = "add an image shape such as --image-shape 1x28x28";
+
+/// "layer L (spec)" in errors, with BatchNorm's kind (1d or 2d), which its spec leaves out.
+fn layer_label(l: usize, layer: &Layer) -> String {
+    match layer {
+        Layer::BatchNorm1d(_) => format!("layer {l} (batchnorm1d)"),
+        Layer::BatchNorm2d(_) => format!("layer {l} (batchnorm2d)"),
+        _ => format!("layer {l} ({})", layer.spec()),
+    }
+}
+
 /// The error of a dense layer given images.
 fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
     Error::shape(
@@ -903,13 +930,13 @@ fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
 /// The output shape of layer `l` (any but dense) for input `shape`, or an error that prints the
 /// layer and both shapes.
 fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
-    let name = format!("layer {l} ({})", layer.spec());
+    let name = layer_label(l, layer);
     let need_image = |what: &str| {
         Error::shape(
             name.clone(),
             format!("4-D input [N, C, H, W]{what}"),
             format!(
-                "{} (add an image shape such as --image-shape 1x28x28, or move the layer before `flatten`)",
+                "{} ({IMAGE_SHAPE_HINT}, or move the layer before `flatten`)",
                 shape.batch()
             ),
         )
@@ -1107,6 +1134,22 @@ impl<T: Scalar> Workspace<T> {
             trained: false,
             scratch: vec![T::zero(); net.scratch_len(max_batch).unwrap_or(0)],
         }
+    }
+
+    /// Values (and pooling indices) this workspace holds: what [`Network::workspace_len`] and
+    /// [`Network::inference_len`] estimate.
+    pub fn allocated_len(&self) -> usize {
+        let sum = |v: &[Vec<T>]| v.iter().map(Vec::len).sum::<usize>();
+        sum(&self.acts)
+            + sum(&self.deltas)
+            + sum(&self.masks)
+            + self.indices.iter().map(Vec::len).sum::<usize>()
+            + self
+                .bn
+                .iter()
+                .map(|b| b.saved.len() + b.running.len())
+                .sum::<usize>()
+            + self.scratch.len()
     }
 
     /// Lets matrix products use up to `threads` threads.

@@ -652,11 +652,15 @@ fn gradcheck_command_passes_and_reports_json() {
     assert_eq!(v["tensors"].as_array().unwrap().len(), 6);
     let text = downhill().arg("gradcheck").output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("PASS"));
-    // An impossible tolerance fails with exit status 1.
+    // An impossible tolerance fails with exit status 1 (0 itself is a flag error, exit 2).
+    downhill()
+        .args(["gradcheck", "--tol", "1e-300"])
+        .assert()
+        .code(1);
     downhill()
         .args(["gradcheck", "--tol", "0"])
         .assert()
-        .code(1);
+        .code(2);
 }
 
 #[test]

@@ -366,9 +366,9 @@ pub struct LandscapeArgs {
 pub struct GradcheckArgs {
     #[command(flatten)]
     pub net: NetworkFlags,
-    /// Inputs of the random network.
-    #[arg(long, default_value_t = 6)]
-    pub inputs: usize,
+    /// Inputs of the random network (default 6; with --image-shape, its size).
+    #[arg(long)]
+    pub inputs: Option<usize>,
     /// Outputs (classes) of the random network.
     #[arg(long, default_value_t = 3)]
     pub outputs: usize,

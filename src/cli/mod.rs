@@ -508,6 +508,13 @@ fn write_stdout(text: &str) -> Result<(), Error> {
 }
 
 fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
+    if !(a.tol > 0.0 && a.tol.is_finite()) {
+        return Err(Error::setting(
+            "--tol",
+            a.tol,
+            "the largest acceptable relative error must be a finite number > 0",
+        ));
+    }
     let spec = gradcheck_spec(a)?;
     let r = downhill::gradcheck::random(&spec)?;
     let ok = r.max_rel_error <= a.tol;
@@ -536,8 +543,18 @@ fn gradcheck_spec(a: &GradcheckArgs) -> Result<downhill::gradcheck::RandomCheck,
     };
     a.net.apply(&mut s);
     let inputs = match &s.image_shape {
-        Some(t) => downhill::netspec::parse_image_shape(t)?.len(),
-        None => a.inputs,
+        Some(t) => {
+            let len = downhill::netspec::parse_image_shape(t)?.len();
+            if let Some(n) = a.inputs.filter(|&n| n != len) {
+                return Err(Error::setting(
+                    "--inputs",
+                    n,
+                    format!("--image-shape {t} holds {len} values per example"),
+                ));
+            }
+            len
+        }
+        None => a.inputs.unwrap_or(6),
     };
     Ok(downhill::gradcheck::RandomCheck {
         inputs,
@@ -607,6 +624,13 @@ fn print_gradcheck(
             format!("{:?}", t.shape),
             t.max_rel_error,
             t.max_abs_error
+        );
+    }
+    if r.kinks > 0 {
+        outln!(
+            "{} parameter(s) left out: their differences ±h straddle a ReLU or max-pooling kink \
+             (the one-sided differences disagree and the backpropagated gradient matches one side)",
+            r.kinks
         );
     }
     let ok = r.max_rel_error <= tol;

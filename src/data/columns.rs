@@ -147,7 +147,13 @@ impl Table {
 
     /// "line L, column NAME" of a cell, for errors.
     pub fn at(&self, i: usize, j: usize) -> String {
-        format!("line {}, column {}", self.lines[i], self.names[j])
+        let name = &self.names[j];
+        // A file without a header names its columns "column 0", "column 1", …
+        if name.starts_with("column ") {
+            format!("line {}, {name}", self.lines[i])
+        } else {
+            format!("line {}, column {name}", self.lines[i])
+        }
     }
 
     /// An error about this file.

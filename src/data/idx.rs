@@ -88,6 +88,23 @@ pub fn read_idx(path: &Path, dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
 /// Reads an image file and its label file into a classification set (pixels as bytes).
 pub fn load_pair(images: &Path, labels: &Path) -> Result<Dataset> {
     let (isz, pixels) = read_idx(images, 3)?;
+    if isz[0] == 0 {
+        return Err(bad(
+            images,
+            "header",
+            "the file holds no images (its header counts 0)",
+        ));
+    }
+    if isz[1] == 0 || isz[2] == 0 {
+        return Err(bad(
+            images,
+            "header",
+            format!(
+                "images of {} rows × {} columns: an image needs at least one pixel",
+                isz[1], isz[2]
+            ),
+        ));
+    }
     let (lsz, labs) = read_idx(labels, 1)?;
     if isz[0] != lsz[0] {
         return Err(bad(

@@ -245,7 +245,7 @@ impl BatchNorm {
             running_mean[c] = T::c((1.0 - mom) * running_mean[c].f64() + mom * mean);
             running_var[c] = T::c((1.0 - mom) * running_var[c].f64() + mom * ss / (m - 1) as f64);
         }
-        *num_batches_tracked += 1;
+        *num_batches_tracked = num_batches_tracked.saturating_add(1);
         let stats = Stats::Batch {
             mean: mean_s,
             istd: istd_s,

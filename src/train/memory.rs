@@ -6,39 +6,53 @@ use crate::network::Network;
 use crate::optim::OptimizerConfig;
 use crate::tensor::Scalar;
 
-/// Fails before anything is reserved if training would need more memory than is available:
-/// per thread a workspace (activations, deltas, dropout masks and scratch for a batch of `bs`)
-/// and a gradient; the optimiser's buffers; early stopping's copy of the weights.
+/// Fails before anything is reserved if training would need more memory than is available
+/// (see [`training_values`]).
 pub(super) fn check_memory<T: Scalar>(
     net: &Network<T>,
     optimizer: &OptimizerConfig,
     cfg: &TrainConfig,
     bs: usize,
 ) -> Result<()> {
-    let shaped = net.layers().iter().any(|l| {
-        !matches!(
-            l,
-            crate::Layer::Dense(_) | crate::Layer::Activation(_) | crate::Layer::Dropout(_)
-        )
-    });
-    if shaped {
-        return check_shaped_memory(net, optimizer, cfg, bs);
+    let what = format!(
+        "training a {}-layer network on {} inputs ({} parameters, batches of {bs}, {} thread(s))",
+        net.layers().len(),
+        net.input_shape().batch(),
+        net.param_count(),
+        cfg.threads.max(1)
+    );
+    let bytes = training_values(net, optimizer.buffers(), cfg.threads, bs)
+        .and_then(|v| v.checked_mul(std::mem::size_of::<T>() as u128));
+    crate::memory::check(what, bytes)
+}
+
+/// Values training `net` on batches of `bs` with `threads` threads holds at its peak, counted as
+/// [`step::Buffers`] allocates them: the step's workspace ([`Network::workspace_len`]: every
+/// layer's activation and its gradient, dropout masks, pooling indices, BatchNorm statistics,
+/// scratch) and gradient; when the batch is split between threads (see `parallel`), each
+/// thread's own workspace for its share and its gradient; the optimiser's `optimizer_buffers`
+/// buffers, and early stopping's copy of the weights. The evaluation afterwards (256 rows at a
+/// time, [`Network::inference_len`]) is counted if it needs more.
+pub fn training_values<T: Scalar>(
+    net: &Network<T>,
+    optimizer_buffers: usize,
+    threads: usize,
+    bs: usize,
+) -> Option<u128> {
+    let p = net.param_count() as u128;
+    let threads = threads.max(1);
+    let mut values = net.workspace_len(bs)?.checked_add(p)?;
+    let pass_rows = crate::parallel::DataParallel::<T>::pass_rows(net);
+    let split =
+        cfg!(feature = "threads") && (threads > 1 || pass_rows < bs) && !net.has_batchnorm();
+    if split {
+        let rows = bs.div_ceil(threads).min(pass_rows).max(1);
+        let shard = net.workspace_len(rows)?.checked_add(p)?;
+        values = values.checked_add(shard.checked_mul(threads as u128)?)?;
     }
-    let dense: Vec<(usize, usize)> = net
-        .layers()
-        .iter()
-        .filter_map(|l| match l {
-            crate::Layer::Dense(d) => Some((d.inputs, d.outputs)),
-            _ => None,
-        })
-        .collect();
-    check_training_memory(
-        &dense,
-        optimizer.buffers(),
-        bs,
-        cfg.threads,
-        std::mem::size_of::<T>(),
-    )
+    values = values.checked_add(p.checked_mul(optimizer_buffers as u128 + 2)?)?;
+    let eval = net.inference_len(256)?.checked_add(p.checked_mul(2)?)?;
+    Some(values.max(eval))
 }
 
 /// The size check of training (see `check_memory`) for dense layers `(inputs, outputs)`, before
@@ -77,26 +91,72 @@ pub fn check_training_memory(
     )
 }
 
-/// [`check_memory`] for networks with image layers: per thread a workspace
-/// ([`Network::workspace_len`]) and a gradient, plus the optimiser's buffers and early stopping's
-/// copy of the weights.
-fn check_shaped_memory<T: Scalar>(
-    net: &Network<T>,
-    optimizer: &OptimizerConfig,
-    cfg: &TrainConfig,
-    bs: usize,
-) -> Result<()> {
-    let p = net.param_count() as u128;
-    let values = net
-        .workspace_len(bs)
-        .and_then(|w| w.checked_add(p))
-        .and_then(|v| v.checked_mul(cfg.threads.max(1) as u128))
-        .and_then(|v| v.checked_add(p * (optimizer.buffers() as u128 + 2)))
-        .and_then(|v| v.checked_mul(std::mem::size_of::<T>() as u128));
-    let what = format!(
-        "training a {}-layer network on {} inputs, batch {bs}",
-        net.layers().len(),
-        net.input_shape().batch()
-    );
-    crate::memory::check(what, values)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netspec::from_settings;
+    use crate::network::Workspace;
+
+    fn net(spec: &str, shape: &str) -> Network<f32> {
+        let features = crate::netspec::parse_image_shape(shape).unwrap().len();
+        let (input, layers) = from_settings(Some(spec), None, Some(shape), features, 10, None)
+            .unwrap()
+            .unwrap();
+        Network::<f32>::with_zero_params_shaped(input, layers).unwrap()
+    }
+
+    /// The estimate counts what the workspaces really hold, for specs heavy in activations,
+    /// convolutions, pooling, BatchNorm and dropout.
+    #[test]
+    fn workspace_estimates_match_the_allocations() {
+        let relus = format!("{}flatten, dense", "relu, ".repeat(50));
+        for (spec, shape) in [
+            (relus.as_str(), "1x28x28"),
+            (
+                "conv 6 5 pad 2, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, dense 120, relu, dropout 0.5, dense",
+                "1x28x28",
+            ),
+            (
+                "conv 8 3, batchnorm, relu, avgpool 2, flatten, batchnorm1d, dense",
+                "3x16x16",
+            ),
+            ("flatten, dense 64, tanh, dropout 0.2, dense", "1x8x8"),
+        ] {
+            let n = net(spec, shape);
+            for bs in [1, 7, 64] {
+                let ws = Workspace::new(&n, bs).allocated_len() as f64;
+                let est = n.workspace_len(bs).unwrap() as f64;
+                assert!(
+                    (est / ws - 1.0).abs() <= 0.25,
+                    "{spec}, batch {bs}: estimate {est}, allocated {ws}"
+                );
+                let inf = Workspace::inference(&n, bs).allocated_len() as f64;
+                let est = n.inference_len(bs).unwrap() as f64;
+                assert!(
+                    (est / inf - 1.0).abs() <= 0.25,
+                    "{spec} inference, batch {bs}: {est} vs {inf}"
+                );
+            }
+        }
+    }
+
+    /// Training with two threads holds the step's workspace and each thread's for its half: about
+    /// twice one workspace, which the estimate now counts (it counted one).
+    #[test]
+    fn split_batches_count_every_threads_workspace() {
+        let n = net(&format!("{}flatten, dense", "relu, ".repeat(20)), "1x28x28");
+        let one = n.workspace_len(64).unwrap();
+        let est = training_values(&n, 0, 2, 64).unwrap();
+        if cfg!(feature = "threads") {
+            let real =
+                Workspace::new(&n, 64).allocated_len() + 2 * Workspace::new(&n, 32).allocated_len();
+            assert!(
+                (est as f64 / real as f64 - 1.0).abs() <= 0.25,
+                "{est} vs {real}"
+            );
+            assert!(est as f64 > 1.8 * one as f64);
+        }
+        // Evaluation 256 rows at a time needs more than a batch of 8's training.
+        assert!(training_values(&n, 0, 1, 8).unwrap() >= n.inference_len(256).unwrap());
+    }
 }

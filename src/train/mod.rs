@@ -37,7 +37,7 @@ mod stopping;
 
 pub use config::{Divergence, Monitor, TrainConfig};
 pub use eval::{check_fit, evaluate};
-pub use memory::check_training_memory;
+pub use memory::{check_training_memory, training_values};
 pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
 pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
