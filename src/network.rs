@@ -864,8 +864,8 @@ fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
     )
 }
 
-/// The output shape of dense layer `l` for input `shape`: flat, of its inputs' width, with
-/// outputs.
+/// The output shape of dense layer `l` for input `shape`, or an error unless that input is flat
+/// and as wide as the layer's inputs and the layer has outputs.
 fn dense_layer_shape(l: usize, layer: &Layer, d: &Dense, shape: Shape) -> Result<Shape> {
     if let Shape::Image(s) = shape {
         return Err(dense_on_image(l, layer, s));
