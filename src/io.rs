@@ -26,7 +26,7 @@ use crate::data::columns::{Columns, TargetScaling};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
-use crate::network::Network;
+use crate::network::{Network, ParamTensor};
 
 /// Version of the metadata layout; bumped when it changes incompatibly.
 /// Version 2 added `columns` and `target_scaling`: a version-1 reader would ignore them and
@@ -347,6 +347,24 @@ pub fn metadata_entry(path: &Path, bytes: &[u8], key: &str) -> Result<Option<Str
 /// [`load`] from bytes already read (`path` names them in errors).
 pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     let st = parse(path, bytes)?;
+    let meta = read_meta(path, bytes)?;
+    check_claimed_sizes(path, &meta, bytes)?;
+    let mut net =
+        Network::with_zero_params_shaped(meta.shape(), meta.layers.clone()).map_err(|e| {
+            let e = e.to_string().replace(
+                crate::network::IMAGE_SHAPE_HINT,
+                "the model's metadata has no input_shape (C×H×W) for its image layers",
+            );
+            bad(path, "__metadata__.downhill.layers", e)
+        })?;
+    validate_meta(path, &meta, &net)?;
+    validate_preprocessing(path, &meta, &net)?;
+    fill_params(path, &st, &mut net, true)?;
+    Ok(Model { net, meta })
+}
+
+/// The `downhill` metadata entry, parsed, of a format version this build understands.
+fn read_meta(path: &Path, bytes: &[u8]) -> Result<ModelMeta> {
     let json = metadata_entry(path, bytes, "downhill")?
         .ok_or_else(|| bad(path, "__metadata__", "no \"downhill\" entry: the file holds weights but not the architecture. Pass the architecture with flags and load the weights with --init"))?;
     let meta: ModelMeta = serde_json::from_str(&json).map_err(|e| {
@@ -366,6 +384,12 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             ),
         ));
     }
+    Ok(meta)
+}
+
+/// Refuses metadata whose sizes the file cannot back: layers claiming more weights than its
+/// bytes hold, or an input shape other than the inputs it names.
+fn check_claimed_sizes(path: &Path, meta: &ModelMeta, bytes: &[u8]) -> Result<()> {
     // The weights must be in the file: a small file whose metadata claims a huge layer is
     // refused before anything is reserved.
     let claimed = meta.layers.iter().try_fold(0u128, |acc, l| {
@@ -402,15 +426,12 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             ),
         ));
     }
-    let mut net =
-        Network::with_zero_params_shaped(meta.shape(), meta.layers.clone()).map_err(|e| {
-            let e = e.to_string().replace(
-                crate::network::IMAGE_SHAPE_HINT,
-                "the model's metadata has no input_shape (C×H×W) for its image layers",
-            );
-            bad(path, "__metadata__.downhill.layers", e)
-        })?;
-    validate_meta(path, &meta, &net)?;
+    Ok(())
+}
+
+/// Checks the input and output transformations against the network: the normaliser's
+/// statistics, the column map, and the target scaling (MSE regression only).
+fn validate_preprocessing(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> Result<()> {
     if meta.normalizer.shift.len() != meta.inputs || meta.normalizer.scale.len() != meta.inputs {
         return Err(bad(
             path,
@@ -435,8 +456,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         }
         t.validate(path, net.outputs())?;
     }
-    fill_params(path, &st, &mut net, true)?;
-    Ok(Model { net, meta })
+    Ok(())
 }
 
 /// Checks the metadata's fields against the network before any is used: names as many as the
@@ -494,6 +514,8 @@ pub fn load_params(path: &Path, net: &mut Network<f32>) -> Result<()> {
     fill_params(path, &st, net, false)
 }
 
+/// Fills `net`'s parameters, buffers and batch counts from `st`; tensors beyond the network's
+/// are an error unless `allow_extra`.
 fn fill_params(
     path: &Path,
     st: &SafeTensors<'_>,
@@ -507,124 +529,149 @@ fn fill_params(
         .map(|t| (t, false))
         .chain(buffers.iter().map(|t| (t, true)))
     {
-        let view = st.tensor(&t.name).map_err(|_| {
-            bad(
-                path,
-                format!("tensor {}", t.name),
-                format!(
-                    "missing; the network needs {} of shape {:?}",
-                    t.name, t.shape
-                ),
-            )
-        })?;
-        if view.shape() != t.shape.as_slice() {
-            return Err(bad(
-                path,
-                format!("tensor {}", t.name),
-                format!(
-                    "shape {:?}, but the network needs {:?}",
-                    view.shape(),
-                    t.shape
-                ),
-            ));
-        }
         let dst = if is_buffer {
             &mut net.buffers_mut()[t.range.clone()]
         } else {
             &mut net.params_mut()[t.range.clone()]
         };
-        match view.dtype() {
-            Dtype::F32 => {
-                for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
-                    *d = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-                }
-            }
-            Dtype::F64 => {
-                for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(8)) {
-                    *d = f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32;
-                }
-            }
-            other => {
-                return Err(bad(
-                    path,
-                    format!("tensor {}", t.name),
-                    format!("dtype {other:?}; only F32 and F64 are read"),
-                ));
-            }
-        }
-        if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
-            return Err(bad(
-                path,
-                format!("tensor {} element {i}", t.name),
-                "not a finite number",
-            ));
-        }
-        if t.name.ends_with(".running_var")
-            && let Some(i) = dst.iter().position(|&v| v < 0.0)
-        {
-            return Err(bad(
-                path,
-                format!("tensor {} element {i}", t.name),
-                "a variance below 0",
-            ));
-        }
+        read_tensor(path, st, t, dst)?;
     }
     let mut tracked_names = Vec::new();
     for l in 0..net.layers().len() {
         if !net.layers()[l].is_batchnorm() {
             continue;
         }
-        let name = format!("{l}.num_batches_tracked");
-        let view = st.tensor(&name).map_err(|_| {
-            bad(
-                path,
-                format!("tensor {name}"),
-                "missing; the network needs it (an I64 scalar, as PyTorch's BatchNorm writes it)",
-            )
-        })?;
-        if view.dtype() != Dtype::I64 || !view.shape().is_empty() {
-            return Err(bad(
-                path,
-                format!("tensor {name}"),
-                format!(
-                    "dtype {:?} shape {:?}, but num_batches_tracked is an I64 scalar (shape []), as PyTorch writes it",
-                    view.dtype(),
-                    view.shape()
-                ),
-            ));
-        }
-        let v = i64::from_le_bytes(
-            view.data()
-                .try_into()
-                .map_err(|_| bad(path, format!("tensor {name}"), "not 8 bytes"))?,
-        );
-        if v < 0 {
-            return Err(bad(
-                path,
-                format!("tensor {name}"),
-                format!("{v} is below 0"),
-            ));
-        }
+        let (name, v) = read_tracked(path, st, l)?;
         net.tracked_mut()[l] = v;
         tracked_names.push(name);
     }
     if !allow_extra {
-        let known: Vec<&str> = tensors
-            .iter()
-            .chain(&buffers)
-            .map(|t| t.name.as_str())
-            .chain(tracked_names.iter().map(String::as_str))
-            .collect();
-        if let Some(extra) = st.names().into_iter().find(|n| !known.contains(n)) {
+        refuse_extra(path, st, &tensors, &buffers, &tracked_names)?;
+    }
+    Ok(())
+}
+
+/// Reads the tensor `t` of `st` into `dst`: present, of `t`'s shape, F32 or F64, finite, and
+/// (for a running variance) not below 0.
+fn read_tensor(path: &Path, st: &SafeTensors<'_>, t: &ParamTensor, dst: &mut [f32]) -> Result<()> {
+    let view = st.tensor(&t.name).map_err(|_| {
+        bad(
+            path,
+            format!("tensor {}", t.name),
+            format!(
+                "missing; the network needs {} of shape {:?}",
+                t.name, t.shape
+            ),
+        )
+    })?;
+    if view.shape() != t.shape.as_slice() {
+        return Err(bad(
+            path,
+            format!("tensor {}", t.name),
+            format!(
+                "shape {:?}, but the network needs {:?}",
+                view.shape(),
+                t.shape
+            ),
+        ));
+    }
+    match view.dtype() {
+        Dtype::F32 => {
+            for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+                *d = f32::from_le_bytes(c.try_into().expect("4 bytes"));
+            }
+        }
+        Dtype::F64 => {
+            for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(8)) {
+                *d = f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32;
+            }
+        }
+        other => {
             return Err(bad(
                 path,
-                format!("tensor {extra}"),
-                format!(
-                    "not a parameter of the requested network (which has {})",
-                    known.join(", ")
-                ),
+                format!("tensor {}", t.name),
+                format!("dtype {other:?}; only F32 and F64 are read"),
             ));
         }
+    }
+    if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
+        return Err(bad(
+            path,
+            format!("tensor {} element {i}", t.name),
+            "not a finite number",
+        ));
+    }
+    if t.name.ends_with(".running_var")
+        && let Some(i) = dst.iter().position(|&v| v < 0.0)
+    {
+        return Err(bad(
+            path,
+            format!("tensor {} element {i}", t.name),
+            "a variance below 0",
+        ));
+    }
+    Ok(())
+}
+
+/// The name and value of batch-norm layer `l`'s `num_batches_tracked`: an I64 scalar ≥ 0.
+fn read_tracked(path: &Path, st: &SafeTensors<'_>, l: usize) -> Result<(String, i64)> {
+    let name = format!("{l}.num_batches_tracked");
+    let view = st.tensor(&name).map_err(|_| {
+        bad(
+            path,
+            format!("tensor {name}"),
+            "missing; the network needs it (an I64 scalar, as PyTorch's BatchNorm writes it)",
+        )
+    })?;
+    if view.dtype() != Dtype::I64 || !view.shape().is_empty() {
+        return Err(bad(
+            path,
+            format!("tensor {name}"),
+            format!(
+                "dtype {:?} shape {:?}, but num_batches_tracked is an I64 scalar (shape []), as PyTorch writes it",
+                view.dtype(),
+                view.shape()
+            ),
+        ));
+    }
+    let v = i64::from_le_bytes(
+        view.data()
+            .try_into()
+            .map_err(|_| bad(path, format!("tensor {name}"), "not 8 bytes"))?,
+    );
+    if v < 0 {
+        return Err(bad(
+            path,
+            format!("tensor {name}"),
+            format!("{v} is below 0"),
+        ));
+    }
+    Ok((name, v))
+}
+
+/// Refuses a tensor of `st` that is none of the network's parameters, buffers or batch counts.
+fn refuse_extra(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    tensors: &[ParamTensor],
+    buffers: &[ParamTensor],
+    tracked_names: &[String],
+) -> Result<()> {
+    let known: Vec<&str> = tensors
+        .iter()
+        .chain(buffers)
+        .map(|t| t.name.as_str())
+        .chain(tracked_names.iter().map(String::as_str))
+        .collect();
+    if let Some(extra) = st.names().into_iter().find(|n| !known.contains(n)) {
+        return Err(bad(
+            path,
+            format!("tensor {extra}"),
+            format!(
+                "not a parameter of the requested network (which has {})",
+                known.join(", ")
+            ),
+        ));
     }
     Ok(())
 }

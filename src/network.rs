@@ -179,57 +179,16 @@ impl<T: Scalar> Network<T> {
         let mut count = 0;
         let mut buffer_count = 0usize;
         for (l, layer) in layers.iter().enumerate() {
-            let w = *widths.last().expect("widths starts non-empty");
             let shape = *shapes.last().expect("shapes starts non-empty");
             offsets.push(count);
             buffer_offsets.push(buffer_count);
-            if !matches!(layer, Layer::Dense(_)) {
-                let out = image_layer_shape(l, layer, shape)?;
-                let p = layer.param_len().and_then(|p| usize::try_from(p).ok());
-                count = p
-                    .and_then(|p| p.checked_add(count))
-                    .ok_or_else(|| too_large(layer))?;
-                buffer_count = buffer_count
-                    .checked_add(layer.buffer_len())
-                    .ok_or_else(|| too_large(layer))?;
-                widths.push(out.len());
-                shapes.push(out);
-                continue;
-            }
-            match layer {
-                Layer::Dense(d) => {
-                    if let Shape::Image(s) = shape {
-                        return Err(dense_on_image(l, layer, s));
-                    }
-                    if d.inputs != w {
-                        return Err(Error::shape(
-                            format!("layer {l} (dense) inputs"),
-                            w,
-                            d.inputs,
-                        ));
-                    }
-                    if d.outputs == 0 {
-                        return Err(Error::setting(
-                            "layer width",
-                            0,
-                            format!("layer {l} has no outputs"),
-                        ));
-                    }
-                    count = d
-                        .inputs
-                        .checked_mul(d.outputs)
-                        .and_then(|w| w.checked_add(d.outputs))
-                        .and_then(|p| p.checked_add(count))
-                        .ok_or_else(|| Error::TooLarge {
-                            what: format!("a network with a {} × {} layer", d.inputs, d.outputs),
-                            needed: "more than 2⁶⁴ parameters".into(),
-                            available: crate::memory::human(crate::memory::available() as u128),
-                        })?;
-                    widths.push(d.outputs);
-                    shapes.push(Shape::Flat(d.outputs));
-                }
-                _ => unreachable!("non-dense layers are handled above"),
-            }
+            let out = match layer {
+                Layer::Dense(d) => dense_layer_shape(l, layer, d, shape)?,
+                _ => image_layer_shape(l, layer, shape)?,
+            };
+            (count, buffer_count) = add_layer_sizes(layer, count, buffer_count)?;
+            widths.push(out.len());
+            shapes.push(out);
         }
         crate::memory::check(
             format!(
@@ -248,15 +207,20 @@ impl<T: Scalar> Network<T> {
             tracked: vec![0; layers.len()],
             layers,
         };
-        for l in 0..net.layers.len() {
-            if let Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) = net.layers[l] {
-                let (o, c) = (net.offsets[l], b.channels);
-                net.params[o..o + c].fill(T::c(1.0));
-                let bo = net.buffer_offsets[l];
-                net.buffers[bo + c..bo + 2 * c].fill(T::c(1.0));
+        net.reset_batchnorm();
+        Ok(net)
+    }
+
+    /// Sets every BatchNorm's γ and running variance to 1 (PyTorch's initial values).
+    fn reset_batchnorm(&mut self) {
+        for l in 0..self.layers.len() {
+            if let Layer::BatchNorm1d(b) | Layer::BatchNorm2d(b) = self.layers[l] {
+                let (o, c) = (self.offsets[l], b.channels);
+                self.params[o..o + c].fill(T::c(1.0));
+                let bo = self.buffer_offsets[l];
+                self.buffers[bo + c..bo + 2 * c].fill(T::c(1.0));
             }
         }
-        Ok(net)
     }
 
     /// A multi-layer perceptron: `sizes = [inputs, hidden…, outputs]`, the activation after every
@@ -927,6 +891,82 @@ fn dense_on_image(l: usize, layer: &Layer, s: ImageShape) -> Error {
     )
 }
 
+/// The output shape of dense layer `l` for input `shape`, or an error unless that input is flat
+/// and as wide as the layer's inputs and the layer has outputs.
+fn dense_layer_shape(l: usize, layer: &Layer, d: &Dense, shape: Shape) -> Result<Shape> {
+    if let Shape::Image(s) = shape {
+        return Err(dense_on_image(l, layer, s));
+    }
+    if d.inputs != shape.len() {
+        return Err(Error::shape(
+            format!("layer {l} (dense) inputs"),
+            shape.len(),
+            d.inputs,
+        ));
+    }
+    if d.outputs == 0 {
+        return Err(Error::setting(
+            "layer width",
+            0,
+            format!("layer {l} has no outputs"),
+        ));
+    }
+    Ok(Shape::Flat(d.outputs))
+}
+
+/// The parameter and buffer counts after adding `layer`'s to `count` and `buffer_count`, or an
+/// error when they pass `usize`.
+fn add_layer_sizes(layer: &Layer, count: usize, buffer_count: usize) -> Result<(usize, usize)> {
+    if let Layer::Dense(d) = layer {
+        let count = d
+            .inputs
+            .checked_mul(d.outputs)
+            .and_then(|w| w.checked_add(d.outputs))
+            .and_then(|p| p.checked_add(count))
+            .ok_or_else(|| Error::TooLarge {
+                what: format!("a network with a {} × {} layer", d.inputs, d.outputs),
+                needed: "more than 2⁶⁴ parameters".into(),
+                available: crate::memory::human(crate::memory::available() as u128),
+            })?;
+        return Ok((count, buffer_count));
+    }
+    let p = layer.param_len().and_then(|p| usize::try_from(p).ok());
+    let count = p
+        .and_then(|p| p.checked_add(count))
+        .ok_or_else(|| too_large(layer))?;
+    let buffer_count = buffer_count
+        .checked_add(layer.buffer_len())
+        .ok_or_else(|| too_large(layer))?;
+    Ok((count, buffer_count))
+}
+
+/// Gives a shape error from a layer's own checks the layer's `name`.
+fn renamed(name: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e: Error| match e {
+        Error::Shape { expected, got, .. } => Error::shape(name.to_string(), expected, got),
+        other => other,
+    }
+}
+
+/// The output shape of a convolution for input images `s`: their channels must be its input
+/// channels, and its output and scratch must fit in memory.
+fn conv_layer_shape(name: &str, c: &crate::layers::Conv2d, s: ImageShape) -> Result<Shape> {
+    if s.channels != c.in_channels {
+        return Err(Error::shape(
+            name.to_string(),
+            format!(
+                "[N, {}, H, W] ({} input channels)",
+                c.in_channels, c.in_channels
+            ),
+            Shape::Image(s).batch(),
+        ));
+    }
+    let out = c.output_shape(s).map_err(renamed(name))?;
+    crate::layers::image::batch_len(&name, 1, out)?;
+    c.scratch_len(s).map_err(renamed(name))?;
+    Ok(Shape::Image(out))
+}
+
 /// The output shape of layer `l` (any but dense) for input `shape`, or an error that prints the
 /// layer and both shapes.
 fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
@@ -941,10 +981,6 @@ fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
             ),
         )
     };
-    let rename = |e: Error| match e {
-        Error::Shape { expected, got, .. } => Error::shape(name.clone(), expected, got),
-        other => other,
-    };
     Ok(match (layer, shape) {
         (Layer::Activation(_), s) => s,
         (Layer::Dropout(p), s) => {
@@ -954,24 +990,13 @@ fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
             s
         }
         (Layer::Flatten, s) => Shape::Flat(s.len()),
-        (Layer::Conv2d(c), Shape::Image(s)) => {
-            if s.channels != c.in_channels {
-                return Err(Error::shape(
-                    name,
-                    format!(
-                        "[N, {}, H, W] ({} input channels)",
-                        c.in_channels, c.in_channels
-                    ),
-                    shape.batch(),
-                ));
-            }
-            let out = c.output_shape(s).map_err(rename)?;
-            crate::layers::image::batch_len(&name, 1, out)?;
-            c.scratch_len(s).map_err(rename)?;
-            Shape::Image(out)
+        (Layer::Conv2d(c), Shape::Image(s)) => conv_layer_shape(&name, c, s)?,
+        (Layer::MaxPool2d(p), Shape::Image(s)) => {
+            Shape::Image(p.output_shape(s).map_err(renamed(&name))?)
         }
-        (Layer::MaxPool2d(p), Shape::Image(s)) => Shape::Image(p.output_shape(s).map_err(rename)?),
-        (Layer::AvgPool2d(p), Shape::Image(s)) => Shape::Image(p.output_shape(s).map_err(rename)?),
+        (Layer::AvgPool2d(p), Shape::Image(s)) => {
+            Shape::Image(p.output_shape(s).map_err(renamed(&name))?)
+        }
         (Layer::BatchNorm2d(b), Shape::Image(s)) => {
             b.validate()?;
             if s.channels != b.channels {

@@ -434,15 +434,9 @@ impl Conv2d {
             db.fill(T::zero());
         }
         let wm = MatView::new(w, o, k);
-        let k1 = k + usize::from(self.bias_row());
-        // A few patch rows (a first layer's): the weight gradient by the vector kernel, which
-        // writes the O × K layout.
-        let small = small_weight_grad::<T>(k1, p);
-        let transposed = self.transposed_weight_grad() && !small;
-        // With the bias row, [∂L/∂W ∂L/∂b] (or its transpose) is summed in scratch over the
-        // images and added to ∂L/∂W and ∂L/∂b at the end; so is (∂L/∂W)ᵀ without it.
-        let in_scratch = self.bias_row() || transposed;
-        let (dws, scratch) = scratch.split_at_mut(if in_scratch { o * k1 } else { 0 });
+        let plan = GradLayout::new::<T>(self, p);
+        let k1 = plan.k1;
+        let (dws, scratch) = scratch.split_at_mut(if plan.in_scratch { o * k1 } else { 0 });
         let (u_buf, du_buf) = scratch.split_at_mut(if self.pointwise() { 0 } else { k1 * p });
         if self.bias_row() {
             u_buf[k * p..].fill(T::one());
@@ -461,21 +455,8 @@ impl Conv2d {
                 im2col(self, input, out, xn, &mut u_buf[..k * p]);
                 &u_buf[..k1 * p]
             };
-            let um = MatView::new(u, k1, p);
             let beta = if first { Beta::Replace } else { Beta::Add };
-            match (in_scratch, transposed) {
-                _ if small => {
-                    let (out, beta, kk) = if in_scratch {
-                        (&mut dws[..], beta, k1)
-                    } else {
-                        (&mut dw[..], Beta::Add, k)
-                    };
-                    weight_grad_small(dyn_, u, o, kk, p, out, beta);
-                }
-                (true, true) => gemm(dws, k1, o, beta, um, dym.t(), threads),
-                (true, false) => gemm(dws, o, k1, beta, dym, um.t(), threads),
-                (false, _) => gemm(dw, o, k, Beta::Add, dym, um.t(), threads),
-            }
+            plan.add_image((dyn_, u), dym, (&mut dws[..], &mut dw[..]), beta, threads);
             first = false;
             if !self.bias_row() {
                 for (g, row) in db.iter_mut().zip(dyn_.chunks_exact(p)) {
@@ -492,25 +473,8 @@ impl Conv2d {
                 }
             }
         }
-        if in_scratch && n > 0 {
-            // The sums back into the O × K layout of ∂L/∂W (and ∂L/∂b from column K).
-            let at = |r: usize, c: usize| {
-                if transposed {
-                    dws[c * o + r]
-                } else {
-                    dws[r * k1 + c]
-                }
-            };
-            for (r, row) in dw.chunks_exact_mut(k).enumerate() {
-                for (c, g) in row.iter_mut().enumerate() {
-                    *g += at(r, c);
-                }
-            }
-            if self.bias_row() {
-                for (r, g) in db.iter_mut().enumerate() {
-                    *g += at(r, k);
-                }
-            }
+        if plan.in_scratch && n > 0 {
+            plan.add_scratch_sums(dws, dw, db);
         }
         Ok(())
     }
@@ -815,6 +779,98 @@ fn col2im_generic<T: Scalar>(
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Where and in which layout [`Conv2d::backward`] sums the weight gradient over the images, for
+/// O output channels, K patch rows (K1 with the bias row) and P output pixels.
+#[derive(Clone, Copy)]
+struct GradLayout {
+    o: usize,
+    k: usize,
+    k1: usize,
+    p: usize,
+    bias_row: bool,
+    /// A few patch rows (a first layer's): the weight gradient by the vector kernel, which
+    /// writes the O × K layout.
+    small: bool,
+    /// (∂L/∂W)ᵀ (K × O) rather than ∂L/∂W (see [`Conv2d::transposed_weight_grad`]).
+    transposed: bool,
+    /// With the bias row, [∂L/∂W ∂L/∂b] (or its transpose) is summed in scratch over the
+    /// images and added to ∂L/∂W and ∂L/∂b at the end; so is (∂L/∂W)ᵀ without it.
+    in_scratch: bool,
+}
+
+impl GradLayout {
+    /// The layout for `conv`'s weight gradient with `p` output pixels per image.
+    #[inline]
+    fn new<T: Scalar>(conv: &Conv2d, p: usize) -> Self {
+        let (o, k, bias_row) = (conv.out_channels, conv.patch_len(), conv.bias_row());
+        let k1 = k + usize::from(bias_row);
+        let small = small_weight_grad::<T>(k1, p);
+        let transposed = conv.transposed_weight_grad() && !small;
+        let in_scratch = bias_row || transposed;
+        GradLayout {
+            o,
+            k,
+            k1,
+            p,
+            bias_row,
+            small,
+            transposed,
+            in_scratch,
+        }
+    }
+
+    /// Adds one image's weight gradient δYₙ·Uₙᵀ (`dy` viewed as `dym`, `u` its patch matrix)
+    /// into the scratch sums `dws` (written, with `Beta::Replace`) or straight into `dw`.
+    #[inline]
+    fn add_image<T: Scalar>(
+        self,
+        (dy, u): (&[T], &[T]),
+        dym: MatView<'_, T>,
+        (dws, dw): (&mut [T], &mut [T]),
+        beta: Beta,
+        threads: Threads,
+    ) {
+        let GradLayout { o, k, k1, p, .. } = self;
+        let um = MatView::new(u, k1, p);
+        match (self.in_scratch, self.transposed) {
+            _ if self.small => {
+                let (out, beta, kk) = if self.in_scratch {
+                    (dws, beta, k1)
+                } else {
+                    (dw, Beta::Add, k)
+                };
+                weight_grad_small(dy, u, o, kk, p, out, beta);
+            }
+            (true, true) => gemm(dws, k1, o, beta, um, dym.t(), threads),
+            (true, false) => gemm(dws, o, k1, beta, dym, um.t(), threads),
+            (false, _) => gemm(dw, o, k, Beta::Add, dym, um.t(), threads),
+        }
+    }
+
+    /// Adds the scratch sums `dws` back into the O × K layout of ∂L/∂W (and ∂L/∂b from column K).
+    #[inline]
+    fn add_scratch_sums<T: Scalar>(self, dws: &[T], dw: &mut [T], db: &mut [T]) {
+        let GradLayout { o, k, k1, .. } = self;
+        let at = |r: usize, c: usize| {
+            if self.transposed {
+                dws[c * o + r]
+            } else {
+                dws[r * k1 + c]
+            }
+        };
+        for (r, row) in dw.chunks_exact_mut(k).enumerate() {
+            for (c, g) in row.iter_mut().enumerate() {
+                *g += at(r, c);
+            }
+        }
+        if self.bias_row {
+            for (r, g) in db.iter_mut().enumerate() {
+                *g += at(r, k);
             }
         }
     }

@@ -46,75 +46,16 @@ pub fn generate(
     };
     let mut pts = Vec::with_capacity(n);
     let mut ys = Vec::with_capacity(n);
+    let out = (&mut pts, &mut ys);
     match name {
-        // Class 1 inside radius 2.5, class 0 in the ring 3.5 … 5.
-        "circle" => {
-            for i in 0..n {
-                let inside = i % 2 == 0;
-                let r = if inside {
-                    rng.random_range(0.0..2.5)
-                } else {
-                    rng.random_range(3.5..5.0)
-                };
-                let a: f64 = rng.random_range(0.0..std::f64::consts::TAU);
-                let j = jit(rng);
-                pts.push([r * a.cos() + j[0], r * a.sin() + j[1]]);
-                ys.push(if inside { 1.0 } else { 0.0 });
-            }
-        }
-        // Class 1 where x·y ≥ 0 (the first and third quadrants), labelled before the jitter.
-        "xor" => {
-            for _ in 0..n {
-                let pad = |v: f64| if v > 0.0 { v + 0.3 } else { v - 0.3 };
-                let (x, y) = (
-                    pad(rng.random_range(-5.0..5.0)),
-                    pad(rng.random_range(-5.0..5.0)),
-                );
-                let j = jit(rng);
-                pts.push([x + j[0], y + j[1]]);
-                ys.push(if x * y >= 0.0 { 1.0 } else { 0.0 });
-            }
-        }
-        // Two Gaussian clusters at (2, 2) (class 1) and (−2, −2) (class 0), σ = 1 plus the noise.
-        "gauss" => {
-            let spread = Normal::new(0.0, 1.0 + noise * 2.0).expect("σ > 0");
-            for i in 0..n {
-                let c = if i % 2 == 0 { 2.0 } else { -2.0 };
-                pts.push([c + spread.sample(rng), c + spread.sample(rng)]);
-                ys.push(if i % 2 == 0 { 1.0 } else { 0.0 });
-            }
-        }
-        // Two interleaved spirals, 1.75 turns each, radius 0 … 5.
-        "spiral" => {
-            let half = n.div_ceil(2);
-            for i in 0..n {
-                let (k, class) = (i / 2, i % 2);
-                let r = 5.0 * k as f64 / half as f64;
-                let t = 1.75 * std::f64::consts::TAU * k as f64 / half as f64
-                    + std::f64::consts::PI * class as f64;
-                let j = jit(rng);
-                pts.push([r * t.sin() + j[0], r * t.cos() + j[1]]);
-                ys.push(class as f64);
-            }
-        }
+        "circle" => circle(n, rng, &jit, out),
+        "xor" => xor(n, rng, &jit, out),
+        "gauss" => gauss(n, noise, rng, out),
+        "spiral" => spiral(n, rng, &jit, out),
         // A tilted plane, y = (x + y)/10, in [−1, 1] on the square [−5, 5]².
-        "reg-plane" => {
-            for _ in 0..n {
-                let (x, y) = (rng.random_range(-5.0..5.0), rng.random_range(-5.0..5.0));
-                let j = jit(rng);
-                pts.push([x + j[0], y + j[1]]);
-                ys.push((x + y) / 10.0);
-            }
-        }
+        "reg-plane" => surface(n, rng, &jit, |x, y| (x + y) / 10.0, out),
         // Six Gaussian bumps of alternating sign.
-        "reg-gauss" => {
-            for _ in 0..n {
-                let (x, y) = (rng.random_range(-5.0..5.0), rng.random_range(-5.0..5.0));
-                let j = jit(rng);
-                pts.push([x + j[0], y + j[1]]);
-                ys.push(bumps(x, y));
-            }
-        }
+        "reg-gauss" => surface(n, rng, &jit, bumps, out),
         other => {
             return Err(Error::setting(
                 "data",
@@ -124,6 +65,80 @@ pub fn generate(
         }
     }
     Ok((pts, ys))
+}
+
+/// Where a data set's generator writes: the points and their targets.
+type Out<'a> = (&'a mut Vec<[f64; 2]>, &'a mut Vec<f64>);
+
+/// `circle`: class 1 inside radius 2.5, class 0 in the ring 3.5 … 5.
+fn circle(n: usize, rng: &mut Rng, jit: &impl Fn(&mut Rng) -> [f64; 2], (pts, ys): Out) {
+    for i in 0..n {
+        let inside = i % 2 == 0;
+        let r = if inside {
+            rng.random_range(0.0..2.5)
+        } else {
+            rng.random_range(3.5..5.0)
+        };
+        let a: f64 = rng.random_range(0.0..std::f64::consts::TAU);
+        let j = jit(rng);
+        pts.push([r * a.cos() + j[0], r * a.sin() + j[1]]);
+        ys.push(if inside { 1.0 } else { 0.0 });
+    }
+}
+
+/// `xor`: class 1 where x·y ≥ 0 (the first and third quadrants), labelled before the jitter.
+fn xor(n: usize, rng: &mut Rng, jit: &impl Fn(&mut Rng) -> [f64; 2], (pts, ys): Out) {
+    for _ in 0..n {
+        let pad = |v: f64| if v > 0.0 { v + 0.3 } else { v - 0.3 };
+        let (x, y) = (
+            pad(rng.random_range(-5.0..5.0)),
+            pad(rng.random_range(-5.0..5.0)),
+        );
+        let j = jit(rng);
+        pts.push([x + j[0], y + j[1]]);
+        ys.push(if x * y >= 0.0 { 1.0 } else { 0.0 });
+    }
+}
+
+/// `gauss`: two Gaussian clusters at (2, 2) (class 1) and (−2, −2) (class 0), σ = 1 plus the
+/// noise.
+fn gauss(n: usize, noise: f64, rng: &mut Rng, (pts, ys): Out) {
+    let spread = Normal::new(0.0, 1.0 + noise * 2.0).expect("σ > 0");
+    for i in 0..n {
+        let c = if i % 2 == 0 { 2.0 } else { -2.0 };
+        pts.push([c + spread.sample(rng), c + spread.sample(rng)]);
+        ys.push(if i % 2 == 0 { 1.0 } else { 0.0 });
+    }
+}
+
+/// `spiral`: two interleaved spirals, 1.75 turns each, radius 0 … 5.
+fn spiral(n: usize, rng: &mut Rng, jit: &impl Fn(&mut Rng) -> [f64; 2], (pts, ys): Out) {
+    let half = n.div_ceil(2);
+    for i in 0..n {
+        let (k, class) = (i / 2, i % 2);
+        let r = 5.0 * k as f64 / half as f64;
+        let t = 1.75 * std::f64::consts::TAU * k as f64 / half as f64
+            + std::f64::consts::PI * class as f64;
+        let j = jit(rng);
+        pts.push([r * t.sin() + j[0], r * t.cos() + j[1]]);
+        ys.push(class as f64);
+    }
+}
+
+/// A regression data set: points uniform on [−5, 5]², each valued `f(x, y)` before the jitter.
+fn surface(
+    n: usize,
+    rng: &mut Rng,
+    jit: &impl Fn(&mut Rng) -> [f64; 2],
+    f: impl Fn(f64, f64) -> f64,
+    (pts, ys): Out,
+) {
+    for _ in 0..n {
+        let (x, y) = (rng.random_range(-5.0..5.0), rng.random_range(-5.0..5.0));
+        let j = jit(rng);
+        pts.push([x + j[0], y + j[1]]);
+        ys.push(f(x, y));
+    }
 }
 
 /// The regression surface of `reg-gauss`: ±1-high Gaussian bumps (σ = 1.4) at six centres.

@@ -133,6 +133,107 @@ fn default_init(a: Activation) -> Init {
     }
 }
 
+/// Checks the settings `build` cannot leave to the network: the test share, the hidden
+/// widths and the penalties.
+fn check_settings(spec: &NetSpec) -> Result<()> {
+    if !(spec.test_fraction > 0.0 && spec.test_fraction < 1.0) {
+        return Err(Error::setting(
+            "test_fraction",
+            spec.test_fraction,
+            "must be in (0, 1)",
+        ));
+    }
+    if spec.hidden.len() > 8 || spec.hidden.iter().any(|&w| w == 0 || w > 1024) {
+        return Err(Error::setting(
+            "hidden",
+            format!("{:?}", spec.hidden),
+            "at most 8 hidden layers of 1 … 1024 units",
+        ));
+    }
+    if !(spec.l1 >= 0.0 && spec.l1.is_finite() && spec.l2 >= 0.0 && spec.l2.is_finite()) {
+        return Err(Error::setting(
+            "l1/l2",
+            format!("{}/{}", spec.l1, spec.l2),
+            "penalties must be finite numbers ≥ 0",
+        ));
+    }
+    Ok(())
+}
+
+/// Fits the data's targets to the loss: two classes under a one-output loss (BCE, or MSE onto
+/// 0/1) become values; a loss the targets cannot feed is an error.
+fn targets_for_loss(data: Dataset, classes: Option<usize>, loss: Loss) -> Result<Dataset> {
+    Ok(match (classes, loss) {
+        (Some(2), Loss::Bce | Loss::Mse) => match data.targets() {
+            Targets::Classes { labels, .. } => {
+                let y = labels.iter().map(|&l| l as f32).collect();
+                let mut d = Dataset::new(
+                    data.features().clone(),
+                    data.n_features(),
+                    Targets::Values { data: y, cols: 1 },
+                )?;
+                d.set_normalizer(data.normalizer().clone())?;
+                d
+            }
+            Targets::Values { .. } => unreachable!("classes"),
+        },
+        (Some(_), Loss::CrossEntropy) | (None, Loss::Mse) => data,
+        (None, Loss::Bce) => {
+            if let Targets::Values { data: y, .. } = data.targets()
+                && y.iter().any(|&v| !(0.0..=1.0).contains(&v))
+            {
+                return Err(Error::setting(
+                    "loss",
+                    "bce",
+                    "binary cross-entropy needs targets in [0, 1]; this data's values are not",
+                ));
+            }
+            data
+        }
+        (None, Loss::CrossEntropy) => {
+            return Err(Error::setting(
+                "loss",
+                "cross-entropy",
+                "cross-entropy needs classes; this data has values (use mse)",
+            ));
+        }
+        (Some(k), l) => {
+            return Err(Error::setting(
+                "loss",
+                format!("{l:?}"),
+                format!("{k} classes need cross-entropy"),
+            ));
+        }
+    })
+}
+
+/// The network `spec` describes for `train`: its `layers`, or else an MLP of `hidden` widths.
+fn network_for(spec: &NetSpec, train: &Dataset, rng: &mut Rng) -> Result<Network<f32>> {
+    let mut sizes = vec![train.n_features()];
+    sizes.extend(&spec.hidden);
+    sizes.push(train.n_outputs());
+    let described = crate::netspec::from_settings(
+        spec.layers.as_deref().filter(|t| !t.trim().is_empty()),
+        None,
+        None,
+        train.n_features(),
+        train.n_outputs(),
+        train.image,
+    )?;
+    Ok(match described {
+        Some((shape, layers)) => {
+            Network::<f32>::with_input(shape, layers, default_init(spec.activation), rng)?
+        }
+        None => Network::<f32>::mlp(
+            &sizes,
+            spec.activation,
+            0.0,
+            default_init(spec.activation),
+            rng,
+        )?,
+    })
+}
+
 impl Session {
     /// A session on the data `spec.data` names (a 2-D data set or the digits).
     pub fn new(spec: NetSpec) -> Result<Session> {
@@ -205,6 +306,8 @@ impl Session {
             .map_or_else(Vec::new, |t| t.report.clone())
     }
 
+    /// Checks the settings, fits the targets to the loss, splits off the test set and builds
+    /// the network and its stepper.
     fn build(
         spec: NetSpec,
         data: Dataset,
@@ -212,27 +315,7 @@ impl Session {
         mut rng: Rng,
         mut table: Option<TableInfo>,
     ) -> Result<Session> {
-        if !(spec.test_fraction > 0.0 && spec.test_fraction < 1.0) {
-            return Err(Error::setting(
-                "test_fraction",
-                spec.test_fraction,
-                "must be in (0, 1)",
-            ));
-        }
-        if spec.hidden.len() > 8 || spec.hidden.iter().any(|&w| w == 0 || w > 1024) {
-            return Err(Error::setting(
-                "hidden",
-                format!("{:?}", spec.hidden),
-                "at most 8 hidden layers of 1 … 1024 units",
-            ));
-        }
-        if !(spec.l1 >= 0.0 && spec.l1.is_finite() && spec.l2 >= 0.0 && spec.l2.is_finite()) {
-            return Err(Error::setting(
-                "l1/l2",
-                format!("{}/{}", spec.l1, spec.l2),
-                "penalties must be finite numbers ≥ 0",
-            ));
-        }
+        check_settings(&spec)?;
         spec.optimizer.validate()?;
         let schedule: Schedule = spec.schedule.parse()?;
         let classes = match data.targets() {
@@ -244,49 +327,7 @@ impl Session {
         } else {
             Loss::Mse
         });
-        // Two classes with a one-output loss (BCE, or MSE onto 0/1): the labels become values.
-        let data = match (classes, loss) {
-            (Some(2), Loss::Bce | Loss::Mse) => match data.targets() {
-                Targets::Classes { labels, .. } => {
-                    let y = labels.iter().map(|&l| l as f32).collect();
-                    let mut d = Dataset::new(
-                        data.features().clone(),
-                        data.n_features(),
-                        Targets::Values { data: y, cols: 1 },
-                    )?;
-                    d.set_normalizer(data.normalizer().clone())?;
-                    d
-                }
-                Targets::Values { .. } => unreachable!("classes"),
-            },
-            (Some(_), Loss::CrossEntropy) | (None, Loss::Mse) => data,
-            (None, Loss::Bce) => {
-                if let Targets::Values { data: y, .. } = data.targets()
-                    && y.iter().any(|&v| !(0.0..=1.0).contains(&v))
-                {
-                    return Err(Error::setting(
-                        "loss",
-                        "bce",
-                        "binary cross-entropy needs targets in [0, 1]; this data's values are not",
-                    ));
-                }
-                data
-            }
-            (None, Loss::CrossEntropy) => {
-                return Err(Error::setting(
-                    "loss",
-                    "cross-entropy",
-                    "cross-entropy needs classes; this data has values (use mse)",
-                ));
-            }
-            (Some(k), l) => {
-                return Err(Error::setting(
-                    "loss",
-                    format!("{l:?}"),
-                    format!("{k} classes need cross-entropy"),
-                ));
-            }
-        };
+        let data = targets_for_loss(data, classes, loss)?;
         let (keep, held) = split::hold_out_indices(&data, spec.test_fraction, &mut rng);
         if keep.is_empty() || held.is_empty() {
             return Err(Error::setting(
@@ -304,29 +345,7 @@ impl Session {
         }
         let pick = |idx: &[usize]| idx.iter().filter_map(|&i| points.get(i).copied()).collect();
         let (train_points, test_points) = (pick(&keep), pick(&held));
-        let mut sizes = vec![train.n_features()];
-        sizes.extend(&spec.hidden);
-        sizes.push(train.n_outputs());
-        let described = crate::netspec::from_settings(
-            spec.layers.as_deref().filter(|t| !t.trim().is_empty()),
-            None,
-            None,
-            train.n_features(),
-            train.n_outputs(),
-            train.image,
-        )?;
-        let net = match described {
-            Some((shape, layers)) => {
-                Network::<f32>::with_input(shape, layers, default_init(spec.activation), &mut rng)?
-            }
-            None => Network::<f32>::mlp(
-                &sizes,
-                spec.activation,
-                0.0,
-                default_init(spec.activation),
-                &mut rng,
-            )?,
-        };
+        let net = network_for(&spec, &train, &mut rng)?;
         let bs = spec.batch_size.clamp(1, train.len());
         if spec.batch_size == 0 {
             return Err(Error::setting("batch_size", 0, "must be ≥ 1"));
