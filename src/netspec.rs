@@ -191,73 +191,16 @@ fn options(words: &[&str], allow_bias: bool) -> std::result::Result<Options, Str
     Ok((stride, pad, bias))
 }
 
+/// One item of the list, split into words: the layer it names, with its numbers and options.
 fn parse_item(words: &[&str]) -> std::result::Result<LayerSpec, String> {
     let kind = words[0].to_ascii_lowercase();
     let rest = &words[1..];
-    let none_after = |n: usize| -> std::result::Result<(), String> {
-        match rest.get(n) {
-            Some(w) => Err(format!("unexpected \"{w}\" after `{kind}`")),
-            None => Ok(()),
-        }
-    };
     match kind.as_str() {
-        "dense" | "linear" | "fc" => {
-            none_after(1)?;
-            match rest.first() {
-                None => Ok(LayerSpec::Dense(None)),
-                Some(w) => {
-                    let n = size(w, "width")?;
-                    if n == 0 {
-                        return Err("a dense layer needs at least 1 output".into());
-                    }
-                    Ok(LayerSpec::Dense(Some(n)))
-                }
-            }
-        }
-        "conv" | "conv2d" => {
-            let (Some(o), Some(k)) = (rest.first(), rest.get(1)) else {
-                return Err("conv needs OUT_CHANNELS KERNEL, e.g. \"conv 32 3\"".into());
-            };
-            let out = size(o, "output channels")?;
-            let kernel = pair(k, "kernel")?;
-            let (stride, padding, bias) = options(&rest[2..], true)?;
-            let stride = stride.unwrap_or([1, 1]);
-            if out == 0 || kernel.contains(&0) || stride.contains(&0) {
-                return Err("channels, kernel and stride must be at least 1".into());
-            }
-            Ok(LayerSpec::Conv {
-                out,
-                kernel,
-                stride,
-                padding,
-                bias,
-            })
-        }
-        "maxpool" | "maxpool2d" | "avgpool" | "avgpool2d" => {
-            let Some(k) = rest.first() else {
-                return Err(format!("{kind} needs a window size, e.g. \"{kind} 2\""));
-            };
-            let kernel = pair(k, "window")?;
-            let (stride, padding, _) = options(&rest[1..], false)?;
-            let w = PoolWindow {
-                kernel,
-                stride: stride.unwrap_or(kernel),
-                padding,
-            };
-            if kernel.contains(&0) || w.stride.contains(&0) {
-                return Err("window and stride must be at least 1".into());
-            }
-            if (0..2).any(|d| 2 * padding[d] > kernel[d]) {
-                return Err("padding must be at most half the window (as in PyTorch)".into());
-            }
-            Ok(if kind.starts_with("max") {
-                LayerSpec::MaxPool(w)
-            } else {
-                LayerSpec::AvgPool(w)
-            })
-        }
+        "dense" | "linear" | "fc" => parse_dense(&kind, rest),
+        "conv" | "conv2d" => parse_conv(rest),
+        "maxpool" | "maxpool2d" | "avgpool" | "avgpool2d" => parse_pool(&kind, rest),
         "batchnorm" | "bn" | "batchnorm1d" | "batchnorm2d" => {
-            none_after(0)?;
+            none_after(&kind, rest, 0)?;
             Ok(LayerSpec::BatchNorm(match kind.as_str() {
                 "batchnorm1d" => Some(1),
                 "batchnorm2d" => Some(2),
@@ -265,24 +208,13 @@ fn parse_item(words: &[&str]) -> std::result::Result<LayerSpec, String> {
             }))
         }
         "flatten" => {
-            none_after(0)?;
+            none_after(&kind, rest, 0)?;
             Ok(LayerSpec::Flatten)
         }
-        "dropout" => {
-            none_after(1)?;
-            let Some(p) = rest.first() else {
-                return Err("dropout needs a probability, e.g. \"dropout 0.5\"".into());
-            };
-            match p.parse::<f64>() {
-                Ok(p) if (0.0..1.0).contains(&p) => Ok(LayerSpec::Dropout(p)),
-                _ => Err(format!(
-                    "dropout probability must be a number in [0, 1), got \"{p}\""
-                )),
-            }
-        }
+        "dropout" => parse_dropout(&kind, rest),
         other => match Activation::from_name(other) {
             Some(a) => {
-                none_after(0)?;
+                none_after(&kind, rest, 0)?;
                 Ok(LayerSpec::Activation(a))
             }
             None => Err(format!(
@@ -291,6 +223,89 @@ fn parse_item(words: &[&str]) -> std::result::Result<LayerSpec, String> {
                 Activation::ALL.map(|a| a.name()).join(", ")
             )),
         },
+    }
+}
+
+/// An error if layer `kind` has a word after its first `n` ones.
+fn none_after(kind: &str, rest: &[&str], n: usize) -> std::result::Result<(), String> {
+    match rest.get(n) {
+        Some(w) => Err(format!("unexpected \"{w}\" after `{kind}`")),
+        None => Ok(()),
+    }
+}
+
+/// `dense [N]`: N outputs, or (last layer) as many as the data's outputs.
+fn parse_dense(kind: &str, rest: &[&str]) -> std::result::Result<LayerSpec, String> {
+    none_after(kind, rest, 1)?;
+    match rest.first() {
+        None => Ok(LayerSpec::Dense(None)),
+        Some(w) => {
+            let n = size(w, "width")?;
+            if n == 0 {
+                return Err("a dense layer needs at least 1 output".into());
+            }
+            Ok(LayerSpec::Dense(Some(n)))
+        }
+    }
+}
+
+/// `conv O K [stride S] [pad P] [nobias]`.
+fn parse_conv(rest: &[&str]) -> std::result::Result<LayerSpec, String> {
+    let (Some(o), Some(k)) = (rest.first(), rest.get(1)) else {
+        return Err("conv needs OUT_CHANNELS KERNEL, e.g. \"conv 32 3\"".into());
+    };
+    let out = size(o, "output channels")?;
+    let kernel = pair(k, "kernel")?;
+    let (stride, padding, bias) = options(&rest[2..], true)?;
+    let stride = stride.unwrap_or([1, 1]);
+    if out == 0 || kernel.contains(&0) || stride.contains(&0) {
+        return Err("channels, kernel and stride must be at least 1".into());
+    }
+    Ok(LayerSpec::Conv {
+        out,
+        kernel,
+        stride,
+        padding,
+        bias,
+    })
+}
+
+/// `maxpool K [stride S] [pad P]` or `avgpool …`: stride K unless given.
+fn parse_pool(kind: &str, rest: &[&str]) -> std::result::Result<LayerSpec, String> {
+    let Some(k) = rest.first() else {
+        return Err(format!("{kind} needs a window size, e.g. \"{kind} 2\""));
+    };
+    let kernel = pair(k, "window")?;
+    let (stride, padding, _) = options(&rest[1..], false)?;
+    let w = PoolWindow {
+        kernel,
+        stride: stride.unwrap_or(kernel),
+        padding,
+    };
+    if kernel.contains(&0) || w.stride.contains(&0) {
+        return Err("window and stride must be at least 1".into());
+    }
+    if (0..2).any(|d| 2 * padding[d] > kernel[d]) {
+        return Err("padding must be at most half the window (as in PyTorch)".into());
+    }
+    Ok(if kind.starts_with("max") {
+        LayerSpec::MaxPool(w)
+    } else {
+        LayerSpec::AvgPool(w)
+    })
+}
+
+/// `dropout P`, P in [0, 1).
+fn parse_dropout(kind: &str, rest: &[&str]) -> std::result::Result<LayerSpec, String> {
+    none_after(kind, rest, 1)?;
+    let Some(p) = rest.first() else {
+        return Err("dropout needs a probability, e.g. \"dropout 0.5\"".into());
+    };
+    match p.parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(LayerSpec::Dropout(p)),
+        _ => Err(format!(
+            "dropout probability must be a number in [0, 1), got \"{p}\""
+        )),
     }
 }
 
