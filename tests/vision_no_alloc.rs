@@ -2,53 +2,21 @@
 //! tests/no_alloc.rs checks for dense networks): convolution scratch, pooling indices and
 //! BatchNorm statistics live in the workspace.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use downhill::data::Dataset;
 use downhill::layers::ImageShape;
 use downhill::netspec::{parse, resolve};
 use downhill::network::Shape;
 use downhill::optim::{OptimizerConfig, Schedule};
-use downhill::train::{Observer, TrainConfig, train};
+use downhill::train::{TrainConfig, train};
 use downhill::{Init, Network, Rng};
 use rand::SeedableRng;
 
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+mod alloc_watch;
 
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_watch::{Counting, Watch};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-struct Watch {
-    at_second_step: Option<usize>,
-    during: Vec<usize>,
-}
-
-impl Observer for Watch {
-    fn on_step(&mut self, _epoch: usize, step: usize, steps: usize, _: f64) {
-        let now = ALLOCATIONS.load(Ordering::Relaxed);
-        if step == 1 {
-            self.at_second_step = Some(now);
-        } else if step == steps - 1 {
-            self.during.push(now - self.at_second_step.unwrap());
-        }
-    }
-}
 
 #[test]
 fn no_allocation_per_step_with_image_layers() {
