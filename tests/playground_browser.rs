@@ -17,17 +17,24 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-/// Kills the helper processes (server; chromedriver with the browser it started, all in the
-/// driver's own process group) when the test ends, passed or failed.
-struct Kill(Vec<Child>);
+/// Kills the helper processes when the test ends, passed or failed: each child, and for
+/// chromedriver (started as the leader of its own process group) the whole group, so that the
+/// browser it started goes too. The group is signalled by `kill(2)` on its negative id: never
+/// through the `kill` program, which reads an argument like `-13` as a signal number and then
+/// signals every process (pid -1), as it did on CI.
+struct Kill {
+    children: Vec<Child>,
+    groups: Vec<u32>,
+}
 impl Drop for Kill {
     fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(format!("-{}", c.id()))
-                .stderr(Stdio::null())
-                .status();
+        for &g in &self.groups {
+            let g = i32::try_from(g).expect("a process id fits in i32");
+            assert!(g > 1, "refusing to signal process group {g}");
+            // SAFETY: kill(2) takes plain integers; -g names only the driver's own group.
+            unsafe { libc::kill(-g, libc::SIGKILL) };
+        }
+        for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -221,9 +228,13 @@ async fn playground_in_headless_chromium() {
     );
     let downloads = tempfile::tempdir().unwrap();
     let (server, url) = start_server(&site);
-    let mut procs = Kill(vec![server]);
+    let mut procs = Kill {
+        children: vec![server],
+        groups: vec![],
+    };
     let (driver, c) = connect(downloads.path()).await;
-    procs.0.push(driver);
+    procs.groups.push(driver.id());
+    procs.children.push(driver);
 
     // 1. The page loads, the engine starts in its worker, the default spiral network is drawn.
     c.goto(&url).await.unwrap();
