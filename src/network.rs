@@ -997,25 +997,14 @@ fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
         (Layer::AvgPool2d(p), Shape::Image(s)) => {
             Shape::Image(p.output_shape(s).map_err(renamed(&name))?)
         }
-        (Layer::BatchNorm2d(b), Shape::Image(s)) => {
+        // BatchNorm2d on [N, C, H, W], BatchNorm1d on [N, C]: C must be its channel count.
+        (Layer::BatchNorm2d(b), Shape::Image(ImageShape { channels: c, .. }))
+        | (Layer::BatchNorm1d(b), Shape::Flat(c)) => {
             b.validate()?;
-            if s.channels != b.channels {
-                return Err(Error::shape(
-                    name,
-                    format!("[N, {}, H, W]", b.channels),
-                    shape.batch(),
-                ));
-            }
-            shape
-        }
-        (Layer::BatchNorm1d(b), Shape::Flat(w)) => {
-            b.validate()?;
-            if w != b.channels {
-                return Err(Error::shape(
-                    name,
-                    format!("[N, {}]", b.channels),
-                    shape.batch(),
-                ));
+            if c != b.channels {
+                let plane = if shape.image().is_some() { ", H, W" } else { "" };
+                let want = format!("[N, {}{plane}]", b.channels);
+                return Err(Error::shape(name, want, shape.batch()));
             }
             shape
         }
