@@ -685,18 +685,13 @@ impl Ready {
         };
         // Where training starts, kept to test a learning rate should it diverge.
         let (start, start_rng) = (starting_weights(net, resume.as_ref()), rng.clone());
-        let trained = train::train_with(
-            net,
-            &data.train,
-            data.val.as_ref(),
-            optimizer,
-            schedule,
-            cfg,
-            rng,
-            &mut tee,
+        let extras = train::Extras {
+            val: data.val.as_ref(),
+            observer: Some(&mut tee),
             resume,
-            checkpointing,
-        );
+            checkpoint: checkpointing,
+        };
+        let trained = train::train_with(net, &data.train, optimizer, schedule, cfg, rng, extras);
         // After divergence, advice that names a rate tested from the starting weights.
         let report = trained.map_err(|mut e| {
             if let Error::Diverged { lr, advice, .. } = &mut e

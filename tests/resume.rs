@@ -5,7 +5,9 @@
 use assert_cmd::Command;
 use downhill::data::Dataset;
 use downhill::optim::{AdamConfig, OptimizerConfig, Schedule, SgdConfig};
-use downhill::train::{Checkpointing, Every, NoObserver, TrainConfig, TrainState, train_with};
+use downhill::train::{
+    Checkpointing, Every, Extras, NoObserver, TrainConfig, TrainState, train_with,
+};
 use downhill::{Activation, Init, Network, Rng};
 use rand::SeedableRng;
 
@@ -76,17 +78,20 @@ fn run_with(
         every,
         save: &mut save,
     });
+    let extras = Extras {
+        val: Some(&val),
+        observer: Some(&mut NoObserver),
+        resume,
+        checkpoint: ck,
+    };
     train_with(
         &mut net,
         &data,
-        Some(&val),
         opt,
         &Schedule::default(),
         &cfg,
         &mut rng,
-        &mut NoObserver,
-        resume,
-        ck,
+        extras,
     )
     .unwrap();
     (net.params().to_vec(), saved)

@@ -173,14 +173,11 @@ proptest! {
                 let _ = downhill::train::train_with(
                     &mut net,
                     &data,
-                    None,
                     &downhill::optim::OptimizerConfig::default_for("sgd").unwrap(),
                     &Default::default(),
                     &downhill::train::TrainConfig { epochs: 3, batch_size: 4, ..Default::default() },
                     &mut rand::SeedableRng::seed_from_u64(0),
-                    &mut downhill::train::NoObserver,
-                    Some(loaded.state),
-                    None,
+                    downhill::train::Extras { resume: Some(loaded.state), ..Default::default() },
                 );
             }
         }

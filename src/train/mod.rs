@@ -74,25 +74,54 @@ pub fn train<T: Scalar>(
     rng: &mut Rng,
     observer: &mut dyn Observer,
 ) -> Result<TrainReport> {
-    train_with(
-        net, data, val, optimizer, schedule, cfg, rng, observer, None, None,
-    )
+    let extras = Extras {
+        val,
+        observer: Some(observer),
+        ..Extras::default()
+    };
+    train_with(net, data, optimizer, schedule, cfg, rng, extras)
 }
 
-/// [`train`], optionally continuing from a saved [`TrainState`] and taking checkpoints.
-#[allow(clippy::too_many_arguments)]
+/// The optional parts of a training run, for [`train_with`]: a validation set, an observer, a
+/// saved [`TrainState`] to continue from, and checkpoints to take. `Extras::default()` is none
+/// of them.
+pub struct Extras<'a, T> {
+    pub val: Option<&'a Dataset>,
+    pub observer: Option<&'a mut dyn Observer>,
+    pub resume: Option<TrainState<T>>,
+    pub checkpoint: Option<Checkpointing<'a, T>>,
+}
+
+impl<T> Default for Extras<'_, T> {
+    fn default() -> Self {
+        Extras {
+            val: None,
+            observer: None,
+            resume: None,
+            checkpoint: None,
+        }
+    }
+}
+
+/// [`train`] with its optional parts in one [`Extras`]: it can also continue from a saved
+/// [`TrainState`] and take checkpoints.
 pub fn train_with<T: Scalar>(
     net: &mut Network<T>,
     data: &Dataset,
-    val: Option<&Dataset>,
     optimizer: &OptimizerConfig,
     schedule: &Schedule,
     cfg: &TrainConfig,
     rng: &mut Rng,
-    observer: &mut dyn Observer,
-    resume: Option<TrainState<T>>,
-    checkpoint: Option<Checkpointing<'_, T>>,
+    extras: Extras<'_, T>,
 ) -> Result<TrainReport> {
+    let Extras {
+        val,
+        observer,
+        resume,
+        checkpoint,
+    } = extras;
+    let mut no_observer = NoObserver;
+    let observer = observer.unwrap_or(&mut no_observer);
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
     let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
     let r2 = |d: &Dataset| {
