@@ -1002,7 +1002,11 @@ fn image_layer_shape(l: usize, layer: &Layer, shape: Shape) -> Result<Shape> {
         | (Layer::BatchNorm1d(b), Shape::Flat(c)) => {
             b.validate()?;
             if c != b.channels {
-                let plane = if shape.image().is_some() { ", H, W" } else { "" };
+                let plane = if shape.image().is_some() {
+                    ", H, W"
+                } else {
+                    ""
+                };
                 let want = format!("[N, {}{plane}]", b.channels);
                 return Err(Error::shape(name, want, shape.batch()));
             }

@@ -72,7 +72,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::layers::image::{
-    Batch, ImageShape, batch_len, check_len, sum, valid_range, window_counts,
+    Batch, ImageShape, batch_len, check_batch, check_len, sum, valid_range, window_counts,
 };
 #[cfg(target_arch = "x86_64")]
 use crate::layers::image::{as_f32, as_f32_mut};
@@ -276,13 +276,7 @@ impl Conv2d {
             dw,
         )?;
         if let Some(dx) = dx {
-            check_len(
-                &layer,
-                "input gradient",
-                &Batch(input, n),
-                n * input.len(),
-                dx.len(),
-            )?;
+            check_batch(&layer, "input gradient", (input, n), dx.len())?;
         }
         Ok(out)
     }

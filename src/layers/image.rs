@@ -168,6 +168,32 @@ pub(crate) fn check_len(
     Ok(())
 }
 
+/// [`check_len`] for a buffer that holds a whole batch of `n` images of shape `shape`
+/// (`n·C·H·W` elements).
+pub(crate) fn check_batch(
+    layer: &dyn fmt::Display,
+    buffer: &str,
+    (shape, n): (ImageShape, usize),
+    got: usize,
+) -> Result<()> {
+    check_len(layer, buffer, &Batch(shape, n), n * shape.len(), got)
+}
+
+/// The first `count` planes of `a` (each `a_plane` values long) beside the first `count` planes
+/// of `b` (each `b_plane` long): the layers that work plane by plane (pooling; its forward
+/// reads input planes and writes output planes, its backward the other way round) walk their
+/// buffers this way.
+#[inline]
+pub(crate) fn plane_pairs<'a, 'b, A, B>(
+    (a, a_plane): (&'a [A], usize),
+    (b, b_plane): (&'b mut [B], usize),
+    count: usize,
+) -> impl Iterator<Item = (&'a [A], &'b mut [B])> {
+    a.chunks_exact(a_plane)
+        .zip(b.chunks_exact_mut(b_plane))
+        .take(count)
+}
+
 /// Σ v, in 16 interleaved partial sums (so that the adds vectorise instead of waiting on each
 /// other; a plain left-to-right sum of a 26×26 plane costs about 3× as long).
 pub(crate) fn sum<T: crate::tensor::Scalar>(v: &[T]) -> T {

@@ -43,7 +43,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::layers::image::{Batch, ImageShape, Lazy, batch_len, check_len, window_counts};
+use crate::layers::image::{ImageShape, Lazy, batch_len, check_batch, plane_pairs, window_counts};
 #[cfg(target_arch = "x86_64")]
 use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::Scalar;
@@ -135,29 +135,25 @@ impl PoolWindow {
         (0..out.height).flat_map(move |i| (0..out.width).map(move |j| self.window(input, i, j)))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Checks the lengths of the buffers a call on a batch of `n` images of shape `input` was
+    /// given: `inputs` hold batches of that shape (the input, then the input gradient; a backward
+    /// pass without the input checks its gradient as the input), `outputs` batches of the output
+    /// shape (the output or its gradient, then max pooling's indices). Returns the output shape.
     fn check(
         &self,
         name: &str,
-        input: ImageShape,
-        n: usize,
-        x: usize,
-        y: usize,
-        dx: Option<usize>,
+        (input, n): (ImageShape, usize),
+        inputs: &[usize],
+        outputs: &[usize],
     ) -> Result<ImageShape> {
         let out = self.output_shape(name, input)?;
         let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "{name}({self})"));
-        let in_len = batch_len(&layer, n, input)?;
-        check_len(&layer, "input", &Batch(input, n), in_len, x)?;
-        check_len(&layer, "output", &Batch(out, n), n * out.len(), y)?;
-        if let Some(dx) = dx {
-            check_len(
-                &layer,
-                "input gradient",
-                &Batch(input, n),
-                n * input.len(),
-                dx,
-            )?;
+        batch_len(&layer, n, input)?;
+        for (&len, what) in inputs.iter().zip(["input", "input gradient"]) {
+            check_batch(&layer, what, (input, n), len)?;
+        }
+        for (&len, what) in outputs.iter().zip(["output", "indices"]) {
+            check_batch(&layer, what, (out, n), len)?;
         }
         Ok(out)
     }
@@ -222,19 +218,13 @@ impl MaxPool2d {
         x: &[T],
         y: &mut [T],
     ) -> Result<()> {
-        let out = self
-            .0
-            .check("MaxPool2d", input, n, x.len(), y.len(), None)?;
+        let out = self.0.check(MAX, (input, n), &[x.len()], &[y.len()])?;
         let planes = n * input.channels;
         if self.0 == PoolWindow::square(2) {
             max2x2_forward(input, out, &x[..planes * input.plane()], y);
             return Ok(());
         }
-        for (xp, yp) in x
-            .chunks_exact(input.plane())
-            .zip(y.chunks_exact_mut(out.plane()))
-            .take(planes)
-        {
+        for (xp, yp) in plane_pairs((x, input.plane()), (y, out.plane()), planes) {
             for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
                 for (j, v) in yrow.iter_mut().enumerate() {
                     *v = xp[self.argmax(input, xp, i, j)];
@@ -261,31 +251,19 @@ impl MaxPool2d {
         y: &mut [T],
         indices: &mut [u32],
     ) -> Result<()> {
-        let out = self
-            .0
-            .check("MaxPool2d", input, n, x.len(), y.len(), None)?;
-        let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "MaxPool2d({})", self.0));
-        check_len(
-            &layer,
-            "indices",
-            &Batch(out, n),
-            n * out.len(),
-            indices.len(),
-        )?;
+        let outputs = [y.len(), indices.len()];
+        let out = self.0.check(MAX, (input, n), &[x.len()], &outputs)?;
         if input.plane() > u32::MAX as usize {
             return Err(Error::shape(
-                format!("{layer} indices"),
+                format!("MaxPool2d({}) indices", self.0),
                 "planes of at most 2³² pixels",
                 input,
             ));
         }
         let planes = n * input.channels;
+        let (x, y) = (&x[..planes * input.plane()], &mut y[..planes * out.plane()]);
+        let indices = &mut indices[..planes * out.plane()];
         if self.0 == PoolWindow::square(2) {
-            let x = &x[..planes * input.plane()];
-            let (y, indices) = (
-                &mut y[..planes * out.plane()],
-                &mut indices[..planes * out.plane()],
-            );
             #[cfg(target_arch = "x86_64")]
             if let (Some(x), Some(y), true) = (
                 as_f32(x),
@@ -299,11 +277,10 @@ impl MaxPool2d {
             max2x2_forward_indexed(input, out, x, y, indices);
             return Ok(());
         }
-        for ((xp, yp), ip) in x
+        let outs = y.chunks_exact_mut(out.plane());
+        for (xp, (yp, ip)) in x
             .chunks_exact(input.plane())
-            .zip(y.chunks_exact_mut(out.plane()))
-            .zip(indices.chunks_exact_mut(out.plane()))
-            .take(planes)
+            .zip(outs.zip(indices.chunks_exact_mut(out.plane())))
         {
             for (k, (v, at)) in yp.iter_mut().zip(ip.iter_mut()).enumerate() {
                 let a = self.argmax(input, xp, k / out.width, k % out.width);
@@ -323,21 +300,13 @@ impl MaxPool2d {
         dy: &[T],
         dx: &mut [T],
     ) -> Result<()> {
-        let out = self
-            .0
-            .check("MaxPool2d", input, n, dx.len(), dy.len(), None)?;
-        let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "MaxPool2d({})", self.0));
-        check_len(
-            &layer,
-            "indices",
-            &Batch(out, n),
-            n * out.len(),
-            indices.len(),
-        )?;
+        let outputs = [dy.len(), indices.len()];
+        let out = self.0.check(MAX, (input, n), &[dx.len()], &outputs)?;
         let planes = n * input.channels;
+        let grads = dy.chunks_exact(out.plane());
         for ((ip, dyp), dxp) in indices
             .chunks_exact(out.plane())
-            .zip(dy.chunks_exact(out.plane()))
+            .zip(grads)
             .zip(dx.chunks_exact_mut(input.plane()))
             .take(planes)
         {
@@ -345,7 +314,7 @@ impl MaxPool2d {
             for (&at, &d) in ip.iter().zip(dyp) {
                 let Some(g) = dxp.get_mut(at as usize) else {
                     return Err(Error::shape(
-                        format!("{layer} index"),
+                        format!("MaxPool2d({}) index", self.0),
                         format!("below {} (an offset in a {input} plane)", input.plane()),
                         at,
                     ));
@@ -366,19 +335,16 @@ impl MaxPool2d {
         dy: &[T],
         dx: &mut [T],
     ) -> Result<()> {
-        let out = self
-            .0
-            .check("MaxPool2d", input, n, x.len(), dy.len(), Some(dx.len()))?;
+        let inputs = [x.len(), dx.len()];
+        let out = self.0.check(MAX, (input, n), &inputs, &[dy.len()])?;
         let planes = n * input.channels;
         if self.0 == PoolWindow::square(2) {
             max2x2_backward(input, out, &x[..planes * input.plane()], dy, dx);
             return Ok(());
         }
-        for ((xp, dyp), dxp) in x
-            .chunks_exact(input.plane())
-            .zip(dy.chunks_exact(out.plane()))
-            .zip(dx.chunks_exact_mut(input.plane()))
-            .take(planes)
+        let grads = dy.chunks_exact(out.plane());
+        for ((xp, dxp), dyp) in
+            plane_pairs((x, input.plane()), (dx, input.plane()), planes).zip(grads)
         {
             dxp.fill(T::zero());
             for (i, dyrow) in dyp.chunks_exact(out.width).enumerate() {
@@ -390,6 +356,10 @@ impl MaxPool2d {
         Ok(())
     }
 }
+
+/// The layer names the buffer checks give.
+const MAX: &str = "MaxPool2d";
+const AVG: &str = "AvgPool2d";
 
 /// Index (0–3, row-major) of the first maximum of a 2×2 window, PyTorch's rule.
 #[inline(always)]
@@ -514,15 +484,9 @@ impl AvgPool2d {
         x: &[T],
         y: &mut [T],
     ) -> Result<()> {
-        let out = self
-            .0
-            .check("AvgPool2d", input, n, x.len(), y.len(), None)?;
+        let out = self.0.check(AVG, (input, n), &[x.len()], &[y.len()])?;
         let planes = n * input.channels;
-        for (xp, yp) in x
-            .chunks_exact(input.plane())
-            .zip(y.chunks_exact_mut(out.plane()))
-            .take(planes)
-        {
+        for (xp, yp) in plane_pairs((x, input.plane()), (y, out.plane()), planes) {
             for (v, (h0, h1, w0, w1, div)) in yp.iter_mut().zip(self.0.windows(input, out)) {
                 let mut s = T::zero();
                 for h in h0..h1 {
@@ -544,15 +508,8 @@ impl AvgPool2d {
         dy: &[T],
         dx: &mut [T],
     ) -> Result<()> {
-        let out = self
-            .0
-            .check("AvgPool2d", input, n, dx.len(), dy.len(), None)?;
-        let planes = n * input.channels;
-        for (dyp, dxp) in dy
-            .chunks_exact(out.plane())
-            .zip(dx.chunks_exact_mut(input.plane()))
-            .take(planes)
-        {
+        let out = self.0.check(AVG, (input, n), &[dx.len()], &[dy.len()])?;
+        for (dyp, dxp) in plane_pairs((dy, out.plane()), (dx, input.plane()), n * input.channels) {
             dxp.fill(T::zero());
             for (&d, (h0, h1, w0, w1, div)) in dyp.iter().zip(self.0.windows(input, out)) {
                 let g = d / T::c(div as f64);
