@@ -7,7 +7,7 @@ mod convnet;
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use downhill::data::{BatchBuf, Dataset, Features, Targets};
-use downhill::layers::{Activation, BatchNorm, Conv2d, Dense, ImageShape, MaxPool2d};
+use downhill::layers::{Activation, BatchNorm, BnStats, Conv2d, Dense, ImageShape, MaxPool2d};
 use downhill::optim::OptimizerConfig;
 use downhill::tensor::{Beta, MatView, Threads, gemm};
 
@@ -331,12 +331,12 @@ fn pool_norm(c: &mut Criterion) {
     });
     g.bench_function("batchnorm2d 32×26×26 train backward", |bench| {
         bench.iter(|| {
-            bn.backward_train(
+            bn.backward(
                 N,
                 input.plane(),
                 &x,
                 &gamma,
-                &saved,
+                BnStats::Saved(&saved),
                 &dy,
                 &mut dg,
                 &mut db,

@@ -18,7 +18,7 @@ mod convnet;
 use std::hint::black_box;
 use std::time::Instant;
 
-use downhill::layers::{BatchNorm, Conv2d, ImageShape, MaxPool2d};
+use downhill::layers::{BatchNorm, BnStats, Conv2d, ImageShape, MaxPool2d};
 use downhill::tensor::{Beta, MatView, Threads, gemm};
 
 fn data(n: usize) -> Vec<f32> {
@@ -325,12 +325,12 @@ fn layers() {
     let bk = SCALE
         * min_time(REPS, || {
             let dx = Some(black_box(&mut dx[..]));
-            bn.backward_train(
+            bn.backward(
                 N,
                 s,
                 &x,
                 &gamma,
-                &saved,
+                BnStats::Saved(&saved),
                 &dy,
                 &mut dg,
                 &mut db,

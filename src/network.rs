@@ -27,7 +27,7 @@
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::layers::{Activation, Dense, ImageShape, Layer, dropout};
+use crate::layers::{Activation, BnStats, Dense, ImageShape, Layer, dropout};
 use crate::loss::{BatchTargets, ClassWeights, Loss};
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
@@ -735,15 +735,15 @@ impl<T: Scalar> Network<T> {
                 let spatial = self.widths[l] / c;
                 let gamma = &self.params[off..off + c];
                 let (dgamma, dbeta) = grads[off..off + 2 * c].split_at_mut(c);
-                if train {
-                    b.backward_train(n, spatial, x, gamma, &bn.saved, dy, dgamma, dbeta, dx, beta)
-                        .expect(BUILT);
+                let stats = if train {
+                    BnStats::Saved(&bn.saved)
                 } else {
-                    let stats = &self.buffers[self.buffer_offsets[l]..][..2 * c];
-                    let (rm, rv) = stats.split_at(c);
-                    b.backward_eval(n, spatial, x, gamma, rm, rv, dy, dgamma, dbeta, dx, beta)
-                        .expect(BUILT);
-                }
+                    let running = &self.buffers[self.buffer_offsets[l]..][..2 * c];
+                    let (mean, var) = running.split_at(c);
+                    BnStats::Running { mean, var }
+                };
+                b.backward(n, spatial, x, gamma, stats, dy, dgamma, dbeta, dx, beta)
+                    .expect(BUILT);
             }
             Layer::Flatten => {
                 if let Some(dx) = dx {

@@ -12,7 +12,7 @@
 mod vision_golden;
 
 use downhill::layers::pool::PoolWindow;
-use downhill::layers::{AvgPool2d, BatchNorm, Conv2d, ImageShape, MaxPool2d};
+use downhill::layers::{AvgPool2d, BatchNorm, BnStats, Conv2d, ImageShape, MaxPool2d};
 use downhill::tensor::{Beta, Scalar, Threads};
 use vision_golden as g;
 
@@ -722,12 +722,12 @@ fn batchnorm_gradients_match_finite_differences() {
         )
         .unwrap();
         let (mut dx, mut dg, mut db) = (vec![0.0; len], vec![0.0; c], vec![0.0; c]);
-        bn.backward_train(
+        bn.backward(
             n,
             s,
             &x,
             &gamma,
-            &saved,
+            BnStats::Saved(&saved),
             &r,
             &mut dg,
             &mut db,
@@ -754,13 +754,15 @@ fn batchnorm_gradients_match_finite_differences() {
                 .unwrap();
             dot(&y, &r)
         };
-        bn.backward_eval(
+        bn.backward(
             n,
             s,
             &x,
             &gamma,
-            &rm,
-            &rv,
+            BnStats::Running {
+                mean: &rm,
+                var: &rv,
+            },
             &r,
             &mut dg,
             &mut db,
@@ -848,12 +850,12 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
                 n, s, &x, &gamma, &beta, &mut rm, &mut rv, &mut t, &mut y, &mut saved,
             )
             .unwrap();
-            bn.backward_train(
+            bn.backward(
                 n,
                 s,
                 &x,
                 &gamma,
-                &saved,
+                BnStats::Saved(&saved),
                 &r,
                 &mut dg,
                 &mut db,
@@ -873,13 +875,15 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
         let x = seq::<T>(len, 0.29, 2.3);
         bn.forward_eval(n, s, &x, &gamma, &beta, &rm, &rv, &mut y)
             .unwrap();
-        bn.backward_eval(
+        bn.backward(
             n,
             s,
             &x,
             &gamma,
-            &rm,
-            &rv,
+            BnStats::Running {
+                mean: &rm,
+                var: &rv,
+            },
             &r,
             &mut dg,
             &mut db,

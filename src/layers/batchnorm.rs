@@ -60,6 +60,16 @@ pub struct BatchNorm {
     pub momentum: f64,
 }
 
+/// The statistics a forward pass normalised with, as [`BatchNorm::backward`] is given them.
+#[derive(Clone, Copy, Debug)]
+pub enum BnStats<'a, T> {
+    /// Training mode: the `saved` buffer of [`BatchNorm::forward_train`] (the batch's mean and
+    /// 1/√(σ² + ε) per channel); the gradient flows through them.
+    Saved(&'a [T]),
+    /// Eval mode: the running mean and variance, constants.
+    Running { mean: &'a [T], var: &'a [T] },
+}
+
 /// The per-channel statistics one backward pass normalised with.
 enum Stats<'a, T> {
     /// The batch's mean and 1/√(σ² + ε), saved by the training forward: gradients flow through.
@@ -313,23 +323,31 @@ impl BatchNorm {
         }
     }
 
-    /// Training-mode backward, given the forward input `x`, the statistics `saved` by
-    /// [`BatchNorm::forward_train`] and `dy` = ∂L/∂y: writes or accumulates ∂L/∂γ, ∂L/∂β and
-    /// writes ∂L/∂x (through the batch statistics) if asked.
+    /// Backward pass, given the forward input `x`, the statistics the forward pass normalised
+    /// with (`stats`: in training mode the `saved` buffer of [`BatchNorm::forward_train`], in
+    /// eval mode the running statistics) and `dy` = ∂L/∂y: writes or accumulates ∂L/∂γ, ∂L/∂β
+    /// and writes ∂L/∂x if asked — through the batch statistics in training mode, as
+    /// δy·γ/√(var + ε) in eval mode, where the running statistics are constants.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward_train<T: Scalar>(
+    pub fn backward<T: Scalar>(
         &self,
         n: usize,
         spatial: usize,
         x: &[T],
         gamma: &[T],
-        saved: &[T],
+        stats: BnStats<'_, T>,
         dy: &[T],
         dgamma: &mut [T],
         dbeta: &mut [T],
         dx: Option<&mut [T]>,
         beta: Beta,
     ) -> Result<()> {
+        let (first, second) = match stats {
+            BnStats::Saved(s) => (("saved statistics", s.len()), ("saved statistics", s.len())),
+            BnStats::Running { mean, var } => {
+                (("running_mean", mean.len()), ("running_var", var.len()))
+            }
+        };
         self.check_backward(
             n,
             spatial,
@@ -338,51 +356,22 @@ impl BatchNorm {
             dx.as_deref(),
             &[
                 ("weight γ", gamma.len()),
-                ("saved statistics", saved.len()),
+                first,
+                second,
                 ("weight gradient", dgamma.len()),
                 ("bias gradient", dbeta.len()),
             ],
         )?;
-        let (mean, istd) = saved.split_at(self.channels);
-        let stats = Stats::Batch { mean, istd };
-        self.backward_with(n, spatial, x, gamma, &stats, dy, dgamma, dbeta, dx, beta);
-        Ok(())
-    }
-
-    /// Eval-mode backward: the running statistics are constants, so ∂L/∂x = δy·γ/√(var + ε).
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_eval<T: Scalar>(
-        &self,
-        n: usize,
-        spatial: usize,
-        x: &[T],
-        gamma: &[T],
-        running_mean: &[T],
-        running_var: &[T],
-        dy: &[T],
-        dgamma: &mut [T],
-        dbeta: &mut [T],
-        dx: Option<&mut [T]>,
-        beta: Beta,
-    ) -> Result<()> {
-        self.check_backward(
-            n,
-            spatial,
-            x,
-            dy,
-            dx.as_deref(),
-            &[
-                ("weight γ", gamma.len()),
-                ("running_mean", running_mean.len()),
-                ("running_var", running_var.len()),
-                ("weight gradient", dgamma.len()),
-                ("bias gradient", dbeta.len()),
-            ],
-        )?;
-        let stats = Stats::Running {
-            mean: running_mean,
-            var: running_var,
-            eps: self.eps,
+        let stats = match stats {
+            BnStats::Saved(saved) => {
+                let (mean, istd) = saved.split_at(self.channels);
+                Stats::Batch { mean, istd }
+            }
+            BnStats::Running { mean, var } => Stats::Running {
+                mean,
+                var,
+                eps: self.eps,
+            },
         };
         self.backward_with(n, spatial, x, gamma, &stats, dy, dgamma, dbeta, dx, beta);
         Ok(())

@@ -13,7 +13,7 @@ pub mod image;
 pub mod pool;
 
 pub use activation::Activation;
-pub use batchnorm::BatchNorm;
+pub use batchnorm::{BatchNorm, BnStats};
 pub use conv::Conv2d;
 pub use dense::Dense;
 pub use image::ImageShape;
