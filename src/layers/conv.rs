@@ -70,6 +70,8 @@
 
 use std::fmt;
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::layers::image::{
     Batch, ImageShape, batch_len, check_batch, check_len, sum, valid_range, window_counts,
@@ -477,29 +479,43 @@ impl Conv2d {
     /// `nn.functional.unfold` with this layer's kernel, stride and padding. `u` holds at least
     /// `K·P` elements.
     pub fn unfold<T: Scalar>(&self, input: ImageShape, x: &[T], u: &mut [T]) -> Result<()> {
-        let out = self.output_shape(input)?;
-        let kp = self.patch_len() * out.plane();
-        if x.len() < input.len() || u.len() < kp {
-            let (layer, shape) = (self.to_string(), input.batch(1));
-            check_len(&layer, "input", &shape, input.len(), x.len())?;
-            check_len(&layer, "patch matrix", &shape, kp, u.len())?;
-        }
-        im2col(self, input, out, &x[..input.len()], &mut u[..kp]);
-        Ok(())
+        self.checked_patches(Patches::Unfold, input, x, u)
     }
 
     /// The adjoint of [`Conv2d::unfold`] — PyTorch's `nn.functional.fold`: overwrites the image
     /// `dx` (shape `input`) with the sum, over the patch entries copied from each pixel, of the
     /// entries of `du` (K × P).
     pub fn fold<T: Scalar>(&self, input: ImageShape, du: &[T], dx: &mut [T]) -> Result<()> {
+        self.checked_patches(Patches::Fold, input, du, dx)
+    }
+
+    /// [`Conv2d::unfold`] (`from` the image, `to` the patch matrix) or [`Conv2d::fold`] (the
+    /// other way) once the image and the patch matrix are checked to hold enough.
+    fn checked_patches<T: Scalar>(
+        &self,
+        way: Patches,
+        input: ImageShape,
+        from: &[T],
+        to: &mut [T],
+    ) -> Result<()> {
         let out = self.output_shape(input)?;
         let kp = self.patch_len() * out.plane();
-        if dx.len() < input.len() || du.len() < kp {
+        let ((image, image_len, patch_len), (from_len, to_len)) = match way {
+            Patches::Unfold => (("input", from.len(), to.len()), (input.len(), kp)),
+            Patches::Fold => (("image", to.len(), from.len()), (kp, input.len())),
+        };
+        if image_len < input.len() || patch_len < kp {
             let (layer, shape) = (self.to_string(), input.batch(1));
-            check_len(&layer, "image", &shape, input.len(), dx.len())?;
-            check_len(&layer, "patch matrix", &shape, kp, du.len())?;
+            check_len(&layer, image, &shape, input.len(), image_len)?;
+            check_len(&layer, "patch matrix", &shape, kp, patch_len)?;
         }
-        col2im(self, input, out, &du[..kp], dx);
+        patches(
+            way,
+            self,
+            (input, out),
+            &from[..from_len],
+            &mut to[..to_len],
+        );
         Ok(())
     }
 
@@ -599,6 +615,48 @@ impl Conv2d {
     }
 }
 
+/// Kernel tap (p, q) of a convolution from images of shape `input` to `out`: the output rows
+/// `rows` and columns `cols` whose input pixel (oh·sh + p − ph, ow·sw + q − pw) lies inside the
+/// image (the others read padding), and `iw0`, the input column of output column `cols.start`.
+/// The one place the convolution's index arithmetic lives: im2col, col2im and the direct loops
+/// all walk these.
+#[derive(Clone, Debug)]
+struct Tap {
+    p: usize,
+    q: usize,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    iw0: usize,
+}
+
+impl Tap {
+    /// The input row that output row `oh` (in `rows`) reads through this tap.
+    #[inline]
+    fn input_row(&self, conv: &Conv2d, oh: usize) -> usize {
+        oh * conv.stride[0] + self.p - conv.padding[0]
+    }
+}
+
+/// The kh·kw taps of one input channel, in the order of the patch matrix's rows (p, then q).
+#[inline]
+fn kernel_taps(conv: &Conv2d, input: ImageShape, out: ImageShape) -> impl Iterator<Item = Tap> {
+    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
+    (0..kh).flat_map(move |p| {
+        let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
+        (0..kw).map(move |q| {
+            let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
+            Tap {
+                p,
+                q,
+                rows: oh_lo..oh_hi,
+                cols: lo..hi,
+                // Exact whenever `cols` is not empty (then lo·sw + q ≥ pw).
+                iw0: (lo * sw + q).saturating_sub(pw),
+            }
+        })
+    })
+}
+
 /// Calls `f(p, q, oh, ih, (lo, hi), iw0)` for every kernel tap (p, q) and output row `oh` whose
 /// input row `ih` is inside the image, with the output columns `lo..hi` whose input columns are
 /// inside it, the first of which is `iw0`.
@@ -609,18 +667,19 @@ fn taps(
     out: ImageShape,
     mut f: impl FnMut(usize, usize, usize, usize, (usize, usize), usize),
 ) {
-    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
-    for p in 0..kh {
-        let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
-        for q in 0..kw {
-            let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
-            if lo >= hi {
-                continue;
-            }
-            let iw0 = lo * sw + q - pw;
-            for oh in oh_lo..oh_hi {
-                f(p, q, oh, oh * sh + p - ph, (lo, hi), iw0);
-            }
+    for t in kernel_taps(conv, input, out) {
+        if t.cols.is_empty() {
+            continue;
+        }
+        for oh in t.rows.clone() {
+            f(
+                t.p,
+                t.q,
+                oh,
+                t.input_row(conv, oh),
+                (t.cols.start, t.cols.end),
+                t.iw0,
+            );
         }
     }
 }
@@ -673,15 +732,47 @@ fn scatter_strided<T: Scalar>(a: T, d: &[T], x: &mut [T], start: usize, stride: 
 /// Uₙ (K × P) from one image: row (c, p, q) holds X[c, i·sh + p − ph, j·sw + q − pw] for every
 /// output position (i, j), 0 where that falls in the padding.
 fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T], u: &mut [T]) {
+    patches(Patches::Unfold, conv, (input, out), x, u)
+}
+
+/// ∂L/∂Xₙ = col2im(δUₙ): overwrites `dx` (one image) with the sum, over the patch entries copied
+/// from each pixel by [`im2col`], of their gradients.
+fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T], dx: &mut [T]) {
+    patches(Patches::Fold, conv, (input, out), du, dx)
+}
+
+/// Which way [`patches`] moves values between an image and its patch matrix.
+#[derive(Clone, Copy)]
+enum Patches {
+    /// im2col: image → patch matrix.
+    Unfold,
+    /// col2im: patch matrix → image (the adjoint, summing).
+    Fold,
+}
+
+/// [`im2col`] (`from` the image, `to` the patch matrix) or [`col2im`] (the other way): by the
+/// AVX-512 kernels for `f32` when they take this layer and input, else by the portable loops.
+fn patches<T: Scalar>(
+    way: Patches,
+    conv: &Conv2d,
+    (input, out): (ImageShape, ImageShape),
+    from: &[T],
+    to: &mut [T],
+) {
     #[cfg(target_arch = "x86_64")]
     if avx512::Kernels::fits(conv, input, out)
-        && let (Some(x), Some(u)) = (as_f32(x), as_f32_mut(u))
+        && let (Some(from), Some(to)) = (as_f32(from), as_f32_mut(to))
         && let Some(kernels) = avx512::Kernels::detect()
     {
-        kernels.unfold(conv, input, out, x, u);
-        return;
+        return match way {
+            Patches::Unfold => kernels.unfold(conv, input, out, from, to),
+            Patches::Fold => kernels.fold(conv, input, out, from, to),
+        };
     }
-    im2col_generic(conv, input, out, x, u)
+    match way {
+        Patches::Unfold => im2col_generic(conv, input, out, from, to),
+        Patches::Fold => col2im_generic(conv, input, out, from, to),
+    }
 }
 
 /// [`im2col`] for any stride and element type, in portable code.
@@ -693,48 +784,29 @@ fn im2col_generic<T: Scalar>(
     x: &[T],
     u: &mut [T],
 ) {
-    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
+    let sw = conv.stride[1];
     let mut rows = u.chunks_exact_mut(out.plane());
     for xc in x.chunks_exact(input.plane()) {
-        for p in 0..kh {
-            let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
-            for q in 0..kw {
-                let row = rows.next().expect("patch matrix has K rows");
-                let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
-                for (oh, urow) in row.chunks_exact_mut(out.width).enumerate() {
-                    if oh < oh_lo || oh >= oh_hi || lo >= hi {
-                        urow.fill(T::zero());
-                        continue;
-                    }
-                    let xrow = &xc[(oh * sh + p - ph) * input.width..][..input.width];
-                    urow[..lo].fill(T::zero());
-                    urow[hi..].fill(T::zero());
-                    let iw0 = lo * sw + q - pw;
-                    if sw == 1 {
-                        urow[lo..hi].copy_from_slice(&xrow[iw0..iw0 + hi - lo]);
-                    } else {
-                        for (j, v) in urow[lo..hi].iter_mut().enumerate() {
-                            *v = xrow[iw0 + j * sw];
-                        }
+        for (tap, row) in kernel_taps(conv, input, out).zip(&mut rows) {
+            let (lo, hi, iw0) = (tap.cols.start, tap.cols.end, tap.iw0);
+            for (oh, urow) in row.chunks_exact_mut(out.width).enumerate() {
+                if !tap.rows.contains(&oh) || lo >= hi {
+                    urow.fill(T::zero());
+                    continue;
+                }
+                let xrow = &xc[tap.input_row(conv, oh) * input.width..][..input.width];
+                urow[..lo].fill(T::zero());
+                urow[hi..].fill(T::zero());
+                if sw == 1 {
+                    urow[lo..hi].copy_from_slice(&xrow[iw0..iw0 + hi - lo]);
+                } else {
+                    for (j, v) in urow[lo..hi].iter_mut().enumerate() {
+                        *v = xrow[iw0 + j * sw];
                     }
                 }
             }
         }
     }
-}
-
-/// ∂L/∂Xₙ = col2im(δUₙ): overwrites `dx` (one image) with the sum, over the patch entries copied
-/// from each pixel by [`im2col`], of their gradients.
-fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T], dx: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if avx512::Kernels::fits(conv, input, out)
-        && let (Some(du), Some(dx)) = (as_f32(du), as_f32_mut(dx))
-        && let Some(kernels) = avx512::Kernels::detect()
-    {
-        kernels.fold(conv, input, out, du, dx);
-        return;
-    }
-    col2im_generic(conv, input, out, du, dx)
 }
 
 /// [`col2im`] for any stride and element type, in portable code.
@@ -746,31 +818,26 @@ fn col2im_generic<T: Scalar>(
     du: &[T],
     dx: &mut [T],
 ) {
-    let ([kh, kw], [sh, sw], [ph, pw]) = (conv.kernel, conv.stride, conv.padding);
+    let sw = conv.stride[1];
     let dx = &mut dx[..input.len()];
     dx.fill(T::zero());
     let mut rows = du.chunks_exact(out.plane());
     for dxc in dx.chunks_exact_mut(input.plane()) {
-        for p in 0..kh {
-            let (oh_lo, oh_hi) = valid_range(out.height, input.height, sh, p, ph);
-            for q in 0..kw {
-                let row = rows.next().expect("patch matrix has K rows");
-                let (lo, hi) = valid_range(out.width, input.width, sw, q, pw);
-                if lo >= hi {
-                    continue;
-                }
-                let iw0 = lo * sw + q - pw;
-                for oh in oh_lo..oh_hi {
-                    let durow = &row[oh * out.width..][lo..hi];
-                    let dxrow = &mut dxc[(oh * sh + p - ph) * input.width..];
-                    if sw == 1 {
-                        for (d, &g) in dxrow[iw0..iw0 + durow.len()].iter_mut().zip(durow) {
-                            *d += g;
-                        }
-                    } else {
-                        for (j, &g) in durow.iter().enumerate() {
-                            dxrow[iw0 + j * sw] += g;
-                        }
+        for (tap, row) in kernel_taps(conv, input, out).zip(&mut rows) {
+            if tap.cols.is_empty() {
+                continue;
+            }
+            let iw0 = tap.iw0;
+            for oh in tap.rows.clone() {
+                let durow = &row[oh * out.width..][tap.cols.clone()];
+                let dxrow = &mut dxc[tap.input_row(conv, oh) * input.width..];
+                if sw == 1 {
+                    for (d, &g) in dxrow[iw0..iw0 + durow.len()].iter_mut().zip(durow) {
+                        *d += g;
+                    }
+                } else {
+                    for (j, &g) in durow.iter().enumerate() {
+                        dxrow[iw0 + j * sw] += g;
                     }
                 }
             }
