@@ -278,11 +278,15 @@ pub const PATIENCE_STEPS: usize = 500;
 /// epochs, or enough epochs for [`PATIENCE_STEPS`] steps if that is more — ten epochs of a
 /// 150-row table are 30 steps, too few to tell a plateau from noise.
 pub fn patience_for(n: usize, batch: BatchSize) -> usize {
-    let steps_per_epoch = match batch {
+    DEFAULT_PATIENCE.max(PATIENCE_STEPS.div_ceil(steps_per_epoch(n, batch)))
+}
+
+/// Optimiser steps in one epoch of `n` examples (at least one) in batches of `batch`.
+fn steps_per_epoch(n: usize, batch: BatchSize) -> usize {
+    match batch {
         BatchSize::Examples(b) => n.max(1).div_ceil(b),
         BatchSize::Full => 1,
-    };
-    DEFAULT_PATIENCE.max(PATIENCE_STEPS.div_ceil(steps_per_epoch))
+    }
 }
 /// The epoch rule's target number of optimiser steps, and its bounds (see [`epochs_for`]).
 pub const TARGET_STEPS: usize = 10_000;
@@ -295,12 +299,8 @@ pub const MAX_EPOCHS: usize = 200;
 /// batch 64) instead of 20 (60 steps), and 60,000 images get 20. Early stopping (on by default
 /// with a validation split) usually ends the run sooner.
 pub fn epochs_for(n: usize, batch: BatchSize) -> usize {
-    let steps_per_epoch = match batch {
-        BatchSize::Examples(b) => n.max(1).div_ceil(b),
-        BatchSize::Full => 1,
-    };
     TARGET_STEPS
-        .div_ceil(steps_per_epoch)
+        .div_ceil(steps_per_epoch(n, batch))
         .clamp(MIN_EPOCHS, MAX_EPOCHS)
 }
 

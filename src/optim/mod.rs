@@ -213,6 +213,11 @@ pub(crate) fn non_negative(name: &'static str, v: f64) -> Result<()> {
     check(name, v, v >= 0.0, "must be ≥ 0")
 }
 
+/// [`check`] of a setting that must be in [0, 1].
+pub(crate) fn unit_interval(name: &'static str, v: f64) -> Result<()> {
+    check(name, v, (0.0..=1.0).contains(&v), "must be in [0, 1]")
+}
+
 /// A momentum coefficient μ in [0, 1] (as scikit-learn requires; PyTorch checks only μ ≥ 0): with
 /// μ > 1 the velocity v ← μ·v + g grows without bound even where the gradient is zero.
 pub(crate) fn momentum_range(v: f64) -> Result<()> {

@@ -13,7 +13,7 @@
 //!
 //! Defaults (PyTorch's): η = 0.01, α = 0.99, ε = 1e-8, μ = 0, centered off, λ = 0.
 
-use super::{Optimizer, check, momentum_range, non_negative, restore};
+use super::{Optimizer, momentum_range, non_negative, restore, unit_interval};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
@@ -44,12 +44,7 @@ impl Default for RmsPropConfig {
 
 impl RmsPropConfig {
     pub fn validate(&self) -> Result<()> {
-        check(
-            "alpha",
-            self.alpha,
-            (0.0..=1.0).contains(&self.alpha),
-            "must be in [0, 1]",
-        )?;
+        unit_interval("alpha", self.alpha)?;
         non_negative("eps", self.eps)?;
         momentum_range(self.momentum)?;
         non_negative("weight_decay", self.weight_decay)

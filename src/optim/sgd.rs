@@ -13,7 +13,7 @@
 //! Defaults (PyTorch's): η = 0.01 here (PyTorch has none), μ = 0, τ = 0, λ = 0, Nesterov off.
 //! With μ = 0 this is the notes' plain step w ← w − η∇L. Nesterov needs μ > 0 and τ = 0.
 
-use super::{Optimizer, check, momentum_range, non_negative, restore};
+use super::{Optimizer, momentum_range, non_negative, restore, unit_interval};
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
@@ -43,12 +43,7 @@ impl Default for SgdConfig {
 impl SgdConfig {
     pub fn validate(&self) -> Result<()> {
         momentum_range(self.momentum)?;
-        check(
-            "dampening",
-            self.dampening,
-            (0.0..=1.0).contains(&self.dampening),
-            "must be in [0, 1]",
-        )?;
+        unit_interval("dampening", self.dampening)?;
         non_negative("weight_decay", self.weight_decay)?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(Error::setting(
