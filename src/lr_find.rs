@@ -345,26 +345,22 @@ pub fn picture(path: &std::path::Path, r: &LrFindResult) -> Result<()> {
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            let raw = RGBColor(31, 119, 180).mix(0.35);
-            chart
-                .draw_series(LineSeries::new(
-                    r.curve.iter().map(|p| (p.lr, clip(p.loss))),
-                    raw.stroke_width(1),
-                ))
-                .map_err(|e| e.to_string())?
-                .label("batch loss")
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], raw));
-            let smooth = RGBColor(31, 119, 180);
-            chart
-                .draw_series(LineSeries::new(
-                    r.curve.iter().map(|p| (p.lr, clip(p.smoothed))),
-                    smooth.stroke_width(2),
-                ))
-                .map_err(|e| e.to_string())?
-                .label("smoothed")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], smooth.stroke_width(2))
-                });
+            // The raw and the smoothed loss: one line each, the same blue, the raw one faint.
+            let blue = RGBColor(31, 119, 180);
+            let lines: [(fn(&LrPoint) -> f64, ShapeStyle, &str); 2] = [
+                (|p| p.loss, blue.mix(0.35).stroke_width(1), "batch loss"),
+                (|p| p.smoothed, blue.stroke_width(2), "smoothed"),
+            ];
+            for (value, style, label) in lines {
+                chart
+                    .draw_series(LineSeries::new(
+                        r.curve.iter().map(|p| (p.lr, clip(value(p)))),
+                        style,
+                    ))
+                    .map_err(|e| e.to_string())?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            }
             let mark = RGBColor(214, 39, 40);
             chart
                 .draw_series(std::iter::once(PathElement::new(

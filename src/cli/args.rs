@@ -463,16 +463,10 @@ fn parse_batch(s: &str) -> Result<BatchSize, String> {
 impl NetworkFlags {
     /// Writes the flags that were given over `s`.
     pub fn apply(&self, s: &mut Settings) {
-        if let Some(v) = &self.hidden {
-            s.hidden = v.clone();
-        }
+        set(&mut s.hidden, self.hidden.clone());
         set(&mut s.activation, self.activation);
-        if self.loss.is_some() {
-            s.loss = self.loss;
-        }
-        if self.init_scheme.is_some() {
-            s.init_scheme = self.init_scheme;
-        }
+        over(&self.loss, &mut s.loss);
+        over(&self.init_scheme, &mut s.init_scheme);
         set(&mut s.dropout, self.dropout);
         set(&mut s.l2, self.l2);
         set(&mut s.seed, self.seed);
