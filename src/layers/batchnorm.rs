@@ -167,6 +167,28 @@ impl BatchNorm {
         Ok(())
     }
 
+    /// The checks both forward passes share: the input `x` and output `y` are batches; γ, β,
+    /// the running mean and variance (`params`: their lengths, in that order) and, in training,
+    /// the saved statistics are per channel, as in [`BatchNorm::check`].
+    fn check_forward<T>(
+        &self,
+        n: usize,
+        spatial: usize,
+        (x, y): (&[T], &[T]),
+        [gamma, beta, mean, var]: [usize; 4],
+        saved: Option<usize>,
+    ) -> Result<()> {
+        let params = [
+            ("weight γ", gamma),
+            ("bias β", beta),
+            ("running_mean", mean),
+            ("running_var", var),
+            ("saved statistics", saved.unwrap_or(usize::MAX)),
+        ];
+        let batch = [("input", x.len()), ("output", y.len())];
+        self.check(n, spatial, &batch, &params)
+    }
+
     /// The checks both backward passes share: the input, ∂L/∂y and (if asked) ∂L/∂x are
     /// batches, `per_channel` as in [`BatchNorm::check`].
     fn check_backward<T>(
@@ -220,18 +242,13 @@ impl BatchNorm {
         y: &mut [T],
         saved: &mut [T],
     ) -> Result<()> {
-        self.check(
-            n,
-            spatial,
-            &[("input", x.len()), ("output", y.len())],
-            &[
-                ("weight γ", gamma.len()),
-                ("bias β", beta.len()),
-                ("running_mean", running_mean.len()),
-                ("running_var", running_var.len()),
-                ("saved statistics", saved.len()),
-            ],
-        )?;
+        let params = [
+            gamma.len(),
+            beta.len(),
+            running_mean.len(),
+            running_var.len(),
+        ];
+        self.check_forward(n, spatial, (x, y), params, Some(saved.len()))?;
         let m = n * spatial;
         if m < 2 {
             return Err(Error::shape(
@@ -277,17 +294,13 @@ impl BatchNorm {
         running_var: &[T],
         y: &mut [T],
     ) -> Result<()> {
-        self.check(
-            n,
-            spatial,
-            &[("input", x.len()), ("output", y.len())],
-            &[
-                ("weight γ", gamma.len()),
-                ("bias β", beta.len()),
-                ("running_mean", running_mean.len()),
-                ("running_var", running_var.len()),
-            ],
-        )?;
+        let params = [
+            gamma.len(),
+            beta.len(),
+            running_mean.len(),
+            running_var.len(),
+        ];
+        self.check_forward(n, spatial, (x, y), params, None)?;
         let stats = Stats::Running {
             mean: running_mean,
             var: running_var,
