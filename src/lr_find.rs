@@ -347,7 +347,9 @@ pub fn picture(path: &std::path::Path, r: &LrFindResult) -> Result<()> {
                 .map_err(|e| e.to_string())?;
             // The raw and the smoothed loss: one line each, the same blue, the raw one faint.
             let blue = RGBColor(31, 119, 180);
-            let lines: [(fn(&LrPoint) -> f64, ShapeStyle, &str); 2] = [
+            // Each line: the value drawn, its style, its legend.
+            type Line = (fn(&LrPoint) -> f64, ShapeStyle, &'static str);
+            let lines: [Line; 2] = [
                 (|p| p.loss, blue.mix(0.35).stroke_width(1), "batch loss"),
                 (|p| p.smoothed, blue.stroke_width(2), "smoothed"),
             ];
