@@ -294,6 +294,7 @@ fn suggest(curve: Vec<LrPoint>, diverged: bool, find: &LrFindConfig) -> Result<L
 /// Draws the curve: raw and smoothed loss against the learning rate on a log axis, the
 /// suggestion marked. `.svg` or `.png`.
 pub fn picture(path: &std::path::Path, r: &LrFindResult) -> Result<()> {
+    use crate::plot::labelled_line;
     use plotters::prelude::*;
     let err = |e: String| Error::Io {
         path: path.to_path_buf(),
@@ -354,14 +355,8 @@ pub fn picture(path: &std::path::Path, r: &LrFindResult) -> Result<()> {
                 (|p| p.smoothed, blue.stroke_width(2), "smoothed"),
             ];
             for (value, style, label) in lines {
-                chart
-                    .draw_series(LineSeries::new(
-                        r.curve.iter().map(|p| (p.lr, clip(value(p)))),
-                        style,
-                    ))
-                    .map_err(|e| e.to_string())?
-                    .label(label)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                let points = r.curve.iter().map(|p| (p.lr, clip(value(p))));
+                labelled_line(&mut chart, points, (style, label.into()), (style, 20))?;
             }
             let mark = RGBColor(214, 39, 40);
             chart

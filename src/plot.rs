@@ -46,6 +46,27 @@ pub fn save_picture(path: &Path, svg: &str) -> Result<()> {
     }
 }
 
+/// Draws `points` as a line in `style` with a legend entry: `label` beside a short stroke,
+/// `legend` (its style and length in pixels). The one way the pictures draw a labelled line.
+pub(crate) fn labelled_line<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    points: impl IntoIterator<Item = CT::From>,
+    (style, label): (ShapeStyle, String),
+    (legend, length): (ShapeStyle, i32),
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+    CT::From: Clone + 'static,
+{
+    chart
+        .draw_series(LineSeries::new(points, style))
+        .map_err(|e| e.to_string())?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + length, y)], legend));
+    Ok(())
+}
+
 /// Renders the SVG in memory (so the file can be written atomically) and writes it.
 fn render(
     path: &Path,
@@ -146,13 +167,13 @@ fn panel(
         if points.is_empty() {
             continue;
         }
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
+        let style = colour.stroke_width(2);
+        labelled_line(
+            &mut chart,
+            points.clone(),
+            (style, name.to_string()),
+            (style, 20),
+        )?;
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
             .map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@ use plotters::prelude::*;
 
 use super::{Path, Surface};
 use crate::error::{Error, Result};
+use crate::plot::labelled_line;
 
 /// Distinct path colours, the same for an optimiser in every panel: saturated mid-tones that
 /// read on white (the loss panel) and, drawn over a dark halo, on the viridis map.
@@ -216,13 +217,8 @@ fn contours(
         chart
             .draw_series(LineSeries::new(shown.clone(), HALO.stroke_width(4)))
             .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(shown.clone(), colour.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
-            });
+        let (line, legend) = (colour.stroke_width(2), colour.stroke_width(3));
+        labelled_line(&mut chart, shown.clone(), (line, label), (legend, 18))?;
         chart
             .draw_series(
                 shown
@@ -349,13 +345,8 @@ where
     for (n, p) in paths.iter().enumerate() {
         // The colour of the same path on the map.
         let dark = COLOURS[n % COLOURS.len()];
-        chart
-            .draw_series(LineSeries::new(curve(p), dark.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(p.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], dark.stroke_width(3))
-            });
+        let (line, legend) = (dark.stroke_width(2), dark.stroke_width(3));
+        labelled_line(chart, curve(p), (line, p.label.clone()), (legend, 18))?;
     }
     chart
         .configure_series_labels()
