@@ -75,7 +75,13 @@ pub struct DataParallel<T> {
 }
 
 impl<T: Scalar> DataParallel<T> {
-    pub fn new(net: &Network<T>, data: &Dataset, max_batch: usize, threads: usize) -> Self {
+    /// Fails if the operating system refuses to start a thread (see [`Team::new`]).
+    pub fn new(
+        net: &Network<T>,
+        data: &Dataset,
+        max_batch: usize,
+        threads: usize,
+    ) -> crate::Result<Self> {
         let threads = threads.max(1);
         let rows = max_batch.div_ceil(threads).min(Self::pass_rows(net)).max(1);
         let shards = (0..threads)
@@ -88,8 +94,8 @@ impl<T: Scalar> DataParallel<T> {
                 })
             })
             .collect();
-        DataParallel {
-            team: Team::new(threads),
+        Ok(DataParallel {
+            team: Team::new(threads)?,
             shards,
             grads: vec![T::zero(); threads * net.param_count()],
             params: net.param_count(),
@@ -99,7 +105,7 @@ impl<T: Scalar> DataParallel<T> {
                 .layers()
                 .iter()
                 .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0)),
-        }
+        })
     }
 
     pub fn threads(&self) -> usize {
