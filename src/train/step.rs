@@ -81,7 +81,7 @@ impl<T: Scalar> Buffers<T> {
         // shards would each see their own, so such networks split the matrix products instead.
         // A convolutional network takes the shards' path on one thread too, for its passes of a
         // few images that stay in cache (see `parallel`).
-        let passes = DataParallel::pass_rows(net) < bs;
+        let passes = DataParallel::pass_rows(net, cfg.threads) < bs;
         let split =
             cfg!(feature = "threads") && (cfg.threads > 1 || passes) && !net.has_batchnorm();
         let parallel = if split {
