@@ -5,18 +5,80 @@
 
 use crate::error::{Error, Result};
 
-/// Bytes of memory available to this process: `MemAvailable` of `/proc/meminfo` (Linux), else
-/// 16 GiB.
+/// Bytes of memory available to this process: the least of the machine's `MemAvailable`
+/// (`/proc/meminfo`), what the process's memory cgroup still allows (v2 `memory.max` −
+/// `memory.current`, or v1 `memory.limit_in_bytes` − `memory.usage_in_bytes`: a container's
+/// limit), and what its address-space limit still allows (`ulimit -v`: the soft "Max address
+/// space" of `/proc/self/limits` − `VmSize` of `/proc/self/status`). Where none can be read (not
+/// Linux), 16 GiB.
 pub fn available() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("MemAvailable:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map_or(16 << 30, |kb| kb.saturating_mul(1024))
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let machine = read("/proc/meminfo").and_then(|s| kib_field(&s, "MemAvailable:"));
+    let cgroup = read("/proc/self/cgroup").and_then(|c| cgroup_room(&c, &|p| read(p)));
+    let address = read("/proc/self/limits").and_then(|l| {
+        let used = read("/proc/self/status").and_then(|s| kib_field(&s, "VmSize:"));
+        address_room(&l, used.unwrap_or(0))
+    });
+    [machine, cgroup, address]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(16 << 30)
+}
+
+/// A `Name:   123 kB` line of `/proc/meminfo` or `/proc/self/status`, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    })
+}
+
+/// The room left under the memory cgroup's limit, for `/proc/self/cgroup`'s text; `read` reads
+/// a file of the cgroup filesystem. `None` without a limit (or where none can be read). The
+/// cgroup's own folder is tried first, then the mount's root (a container sees its own cgroup
+/// there).
+fn cgroup_room(cgroups: &str, read: &dyn Fn(&str) -> Option<String>) -> Option<u64> {
+    let num = |p: String| read(&p).and_then(|t| t.trim().parse::<u64>().ok());
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (controllers, path) = match (f.next(), f.next(), f.next()) {
+            (Some(_), Some(c), Some(p)) => (c, p.trim_end_matches('/')),
+            _ => continue,
+        };
+        let (dir, limit, usage) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                "/sys/fs/cgroup/memory",
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        } else {
+            continue;
+        };
+        for base in [format!("{dir}{path}"), dir.to_string()] {
+            // "max" (v2) or a page-rounded 2⁶³ (v1) is no limit.
+            if let Some(max) = num(format!("{base}/{limit}")).filter(|&m| m < 1 << 62) {
+                let used = num(format!("{base}/{usage}")).unwrap_or(0);
+                return Some(max.saturating_sub(used));
+            }
+        }
+    }
+    None
+}
+
+/// The room left under the soft address-space limit, for `/proc/self/limits`' text and the
+/// process's current virtual size in bytes; `None` when unlimited.
+fn address_room(limits: &str, used: u64) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    let soft = line["Max address space".len()..]
+        .split_whitespace()
+        .next()?;
+    soft.parse::<u64>().ok().map(|max| max.saturating_sub(used))
 }
 
 /// `n` bytes as people read them (KiB, MiB, GiB, TiB).
@@ -54,4 +116,59 @@ pub fn product(factors: &[usize]) -> Option<u128> {
     factors
         .iter()
         .try_fold(1u128, |acc, &f| acc.checked_mul(f as u128))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_v1_limit_leaves_the_room_under_it() {
+        let files = |p: &str| match p {
+            "/sys/fs/cgroup/memory/box/a/memory.limit_in_bytes" => Some("4294967296\n".into()),
+            "/sys/fs/cgroup/memory/box/a/memory.usage_in_bytes" => Some("1073741824\n".into()),
+            _ => None,
+        };
+        let text = "5:pids:/\n4:memory:/box/a\n0::/\n";
+        assert_eq!(cgroup_room(text, &files), Some(3 << 30));
+        // Unlimited (2⁶³ rounded to pages): no limit.
+        let open = |p: &str| {
+            p.ends_with("limit_in_bytes")
+                .then(|| "9223372036854771712".into())
+        };
+        assert_eq!(cgroup_room(text, &open), None);
+    }
+
+    #[test]
+    fn a_cgroup_v2_limit_is_read_from_the_cgroup_or_the_mount_root() {
+        let text = "0::/user.slice/run-1.scope\n";
+        let own = |p: &str| match p {
+            "/sys/fs/cgroup/user.slice/run-1.scope/memory.max" => Some("2000\n".into()),
+            "/sys/fs/cgroup/user.slice/run-1.scope/memory.current" => Some("500\n".into()),
+            _ => None,
+        };
+        assert_eq!(cgroup_room(text, &own), Some(1500));
+        let root = |p: &str| match p {
+            "/sys/fs/cgroup/memory.max" => Some("1000".into()),
+            "/sys/fs/cgroup/memory.current" => Some("1200".into()),
+            _ => None,
+        };
+        assert_eq!(cgroup_room(text, &root), Some(0));
+        let max = |p: &str| p.ends_with("memory.max").then(|| "max\n".into());
+        assert_eq!(cgroup_room(text, &max), None);
+    }
+
+    #[test]
+    fn the_address_space_limit_leaves_the_room_under_it() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max stack size            8388608              unlimited            bytes\n\
+                      Max address space         2048000000           unlimited            bytes\n";
+        assert_eq!(address_room(limits, 48_000_000), Some(2_000_000_000));
+        let open = limits.replace("2048000000", "unlimited");
+        assert_eq!(address_room(&open, 48_000_000), None);
+        assert_eq!(
+            kib_field("MemTotal: 10 kB\nMemAvailable:   2 kB\n", "MemAvailable:"),
+            Some(2048)
+        );
+    }
 }

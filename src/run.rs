@@ -828,7 +828,11 @@ impl RunData {
                 None => loaded.feature_names.clone(),
             },
             target_names: loaded.target_names.filter(|_| task == Task::Regress),
-            tabular: loaded.csv.is_some(),
+            // A table gets the tables' recipe; pixels written as CSV (pixel-like columns, or
+            // `--image-shape`) get the images' recipe, as the same pixels from IDX files do.
+            tabular: loaded.csv.is_some()
+                && settings.image_shape.is_none()
+                && !prepared.report.as_ref().is_some_and(|r| r.pixel_like),
             train: prepared.train,
             val: prepared.val.filter(|d| !d.is_empty()),
             test: prepared.test.filter(|d| !d.is_empty()),

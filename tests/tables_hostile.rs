@@ -576,3 +576,47 @@ fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
         assert!(e.contains("bad.csv: line 4, column b"), "{e}");
     }
 }
+
+/// Pixels written as CSV get the images' recipe (SGD, momentum 0.9, η 0.05, batches of 64), as
+/// the same pixels read from IDX files do; so does a CSV given `--image-shape`; a table that is
+/// not pixels keeps the tables' recipe (Adam, η 0.001, batches of 200).
+#[test]
+fn pixels_written_as_csv_get_the_images_recipe_and_tables_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |args: &[&str]| -> Value {
+        let out = dir.path().join("r");
+        let _ = std::fs::remove_dir_all(&out);
+        let o = downhill()
+            .arg("train")
+            .args(args)
+            .args(["--out", s(&out), "--epochs", "1", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        json(&String::from_utf8_lossy(&o.stdout))["settings"].clone()
+    };
+    let px = write(dir.path(), "px.csv", &pixels(400));
+    for extra in [&[][..], &["--image-shape", "1x10x10"][..]] {
+        let mut args = vec!["--data", s(&px)];
+        args.extend_from_slice(extra);
+        let v = settings(&args);
+        assert_eq!(v["optimizer"], "sgd", "{extra:?}: {v}");
+        assert_eq!(v["momentum"], 0.9, "{extra:?}: {v}");
+        assert_eq!(v["lr"], 0.05, "{extra:?}: {v}");
+        assert_eq!(v["batch-size"], 64, "{extra:?}: {v}");
+    }
+    // 100 columns of answers on a 1–5 scale: a table.
+    let table: String = (0..200)
+        .map(|i| {
+            let row: Vec<String> = (0..100)
+                .map(|k| ((i * 7 + k * 3) % 5 + 1).to_string())
+                .collect();
+            format!("{},{}\n", row.join(","), i % 2)
+        })
+        .collect();
+    let t = write(dir.path(), "answers.csv", &table);
+    let v = settings(&["--data", s(&t)]);
+    assert_eq!(v["optimizer"], "adam", "{v}");
+    assert_eq!(v["lr"], 0.001, "{v}");
+    assert_eq!(v["batch-size"], 200, "{v}");
+}

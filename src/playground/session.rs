@@ -118,7 +118,10 @@ pub struct Session {
 #[derive(Clone, Debug)]
 struct TableInfo {
     columns: crate::data::columns::Columns,
+    // Read only by `model_bytes` (which needs the model-file writer: `fs` or `wasm`).
+    #[cfg_attr(not(any(feature = "fs", feature = "wasm")), allow(dead_code))]
     feature_names: Vec<String>,
+    #[cfg_attr(not(any(feature = "fs", feature = "wasm")), allow(dead_code))]
     target_names: Vec<String>,
     target_scaling: Option<crate::data::columns::TargetScaling>,
     /// One line per column: how it was read (the CLI's data report).
