@@ -150,12 +150,16 @@ impl<T: Scalar> DataParallel<T> {
         }
         // Per row: layer l's input and its gradient, and its output's gradient.
         let widest = (0..net.layers().len())
-            .map(|l| 2 * net.width(l) + net.width(l + 1))
+            .map(|l| {
+                net.width(l)
+                    .saturating_mul(2)
+                    .saturating_add(net.width(l + 1))
+            })
             .max()
             .unwrap_or(0);
         let row_bytes = widest.saturating_mul(std::mem::size_of::<T>()).max(1);
         let mut rows = IMAGE_PASS_ROWS;
-        while rows > 1 && rows * row_bytes > PASS_CACHE_BYTES {
+        while rows > 1 && rows.saturating_mul(row_bytes) > PASS_CACHE_BYTES {
             rows /= 2;
         }
         rows
