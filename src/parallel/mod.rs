@@ -30,7 +30,7 @@
 //! With several threads the passes are smaller where a layer is wide: every thread then streams
 //! its pass through the one L3 cache the cores share, and a pass of 16 Keras images (the first
 //! layer's input, output and gradient: 4 MB) made the memory-bound layers around it (the first
-//! convolution, its ReLU and max pooling, forward and backward) cost 40–95 % more CPU time per
+//! convolution, its ReLU and max pooling, forward and backward) cost 33–95 % more CPU time per
 //! image with two threads than with one, while the convolution products did not. So with more
 //! than one thread a pass holds at most as many rows (a power of two, 16 at most) as keep the
 //! widest layer's input, its gradient and its output's gradient within [`PASS_CACHE_BYTES`], the
