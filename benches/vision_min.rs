@@ -373,7 +373,7 @@ fn chunks() {
         ("keras convnet", convnet::keras()),
         ("lenet-5", convnet::lenet()),
     ] {
-        for c in [128, 64, 32, 16, 8] {
+        for c in [128, 64, 32, 16, 8, 4, 2] {
             let mut step = convnet::Step::new(ImageShape::new(1, 28, 28), &ops, c);
             let t = min_time(30, || {
                 for _ in 0..128 / c {
@@ -393,7 +393,7 @@ fn threads() {
         ("keras convnet", convnet::keras()),
         ("lenet-5", convnet::lenet()),
     ] {
-        for c in [64, 16] {
+        for c in [64, 16, 8, 4] {
             let shape = ImageShape::new(1, 28, 28);
             let mut one = convnet::Step::new(shape, &ops, c);
             let t1 = min_time(30, || {

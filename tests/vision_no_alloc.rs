@@ -31,6 +31,8 @@ fn no_allocation_per_step_with_image_layers() {
     let specs = [
         "conv 4 3 pad 1, batchnorm, relu, maxpool 2, conv 6 3 stride 2, avgpool 2, flatten, dropout 0.2, batchnorm, dense",
         "conv 8 1, relu, maxpool 3 stride 2 pad 1, flatten, dense",
+        // Wide enough that two threads run passes of 8 rows (one thread: 16).
+        "conv 64 3 pad 1, relu, maxpool 2, flatten, dropout 0.1, dense",
     ];
     for (spec, threads) in specs.iter().flat_map(|s| [(s, 1), (s, 2)]) {
         let layers = resolve(&parse(spec).unwrap(), Shape::Image(input), 10).unwrap();

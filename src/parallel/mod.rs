@@ -23,9 +23,21 @@
 //! pass's gradient to the shard's (the same sum, grouped once more): for a convolutional network
 //! the activations of a whole batch outgrow the caches (the Keras convnet's first layer writes
 //! 11 MB for 128 images) and every elementwise layer then runs at memory speed, where passes of
-//! 16 images stay in the L2 cache. Measured on one thread (`cargo bench --bench vision_min
+//! 16 images stay closer to the core. Measured on one thread (`cargo bench --bench vision_min
 //! chunks`): the Keras convnet's step 15.2 ms in one pass of 128 images, 11.9 ms in passes of 16.
 //! Networks with BatchNorm take the whole shard in one pass (its statistics are over the pass).
+//!
+//! With several threads the passes are smaller where a layer is wide: every thread then streams
+//! its pass through the one L3 cache the cores share, and a pass of 16 Keras images (the first
+//! layer's input, output and gradient: 4 MB) made the memory-bound layers around it (the first
+//! convolution, its ReLU and max pooling, forward and backward) cost 33–95 % more CPU time per
+//! image with two threads than with one, while the convolution products did not. So with more
+//! than one thread a pass holds at most as many rows (a power of two, 16 at most) as keep the
+//! widest layer's input, its gradient and its output's gradient within [`PASS_CACHE_BYTES`], the
+//! L2 cache of one core: 4 rows for the Keras convnet, 16 for LeNet-5. One thread keeps passes
+//! of 16 (its results stay those of earlier versions bit for bit); the rows per pass depend on
+//! the network and the thread count only, so a run with N threads is still reproducible bit for
+//! bit, on any machine.
 //!
 //! The threads are a [`Team`] made once per training run; the buffers are made once too, and a
 //! step allocates nothing.
@@ -51,6 +63,12 @@ const BLOCK: usize = 4096;
 /// Rows per pass of a convolutional network (see the module doc).
 const IMAGE_PASS_ROWS: usize = 16;
 
+/// With several threads, the bytes of the widest layer's pass (its input, the input's gradient
+/// and the output's gradient) kept within one core's L2 cache (1 MiB on AMD Zen 4 and 5).
+/// A constant rather than the machine's own figure, so that the passes — and so the bits of a
+/// run — do not depend on the machine.
+pub const PASS_CACHE_BYTES: usize = 1 << 20;
+
 /// One thread's buffers and its share of the last batch.
 struct Shard<T> {
     ws: Workspace<T>,
@@ -75,9 +93,18 @@ pub struct DataParallel<T> {
 }
 
 impl<T: Scalar> DataParallel<T> {
-    pub fn new(net: &Network<T>, data: &Dataset, max_batch: usize, threads: usize) -> Self {
+    /// Fails if the operating system refuses to start a thread (see [`Team::new`]).
+    pub fn new(
+        net: &Network<T>,
+        data: &Dataset,
+        max_batch: usize,
+        threads: usize,
+    ) -> crate::Result<Self> {
         let threads = threads.max(1);
-        let rows = max_batch.div_ceil(threads).min(Self::pass_rows(net)).max(1);
+        let rows = max_batch
+            .div_ceil(threads)
+            .min(Self::pass_rows(net, threads))
+            .max(1);
         let shards = (0..threads)
             .map(|_| {
                 Mutex::new(Shard {
@@ -88,8 +115,8 @@ impl<T: Scalar> DataParallel<T> {
                 })
             })
             .collect();
-        DataParallel {
-            team: Team::new(threads),
+        Ok(DataParallel {
+            team: Team::new(threads)?,
             shards,
             grads: vec![T::zero(); threads * net.param_count()],
             params: net.param_count(),
@@ -99,25 +126,43 @@ impl<T: Scalar> DataParallel<T> {
                 .layers()
                 .iter()
                 .any(|l| matches!(l, crate::Layer::Dropout(p) if *p > 0.0)),
-        }
+        })
     }
 
     pub fn threads(&self) -> usize {
         self.team.threads()
     }
 
-    /// The most rows a shard runs forward and backward at a time: 16 for a
-    /// network with convolutions and no BatchNorm, else unlimited.
-    pub fn pass_rows(net: &Network<T>) -> usize {
+    /// The most rows a shard runs forward and backward at a time with `threads` threads: for a
+    /// network with convolutions and no BatchNorm 16 on one thread, and on several the largest
+    /// power of two up to 16 whose widest layer fits [`PASS_CACHE_BYTES`] (at least 1; see the
+    /// module doc); unlimited for other networks.
+    pub fn pass_rows(net: &Network<T>, threads: usize) -> usize {
         let conv = net
             .layers()
             .iter()
             .any(|l| matches!(l, crate::Layer::Conv2d(_)));
-        if conv && !net.has_batchnorm() {
-            IMAGE_PASS_ROWS
-        } else {
-            usize::MAX
+        if !conv || net.has_batchnorm() {
+            return usize::MAX;
         }
+        if threads <= 1 {
+            return IMAGE_PASS_ROWS;
+        }
+        // Per row: layer l's input and its gradient, and its output's gradient.
+        let widest = (0..net.layers().len())
+            .map(|l| {
+                net.width(l)
+                    .saturating_mul(2)
+                    .saturating_add(net.width(l + 1))
+            })
+            .max()
+            .unwrap_or(0);
+        let row_bytes = widest.saturating_mul(std::mem::size_of::<T>()).max(1);
+        let mut rows = IMAGE_PASS_ROWS;
+        while rows > 1 && rows.saturating_mul(row_bytes) > PASS_CACHE_BYTES {
+            rows /= 2;
+        }
+        rows
     }
 
     /// Forward and backward pass of the examples `idx`, shard by shard, in training mode (with

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
-//! let team = downhill::parallel::Team::new(3);
+//! let team = downhill::parallel::Team::new(3).unwrap();
 //! let sum = AtomicUsize::new(0);
 //! team.run(&|i| { sum.fetch_add(i + 1, Ordering::Relaxed); });
 //! assert_eq!(sum.into_inner(), 1 + 2 + 3);
@@ -19,11 +19,14 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
 
 /// How long an idle thread spins before it sleeps (helpers) or yields (the caller).
 pub const SPIN: Duration = Duration::from_micros(200);
@@ -73,8 +76,18 @@ pub struct Team {
 }
 
 impl Team {
-    /// A team of `threads` (at least 1; a team of 1 runs everything on the caller).
-    pub fn new(threads: usize) -> Team {
+    /// A team of `threads` (at least 1; a team of 1 runs everything on the caller). Fails with
+    /// an error naming the `threads` setting if the operating system refuses to start a helper
+    /// thread (the helpers already started are stopped and joined first).
+    pub fn new(threads: usize) -> Result<Team> {
+        Team::start(threads, |builder, body| builder.spawn(body))
+    }
+
+    /// [`Team::new`] with the threads started by `spawn` (a test can make it fail).
+    fn start(
+        threads: usize,
+        mut spawn: impl FnMut(thread::Builder, Box<dyn FnOnce() + Send>) -> io::Result<JoinHandle<()>>,
+    ) -> Result<Team> {
         let helpers = threads.max(1) - 1;
         let noop: Job = Job {
             data: std::ptr::null(),
@@ -88,16 +101,30 @@ impl Team {
             sleeping: (0..helpers).map(|_| AtomicBool::new(false)).collect(),
             panic: Mutex::new(None),
         });
-        let helpers = (0..helpers)
-            .map(|h| {
-                let shared = Arc::clone(&shared);
-                thread::Builder::new()
-                    .name(format!("downhill-{}", h + 1))
-                    .spawn(move || helper(&shared, h))
-                    .expect("cannot start a helper thread")
-            })
-            .collect();
-        Team { shared, helpers }
+        let mut team = Team {
+            shared,
+            helpers: Vec::with_capacity(helpers),
+        };
+        for h in 0..helpers {
+            let shared = Arc::clone(&team.shared);
+            let builder = thread::Builder::new().name(format!("downhill-{}", h + 1));
+            match spawn(builder, Box::new(move || helper(&shared, h))) {
+                Ok(handle) => team.helpers.push(handle),
+                // Dropping `team` stops and joins the helpers started so far.
+                Err(e) => {
+                    return Err(Error::setting(
+                        "threads",
+                        threads,
+                        format!(
+                            "the operating system refused to start thread {} of {threads} ({e}); \
+                             use fewer --threads",
+                            h + 2
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(team)
     }
 
     /// Number of threads, the caller included.
@@ -258,7 +285,7 @@ mod tests {
 
     #[test]
     fn every_member_runs_once_per_phase_and_sees_the_previous_phase() {
-        let team = Team::new(4);
+        let team = Team::new(4).unwrap();
         let mut v = vec![0usize; 4];
         for phase in 1..=1000 {
             let d = Disjoint::new(&mut v);
@@ -277,7 +304,7 @@ mod tests {
 
     #[test]
     fn helpers_wake_after_sleeping() {
-        let team = Team::new(2);
+        let team = Team::new(2).unwrap();
         let n = AtomicUsize::new(0);
         for _ in 0..3 {
             std::thread::sleep(SPIN * 5);
@@ -288,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_helpers_panic_reaches_the_caller_and_the_team_still_works() {
-        let team = Team::new(3);
+        let team = Team::new(3).unwrap();
         let r = catch_unwind(AssertUnwindSafe(|| {
             team.run(&|i| assert!(i != 2, "member 2"))
         }));
@@ -305,11 +332,45 @@ mod tests {
 
     #[test]
     fn a_team_of_one_runs_on_the_caller() {
-        let team = Team::new(1);
+        let team = Team::new(1).unwrap();
         let here = thread::current().id();
         team.run(&|i| {
             assert_eq!(i, 0);
             assert_eq!(thread::current().id(), here);
         });
+    }
+
+    #[test]
+    fn a_thread_the_system_refuses_is_an_error_naming_the_setting() {
+        let mut started = 0;
+        let r = Team::start(4, |builder, body| {
+            if started == 2 {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "no more threads"));
+            }
+            started += 1;
+            builder.spawn(body)
+        });
+        let Err(e) = r else {
+            panic!("the team started anyway")
+        };
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::Setting {
+                    name: "threads",
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("thread 4 of 4"), "{msg}");
+        assert!(msg.contains("no more threads"), "{msg}");
+        assert!(msg.contains("--threads"), "{msg}");
+        // The two helpers that did start were stopped and joined: a new team still works.
+        let team = Team::new(2).unwrap();
+        let n = AtomicUsize::new(0);
+        count_members(&team, &n);
+        assert_eq!(n.into_inner(), 2);
     }
 }

@@ -42,7 +42,7 @@ pub fn training_values<T: Scalar>(
     let p = net.param_count() as u128;
     let threads = threads.max(1);
     let mut values = net.workspace_len(bs)?.checked_add(p)?;
-    let pass_rows = crate::parallel::DataParallel::<T>::pass_rows(net);
+    let pass_rows = crate::parallel::DataParallel::<T>::pass_rows(net, threads);
     let split =
         cfg!(feature = "threads") && (threads > 1 || pass_rows < bs) && !net.has_batchnorm();
     if split {

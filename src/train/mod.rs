@@ -176,7 +176,7 @@ fn allocate<T: Scalar>(
     if !data.len().is_multiple_of(bs) {
         net.check_train_batch(data.len() % bs)?;
     }
-    let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs);
+    let mut buf = Buffers::new(net, data, optimizer, schedule, cfg, bs)?;
     let floor = match cfg.divergence {
         Some(_) => {
             let (ws, batch) = (&mut buf.ws, &mut buf.batch);

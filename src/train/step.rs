@@ -63,7 +63,8 @@ pub(super) struct Buffers<T> {
 }
 
 impl<T: Scalar> Buffers<T> {
-    /// Allocates everything a step of at most `bs` examples needs.
+    /// Allocates everything a step of at most `bs` examples needs (and starts the data-parallel
+    /// threads, which fails if the operating system refuses one).
     pub(super) fn new(
         net: &Network<T>,
         data: &Dataset,
@@ -71,7 +72,7 @@ impl<T: Scalar> Buffers<T> {
         schedule: &Schedule,
         cfg: &TrainConfig,
         bs: usize,
-    ) -> Self {
+    ) -> Result<Self> {
         let ws = Workspace::new(net, bs).with_threads(Threads(cfg.threads.max(1)));
         // With several threads each batch is split between the threads (see `parallel`; with
         // dropout, each thread draws its masks from its own generator). Without the `threads`
@@ -80,10 +81,14 @@ impl<T: Scalar> Buffers<T> {
         // shards would each see their own, so such networks split the matrix products instead.
         // A convolutional network takes the shards' path on one thread too, for its passes of a
         // few images that stay in cache (see `parallel`).
-        let passes = DataParallel::pass_rows(net) < bs;
+        let passes = DataParallel::pass_rows(net, cfg.threads) < bs;
         let split =
             cfg!(feature = "threads") && (cfg.threads > 1 || passes) && !net.has_batchnorm();
-        let parallel = split.then(|| DataParallel::new(net, data, bs, cfg.threads));
+        let parallel = if split {
+            Some(DataParallel::new(net, data, bs, cfg.threads)?)
+        } else {
+            None
+        };
         let batch = BatchBuf::new(data, bs);
         let grads = vec![T::zero(); net.param_count()];
         // The optimiser in one part per data-parallel thread, which update their parts together.
@@ -98,14 +103,14 @@ impl<T: Scalar> Buffers<T> {
             parts,
         );
         let penalty = net.penalty(cfg.l2);
-        Buffers {
+        Ok(Buffers {
             ws,
             parallel,
             batch,
             grads,
             opt,
             penalty,
-        }
+        })
     }
 }
 
