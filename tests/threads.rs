@@ -127,26 +127,32 @@ fn two_threads_in_small_passes_reproduce_and_resume_bit_for_bit() {
 /// A stack no machine can reserve (2⁵⁰ bytes).
 const HUGE_STACK: &str = "1125899906842624";
 
-#[test]
-fn a_thread_the_system_refuses_is_an_error_naming_threads() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let out = Command::cargo_bin("downhill")
+/// `downhill train --data digits --epochs 1 --threads N --out RUN` with a stack no machine
+/// can reserve for each helper thread.
+fn train_with_huge_stacks(threads: &str, run: &std::path::Path) -> std::process::Output {
+    Command::cargo_bin("downhill")
         .unwrap()
         .env("RUST_MIN_STACK", HUGE_STACK)
         .args([
             "train",
             "--data",
             "digits",
-            "--threads",
-            "2",
             "--epochs",
             "1",
+            "--threads",
+            threads,
         ])
         .arg("--out")
-        .arg(&run)
+        .arg(run)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_thread_the_system_refuses_is_an_error_naming_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = train_with_huge_stacks("2", &run);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--threads"), "{err}");
@@ -158,22 +164,7 @@ fn a_thread_the_system_refuses_is_an_error_naming_threads() {
     );
 
     // The same run on one thread starts no helper, so the stack setting does not matter.
-    let out = Command::cargo_bin("downhill")
-        .unwrap()
-        .env("RUST_MIN_STACK", HUGE_STACK)
-        .args([
-            "train",
-            "--data",
-            "digits",
-            "--threads",
-            "1",
-            "--epochs",
-            "1",
-        ])
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
+    let out = train_with_huge_stacks("1", &run);
     assert!(
         out.status.success(),
         "{}",
