@@ -7,7 +7,10 @@ mod convnet;
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use downhill::data::{BatchBuf, Dataset, Features, Targets};
-use downhill::layers::{Activation, BatchNorm, BnStats, Conv2d, Dense, ImageShape, MaxPool2d};
+use downhill::layers::{
+    Activation, BatchNorm, BnForward, BnStats, Conv2d, ConvBackward, ConvForward, Dense,
+    ImageShape, MaxPool2d, Pool2d, RunningStats,
+};
 use downhill::optim::OptimizerConfig;
 use downhill::tensor::{Beta, MatView, Threads, gemm};
 
@@ -198,12 +201,14 @@ fn conv(c: &mut Criterion) {
         g.bench_function(format!("{name} forward im2col"), |bench| {
             bench.iter(|| {
                 conv.forward(
-                    input,
-                    N,
-                    &x,
-                    &w,
-                    &b,
-                    black_box(&mut y),
+                    ConvForward {
+                        input,
+                        n: N,
+                        x: &x,
+                        w: &w,
+                        b: &b,
+                        y: black_box(&mut y),
+                    },
                     &mut scratch,
                     Threads::ONE,
                 )
@@ -212,8 +217,15 @@ fn conv(c: &mut Criterion) {
         });
         g.bench_function(format!("{name} forward direct"), |bench| {
             bench.iter(|| {
-                conv.forward_direct(input, N, &x, &w, &b, black_box(&mut y))
-                    .unwrap()
+                conv.forward_direct(ConvForward {
+                    input,
+                    n: N,
+                    x: &x,
+                    w: &w,
+                    b: &b,
+                    y: black_box(&mut y),
+                })
+                .unwrap()
             })
         });
         g.throughput(Throughput::Elements(if first { 2 } else { 4 } * macs));
@@ -221,15 +233,17 @@ fn conv(c: &mut Criterion) {
             bench.iter(|| {
                 let dx = if first { None } else { Some(&mut dx[..]) };
                 conv.backward(
-                    input,
-                    N,
-                    &x,
-                    &w,
-                    &dy,
-                    black_box(&mut dw),
-                    &mut db,
-                    dx,
-                    Beta::Replace,
+                    ConvBackward {
+                        dy: &dy,
+                        input,
+                        n: N,
+                        x: &x,
+                        w: &w,
+                        dw: black_box(&mut dw),
+                        db: &mut db,
+                        dx,
+                        beta: Beta::Replace,
+                    },
                     &mut scratch,
                     Threads::ONE,
                 )
@@ -239,17 +253,17 @@ fn conv(c: &mut Criterion) {
         g.bench_function(format!("{name} backward direct"), |bench| {
             bench.iter(|| {
                 let dx = if first { None } else { Some(&mut dx[..]) };
-                conv.backward_direct(
+                conv.backward_direct(ConvBackward {
+                    dy: &dy,
                     input,
-                    N,
-                    &x,
-                    &w,
-                    &dy,
-                    black_box(&mut dw),
-                    &mut db,
+                    n: N,
+                    x: &x,
+                    w: &w,
+                    dw: black_box(&mut dw),
+                    db: &mut db,
                     dx,
-                    Beta::Replace,
-                )
+                    beta: Beta::Replace,
+                })
                 .unwrap()
             })
         });
@@ -315,15 +329,19 @@ fn pool_norm(c: &mut Criterion) {
     g.bench_function("batchnorm2d 32×26×26 train forward", |bench| {
         bench.iter(|| {
             bn.forward_train(
-                N,
-                input.plane(),
-                &x,
-                &gamma,
-                &beta,
-                &mut rm,
-                &mut rv,
-                &mut t,
-                black_box(&mut y),
+                BnForward {
+                    n: N,
+                    spatial: input.plane(),
+                    x: &x,
+                    gamma: &gamma,
+                    beta: &beta,
+                    y: black_box(&mut y),
+                },
+                RunningStats {
+                    mean: &mut rm,
+                    var: &mut rv,
+                    num_batches_tracked: &mut t,
+                },
                 &mut saved,
             )
             .unwrap()

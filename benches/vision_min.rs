@@ -18,7 +18,10 @@ mod convnet;
 use std::hint::black_box;
 use std::time::Instant;
 
-use downhill::layers::{BatchNorm, BnStats, Conv2d, ImageShape, MaxPool2d};
+use downhill::layers::{
+    BatchNorm, BnForward, BnStats, Conv2d, ConvBackward, ConvForward, ImageShape, MaxPool2d,
+    Pool2d, RunningStats,
+};
 use downhill::tensor::{Beta, MatView, Threads, gemm};
 
 fn data(n: usize) -> Vec<f32> {
@@ -232,23 +235,36 @@ fn layers() {
         let f = SCALE
             * min_time(REPS, || {
                 let y = black_box(&mut y[..]);
-                conv.forward(input, N, &x, &w, &b, y, &mut scratch, Threads::ONE)
-                    .unwrap()
+                conv.forward(
+                    ConvForward {
+                        input,
+                        n: N,
+                        x: &x,
+                        w: &w,
+                        b: &b,
+                        y,
+                    },
+                    &mut scratch,
+                    Threads::ONE,
+                )
+                .unwrap()
             });
         let bk = SCALE
             * min_time(REPS, || {
                 let dx = if first { None } else { Some(&mut dx[..]) };
                 let dw = black_box(&mut dw[..]);
                 conv.backward(
-                    input,
-                    N,
-                    &x,
-                    &w,
-                    &dy,
-                    dw,
-                    &mut db,
-                    dx,
-                    Beta::Replace,
+                    ConvBackward {
+                        dy: &dy,
+                        input,
+                        n: N,
+                        x: &x,
+                        w: &w,
+                        dw,
+                        db: &mut db,
+                        dx,
+                        beta: Beta::Replace,
+                    },
                     &mut scratch,
                     Threads::ONE,
                 )
@@ -318,7 +334,20 @@ fn layers() {
         * min_time(REPS, || {
             let y = black_box(&mut y[..]);
             bn.forward_train(
-                N, s, &x, &gamma, &beta, &mut rm, &mut rv, &mut t, y, &mut saved,
+                BnForward {
+                    n: N,
+                    spatial: s,
+                    x: &x,
+                    gamma: &gamma,
+                    beta: &beta,
+                    y,
+                },
+                RunningStats {
+                    mean: &mut rm,
+                    var: &mut rv,
+                    num_batches_tracked: &mut t,
+                },
+                &mut saved,
             )
             .unwrap()
         });

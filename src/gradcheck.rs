@@ -36,7 +36,7 @@ use rand::SeedableRng;
 
 use crate::error::{Error, Result};
 use crate::loss::{BatchTargets, Loss};
-use crate::network::{Network, Objective, ParamTensor, Workspace};
+use crate::network::{MiniBatch, Network, Objective, ParamTensor, Workspace};
 use crate::rng::Rng;
 use crate::tensor::Beta;
 
@@ -96,8 +96,13 @@ pub fn check(
         denom: n as f64,
     };
     let mut dropout = Rng::seed_from_u64(dropout_seed);
-    let grad = (grads.as_mut_slice(), Beta::Replace);
-    net.loss_and_gradient(&mut ws, n, targets, &objective, Some(&mut dropout), grad);
+    let batch = MiniBatch {
+        n,
+        targets,
+        objective,
+        rng: Some(&mut dropout),
+    };
+    net.loss_and_gradient(&mut ws, batch, (grads.as_mut_slice(), Beta::Replace));
     let penalty = net.penalty(l2);
     penalty.add_gradient(net.params(), &mut grads);
 

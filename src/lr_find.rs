@@ -34,7 +34,7 @@
 
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
-use crate::network::{Network, Workspace};
+use crate::network::{MiniBatch, Network, Workspace};
 use crate::optim::OptimizerConfig;
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar};
@@ -204,10 +204,13 @@ fn ramp<T: Scalar>(
         next += idx.len();
         let m = idx.len();
         data.gather(idx, ws.input_mut(m), &mut batch);
-        let data_loss = net
-            .forward_loss(&mut ws, m, batch.targets(), &cfg.objective(m), Some(rng))
-            .sum
-            / m as f64;
+        let rows = MiniBatch {
+            n: m,
+            targets: batch.targets(),
+            objective: cfg.objective(m),
+            rng: Some(rng),
+        };
+        let data_loss = net.forward_loss(&mut ws, rows).sum / m as f64;
         let l = data_loss + penalty.value(net.params());
         if !l.is_finite() {
             diverged = true;

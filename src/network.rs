@@ -27,7 +27,10 @@
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::layers::{Activation, BnStats, Dense, ImageShape, Layer, dropout};
+use crate::layers::{
+    Activation, BnForward, BnStats, ConvBackward, ConvForward, Dense, ImageShape, Layer, Pool2d,
+    RunningStats, dropout,
+};
 use crate::loss::{BatchTargets, ClassWeights, Loss};
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar, Threads};
@@ -484,18 +487,18 @@ impl<T: Scalar> Network<T> {
     }
 
     /// Forward → loss and δ, the first phases of every mini-batch step: the forward pass over the
-    /// first `n` rows of the workspace's input (training mode with `Some(rng)`), then the summed
-    /// data loss Σᵢ ℓᵢ of the output against `targets` and δᴸ = ∂(Σᵢ ℓᵢ / denom)/∂z into the
-    /// workspace, ready for [`Network::backward`]. The training loop, the data-parallel shards,
-    /// the full-gradient norm, the learning-rate finder and gradcheck all go through here.
-    pub fn forward_loss(
-        &self,
-        ws: &mut Workspace<T>,
-        n: usize,
-        targets: BatchTargets<'_, T>,
-        objective: &Objective<'_>,
-        rng: Option<&mut Rng>,
-    ) -> BatchLoss {
+    /// first `batch.n` rows of the workspace's input (training mode with `Some(batch.rng)`), then
+    /// the summed data loss Σᵢ ℓᵢ of the output against the batch's targets and
+    /// δᴸ = ∂(Σᵢ ℓᵢ / denom)/∂z into the workspace, ready for [`Network::backward`]. The training
+    /// loop, the data-parallel shards, the full-gradient norm, the learning-rate finder and
+    /// gradcheck all go through here.
+    pub fn forward_loss(&self, ws: &mut Workspace<T>, batch: MiniBatch<'_, T>) -> BatchLoss {
+        let MiniBatch {
+            n,
+            targets,
+            objective,
+            rng,
+        } = batch;
         self.forward(ws, n, rng);
         let k = self.outputs();
         let (out, delta) = ws.output_and_delta(n);
@@ -521,13 +524,11 @@ impl<T: Scalar> Network<T> {
     pub fn loss_and_gradient(
         &self,
         ws: &mut Workspace<T>,
-        n: usize,
-        targets: BatchTargets<'_, T>,
-        objective: &Objective<'_>,
-        rng: Option<&mut Rng>,
+        batch: MiniBatch<'_, T>,
         (grads, beta): (&mut [T], Beta),
     ) -> BatchLoss {
-        let l = self.forward_loss(ws, n, targets, objective, rng);
+        let n = batch.n;
+        let l = self.forward_loss(ws, batch);
         self.backward(ws, n, grads, beta);
         l
     }
@@ -641,8 +642,16 @@ impl<T: Scalar> Network<T> {
         match &self.layers[l] {
             Layer::Conv2d(c) => {
                 let (w, b) = self.conv_params(l, c);
-                c.forward(input.expect(BUILT), n, x, w, b, y, scratch, threads)
-                    .expect(BUILT);
+                let input = input.expect(BUILT);
+                let pass = ConvForward {
+                    input,
+                    n,
+                    x,
+                    w,
+                    b,
+                    y,
+                };
+                c.forward(pass, scratch, threads).expect(BUILT);
             }
             Layer::MaxPool2d(p) => p
                 .forward_indexed(input.expect(BUILT), n, x, y, &mut indices[..y.len()])
@@ -654,27 +663,28 @@ impl<T: Scalar> Network<T> {
                 let off = self.offsets[l];
                 let (gamma, beta) = self.params[off..off + 2 * c].split_at(c);
                 let stats = &self.buffers[self.buffer_offsets[l]..][..2 * c];
+                let pass = BnForward {
+                    n,
+                    spatial,
+                    x,
+                    gamma,
+                    beta,
+                    y,
+                };
                 if train {
                     bn.running.copy_from_slice(stats);
                     bn.tracked = self.tracked[l];
-                    let (rm, rv) = bn.running.split_at_mut(c);
-                    b.forward_train(
-                        n,
-                        spatial,
-                        x,
-                        gamma,
-                        beta,
-                        rm,
-                        rv,
-                        &mut bn.tracked,
-                        y,
-                        &mut bn.saved,
-                    )
+                    let (mean, var) = bn.running.split_at_mut(c);
+                    let running = RunningStats {
+                        mean,
+                        var,
+                        num_batches_tracked: &mut bn.tracked,
+                    };
+                    b.forward_train(pass, running, &mut bn.saved)
                     .expect("BatchNorm training batches are checked before training (check_train_batch)");
                 } else {
-                    let (rm, rv) = stats.split_at(c);
-                    b.forward_eval(n, spatial, x, gamma, beta, rm, rv, y)
-                        .expect(BUILT);
+                    let (mean, var) = stats.split_at(c);
+                    b.forward_eval(pass, mean, var).expect(BUILT);
                 }
             }
             Layer::Flatten => y.copy_from_slice(x),
@@ -704,20 +714,18 @@ impl<T: Scalar> Network<T> {
                 let (w, _) = self.conv_params(l, c);
                 let (dw, db) =
                     grads[off..off + c.weight_len() + c.bias_len()].split_at_mut(c.weight_len());
-                c.backward(
-                    input.expect(BUILT),
+                let pass = ConvBackward {
+                    dy,
+                    input: input.expect(BUILT),
                     n,
                     x,
                     w,
-                    dy,
                     dw,
                     db,
                     dx,
                     beta,
-                    scratch,
-                    threads,
-                )
-                .expect(BUILT);
+                };
+                c.backward(pass, scratch, threads).expect(BUILT);
             }
             Layer::MaxPool2d(p) => {
                 if let Some(dx) = dx {
@@ -1063,6 +1071,27 @@ struct BnState<T> {
     tracked: i64,
 }
 
+/// One buffer per layer of `net`, `len(l, layer)` copies of `zero` (empty for the layers that
+/// keep none).
+fn per_layer<T: Scalar, B: Clone>(
+    net: &Network<T>,
+    zero: B,
+    len: impl Fn(usize, &Layer) -> usize,
+) -> Vec<Vec<B>> {
+    let layers = net.layers.iter().enumerate();
+    layers
+        .map(|(l, layer)| vec![zero.clone(); len(l, layer)])
+        .collect()
+}
+
+/// Where each max-pooling layer writes its maxima's positions: one index per output value.
+fn pool_indices<T: Scalar>(net: &Network<T>, max_batch: usize) -> Vec<Vec<u32>> {
+    per_layer(net, 0u32, |l, layer| match layer {
+        Layer::MaxPool2d(_) => max_batch * net.widths[l + 1],
+        _ => 0,
+    })
+}
+
 /// What a shape that the network's constructor accepted cannot fail.
 const BUILT: &str = "shapes checked when the network was built";
 
@@ -1080,24 +1109,11 @@ impl<T: Scalar> Workspace<T> {
             .enumerate()
             .map(|(i, &w)| vec![T::zero(); if i == 0 { 0 } else { max_batch * w }])
             .collect();
-        let masks = net
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| match layer {
-                Layer::Dropout(_) => vec![T::zero(); max_batch * widths[l]],
-                _ => Vec::new(),
-            })
-            .collect();
-        let indices = net
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| match layer {
-                Layer::MaxPool2d(_) => vec![0u32; max_batch * widths[l + 1]],
-                _ => Vec::new(),
-            })
-            .collect();
+        let masks = per_layer(net, T::zero(), |l, layer| match layer {
+            Layer::Dropout(_) => max_batch * widths[l],
+            _ => 0,
+        });
+        let indices = pool_indices(net, max_batch);
         let bn = net
             .layers
             .iter()
@@ -1139,15 +1155,7 @@ impl<T: Scalar> Workspace<T> {
                 .collect(),
             deltas: vec![Vec::new(); widths.len()],
             masks: vec![Vec::new(); net.layers.len()],
-            indices: net
-                .layers
-                .iter()
-                .enumerate()
-                .map(|(l, layer)| match layer {
-                    Layer::MaxPool2d(_) => vec![0u32; max_batch * widths[l + 1]],
-                    _ => Vec::new(),
-                })
-                .collect(),
+            indices: pool_indices(net, max_batch),
             bn: vec![BnState::default(); net.layers.len()],
             trained: false,
             scratch: vec![T::zero(); net.scratch_len(max_batch).unwrap_or(0)],
@@ -1201,6 +1209,17 @@ pub struct Objective<'a> {
     pub loss: Loss,
     pub class_weights: Option<&'a ClassWeights>,
     pub denom: f64,
+}
+
+/// One mini-batch as [`Network::forward_loss`] reads it: the first `n` rows of the workspace's
+/// input (the caller gathered them), their targets, what is minimised over them, and in
+/// training mode the generator that draws the dropout masks (`None`: evaluation mode).
+#[derive(Debug)]
+pub struct MiniBatch<'a, T> {
+    pub n: usize,
+    pub targets: BatchTargets<'a, T>,
+    pub objective: Objective<'a>,
+    pub rng: Option<&'a mut Rng>,
 }
 
 /// What [`Network::forward_loss`] measured on a mini-batch.

@@ -4,7 +4,7 @@
 //! buffers with the buffer named, and each giving what the functions it replaced gave.
 
 use downhill::data::Dataset;
-use downhill::layers::{AvgPool2d, BatchNorm, BnStats, Conv2d, ImageShape, MaxPool2d};
+use downhill::layers::{AvgPool2d, BatchNorm, BnStats, Conv2d, ImageShape, MaxPool2d, Pool2d};
 use downhill::optim::{OptimizerConfig, Schedule, SgdConfig};
 use downhill::tensor::Beta;
 use downhill::train::{Extras, NoObserver, TrainConfig, train, train_with};

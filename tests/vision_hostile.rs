@@ -226,7 +226,7 @@ fn gradcheck_still_fails_on_a_wrong_gradient() {
     use downhill::{
         Rng, gradcheck,
         loss::{BatchTargets, Loss},
-        network::{Network, Objective, Workspace},
+        network::{MiniBatch, Network, Objective, Workspace},
         tensor::Beta,
     };
     use rand::{Rng as _, SeedableRng};
@@ -250,10 +250,12 @@ fn gradcheck_still_fails_on_a_wrong_gradient() {
     let mut grads = vec![0.0; net.param_count()];
     net.loss_and_gradient(
         &mut ws,
-        n,
-        BatchTargets::Classes(&y),
-        &objective,
-        None,
+        MiniBatch {
+            n,
+            targets: BatchTargets::Classes(&y),
+            objective,
+            rng: None,
+        },
         (&mut grads, Beta::Replace),
     );
     let mut f = |net: &Network<f64>| {

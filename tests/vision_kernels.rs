@@ -12,7 +12,10 @@
 mod vision_golden;
 
 use downhill::layers::pool::PoolWindow;
-use downhill::layers::{AvgPool2d, BatchNorm, BnStats, Conv2d, ImageShape, MaxPool2d};
+use downhill::layers::{
+    AvgPool2d, BatchNorm, BnForward, BnStats, Conv2d, ConvBackward, ConvForward, ImageShape,
+    MaxPool2d, Pool2d, RunningStats,
+};
 use downhill::tensor::{Beta, Scalar, Threads};
 use vision_golden as g;
 
@@ -178,39 +181,60 @@ fn run_conv<T: Scalar>(case: &ConvCase, x: &[T], w: &[T], b: &[T], direct: bool)
     let mut y = vec![T::nan(); n * out.len()];
     let mut scratch = vec![T::nan(); conv.scratch_len(input).unwrap()];
     if direct {
-        conv.forward_direct(input, n, x, w, b, &mut y).unwrap();
+        conv.forward_direct(ConvForward {
+            input,
+            n,
+            x,
+            w,
+            b,
+            y: &mut y,
+        })
+        .unwrap();
     } else {
-        conv.forward(input, n, x, w, b, &mut y, &mut scratch, Threads::ONE)
-            .unwrap();
+        conv.forward(
+            ConvForward {
+                input,
+                n,
+                x,
+                w,
+                b,
+                y: &mut y,
+            },
+            &mut scratch,
+            Threads::ONE,
+        )
+        .unwrap();
     }
     let r: Vec<T> = seq(y.len(), 0.53, 0.7);
     let mut dx = vec![T::nan(); x.len()];
     let mut dw = vec![T::nan(); w.len()];
     let mut db = vec![T::nan(); b.len()];
     if direct {
-        conv.backward_direct(
+        conv.backward_direct(ConvBackward {
+            dy: &r,
             input,
             n,
             x,
             w,
-            &r,
-            &mut dw,
-            &mut db,
-            Some(&mut dx),
-            Beta::Replace,
-        )
+            dw: &mut dw,
+            db: &mut db,
+            dx: Some(&mut dx),
+            beta: Beta::Replace,
+        })
         .unwrap();
     } else {
         conv.backward(
-            input,
-            n,
-            x,
-            w,
-            &r,
-            &mut dw,
-            &mut db,
-            Some(&mut dx),
-            Beta::Replace,
+            ConvBackward {
+                dy: &r,
+                input,
+                n,
+                x,
+                w,
+                dw: &mut dw,
+                db: &mut db,
+                dx: Some(&mut dx),
+                beta: Beta::Replace,
+            },
             &mut scratch,
             Threads::ONE,
         )
@@ -242,7 +266,14 @@ fn conv_gradients_match_finite_differences() {
             let loss = |x: &[f64], w: &[f64], b: &[f64]| {
                 let mut y = vec![0.0; run.y.len()];
                 case.conv
-                    .forward_direct(case.input, case.n, x, w, b, &mut y)
+                    .forward_direct(ConvForward {
+                        input: case.input,
+                        n: case.n,
+                        x,
+                        w,
+                        b,
+                        y: &mut y,
+                    })
                     .unwrap();
                 dot(&y, &r)
             };
@@ -299,20 +330,32 @@ fn conv_backward_accumulates_with_beta_add_and_skips_dx() {
         for direct in [false, true] {
             if direct {
                 case.conv
-                    .backward_direct(input, n, &x, &w, &r, &mut dw, &mut db, None, Beta::Add)
+                    .backward_direct(ConvBackward {
+                        dy: &r,
+                        input,
+                        n,
+                        x: &x,
+                        w: &w,
+                        dw: &mut dw,
+                        db: &mut db,
+                        dx: None,
+                        beta: Beta::Add,
+                    })
                     .unwrap();
             } else {
                 case.conv
                     .backward(
-                        input,
-                        n,
-                        &x,
-                        &w,
-                        &r,
-                        &mut dw,
-                        &mut db,
-                        None,
-                        Beta::Add,
+                        ConvBackward {
+                            dy: &r,
+                            input,
+                            n,
+                            x: &x,
+                            w: &w,
+                            dw: &mut dw,
+                            db: &mut db,
+                            dx: None,
+                            beta: Beta::Add,
+                        },
                         &mut scratch,
                         Threads::ONE,
                     )
@@ -386,12 +429,14 @@ fn conv_shape_errors_print_the_shapes() {
     let w = vec![0.0f32; conv.weight_len()];
     let err = conv
         .forward(
-            input,
-            2,
-            &x,
-            &w,
-            &[0.0; 8],
-            &mut y,
+            ConvForward {
+                input,
+                n: 2,
+                x: &x,
+                w: &w,
+                b: &[0.0; 8],
+                y: &mut y,
+            },
             &mut scratch,
             Threads::ONE,
         )
@@ -403,12 +448,14 @@ fn conv_shape_errors_print_the_shapes() {
     );
     let err = conv
         .forward(
-            input,
-            3,
-            &x,
-            &w,
-            &[0.0; 8],
-            &mut y,
+            ConvForward {
+                input,
+                n: 3,
+                x: &x,
+                w: &w,
+                b: &[0.0; 8],
+                y: &mut y,
+            },
             &mut scratch,
             Threads::ONE,
         )
@@ -710,7 +757,20 @@ fn batchnorm_gradients_match_finite_differences() {
             let (mut rm, mut rv, mut t) = (vec![0.0; c], vec![1.0; c], 0);
             let (mut y, mut saved) = (vec![0.0; len], vec![0.0; bn.saved_len()]);
             bn.forward_train(
-                n, s, x, gamma, beta, &mut rm, &mut rv, &mut t, &mut y, &mut saved,
+                BnForward {
+                    n,
+                    spatial: s,
+                    x,
+                    gamma,
+                    beta,
+                    y: &mut y,
+                },
+                RunningStats {
+                    mean: &mut rm,
+                    var: &mut rv,
+                    num_batches_tracked: &mut t,
+                },
+                &mut saved,
             )
             .unwrap();
             dot(&y, &r)
@@ -718,7 +778,20 @@ fn batchnorm_gradients_match_finite_differences() {
         let (mut rm, mut rv, mut t) = (vec![0.0; c], vec![1.0; c], 0);
         let (mut y, mut saved) = (vec![0.0; len], vec![0.0; bn.saved_len()]);
         bn.forward_train(
-            n, s, &x, &gamma, &beta, &mut rm, &mut rv, &mut t, &mut y, &mut saved,
+            BnForward {
+                n,
+                spatial: s,
+                x: &x,
+                gamma: &gamma,
+                beta: &beta,
+                y: &mut y,
+            },
+            RunningStats {
+                mean: &mut rm,
+                var: &mut rv,
+                num_batches_tracked: &mut t,
+            },
+            &mut saved,
         )
         .unwrap();
         let (mut dx, mut dg, mut db) = (vec![0.0; len], vec![0.0; c], vec![0.0; c]);
@@ -750,8 +823,19 @@ fn batchnorm_gradients_match_finite_differences() {
         let rv: Vec<f64> = seq::<f64>(c, 0.5, 0.9).iter().map(|v| 1.5 + v).collect();
         let eval_loss = |x: &[f64], gamma: &[f64], beta: &[f64]| {
             let mut y = vec![0.0; len];
-            bn.forward_eval(n, s, x, gamma, beta, &rm, &rv, &mut y)
-                .unwrap();
+            bn.forward_eval(
+                BnForward {
+                    n,
+                    spatial: s,
+                    x,
+                    gamma,
+                    beta,
+                    y: &mut y,
+                },
+                &rm,
+                &rv,
+            )
+            .unwrap();
             dot(&y, &r)
         };
         bn.backward(
@@ -847,7 +931,20 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
         for (step, [gy, gdx, gdg, gdb]) in train.into_iter().enumerate() {
             let x = bn_train_input::<T>(len, step);
             bn.forward_train(
-                n, s, &x, &gamma, &beta, &mut rm, &mut rv, &mut t, &mut y, &mut saved,
+                BnForward {
+                    n,
+                    spatial: s,
+                    x: &x,
+                    gamma: &gamma,
+                    beta: &beta,
+                    y: &mut y,
+                },
+                RunningStats {
+                    mean: &mut rm,
+                    var: &mut rv,
+                    num_batches_tracked: &mut t,
+                },
+                &mut saved,
             )
             .unwrap();
             bn.backward(
@@ -873,8 +970,19 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
         assert_close(&format!("{name} running_var"), &rv, var, tol);
         assert_eq!(t, tracked, "{name} num_batches_tracked");
         let x = seq::<T>(len, 0.29, 2.3);
-        bn.forward_eval(n, s, &x, &gamma, &beta, &rm, &rv, &mut y)
-            .unwrap();
+        bn.forward_eval(
+            BnForward {
+                n,
+                spatial: s,
+                x: &x,
+                gamma: &gamma,
+                beta: &beta,
+                y: &mut y,
+            },
+            &rm,
+            &rv,
+        )
+        .unwrap();
         bn.backward(
             n,
             s,
@@ -913,15 +1021,19 @@ fn batchnorm_shape_errors_print_the_shapes() {
     // One value per channel cannot be normalised in training (PyTorch refuses it too).
     let err = bn
         .forward_train(
-            1,
-            1,
-            &[1.0, 2.0, 3.0],
-            &[1.0; 3],
-            &[0.0; 3],
-            &mut rm,
-            &mut rv,
-            &mut t,
-            &mut y,
+            BnForward {
+                n: 1,
+                spatial: 1,
+                x: &[1.0, 2.0, 3.0],
+                gamma: &[1.0; 3],
+                beta: &[0.0; 3],
+                y: &mut y,
+            },
+            RunningStats {
+                mean: &mut rm,
+                var: &mut rv,
+                num_batches_tracked: &mut t,
+            },
             &mut saved,
         )
         .unwrap_err()
@@ -934,7 +1046,20 @@ fn batchnorm_shape_errors_print_the_shapes() {
     let mut y = vec![0.0f32; 12];
     let err = bn
         .forward_train(
-            2, 2, &[0.0; 11], &[1.0; 3], &[0.0; 3], &mut rm, &mut rv, &mut t, &mut y, &mut saved,
+            BnForward {
+                n: 2,
+                spatial: 2,
+                x: &[0.0; 11],
+                gamma: &[1.0; 3],
+                beta: &[0.0; 3],
+                y: &mut y,
+            },
+            RunningStats {
+                mean: &mut rm,
+                var: &mut rv,
+                num_batches_tracked: &mut t,
+            },
+            &mut saved,
         )
         .unwrap_err()
         .to_string();
@@ -943,7 +1068,18 @@ fn batchnorm_shape_errors_print_the_shapes() {
         "{err}"
     );
     let err = bn
-        .forward_eval(4, 1, &[0.0; 12], &[1.0; 2], &[0.0; 3], &rm, &rv, &mut y)
+        .forward_eval(
+            BnForward {
+                n: 4,
+                spatial: 1,
+                x: &[0.0; 12],
+                gamma: &[1.0; 2],
+                beta: &[0.0; 3],
+                y: &mut y,
+            },
+            &rm,
+            &rv,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("[4, 3]") && err.contains("weight γ"), "{err}");
@@ -972,12 +1108,14 @@ fn absurd_sizes_are_refused_not_wrapped() {
     let mut y = [0.0f32; 4];
     let err = conv
         .forward(
-            input,
-            1 << 30,
-            &[0.0; 4],
-            &[0.0; 18],
-            &[0.0; 2],
-            &mut y,
+            ConvForward {
+                input,
+                n: 1 << 30,
+                x: &[0.0; 4],
+                w: &[0.0; 18],
+                b: &[0.0; 2],
+                y: &mut y,
+            },
             &mut [],
             Threads::ONE,
         )
@@ -995,14 +1133,16 @@ fn absurd_sizes_are_refused_not_wrapped() {
     let bn = BatchNorm::new(3);
     let err = bn
         .forward_eval(
-            huge,
-            huge,
-            &[0.0f32; 4],
-            &[1.0; 3],
+            BnForward {
+                n: huge,
+                spatial: huge,
+                x: &[0.0f32; 4],
+                gamma: &[1.0; 3],
+                beta: &[0.0; 3],
+                y: &mut y,
+            },
             &[0.0; 3],
-            &[0.0; 3],
             &[1.0; 3],
-            &mut y,
         )
         .unwrap_err()
         .to_string();
@@ -1014,14 +1154,16 @@ fn absurd_sizes_are_refused_not_wrapped() {
     };
     let err = bad
         .forward_eval(
-            1,
-            1,
-            &[0.0f32; 3],
-            &[1.0; 3],
+            BnForward {
+                n: 1,
+                spatial: 1,
+                x: &[0.0f32; 3],
+                gamma: &[1.0; 3],
+                beta: &[0.0; 3],
+                y: &mut y,
+            },
             &[0.0; 3],
-            &[0.0; 3],
             &[1.0; 3],
-            &mut y,
         )
         .unwrap_err()
         .to_string();
@@ -1045,28 +1187,34 @@ fn zero_sized_dimensions_are_refused_or_harmless() {
     let bn = BatchNorm::new(2);
     let mut y: [f64; 0] = [];
     bn.forward_eval(
-        3,
-        0,
-        &[],
-        &[1.0; 2],
+        BnForward {
+            n: 3,
+            spatial: 0,
+            x: &[],
+            gamma: &[1.0; 2],
+            beta: &[0.0; 2],
+            y: &mut y,
+        },
         &[0.0; 2],
-        &[0.0; 2],
         &[1.0; 2],
-        &mut y,
     )
     .unwrap();
     let (mut rm, mut rv, mut t) = ([0.0; 2], [1.0; 2], 0);
     let err = bn
         .forward_train(
-            3,
-            0,
-            &[],
-            &[1.0; 2],
-            &[0.0; 2],
-            &mut rm,
-            &mut rv,
-            &mut t,
-            &mut y,
+            BnForward {
+                n: 3,
+                spatial: 0,
+                x: &[],
+                gamma: &[1.0; 2],
+                beta: &[0.0; 2],
+                y: &mut y,
+            },
+            RunningStats {
+                mean: &mut rm,
+                var: &mut rv,
+                num_batches_tracked: &mut t,
+            },
             &mut [0.0; 4],
         )
         .unwrap_err()
@@ -1082,15 +1230,17 @@ fn empty_batch_writes_zero_gradients() {
     let (mut dw, mut db) = (vec![7.0; conv.weight_len()], vec![7.0; 3]);
     let w = vec![1.0; conv.weight_len()];
     conv.backward(
-        input,
-        0,
-        &[],
-        &w,
-        &[],
-        &mut dw,
-        &mut db,
-        Some(&mut []),
-        Beta::Replace,
+        ConvBackward {
+            dy: &[],
+            input,
+            n: 0,
+            x: &[],
+            w: &w,
+            dw: &mut dw,
+            db: &mut db,
+            dx: Some(&mut []),
+            beta: Beta::Replace,
+        },
         &mut scratch,
         Threads::ONE,
     )
@@ -1115,8 +1265,15 @@ fn strides_larger_than_the_kernel() {
         let r = seq::<f64>(run.y.len(), 0.53, 0.7);
         let loss = |x: &[f64], w: &[f64]| {
             let mut y = vec![0.0; run.y.len()];
-            conv.forward_direct(case.input, case.n, x, w, &b, &mut y)
-                .unwrap();
+            conv.forward_direct(ConvForward {
+                input: case.input,
+                n: case.n,
+                x,
+                w,
+                b: &b,
+                y: &mut y,
+            })
+            .unwrap();
             dot(&y, &r)
         };
         check_grad(&format!("{} ∂X", case.name), &x, &run.dx, |p| loss(p, &w));

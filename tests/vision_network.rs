@@ -7,7 +7,7 @@ use downhill::gradcheck;
 use downhill::layers::{ImageShape, Layer};
 use downhill::loss::{BatchTargets, Loss};
 use downhill::netspec::{self, parse, resolve};
-use downhill::network::{Network, Objective, Shape, Workspace};
+use downhill::network::{MiniBatch, Network, Objective, Shape, Workspace};
 use downhill::tensor::Beta;
 use downhill::{Init, Rng};
 use rand::{Rng as _, SeedableRng};
@@ -256,10 +256,12 @@ fn batchnorm_running_stats_follow_committed_training_steps() {
     ws.input_mut(n).copy_from_slice(&x);
     net.loss_and_gradient(
         &mut ws,
-        n,
-        BatchTargets::Values(&t),
-        &objective,
-        None,
+        MiniBatch {
+            n,
+            targets: BatchTargets::Values(&t),
+            objective,
+            rng: None,
+        },
         (&mut g, Beta::Replace),
     );
     for (p, &gp) in g.iter().enumerate() {

@@ -6,7 +6,7 @@
 //! several blocks of 16 columns, padding wider than the kernel's reach, strides and images wider
 //! than the vector path takes.
 
-use downhill::layers::{Conv2d, ImageShape};
+use downhill::layers::{Conv2d, ConvBackward, ConvForward, ImageShape};
 use downhill::tensor::Scalar;
 
 fn seq<T: Scalar>(n: usize, a: f64) -> Vec<T> {
@@ -211,27 +211,47 @@ fn layer_case(conv: Conv2d, input: ImageShape, n: usize, with_dx: bool) {
     let start: Vec<f64> = seq(conv.weight_len() + conv.bias_len(), 2.1);
     // Reference in f64 by the direct loops.
     let mut y = vec![0.0; n * out.len()];
-    conv.forward_direct(input, n, &x, &w, &b, &mut y).unwrap();
+    conv.forward_direct(ConvForward {
+        input,
+        n,
+        x: &x,
+        w: &w,
+        b: &b,
+        y: &mut y,
+    })
+    .unwrap();
     let (mut dw, mut db) = (
         start[..conv.weight_len()].to_vec(),
         start[conv.weight_len()..].to_vec(),
     );
     let mut dx = vec![0.0; n * input.len()];
     let dxr = if with_dx { Some(&mut dx[..]) } else { None };
-    conv.backward_direct(input, n, &x, &w, &dy, &mut dw, &mut db, dxr, Beta::Add)
-        .unwrap();
+    conv.backward_direct(ConvBackward {
+        dy: &dy,
+        input,
+        n,
+        x: &x,
+        w: &w,
+        dw: &mut dw,
+        db: &mut db,
+        dx: dxr,
+        beta: Beta::Add,
+    })
+    .unwrap();
     // The im2col route in f32.
     let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
     let (x32, w32, b32, dy32) = (f(&x), f(&w), f(&b), f(&dy));
     let mut scratch = vec![f32::NAN; conv.scratch_len(input).unwrap()];
     let mut y32 = vec![f32::NAN; y.len()];
     conv.forward(
-        input,
-        n,
-        &x32,
-        &w32,
-        &b32,
-        &mut y32,
+        ConvForward {
+            input,
+            n,
+            x: &x32,
+            w: &w32,
+            b: &b32,
+            y: &mut y32,
+        },
         &mut scratch,
         Threads::ONE,
     )
@@ -244,15 +264,17 @@ fn layer_case(conv: Conv2d, input: ImageShape, n: usize, with_dx: bool) {
     let dxr = if with_dx { Some(&mut dx32[..]) } else { None };
     scratch.fill(f32::NAN);
     conv.backward(
-        input,
-        n,
-        &x32,
-        &w32,
-        &dy32,
-        &mut dw32,
-        &mut db32,
-        dxr,
-        Beta::Add,
+        ConvBackward {
+            dy: &dy32,
+            input,
+            n,
+            x: &x32,
+            w: &w32,
+            dw: &mut dw32,
+            db: &mut db32,
+            dx: dxr,
+            beta: Beta::Add,
+        },
         &mut scratch,
         Threads::ONE,
     )
@@ -333,7 +355,7 @@ fn conv_layer_in_f32_matches_the_direct_loops_in_f64() {
 #[test]
 fn passes_of_a_convolutional_network_sum_to_the_batch_gradient() {
     use downhill::data::{BatchBuf, Dataset};
-    use downhill::network::{Objective, Shape};
+    use downhill::network::{MiniBatch, Objective, Shape};
     use downhill::optim::{OptimizerConfig, Schedule, SgdConfig};
     use downhill::tensor::Beta;
     use downhill::train::{NoObserver, TrainConfig, train};
@@ -367,10 +389,12 @@ fn passes_of_a_convolutional_network_sum_to_the_batch_gradient() {
     };
     net0.loss_and_gradient(
         &mut ws,
-        n,
-        batch.targets(),
-        &objective,
-        None,
+        MiniBatch {
+            n,
+            targets: batch.targets(),
+            objective,
+            rng: None,
+        },
         (&mut g, Beta::Replace),
     );
     let lr = 0.5;
@@ -427,7 +451,7 @@ fn passes_of_a_convolutional_network_sum_to_the_batch_gradient() {
 /// sizes (the last row and column left out) and rows of several blocks of 16 windows.
 #[test]
 fn max_pooling_with_indices_in_f32_matches_f64() {
-    use downhill::layers::MaxPool2d;
+    use downhill::layers::{MaxPool2d, Pool2d};
     let pool = MaxPool2d::new(2);
     for (c, h, w) in [
         (3, 4, 4),

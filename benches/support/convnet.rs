@@ -3,7 +3,9 @@
 //! know these layers yet (issue 12 restructures it first). Dropout is left out (an elementwise
 //! mask, a few µs at these sizes).
 
-use downhill::layers::{Activation, Conv2d, Dense, ImageShape, MaxPool2d};
+use downhill::layers::{
+    Activation, Conv2d, ConvBackward, ConvForward, Dense, ImageShape, MaxPool2d,
+};
 use downhill::loss::{BatchTargets, Loss};
 use downhill::optim::{Optimizer, OptimizerConfig};
 use downhill::tensor::{Beta, Threads};
@@ -129,8 +131,19 @@ impl Step {
             match nd.op {
                 Op::Conv(c) => {
                     let (w, b) = p.split_at(c.weight_len());
-                    c.forward(nd.input, n, x, w, b, y, &mut self.scratch, t)
-                        .unwrap()
+                    c.forward(
+                        ConvForward {
+                            input: nd.input,
+                            n,
+                            x,
+                            w,
+                            b,
+                            y,
+                        },
+                        &mut self.scratch,
+                        t,
+                    )
+                    .unwrap()
                 }
                 Op::Relu => Activation::Relu.forward(x, y),
                 Op::MaxPool2 => MaxPool2d::new(2)
@@ -163,15 +176,17 @@ impl Step {
                     let (w, _) = p.split_at(c.weight_len());
                     let (dw, db) = g.split_at_mut(c.weight_len());
                     c.backward(
-                        nd.input,
-                        n,
-                        x,
-                        w,
-                        dy,
-                        dw,
-                        db,
-                        dx,
-                        Beta::Replace,
+                        ConvBackward {
+                            dy,
+                            input: nd.input,
+                            n,
+                            x,
+                            w,
+                            dw,
+                            db,
+                            dx,
+                            beta: Beta::Replace,
+                        },
                         &mut self.scratch,
                         t,
                     )

@@ -33,11 +33,13 @@
 //! written or accumulated (`Beta`), ∂L/∂x written, as for the dense layer.
 //!
 //! ```
-//! use downhill::layers::BatchNorm;
+//! use downhill::layers::{BatchNorm, BnForward, RunningStats};
 //! let bn = BatchNorm::new(1);
 //! let (mut rm, mut rv, mut tracked) = ([0.0f64], [1.0f64], 0i64);
 //! let (mut y, mut saved) = ([0.0; 2], [0.0; 2]);
-//! bn.forward_train(2, 1, &[1.0, 3.0], &[1.0], &[0.0], &mut rm, &mut rv, &mut tracked, &mut y, &mut saved).unwrap();
+//! let pass = BnForward { n: 2, spatial: 1, x: &[1.0, 3.0], gamma: &[1.0], beta: &[0.0], y: &mut y };
+//! let running = RunningStats { mean: &mut rm, var: &mut rv, num_batches_tracked: &mut tracked };
+//! bn.forward_train(pass, running, &mut saved).unwrap();
 //! assert!((y[0] + 1.0).abs() < 1e-5 && (y[1] - 1.0).abs() < 1e-5);
 //! assert_eq!((rm[0], tracked), (0.2, 1)); // 0.9·0 + 0.1·2
 //! assert!((rv[0] - 1.1).abs() < 1e-12); // 0.9·1 + 0.1·(1 · 2/1)
@@ -58,6 +60,28 @@ pub struct BatchNorm {
     pub eps: f64,
     /// Weight of the new batch in the running statistics, 0.1 by default.
     pub momentum: f64,
+}
+
+/// The tensors of one forward pass ([`BatchNorm::forward_train`], [`BatchNorm::forward_eval`]):
+/// `n` examples `x` of `channels × spatial` values (`[N, C, S]` row-major), the affine weight
+/// `gamma` (γ) and bias `beta` (β), one per channel, and the output `y` that the pass overwrites.
+#[derive(Debug)]
+pub struct BnForward<'a, T> {
+    pub n: usize,
+    pub spatial: usize,
+    pub x: &'a [T],
+    pub gamma: &'a [T],
+    pub beta: &'a [T],
+    pub y: &'a mut [T],
+}
+
+/// PyTorch's running-statistics buffers (`running_mean`, `running_var`, one per channel, and
+/// `num_batches_tracked`), which each training forward pass updates.
+#[derive(Debug)]
+pub struct RunningStats<'a, T> {
+    pub mean: &'a mut [T],
+    pub var: &'a mut [T],
+    pub num_batches_tracked: &'a mut i64,
 }
 
 /// The statistics a forward pass normalised with, as [`BatchNorm::backward`] is given them.
@@ -168,25 +192,23 @@ impl BatchNorm {
     }
 
     /// The checks both forward passes share: the input `x` and output `y` are batches; γ, β,
-    /// the running mean and variance (`params`: their lengths, in that order) and, in training,
-    /// the saved statistics are per channel, as in [`BatchNorm::check`].
+    /// the running mean and variance (`[mean, var]`: their lengths) and, in training, the saved
+    /// statistics are per channel, as in [`BatchNorm::check`].
     fn check_forward<T>(
         &self,
-        n: usize,
-        spatial: usize,
-        (x, y): (&[T], &[T]),
-        [gamma, beta, mean, var]: [usize; 4],
+        pass: &BnForward<'_, T>,
+        [mean, var]: [usize; 2],
         saved: Option<usize>,
     ) -> Result<()> {
         let params = [
-            ("weight γ", gamma),
-            ("bias β", beta),
+            ("weight γ", pass.gamma.len()),
+            ("bias β", pass.beta.len()),
             ("running_mean", mean),
             ("running_var", var),
             ("saved statistics", saved.unwrap_or(usize::MAX)),
         ];
-        let batch = [("input", x.len()), ("output", y.len())];
-        self.check(n, spatial, &batch, &params)
+        let batch = [("input", pass.x.len()), ("output", pass.y.len())];
+        self.check(pass.n, pass.spatial, &batch, &params)
     }
 
     /// The checks both backward passes share: the input, ∂L/∂y and (if asked) ∂L/∂x are
@@ -226,29 +248,17 @@ impl BatchNorm {
     }
 
     /// Training-mode forward for `n` examples of `channels × spatial` values: normalises with
-    /// the batch statistics, updates the running statistics and `num_batches_tracked`, and
+    /// the batch statistics, updates the `running` statistics and `num_batches_tracked`, and
     /// saves each channel's mean and 1/√(σ² + ε) in `saved` (length [`BatchNorm::saved_len`]).
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_train<T: Scalar>(
         &self,
-        n: usize,
-        spatial: usize,
-        x: &[T],
-        gamma: &[T],
-        beta: &[T],
-        running_mean: &mut [T],
-        running_var: &mut [T],
-        num_batches_tracked: &mut i64,
-        y: &mut [T],
+        pass: BnForward<'_, T>,
+        running: RunningStats<'_, T>,
         saved: &mut [T],
     ) -> Result<()> {
-        let params = [
-            gamma.len(),
-            beta.len(),
-            running_mean.len(),
-            running_var.len(),
-        ];
-        self.check_forward(n, spatial, (x, y), params, Some(saved.len()))?;
+        let lens = [running.mean.len(), running.var.len()];
+        self.check_forward(&pass, lens, Some(saved.len()))?;
+        let (n, spatial, x) = (pass.n, pass.spatial, pass.x);
         let m = n * spatial;
         if m < 2 {
             return Err(Error::shape(
@@ -259,6 +269,7 @@ impl BatchNorm {
         }
         let (mean_s, istd_s) = saved.split_at_mut(self.channels);
         let mom = self.momentum;
+        let (rm, rv) = (running.mean, running.var);
         for c in 0..self.channels {
             let sum: f64 = self.rows(n, spatial, c, x).map(|r| sum_f64(r, |v| v)).sum();
             let mean = sum / m as f64;
@@ -269,63 +280,44 @@ impl BatchNorm {
             let istd = 1.0 / (ss / m as f64 + self.eps).sqrt();
             mean_s[c] = T::c(mean);
             istd_s[c] = T::c(istd);
-            running_mean[c] = T::c((1.0 - mom) * running_mean[c].f64() + mom * mean);
-            running_var[c] = T::c((1.0 - mom) * running_var[c].f64() + mom * ss / (m - 1) as f64);
+            rm[c] = T::c((1.0 - mom) * rm[c].f64() + mom * mean);
+            rv[c] = T::c((1.0 - mom) * rv[c].f64() + mom * ss / (m - 1) as f64);
         }
-        *num_batches_tracked = num_batches_tracked.saturating_add(1);
+        let tracked = running.num_batches_tracked;
+        *tracked = tracked.saturating_add(1);
         let stats = Stats::Batch {
             mean: mean_s,
             istd: istd_s,
         };
-        self.normalize(n, spatial, x, gamma, beta, &stats, y);
+        self.normalize(pass, &stats);
         Ok(())
     }
 
-    /// Eval-mode forward: normalises with the running statistics (which stay unchanged).
-    #[allow(clippy::too_many_arguments)]
+    /// Eval-mode forward: normalises with the running statistics `mean` and `var` (which stay
+    /// unchanged).
     pub fn forward_eval<T: Scalar>(
         &self,
-        n: usize,
-        spatial: usize,
-        x: &[T],
-        gamma: &[T],
-        beta: &[T],
-        running_mean: &[T],
-        running_var: &[T],
-        y: &mut [T],
+        pass: BnForward<'_, T>,
+        mean: &[T],
+        var: &[T],
     ) -> Result<()> {
-        let params = [
-            gamma.len(),
-            beta.len(),
-            running_mean.len(),
-            running_var.len(),
-        ];
-        self.check_forward(n, spatial, (x, y), params, None)?;
+        self.check_forward(&pass, [mean.len(), var.len()], None)?;
         let stats = Stats::Running {
-            mean: running_mean,
-            var: running_var,
+            mean,
+            var,
             eps: self.eps,
         };
-        self.normalize(n, spatial, x, gamma, beta, &stats, y);
+        self.normalize(pass, &stats);
         Ok(())
     }
 
     /// `y = γ·(x − mean)·istd + β = x·scale + shift`, channel by channel.
-    #[allow(clippy::too_many_arguments)]
-    fn normalize<T: Scalar>(
-        &self,
-        n: usize,
-        spatial: usize,
-        x: &[T],
-        gamma: &[T],
-        beta: &[T],
-        stats: &Stats<'_, T>,
-        y: &mut [T],
-    ) {
+    fn normalize<T: Scalar>(&self, pass: BnForward<'_, T>, stats: &Stats<'_, T>) {
+        let (n, spatial, x, y) = (pass.n, pass.spatial, pass.x, pass.y);
         for c in 0..self.channels {
             let (mean, istd) = stats.get(c);
-            let scale = gamma[c].f64() * istd;
-            let (scale, shift) = (T::c(scale), T::c(beta[c].f64() - mean * scale));
+            let scale = pass.gamma[c].f64() * istd;
+            let (scale, shift) = (T::c(scale), T::c(pass.beta[c].f64() - mean * scale));
             let cs = self.channels * spatial;
             for (i, xr) in self.rows(n, spatial, c, x).enumerate() {
                 let yr = &mut y[i * cs + c * spatial..][..spatial];

@@ -56,7 +56,7 @@
 //! [`Conv2d::forward`]).
 //!
 //! ```
-//! use downhill::layers::{Conv2d, ImageShape};
+//! use downhill::layers::{Conv2d, ConvForward, ImageShape};
 //! use downhill::tensor::Threads;
 //! // One 1×3×3 image, one 2×2 filter of ones, no bias: each output sums a 2×2 window.
 //! let conv = Conv2d::new(1, 1, [2, 2], [1, 1], [0, 0], false).unwrap();
@@ -64,7 +64,8 @@
 //! let x = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
 //! let mut y = [0.0; 4];
 //! let mut scratch = vec![0.0; conv.scratch_len(input).unwrap()];
-//! conv.forward(input, 1, &x, &[1.0; 4], &[], &mut y, &mut scratch, Threads::ONE).unwrap();
+//! let pass = ConvForward { input, n: 1, x: &x, w: &[1.0; 4], b: &[], y: &mut y };
+//! conv.forward(pass, &mut scratch, Threads::ONE).unwrap();
 //! assert_eq!(y, [12.0, 16.0, 24.0, 28.0]);
 //! ```
 
@@ -93,6 +94,36 @@ pub struct Conv2d {
     /// `[ph, pw]`, zeros on both sides.
     pub padding: [usize; 2],
     pub bias: bool,
+}
+
+/// The tensors of one forward pass ([`Conv2d::forward`], [`Conv2d::forward_direct`]): `n`
+/// images `x` of shape `input` (N × C × H × W), the weights `w` (O × C × kh × kw), the bias `b`
+/// (empty without one) and the output `y` (N × O × H' × W') that the pass overwrites.
+#[derive(Debug)]
+pub struct ConvForward<'a, T> {
+    pub input: ImageShape,
+    pub n: usize,
+    pub x: &'a [T],
+    pub w: &'a [T],
+    pub b: &'a [T],
+    pub y: &'a mut [T],
+}
+
+/// The tensors of one backward pass ([`Conv2d::backward`], [`Conv2d::backward_direct`]):
+/// `dy` = ∂L/∂Y and the forward pass's `input` shape, `n`, `x` and `w`; ∂L/∂W and ∂L/∂b are
+/// written (`Beta::Replace`) or added (`Beta::Add`) into `dw` and `db` (empty without a bias),
+/// and ∂L/∂X overwrites `dx` if asked.
+#[derive(Debug)]
+pub struct ConvBackward<'a, T> {
+    pub dy: &'a [T],
+    pub input: ImageShape,
+    pub n: usize,
+    pub x: &'a [T],
+    pub w: &'a [T],
+    pub dw: &'a mut [T],
+    pub db: &'a mut [T],
+    pub dx: Option<&'a mut [T]>,
+    pub beta: Beta,
 }
 
 impl fmt::Display for Conv2d {
@@ -257,42 +288,47 @@ impl Conv2d {
         Ok(if self.pointwise() { 0 } else { patches } + weights)
     }
 
-    /// The checks both backward passes share: [`Conv2d::check`] on the lengths of `x`, `w`,
-    /// `db`, `dy` (in that order in `lens`, then `dw`'s), then ∂L/∂W and (if asked) ∂L/∂X.
-    fn check_backward<T>(
+    /// The checks both forward passes share: [`Conv2d::check`] on the pass's buffers.
+    fn check_forward<T>(
         &self,
-        input: ImageShape,
-        n: usize,
-        lens: [usize; 5],
-        dx: Option<&[T]>,
+        t: &ConvForward<'_, T>,
         scratch: Option<usize>,
     ) -> Result<ImageShape> {
-        let [x, w, db, dy, dw] = lens;
-        let out = self.check(input, n, x, w, db, dy, scratch)?;
+        let lens = [t.x.len(), t.w.len(), t.b.len(), t.y.len()];
+        self.check(t.input, t.n, lens, scratch)
+    }
+
+    /// The checks both backward passes share: [`Conv2d::check`] on the lengths of `x`, `w`,
+    /// `db` and `dy`, then ∂L/∂W's and (if asked) ∂L/∂X's; returns the output shape.
+    fn check_backward<T>(
+        &self,
+        t: &ConvBackward<'_, T>,
+        scratch: Option<usize>,
+    ) -> Result<ImageShape> {
+        let (input, n) = (t.input, t.n);
+        let lens = [t.x.len(), t.w.len(), t.db.len(), t.dy.len()];
+        let out = self.check(input, n, lens, scratch)?;
         let layer = self;
         check_len(
             &layer,
             "weight gradient",
             &Batch(input, n),
             self.weight_len(),
-            dw,
+            t.dw.len(),
         )?;
-        if let Some(dx) = dx {
+        if let Some(dx) = t.dx.as_deref() {
             check_batch(&layer, "input gradient", (input, n), dx.len())?;
         }
         Ok(out)
     }
 
-    /// Checks every buffer's length against the batch's shapes; returns the output shape.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks every buffer's length against the batch's shapes (`lens`: the input's, the
+    /// weights', the bias's and the output's); returns the output shape.
     fn check(
         &self,
         input: ImageShape,
         n: usize,
-        x: usize,
-        w: usize,
-        b: usize,
-        y: usize,
+        [x, w, b, y]: [usize; 4],
         scratch: Option<usize>,
     ) -> Result<ImageShape> {
         let out = self.output_shape(input)?;
@@ -322,27 +358,14 @@ impl Conv2d {
     /// loops update one output row per kernel tap and are not register-blocked; im2col hands the
     /// work to the GEMM kernels (165 GFLOP/s for the Keras conv2 forward, min-of-N,
     /// `cargo bench --bench vision_min layers`, with 245 GFLOP/s for its bare products).
-    #[allow(clippy::too_many_arguments)]
     pub fn forward<T: Scalar>(
         &self,
-        input: ImageShape,
-        n: usize,
-        x: &[T],
-        w: &[T],
-        b: &[T],
-        y: &mut [T],
+        pass: ConvForward<'_, T>,
         scratch: &mut [T],
         threads: Threads,
     ) -> Result<()> {
-        let out = self.check(
-            input,
-            n,
-            x.len(),
-            w.len(),
-            b.len(),
-            y.len(),
-            Some(scratch.len()),
-        )?;
+        let out = self.check_forward(&pass, Some(scratch.len()))?;
+        let (input, n, x, w, b, y) = (pass.input, pass.n, pass.x, pass.w, pass.b, pass.y);
         let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
         if self.bias_row() {
             // [Uₙ; 1ᵀ] ((K + 1) × P) and [W b] (O × (K + 1)).
@@ -400,28 +423,15 @@ impl Conv2d {
     /// Writes (or, with `Beta::Add`, accumulates) ∂L/∂W and ∂L/∂b (`db` empty without bias), and
     /// writes ∂L/∂X if asked, given the forward input `x` and `dy` = ∂L/∂Y. By im2col: the
     /// module doc's ∂L/∂W += δYₙ·Uₙᵀ and δUₙ = Wᵀ·δYₙ, per image.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward<T: Scalar>(
         &self,
-        input: ImageShape,
-        n: usize,
-        x: &[T],
-        w: &[T],
-        dy: &[T],
-        dw: &mut [T],
-        db: &mut [T],
-        dx: Option<&mut [T]>,
-        beta: Beta,
+        pass: ConvBackward<'_, T>,
         scratch: &mut [T],
         threads: Threads,
     ) -> Result<()> {
-        let out = self.check_backward(
-            input,
-            n,
-            [x.len(), w.len(), db.len(), dy.len(), dw.len()],
-            dx.as_deref(),
-            Some(scratch.len()),
-        )?;
+        let out = self.check_backward(&pass, Some(scratch.len()))?;
+        let (dy, input, n, x, w) = (pass.dy, pass.input, pass.n, pass.x, pass.w);
+        let (dw, db, dx, beta) = (pass.dw, pass.db, pass.dx, pass.beta);
         let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
         let dw = &mut dw[..o * k];
         let db = &mut db[..self.bias_len()];
@@ -509,30 +519,21 @@ impl Conv2d {
             check_len(&layer, image, &shape, input.len(), image_len)?;
             check_len(&layer, "patch matrix", &shape, kp, patch_len)?;
         }
-        patches(
-            way,
-            self,
-            (input, out),
-            &from[..from_len],
-            &mut to[..to_len],
-        );
+        let frame = Frame {
+            conv: self,
+            input,
+            out,
+        };
+        patches(way, frame, &from[..from_len], &mut to[..to_len]);
         Ok(())
     }
 
     /// The same `Y` as [`Conv2d::forward`], by direct loops over the kernel taps: for each
     /// output plane, each input channel and each tap (p, q), `Y[n,o] += W[o,c,p,q] · (X[n,c]
     /// shifted by (p − ph, q − pw))`, one row at a time. Needs no scratch.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_direct<T: Scalar>(
-        &self,
-        input: ImageShape,
-        n: usize,
-        x: &[T],
-        w: &[T],
-        b: &[T],
-        y: &mut [T],
-    ) -> Result<()> {
-        let out = self.check(input, n, x.len(), w.len(), b.len(), y.len(), None)?;
+    pub fn forward_direct<T: Scalar>(&self, pass: ConvForward<'_, T>) -> Result<()> {
+        let out = self.check_forward(&pass, None)?;
+        let (input, n, x, w, b, y) = (pass.input, pass.n, pass.x, pass.w, pass.b, pass.y);
         let (c_in, kk) = (self.in_channels, self.kernel[0] * self.kernel[1]);
         for (xn, yn) in x
             .chunks_exact(input.len())
@@ -557,26 +558,10 @@ impl Conv2d {
 
     /// The same gradients as [`Conv2d::backward`], by direct loops over the kernel taps (dot
     /// products for ∂L/∂W, shifted row updates for ∂L/∂X). Needs no scratch.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_direct<T: Scalar>(
-        &self,
-        input: ImageShape,
-        n: usize,
-        x: &[T],
-        w: &[T],
-        dy: &[T],
-        dw: &mut [T],
-        db: &mut [T],
-        mut dx: Option<&mut [T]>,
-        beta: Beta,
-    ) -> Result<()> {
-        let out = self.check_backward(
-            input,
-            n,
-            [x.len(), w.len(), db.len(), dy.len(), dw.len()],
-            dx.as_deref(),
-            None,
-        )?;
+    pub fn backward_direct<T: Scalar>(&self, pass: ConvBackward<'_, T>) -> Result<()> {
+        let out = self.check_backward(&pass, None)?;
+        let (dy, input, n, x, w) = (pass.dy, pass.input, pass.n, pass.x, pass.w);
+        let (dw, db, mut dx, beta) = (pass.dw, pass.db, pass.dx, pass.beta);
         let (c_in, kk) = (self.in_channels, self.kernel[0] * self.kernel[1]);
         if beta == Beta::Replace {
             dw[..self.weight_len()].fill(T::zero());
@@ -740,13 +725,22 @@ fn scatter_strided<T: Scalar>(a: T, d: &[T], x: &mut [T], start: usize, stride: 
 /// Uₙ (K × P) from one image: row (c, p, q) holds X[c, i·sh + p − ph, j·sw + q − pw] for every
 /// output position (i, j), 0 where that falls in the padding.
 fn im2col<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, x: &[T], u: &mut [T]) {
-    patches(Patches::Unfold, conv, (input, out), x, u)
+    patches(Patches::Unfold, Frame { conv, input, out }, x, u)
 }
 
 /// ∂L/∂Xₙ = col2im(δUₙ): overwrites `dx` (one image) with the sum, over the patch entries copied
 /// from each pixel by [`im2col`], of their gradients.
 fn col2im<T: Scalar>(conv: &Conv2d, input: ImageShape, out: ImageShape, du: &[T], dx: &mut [T]) {
-    patches(Patches::Fold, conv, (input, out), du, dx)
+    patches(Patches::Fold, Frame { conv, input, out }, du, dx)
+}
+
+/// One convolution over images of one shape: the layer, its input and its output image shape —
+/// what the patch kernels read.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    conv: &'a Conv2d,
+    input: ImageShape,
+    out: ImageShape,
 }
 
 /// Which way [`patches`] moves values between an image and its patch matrix.
@@ -760,38 +754,27 @@ enum Patches {
 
 /// [`im2col`] (`from` the image, `to` the patch matrix) or [`col2im`] (the other way): by the
 /// AVX-512 kernels for `f32` when they take this layer and input, else by the portable loops.
-fn patches<T: Scalar>(
-    way: Patches,
-    conv: &Conv2d,
-    (input, out): (ImageShape, ImageShape),
-    from: &[T],
-    to: &mut [T],
-) {
+fn patches<T: Scalar>(way: Patches, frame: Frame<'_>, from: &[T], to: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
-    if avx512::Kernels::fits(conv, input, out)
+    if avx512::Kernels::fits(frame)
         && let (Some(from), Some(to)) = (as_f32(from), as_f32_mut(to))
         && let Some(kernels) = avx512::Kernels::detect()
     {
         return match way {
-            Patches::Unfold => kernels.unfold(conv, input, out, from, to),
-            Patches::Fold => kernels.fold(conv, input, out, from, to),
+            Patches::Unfold => kernels.unfold(frame, from, to),
+            Patches::Fold => kernels.fold(frame, from, to),
         };
     }
     match way {
-        Patches::Unfold => im2col_generic(conv, input, out, from, to),
-        Patches::Fold => col2im_generic(conv, input, out, from, to),
+        Patches::Unfold => im2col_generic(frame, from, to),
+        Patches::Fold => col2im_generic(frame, from, to),
     }
 }
 
 /// [`im2col`] for any stride and element type, in portable code.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn im2col_generic<T: Scalar>(
-    conv: &Conv2d,
-    input: ImageShape,
-    out: ImageShape,
-    x: &[T],
-    u: &mut [T],
-) {
+fn im2col_generic<T: Scalar>(frame: Frame<'_>, x: &[T], u: &mut [T]) {
+    let Frame { conv, input, out } = frame;
     let sw = conv.stride[1];
     let mut rows = u.chunks_exact_mut(out.plane());
     for xc in x.chunks_exact(input.plane()) {
@@ -820,13 +803,8 @@ fn im2col_generic<T: Scalar>(
 
 /// [`col2im`] for any stride and element type, in portable code.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
-fn col2im_generic<T: Scalar>(
-    conv: &Conv2d,
-    input: ImageShape,
-    out: ImageShape,
-    du: &[T],
-    dx: &mut [T],
-) {
+fn col2im_generic<T: Scalar>(frame: Frame<'_>, du: &[T], dx: &mut [T]) {
+    let Frame { conv, input, out } = frame;
     let sw = conv.stride[1];
     let dx = &mut dx[..input.len()];
     dx.fill(T::zero());
@@ -915,7 +893,14 @@ impl GradLayout {
                 } else {
                     (dw, Beta::Add, k)
                 };
-                weight_grad_small(dy, u, o, kk, p, out, beta);
+                let ops = DwOperands {
+                    dy,
+                    u,
+                    o,
+                    k1: kk,
+                    p,
+                };
+                weight_grad_small(ops, out, beta);
             }
             (true, true) => gemm(dws, k1, o, beta, um, dym.t(), threads),
             (true, false) => gemm(dws, o, k1, beta, dym, um.t(), threads),
@@ -964,20 +949,24 @@ fn small_weight_grad<T: Scalar>(k1: usize, p: usize) -> bool {
     }
 }
 
+/// The operands of one image's weight-gradient product `out (+)= dy·uᵀ`: `dy` = δYₙ (O × P) and
+/// `u` = Uₙ (K1 × P), both row-major.
+#[derive(Clone, Copy)]
+struct DwOperands<'a, T> {
+    dy: &'a [T],
+    u: &'a [T],
+    o: usize,
+    k1: usize,
+    p: usize,
+}
+
 /// `out = dy·uᵀ` (or `+=`, with `Beta::Add`): `dy` is O × P, `u` is K1 × P, `out` O × K1 — the
 /// weight gradient of one image when K1 is small (a first layer: K1 = 10 for a 3×3 kernel on one
 /// channel with its bias row). The GEMM kernels vectorise along O or K1, both short here
 /// (measured 74 GFLOP/s for the Keras conv1); this kernel vectorises along P instead, with a
 /// register tile of 2 rows of δY by 8 rows of U.
-fn weight_grad_small<T: Scalar>(
-    dy: &[T],
-    u: &[T],
-    o: usize,
-    k1: usize,
-    p: usize,
-    out: &mut [T],
-    beta: Beta,
-) {
+fn weight_grad_small<T: Scalar>(ops: DwOperands<'_, T>, out: &mut [T], beta: Beta) {
+    let DwOperands { dy, u, o, k1, p } = ops;
     #[cfg(target_arch = "x86_64")]
     if let (Some(dy), Some(u), Some(out), Some(kernels)) = (
         as_f32(dy),
@@ -985,7 +974,8 @@ fn weight_grad_small<T: Scalar>(
         as_f32_mut(out),
         avx512::Kernels::detect(),
     ) {
-        kernels.weight_grad(dy, u, o, k1, p, out, beta == Beta::Add);
+        let ops = DwOperands { dy, u, o, k1, p };
+        kernels.weight_grad(ops, out, beta == Beta::Add);
         return;
     }
     gemm(
@@ -1015,7 +1005,7 @@ mod avx512 {
         _mm512_reduce_add_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
-    use super::{Conv2d, ImageShape, valid_range};
+    use super::{Conv2d, DwOperands, Frame, ImageShape, valid_range};
 
     /// Proof that the CPU has AVX-512F (checked once per call, cheaply cached by std).
     #[derive(Clone, Copy)]
@@ -1041,7 +1031,8 @@ mod avx512 {
         }
 
         /// Whether [`Kernels::unfold`] and [`Kernels::fold`] take this layer and input.
-        pub(super) fn fits(conv: &Conv2d, input: ImageShape, out: ImageShape) -> bool {
+        pub(super) fn fits(frame: Frame<'_>) -> bool {
+            let Frame { conv, input, out } = frame;
             conv.stride == [1, 1]
                 && conv.kernel[1] <= MAX_KW
                 && input.width <= 16 * MAX_BLOCKS
@@ -1049,31 +1040,19 @@ mod avx512 {
         }
 
         /// im2col (stride 1) of one image `x` into `u` (K × P).
-        pub(super) fn unfold(
-            self,
-            conv: &Conv2d,
-            input: ImageShape,
-            out: ImageShape,
-            x: &[f32],
-            u: &mut [f32],
-        ) {
+        pub(super) fn unfold(self, frame: Frame<'_>, x: &[f32], u: &mut [f32]) {
+            let Frame { conv, input, out } = frame;
             let kp = conv.patch_len() * out.plane();
-            assert!(x.len() >= input.len() && u.len() >= kp && Kernels::fits(conv, input, out));
+            assert!(x.len() >= input.len() && u.len() >= kp && Kernels::fits(frame));
             // SAFETY: AVX-512F is present (a `Kernels` exists); the lengths are checked above.
             unsafe { unfold(conv, input, out, &x[..input.len()], &mut u[..kp]) }
         }
 
         /// col2im (stride 1): overwrites the image `dx` with the sums of `du`'s entries.
-        pub(super) fn fold(
-            self,
-            conv: &Conv2d,
-            input: ImageShape,
-            out: ImageShape,
-            du: &[f32],
-            dx: &mut [f32],
-        ) {
+        pub(super) fn fold(self, frame: Frame<'_>, du: &[f32], dx: &mut [f32]) {
+            let Frame { conv, input, out } = frame;
             let kp = conv.patch_len() * out.plane();
-            assert!(dx.len() >= input.len() && du.len() >= kp && Kernels::fits(conv, input, out));
+            assert!(dx.len() >= input.len() && du.len() >= kp && Kernels::fits(frame));
             // SAFETY: as in `unfold`.
             unsafe { fold(conv, input, out, &du[..kp], &mut dx[..input.len()]) }
         }
@@ -1081,17 +1060,8 @@ mod avx512 {
 
     impl Kernels {
         /// `out (+)= dy·uᵀ`, `dy` O × P, `u` K1 × P, `out` O × K1 (see `weight_grad_small`).
-        #[allow(clippy::too_many_arguments)]
-        pub(super) fn weight_grad(
-            self,
-            dy: &[f32],
-            u: &[f32],
-            o: usize,
-            k1: usize,
-            p: usize,
-            out: &mut [f32],
-            add: bool,
-        ) {
+        pub(super) fn weight_grad(self, ops: DwOperands<'_, f32>, out: &mut [f32], add: bool) {
+            let DwOperands { dy, u, o, k1, p } = ops;
             assert!(dy.len() >= o * p && u.len() >= k1 * p && out.len() >= o * k1);
             if !add {
                 out[..o * k1].fill(0.0);
@@ -1103,14 +1073,14 @@ mod avx512 {
                 // `out` are inside the slices (checked above).
                 unsafe {
                     match rows {
-                        8 => dw_tile::<8>(dy, u, o, k1, p, out, r),
-                        7 => dw_tile::<7>(dy, u, o, k1, p, out, r),
-                        6 => dw_tile::<6>(dy, u, o, k1, p, out, r),
-                        5 => dw_tile::<5>(dy, u, o, k1, p, out, r),
-                        4 => dw_tile::<4>(dy, u, o, k1, p, out, r),
-                        3 => dw_tile::<3>(dy, u, o, k1, p, out, r),
-                        2 => dw_tile::<2>(dy, u, o, k1, p, out, r),
-                        _ => dw_tile::<1>(dy, u, o, k1, p, out, r),
+                        8 => dw_tile::<8>(ops, out, r),
+                        7 => dw_tile::<7>(ops, out, r),
+                        6 => dw_tile::<6>(ops, out, r),
+                        5 => dw_tile::<5>(ops, out, r),
+                        4 => dw_tile::<4>(ops, out, r),
+                        3 => dw_tile::<3>(ops, out, r),
+                        2 => dw_tile::<2>(ops, out, r),
+                        _ => dw_tile::<1>(ops, out, r),
                     }
                 }
                 r += rows;
@@ -1124,16 +1094,8 @@ mod avx512 {
     /// # Safety
     /// AVX-512F must be present; `dy` holds O × P, `u` K1 × P with `r + R ≤ K1`, `out` O × K1.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn dw_tile<const R: usize>(
-        dy: &[f32],
-        u: &[f32],
-        o: usize,
-        k1: usize,
-        p: usize,
-        out: &mut [f32],
-        r: usize,
-    ) {
+    unsafe fn dw_tile<const R: usize>(ops: DwOperands<'_, f32>, out: &mut [f32], r: usize) {
+        let DwOperands { dy, u, o, k1, p } = ops;
         let up = u[r * p..(r + R) * p].as_ptr();
         let tail = lanes(p / 16 * 16, 0, p);
         let mut oi = 0;

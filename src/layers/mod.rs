@@ -13,11 +13,11 @@ pub mod image;
 pub mod pool;
 
 pub use activation::Activation;
-pub use batchnorm::{BatchNorm, BnStats};
-pub use conv::Conv2d;
+pub use batchnorm::{BatchNorm, BnForward, BnStats, RunningStats};
+pub use conv::{Conv2d, ConvBackward, ConvForward};
 pub use dense::Dense;
 pub use image::ImageShape;
-pub use pool::{AvgPool2d, MaxPool2d, PoolWindow};
+pub use pool::{AvgPool2d, MaxPool2d, Planes, Pool2d, PoolWindow};
 
 /// One layer of a sequential network. In model metadata it reads
 /// `{"type": "dense", "args": {"inputs": 784, "outputs": 100}}`, `{"type": "activation", "args": "relu"}`,

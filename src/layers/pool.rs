@@ -28,7 +28,7 @@
 //! Both backward passes overwrite ∂L/∂X (pooling has no parameters).
 //!
 //! ```
-//! use downhill::layers::{ImageShape, MaxPool2d};
+//! use downhill::layers::{ImageShape, MaxPool2d, Pool2d};
 //! let pool = MaxPool2d::new(2);
 //! let input = ImageShape::new(1, 2, 4);
 //! let x = [1.0f64, 3.0, 5.0, 5.0, 2.0, 0.0, 4.0, 1.0];
@@ -174,6 +174,89 @@ impl fmt::Display for PoolWindow {
     }
 }
 
+/// The planes a pooling pass reads and writes: `count` planes of shape `input` (the images'
+/// channels, image after image) into as many of shape `out`.
+#[derive(Clone, Copy, Debug)]
+pub struct Planes {
+    pub input: ImageShape,
+    pub out: ImageShape,
+    pub count: usize,
+}
+
+/// What max and average pooling share: one [`PoolWindow`] slid over every channel plane of
+/// every image, one value out of each window. Bring it into scope to call `forward`:
+/// `use downhill::layers::Pool2d;`.
+pub trait Pool2d {
+    /// The layer's name in messages.
+    const NAME: &'static str;
+
+    /// The window, stride and padding.
+    fn window(&self) -> PoolWindow;
+
+    /// Pools `planes.count` planes of shape `planes.input` in `x` into as many planes of shape
+    /// `planes.out` in `y` (both long enough: [`Pool2d::forward`] checks them).
+    fn pool_planes<T: Scalar>(&self, planes: Planes, x: &[T], y: &mut [T]);
+
+    /// `Y = pool(X)` for `n` images of shape `input`.
+    fn forward<T: Scalar>(&self, input: ImageShape, n: usize, x: &[T], y: &mut [T]) -> Result<()> {
+        let out = self
+            .window()
+            .check(Self::NAME, (input, n), &[x.len()], &[y.len()])?;
+        let count = n * input.channels;
+        self.pool_planes(Planes { input, out, count }, x, y);
+        Ok(())
+    }
+}
+
+impl Pool2d for MaxPool2d {
+    const NAME: &'static str = MAX;
+
+    fn window(&self) -> PoolWindow {
+        self.0
+    }
+
+    /// Each output is its window's first maximum ([`MaxPool2d::argmax`]); the 2×2 window with
+    /// stride 2 by its own kernel.
+    fn pool_planes<T: Scalar>(&self, planes: Planes, x: &[T], y: &mut [T]) {
+        let Planes { input, out, count } = planes;
+        if self.0 == PoolWindow::square(2) {
+            max2x2_forward(input, out, &x[..count * input.plane()], y);
+            return;
+        }
+        for (xp, yp) in plane_pairs((x, input.plane()), (y, out.plane()), count) {
+            for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
+                for (j, v) in yrow.iter_mut().enumerate() {
+                    *v = xp[self.argmax(input, xp, i, j)];
+                }
+            }
+        }
+    }
+}
+
+impl Pool2d for AvgPool2d {
+    const NAME: &'static str = AVG;
+
+    fn window(&self) -> PoolWindow {
+        self.0
+    }
+
+    /// Each output is its window's sum over the pixels inside the image, divided by D(i, j).
+    fn pool_planes<T: Scalar>(&self, planes: Planes, x: &[T], y: &mut [T]) {
+        let Planes { input, out, count } = planes;
+        for (xp, yp) in plane_pairs((x, input.plane()), (y, out.plane()), count) {
+            for (v, (h0, h1, w0, w1, div)) in yp.iter_mut().zip(self.0.windows(input, out)) {
+                let mut s = T::zero();
+                for h in h0..h1 {
+                    for &x in &xp[h * input.width..][w0..w1] {
+                        s += x;
+                    }
+                }
+                *v = s / T::c(div as f64);
+            }
+        }
+    }
+}
+
 /// Max pooling over windows of each channel plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxPool2d(pub PoolWindow);
@@ -208,30 +291,6 @@ impl MaxPool2d {
             }
         }
         best
-    }
-
-    /// `Y = maxpool(X)` for `n` images of shape `input`.
-    pub fn forward<T: Scalar>(
-        &self,
-        input: ImageShape,
-        n: usize,
-        x: &[T],
-        y: &mut [T],
-    ) -> Result<()> {
-        let out = self.0.check(MAX, (input, n), &[x.len()], &[y.len()])?;
-        let planes = n * input.channels;
-        if self.0 == PoolWindow::square(2) {
-            max2x2_forward(input, out, &x[..planes * input.plane()], y);
-            return Ok(());
-        }
-        for (xp, yp) in plane_pairs((x, input.plane()), (y, out.plane()), planes) {
-            for (i, yrow) in yp.chunks_exact_mut(out.width).enumerate() {
-                for (j, v) in yrow.iter_mut().enumerate() {
-                    *v = xp[self.argmax(input, xp, i, j)];
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Length of the index buffer of [`MaxPool2d::forward_indexed`]: one per output, `n·C·H'·W'`.
@@ -474,30 +533,6 @@ impl AvgPool2d {
     /// The shape of one output image, or an error printing the input shape and the window.
     pub fn output_shape(&self, input: ImageShape) -> Result<ImageShape> {
         self.0.output_shape("AvgPool2d", input)
-    }
-
-    /// `Y = avgpool(X)` for `n` images of shape `input`.
-    pub fn forward<T: Scalar>(
-        &self,
-        input: ImageShape,
-        n: usize,
-        x: &[T],
-        y: &mut [T],
-    ) -> Result<()> {
-        let out = self.0.check(AVG, (input, n), &[x.len()], &[y.len()])?;
-        let planes = n * input.channels;
-        for (xp, yp) in plane_pairs((x, input.plane()), (y, out.plane()), planes) {
-            for (v, (h0, h1, w0, w1, div)) in yp.iter_mut().zip(self.0.windows(input, out)) {
-                let mut s = T::zero();
-                for h in h0..h1 {
-                    for &x in &xp[h * input.width..][w0..w1] {
-                        s += x;
-                    }
-                }
-                *v = s / T::c(div as f64);
-            }
-        }
-        Ok(())
     }
 
     /// Overwrites `dx` with ∂L/∂X given `dy` = ∂L/∂Y (the input is not needed).

@@ -50,7 +50,7 @@ pub use team::{Disjoint, Team};
 
 use crate::data::{BatchBuf, Dataset};
 use crate::loss::{self, Loss, Penalty};
-use crate::network::{Network, Objective, Workspace};
+use crate::network::{MiniBatch, Network, Objective, Workspace};
 use crate::optim::Sharded;
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar};
@@ -217,14 +217,13 @@ impl<T: Scalar> DataParallel<T> {
                 data.gather(rows, s.ws.input_mut(r), &mut s.batch);
                 let targets = s.batch.targets();
                 let beta = if c == 0 { Beta::Replace } else { Beta::Add };
-                let l = net.loss_and_gradient(
-                    &mut s.ws,
-                    r,
+                let batch = MiniBatch {
+                    n: r,
                     targets,
-                    &objective,
-                    Some(&mut masks),
-                    (&mut *g, beta),
-                );
+                    objective,
+                    rng: Some(&mut masks),
+                };
+                let l = net.loss_and_gradient(&mut s.ws, batch, (&mut *g, beta));
                 s.loss += l.sum;
                 s.correct = s.correct.zip(l.correct).map(|(a, b)| a + b);
             }

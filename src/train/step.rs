@@ -7,7 +7,7 @@ use web_time::Instant;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::Result;
 use crate::loss::Penalty;
-use crate::network::{Network, Workspace};
+use crate::network::{MiniBatch, Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
 use crate::rng::Rng;
@@ -178,9 +178,13 @@ impl<T: Scalar> Trainer<'_, '_, T> {
                 )
             }
             None => {
-                let targets = self.buf.batch.targets();
-                let objective = cfg.objective(m);
-                let l = net.forward_loss(&mut self.buf.ws, m, targets, &objective, Some(self.rng));
+                let batch = MiniBatch {
+                    n: m,
+                    targets: self.buf.batch.targets(),
+                    objective: cfg.objective(m),
+                    rng: Some(self.rng),
+                };
+                let l = net.forward_loss(&mut self.buf.ws, batch);
                 net.commit_batch_stats(&self.buf.ws);
                 (l.sum, l.correct)
             }

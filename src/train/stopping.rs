@@ -5,7 +5,7 @@ use super::*;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
 use crate::loss::Penalty;
-use crate::network::{Network, Workspace};
+use crate::network::{MiniBatch, Network, Workspace};
 use crate::tensor::{Beta, Scalar};
 
 /// [`Error::Diverged`] at 0-based (epoch, step), with the generic advice (the run layer replaces
@@ -60,14 +60,13 @@ pub(super) fn full_gradient_norm<T: Scalar>(
         let m = chunk.len();
         data.gather(chunk, ws.input_mut(m), batch);
         let beta = if i == 0 { Beta::Replace } else { Beta::Add };
-        net.loss_and_gradient(
-            ws,
-            m,
-            batch.targets(),
-            &cfg.objective(n),
-            None,
-            (grads, beta),
-        );
+        let rows = MiniBatch {
+            n: m,
+            targets: batch.targets(),
+            objective: cfg.objective(n),
+            rng: None,
+        };
+        net.loss_and_gradient(ws, rows, (grads, beta));
     }
     penalty.add_gradient(net.params(), grads);
     grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()
