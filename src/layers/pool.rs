@@ -215,7 +215,7 @@ impl Pool2d for MaxPool2d {
         self.0
     }
 
-    /// Each output is its window's first maximum ([`MaxPool2d::argmax`]); the 2×2 window with
+    /// Each output is its window's first maximum (PyTorch's tie rule); the 2×2 window with
     /// stride 2 by its own kernel.
     fn pool_planes<T: Scalar>(&self, planes: Planes, x: &[T], y: &mut [T]) {
         let Planes { input, out, count } = planes;
