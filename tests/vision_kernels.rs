@@ -180,66 +180,41 @@ fn run_conv<T: Scalar>(case: &ConvCase, x: &[T], w: &[T], b: &[T], direct: bool)
     let out = conv.output_shape(input).unwrap();
     let mut y = vec![T::nan(); n * out.len()];
     let mut scratch = vec![T::nan(); conv.scratch_len(input).unwrap()];
+    let pass = ConvForward {
+        input,
+        n,
+        x,
+        w,
+        b,
+        y: &mut y,
+    };
     if direct {
-        conv.forward_direct(ConvForward {
-            input,
-            n,
-            x,
-            w,
-            b,
-            y: &mut y,
-        })
-        .unwrap();
+        conv.forward_direct(pass)
     } else {
-        conv.forward(
-            ConvForward {
-                input,
-                n,
-                x,
-                w,
-                b,
-                y: &mut y,
-            },
-            &mut scratch,
-            Threads::ONE,
-        )
-        .unwrap();
+        conv.forward(pass, &mut scratch, Threads::ONE)
     }
+    .unwrap();
     let r: Vec<T> = seq(y.len(), 0.53, 0.7);
     let mut dx = vec![T::nan(); x.len()];
     let mut dw = vec![T::nan(); w.len()];
     let mut db = vec![T::nan(); b.len()];
+    let pass = ConvBackward {
+        dy: &r,
+        input,
+        n,
+        x,
+        w,
+        dw: &mut dw,
+        db: &mut db,
+        dx: Some(&mut dx),
+        beta: Beta::Replace,
+    };
     if direct {
-        conv.backward_direct(ConvBackward {
-            dy: &r,
-            input,
-            n,
-            x,
-            w,
-            dw: &mut dw,
-            db: &mut db,
-            dx: Some(&mut dx),
-            beta: Beta::Replace,
-        })
-        .unwrap();
+        conv.backward_direct(pass)
     } else {
-        conv.backward(
-            ConvBackward {
-                dy: &r,
-                input,
-                n,
-                x,
-                w,
-                dw: &mut dw,
-                db: &mut db,
-                dx: Some(&mut dx),
-                beta: Beta::Replace,
-            },
-            &mut scratch,
-            Threads::ONE,
-        )
-        .unwrap();
+        conv.backward(pass, &mut scratch, Threads::ONE)
     }
+    .unwrap();
     ConvRun { y, dx, dw, db }
 }
 
@@ -328,39 +303,23 @@ fn conv_backward_accumulates_with_beta_add_and_skips_dx() {
         let mut db = once.db.clone();
         let r = seq::<f64>(once.y.len(), 0.53, 0.7);
         for direct in [false, true] {
+            let pass = ConvBackward {
+                dy: &r,
+                input,
+                n,
+                x: &x,
+                w: &w,
+                dw: &mut dw,
+                db: &mut db,
+                dx: None,
+                beta: Beta::Add,
+            };
             if direct {
-                case.conv
-                    .backward_direct(ConvBackward {
-                        dy: &r,
-                        input,
-                        n,
-                        x: &x,
-                        w: &w,
-                        dw: &mut dw,
-                        db: &mut db,
-                        dx: None,
-                        beta: Beta::Add,
-                    })
-                    .unwrap();
+                case.conv.backward_direct(pass)
             } else {
-                case.conv
-                    .backward(
-                        ConvBackward {
-                            dy: &r,
-                            input,
-                            n,
-                            x: &x,
-                            w: &w,
-                            dw: &mut dw,
-                            db: &mut db,
-                            dx: None,
-                            beta: Beta::Add,
-                        },
-                        &mut scratch,
-                        Threads::ONE,
-                    )
-                    .unwrap();
+                case.conv.backward(pass, &mut scratch, Threads::ONE)
             }
+            .unwrap();
         }
         let three: Vec<f64> = once.dw.iter().map(|v| 3.0 * v).collect();
         assert_close(case.name, &dw, &three, 1e-12);
@@ -737,6 +696,51 @@ fn bn_params<T: Scalar>(c: usize) -> (Vec<T>, Vec<T>) {
     (gamma, beta)
 }
 
+/// One [`BnForward`] from `(n, spatial)`, the input and the affine γ, β, and the output.
+fn bn_pass<'a, T>(
+    (n, spatial): (usize, usize),
+    (x, gamma, beta): (&'a [T], &'a [T], &'a [T]),
+    y: &'a mut [T],
+) -> BnForward<'a, T> {
+    BnForward {
+        n,
+        spatial,
+        x,
+        gamma,
+        beta,
+        y,
+    }
+}
+
+/// [`BatchNorm::forward_train`] with its buffers in PyTorch's order: as [`bn_pass`], with the
+/// running mean, variance and batch count before the output, and the saved statistics last.
+fn train_bn<T: Scalar>(
+    bn: &BatchNorm,
+    shape: (usize, usize),
+    io: (&[T], &[T], &[T]),
+    (mean, var, num_batches_tracked): (&mut [T], &mut [T], &mut i64),
+    y: &mut [T],
+    saved: &mut [T],
+) -> downhill::Result<()> {
+    let running = RunningStats {
+        mean,
+        var,
+        num_batches_tracked,
+    };
+    bn.forward_train(bn_pass(shape, io, y), running, saved)
+}
+
+/// [`BatchNorm::forward_eval`] with its buffers in the order of [`train_bn`].
+fn eval_bn<T: Scalar>(
+    bn: &BatchNorm,
+    shape: (usize, usize),
+    io: (&[T], &[T], &[T]),
+    (mean, var): (&[T], &[T]),
+    y: &mut [T],
+) -> downhill::Result<()> {
+    bn.forward_eval(bn_pass(shape, io, y), mean, var)
+}
+
 fn bn_train_input<T: Scalar>(len: usize, step: usize) -> Vec<T> {
     let (a, b) = [(0.37, 0.1), (0.61, 1.7)][step];
     seq::<f64>(len, a, b)
@@ -756,20 +760,12 @@ fn batchnorm_gradients_match_finite_differences() {
         let train_loss = |x: &[f64], gamma: &[f64], beta: &[f64]| {
             let (mut rm, mut rv, mut t) = (vec![0.0; c], vec![1.0; c], 0);
             let (mut y, mut saved) = (vec![0.0; len], vec![0.0; bn.saved_len()]);
-            bn.forward_train(
-                BnForward {
-                    n,
-                    spatial: s,
-                    x,
-                    gamma,
-                    beta,
-                    y: &mut y,
-                },
-                RunningStats {
-                    mean: &mut rm,
-                    var: &mut rv,
-                    num_batches_tracked: &mut t,
-                },
+            train_bn(
+                &bn,
+                (n, s),
+                (x, gamma, beta),
+                (&mut rm, &mut rv, &mut t),
+                &mut y,
                 &mut saved,
             )
             .unwrap();
@@ -777,20 +773,12 @@ fn batchnorm_gradients_match_finite_differences() {
         };
         let (mut rm, mut rv, mut t) = (vec![0.0; c], vec![1.0; c], 0);
         let (mut y, mut saved) = (vec![0.0; len], vec![0.0; bn.saved_len()]);
-        bn.forward_train(
-            BnForward {
-                n,
-                spatial: s,
-                x: &x,
-                gamma: &gamma,
-                beta: &beta,
-                y: &mut y,
-            },
-            RunningStats {
-                mean: &mut rm,
-                var: &mut rv,
-                num_batches_tracked: &mut t,
-            },
+        train_bn(
+            &bn,
+            (n, s),
+            (&x, &gamma, &beta),
+            (&mut rm, &mut rv, &mut t),
+            &mut y,
             &mut saved,
         )
         .unwrap();
@@ -823,19 +811,7 @@ fn batchnorm_gradients_match_finite_differences() {
         let rv: Vec<f64> = seq::<f64>(c, 0.5, 0.9).iter().map(|v| 1.5 + v).collect();
         let eval_loss = |x: &[f64], gamma: &[f64], beta: &[f64]| {
             let mut y = vec![0.0; len];
-            bn.forward_eval(
-                BnForward {
-                    n,
-                    spatial: s,
-                    x,
-                    gamma,
-                    beta,
-                    y: &mut y,
-                },
-                &rm,
-                &rv,
-            )
-            .unwrap();
+            eval_bn(&bn, (n, s), (x, gamma, beta), (&rm, &rv), &mut y).unwrap();
             dot(&y, &r)
         };
         bn.backward(
@@ -930,20 +906,12 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
         let (mut dx, mut dg, mut db) = (vec![T::nan(); len], vec![T::nan(); c], vec![T::nan(); c]);
         for (step, [gy, gdx, gdg, gdb]) in train.into_iter().enumerate() {
             let x = bn_train_input::<T>(len, step);
-            bn.forward_train(
-                BnForward {
-                    n,
-                    spatial: s,
-                    x: &x,
-                    gamma: &gamma,
-                    beta: &beta,
-                    y: &mut y,
-                },
-                RunningStats {
-                    mean: &mut rm,
-                    var: &mut rv,
-                    num_batches_tracked: &mut t,
-                },
+            train_bn(
+                &bn,
+                (n, s),
+                (&x, &gamma, &beta),
+                (&mut rm, &mut rv, &mut t),
+                &mut y,
                 &mut saved,
             )
             .unwrap();
@@ -970,19 +938,7 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
         assert_close(&format!("{name} running_var"), &rv, var, tol);
         assert_eq!(t, tracked, "{name} num_batches_tracked");
         let x = seq::<T>(len, 0.29, 2.3);
-        bn.forward_eval(
-            BnForward {
-                n,
-                spatial: s,
-                x: &x,
-                gamma: &gamma,
-                beta: &beta,
-                y: &mut y,
-            },
-            &rm,
-            &rv,
-        )
-        .unwrap();
+        eval_bn(&bn, (n, s), (&x, &gamma, &beta), (&rm, &rv), &mut y).unwrap();
         bn.backward(
             n,
             s,
@@ -1019,69 +975,45 @@ fn batchnorm_shape_errors_print_the_shapes() {
     let (mut rm, mut rv, mut t) = (vec![0.0f32; 3], vec![1.0f32; 3], 0);
     let (mut y, mut saved) = (vec![0.0f32; 3], vec![0.0f32; 6]);
     // One value per channel cannot be normalised in training (PyTorch refuses it too).
-    let err = bn
-        .forward_train(
-            BnForward {
-                n: 1,
-                spatial: 1,
-                x: &[1.0, 2.0, 3.0],
-                gamma: &[1.0; 3],
-                beta: &[0.0; 3],
-                y: &mut y,
-            },
-            RunningStats {
-                mean: &mut rm,
-                var: &mut rv,
-                num_batches_tracked: &mut t,
-            },
-            &mut saved,
-        )
-        .unwrap_err()
-        .to_string();
+    let err = train_bn(
+        &bn,
+        (1, 1),
+        (&[1.0, 2.0, 3.0], &[1.0; 3], &[0.0; 3]),
+        (&mut rm, &mut rv, &mut t),
+        &mut y,
+        &mut saved,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("more than 1 value per channel") && err.contains("1 × 1"),
         "{err}"
     );
     assert_eq!(t, 0, "a refused batch is not counted");
     let mut y = vec![0.0f32; 12];
-    let err = bn
-        .forward_train(
-            BnForward {
-                n: 2,
-                spatial: 2,
-                x: &[0.0; 11],
-                gamma: &[1.0; 3],
-                beta: &[0.0; 3],
-                y: &mut y,
-            },
-            RunningStats {
-                mean: &mut rm,
-                var: &mut rv,
-                num_batches_tracked: &mut t,
-            },
-            &mut saved,
-        )
-        .unwrap_err()
-        .to_string();
+    let err = train_bn(
+        &bn,
+        (2, 2),
+        (&[0.0; 11], &[1.0; 3], &[0.0; 3]),
+        (&mut rm, &mut rv, &mut t),
+        &mut y,
+        &mut saved,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("[2, 3, 2]") && err.contains("11 elements"),
         "{err}"
     );
-    let err = bn
-        .forward_eval(
-            BnForward {
-                n: 4,
-                spatial: 1,
-                x: &[0.0; 12],
-                gamma: &[1.0; 2],
-                beta: &[0.0; 3],
-                y: &mut y,
-            },
-            &rm,
-            &rv,
-        )
-        .unwrap_err()
-        .to_string();
+    let err = eval_bn(
+        &bn,
+        (4, 1),
+        (&[0.0; 12], &[1.0; 2], &[0.0; 3]),
+        (&rm, &rv),
+        &mut y,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("[4, 3]") && err.contains("weight γ"), "{err}");
 }
 
@@ -1131,42 +1063,30 @@ fn absurd_sizes_are_refused_not_wrapped() {
         .to_string();
     assert!(err.contains("fits in memory"), "{err}");
     let bn = BatchNorm::new(3);
-    let err = bn
-        .forward_eval(
-            BnForward {
-                n: huge,
-                spatial: huge,
-                x: &[0.0f32; 4],
-                gamma: &[1.0; 3],
-                beta: &[0.0; 3],
-                y: &mut y,
-            },
-            &[0.0; 3],
-            &[1.0; 3],
-        )
-        .unwrap_err()
-        .to_string();
+    let err = eval_bn(
+        &bn,
+        (huge, huge),
+        (&[0.0f32; 4], &[1.0; 3], &[0.0; 3]),
+        (&[0.0; 3], &[1.0; 3]),
+        &mut y,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("fits in memory"), "{err}");
     // Bad hyperparameters of a value built field by field.
     let bad = BatchNorm {
         momentum: f64::NAN,
         ..BatchNorm::new(3)
     };
-    let err = bad
-        .forward_eval(
-            BnForward {
-                n: 1,
-                spatial: 1,
-                x: &[0.0f32; 3],
-                gamma: &[1.0; 3],
-                beta: &[0.0; 3],
-                y: &mut y,
-            },
-            &[0.0; 3],
-            &[1.0; 3],
-        )
-        .unwrap_err()
-        .to_string();
+    let err = eval_bn(
+        &bad,
+        (1, 1),
+        (&[0.0f32; 3], &[1.0; 3], &[0.0; 3]),
+        (&[0.0; 3], &[1.0; 3]),
+        &mut y,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("momentum"), "{err}");
 }
 
@@ -1186,39 +1106,25 @@ fn zero_sized_dimensions_are_refused_or_harmless() {
     // BatchNorm over an empty spatial extent: eval writes nothing, training is refused.
     let bn = BatchNorm::new(2);
     let mut y: [f64; 0] = [];
-    bn.forward_eval(
-        BnForward {
-            n: 3,
-            spatial: 0,
-            x: &[],
-            gamma: &[1.0; 2],
-            beta: &[0.0; 2],
-            y: &mut y,
-        },
-        &[0.0; 2],
-        &[1.0; 2],
+    eval_bn(
+        &bn,
+        (3, 0),
+        (&[], &[1.0; 2], &[0.0; 2]),
+        (&[0.0; 2], &[1.0; 2]),
+        &mut y,
     )
     .unwrap();
     let (mut rm, mut rv, mut t) = ([0.0; 2], [1.0; 2], 0);
-    let err = bn
-        .forward_train(
-            BnForward {
-                n: 3,
-                spatial: 0,
-                x: &[],
-                gamma: &[1.0; 2],
-                beta: &[0.0; 2],
-                y: &mut y,
-            },
-            RunningStats {
-                mean: &mut rm,
-                var: &mut rv,
-                num_batches_tracked: &mut t,
-            },
-            &mut [0.0; 4],
-        )
-        .unwrap_err()
-        .to_string();
+    let err = train_bn(
+        &bn,
+        (3, 0),
+        (&[], &[1.0; 2], &[0.0; 2]),
+        (&mut rm, &mut rv, &mut t),
+        &mut y,
+        &mut [0.0; 4],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("more than 1 value"), "{err}");
 }
 
