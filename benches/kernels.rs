@@ -198,42 +198,31 @@ fn conv(c: &mut Criterion) {
         let (mut dw, mut db) = (vec![0.0f32; w.len()], vec![0.0f32; b.len()]);
         let mut dx = vec![0.0f32; x.len()];
         g.throughput(Throughput::Elements(2 * macs));
-        g.bench_function(format!("{name} forward im2col"), |bench| {
-            bench.iter(|| {
-                conv.forward(
-                    ConvForward {
+        for route in ["im2col", "direct"] {
+            g.bench_function(format!("{name} forward {route}"), |bench| {
+                bench.iter(|| {
+                    let y = black_box(&mut y[..]);
+                    let pass = ConvForward {
                         input,
                         n: N,
                         x: &x,
                         w: &w,
                         b: &b,
-                        y: black_box(&mut y),
-                    },
-                    &mut scratch,
-                    Threads::ONE,
-                )
-                .unwrap()
-            })
-        });
-        g.bench_function(format!("{name} forward direct"), |bench| {
-            bench.iter(|| {
-                conv.forward_direct(ConvForward {
-                    input,
-                    n: N,
-                    x: &x,
-                    w: &w,
-                    b: &b,
-                    y: black_box(&mut y),
+                        y,
+                    };
+                    match route {
+                        "im2col" => conv.forward(pass, &mut scratch, Threads::ONE),
+                        _ => conv.forward_direct(pass),
+                    }
+                    .unwrap()
                 })
-                .unwrap()
-            })
-        });
+            });
+        }
         g.throughput(Throughput::Elements(if first { 2 } else { 4 } * macs));
-        g.bench_function(format!("{name} backward im2col"), |bench| {
-            bench.iter(|| {
-                let dx = if first { None } else { Some(&mut dx[..]) };
-                conv.backward(
-                    ConvBackward {
+        for route in ["im2col", "direct"] {
+            g.bench_function(format!("{name} backward {route}"), |bench| {
+                bench.iter(|| {
+                    let pass = ConvBackward {
                         dy: &dy,
                         input,
                         n: N,
@@ -241,32 +230,17 @@ fn conv(c: &mut Criterion) {
                         w: &w,
                         dw: black_box(&mut dw),
                         db: &mut db,
-                        dx,
+                        dx: if first { None } else { Some(&mut dx[..]) },
                         beta: Beta::Replace,
-                    },
-                    &mut scratch,
-                    Threads::ONE,
-                )
-                .unwrap()
-            })
-        });
-        g.bench_function(format!("{name} backward direct"), |bench| {
-            bench.iter(|| {
-                let dx = if first { None } else { Some(&mut dx[..]) };
-                conv.backward_direct(ConvBackward {
-                    dy: &dy,
-                    input,
-                    n: N,
-                    x: &x,
-                    w: &w,
-                    dw: black_box(&mut dw),
-                    db: &mut db,
-                    dx,
-                    beta: Beta::Replace,
+                    };
+                    match route {
+                        "im2col" => conv.backward(pass, &mut scratch, Threads::ONE),
+                        _ => conv.backward_direct(pass),
+                    }
+                    .unwrap()
                 })
-                .unwrap()
-            })
-        });
+            });
+        }
     }
     // The per-image products of the Keras conv2 (W·U, δY·Uᵀ, Wᵀ·δY), for the GEMM rate itself.
     let (o, k, p) = (64, 288, 121);
