@@ -30,7 +30,7 @@ pub struct Slice {
     /// Coordinates along δ (x) and η (y), both `-span..=span`.
     pub alphas: Vec<f64>,
     pub betas: Vec<f64>,
-    /// `loss[j][i]` = f(alphas[i], betas[j]).
+    /// `loss[j][i] = f(alphas[i], betas[j])`.
     pub loss: Vec<Vec<f64>>,
     /// f(0, 0), the trained network's loss.
     pub center: f64,

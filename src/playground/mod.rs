@@ -1,6 +1,6 @@
 //! The browser playground's engine side, in plain Rust (the JavaScript bindings are in
 //! `crate::wasm`, behind the `wasm` feature): the 2-D data sets ([`data2d`]), a network trained one
-//! mini-batch at a time by the training loop's own [`crate::train::Trainer`] ([`session`]), and
+//! mini-batch at a time by the training loop's own `train::Trainer` ([`session`]), and
 //! optimisers rolling on `downhill landscape`'s surfaces ([`hills`]).
 
 pub mod data2d;

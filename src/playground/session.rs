@@ -20,7 +20,7 @@ use crate::train::{Evaluation, Stepper, TrainConfig, evaluate};
 #[serde(default, deny_unknown_fields)]
 pub struct NetSpec {
     /// A 2-D data set ([`data2d::DATASETS`]), or `"digits"` (the embedded MNIST digits), or
-    /// `"table"` (a data set handed to [`Session::with_data`]).
+    /// `"table"` (a data set handed to [`Session::from_csv`]).
     pub data: String,
     /// How many 2-D points, or how many digits (at most 5,000).
     pub points: usize,

@@ -27,7 +27,7 @@ pub(super) fn check_memory<T: Scalar>(
 }
 
 /// Values training `net` on batches of `bs` with `threads` threads holds at its peak, counted as
-/// [`step::Buffers`] allocates them: the step's workspace ([`Network::workspace_len`]: every
+/// `step::Buffers` allocates them: the step's workspace ([`Network::workspace_len`]: every
 /// layer's activation and its gradient, dropout masks, pooling indices, BatchNorm statistics,
 /// scratch) and gradient; when the batch is split between threads (see `parallel`), each
 /// thread's own workspace for its share and its gradient; the optimiser's `optimizer_buffers`

@@ -4,7 +4,7 @@
 use super::EpochSums;
 use crate::data::Dataset;
 
-/// What one epoch measured, handed to the [`Observer`].
+/// What one epoch measured, handed to the [`crate::train::Observer`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
@@ -37,7 +37,7 @@ pub enum StopReason {
     MaxEpochs,
     /// ‖∇L‖ fell to the tolerance.
     GradientTolerance { norm: f64 },
-    /// The monitored validation figure (loss, or accuracy: [`Monitor`]) did not improve for
+    /// The monitored validation figure (loss, or accuracy: [`crate::train::Monitor`]) did not improve for
     /// `patience` epochs; weights of `best_epoch` restored.
     EarlyStopping { best_epoch: usize },
     /// The observer asked to stop (Ctrl-C): `epoch` epochs and `step` steps of the next were done.
@@ -68,7 +68,7 @@ impl std::fmt::Display for StopReason {
     }
 }
 
-/// The outcome of [`train`].
+/// The outcome of [`crate::train::train`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TrainReport {
     pub history: Vec<EpochMetrics>,
