@@ -469,6 +469,24 @@ fn tracked_after(train: bool) -> i64 {
     if train { 8 } else { 7 }
 }
 
+/// An empty batch of images too large to exist is refused like a full one (it panicked with
+/// "chunk size must be non-zero": the check measured only n·C·H·W, 0 here).
+#[test]
+fn pooling_an_empty_batch_of_impossible_images_is_an_error() {
+    let win = PoolWindow {
+        kernel: [3, 3],
+        stride: [2, 2],
+        padding: [1, 1],
+    };
+    let input = ImageShape::new(3, usize::MAX / 4, usize::MAX / 4);
+    let (x, mut y): (&[f32], [f32; 0]) = (&[], []);
+    let max = MaxPool2d(win).forward(input, 0, x, &mut y).unwrap_err();
+    let avg = AvgPool2d(win).forward(input, 0, x, &mut y).unwrap_err();
+    for err in [max.to_string(), avg.to_string()] {
+        assert!(err.contains("fits in memory"), "{err}");
+    }
+}
+
 #[test]
 fn pooling_buffers_too_short_are_errors_and_too_long_change_nothing() {
     let input = ImageShape::new(3, 6, 7);

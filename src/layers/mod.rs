@@ -17,7 +17,7 @@ pub use batchnorm::{BatchNorm, BnForward, BnStats, RunningStats};
 pub use conv::{Conv2d, ConvBackward, ConvForward};
 pub use dense::Dense;
 pub use image::ImageShape;
-pub use pool::{AvgPool2d, MaxPool2d, Planes, Pool2d, PoolWindow};
+pub use pool::{AvgPool2d, MaxPool2d, Pool2d, PoolWindow};
 
 /// One layer of a sequential network. In model metadata it reads
 /// `{"type": "dense", "args": {"inputs": 784, "outputs": 100}}`, `{"type": "activation", "args": "relu"}`,

@@ -148,7 +148,8 @@ impl PoolWindow {
     ) -> Result<ImageShape> {
         let out = self.output_shape(name, input)?;
         let layer = Lazy(|f: &mut fmt::Formatter<'_>| write!(f, "{name}({self})"));
-        batch_len(&layer, n, input)?;
+        // One image must fit too: with n = 0 the batch's length is 0 whatever the image.
+        batch_len(&layer, n.max(1), input)?;
         for (&len, what) in inputs.iter().zip(["input", "input gradient"]) {
             check_batch(&layer, what, (input, n), len)?;
         }
@@ -174,29 +175,49 @@ impl fmt::Display for PoolWindow {
     }
 }
 
-/// The planes a pooling pass reads and writes: `count` planes of shape `input` (the images'
-/// channels, image after image) into as many of shape `out`.
-#[derive(Clone, Copy, Debug)]
-pub struct Planes {
-    pub input: ImageShape,
-    pub out: ImageShape,
-    pub count: usize,
+/// The part of each pooling that differs: its reduction of one plane's windows. Sealed in this
+/// private module so that it is reached only through [`Pool2d::forward`], which checks the
+/// buffers first.
+mod kernel {
+    use super::{ImageShape, PoolWindow, Scalar};
+
+    /// The planes a pooling pass reads and writes: `count` planes of shape `input` (the images'
+    /// channels, image after image) into as many of shape `out`.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Planes {
+        pub input: ImageShape,
+        pub out: ImageShape,
+        pub count: usize,
+    }
+
+    pub trait PoolPlanes {
+        /// The layer's name in messages.
+        const NAME: &'static str;
+
+        /// The window, stride and padding.
+        fn window(&self) -> PoolWindow;
+
+        /// Pools `planes.count` planes of shape `planes.input` in `x` into as many planes of
+        /// shape `planes.out` in `y` (both checked to be long enough by `Pool2d::forward`).
+        fn pool_planes<T: Scalar>(&self, planes: Planes, x: &[T], y: &mut [T]);
+    }
 }
+
+use kernel::{Planes, PoolPlanes};
 
 /// What max and average pooling share: one [`PoolWindow`] slid over every channel plane of
 /// every image, one value out of each window. Bring it into scope to call `forward`:
-/// `use downhill::layers::Pool2d;`.
-pub trait Pool2d {
-    /// The layer's name in messages.
-    const NAME: &'static str;
-
-    /// The window, stride and padding.
-    fn window(&self) -> PoolWindow;
-
-    /// Pools `planes.count` planes of shape `planes.input` in `x` into as many planes of shape
-    /// `planes.out` in `y` (both long enough: [`Pool2d::forward`] checks them).
-    fn pool_planes<T: Scalar>(&self, planes: Planes, x: &[T], y: &mut [T]);
-
+/// `use downhill::layers::Pool2d;`. The per-plane kernels behind it are sealed, reached only
+/// through `forward`, which checks the buffers first:
+///
+/// ```compile_fail
+/// use downhill::layers::pool::kernel::{Planes, PoolPlanes};
+/// use downhill::layers::{ImageShape, MaxPool2d};
+/// let (input, out) = (ImageShape::new(1, 4, 4), ImageShape::new(1, 2, 2));
+/// let mut y = [0.0f64; 3]; // one short, and nothing would say so
+/// MaxPool2d::new(2).pool_planes(Planes { input, out, count: 1 }, &[0.0; 16], &mut y);
+/// ```
+pub trait Pool2d: PoolPlanes {
     /// `Y = pool(X)` for `n` images of shape `input`.
     fn forward<T: Scalar>(&self, input: ImageShape, n: usize, x: &[T], y: &mut [T]) -> Result<()> {
         let out = self
@@ -208,7 +229,10 @@ pub trait Pool2d {
     }
 }
 
-impl Pool2d for MaxPool2d {
+impl Pool2d for MaxPool2d {}
+impl Pool2d for AvgPool2d {}
+
+impl PoolPlanes for MaxPool2d {
     const NAME: &'static str = MAX;
 
     fn window(&self) -> PoolWindow {
@@ -233,7 +257,7 @@ impl Pool2d for MaxPool2d {
     }
 }
 
-impl Pool2d for AvgPool2d {
+impl PoolPlanes for AvgPool2d {
     const NAME: &'static str = AVG;
 
     fn window(&self) -> PoolWindow {
