@@ -492,6 +492,12 @@ impl<T: Scalar> Network<T> {
     /// δᴸ = ∂(Σᵢ ℓᵢ / denom)/∂z into the workspace, ready for [`Network::backward`]. The training
     /// loop, the data-parallel shards, the full-gradient norm, the learning-rate finder and
     /// gradcheck all go through here.
+    ///
+    /// # Panics
+    /// On a mini-batch the caller should have refused (the training loop does, before its
+    /// first step): `batch.n` above the workspace's [`Workspace::max_batch`], targets for fewer
+    /// than `n` rows, a class index not below the network's outputs, or a training batch that
+    /// [`Network::check_train_batch`] refuses (BatchNorm needs more than one value per channel).
     pub fn forward_loss(&self, ws: &mut Workspace<T>, batch: MiniBatch<'_, T>) -> BatchLoss {
         let MiniBatch {
             n,
@@ -520,7 +526,8 @@ impl<T: Scalar> Network<T> {
 
     /// Forward → loss and δ → backward: [`Network::forward_loss`], then ∂(Σᵢ ℓᵢ / denom)/∂w
     /// written (`Beta::Replace`) or added (`Beta::Add`) into `grads`. The L2 penalty's gradient
-    /// is the caller's to add ([`crate::loss::Penalty`]), once per gradient.
+    /// is the caller's to add ([`crate::loss::Penalty`]), once per gradient. Panics as
+    /// [`Network::forward_loss`] does, and if `grads` does not hold the network's parameters.
     pub fn loss_and_gradient(
         &self,
         ws: &mut Workspace<T>,

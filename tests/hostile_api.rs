@@ -313,9 +313,13 @@ fn conv_backward_buffers_too_short_are_errors_that_write_nothing() {
         for beta in [Beta::Replace, Beta::Add] {
             let (e, want) = backward(&c, exact, beta, scratch);
             assert_eq!(e, "");
-            // Which buffer a too-short slice is reported as (the pass's checks name ∂L/∂b as
-            // the bias and ∂L/∂Y as the output, as before the named structs).
-            let names = ["output", "weight gradient", "bias", "input gradient"];
+            // Which buffer a too-short slice is reported as.
+            let names = [
+                "output gradient",
+                "weight gradient",
+                "bias gradient",
+                "input gradient",
+            ];
             for i in 0..4 {
                 let mut lens = exact;
                 lens[i] = lens[i].map(|l| l - 1);

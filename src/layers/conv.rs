@@ -295,7 +295,7 @@ impl Conv2d {
         scratch: Option<usize>,
     ) -> Result<ImageShape> {
         let lens = [t.x.len(), t.w.len(), t.b.len(), t.y.len()];
-        self.check(t.input, t.n, lens, scratch)
+        self.check(t.input, t.n, lens, ["bias", "output"], scratch)
     }
 
     /// The checks both backward passes share: [`Conv2d::check`] on the lengths of `x`, `w`,
@@ -307,7 +307,8 @@ impl Conv2d {
     ) -> Result<ImageShape> {
         let (input, n) = (t.input, t.n);
         let lens = [t.x.len(), t.w.len(), t.db.len(), t.dy.len()];
-        let out = self.check(input, n, lens, scratch)?;
+        let names = ["bias gradient", "output gradient"];
+        let out = self.check(input, n, lens, names, scratch)?;
         let layer = self;
         check_len(
             &layer,
@@ -323,12 +324,14 @@ impl Conv2d {
     }
 
     /// Checks every buffer's length against the batch's shapes (`lens`: the input's, the
-    /// weights', the bias's and the output's); returns the output shape.
+    /// weights', the bias's and the output's, the last two named in messages as `names` say —
+    /// their gradients in a backward pass); returns the output shape.
     fn check(
         &self,
         input: ImageShape,
         n: usize,
         [x, w, b, y]: [usize; 4],
+        [b_name, y_name]: [&str; 2],
         scratch: Option<usize>,
     ) -> Result<ImageShape> {
         let out = self.output_shape(input)?;
@@ -338,9 +341,9 @@ impl Conv2d {
         self.scratch_len(input)?;
         check_len(&layer, "input", &shape, in_len, x)?;
         check_len(&layer, "weights", &shape, self.weight_len(), w)?;
-        check_len(&layer, "bias", &shape, self.bias_len(), b)?;
+        check_len(&layer, b_name, &shape, self.bias_len(), b)?;
         let out_shape = Batch(out, n);
-        check_len(&layer, "output", &out_shape, out_len, y)?;
+        check_len(&layer, y_name, &out_shape, out_len, y)?;
         if let Some(s) = scratch {
             check_len(&layer, "scratch", &shape, self.scratch_len(input)?, s)?;
         }
