@@ -285,7 +285,7 @@ fn parse_pool(kind: &str, rest: &[&str]) -> std::result::Result<LayerSpec, Strin
     if kernel.contains(&0) || w.stride.contains(&0) {
         return Err("window and stride must be at least 1".into());
     }
-    if (0..2).any(|d| 2 * padding[d] > kernel[d]) {
+    if (0..2).any(|d| padding[d] > kernel[d] / 2) {
         return Err("padding must be at most half the window (as in PyTorch)".into());
     }
     Ok(if kind.starts_with("max") {

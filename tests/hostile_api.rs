@@ -491,6 +491,27 @@ fn pooling_an_empty_batch_of_impossible_images_is_an_error() {
     }
 }
 
+/// A padding so large that twice it wraps is refused as a padding (it passed the "at most half
+/// the kernel" check in a release build and the error blamed the image).
+#[test]
+fn an_absurd_pool_padding_is_refused_as_a_padding() {
+    let win = PoolWindow {
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [usize::MAX / 2 + 1, 0],
+    };
+    let input = ImageShape::new(1, 4, 4);
+    let mut y = [0.0f32; 16];
+    let err = MaxPool2d(win)
+        .forward(input, 1, &[0.0f32; 16], &mut y)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pool padding") && err.contains("at most half"),
+        "{err}"
+    );
+}
+
 #[test]
 fn pooling_buffers_too_short_are_errors_and_too_long_change_nothing() {
     let input = ImageShape::new(3, 6, 7);

@@ -82,7 +82,8 @@ impl PoolWindow {
             }
         }
         for d in 0..2 {
-            if 2 * self.padding[d] > self.kernel[d] {
+            // p > ⌊k/2⌋ is 2p > k, without 2p wrapping for an absurd p.
+            if self.padding[d] > self.kernel[d] / 2 {
                 return Err(Error::setting(
                     "pool padding",
                     format!("{}×{}", self.padding[0], self.padding[1]),
