@@ -53,20 +53,23 @@ fn train_is_train_with_its_extras() {
         &mut NoObserver,
     )
     .unwrap();
+    // train_with on `b` with these settings and a fresh generator.
+    let run = |b: &mut Network<f32>, extras| {
+        train_with(
+            b,
+            &data,
+            &opt,
+            &sched,
+            &cfg,
+            &mut Rng::seed_from_u64(1),
+            extras,
+        )
+    };
     let extras = Extras {
         val: Some(&val),
         ..Extras::default()
     };
-    let rb = train_with(
-        &mut b,
-        &data,
-        &opt,
-        &sched,
-        &cfg,
-        &mut Rng::seed_from_u64(1),
-        extras,
-    )
-    .unwrap();
+    let rb = run(&mut b, extras).unwrap();
     assert_eq!(a.params(), b.params());
     assert_eq!(ra.history.len(), rb.history.len());
     // The optional parts are still checked: a zero checkpoint interval is refused.
@@ -78,17 +81,7 @@ fn train_is_train_with_its_extras() {
         }),
         ..Extras::default()
     };
-    let err = train_with(
-        &mut b,
-        &data,
-        &opt,
-        &sched,
-        &cfg,
-        &mut Rng::seed_from_u64(1),
-        extras,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = run(&mut b, extras).unwrap_err().to_string();
     assert!(err.contains("checkpoint-every"), "{err}");
 }
 

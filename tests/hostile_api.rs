@@ -179,24 +179,22 @@ fn conv_forward_odd_batches_shapes_and_values() {
         }
     }
     // An empty batch with empty buffers.
-    let pass = ConvForward {
-        input: c.input,
-        n: 0,
-        x: &[],
-        w: &c.w,
-        b: &c.b,
-        y: &mut [],
-    };
-    c.conv.forward(pass, &mut scratch, Threads::ONE).unwrap();
-    let pass = ConvForward {
-        input: c.input,
-        n: 0,
-        x: &[],
-        w: &c.w,
-        b: &c.b,
-        y: &mut [],
-    };
-    c.conv.forward_direct(pass).unwrap();
+    for direct in [false, true] {
+        let pass = ConvForward {
+            input: c.input,
+            n: 0,
+            x: &[],
+            w: &c.w,
+            b: &c.b,
+            y: &mut [],
+        };
+        if direct {
+            c.conv.forward_direct(pass)
+        } else {
+            c.conv.forward(pass, &mut scratch, Threads::ONE)
+        }
+        .unwrap();
+    }
     // Wrong channel count, empty image, image smaller than the kernel without padding.
     let unpadded = Conv2d::new(2, 3, [3, 3], [1, 1], [0, 0], true).unwrap();
     for (conv, input, want) in [

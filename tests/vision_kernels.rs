@@ -773,15 +773,11 @@ fn batchnorm_gradients_match_finite_differences() {
         };
         let (mut rm, mut rv, mut t) = (vec![0.0; c], vec![1.0; c], 0);
         let (mut y, mut saved) = (vec![0.0; len], vec![0.0; bn.saved_len()]);
-        train_bn(
-            &bn,
-            (n, s),
-            (&x, &gamma, &beta),
-            (&mut rm, &mut rv, &mut t),
-            &mut y,
-            &mut saved,
-        )
-        .unwrap();
+        let (io, running) = (
+            (&x[..], &gamma[..], &beta[..]),
+            (&mut rm[..], &mut rv[..], &mut t),
+        );
+        train_bn(&bn, (n, s), io, running, &mut y, &mut saved).unwrap();
         let (mut dx, mut dg, mut db) = (vec![0.0; len], vec![0.0; c], vec![0.0; c]);
         bn.backward(
             n,
@@ -906,15 +902,11 @@ fn batchnorm_against_pytorch<T: Scalar>(tol: f64) {
         let (mut dx, mut dg, mut db) = (vec![T::nan(); len], vec![T::nan(); c], vec![T::nan(); c]);
         for (step, [gy, gdx, gdg, gdb]) in train.into_iter().enumerate() {
             let x = bn_train_input::<T>(len, step);
-            train_bn(
-                &bn,
-                (n, s),
-                (&x, &gamma, &beta),
-                (&mut rm, &mut rv, &mut t),
-                &mut y,
-                &mut saved,
-            )
-            .unwrap();
+            let (io, running) = (
+                (&x[..], &gamma[..], &beta[..]),
+                (&mut rm[..], &mut rv[..], &mut t),
+            );
+            train_bn(&bn, (n, s), io, running, &mut y, &mut saved).unwrap();
             bn.backward(
                 n,
                 s,
