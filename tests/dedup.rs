@@ -119,14 +119,13 @@ fn batchnorm_backward_takes_either_statistics_and_names_short_buffers() {
         assert!((d - want).abs() < 1e-12, "{i}: {d} vs {want}");
     }
     // A saved buffer shorter than 2·C, a running variance shorter than C: named, not a panic.
-    let short = [0.0; 3];
-    let err = bn
-        .backward(
+    let mut backward_err = |stats: BnStats<'_, f64>| {
+        bn.backward(
             n,
             s,
             &x,
             &gamma,
-            BnStats::Saved(&short),
+            stats,
             &dy,
             &mut dg,
             &mut db,
@@ -134,7 +133,10 @@ fn batchnorm_backward_takes_either_statistics_and_names_short_buffers() {
             Beta::Add,
         )
         .unwrap_err()
-        .to_string();
+        .to_string()
+    };
+    let short = [0.0; 3];
+    let err = backward_err(BnStats::Saved(&short));
     assert!(
         err.contains("saved statistics") && err.contains("3 elements"),
         "{err}"
@@ -143,21 +145,7 @@ fn batchnorm_backward_takes_either_statistics_and_names_short_buffers() {
         mean: &rm,
         var: &rv[..1],
     };
-    let err = bn
-        .backward(
-            n,
-            s,
-            &x,
-            &gamma,
-            running,
-            &dy,
-            &mut dg,
-            &mut db,
-            None,
-            Beta::Add,
-        )
-        .unwrap_err()
-        .to_string();
+    let err = backward_err(running);
     assert!(err.contains("running_var"), "{err}");
 }
 
