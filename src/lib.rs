@@ -76,6 +76,7 @@ pub mod rng;
 pub mod run;
 #[cfg(feature = "fs")]
 pub mod settings;
+pub mod subnormals;
 pub mod tensor;
 pub mod train;
 #[cfg(feature = "wasm")]

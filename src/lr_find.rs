@@ -178,6 +178,8 @@ fn ramp<T: Scalar>(
 ) -> Result<LrFindResult> {
     let n = data.len();
     let bs = cfg.batch_size.min(n);
+    // The range test's steps are training steps: subnormals flushed as in `train`.
+    let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, cfg.threads);
     net.check_train_batch(bs)?;
     if !n.is_multiple_of(bs) {
         net.check_train_batch(n % bs)?;

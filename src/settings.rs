@@ -172,6 +172,8 @@ pub struct Settings {
     /// Start from the weights in this safetensors file.
     pub init: Option<PathBuf>,
     pub no_shuffle: bool,
+    /// Keep subnormal floats on the training threads (see [`crate::subnormals`]).
+    pub keep_subnormals: bool,
     /// Write `checkpoint.safetensors` in the run folder every N steps, or every `epoch`.
     pub checkpoint_every: Option<Every>,
     /// Keep the weights before training and after each epoch in `trajectory.safetensors`
@@ -244,6 +246,7 @@ impl Default for Settings {
             threads: 1,
             init: None,
             no_shuffle: false,
+            keep_subnormals: false,
             checkpoint_every: None,
             snapshots: false,
             out: None,
@@ -694,6 +697,7 @@ impl Settings {
             grad_tol: self.grad_tol,
             patience: self.patience.filter(|&p| p > 0),
             shuffle: !self.no_shuffle,
+            flush_subnormals: !self.keep_subnormals,
             threads: self.threads,
             class_weights: None,
             monitor: self.monitor.unwrap_or(match loss {

@@ -628,3 +628,79 @@ fn binary_one_cycle_matches_pytorch_one_cycle_lr() {
     );
     assert_golden("one-cycle adam", &w, &ADAM);
 }
+
+/// Counts the subnormal values in every f32 tensor of a safetensors file, by tensor name.
+fn subnormals_in(path: &std::path::Path) -> Vec<(String, usize)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut found: Vec<(String, usize)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(_, t)| t.dtype() == safetensors::Dtype::F32)
+        .map(|(name, t)| {
+            let n = t
+                .data()
+                .chunks_exact(4)
+                .filter(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_subnormal())
+                .count();
+            (name, n)
+        })
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    found.sort();
+    found
+}
+
+/// SGD with momentum on the digits: the momentum buffers of rarely lit border pixels decay
+/// geometrically (v ← 0.9 v) through the subnormal range. With exact IEEE arithmetic
+/// (`--keep-subnormals`) the final checkpoint holds thousands of subnormals, on any CPU; by
+/// default the training threads flush them (see `downhill::subnormals`), on one thread and on
+/// two (the helper thread must flush too), and neither the checkpoint nor the model holds one.
+#[test]
+fn training_threads_flush_subnormals_unless_told_to_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "train",
+            "--optimizer",
+            "sgd",
+            "--momentum",
+            "0.9",
+            "--lr",
+            "0.05",
+        ];
+        args.extend([
+            "--epochs",
+            "20",
+            "--seed",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        let o = assert_cmd::Command::cargo_bin("downhill")
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let kept = run("kept", &["--keep-subnormals"]);
+    let kept = subnormals_in(&kept.join("checkpoint.safetensors"));
+    let in_buffer = kept
+        .iter()
+        .find(|(n, _)| n == "optimizer.momentum_buffer")
+        .map_or(0, |f| f.1);
+    assert!(in_buffer > 100, "the data should make subnormals: {kept:?}");
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        for (name, threads) in [("flushed", "1"), ("flushed2", "2")] {
+            let out = run(name, &["--threads", threads]);
+            for file in ["checkpoint.safetensors", "model.safetensors"] {
+                let found = subnormals_in(&out.join(file));
+                assert!(found.is_empty(), "--threads {threads}, {file}: {found:?}");
+            }
+        }
+    }
+}

@@ -105,10 +105,17 @@ impl Team {
             shared,
             helpers: Vec::with_capacity(helpers),
         };
+        // The helpers compute in the caller's floating-point environment: they flush
+        // subnormals when it does (see `crate::subnormals`).
+        let fp = crate::subnormals::bits();
         for h in 0..helpers {
             let shared = Arc::clone(&team.shared);
             let builder = thread::Builder::new().name(format!("downhill-{}", h + 1));
-            match spawn(builder, Box::new(move || helper(&shared, h))) {
+            let body = move || {
+                crate::subnormals::adopt(fp);
+                helper(&shared, h)
+            };
+            match spawn(builder, Box::new(body)) {
                 Ok(handle) => team.helpers.push(handle),
                 // Dropping `team` stops and joins the helpers started so far.
                 Err(e) => {
@@ -282,6 +289,27 @@ impl<'a, T> Disjoint<'a, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (On Linux a new thread inherits its creator's MXCSR anyway; `adopt` makes it so on every
+    /// system, and this test pins the outcome.)
+    #[test]
+    fn helpers_flush_subnormals_exactly_when_the_caller_that_started_them_does() {
+        let flags = |team: &Team| {
+            let seen: Vec<AtomicBool> = (0..team.threads())
+                .map(|_| AtomicBool::new(false))
+                .collect();
+            team.run(&|i| seen[i].store(crate::subnormals::flushing(), Ordering::Relaxed));
+            seen.iter()
+                .map(|f| f.load(Ordering::Relaxed))
+                .collect::<Vec<_>>()
+        };
+        let can = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        {
+            let _flush = crate::subnormals::Flush::new(true, 1);
+            assert_eq!(flags(&Team::new(3).unwrap()), [can; 3]);
+        }
+        assert_eq!(flags(&Team::new(3).unwrap()), [false; 3]);
+    }
 
     #[test]
     fn every_member_runs_once_per_phase_and_sees_the_previous_phase() {

@@ -33,6 +33,9 @@ pub struct TrainConfig {
     pub monitor: Monitor,
     /// The finite blow-up rule (`None`: only NaN and infinite losses count as divergence).
     pub divergence: Option<Divergence>,
+    /// Flush subnormal floats to zero on the training threads (see [`crate::subnormals`]);
+    /// `false` keeps exact IEEE arithmetic, which on Intel cores can make steps far slower.
+    pub flush_subnormals: bool,
 }
 
 /// The rule for a finite blow-up: training has diverged when the mean loss of a mini-batch is
@@ -107,6 +110,7 @@ impl Default for TrainConfig {
             class_weights: None,
             monitor: Monitor::Loss,
             divergence: Some(Divergence::default()),
+            flush_subnormals: true,
         }
     }
 }

@@ -122,6 +122,8 @@ pub fn train_with<T: Scalar>(
     } = extras;
     let mut no_observer = NoObserver;
     let observer = observer.unwrap_or(&mut no_observer);
+    // Every step below, on every thread, with subnormals flushed (see `crate::subnormals`).
+    let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, cfg.threads);
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
     let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
     let r2 = |d: &Dataset| {

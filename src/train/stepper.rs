@@ -101,6 +101,7 @@ impl<T: Scalar> Stepper<T> {
             unreachable!("a Stepper's buffers are back after every run");
         };
         let mut observer = NoObserver;
+        let _flush = crate::subnormals::Flush::new(self.cfg.flush_subnormals, self.cfg.threads);
         let mut t = Trainer {
             net,
             data,
