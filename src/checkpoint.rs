@@ -11,7 +11,7 @@ use safetensors::Dtype;
 use crate::error::{Error, Result};
 use crate::io::{self, ModelMeta, bad};
 use crate::network::Network;
-use crate::train::{EpochMetrics, EpochSums, TrainState};
+use crate::train::{EpochMetrics, EpochSums, Fingerprint, TrainState};
 
 /// The non-tensor part of a checkpoint.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -34,9 +34,13 @@ struct Header {
     /// files: false).
     #[serde(default)]
     spiked: bool,
-    /// The training data's fingerprint (absent in older files: not checked).
-    #[serde(default)]
+    /// The training data's fingerprint of earlier versions, FNV-1a (absent in the oldest
+    /// files: not checked; files of this version write `data_xxh3` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     data_fingerprint: Option<u64>,
+    /// The training data's fingerprint, [`crate::data::Dataset::fingerprint`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_xxh3: Option<u64>,
     /// The run's settings, so that `--resume` rebuilds the same run.
     settings: serde_json::Value,
 }
@@ -105,7 +109,14 @@ pub fn save(
         best: state.best.as_ref().map(|(l, e, _)| (*l, *e)),
         divergence: state.divergence,
         spiked: state.spiked,
-        data_fingerprint: state.data_fingerprint,
+        data_fingerprint: match state.data_fingerprint {
+            Some(Fingerprint::Fnv1a(v)) => Some(v),
+            _ => None,
+        },
+        data_xxh3: match state.data_fingerprint {
+            Some(Fingerprint::Xxh3(v)) => Some(v),
+            _ => None,
+        },
         settings,
     };
     let json = serde_json::to_string(&header).expect("checkpoint header serialises");
@@ -180,7 +191,10 @@ pub fn load(path: &Path) -> Result<Loaded> {
         best,
         divergence: h.divergence,
         spiked: h.spiked,
-        data_fingerprint: h.data_fingerprint,
+        data_fingerprint: h
+            .data_xxh3
+            .map(Fingerprint::Xxh3)
+            .or(h.data_fingerprint.map(Fingerprint::Fnv1a)),
     };
     Ok(Loaded {
         state,

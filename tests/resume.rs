@@ -334,3 +334,72 @@ fn data_parallel_runs_with_dropout_resume_bit_for_bit() {
     let (plain, _) = run_with(2, 0.0, &adam, None, None);
     assert_ne!(plain, uninterrupted, "dropout must change the run");
 }
+
+/// A checkpoint written by an earlier version (`tests/fixtures/fnv-checkpoint`: `downhill train
+/// --hidden 3 --epochs 1 --seed 3` on the embedded digits, before checkpoints recorded the
+/// data's XXH3 fingerprint) carries the old FNV-1a fingerprint: `--resume` checks the data
+/// with it and continues to the same weights as a fresh two-epoch run.
+#[test]
+fn a_checkpoint_with_the_earlier_fingerprint_still_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, fresh) = (dir.path().join("old"), dir.path().join("fresh"));
+    std::fs::create_dir(&old).unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fnv-checkpoint");
+    for f in std::fs::read_dir(&fixture).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, old.join(f.file_name().unwrap())).unwrap();
+    }
+    let bytes = std::fs::read(old.join("checkpoint.safetensors")).unwrap();
+    let header = String::from_utf8_lossy(&bytes[..4096]).into_owned();
+    assert!(header.contains("data_fingerprint") && !header.contains("data_xxh3"));
+    let downhill = || Command::cargo_bin("downhill").unwrap();
+    // The same file with one digit of its fingerprint changed is refused as other data.
+    let tampered = dir.path().join("tampered");
+    std::fs::create_dir(&tampered).unwrap();
+    for f in ["summary.json", "model.safetensors", "metrics.jsonl"] {
+        std::fs::copy(old.join(f), tampered.join(f)).unwrap();
+    }
+    let (from, to) = (&b"5834035514486526956"[..], &b"5834035514486526957"[..]);
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    let mut changed = bytes.clone();
+    changed[at..at + to.len()].copy_from_slice(to);
+    std::fs::write(tampered.join("checkpoint.safetensors"), changed).unwrap();
+    let out = downhill()
+        .args([
+            "train",
+            "--quiet",
+            "--resume",
+            tampered.to_str().unwrap(),
+            "--epochs",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("resumed training data"),
+        "{err}"
+    );
+    downhill()
+        .args([
+            "train",
+            "--quiet",
+            "--resume",
+            old.to_str().unwrap(),
+            "--epochs",
+            "2",
+        ])
+        .assert()
+        .success();
+    let args = [
+        "train", "--quiet", "--hidden", "3", "--epochs", "2", "--seed", "3", "--out",
+    ];
+    downhill().args(args).arg(&fresh).assert().success();
+    assert_eq!(
+        model_params(&old.join("model.safetensors")),
+        model_params(&fresh.join("model.safetensors"))
+    );
+    let header = std::fs::read(old.join("checkpoint.safetensors")).unwrap();
+    assert!(String::from_utf8_lossy(&header[..4096]).contains("data_xxh3"));
+}

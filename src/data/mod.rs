@@ -75,6 +75,21 @@ pub struct Normalizer {
     pub scale: Vec<f32>,
 }
 
+/// Feeds 4-byte words to a hash, a few thousand bytes at a time (no allocation).
+fn hash_words(h: &mut xxhash_rust::xxh3::Xxh3, words: impl Iterator<Item = [u8; 4]>) {
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    for w in words {
+        buf[len..len + 4].copy_from_slice(&w);
+        len += 4;
+        if len == buf.len() {
+            h.update(&buf);
+            len = 0;
+        }
+    }
+    h.update(&buf[..len]);
+}
+
 /// A data set: features, targets and the normaliser applied when gathering.
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -208,17 +223,17 @@ impl Dataset {
     /// The examples at `idx`, in that order (the normaliser and class names come along).
     pub fn subset(&self, idx: &[usize]) -> Dataset {
         let d = self.n_features;
+        // Row by row with one copy each (a flattened iterator went byte by byte).
+        fn rows<V: Copy>(v: &[V], d: usize, idx: &[usize]) -> Vec<V> {
+            let mut out = Vec::with_capacity(idx.len() * d);
+            for &i in idx {
+                out.extend_from_slice(&v[i * d..(i + 1) * d]);
+            }
+            out
+        }
         let features = match &self.features {
-            Features::U8(v) => Features::U8(
-                idx.iter()
-                    .flat_map(|&i| v[i * d..(i + 1) * d].iter().copied())
-                    .collect(),
-            ),
-            Features::F32(v) => Features::F32(
-                idx.iter()
-                    .flat_map(|&i| v[i * d..(i + 1) * d].iter().copied())
-                    .collect(),
-            ),
+            Features::U8(v) => Features::U8(rows(v, d, idx)),
+            Features::F32(v) => Features::F32(rows(v, d, idx)),
         };
         let targets = match &self.targets {
             Targets::Classes { labels, n_classes } => Targets::Classes {
@@ -269,6 +284,42 @@ impl Dataset {
                 }
             }
         }
+    }
+
+    /// A 64-bit XXH3 hash of the data as training sees it: the stored features (bytes or
+    /// `f32`s, little-endian) with the normaliser that maps them (kind, shift, scale), the
+    /// targets, and the shape. One pass at memory speed (XXH3 is a specified, stable algorithm,
+    /// so a checkpoint's fingerprint means the same in every version); a resumed run compares
+    /// it with its checkpoint's to tell that it was given other data.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for n in [self.len(), self.n_features, self.n_outputs()] {
+            h.update(&(n as u64).to_le_bytes());
+        }
+        match &self.features {
+            Features::U8(v) => {
+                h.update(b"u8");
+                h.update(v);
+            }
+            Features::F32(v) => {
+                h.update(b"f32");
+                hash_words(&mut h, v.iter().map(|x| x.to_le_bytes()));
+            }
+        }
+        // The map (x − shift)·scale: what the stored values become.
+        let (shift, scale) = (&self.normalizer.shift, &self.normalizer.scale);
+        hash_words(&mut h, shift.iter().chain(scale).map(|x| x.to_le_bytes()));
+        match &self.targets {
+            Targets::Classes { labels, n_classes } => {
+                h.update(&(*n_classes as u64).to_le_bytes());
+                hash_words(&mut h, labels.iter().map(|l| l.to_le_bytes()));
+            }
+            Targets::Values { data, cols } => {
+                h.update(&(*cols as u64).to_le_bytes());
+                hash_words(&mut h, data.iter().map(|x| x.to_le_bytes()));
+            }
+        }
+        h.digest()
     }
 
     /// Asks the CPU to start loading the rows at `idx` into cache (for the next mini-batch, while
@@ -459,5 +510,52 @@ mod normalizer_tests {
         assert_eq!(n.shift[0], (base as f64 + m) as f32);
         assert_eq!(n.scale[0], (1.0 / var.sqrt()) as f32);
         assert_eq!(n.scale[0], 0.012931342);
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    fn set(x: Vec<f32>, labels: Vec<u32>) -> Dataset {
+        Dataset::classification(x, 2, labels, 3).unwrap()
+    }
+
+    /// The fingerprint changes with every part of what training sees (one feature's bits, one
+    /// label, the normaliser, the shape), and not otherwise; the legacy FNV-1a of older
+    /// checkpoints still matches its data and refuses other data.
+    #[test]
+    fn every_part_of_the_data_changes_the_fingerprint() {
+        use crate::train::{Fingerprint, fnv1a};
+        let x = vec![0.5, -1.0, 2.0, 0.0, 3.0, 1.5];
+        let base = set(x.clone(), vec![0, 2, 1]);
+        assert_eq!(
+            base.fingerprint(),
+            set(x.clone(), vec![0, 2, 1]).fingerprint()
+        );
+        let mut other_x = x.clone();
+        other_x[4] = f32::from_bits(3.0f32.to_bits() + 1);
+        let mut normalised = base.clone();
+        normalised
+            .set_normalizer(base.fit_normalizer(Normalization::Standardize))
+            .unwrap();
+        let others = [
+            set(other_x, vec![0, 2, 1]),
+            set(x.clone(), vec![0, 2, 2]),
+            Dataset::classification(x.clone(), 3, vec![0, 1], 3).unwrap(),
+            Dataset::classification(x.clone(), 2, vec![0, 2, 1], 4).unwrap(),
+            Dataset::regression(x.clone(), 2, vec![0.0, 2.0, 1.0], 1).unwrap(),
+            normalised,
+        ];
+        for (i, o) in others.iter().enumerate() {
+            assert_ne!(o.fingerprint(), base.fingerprint(), "variant {i}");
+        }
+        let mut cache = None;
+        assert!(Fingerprint::Xxh3(base.fingerprint()).matches(&base, &mut cache));
+        assert_eq!(cache, Some(base.fingerprint()));
+        let old = Fingerprint::Fnv1a(fnv1a(&base));
+        assert!(old.matches(&base, &mut None));
+        // (It saw only the values in order: not the shape, nor the number of classes.)
+        assert!(others[..2].iter().all(|o| !old.matches(o, &mut None)));
     }
 }

@@ -4,7 +4,7 @@
 
 use web_time::Instant;
 
-use super::state::fingerprint;
+use super::state::Fingerprint;
 use super::step::Trainer;
 use super::stopping::{check_weights, early_stopping, never_recovered};
 use super::{EpochMetrics, EpochSums, Evaluation, Every, StopReason, TrainReport, TrainState};
@@ -15,14 +15,18 @@ impl<T: Scalar> Trainer<'_, '_, T> {
     /// Continues from a saved state, checked against this run before anything is restored.
     pub(super) fn resume(&mut self, s: TrainState<T>) -> Result<()> {
         let data = self.data;
-        let fp = *self.data_fp.get_or_insert_with(|| fingerprint(data));
         s.check(
             self.net.param_count(),
             self.net.buffers().len(),
             data.len(),
             self.steps,
         )?;
-        s.restore(self.net, &mut self.buf.opt, self.rng, Some(fp))?;
+        s.restore(
+            self.net,
+            &mut self.buf.opt,
+            self.rng,
+            (data, &mut self.data_fp),
+        )?;
         self.first = (s.epoch, s.step);
         let p = &mut self.progress;
         (p.history, p.best, p.sums, p.spiked) = (s.history, s.best, s.sums, s.spiked);
@@ -193,14 +197,14 @@ impl<T: Scalar> Trainer<'_, '_, T> {
     }
 
     /// The state mid-epoch, before step `next` of `epoch`, once the weights are checked.
-    fn mid_epoch_state(&self, (epoch, next): (usize, usize), lr: f64) -> Result<TrainState<T>> {
+    fn mid_epoch_state(&mut self, (epoch, next): (usize, usize), lr: f64) -> Result<TrainState<T>> {
         check_weights(self.net, (epoch, next - 1), lr)?;
         Ok(self.snapshot((epoch, next)))
     }
 
     /// The state to continue from before step `step` of `epoch`: in the middle of an epoch
     /// (`step` > 0) with its batch order and running sums, else at the epoch's start.
-    fn snapshot(&self, (epoch, step): (usize, usize)) -> TrainState<T> {
+    fn snapshot(&mut self, (epoch, step): (usize, usize)) -> TrainState<T> {
         let (p, opt) = (&self.progress, &self.buf.opt);
         let mid = step > 0;
         TrainState {
@@ -229,7 +233,9 @@ impl<T: Scalar> Trainer<'_, '_, T> {
             best: p.best.clone(),
             divergence: (p.reference, p.above),
             spiked: p.spiked,
-            data_fingerprint: self.data_fp,
+            data_fingerprint: Some(Fingerprint::Xxh3(
+                *self.data_fp.get_or_insert_with(|| self.data.fingerprint()),
+            )),
         }
     }
 

@@ -40,7 +40,7 @@ pub use eval::{check_fit, evaluate};
 pub use memory::{check_training_memory, training_values};
 pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
-pub use state::{Checkpointing, EpochSums, Every, TrainState, fingerprint, is_permutation};
+pub use state::{Checkpointing, EpochSums, Every, Fingerprint, TrainState, fnv1a, is_permutation};
 pub use stepper::Stepper;
 
 use eval::total_sum_of_squares;
@@ -134,8 +134,8 @@ pub fn train_with<T: Scalar>(
     };
     let mut trainer = Trainer {
         sst: (r2(data), val.and_then(r2)),
-        // Checkpoints record the data they were taken on; only then is it computed.
-        data_fp: checkpoint.is_some().then(|| fingerprint(data)),
+        // Checkpoints record the data they were taken on: computed at the first one.
+        data_fp: None,
         steps: data.len().div_ceil(bs),
         progress: Progress::new(data.len()),
         first: (0, 0),

@@ -1,5 +1,5 @@
 //! The checkpoint state: everything needed to continue a run exactly where it was
-//! ([`TrainState`]), when to take it ([`Every`], [`Checkpointing`]) and the data's [`fingerprint`].
+//! ([`TrainState`]), when to take it ([`Every`], [`Checkpointing`]) and the data's [`Fingerprint`].
 
 use super::*;
 use crate::data::{BatchBuf, Dataset};
@@ -68,13 +68,35 @@ pub struct TrainState<T> {
     /// Whether a mini-batch loss has been above the divergence rule's factor × its reference
     /// (the run must then end below chance level, see [`Divergence`]).
     pub spiked: bool,
-    /// [`fingerprint`] of the training data (`None` in older checkpoints: not checked).
-    pub data_fingerprint: Option<u64>,
+    /// The training data's [`Fingerprint`] (`None` in the oldest checkpoints: not checked).
+    pub data_fingerprint: Option<Fingerprint>,
 }
 
-/// A 64-bit FNV-1a hash of a data set as training sees it (normalised features and targets,
-/// in order), so that a resumed run can tell it is given other data.
-pub fn fingerprint(data: &Dataset) -> u64 {
+/// A training set's fingerprint as a checkpoint records it, so that a resumed run can tell it
+/// is given other data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fingerprint {
+    /// [`Dataset::fingerprint`] (XXH3-64): what checkpoints record.
+    Xxh3(u64),
+    /// A byte-serial FNV-1a over the normalised values, from checkpoints of earlier versions;
+    /// computed ([`fnv1a`]) only to resume such a file.
+    Fnv1a(u64),
+}
+
+impl Fingerprint {
+    /// Whether `data` is the data this fingerprint was taken of; `xxh3` caches the run's own
+    /// [`Dataset::fingerprint`] (computed at most once).
+    pub fn matches(self, data: &Dataset, xxh3: &mut Option<u64>) -> bool {
+        match self {
+            Fingerprint::Xxh3(v) => v == *xxh3.get_or_insert_with(|| data.fingerprint()),
+            Fingerprint::Fnv1a(v) => v == fnv1a(data),
+        }
+    }
+}
+
+/// The fingerprint of earlier versions' checkpoints: a 64-bit FNV-1a hash of the data as
+/// training sees it (normalised features and targets, in order), one byte at a time.
+pub fn fnv1a(data: &Dataset) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bits: u32| {
         for b in bits.to_le_bytes() {
@@ -236,14 +258,24 @@ impl<T: Scalar> TrainState<T> {
     }
 
     /// Puts the weights, the optimiser's state and the generator back as they were, after
-    /// [`TrainState::check`]; fails if the training data is not the data the state was taken on.
+    /// [`TrainState::check`]; fails, before anything is restored, if the training data (with the
+    /// run's cached [`Dataset::fingerprint`]) is not the data the state was taken on.
     pub(super) fn restore(
         &self,
         net: &mut Network<T>,
         opt: &mut Sharded<T>,
         rng: &mut Rng,
-        data_fp: Option<u64>,
+        (data, xxh3): (&Dataset, &mut Option<u64>),
     ) -> Result<()> {
+        if let Some(saved) = self.data_fingerprint
+            && !saved.matches(data, xxh3)
+        {
+            return Err(Error::shape(
+                "resumed training data",
+                "the data the checkpoint was taken on",
+                "other data (the file changed, or other settings select other rows or columns)",
+            ));
+        }
         net.params_mut().copy_from_slice(&self.params);
         net.buffers_mut().copy_from_slice(&self.buffers);
         if self.tracked.len() == net.tracked().len() {
@@ -256,15 +288,6 @@ impl<T: Scalar> TrainState<T> {
             .collect();
         opt.set_state(self.optimizer_steps, &buffers)?;
         *rng = self.rng.clone();
-        if let (Some(saved), Some(now)) = (self.data_fingerprint, data_fp)
-            && saved != now
-        {
-            return Err(Error::shape(
-                "resumed training data",
-                "the data the checkpoint was taken on",
-                "other data (the file changed, or other settings select other rows or columns)",
-            ));
-        }
         Ok(())
     }
 }
