@@ -116,6 +116,127 @@ pub fn looks_like_id(name: &str) -> bool {
         && chars[n - 3].is_lowercase()
 }
 
+/// The cells of a file's rows, stored compactly row by row: all of their text in one string,
+/// each row's start in it, and each cell's end relative to its row's start (one allocation for
+/// the whole file instead of two per row, and 4 bytes of overhead per cell). Rows are read in
+/// any order (a shuffled training split), so a row's cells lie together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cells {
+    text: String,
+    /// Per row: where its text starts in `text`, and where its cells start in `ends`; one more
+    /// entry closes the last row.
+    starts: Vec<(usize, usize)>,
+    /// Per cell: its end, relative to its row's start.
+    ends: Vec<u32>,
+}
+
+impl Default for Cells {
+    fn default() -> Cells {
+        Cells::new()
+    }
+}
+
+impl Cells {
+    /// No rows yet.
+    pub fn new() -> Cells {
+        Cells {
+            text: String::new(),
+            starts: vec![(0, 0)],
+            ends: Vec::new(),
+        }
+    }
+
+    /// Rows from fields, e.g. `Cells::from_rows([["x", "y"], ["1", "2"]])`.
+    pub fn from_rows<R: IntoIterator<Item = S>, S: AsRef<str>>(
+        rows: impl IntoIterator<Item = R>,
+    ) -> Cells {
+        let mut c = Cells::new();
+        for r in rows {
+            for f in r {
+                c.push_cell(f.as_ref());
+            }
+            c.end_row();
+        }
+        c
+    }
+
+    /// Appends a cell to the row being built. Fails (returns false) if the row's text would
+    /// pass 4 GiB.
+    pub fn push_cell(&mut self, cell: &str) -> bool {
+        let row_start = self.starts.last().expect("a closing entry").0;
+        let Ok(end) = u32::try_from(self.text.len() + cell.len() - row_start) else {
+            return false;
+        };
+        self.text.push_str(cell);
+        self.ends.push(end);
+        true
+    }
+
+    /// Closes the row being built.
+    pub fn end_row(&mut self) {
+        self.starts.push((self.text.len(), self.ends.len()));
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cells in row `i`.
+    pub fn row_len(&self, i: usize) -> usize {
+        self.starts[i + 1].1 - self.starts[i].1
+    }
+
+    /// The cell at row `i`, column `j`, if the row has one.
+    #[inline]
+    pub fn get(&self, i: usize, j: usize) -> Option<&str> {
+        let (t, e) = self.starts[i];
+        if j >= self.starts[i + 1].1 - e {
+            return None;
+        }
+        let a = if j == 0 {
+            0
+        } else {
+            self.ends[e + j - 1] as usize
+        };
+        let b = self.ends[e + j] as usize;
+        // Every cell was pushed whole, so these are char boundaries.
+        Some(self.text.get(t + a..t + b).unwrap_or(""))
+    }
+
+    /// Row `i`'s cells.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = &str> {
+        (0..self.row_len(i)).map(move |j| self.get(i, j).expect("in the row"))
+    }
+
+    /// Moves `other`'s rows after these.
+    pub fn append(&mut self, other: Cells) {
+        let (t, e) = *self.starts.last().expect("a closing entry");
+        self.text.push_str(&other.text);
+        self.ends.extend_from_slice(&other.ends);
+        self.starts
+            .extend(other.starts[1..].iter().map(|&(a, b)| (a + t, b + e)));
+    }
+
+    /// Removes the first row (a header, once its names are taken).
+    pub fn drop_first_row(&mut self) {
+        if self.is_empty() {
+            return;
+        }
+        let (t, e) = self.starts[1];
+        self.text.drain(..t);
+        self.ends.drain(..e);
+        self.starts.remove(0);
+        for s in &mut self.starts {
+            *s = (s.0 - t, s.1 - e);
+        }
+    }
+}
+
 /// A CSV file's cells (trimmed), with its column names and each row's line number.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -123,7 +244,7 @@ pub struct Table {
     /// Column names: the header's, or `column 0`, `column 1`, … without one.
     pub names: Vec<String>,
     pub has_header: bool,
-    pub rows: Vec<csv::StringRecord>,
+    pub rows: Cells,
     /// 1-based line of each row in the file.
     pub lines: Vec<u64>,
 }
@@ -141,8 +262,9 @@ impl Table {
         self.names.len()
     }
 
+    #[inline]
     pub fn cell(&self, i: usize, j: usize) -> &str {
-        self.rows[i].get(j).unwrap_or("")
+        self.rows.get(i, j).unwrap_or("")
     }
 
     /// "line L, column NAME" of a cell, for errors.
@@ -336,15 +458,32 @@ impl Columns {
         ov: &Overrides,
     ) -> Result<Columns> {
         let named = Named::resolve(table, targets, ov)?;
+        // The statistics do not depend on the rows' order: read them in file order, so that
+        // each pass over a column walks memory forward (a shuffled split would miss the cache
+        // on nearly every cell), and examples in messages are the earliest in the file.
+        let mut sorted = rows.to_vec();
+        sorted.sort_unstable();
+        let rows = &sorted[..];
         let features: Vec<usize> = (0..table.width())
             .filter(|j| !targets.contains(j))
             .collect();
-        let mut columns = Vec::with_capacity(features.len());
-        // Scanned 64 columns at a time, so that at most 64 columns' numbers are held at once.
-        for block in features.chunks(64) {
-            for (&j, s) in block.iter().zip(scan(table, block, rows)) {
-                columns.push(fit_column(table, j, rows, s, &named)?);
+        // The columns in one group per core, each scanned 64 / cores columns at a time, so
+        // that at most 64 columns' numbers are held at once.
+        let cores = super::cores_for(rows.len()).min(features.len()).max(1);
+        let per = (64 / cores).max(1);
+        let groups = features.chunks(features.len().div_ceil(cores).max(1));
+        let fitted = super::in_parallel(groups, |group| -> Result<Vec<Column>> {
+            let mut out = Vec::with_capacity(group.len());
+            for block in group.chunks(per) {
+                for (&j, s) in block.iter().zip(scan(table, block, rows)) {
+                    out.push(fit_column(table, j, rows, s, &named)?);
+                }
             }
+            Ok(out)
+        });
+        let mut columns = Vec::with_capacity(features.len());
+        for group in fitted {
+            columns.extend(group?);
         }
         let plan = Columns {
             columns,
@@ -543,11 +682,12 @@ impl Columns {
     }
 
     /// The feature matrix of `rows` of `table`, whose columns `map` gives (from [`Columns::locate`]).
+    /// Long tables are encoded in parallel, in one block of rows per core; the result (and the
+    /// first error, in row order) is the same as one thread's.
     pub fn encode(&self, table: &Table, map: &[Option<usize>], rows: &[usize]) -> Result<Encoded> {
         let w = self.n_features();
         let mut x = reserve_features(table, rows.len(), w)?;
-        let mut unseen: Vec<Unseen> = Vec::new();
-        let mut imputed = 0;
+        x.resize(rows.len() * w, 0.0);
         let index: Vec<Option<HashMap<&str, usize>>> = self
             .columns
             .iter()
@@ -562,7 +702,42 @@ impl Columns {
                 _ => None,
             })
             .collect();
-        for &i in rows {
+        let block = rows.len().div_ceil(super::cores_for(rows.len())).max(1);
+        let parts = super::in_parallel(
+            x.chunks_mut((block * w).max(1)).zip(rows.chunks(block)),
+            |(out, rows)| self.encode_rows(table, map, rows, &index, out),
+        );
+        let (mut unseen, mut imputed) = (Vec::new(), 0);
+        for part in parts {
+            let (u, i) = part?;
+            imputed += i;
+            for u in u {
+                merge_unseen(&mut unseen, u);
+            }
+        }
+        Ok(Encoded {
+            x,
+            n_features: w,
+            unseen,
+            imputed,
+        })
+    }
+
+    /// [`Columns::encode`] of a block of rows into `out` (`rows.len()` × the features, zeros):
+    /// the categories not seen in training, and the missing cells filled in.
+    fn encode_rows(
+        &self,
+        table: &Table,
+        map: &[Option<usize>],
+        rows: &[usize],
+        index: &[Option<HashMap<&str, usize>>],
+        out: &mut [f32],
+    ) -> Result<(Vec<Unseen>, usize)> {
+        let mut unseen: Vec<Unseen> = Vec::new();
+        let mut imputed = 0;
+        let w = self.n_features();
+        for (&i, x) in rows.iter().zip(out.chunks_exact_mut(w.max(1))) {
+            let mut at = 0;
             for (k, c) in self.columns.iter().enumerate() {
                 if c.is_dropped() {
                     continue;
@@ -573,7 +748,8 @@ impl Columns {
                 imputed += usize::from(miss);
                 match &c.encoding {
                     Encoding::Numeric { fill } => {
-                        x.push(numeric_cell(table, (i, j), cell, *fill)? as f32);
+                        x[at] = numeric_cell(table, (i, j), cell, *fill)? as f32;
+                        at += 1;
                     }
                     Encoding::Boolean { fill } => {
                         let v = if miss {
@@ -581,31 +757,26 @@ impl Columns {
                         } else {
                             boolean_cell(table, (i, j), cell, &c.name)?
                         };
-                        x.push(if v { 1.0 } else { 0.0 });
+                        x[at] = if v { 1.0 } else { 0.0 };
+                        at += 1;
                     }
                     Encoding::Categorical { categories, fill } => {
                         let value = if miss { fill.as_str() } else { cell };
-                        let hit = index[k].as_ref().expect("categorical").get(value);
-                        let start = x.len();
-                        x.extend(std::iter::repeat_n(0.0, categories.len()));
-                        match hit {
-                            Some(&h) => x[start + h] = 1.0,
+                        match index[k].as_ref().expect("categorical").get(value) {
+                            Some(&h) => x[at + h] = 1.0,
                             None => note_unseen(&mut unseen, &c.name, value),
                         }
+                        at += categories.len();
                     }
                     Encoding::Dropped { .. } => unreachable!("skipped above"),
                 }
                 if c.indicator {
-                    x.push(if miss { 1.0 } else { 0.0 });
+                    x[at] = if miss { 1.0 } else { 0.0 };
+                    at += 1;
                 }
             }
         }
-        Ok(Encoded {
-            x,
-            n_features: w,
-            unseen,
-            imputed,
-        })
+        Ok((unseen, imputed))
     }
 
     /// The data report: one line per column (role, type, categories or missing count).
@@ -826,7 +997,7 @@ fn fit_column<'a>(
     let mut counts = HashMap::new();
     let distinct = if scan.numeric {
         let values = &mut scan.values;
-        values.sort_by(f64::total_cmp);
+        values.sort_unstable_by(f64::total_cmp);
         usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
     } else {
         count_cells(table, j, rows, &mut counts);
@@ -1017,6 +1188,21 @@ fn note_unseen(unseen: &mut Vec<Unseen>, column: &str, value: &str) {
     }
 }
 
+/// Adds a later block's unseen categories `u` to `unseen` (as if noted row by row after it).
+fn merge_unseen(unseen: &mut Vec<Unseen>, u: Unseen) {
+    match unseen.iter_mut().find(|v| v.column == u.column) {
+        Some(v) => {
+            v.rows += u.rows;
+            for e in u.examples {
+                if v.examples.len() < 5 && !v.examples.contains(&e) {
+                    v.examples.push(e);
+                }
+            }
+        }
+        None => unseen.push(u),
+    }
+}
+
 /// The report's line for the columns after the first [`REPORT_COLUMNS`]: how many of each role,
 /// how many with missing cells.
 fn rest_line(rest: &[Column]) -> String {
@@ -1115,9 +1301,8 @@ fn scan<'a>(table: &'a Table, cols: &[usize], rows: &[usize]) -> Vec<Scan<'a>> {
         .collect();
     for (block, scans) in cols.chunks(64).zip(out.chunks_mut(64)) {
         for &i in rows {
-            let r = &table.rows[i];
             for (&j, s) in block.iter().zip(scans.iter_mut()) {
-                let c = r.get(j).unwrap_or("");
+                let c = table.cell(i, j);
                 if is_missing(c) {
                     s.missing += 1;
                     continue;
@@ -1395,10 +1580,7 @@ mod tests {
     /// A table from comma-separated lines, the first being the header.
     fn table(lines: &[&str]) -> Table {
         let names: Vec<String> = lines[0].split(',').map(str::to_string).collect();
-        let rows: Vec<csv::StringRecord> = lines[1..]
-            .iter()
-            .map(|l| csv::StringRecord::from(l.split(',').collect::<Vec<_>>()))
-            .collect();
+        let rows = Cells::from_rows(lines[1..].iter().map(|l| l.split(',')));
         Table {
             path: PathBuf::from("t.csv"),
             names,

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use super::columns::{Columns, Overrides, Table, is_missing, parse_number};
+use super::columns::{Cells, Columns, Overrides, Table, is_missing, parse_number};
 use super::{Dataset, Features, Targets, Task};
 use crate::error::{Error, Result};
 
@@ -99,20 +99,68 @@ pub fn gunzip_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     }
 }
 
-/// The records of a file's bytes (already gunzipped; fields trimmed, blank lines skipped); an
-/// error if there are none.
-fn records(path: &Path, bytes: &[u8]) -> Result<Vec<csv::StringRecord>> {
+/// The records of a file's bytes (already gunzipped; fields trimmed, blank lines skipped), with
+/// each one's 1-based line; an error if there are none.
+fn records(path: &Path, bytes: &[u8]) -> Result<(Cells, Vec<u64>)> {
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let delimiter = sniff_delimiter(body);
+    // A long file without quotes (so no field holds a line break) is read in one block of
+    // whole lines per core; the blocks' rows are then joined in order.
+    let cores = if body.len() >= 8 << 20 && !body.contains(&b'"') {
+        super::cores_for(usize::MAX)
+    } else {
+        1
+    };
+    let mut blocks = Vec::with_capacity(cores);
+    let (mut start, mut line) = (0usize, 1u64);
+    for k in 1..=cores {
+        let end = match k == cores {
+            true => body.len(),
+            false => {
+                let at = (body.len() * k / cores).max(start);
+                body[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(body.len(), |p| at + p + 1)
+            }
+        };
+        blocks.push((&body[start..end], line));
+        line += body[start..end].iter().filter(|&&c| c == b'\n').count() as u64;
+        start = end;
+    }
+    let mut parts = super::in_parallel(blocks.into_iter(), |(block, first_line)| {
+        block_records(path, block, delimiter, first_line)
+    })
+    .into_iter();
+    let (mut rows, mut at) = parts.next().expect("one block")?;
+    for part in parts {
+        let (r, a) = part?;
+        rows.append(r);
+        at.extend(a);
+    }
+    if rows.is_empty() {
+        return Err(bad(path, "line 1", "the file is empty"));
+    }
+    Ok((rows, at))
+}
+
+/// The records of a block of whole lines of a file that starts at line `first_line`.
+fn block_records(
+    path: &Path,
+    body: &[u8],
+    delimiter: u8,
+    first_line: u64,
+) -> Result<(Cells, Vec<u64>)> {
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(sniff_delimiter(body))
+        .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(body);
     // Line numbers counted from each record's byte offset (the reader's own count is one short
     // on CRLF files, and a record index is wrong after a quoted field that spans lines).
-    let (mut lines, mut counted) = (1u64, 0usize);
+    let (mut lines, mut counted) = (first_line, 0usize);
     let mut line_at = |byte: u64| -> u64 {
         // On CRLF files a record's offset is that of the preceding line's `\n`: count it.
         let b = (byte as usize + 1).min(body.len());
@@ -122,33 +170,44 @@ fn records(path: &Path, bytes: &[u8]) -> Result<Vec<csv::StringRecord>> {
         }
         lines
     };
-    let mut rows = Vec::new();
-    for (i, r) in reader.records().enumerate() {
-        let mut r = r.map_err(|e| {
-            let line = e.position().map_or(i as u64 + 1, |p| line_at(p.byte()));
-            let message = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                format!(
-                    "the file is not UTF-8 text ({e}); save it as UTF-8 (e.g. from Latin-1: \
-                     iconv -f latin1 -t utf-8)"
-                )
-            } else {
-                e.to_string()
+    let mut rows = Cells::new();
+    let mut at = Vec::new();
+    // One record, reused: the fields go straight into `rows`.
+    let mut r = csv::StringRecord::new();
+    for i in 0u64.. {
+        let more = reader.read_record(&mut r).map_err(|e| {
+            let line = e.position().map_or(first_line + i, |p| line_at(p.byte()));
+            // (The reader's own position is left out: the line above is the file's.)
+            let message = match e.kind() {
+                csv::ErrorKind::Utf8 { err, .. } => format!(
+                    "the file is not UTF-8 text (field {}: {err}); save it as UTF-8 (e.g. from \
+                     Latin-1: iconv -f latin1 -t utf-8)",
+                    err.field() + 1
+                ),
+                _ => e.to_string(),
             };
             bad(path, format!("line {line}"), message)
         })?;
-        if let Some(p) = r.position() {
-            let mut q = p.clone();
-            q.set_line(line_at(p.byte()));
-            r.set_position(Some(q));
+        if !more {
+            break;
         }
-        if !(r.len() == 1 && r[0].is_empty()) {
-            rows.push(r);
+        if r.len() == 1 && r[0].is_empty() {
+            continue;
         }
+        let line = r.position().map_or(first_line + i, |p| line_at(p.byte()));
+        for f in r.iter() {
+            if !rows.push_cell(f) {
+                return Err(bad(
+                    path,
+                    format!("line {line}"),
+                    "a row of more than 4 GiB",
+                ));
+            }
+        }
+        rows.end_row();
+        at.push(line);
     }
-    if rows.is_empty() {
-        return Err(bad(path, "line 1", "the file is empty"));
-    }
-    Ok(rows)
+    Ok((rows, at))
 }
 
 /// The field separator: comma, semicolon (as Excel writes CSV where the decimal mark is a comma)
@@ -200,37 +259,38 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
 /// An all-text table is misread when no column repeats a value (its header is taken for data), or
 /// when the first row of a header-less one happens never to recur in a repeating column; pass
 /// `--header` or `--no-header` to say which.
-pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bool {
-    let Some(first) = rows.first() else {
+pub fn detect_header(rows: &Cells, known: Option<&[String]>) -> bool {
+    if rows.is_empty() {
         return false;
-    };
+    }
+    let first: Vec<&str> = rows.row(0).collect();
     let text = |f: &str| !is_missing(f) && parse_number(f).is_none();
     if let Some(k) = known
         && first.iter().all(|f| k.iter().any(|n| n == f))
-        && first.iter().any(text)
+        && first.iter().any(|f| text(f))
     {
         return true;
     }
-    let data = &rows[1..];
+    let data = 1..rows.len();
     if data.is_empty() {
         // A lone row of text is a header (with no data: an error that says so).
-        return first.iter().all(text);
+        return first.iter().all(|f| text(f));
     }
     let w = first.len();
-    let cell = |r: &csv::StringRecord, j: usize| r.get(j).unwrap_or("").to_string();
+    let cell = |i: usize, j: usize| rows.get(i, j).unwrap_or("");
     let numbers_below = (0..w).any(|j| {
-        text(&first[j])
+        text(first[j])
             && data
-                .iter()
-                .map(|r| cell(r, j))
+                .clone()
+                .map(|i| cell(i, j))
                 .find(|c| !is_missing(c))
-                .is_some_and(|c| parse_number(&c).is_some())
+                .is_some_and(|c| parse_number(c).is_some())
     });
     if numbers_below {
         return true;
     }
-    let texts: Vec<usize> = (0..w).filter(|&j| text(&first[j])).collect();
-    let distinct: HashSet<&str> = texts.iter().map(|&j| &first[j]).collect();
+    let texts: Vec<usize> = (0..w).filter(|&j| text(first[j])).collect();
+    let distinct: HashSet<&str> = texts.iter().map(|&j| first[j]).collect();
     if texts.is_empty() || distinct.len() != texts.len() {
         return false;
     }
@@ -238,9 +298,9 @@ pub fn detect_header(rows: &[csv::StringRecord], known: Option<&[String]>) -> bo
     let mut verdicts = texts.iter().filter_map(|&j| {
         let mut seen = HashSet::new();
         let (mut repeats, mut recurs) = (false, false);
-        for r in data {
-            let c = r.get(j).unwrap_or("");
-            if c == &first[j] {
+        for i in data.clone() {
+            let c = cell(i, j);
+            if c == first[j] {
                 recurs = true;
             }
             if !seen.insert(c) {
@@ -269,11 +329,11 @@ pub fn table_from_bytes(
     header: Option<bool>,
     known: Option<&[String]>,
 ) -> Result<Table> {
-    let rows = records(path, bytes)?;
-    let width = rows[0].len();
+    let (mut rows, mut at) = records(path, bytes)?;
+    let width = rows.row_len(0);
     let has_header = header.unwrap_or_else(|| detect_header(&rows, known));
     let names: Vec<String> = if has_header {
-        rows[0].iter().map(str::to_string).collect()
+        rows.row(0).map(str::to_string).collect()
     } else {
         (0..width).map(|j| format!("column {j}")).collect()
     };
@@ -302,23 +362,23 @@ pub fn table_from_bytes(
     if rows.len() == first {
         return Err(bad(path, "line 2", "a header but no data rows"));
     }
-    let mut lines = Vec::with_capacity(rows.len() - first);
-    for r in &rows[first..] {
-        let line = r.position().map_or(0, |p| p.line());
-        if r.len() != width {
+    for (i, &line) in at.iter().enumerate().skip(first) {
+        let len = rows.row_len(i);
+        if len != width {
             return Err(bad(
                 path,
                 format!("line {line}"),
                 format!(
-                    "{} fields, but line 1 has {width}; every row needs the same number of columns",
-                    r.len()
+                    "{len} fields, but line 1 has {width}; every row needs the same number of columns"
                 ),
             ));
         }
-        lines.push(line);
     }
-    let mut rows = rows;
-    rows.drain(..first);
+    if has_header {
+        rows.drop_first_row();
+        at.remove(0);
+    }
+    let lines = at;
     Ok(Table {
         path: path.to_path_buf(),
         names,
@@ -622,11 +682,41 @@ pub fn resolve_targets(
 mod tests {
     use super::*;
 
-    fn rows(lines: &[&str]) -> Vec<csv::StringRecord> {
-        lines
-            .iter()
-            .map(|l| csv::StringRecord::from(l.split(',').collect::<Vec<_>>()))
-            .collect()
+    fn rows(lines: &[&str]) -> Cells {
+        Cells::from_rows(lines.iter().map(|l| l.split(',')))
+    }
+
+    /// A long file without quotes is read in blocks, one per core: the same rows and line
+    /// numbers as one reader over the whole file (blank lines, CRLF endings, a BOM), and the
+    /// same first error.
+    #[test]
+    fn a_long_file_read_in_blocks_is_the_file_read_whole() {
+        let mut text = String::from("\u{feff}a,b,c\r\n");
+        for i in 0..600_000 {
+            text.push_str(&format!("{i}, {} ,x{}\r\n", i % 7, i % 3));
+            if i % 1000 == 0 {
+                text.push_str("\r\n\n");
+            }
+        }
+        let bytes = text.as_bytes();
+        assert!(bytes.len() >= 8 << 20);
+        let path = Path::new("long.csv");
+        let body = &bytes[3..];
+        let whole = block_records(path, body, b',', 1).unwrap();
+        let blocks = records(path, bytes).unwrap();
+        assert_eq!(blocks.1, whole.1);
+        assert!(blocks.0 == whole.0);
+        assert_eq!(blocks.0.get(400_001, 1), Some(&*(400_000 % 7).to_string()));
+        // Not UTF-8 near the end: the error names the same line either way.
+        let mut broken = bytes.to_vec();
+        let at = broken.len() - 10;
+        broken[at] = 0xff;
+        let e1 = records(path, &broken).unwrap_err().to_string();
+        let e2 = block_records(path, &broken[3..], b',', 1)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e1, e2);
+        assert!(e1.contains("not UTF-8"), "{e1}");
     }
 
     #[test]
