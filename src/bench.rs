@@ -419,3 +419,192 @@ fn median(v: &[f64]) -> f64 {
     s.sort_by(f64::total_cmp);
     if s.is_empty() { 0.0 } else { s[s.len() / 2] }
 }
+
+/// The big-table workload: a generated CSV of `rows` rows × 42 columns — 38 numeric columns
+/// (2 % of their cells empty), a city (five names, 1 % empty), a grade (A/B/C), a note
+/// (`ok`/`late`/`NA`) and a 0/1 target `y` (the sign of an alternating sum of the numbers) —
+/// loaded as `downhill train --data FILE --target y` loads it (read, columns fitted, encoded,
+/// the validation split), then one epoch of features-256-256-2 (Adam, batch 200, one thread).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TableMeasurement {
+    pub name: String,
+    pub rows: usize,
+    pub file_bytes: u64,
+    /// Encoded features per row.
+    pub features: usize,
+    pub load_seconds: f64,
+    pub epoch_seconds: f64,
+    /// The process's peak resident memory after the epoch (Linux's VmHWM), if known.
+    pub peak_rss_bytes: Option<u64>,
+    /// The encoded training, validation and test matrices (f32).
+    pub encoded_bytes: u64,
+}
+
+/// The name of the big-table workload of `rows` rows.
+pub fn table_name(rows: usize) -> String {
+    format!("table {rows} rows x 42 columns, load + 1 epoch")
+}
+
+/// Writes the big-table workload's CSV (see [`TableMeasurement`]) to `path`, seeded.
+pub fn write_table(path: &std::path::Path, rows: usize, seed: u64) -> Result<()> {
+    use std::io::Write;
+    let io = |source| crate::error::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let names: Vec<String> = (0..38).map(|i| format!("x{i}")).collect();
+    writeln!(out, "{},city,grade,note,y", names.join(",")).map_err(io)?;
+    let mut line = String::new();
+    for _ in 0..rows {
+        use std::fmt::Write as _;
+        line.clear();
+        let mut sum = 0.0f64;
+        for i in 0..38 {
+            if rng.random::<f64>() >= 0.02 {
+                let v: f64 =
+                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+                let v = v * (i + 1) as f64;
+                sum += if i % 2 == 0 { -v } else { v };
+                let _ = write!(line, "{v:.6}");
+            }
+            line.push(',');
+        }
+        let city = ["paris", "lyon", "nice", "lille", "brest"][rng.random_range(0..5)];
+        line.push_str(if rng.random::<f64>() < 0.01 { "" } else { city });
+        line.push(',');
+        line.push_str(["A", "B", "C"][rng.random_range(0..3)]);
+        line.push(',');
+        line.push_str(["ok", "late", "NA"][rng.random_range(0..3)]);
+        line.push_str(if sum > 0.0 { ",1\n" } else { ",0\n" });
+        out.write_all(line.as_bytes()).map_err(io)?;
+    }
+    out.flush().map_err(io)
+}
+
+/// Generates the big-table CSV in a temporary folder and measures it (see [`TableMeasurement`]).
+pub fn measure_table(rows: usize, seed: u64) -> Result<TableMeasurement> {
+    use crate::data::csv::CsvOptions;
+    use crate::data::source::{SourceOptions, load, prepare};
+    let dir = tempfile::tempdir().map_err(|source| crate::error::Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let path = dir.path().join("table.csv");
+    write_table(&path, rows, seed)?;
+    let file_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let mut rng = Rng::seed_from_u64(seed);
+    let opts = SourceOptions {
+        test: None,
+        test_fraction: None,
+        csv: CsvOptions {
+            target: Some("y".into()),
+            ..Default::default()
+        },
+    };
+    let start = Instant::now();
+    let loaded = load(path.to_str().unwrap_or_default(), &opts, &mut rng)?;
+    let mut p = prepare(&loaded, 0.1, &mut rng)?;
+    // Standardised with the training part's statistics (as a run does; the 0/1 columns too,
+    // which changes nothing of the time).
+    let normalizer = p.train.fit_normalizer(Normalization::Standardize);
+    p.train.set_normalizer(normalizer)?;
+    let load_seconds = start.elapsed().as_secs_f64();
+    drop(loaded);
+    let d = p.train.n_features();
+    let encoded = [Some(&p.train), p.val.as_ref(), p.test.as_ref()]
+        .iter()
+        .flatten()
+        .map(|s| (s.len() * s.n_features() * 4) as u64)
+        .sum();
+    let mut net = Network::<f32>::mlp(
+        &[d, 256, 256, 2],
+        Activation::Relu,
+        0.0,
+        Init::HeNormal,
+        &mut rng,
+    )?;
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 200,
+        ..Default::default()
+    };
+    let adam = OptimizerConfig::Adam(AdamConfig::default());
+    let report = train(
+        &mut net,
+        &p.train,
+        None,
+        &adam,
+        &Schedule::default(),
+        &cfg,
+        &mut rng,
+        &mut NoObserver,
+    )?;
+    Ok(TableMeasurement {
+        name: table_name(rows),
+        rows,
+        file_bytes,
+        features: d,
+        load_seconds,
+        epoch_seconds: report.history.iter().map(|m| m.seconds).sum(),
+        peak_rss_bytes: peak_rss(),
+        encoded_bytes: encoded,
+    })
+}
+
+/// The process's peak resident memory (Linux: VmHWM of /proc/self/status).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Two threads against one on the same workload (same network and batch).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ThreadSpeedup {
+    /// The workload's name without its thread count.
+    pub workload: String,
+    pub threads: usize,
+    /// One thread's epoch seconds over `threads` threads': above 1, the threads help.
+    pub speedup: f64,
+}
+
+impl ThreadSpeedup {
+    /// The line `downhill bench` prints, which says so when the extra threads do not help.
+    pub fn line(&self) -> String {
+        let verdict = if self.speedup < 1.05 {
+            format!(
+                " — {} threads do not speed up this step on this machine (its cores may share \
+                 their vector units, as two vCPUs of one physical core do): use --threads 1",
+                self.threads
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{}: {} threads run {:.2}x as fast as 1{verdict}",
+            self.workload, self.threads, self.speedup
+        )
+    }
+}
+
+/// For every workload measured with one thread and with more: how much faster the more were.
+pub fn thread_speedups(all: &[Measurement]) -> Vec<ThreadSpeedup> {
+    let key = |w: &Workload| (w.sizes.clone(), w.layers.clone(), w.batch);
+    all.iter()
+        .filter(|m| m.workload.threads > 1)
+        .filter_map(|m| {
+            let one = all
+                .iter()
+                .find(|o| o.workload.threads == 1 && key(&o.workload) == key(&m.workload))?;
+            let name = one.workload.name.trim_end_matches(", 1 thread").to_string();
+            Some(ThreadSpeedup {
+                workload: name,
+                threads: m.workload.threads,
+                speedup: one.seconds_per_epoch / m.seconds_per_epoch,
+            })
+        })
+        .collect()
+}

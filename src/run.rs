@@ -526,6 +526,7 @@ fn execute_staged(
 ) -> Result<Summary> {
     let started = Instant::now();
     let mut run = Ready::new(settings, resume.is_some(), observer)?;
+    run.choose_threads(resume.is_some(), observer)?;
     let found = run.choose_lr(resume.is_some())?;
     let dir = folder.stage.clone();
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -601,6 +602,27 @@ impl Ready {
             net,
             rng,
         })
+    }
+
+    /// `--threads auto` (a resumed run keeps the count recorded in its settings): the step timed
+    /// with 1 up to the machine's cores, the count chosen recorded in the settings.
+    fn choose_threads(&mut self, resuming: bool, observer: &mut dyn Observer) -> Result<()> {
+        if !self.plan.settings.threads_auto || resuming {
+            return Ok(());
+        }
+        let max = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let c = train::calibrate_threads(
+            &self.net,
+            &self.data.train,
+            (&self.plan.optimizer, &self.plan.schedule),
+            &self.plan.train,
+            &self.rng,
+            max,
+        )?;
+        observer.on_data(&[c.line()]);
+        self.plan.settings.threads = c.threads;
+        self.plan.train.threads = c.threads;
+        Ok(())
     }
 
     /// `--lr auto` (a resumed run keeps the rate recorded in its settings): the range test from

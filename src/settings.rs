@@ -174,6 +174,9 @@ pub struct Settings {
     pub no_shuffle: bool,
     /// Keep subnormal floats on the training threads (see [`crate::subnormals`]).
     pub keep_subnormals: bool,
+    /// `--threads auto`: the run times its step with 1, 2, … threads first and records the
+    /// count it chose in `threads` (see [`crate::train::calibrate_threads`]).
+    pub threads_auto: bool,
     /// Write `checkpoint.safetensors` in the run folder every N steps, or every `epoch`.
     pub checkpoint_every: Option<Every>,
     /// Keep the weights before training and after each epoch in `trajectory.safetensors`
@@ -247,6 +250,7 @@ impl Default for Settings {
             init: None,
             no_shuffle: false,
             keep_subnormals: false,
+            threads_auto: false,
             checkpoint_every: None,
             snapshots: false,
             out: None,

@@ -171,3 +171,51 @@ fn a_thread_the_system_refuses_is_an_error_naming_threads() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--threads auto`: the run times its step first, says what it chose, records the count in
+/// its settings (so `--resume` repeats it without timing again), and trains with it: the model
+/// equals an explicit `--threads` run of that count. A bad count names the flag.
+#[test]
+fn threads_auto_records_the_count_it_chose_and_resume_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auto, fixed) = (dir.path().join("auto"), dir.path().join("fixed"));
+    let run = |out: &Path, threads: &str, extra: &[&str]| {
+        let o = Command::cargo_bin("downhill")
+            .unwrap()
+            .args(["train", "--hidden", "16", "--epochs", "1", "--seed", "2"])
+            .args(["--threads", threads])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)
+    };
+    let said = run(&auto, "auto", &[]);
+    assert!(said.contains("threads: auto → "), "{said}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(auto.join("summary.json")).unwrap()).unwrap();
+    let settings = &summary["settings"];
+    assert_eq!(settings["threads-auto"], true, "{summary}");
+    let chosen = settings["threads"].as_u64().unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!((1..=cores.min(8)).contains(&chosen), "{chosen}");
+    run(&fixed, &chosen.to_string(), &[]);
+    assert_eq!(bits(&weights(&auto)), bits(&weights(&fixed)));
+    let o = Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["train", "--resume", auto.to_str().unwrap(), "--epochs", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("threads: auto"));
+    let o = Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["train", "--threads", "many"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--threads") && err.contains("auto"), "{err}");
+}

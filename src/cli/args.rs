@@ -166,9 +166,11 @@ pub struct TrainArgs {
     /// Stop when the full training gradient's norm ‖∇L‖ is at most T.
     #[arg(long, value_name = "T")]
     pub grad_tol: Option<f64>,
-    /// Threads: each batch split between them (with dropout, each thread drawing its own masks).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Threads: each batch split between them (with dropout, each thread drawing its own masks);
+    /// `auto`: as many as make a step faster on this machine, timed before training (default 1,
+    /// so that a seed gives the same run on every machine).
+    #[arg(long, value_parser = parse_threads, value_name = "N|auto")]
+    pub threads: Option<ThreadsFlag>,
     /// Start from the weights in this safetensors file (same architecture).
     #[arg(long, value_name = "FILE.safetensors")]
     pub init: Option<PathBuf>,
@@ -296,9 +298,12 @@ pub struct BenchArgs {
     /// Epochs per workload (the median epoch is reported).
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
-    /// Only workloads whose name contains this (e.g. "batch 256").
+    /// Only workloads whose name contains this (e.g. "batch 256", "table").
     #[arg(long)]
     pub only: Option<String>,
+    /// Rows of the generated table of the big-table workload (written to a temporary folder).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub table_rows: usize,
     /// Print the measurements as a JSON array.
     #[arg(long)]
     pub json: bool,
@@ -435,6 +440,21 @@ fn parse_normalize(s: &str) -> Result<Normalization, String> {
 pub enum LrFlag {
     Rate(f64),
     Auto,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ThreadsFlag {
+    Count(usize),
+    Auto,
+}
+
+fn parse_threads(s: &str) -> Result<ThreadsFlag, String> {
+    if s == "auto" {
+        return Ok(ThreadsFlag::Auto);
+    }
+    s.parse::<usize>()
+        .map(ThreadsFlag::Count)
+        .map_err(|_| "a whole number of threads ≥ 1, or `auto` to time the step".to_string())
 }
 
 fn parse_lr(s: &str) -> Result<LrFlag, String> {
@@ -590,7 +610,14 @@ impl TrainArgs {
         over(&self.grad_tol, &mut s.grad_tol);
         over(&self.monitor, &mut s.monitor);
         over(&self.divergence_factor, &mut s.divergence_factor);
-        set(&mut s.threads, self.threads);
+        match self.threads {
+            Some(ThreadsFlag::Count(n)) => {
+                s.threads = n;
+                s.threads_auto = false;
+            }
+            Some(ThreadsFlag::Auto) => s.threads_auto = true,
+            None => {}
+        }
         over(&self.init, &mut s.init);
         s.no_shuffle |= self.no_shuffle;
         s.keep_subnormals |= self.keep_subnormals;

@@ -176,10 +176,17 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     }
     let mut all = Vec::new();
     let workloads = downhill::bench::Workload::standard();
+    let table = downhill::bench::table_name(a.table_rows);
+    let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    if a.table_rows == 0 {
+        return Err(Error::setting("table-rows", 0, "must be ≥ 1"));
+    }
     if let Some(o) = &a.only
         && !workloads.iter().any(|w| w.name.contains(o.as_str()))
+        && !table.contains(o.as_str())
     {
-        let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
+        let mut names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
+        names.push(&table);
         return Err(Error::setting(
             "only",
             o,
@@ -187,10 +194,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         ));
     }
     for w in workloads {
-        if a.only
-            .as_ref()
-            .is_some_and(|o| !w.name.contains(o.as_str()))
-        {
+        if !wanted(&w.name) {
             continue;
         }
         let m = downhill::bench::measure(&w, &data, a.epochs, 0)?;
@@ -208,10 +212,43 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         }
         all.push(m);
     }
+    let speedups = downhill::bench::thread_speedups(&all);
+    let mut json: Vec<serde_json::Value> = all
+        .iter()
+        .map(|m| serde_json::to_value(m).expect("measurements serialise"))
+        .collect();
+    if !a.json {
+        for s in &speedups {
+            outln!("{}", s.line());
+        }
+    }
+    if wanted(&table) {
+        let t = downhill::bench::measure_table(a.table_rows, 0)?;
+        if !a.json {
+            let mb = |b: u64| b as f64 / 1e6;
+            outln!(
+                "{:<42} load {:.2} s ({:.0} MB file, {} features)  epoch {:.2} s  peak memory {}  (encoded matrices {:.0} MB)",
+                t.name,
+                t.load_seconds,
+                mb(t.file_bytes),
+                t.features,
+                t.epoch_seconds,
+                t.peak_rss_bytes
+                    .map_or("unknown".into(), |b| format!("{:.0} MB", mb(b))),
+                mb(t.encoded_bytes),
+            );
+        }
+        json.push(serde_json::to_value(&t).expect("measurements serialise"));
+    }
     if a.json {
+        json.extend(
+            speedups
+                .iter()
+                .map(|s| serde_json::to_value(s).expect("speed-ups serialise")),
+        );
         outln!(
             "{}",
-            serde_json::to_string(&all).expect("measurements serialise")
+            serde_json::to_string(&json).expect("measurements serialise")
         );
     }
     Ok(ExitCode::SUCCESS)

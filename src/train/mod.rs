@@ -34,6 +34,7 @@ mod state;
 mod step;
 mod stepper;
 mod stopping;
+mod threads;
 
 pub use config::{Divergence, Monitor, TrainConfig};
 pub use eval::{check_fit, evaluate};
@@ -42,6 +43,7 @@ pub use observer::{NoObserver, Observer};
 pub use report::{EpochMetrics, Evaluation, StopReason, TrainReport};
 pub use state::{Checkpointing, EpochSums, Every, Fingerprint, TrainState, fnv1a, is_permutation};
 pub use stepper::Stepper;
+pub use threads::{Calibration, calibrate_threads};
 
 use eval::total_sum_of_squares;
 use memory::check_memory;
