@@ -978,7 +978,7 @@ fn figures(
     target_scaling: Option<&TargetScaling>,
 ) -> Result<(Figures, Report)> {
     let e = train::evaluate(net, d, loss)?;
-    let r = report_in_units(net, d, target_scaling);
+    let r = report_in_units(net, d, target_scaling, loss);
     let bce = loss == crate::Loss::Bce;
     let (rmse, r2) = match &r {
         // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
@@ -1254,8 +1254,18 @@ pub fn report_in_units(
     net: &Network<f32>,
     data: &Dataset,
     scaling: Option<&TargetScaling>,
+    loss: crate::Loss,
 ) -> Report {
     match (scaling, data.targets()) {
+        // BCE's outputs are logits: its figures are those of the probabilities σ(z) against
+        // the 0/1 targets (the RMSE is then the root of the Brier score).
+        (_, Targets::Values { data: y, cols }) if loss == crate::Loss::Bce => {
+            let p: Vec<f32> = metrics::outputs(net, data)
+                .iter()
+                .map(|&z| 1.0 / (1.0 + (-z).exp()))
+                .collect();
+            Report::Regression(metrics::regression(&p, y, *cols))
+        }
         (Some(t), Targets::Values { data: y, cols }) => {
             let mut z = metrics::outputs(net, data);
             t.unscale(&mut z);
@@ -1475,7 +1485,12 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         data: spec.to_string(),
         examples: data.len(),
         loss: e.loss,
-        report: report_in_units(&model.net, &data, model.meta.target_scaling.as_ref()),
+        report: report_in_units(
+            &model.net,
+            &data,
+            model.meta.target_scaling.as_ref(),
+            model.meta.loss,
+        ),
         class_names: model.meta.class_names.clone(),
         notes,
         accuracy: e.accuracy.filter(|_| bce),

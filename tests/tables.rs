@@ -1148,3 +1148,71 @@ fn a_test_file_in_another_order_with_unseen_categories() {
         "{e}"
     );
 }
+
+/// BCE: targets outside [0, 1] are refused (a target of 3 made the loss negative), and `eval
+/// --json` reports RMSE and R² of the probabilities σ(z) — the figures `predict --proba` gives
+/// by hand — not of the logits.
+#[test]
+fn bce_takes_targets_in_0_1_and_its_figures_are_of_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut text = String::from("a,b,y\n");
+    let mut ys = Vec::new();
+    for _ in 0..200 {
+        let (a, b): (f64, f64) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+        let y = u8::from(a + 0.5 * b > 0.0);
+        ys.push(y as f64);
+        text += &format!("{a:.4},{b:.4},{y}\n");
+    }
+    let data = write(dir.path(), "bce.csv", &text);
+    let out = dir.path().join("run");
+    let train = [
+        "train", "--loss", "bce", "--task", "regress", "--epochs", "20", "--quiet",
+    ];
+    let mut args = train.to_vec();
+    args.extend(["--data", s(&data), "--out", s(&out)]);
+    ok(&args);
+    let model = out.join("model.safetensors");
+    let (json_out, _) = ok(&["eval", "--model", s(&model), "--data", s(&data), "--json"]);
+    let e = json(json_out.as_bytes());
+    let (proba, _) = ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&data),
+        "--proba",
+    ]);
+    let p: Vec<f64> = proba
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let n = ys.len() as f64;
+    let mean = ys.iter().sum::<f64>() / n;
+    let sse: f64 = ys.iter().zip(&p).map(|(y, p)| (y - p).powi(2)).sum();
+    let sst: f64 = ys.iter().map(|y| (y - mean).powi(2)).sum();
+    let (rmse, r2) = (e["rmse"].as_f64().unwrap(), e["r2"].as_f64().unwrap());
+    assert!(
+        (rmse - (sse / n).sqrt()).abs() < 1e-5,
+        "{rmse} vs {}",
+        (sse / n).sqrt()
+    );
+    assert!(
+        (r2 - (1.0 - sse / sst)).abs() < 1e-5,
+        "{r2} vs {}",
+        1.0 - sse / sst
+    );
+    // A target of 3 for bce: refused in training and in eval, naming the target.
+    let bad = write(dir.path(), "bad.csv", &text.replacen(",1\n", ",3\n", 1));
+    let bad_out = dir.path().join("bad");
+    let mut args = train.to_vec();
+    args.extend(["--data", s(&bad), "--out", s(&bad_out)]);
+    let err = fails(&args);
+    assert!(
+        err.contains("bce") && err.contains("[0, 1]") && err.contains("got 3"),
+        "{err}"
+    );
+    let err = fails(&["eval", "--model", s(&model), "--data", s(&bad)]);
+    assert!(err.contains("[0, 1]") && err.contains("got 3"), "{err}");
+}

@@ -103,5 +103,25 @@ pub fn check_fit<T: Scalar>(
             got,
         ));
     }
+    // Binary cross-entropy −[y ln p + (1 − y) ln(1 − p)] is a loss (≥ 0, least at p = y) only
+    // for targets y in [0, 1]: a target of 3 would give a negative loss and a gradient that
+    // pushes the logit to infinity.
+    if loss == Loss::Bce
+        && let crate::data::Targets::Values { data: y, cols } = data.targets()
+        && let Some((k, &v)) = y
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(0.0..=1.0).contains(*v))
+    {
+        return Err(Error::shape(
+            format!(
+                "{what}: target {} of example {} (counting from 1) for the bce loss",
+                k % cols + 1,
+                k / cols + 1
+            ),
+            "a value in [0, 1] (a probability, or a 0/1 label)",
+            v,
+        ));
+    }
     Ok(())
 }
