@@ -124,6 +124,9 @@ pub struct Summary {
     /// The epoch whose weights were saved.
     pub best_epoch: usize,
     pub stop_reason: String,
+    /// What ended training: `max-epochs`, `gradient-tolerance`, `early-stopping` or
+    /// `interrupted` (so that `--resume` can tell a finished run from one to continue).
+    pub stopped_by: &'static str,
     /// Training time of each epoch, evaluation excluded.
     pub epoch_seconds: Vec<f64>,
     /// Training examples per second over all epochs.
@@ -247,6 +250,42 @@ pub fn checkpoint_to_resume(dir: &Path) -> PathBuf {
         staged
     } else {
         dir.join(CHECKPOINT)
+    }
+}
+
+/// Whether the run in `dir` has nothing left to do for `--resume` (with `--epochs` if given):
+/// it ended by a stopping rule (early stopping, the gradient tolerance: more epochs would not
+/// change that), or it ran all its epochs and no larger total is asked for. Then the reason,
+/// for a message: the folder is left exactly as it is. A killed or interrupted run, or one
+/// without a summary, is not finished.
+pub fn finished_run(dir: &Path, epochs: Option<usize>) -> Option<String> {
+    if dir.join(UNFINISHED).join(CHECKPOINT).exists() {
+        return None;
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).ok()?).ok()?;
+    if summary["interrupted"].as_bool() != Some(false) {
+        return None;
+    }
+    let reason = summary["stop_reason"].as_str().unwrap_or("");
+    let done = summary["epochs"].as_u64()? as usize;
+    // Summaries of earlier versions say it only in words.
+    let by = summary["stopped_by"].as_str().unwrap_or(match reason {
+        r if r.starts_with("all ") => "max-epochs",
+        r if r.starts_with("interrupted") => "interrupted",
+        r if r.starts_with("gradient") => "gradient-tolerance",
+        _ => "early-stopping",
+    });
+    let shown = dir.display();
+    match by {
+        "early-stopping" | "gradient-tolerance" => Some(format!(
+            "the run in {shown} has finished ({reason}); nothing to resume, its files are unchanged"
+        )),
+        "max-epochs" if epochs.is_none_or(|n| n == done) => Some(format!(
+            "the run in {shown} has finished all its {done} epochs; nothing to resume, its files \
+             are unchanged (--resume {shown} --epochs N with N > {done} trains on)"
+        )),
+        _ => None,
     }
 }
 
@@ -768,6 +807,12 @@ impl Ready {
             epochs: report.history.len(),
             best_epoch: report.best_epoch,
             stop_reason: stop_text(&report.stop, &self.plan.train, report),
+            stopped_by: match report.stop {
+                train::StopReason::MaxEpochs => "max-epochs",
+                train::StopReason::GradientTolerance { .. } => "gradient-tolerance",
+                train::StopReason::EarlyStopping { .. } => "early-stopping",
+                train::StopReason::Interrupted { .. } => "interrupted",
+            },
             epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
             examples_per_second: (d.train.len() * report.history.len()) as f64
                 / train_seconds.max(1e-12),

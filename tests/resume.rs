@@ -403,3 +403,86 @@ fn a_checkpoint_with_the_earlier_fingerprint_still_resumes_bit_for_bit() {
     let header = std::fs::read(old.join("checkpoint.safetensors")).unwrap();
     assert!(String::from_utf8_lossy(&header[..4096]).contains("data_xxh3"));
 }
+
+/// A run that has finished is left as it is by `--resume`, which says so and exits 0: one
+/// ended by early stopping (more epochs would not change that; it used to train one more epoch
+/// each time and republish), and one that ran all its epochs when no larger total is asked
+/// for. With `--epochs N` beyond them, the second trains on.
+#[test]
+fn resuming_a_finished_run_leaves_it_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let downhill = || Command::cargo_bin("downhill").unwrap();
+    let files = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (early, full) = (dir.path().join("early"), dir.path().join("full"));
+    let early_args = [
+        "train",
+        "--quiet",
+        "--hidden",
+        "8",
+        "--epochs",
+        "60",
+        "--patience",
+        "1",
+    ];
+    downhill()
+        .args(early_args)
+        .arg("--out")
+        .arg(&early)
+        .assert()
+        .success();
+    let summary = std::fs::read_to_string(early.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"stopped_by\": \"early-stopping\""),
+        "{summary}"
+    );
+    let full_args = ["train", "--quiet", "--hidden", "8", "--epochs", "2"];
+    downhill()
+        .args(full_args)
+        .arg("--out")
+        .arg(&full)
+        .assert()
+        .success();
+    for (run, epochs) in [
+        (&early, None),
+        (&early, Some("80")),
+        (&full, None),
+        (&full, Some("2")),
+    ] {
+        let before = files(run);
+        let mut cmd = downhill();
+        cmd.args(["train", "--resume", run.to_str().unwrap()]);
+        if let Some(n) = epochs {
+            cmd.args(["--epochs", n]);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("has finished") && err.contains("unchanged"),
+            "{err}"
+        );
+        assert!(files(run) == before, "{run:?} {epochs:?} changed");
+    }
+    downhill()
+        .args([
+            "train",
+            "--quiet",
+            "--resume",
+            full.to_str().unwrap(),
+            "--epochs",
+            "3",
+        ])
+        .assert()
+        .success();
+    let summary = std::fs::read_to_string(full.join("summary.json")).unwrap();
+    assert!(summary.contains("\"epochs\": 3"), "{summary}");
+}

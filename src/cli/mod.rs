@@ -312,6 +312,20 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         None => settings.epochs.unwrap_or(0),
     };
     let mut progress = progress::Progress::new(a.quiet, epochs, batch);
+    if let Some(dir) = &a.resume
+        && let Some(done) = run::finished_run(dir, a.epochs)
+    {
+        errln!("{done}");
+        if a.json {
+            let text =
+                std::fs::read_to_string(dir.join("summary.json")).map_err(|source| Error::Io {
+                    path: dir.join("summary.json"),
+                    source,
+                })?;
+            write_stdout(&format!("{}\n", text.trim_end()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let summary = match &a.resume {
         Some(dir) => run::resume(dir, a.epochs, &mut progress)?,
         None => run::train(&settings, &mut progress)?,
