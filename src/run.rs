@@ -336,6 +336,16 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
                 ),
             ));
         }
+        if n > done && settings.schedule()?.depends_on_total() {
+            observer.on_data(&[format!(
+                "note: the {} schedule anneals to the run's last epoch: from epoch {} on it is \
+                 computed over the new total of {n}, but epochs 1 to {done} followed the schedule \
+                 of {done} epochs, so the weights differ from those of a run asked for {n} epochs \
+                 from the start",
+                settings.schedule,
+                done + 1
+            )]);
+        }
         settings.epochs = Some(n);
     }
     // The trajectory so far, up to the checkpoint's epoch (a later snapshot may have been kept

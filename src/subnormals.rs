@@ -17,7 +17,7 @@
 //!
 //! [`Flush::new`] sets the bits on the calling thread and restores what it found when dropped.
 //! The training loop ([`crate::train::train_with`]), the learning-rate range test and the
-//! playground's stepper hold one for as long as they run. [`crate::parallel::Team`]'s helper
+//! playground's stepper hold one for as long as they run (and while they start their threads). [`crate::parallel::Team`]'s helper
 //! threads start with the caller's bits, and with `threads > 1` the rayon pool that the matrix
 //! products use gets them too, restored afterwards. `TrainConfig::flush_subnormals = false`
 //! (`--keep-subnormals` on the command line) keeps exact IEEE arithmetic.
@@ -170,6 +170,18 @@ impl Flush {
             rayon::broadcast(|_| enter());
         }
         Flush { on, pool }
+    }
+
+    /// Only the rayon pool's part of [`Flush::new`] (nothing with `threads` ≤ 1): for a caller
+    /// that flushes its own thread already and starts its other threads first (so that a thread
+    /// the system refuses is reported as such before the pool is asked to start).
+    pub fn pool(on: bool, threads: usize) -> Flush {
+        let pool = on && FLUSH != 0 && threads > 1 && cfg!(feature = "threads");
+        if pool {
+            #[cfg(feature = "threads")]
+            rayon::broadcast(|_| enter());
+        }
+        Flush { on: false, pool }
     }
 }
 

@@ -486,3 +486,60 @@ fn resuming_a_finished_run_leaves_it_as_it_is() {
     let summary = std::fs::read_to_string(full.join("summary.json")).unwrap();
     assert!(summary.contains("\"epochs\": 3"), "{summary}");
 }
+
+/// `--resume --epochs N` equals a fresh N-epoch run bit for bit when the schedule does not
+/// depend on the total (here `step` decay with warm-up); with `cosine`, which anneals to the
+/// last epoch, it cannot, and the run says so.
+#[test]
+fn extending_a_run_equals_a_fresh_one_unless_the_schedule_anneals_to_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let downhill = || Command::cargo_bin("downhill").unwrap();
+    let base = [
+        "train", "--quiet", "--hidden", "8", "--seed", "1", "--warmup", "1",
+    ];
+    let (short, long) = (dir.path().join("short"), dir.path().join("long"));
+    let step = ["--schedule", "step:2:0.5"];
+    downhill()
+        .args(base)
+        .args(step)
+        .args(["--epochs", "3", "--out"])
+        .arg(&short)
+        .assert()
+        .success();
+    downhill()
+        .args(["train", "--quiet", "--resume"])
+        .arg(&short)
+        .args(["--epochs", "5"])
+        .assert()
+        .success();
+    downhill()
+        .args(base)
+        .args(step)
+        .args(["--epochs", "5", "--out"])
+        .arg(&long)
+        .assert()
+        .success();
+    assert_eq!(
+        model_params(&short.join("model.safetensors")),
+        model_params(&long.join("model.safetensors"))
+    );
+    let cosine = dir.path().join("cosine");
+    downhill()
+        .args(base)
+        .args(["--schedule", "cosine", "--epochs", "3", "--out"])
+        .arg(&cosine)
+        .assert()
+        .success();
+    let out = downhill()
+        .args(["train", "--resume"])
+        .arg(&cosine)
+        .args(["--epochs", "5"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cosine schedule anneals") && err.contains("epochs 1 to 3"),
+        "{err}"
+    );
+}

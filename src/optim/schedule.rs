@@ -116,6 +116,13 @@ impl Schedule {
         }
     }
 
+    /// Whether the rates depend on the run's total of epochs (cosine and one-cycle anneal to
+    /// its end): a run extended to more epochs then followed another schedule in its first
+    /// epochs than a run planned for the new total from the start.
+    pub fn depends_on_total(&self) -> bool {
+        matches!(self.decay, Decay::Cosine | Decay::OneCycle { .. })
+    }
+
     /// Whether the schedule changes the rate after every optimiser step rather than every epoch.
     pub fn per_step(&self) -> bool {
         matches!(self.decay, Decay::OneCycle { .. })

@@ -124,10 +124,12 @@ pub fn train_with<T: Scalar>(
     } = extras;
     let mut no_observer = NoObserver;
     let observer = observer.unwrap_or(&mut no_observer);
-    // Every step below, on every thread, with subnormals flushed (see `crate::subnormals`).
-    let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, cfg.threads);
+    // Every step below, on every thread, with subnormals flushed (see `crate::subnormals`): this
+    // thread and the data-parallel helpers it starts, then the matrix products' pool.
+    let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, 1);
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
     let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
+    let _pool = crate::subnormals::Flush::pool(cfg.flush_subnormals, cfg.threads);
     let r2 = |d: &Dataset| {
         (cfg.loss == Loss::Mse)
             .then(|| total_sum_of_squares(d))

@@ -45,6 +45,8 @@ impl<T: Scalar> Stepper<T> {
         cfg: &TrainConfig,
     ) -> Result<Self> {
         check_settings(net, data, None, optimizer, cfg, None)?;
+        // The data-parallel helpers start here: with this thread's flush bits.
+        let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, 1);
         let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
         Ok(Stepper {
             optimizer: *optimizer,
