@@ -511,7 +511,43 @@ fn validate_meta(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> Result<()
 pub fn load_params(path: &Path, net: &mut Network<f32>) -> Result<()> {
     let bytes = read(path)?;
     let st = parse(path, &bytes)?;
-    fill_params(path, &st, net, false)
+    // A downhill checkpoint (its metadata has `checkpoint`) also holds the training state, the
+    // tensors `optimizer.*` and `train.*`: the weights are what `--init` takes from it.
+    let checkpoint = safetensors::SafeTensors::read_metadata(&bytes)
+        .ok()
+        .and_then(|(_, m)| m.metadata().as_ref().map(|m| m.contains_key("checkpoint")))
+        .unwrap_or(false);
+    fill_params(path, &st, net, false).or_else(|e| match checkpoint {
+        true => fill_params(path, &st, net, true).and(refuse_extra_but_state(path, &st, net)),
+        false => Err(e),
+    })
+}
+
+/// [`refuse_extra`] for a checkpoint: its training state (`optimizer.*`, `train.*`) is allowed.
+fn refuse_extra_but_state(path: &Path, st: &SafeTensors<'_>, net: &Network<f32>) -> Result<()> {
+    let known: Vec<String> = net
+        .tensors()
+        .iter()
+        .chain(&net.buffer_tensors())
+        .map(|t| t.name.clone())
+        .collect();
+    let state = |n: &str| n.starts_with("optimizer.") || n.starts_with("train.");
+    let tracked = |n: &str| n.ends_with("num_batches_tracked");
+    match st
+        .names()
+        .into_iter()
+        .find(|n| !known.iter().any(|k| k == *n) && !state(n) && !tracked(n))
+    {
+        Some(extra) => Err(bad(
+            path,
+            format!("tensor {extra}"),
+            format!(
+                "not a parameter of the requested network (which has {})",
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Fills `net`'s parameters, buffers and batch counts from `st`; tensors beyond the network's

@@ -543,3 +543,57 @@ fn extending_a_run_equals_a_fresh_one_unless_the_schedule_anneals_to_the_total()
         "{err}"
     );
 }
+
+/// `--init` reads a checkpoint as the README says: its weights, with the training state
+/// (`optimizer.*`, `train.*`) left aside. A run that ends with all its epochs keeps the same
+/// weights in both files, so starting from either gives the same run.
+#[test]
+fn init_takes_the_weights_of_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let downhill = || Command::cargo_bin("downhill").unwrap();
+    let first = dir.path().join("first");
+    // No validation split: no early stopping, so the model holds the checkpoint's weights.
+    let args = [
+        "train",
+        "--quiet",
+        "--hidden",
+        "8",
+        "--epochs",
+        "2",
+        "--seed",
+        "5",
+        "--val-fraction",
+        "0",
+    ];
+    downhill()
+        .args(args)
+        .arg("--out")
+        .arg(&first)
+        .assert()
+        .success();
+    let runs: Vec<_> = ["model.safetensors", "checkpoint.safetensors"]
+        .iter()
+        .map(|f| {
+            let out = dir.path().join(f);
+            let o = downhill()
+                .args(args)
+                .arg("--init")
+                .arg(first.join(f))
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{f}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            model_params(&out.join("model.safetensors"))
+        })
+        .collect();
+    assert!(
+        runs[0] == runs[1],
+        "--init from the model and the checkpoint differ"
+    );
+    assert!(runs[0] != model_params(&first.join("model.safetensors")));
+}
