@@ -34,7 +34,8 @@ for r in range(a.rounds):
     # The dense workloads (the vision ones have bench/vision_compare.py).
     out = subprocess.run([a.downhill, "bench", "--json", "--epochs", str(a.epochs), "--only", "mlp"], check=True, capture_output=True, text=True, env=env).stdout
     for m in json.loads(out):
-        ours.setdefault(m["workload"]["name"], []).append(m["seconds_per_epoch"])
+        if "workload" in m:  # (the big-table workload has its own fields)
+            ours.setdefault(m["workload"]["name"], []).append(m["seconds_per_epoch"])
     if torch_ok:
         t = subprocess.run([a.python, str(root / "bench/torch_ref.py"), "--json", "--epochs", str(a.epochs)], capture_output=True, text=True, env=env)
         if t.returncode == 2:
