@@ -620,3 +620,33 @@ fn pixels_written_as_csv_get_the_images_recipe_and_tables_keep_theirs() {
     assert_eq!(v["lr"], 0.001, "{v}");
     assert_eq!(v["batch-size"], 200, "{v}");
 }
+
+/// A file without a header names its columns "column 0", "column 1", …: errors about a target
+/// column say "column 2", never "column column 2".
+#[test]
+fn errors_about_columns_of_a_headerless_file_name_them_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..30).map(|i| format!("{i},{},5\n", i % 3)).collect();
+    let f = write(dir.path(), "nh.csv", &rows);
+    for task in ["classify", "regress"] {
+        let e = fails(&["train", "--data", s(&f), "--no-header", "--task", task]);
+        assert!(
+            e.contains("column 2") && !e.contains("column column"),
+            "{task}: {e}"
+        );
+    }
+    let ids: String = (0..30).map(|i| format!("{},{i}\n", i % 4)).collect();
+    let f = write(dir.path(), "ids.csv", &ids);
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&f),
+        "--no-header",
+        "--task",
+        "classify",
+    ]);
+    assert!(
+        e.contains("column 1") && !e.contains("column column"),
+        "{e}"
+    );
+}

@@ -267,6 +267,17 @@ impl Table {
         self.rows.get(i, j).unwrap_or("")
     }
 
+    /// "column NAME" of column `j`, for errors; a file without a header names its columns
+    /// "column 0", "column 1", …, which are said as they are (not "column column 0").
+    pub fn column(&self, j: usize) -> String {
+        let name = &self.names[j];
+        if !self.has_header && name.starts_with("column ") {
+            name.clone()
+        } else {
+            format!("column {name}")
+        }
+    }
+
     /// "line L, column NAME" of a cell, for errors.
     pub fn at(&self, i: usize, j: usize) -> String {
         let name = &self.names[j];

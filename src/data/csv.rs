@@ -480,21 +480,22 @@ fn read_labels(
     if classes.is_none() {
         if names.len() < 2 {
             return Err(table.error(
-                format!("column {}", table.names[j]),
+                table.column(j),
                 format!(
-                    "only one class ({:?}) in the target column {}; classification needs at least two. \
+                    "only one class ({:?}) in the target {}; classification needs at least two. \
                      Check that --target names the column to predict",
-                    names[0], table.names[j]
+                    names[0],
+                    table.column(j)
                 ),
             ));
         }
         if n >= 3 && names.len() as f64 >= 0.95 * n as f64 {
             return Err(table.error(
-                format!("column {}", table.names[j]),
+                table.column(j),
                 format!(
-                    "the target column {} has {} different values in {n} rows: a class per row cannot be learned. \
+                    "the target {} has {} different values in {n} rows: a class per row cannot be learned. \
                      If it is a quantity, use --task regress; if it is an ID or a name, choose the column to predict with --target",
-                    table.names[j],
+                    table.column(j),
                     names.len()
                 ),
             ));

@@ -411,7 +411,7 @@ fn constant_regression_target(
         let first = data[k];
         if data.iter().skip(k).step_by(*cols).all(|&v| v == first) {
             return Err(table.error(
-                format!("column {}", table.names[j]),
+                table.column(j),
                 format!(
                     "the regression target {} is {first} on every row; there is nothing to learn. \
                      Check that --target names the column to predict",
