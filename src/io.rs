@@ -359,7 +359,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         })?;
     validate_meta(path, &meta, &net)?;
     validate_preprocessing(path, &meta, &net)?;
-    fill_params(path, &st, &mut net, true)?;
+    fill_params(path, &st, &mut net, Extra::Allowed)?;
     Ok(Model { net, meta })
 }
 
@@ -517,46 +517,32 @@ pub fn load_params(path: &Path, net: &mut Network<f32>) -> Result<()> {
         .ok()
         .and_then(|(_, m)| m.metadata().as_ref().map(|m| m.contains_key("checkpoint")))
         .unwrap_or(false);
-    fill_params(path, &st, net, false).or_else(|e| match checkpoint {
-        true => fill_params(path, &st, net, true).and(refuse_extra_but_state(path, &st, net)),
-        false => Err(e),
-    })
+    let extra = if checkpoint {
+        Extra::TrainingState
+    } else {
+        Extra::Refused
+    };
+    fill_params(path, &st, net, extra)
 }
 
-/// [`refuse_extra`] for a checkpoint: its training state (`optimizer.*`, `train.*`) is allowed.
-fn refuse_extra_but_state(path: &Path, st: &SafeTensors<'_>, net: &Network<f32>) -> Result<()> {
-    let known: Vec<String> = net
-        .tensors()
-        .iter()
-        .chain(&net.buffer_tensors())
-        .map(|t| t.name.clone())
-        .collect();
-    let state = |n: &str| n.starts_with("optimizer.") || n.starts_with("train.");
-    let tracked = |n: &str| n.ends_with("num_batches_tracked");
-    match st
-        .names()
-        .into_iter()
-        .find(|n| !known.iter().any(|k| k == *n) && !state(n) && !tracked(n))
-    {
-        Some(extra) => Err(bad(
-            path,
-            format!("tensor {extra}"),
-            format!(
-                "not a parameter of the requested network (which has {})",
-                known.join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
+/// What [`fill_params`] does with a tensor that is none of the network's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extra {
+    /// An error naming it.
+    Refused,
+    /// An error, unless it is a checkpoint's training state (`optimizer.*`, `train.*`).
+    TrainingState,
+    /// Ignored (a checkpoint read whole, its state by `crate::checkpoint`).
+    Allowed,
 }
 
 /// Fills `net`'s parameters, buffers and batch counts from `st`; tensors beyond the network's
-/// are an error unless `allow_extra`.
+/// are treated as `extra` says.
 fn fill_params(
     path: &Path,
     st: &SafeTensors<'_>,
     net: &mut Network<f32>,
-    allow_extra: bool,
+    extra: Extra,
 ) -> Result<()> {
     let tensors = net.tensors();
     let buffers = net.buffer_tensors();
@@ -581,8 +567,12 @@ fn fill_params(
         net.tracked_mut()[l] = v;
         tracked_names.push(name);
     }
-    if !allow_extra {
-        refuse_extra(path, st, &tensors, &buffers, &tracked_names)?;
+    if extra != Extra::Allowed {
+        let state = |n: &str| {
+            extra == Extra::TrainingState
+                && (n.starts_with("optimizer.") || n.starts_with("train."))
+        };
+        refuse_extra(path, st, &tensors, &buffers, &tracked_names, state)?;
     }
     Ok(())
 }
@@ -685,13 +675,15 @@ fn read_tracked(path: &Path, st: &SafeTensors<'_>, l: usize) -> Result<(String, 
     Ok((name, v))
 }
 
-/// Refuses a tensor of `st` that is none of the network's parameters, buffers or batch counts.
+/// Refuses a tensor of `st` that is none of the network's parameters, buffers or batch counts
+/// (nor `allowed`).
 fn refuse_extra(
     path: &Path,
     st: &SafeTensors<'_>,
     tensors: &[ParamTensor],
     buffers: &[ParamTensor],
     tracked_names: &[String],
+    allowed: impl Fn(&str) -> bool,
 ) -> Result<()> {
     let known: Vec<&str> = tensors
         .iter()
@@ -699,7 +691,11 @@ fn refuse_extra(
         .map(|t| t.name.as_str())
         .chain(tracked_names.iter().map(String::as_str))
         .collect();
-    if let Some(extra) = st.names().into_iter().find(|n| !known.contains(n)) {
+    if let Some(extra) = st
+        .names()
+        .into_iter()
+        .find(|n| !known.contains(n) && !allowed(n))
+    {
         return Err(bad(
             path,
             format!("tensor {extra}"),
