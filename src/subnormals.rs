@@ -161,15 +161,12 @@ impl Flush {
     /// pool is touched only when it is more than one, so a one-thread run starts no pool).
     pub fn new(on: bool, threads: usize) -> Flush {
         let on = on && FLUSH != 0;
-        let pool = on && threads > 1 && cfg!(feature = "threads");
         if on {
             enter();
         }
-        if pool {
-            #[cfg(feature = "threads")]
-            rayon::broadcast(|_| enter());
-        }
-        Flush { on, pool }
+        let mut guard = Flush::pool(on, threads);
+        guard.on = on;
+        guard
     }
 
     /// Only the rayon pool's part of [`Flush::new`] (nothing with `threads` ≤ 1): for a caller
