@@ -576,7 +576,7 @@ fn execute_staged(
     let started = Instant::now();
     let mut run = Ready::new(settings, resume.is_some(), observer)?;
     run.choose_threads(resume.is_some(), observer)?;
-    let found = run.choose_lr(resume.is_some())?;
+    let found = run.choose_lr(resume.is_some(), observer)?;
     let dir = folder.stage.clone();
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     if let Some(r) = &found {
@@ -676,10 +676,15 @@ impl Ready {
 
     /// `--lr auto` (a resumed run keeps the rate recorded in its settings): the range test from
     /// the starting weights chooses the learning rate, which the settings then record.
-    fn choose_lr(&mut self, resuming: bool) -> Result<Option<LrFindResult>> {
+    fn choose_lr(
+        &mut self,
+        resuming: bool,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<LrFindResult>> {
         if !self.plan.settings.lr_auto || resuming {
             return Ok(None);
         }
+        observer.stop_at_once(true);
         let r = crate::lr_find::lr_find(
             &mut self.net,
             &self.data.train,
@@ -687,7 +692,9 @@ impl Ready {
             &self.plan.train,
             &LrFindConfig::default(),
             &self.rng,
-        )?;
+        );
+        observer.stop_at_once(false);
+        let r = r?;
         self.plan = self.plan.clone().with_lr(r.suggestion)?;
         Ok(Some(r))
     }
@@ -765,11 +772,13 @@ impl Ready {
         let trained = train::train_with(net, &data.train, optimizer, schedule, cfg, rng, extras);
         // After divergence, advice that names a rate tested from the starting weights.
         let report = trained.map_err(|mut e| {
-            if let Error::Diverged { lr, advice, .. } = &mut e
-                && let Some(tested) =
-                    tested_advice(&start, &data.train, optimizer, cfg, *lr, &start_rng)
-            {
-                *advice = tested;
+            if let Error::Diverged { lr, advice, .. } = &mut e {
+                tee.inner.stop_at_once(true);
+                let tested = tested_advice(&start, &data.train, optimizer, cfg, *lr, &start_rng);
+                tee.inner.stop_at_once(false);
+                if let Some(tested) = tested {
+                    *advice = tested;
+                }
             }
             e
         })?;

@@ -426,3 +426,49 @@ fn resuming_on_changed_data_is_refused() {
         .assert()
         .success();
 }
+
+/// Work with nothing to save and no step boundary to stop at — the `--lr auto` range test
+/// before training, the test of a learning rate after a run diverged — ends at once with 130 on
+/// the first Ctrl-C (issue 19, item 12: it was ignored for the whole range test or diagnosis).
+/// The network is large enough that either takes seconds; the signal comes one second in.
+#[test]
+fn ctrl_c_during_the_range_test_or_the_divergence_diagnosis_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    for (name, lr) in [("auto", "auto"), ("diverged", "10000")] {
+        let out = dir.path().join(name);
+        let child = std::process::Command::new(&bin)
+            .args([
+                "train",
+                "--quiet",
+                "--hidden",
+                "2000,2000",
+                "--threads",
+                "1",
+            ])
+            .args(["--epochs", "1", "--lr", lr, "--out"])
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let sent = std::time::Instant::now();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{name}: {err}");
+        assert!(
+            sent.elapsed().as_secs_f64() < 2.0,
+            "{name}: {:?}",
+            sent.elapsed()
+        );
+        // No model was published: the run ended before training (or after it failed).
+        assert!(!out.join("model.safetensors").exists(), "{name}");
+    }
+}

@@ -22,6 +22,22 @@ pub fn install() {
     });
 }
 
+/// With `on`, the next Ctrl-C or SIGTERM exits at once with 130 (a stop asked for already does
+/// so now): for work with nothing to save. With `false`, a signal asks again for a stop after
+/// the current step.
+pub fn stop_at_once(on: bool) {
+    if let Some(flag) = FLAG.get() {
+        if on {
+            // The conditional exit fires when the flag is already set as the signal arrives.
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        } else {
+            flag.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Whether a stop was asked for.
 pub fn requested() -> bool {
     FLAG.get().is_some_and(|f| f.load(Ordering::Relaxed))

@@ -38,6 +38,10 @@ impl Observer for Progress {
         super::interrupt::requested()
     }
 
+    fn stop_at_once(&mut self, on: bool) {
+        super::interrupt::stop_at_once(on);
+    }
+
     fn on_data(&mut self, report: &[String]) {
         if !self.quiet {
             for line in report {

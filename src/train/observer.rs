@@ -24,6 +24,11 @@ pub trait Observer {
     }
     /// Before training: the data report (what a CSV's columns became), one line each.
     fn on_data(&mut self, _report: &[String]) {}
+    /// Called with `true` before, and `false` after, work that holds no state worth saving and
+    /// consults no [`Observer::should_stop`]: the `--lr auto` range test before training and the
+    /// test of a learning rate after divergence. In between, a stop request may end the process
+    /// at once (the CLI exits with 130 on Ctrl-C there).
+    fn stop_at_once(&mut self, _on: bool) {}
 }
 
 /// An observer that ignores everything.
