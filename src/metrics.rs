@@ -52,16 +52,11 @@ pub struct ClassReport {
     pub roc_auc: Option<f64>,
 }
 
-fn is_nan(x: &f64) -> bool {
-    x.is_nan()
-}
-
 /// Regression figures.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RegressionReport {
     pub rmse: f64,
-    /// Mean of the per-column R²; NaN (and left out of JSON) when undefined, see `r2_undefined`.
-    #[serde(skip_serializing_if = "is_nan")]
+    /// Mean of the per-column R²; NaN (`null` in JSON) when undefined, see `r2_undefined`.
     pub r2: f64,
     /// Why R² is undefined: a target column whose values do not vary beyond the rounding of
     /// f32 (standard deviation ≤ ε·max|y|, ε = 2⁻²³), so there is no variance to explain and

@@ -61,7 +61,7 @@ pub struct Figures {
     pub examples: usize,
     #[serde(flatten)]
     pub decisions: Decisions,
-    /// A regression whose targets do not vary in this set: why `r2` is absent.
+    /// A regression whose targets do not vary in this set: why `r2` is NaN (`null` in JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2_undefined: Option<String>,
 }
@@ -1047,7 +1047,8 @@ fn figures(
     let (rmse, r2) = match &r {
         // BCE's outputs are logits of 0/1 targets: their RMSE and R² mean nothing.
         Report::Regression(_) if bce => (None, None),
-        Report::Regression(g) => (Some(g.rmse), Some(g.r2).filter(|r| !r.is_nan())),
+        // An undefined R² is NaN here and `null` in JSON, beside `r2_undefined` saying why.
+        Report::Regression(g) => (Some(g.rmse), Some(g.r2)),
         Report::Classes(_) => (None, None),
     };
     let (macro_f1, roc_auc) = match &r {

@@ -395,7 +395,8 @@ fn r2_of_targets_that_do_not_vary_is_reported_undefined() {
             .success(),
     );
     let t = &v["test"];
-    assert!(t.get("r2").is_none(), "{t}");
+    // Undefined R² is a `null` key beside the reason (issue 19, item 13), not a missing key.
+    assert!(t["r2"].is_null() && t.get("r2").is_some(), "{t}");
     assert!(t["rmse"].is_f64(), "{t}");
     let why = t["r2_undefined"].as_str().unwrap();
     assert!(why.contains("does not vary"), "{why}");
@@ -414,6 +415,22 @@ fn r2_of_targets_that_do_not_vary_is_reported_undefined() {
         "{text}"
     );
     assert!(!text.contains("NaN"), "{text}");
+    let out = downhill()
+        .args(["eval", "--json", "--model"])
+        .arg(run.join("model.safetensors"))
+        .arg("--data")
+        .arg(&test)
+        .assert()
+        .success();
+    let e: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(e["r2"].is_null() && e.get("r2").is_some(), "{e}");
+    assert!(
+        e["r2_undefined"]
+            .as_str()
+            .unwrap()
+            .contains("does not vary"),
+        "{e}"
+    );
 }
 
 /// `lr-find --plot` into a folder that does not exist used to run the whole range test and then

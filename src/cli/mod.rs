@@ -252,8 +252,10 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
 
 fn fmt_figures(f: &Figures) -> String {
     let d = &f.decisions;
-    let figure =
-        |name: &str, v: Option<f64>| v.map_or(String::new(), |v| format!("  {name} {v:.4}"));
+    let figure = |name: &str, v: Option<f64>| {
+        v.filter(|v| !v.is_nan())
+            .map_or(String::new(), |v| format!("  {name} {v:.4}"))
+    };
     let undefined = |why: bool, text: &'static str| if why { text } else { "" };
     format!(
         "loss {:.4}{}{}{}{}{}{}{}  ({} examples)",
