@@ -1,10 +1,17 @@
 //! Checkpoint files: a model file (so `eval` and `--init` read it too) that also holds what is
 //! needed to continue training exactly — the optimiser's buffers (`optimizer.<name>`), the epoch's
 //! batch order (`train.order`, U64), early stopping's best weights (`train.best`), and under the
-//! metadata key `"checkpoint"` the epoch, step, generator state, running sums, history and the
-//! run's settings. Written atomically, like every file of downhill.
+//! metadata key `"checkpoint"` the epoch, step, generator state, running sums and the run's
+//! settings. Written atomically, like every file of downhill.
+//!
+//! The per-epoch history is not copied into every checkpoint (checkpointing every epoch would
+//! then rewrite all earlier epochs each time: quadratic in the epochs, and past 100 MB the
+//! safetensors header refuses it). It lives in the append-only [`HistoryLog`], the run folder's
+//! `metrics.jsonl` beside the checkpoint; the checkpoint records how many of its lines it covers
+//! and the XXH3 of their bytes, and [`load`] reads them back and checks both.
 
-use std::path::Path;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
 
@@ -25,7 +32,12 @@ struct Header {
     /// The epoch's running sums, as flat fields `loss_sum`, `correct`, `has_accuracy`, `seconds`.
     #[serde(flatten)]
     sums: EpochSums,
+    /// The history inline (files before the history log; read, no longer written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     history: Vec<EpochMetrics>,
+    /// The history's lines in the [`HistoryLog`] beside the checkpoint: how many, and their XXH3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    history_log: Option<Covered>,
     best: Option<(f64, usize)>,
     /// The divergence rule's reference loss and run of steps above it (absent in older files).
     #[serde(default)]
@@ -45,13 +57,180 @@ struct Header {
     settings: serde_json::Value,
 }
 
-/// Writes `state` (with the network's metadata and the run's settings) to `path`, atomically.
+/// The name of the history log, in the folder of the checkpoint.
+pub const HISTORY_LOG: &str = "metrics.jsonl";
+
+/// The lines of a [`HistoryLog`] a checkpoint covers: their number (one per epoch) and the XXH3
+/// of their bytes, newlines included.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Covered {
+    pub epochs: usize,
+    pub xxh3: u64,
+}
+
+/// `metrics.jsonl`: one JSON object per epoch ([`EpochMetrics`]), appended as each epoch ends,
+/// and the running hash of what was appended, so that a checkpoint records it in O(1).
+pub struct HistoryLog {
+    file: std::fs::File,
+    path: PathBuf,
+    covered: Covered,
+    hash: xxhash_rust::xxh3::Xxh3,
+    /// The first write that failed, reported by [`HistoryLog::sync`].
+    error: Option<Error>,
+}
+
+impl HistoryLog {
+    /// The log at `path`, holding `earlier` (a resumed run's epochs). With earlier epochs the
+    /// file is replaced atomically, so that the checkpoint that covers them stays readable
+    /// whatever happens to this run.
+    pub fn create(path: &Path, earlier: &[EpochMetrics]) -> Result<HistoryLog> {
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut bytes = Vec::new();
+        for m in earlier {
+            bytes.extend_from_slice(line(m).as_bytes());
+        }
+        let file = if earlier.is_empty() {
+            std::fs::File::create(path).map_err(io_err)?
+        } else {
+            io::write_atomic(path, &bytes)?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(io_err)?
+        };
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        hash.update(&bytes);
+        Ok(HistoryLog {
+            file,
+            path: path.to_path_buf(),
+            covered: Covered {
+                epochs: earlier.len(),
+                xxh3: hash.digest(),
+            },
+            hash,
+            error: None,
+        })
+    }
+
+    /// Appends epoch `m`; a failed write is kept for [`HistoryLog::sync`] (and the run's end).
+    pub fn append(&mut self, m: &EpochMetrics) {
+        let line = line(m);
+        if let Err(source) = self.file.write_all(line.as_bytes())
+            && self.error.is_none()
+        {
+            self.error = Some(Error::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.hash.update(line.as_bytes());
+        self.covered = Covered {
+            epochs: self.covered.epochs + 1,
+            xxh3: self.hash.digest(),
+        };
+    }
+
+    /// The first failed write, if any: the run must fail with it.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
+    /// Flushes the log to the disk and says what a checkpoint written now covers; fails if a
+    /// write failed.
+    pub fn sync(&mut self) -> Result<Covered> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.file.sync_data().map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.covered)
+    }
+}
+
+/// Epoch `m` as a line of the history log.
+fn line(m: &EpochMetrics) -> String {
+    let mut s = serde_json::to_string(m).expect("metrics serialise");
+    s.push('\n');
+    s
+}
+
+/// The first `covered.epochs` epochs of the history log at `path`, checked against the hash.
+fn read_history(path: &Path, covered: Covered) -> Result<Vec<EpochMetrics>> {
+    let file = std::fs::File::open(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => bad(
+            path,
+            "missing",
+            format!(
+                "the checkpoint beside it keeps its {} epochs of history in this file: copy or move \
+                 {HISTORY_LOG} together with the checkpoint",
+                covered.epochs
+            ),
+        ),
+        _ => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
+    let mut history = Vec::new();
+    let mut buf = Vec::new();
+    for n in 1..=covered.epochs {
+        buf.clear();
+        // A line longer than any epoch's record is not one (and is not read whole).
+        let got = (&mut reader)
+            .take(1 << 16)
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if got == 0 || buf.last() != Some(&b'\n') {
+            return Err(bad(
+                path,
+                format!("line {n}"),
+                format!(
+                    "the checkpoint beside it covers {} epochs, but the log ends (or its line is too long) at line {n}",
+                    covered.epochs
+                ),
+            ));
+        }
+        hash.update(&buf);
+        let m: EpochMetrics = serde_json::from_slice(&buf)
+            .map_err(|e| bad(path, format!("line {n}"), format!("unreadable: {e}")))?;
+        history.push(m);
+    }
+    if hash.digest() != covered.xxh3 {
+        return Err(bad(
+            path,
+            format!("lines 1-{}", covered.epochs),
+            "not the lines the checkpoint beside it was written with (the file was edited or replaced)",
+        ));
+    }
+    Ok(history)
+}
+
+/// Writes `state` (with the network's metadata and the run's settings) to `path`, atomically;
+/// its history is the `covered` lines of the [`HistoryLog`] in the same folder.
 pub fn save(
     path: &Path,
     state: &TrainState<f32>,
+    covered: Covered,
     meta: &ModelMeta,
     settings: serde_json::Value,
 ) -> Result<()> {
+    if covered.epochs != state.history.len() {
+        return Err(Error::shape(
+            "the history log",
+            format!("{} epochs", state.history.len()),
+            format!("{} epochs", covered.epochs),
+        ));
+    }
     let mut net = Network::<f32>::with_zero_params_shaped(meta.shape(), meta.layers.clone())?;
     net.params_mut().copy_from_slice(&state.params);
     if state.buffers.len() == net.buffers().len() {
@@ -105,7 +284,8 @@ pub fn save(
             .map(|(n, v)| (n.clone(), v.len()))
             .collect(),
         sums: state.sums,
-        history: state.history.clone(),
+        history: Vec::new(),
+        history_log: Some(covered),
         best: state.best.as_ref().map(|(l, e, _)| (*l, *e)),
         divergence: state.divergence,
         spiked: state.spiked,
@@ -133,7 +313,7 @@ pub struct Loaded {
     pub settings: serde_json::Value,
 }
 
-/// Reads a checkpoint written by [`save`].
+/// Reads a checkpoint written by [`save`], with its history from the log beside it.
 pub fn load(path: &Path) -> Result<Loaded> {
     let bytes = io::read(path)?;
     let model = io::load_bytes(path, &bytes)?;
@@ -187,7 +367,10 @@ pub fn load(path: &Path) -> Result<Loaded> {
         optimizer_steps: h.optimizer_steps,
         optimizer_state,
         sums: h.sums,
-        history: h.history,
+        history: match h.history_log {
+            Some(covered) => read_history(&path.with_file_name(HISTORY_LOG), covered)?,
+            None => h.history,
+        },
         best,
         divergence: h.divergence,
         spiked: h.spiked,

@@ -188,6 +188,64 @@ fn umask() -> u32 {
 /// A tensor to store beside the weights: name, dtype, little-endian bytes, shape.
 pub type ExtraTensor = (String, Dtype, Vec<u8>, Vec<usize>);
 
+/// The most bytes the `safetensors` crate accepts in a file's header (JSON of the tensors'
+/// names, shapes and offsets, and of the metadata).
+pub const MAX_HEADER: usize = 100_000_000;
+
+/// Fails, before a run trains, if the model file of `meta` (with `tensors` tensors, and room for
+/// a checkpoint's state) could not be written: its header would pass [`MAX_HEADER`]. The
+/// message names what takes the room — a column's categories, the class names or the feature
+/// names of the data `data`.
+pub fn check_header_room(meta: &ModelMeta, tensors: usize, data: &str) -> Result<()> {
+    // The metadata is a JSON string inside the header's JSON: escaped, so measure it escaped.
+    let escaped = |v: &dyn erased::Json| v.escaped_len();
+    let needed = escaped(meta) + tensors * 256 + (1 << 16);
+    if needed <= MAX_HEADER {
+        return Ok(());
+    }
+    let mb = |b: usize| format!("{:.0} MB", b as f64 / 1e6);
+    let mut parts: Vec<(usize, String)> = Vec::new();
+    for c in meta.columns.iter().flat_map(|c| &c.columns) {
+        let name: String = c.name.chars().take(40).collect();
+        let cut = if name.len() < c.name.len() { "…" } else { "" };
+        parts.push((escaped(c), format!("column {name}{cut}")));
+    }
+    if let Some(n) = &meta.class_names {
+        parts.push((escaped(n), "the class names".into()));
+    }
+    if let Some(n) = &meta.feature_names {
+        parts.push((escaped(n), "the feature names".into()));
+    }
+    let (bytes, what) = parts
+        .into_iter()
+        .max()
+        .unwrap_or((needed, "the model".into()));
+    Err(Error::Data {
+        path: PathBuf::from(data),
+        location: what.clone(),
+        message: format!(
+            "the model file's description would take {} ({what}: {}), more than the {} a \
+             safetensors header holds; drop the column (--drop) or shorten its values",
+            mb(needed),
+            mb(bytes),
+            mb(MAX_HEADER),
+        ),
+    })
+}
+
+/// Lengths of values as JSON, escaped as a string in another JSON.
+mod erased {
+    pub trait Json {
+        fn escaped_len(&self) -> usize;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn escaped_len(&self) -> usize {
+            let json = serde_json::to_string(self).expect("metadata serialises");
+            json.len() + json.bytes().filter(|&b| b == b'"' || b == b'\\').count() + 2
+        }
+    }
+}
+
 /// The model file's bytes: the `state_dict` tensors as F32, any `extra` tensors, the metadata
 /// (`meta` under `"downhill"`, plus the `more` entries).
 pub fn to_bytes_with(

@@ -27,7 +27,6 @@
 //!   run into that folder is refused until it is resumed or `unfinished/` is deleted.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
@@ -575,6 +574,12 @@ fn execute_staged(
 ) -> Result<Summary> {
     let started = Instant::now();
     let mut run = Ready::new(settings, resume.is_some(), observer)?;
+    // A model file that could not be written fails now, not after training.
+    io::check_header_room(
+        &run.model_meta(),
+        run.net.tensors().len() + 4,
+        &settings.data,
+    )?;
     run.choose_threads(resume.is_some(), observer)?;
     let found = run.choose_lr(resume.is_some(), observer)?;
     let dir = folder.stage.clone();
@@ -737,8 +742,11 @@ impl Ready {
             schedule,
             train: cfg,
         } = &*plan;
-        let metrics_path = dir.join("metrics.jsonl");
-        let mut jsonl = open_metrics(&metrics_path, resume.as_ref())?;
+        let log_path = dir.join(crate::checkpoint::HISTORY_LOG);
+        let earlier = resume.as_ref().map_or(&[][..], |s| &s.history[..]);
+        let log = Rc::new(RefCell::new(crate::checkpoint::HistoryLog::create(
+            &log_path, earlier,
+        )?));
         let checkpoint_path = dir.join(CHECKPOINT);
         let trajectory_path = dir.join(crate::landscape::trajectory::FILE);
         let snapshots = Rc::new(RefCell::new(prior_snapshots));
@@ -747,7 +755,14 @@ impl Ready {
             if settings.snapshots {
                 crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
             }
-            crate::checkpoint::save(&checkpoint_path, state, meta, meta.settings.clone())
+            let covered = log.borrow_mut().sync()?;
+            crate::checkpoint::save(
+                &checkpoint_path,
+                state,
+                covered,
+                meta,
+                meta.settings.clone(),
+            )
         };
         // Every run keeps its final state (and an interrupted one where it stopped).
         let checkpointing = Some(train::Checkpointing {
@@ -756,9 +771,7 @@ impl Ready {
         });
         let mut tee = Tee {
             inner: observer,
-            file: &mut jsonl,
-            path: &metrics_path,
-            error: None,
+            log: Rc::clone(&log),
             snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
         };
         // Where training starts, kept to test a learning rate should it diverge.
@@ -782,10 +795,9 @@ impl Ready {
             }
             e
         })?;
-        if let Some(e) = tee.error {
+        if let Some(e) = log.borrow_mut().take_error() {
             return Err(e);
         }
-        drop(jsonl);
         if settings.snapshots {
             crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
         }
@@ -999,17 +1011,6 @@ fn starting_weights(net: &Network<f32>, resume: Option<&train::TrainState<f32>>)
         start.params_mut().copy_from_slice(&s.params);
     }
     start
-}
-
-/// `metrics.jsonl` at `path`, holding the epochs before a resumed state as the interrupted
-/// run wrote them.
-fn open_metrics(path: &Path, resume: Option<&train::TrainState<f32>>) -> Result<std::fs::File> {
-    let mut jsonl = std::fs::File::create(path).map_err(io_err(path))?;
-    for m in resume.iter().flat_map(|s| &s.history) {
-        let line = serde_json::to_string(m).expect("metrics serialise");
-        writeln!(jsonl, "{line}").map_err(io_err(path))?;
-    }
-    Ok(jsonl)
 }
 
 /// The network of `--layers` or `--net` (see [`crate::netspec`]) on the data's input shape, or
@@ -1255,24 +1256,14 @@ fn run_dir(out: Option<&Path>) -> Result<PathBuf> {
 /// Passes events on to the caller's observer and appends each epoch to `metrics.jsonl`.
 struct Tee<'a> {
     inner: &'a mut dyn Observer,
-    file: &'a mut std::fs::File,
-    path: &'a Path,
-    error: Option<Error>,
+    log: Rc<RefCell<crate::checkpoint::HistoryLog>>,
     /// Weight snapshots (before training and after each epoch), when the run keeps them.
     snapshots: Option<Rc<RefCell<Vec<Vec<f32>>>>>,
 }
 
 impl Observer for Tee<'_> {
     fn on_epoch(&mut self, m: &EpochMetrics) {
-        let line = serde_json::to_string(m).expect("metrics serialise");
-        if let Err(source) = writeln!(self.file, "{line}")
-            && self.error.is_none()
-        {
-            self.error = Some(Error::Io {
-                path: self.path.to_path_buf(),
-                source,
-            });
-        }
+        self.log.borrow_mut().append(m);
         self.inner.on_epoch(m);
     }
 

@@ -205,13 +205,12 @@ fn cli_resume_matches_the_uninterrupted_run() {
         .arg(&a)
         .assert()
         .success();
-    // The last checkpoint A wrote stands for an interruption there: resume it in another folder.
+    // The last checkpoint A wrote stands for an interruption there: resume it in another folder
+    // (with the history log it covers).
     std::fs::create_dir(&b).unwrap();
-    std::fs::copy(
-        a.join("checkpoint.safetensors"),
-        b.join("checkpoint.safetensors"),
-    )
-    .unwrap();
+    for f in ["checkpoint.safetensors", "metrics.jsonl"] {
+        std::fs::copy(a.join(f), b.join(f)).unwrap();
+    }
     let out = Command::cargo_bin("downhill")
         .unwrap()
         .args(["train", "--json", "--resume"])

@@ -455,3 +455,42 @@ fn lr_find_plot_into_a_missing_folder_is_refused_before_the_test() {
     );
     assert!(!err.contains(".downhill-"), "{err}");
 }
+
+/// A category cell so long that the model file's header would pass safetensors' 100 MB: the run
+/// fails before training, naming the file and the column (issue 19, item 5: it trained to the
+/// end and then failed with "<model>: serialising: header too large", the work lost).
+#[test]
+fn a_model_file_that_could_not_be_written_fails_before_training() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("big.csv");
+    let mut s = String::from("x,colour,y\n");
+    for i in 0..40 {
+        let c = if i == 3 {
+            "Z".repeat(101_000_000)
+        } else {
+            ["red", "blue"][i % 2].to_string()
+        };
+        s += &format!("{i},{c},{}\n", i % 2);
+    }
+    std::fs::write(&p, s).unwrap();
+    let run = d.path().join("r");
+    let out = downhill()
+        .args(["train", "--epochs", "2", "--quiet", "--data"])
+        .arg(&p)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("big.csv: column colour:") && err.contains("100 MB"),
+        "{}",
+        &err[..err.len().min(400)]
+    );
+    assert!(
+        err.len() < 1000,
+        "the cell is not quoted: {} bytes",
+        err.len()
+    );
+    assert!(!run.exists());
+}

@@ -13,8 +13,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 }
 
 /// A valid small model and checkpoint, trained once (through the library).
-fn valid_files() -> &'static (Vec<u8>, Vec<u8>) {
-    static FILES: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+fn valid_files() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {
+    static FILES: std::sync::OnceLock<(Vec<u8>, Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
     FILES.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("d.csv");
@@ -34,6 +34,7 @@ fn valid_files() -> &'static (Vec<u8>, Vec<u8>) {
         (
             std::fs::read(dir.path().join("run/model.safetensors")).unwrap(),
             std::fs::read(dir.path().join("run/checkpoint.safetensors")).unwrap(),
+            std::fs::read(dir.path().join("run/metrics.jsonl")).unwrap(),
         )
     })
 }
@@ -108,7 +109,7 @@ proptest! {
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
         cut in proptest::option::of(any::<usize>()),
     ) {
-        let (model, _) = valid_files();
+        let (model, _, _) = valid_files();
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "m.safetensors", &mutate(model, &edits, cut));
         if let Ok(m) = downhill::io::load(&p) {
@@ -123,7 +124,7 @@ proptest! {
         outputs in any::<u64>(),
         names in 0usize..5,
     ) {
-        let (model, _) = valid_files();
+        let (model, _, _) = valid_files();
         let n = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
         let mut h: serde_json::Value = serde_json::from_slice(&model[8..8 + n]).unwrap();
         let mut meta: serde_json::Value =
@@ -148,8 +149,10 @@ proptest! {
         step in 0usize..12,
         epoch in 0usize..4,
     ) {
-        let (_, ck) = valid_files();
+        let (_, ck, log) = valid_files();
         let dir = tempfile::tempdir().unwrap();
+        // The checkpoint's history is the log beside it.
+        write(dir.path(), "metrics.jsonl", log);
         let p = write(dir.path(), "c.safetensors", &mutate(ck, &edits, cut));
         if let Ok(mut loaded) = downhill::checkpoint::load(&p) {
             // Whatever state a file yields, training takes it or refuses it: no panic.

@@ -472,3 +472,111 @@ fn ctrl_c_during_the_range_test_or_the_divergence_diagnosis_exits_at_once() {
         assert!(!out.join("model.safetensors").exists(), "{name}");
     }
 }
+
+/// A checkpoint does not copy the per-epoch history (issue 19, item 5: checkpointing every
+/// epoch rewrote it each time, quadratic in the epochs, and past 100 MB the file could not be
+/// written): its size does not grow with the epochs, the history is the run's `metrics.jsonl`,
+/// resume reads it back, and a log that is edited or gone is refused by name, the run left as
+/// it was.
+#[test]
+fn checkpoints_cover_the_history_log_instead_of_copying_it() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    write_csv(&csv);
+    let (short, long) = (d.path().join("short"), d.path().join("long"));
+    let every = ["--checkpoint-every", "epoch", "--patience", "0"];
+    train(&csv, &short, "20", &every);
+    train(&csv, &long, "400", &every);
+    let size = |dir: &Path| {
+        std::fs::metadata(dir.join("checkpoint.safetensors"))
+            .unwrap()
+            .len() as i64
+    };
+    assert!(
+        (size(&long) - size(&short)).abs() < 64,
+        "checkpoint of 400 epochs {} bytes, of 20 epochs {}",
+        size(&long),
+        size(&short)
+    );
+    let lines = |dir: &Path| {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(&long), 400);
+    let ck = downhill::checkpoint::load(&long.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.state.history.len(), 400);
+    assert_eq!(ck.state.history[399].epoch, 400);
+
+    // Resumed, the earlier epochs are carried over from the log.
+    downhill()
+        .arg("train")
+        .arg("--resume")
+        .arg(&short)
+        .args(["--epochs", "25"])
+        .assert()
+        .success();
+    assert_eq!(lines(&short), 25);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(short.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epochs"], 25, "{summary}");
+
+    // An edited log is refused, naming it; nothing in the run changes.
+    let log = short.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let edited = text.replacen("\"epoch\":2,", "\"epoch\":2 ,", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&log, &edited).unwrap();
+    let model = std::fs::read(short.join("model.safetensors")).unwrap();
+    let out = downhill()
+        .arg("train")
+        .arg("--resume")
+        .arg(&short)
+        .args(["--epochs", "30"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("metrics.jsonl") && err.contains("edited or replaced"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(short.join("model.safetensors")).unwrap(),
+        model
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), edited);
+
+    // A log cut short is refused with the line where it ends.
+    let cut: String = text.lines().take(7).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, cut).unwrap();
+    let out = downhill()
+        .arg("train")
+        .arg("--resume")
+        .arg(&short)
+        .args(["--epochs", "30"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("metrics.jsonl: line 8") && err.contains("covers 25 epochs"),
+        "{err}"
+    );
+    std::fs::remove_file(&log).unwrap();
+    let out = downhill()
+        .arg("train")
+        .arg("--resume")
+        .arg(&short)
+        .args(["--epochs", "30"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("metrics.jsonl: missing") && err.contains("together with the checkpoint"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(short.join("model.safetensors")).unwrap(),
+        model
+    );
+}
