@@ -273,9 +273,11 @@ pub fn to_bytes_with(
         })
         .collect();
     tensors.extend(buffer_tensors(net));
-    tensors.extend(extra.iter().cloned());
+    // `extra` is read where it is, not copied: a checkpoint's optimiser buffers are as large as
+    // the weights.
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
+        .chain(extra)
         .map(|(n, d, b, s)| {
             (
                 n.clone(),

@@ -774,6 +774,13 @@ impl Ready {
             log: Rc::clone(&log),
             snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
         };
+        check_run_memory(
+            net,
+            optimizer,
+            cfg,
+            data.train.len(),
+            settings.snapshots.then(|| snapshots.borrow().len()),
+        )?;
         // Where training starts, kept to test a learning rate should it diverge.
         let (start, start_rng) = (starting_weights(net, resume.as_ref()), rng.clone());
         let extras = train::Extras {
@@ -1290,6 +1297,67 @@ impl Observer for Tee<'_> {
     fn should_stop(&mut self) -> bool {
         self.inner.should_stop()
     }
+}
+
+/// Fails before training if the run would need more memory than is available: training itself
+/// ([`train::training_values`]), and what the run keeps beside it — the per-epoch history
+/// (twice: the trainer's and the report's), writing a checkpoint (copies of the weights, the
+/// optimiser's buffers and early stopping's weights, and the file's bytes), and with
+/// `--snapshots` one copy of the weights per epoch still to come (`kept` are there already), the
+/// f64 weights they are taken from, and the trajectory file's bytes of all of them (twice: the
+/// tensor's and the file's).
+fn check_run_memory(
+    net: &Network<f32>,
+    optimizer: &crate::optim::OptimizerConfig,
+    cfg: &train::TrainConfig,
+    n: usize,
+    kept: Option<usize>,
+) -> Result<()> {
+    let bs = cfg.batch_size.min(n).max(1);
+    let p = net.param_count() + net.buffers().len();
+    let four = |v: Option<u128>| v.and_then(|v| v.checked_mul(4));
+    let training = four(train::training_values(
+        net,
+        optimizer.buffers(),
+        cfg.threads,
+        bs,
+    ));
+    let history = crate::memory::product(&[cfg.epochs, 2 * std::mem::size_of::<EpochMetrics>()]);
+    // The state's network, its tensors' bytes, the optimiser's buffers' and the best weights'
+    // bytes, and the file's bytes of all of them.
+    let checkpoint = crate::memory::product(&[p, 4, 2 * (2 + optimizer.buffers())]);
+    let snapshots = match kept {
+        Some(kept) => {
+            let to_come = crate::memory::product(&[
+                cfg.epochs.saturating_add(1) - kept.min(cfg.epochs),
+                p,
+                4,
+            ]);
+            let all = crate::memory::product(&[cfg.epochs.saturating_add(1), p, 4, 2]);
+            let f64s = crate::memory::product(&[p, 8]);
+            to_come
+                .zip(all)
+                .zip(f64s)
+                .and_then(|((a, b), c)| a.checked_add(b)?.checked_add(c))
+        }
+        None => Some(0),
+    };
+    let bytes = [training, history, checkpoint, snapshots]
+        .into_iter()
+        .try_fold(0u128, |acc, v| acc.checked_add(v?));
+    crate::memory::check(
+        format!(
+            "training {} parameters for {} epochs{}",
+            net.param_count(),
+            cfg.epochs,
+            if kept.is_some() {
+                ", keeping the weights after every epoch (--snapshots)"
+            } else {
+                ""
+            }
+        ),
+        bytes,
+    )
 }
 
 /// Fails before evaluation if its report would need more memory than is available: every

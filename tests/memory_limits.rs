@@ -42,3 +42,37 @@ fn a_network_too_large_for_the_address_space_limit_is_an_error_not_an_abort() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// What a run keeps beside training is in the estimate (issue 19, item 4): `--snapshots` keeps
+/// the weights after every epoch, and writing the checkpoint copies the weights and the
+/// optimiser's buffers. `--hidden 100000 --snapshots` under `ulimit -v 2000000` passed the check
+/// and aborted after 51 s (exit 134), leaving `unfinished/`; now it is refused at once, naming
+/// the snapshots, while a network that fits with its snapshots trains and keeps them.
+#[test]
+fn snapshots_and_the_checkpoint_are_in_the_memory_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = under_ulimit(
+        2_000_000,
+        &format!(
+            "train --epochs 3 --hidden 100000 --snapshots --quiet --out {}",
+            out.display()
+        ),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--snapshots") && err.contains("would need") && err.contains("available"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no run folder for a refused run");
+    let o = under_ulimit(
+        2_000_000,
+        &format!(
+            "train --data digits --epochs 2 --hidden 64 --snapshots --quiet --out {}",
+            out.display()
+        ),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("trajectory.safetensors").exists());
+}
