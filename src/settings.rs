@@ -575,7 +575,7 @@ impl Settings {
     /// With `--layers` or a convolutional `--net` the network is that list of layers: the dense
     /// network's settings (`--hidden`, `--activation`, `--dropout`) would be silently ignored,
     /// so setting them too is an error that says where they go instead.
-    fn check_network_source(&self) -> Result<()> {
+    pub fn check_network_source(&self) -> Result<()> {
         let source = match (&self.layers, self.net.as_deref()) {
             (Some(_), Some(net)) => {
                 return Err(Error::setting(

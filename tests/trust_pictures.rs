@@ -111,3 +111,88 @@ fn an_optimizer_has_one_colour_in_both_landscape_panels() {
         assert_eq!(count(c), 4, "{c}");
     }
 }
+
+/// Flags another command would refuse are refused here too (issue 19, item 11): `gradcheck`'s
+/// dense-network flags beside `--layers` or a conv `--net` (they were silently ignored), and
+/// `landscape --model`'s `--span` when it is NaN or 0, or when the run's trajectory decides the
+/// slice (it was accepted and ignored), and the `--model` options without `--model`.
+#[test]
+fn gradcheck_and_landscape_refuse_what_they_would_ignore() {
+    let refused = |args: &[&str], needle: &str| {
+        let out = downhill().args(args).assert().failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    let layers = ["gradcheck", "--layers", "dense 8, relu, dense 3"];
+    for (flag, value) in [
+        ("--dropout", "0.3"),
+        ("--activation", "tanh"),
+        ("--hidden", "4"),
+    ] {
+        let args = [&layers[..], &[flag, value]].concat();
+        refused(&args, "has no effect with --layers");
+    }
+    refused(
+        &["gradcheck", "--net", "lenet5", "--dropout", "0.2"],
+        "has no effect with --net",
+    );
+    // The dense network's flags on their own still work.
+    downhill()
+        .args([
+            "gradcheck",
+            "--hidden",
+            "3",
+            "--activation",
+            "relu",
+            "--dropout",
+            "0.2",
+        ])
+        .assert()
+        .success();
+    downhill().args(&layers).assert().success();
+
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("r");
+    downhill()
+        .args([
+            "train", "--data", "digits", "--epochs", "2", "--hidden", "8",
+        ])
+        .args(["--snapshots", "--quiet", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    let model = run.join("model.safetensors").display().to_string();
+    let pic = d.path().join("l.svg").display().to_string();
+    let base = [
+        "landscape",
+        "--model",
+        &model,
+        "--data",
+        "digits",
+        "--points",
+        "5",
+        "--out",
+        &pic,
+    ];
+    for span in ["nan", "0", "-1", "inf"] {
+        let args = [&base[..], &["--span", span, "--random-directions"]].concat();
+        refused(&args, "invalid setting span");
+    }
+    refused(
+        &[&base[..], &["--span", "2"]].concat(),
+        "has no effect with the training path",
+    );
+    downhill()
+        .args([&base[..], &["--span", "2", "--random-directions"]].concat())
+        .assert()
+        .success();
+    downhill().args(base).assert().success();
+    for flag in [
+        &["--span", "2"][..],
+        &["--random-directions"],
+        &["--points", "9"],
+    ] {
+        let args = [&["landscape"][..], flag].concat();
+        refused(&args, "--model");
+    }
+}

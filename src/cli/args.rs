@@ -354,17 +354,18 @@ pub struct LandscapeArgs {
     /// The data for --model (as for eval: digits, fashion-mnist, a folder, a CSV).
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
-    /// With --model: the slice spans [-S, S] along each direction.
-    #[arg(long, default_value_t = 1.0, value_name = "S")]
-    pub span: f64,
+    /// With --model: the slice spans [-S, S] along each random direction (default 1; not with a
+    /// run's trajectory, whose slice is fitted to the path).
+    #[arg(long, value_name = "S", requires = "model")]
+    pub span: Option<f64>,
     /// With --model: grid points along each direction.
-    #[arg(long, default_value_t = 31)]
+    #[arg(long, default_value_t = 31, requires = "model")]
     pub points: usize,
     /// With --model: use random filter-normalised directions even when the run kept a trajectory.
-    #[arg(long)]
+    #[arg(long, requires = "model")]
     pub random_directions: bool,
     /// With --model: at most this many examples of the data are evaluated per grid point.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, requires = "model")]
     pub examples: usize,
     /// Print per optimiser: final point, final loss, steps to the tolerance, diverged.
     #[arg(long)]

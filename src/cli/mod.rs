@@ -585,6 +585,10 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
 /// The random network and batch `gradcheck` checks: by default a tanh network 5-4, else the
 /// network flags' (with an image shape, the inputs are its values).
 fn gradcheck_spec(a: &GradcheckArgs) -> Result<downhill::gradcheck::RandomCheck, Error> {
+    // The dense network's flags beside --layers or a conv --net are refused, as by `train`.
+    let mut given = Settings::default();
+    a.net.apply(&mut given);
+    given.check_network_source()?;
     let mut s = Settings {
         hidden: vec![5, 4],
         activation: downhill::Activation::Tanh,

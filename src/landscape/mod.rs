@@ -75,8 +75,9 @@ pub fn walk(spec: &Spec) -> Result<Vec<Path>> {
 #[cfg(feature = "fs")]
 #[derive(Clone, Debug)]
 pub struct ModelOptions {
-    /// Random directions: the slice spans [-span, span] along each.
-    pub span: f64,
+    /// Random directions: the slice spans [-span, span] along each (`None`: 1). Refused with a
+    /// trajectory, whose slice is fitted to the training path.
+    pub span: Option<f64>,
     pub points: usize,
     /// At most this many examples are evaluated per grid point.
     pub examples: usize,
@@ -118,7 +119,22 @@ pub fn model_picture(
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
     let snapshots = model_path.with_file_name(trajectory::FILE);
-    let result = if snapshots.exists() && !opts.random_directions {
+    let along_path = snapshots.exists() && !opts.random_directions;
+    if let Some(span) = opts.span {
+        network::check_span(span)?;
+        if along_path {
+            return Err(Error::setting(
+                "span",
+                span,
+                format!(
+                    "has no effect with the training path in {}: that slice is fitted to the \
+                     path; add --random-directions for a slice of ±{span} along random directions",
+                    snapshots.display()
+                ),
+            ));
+        }
+    }
+    let result = if along_path {
         let snaps = trajectory::load(&snapshots, model.net.param_count())?;
         let t = trajectory::principal_plane(&snaps, model.net.params())?;
         let range = |k: usize| {
@@ -154,7 +170,7 @@ pub fn model_picture(
             &model.net,
             model.meta.loss,
             &data,
-            opts.span,
+            opts.span.unwrap_or(1.0),
             opts.points,
             opts.seed,
         )?;

@@ -63,6 +63,18 @@ fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
 
+/// A slice's half-width along random directions: a number > 0 and at most 1e6.
+pub fn check_span(span: f64) -> Result<()> {
+    if span.is_finite() && span > 0.0 && span <= 1e6 {
+        return Ok(());
+    }
+    Err(Error::setting(
+        "span",
+        span,
+        "must be a number > 0 and at most 1e6 (the directions have the weights' own scale)",
+    ))
+}
+
 /// Evaluates f on a `points × points` grid over `[-span, span]²` with directions from `seed`.
 pub fn slice(
     net: &Network<f32>,
@@ -72,13 +84,7 @@ pub fn slice(
     points: usize,
     seed: u64,
 ) -> Result<Slice> {
-    if !(span.is_finite() && span > 0.0 && span <= 1e6) {
-        return Err(Error::setting(
-            "span",
-            span,
-            "must be a number > 0 and at most 1e6 (the directions have the weights' own scale)",
-        ));
-    }
+    check_span(span)?;
     let mut rng = Rng::seed_from_u64(seed);
     let (d1, d2) = (
         filter_normalised_direction(net, &mut rng),
