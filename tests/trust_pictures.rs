@@ -149,7 +149,7 @@ fn gradcheck_and_landscape_refuse_what_they_would_ignore() {
         ])
         .assert()
         .success();
-    downhill().args(&layers).assert().success();
+    downhill().args(layers).assert().success();
 
     let d = tempfile::tempdir().unwrap();
     let run = d.path().join("r");
