@@ -42,6 +42,20 @@ pub enum Error {
         advice: String,
     },
 
+    /// The loss is not a finite number where no learning rate can be to blame: at the starting
+    /// weights, before any update, or with a learning rate of 0 (the weights never move).
+    #[error(
+        "training stopped at epoch {epoch}, step {step}: the mini-batch loss is {loss} {why}, so \
+         no learning rate is to blame; {advice}. No model was written"
+    )]
+    NotFinite {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        why: String,
+        advice: String,
+    },
+
     /// A data file that cannot be read as what it claims to be.
     #[error("{}: {location}: {message}", path.display())]
     Data {

@@ -100,18 +100,29 @@ const MAX_SIZE: usize = 1 << 24;
 
 /// Parses a spec such as `conv 32 3, relu, maxpool 2, flatten, dense 10`; the error names the
 /// item and what it expected.
+///
+/// Items are separated by commas, semicolons or line breaks (a TOML multi-line string holds one
+/// per line, or several); a separator at the end of a line and blank lines are allowed.
 pub fn parse(text: &str) -> Result<Vec<LayerSpec>> {
+    if text.trim().is_empty() {
+        return Err(Error::setting(
+            "layers",
+            "\"\"",
+            "an empty network; write layers such as \"conv 32 3, relu, maxpool 2, flatten, dense 10\"",
+        ));
+    }
+    let items = text.lines().flat_map(|line| {
+        let line = line.trim();
+        let line = line.strip_suffix([',', ';']).unwrap_or(line);
+        (!line.is_empty())
+            .then(|| line.split([',', ';']))
+            .into_iter()
+            .flatten()
+    });
     let mut out = Vec::new();
-    for (i, item) in text.split([',', ';', '\n']).enumerate() {
+    for (i, item) in items.enumerate() {
         let words: Vec<&str> = item.split_whitespace().collect();
         if words.is_empty() {
-            if text.trim().is_empty() {
-                return Err(Error::setting(
-                    "layers",
-                    "\"\"",
-                    "an empty network; write layers such as \"conv 32 3, relu, maxpool 2, flatten, dense 10\"",
-                ));
-            }
             return Err(Error::setting(
                 "layers",
                 text,

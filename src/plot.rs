@@ -188,10 +188,28 @@ fn panel(
     Ok(())
 }
 
+/// The most epochs a curve is drawn with: a longer history is drawn by every k-th epoch and the
+/// last (a picture about 500 pixels wide shows no more, and 500,000 epochs drew a 49 MB file).
+pub const MAX_CURVE_POINTS: usize = 2000;
+
 /// `curves.svg`: loss against epoch, training and validation, beside accuracy for
 /// classification, or beside R² for regression — whose loss falls over orders of magnitude,
 /// so it is drawn on a log axis.
 pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let thinned: Vec<EpochMetrics>;
+    let history = if history.len() > MAX_CURVE_POINTS {
+        let k = history.len().div_ceil(MAX_CURVE_POINTS);
+        let last = (history.len() - 1) % k != 0;
+        thinned = history
+            .iter()
+            .step_by(k)
+            .chain(history.last().filter(|_| last))
+            .cloned()
+            .collect();
+        &thinned[..]
+    } else {
+        history
+    };
     let has_acc = history.iter().any(|m| m.train_accuracy.is_some());
     let has_r2 = history.iter().any(|m| m.train_r2.is_some());
     let width = if has_acc || has_r2 { 1100 } else { 600 };

@@ -559,7 +559,8 @@ fn execute(
 ) -> Result<Summary> {
     let result = execute_staged(settings, folder, resume, observer);
     if let Err(e) = &result
-        && (matches!(e, Error::Diverged { .. }) || !folder.stage.join(CHECKPOINT).exists())
+        && (matches!(e, Error::Diverged { .. } | Error::NotFinite { .. })
+            || !folder.stage.join(CHECKPOINT).exists())
     {
         let _ = std::fs::remove_dir_all(&folder.stage);
     }
@@ -902,6 +903,9 @@ impl RunData {
             ));
         }
         let loss = settings.loss_for(task)?;
+        if loss == crate::Loss::Bce {
+            bce_targets_in_range(&loaded)?;
+        }
         let prepared = source::prepare(&loaded, settings.val_fraction, rng)?;
         if let Some(r) = &prepared.report {
             observer.on_data(&r.lines());
@@ -1009,6 +1013,45 @@ impl RunData {
             target_scaling: self.target_scaling.clone(),
         }
     }
+}
+
+/// A CSV's targets for the bce loss lie in [0, 1], or the error names the file, line and
+/// column of the first that does not (the trainer's own check can only count examples).
+fn bce_targets_in_range(loaded: &source::Loaded) -> Result<()> {
+    let Some(csv) = &loaded.csv else {
+        return Ok(());
+    };
+    let test_table = csv.test_table.as_ref().unwrap_or(&csv.table);
+    let sets = [
+        (Some(&loaded.train), &csv.table, &csv.train_rows),
+        (loaded.test.as_ref(), test_table, &csv.test_rows),
+    ];
+    for (data, table, rows) in sets {
+        let Some(Targets::Values { data: y, cols }) = data.map(Dataset::targets) else {
+            continue;
+        };
+        let Some((k, &v)) = y
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(0.0..=1.0).contains(*v))
+        else {
+            continue;
+        };
+        let Some(&row) = rows.get(k / cols) else {
+            continue;
+        };
+        // The test file's columns are matched by name.
+        let name = &csv.table.names[csv.targets[k % cols]];
+        let j = table.names.iter().position(|n| n == name).unwrap_or(0);
+        return Err(table.error(
+            table.at(row, j),
+            format!(
+                "the target is {v}, but the bce loss needs targets in [0, 1] (a probability, or \
+                 a 0/1 label); for other values use --loss mse"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The network as training starts: `net`, with a resumed state's weights.

@@ -1210,7 +1210,9 @@ fn bce_takes_targets_in_0_1_and_its_figures_are_of_probabilities() {
     args.extend(["--data", s(&bad), "--out", s(&bad_out)]);
     let err = fails(&args);
     assert!(
-        err.contains("bce") && err.contains("[0, 1]") && err.contains("got 3"),
+        err.contains("bad.csv: line 2, column y: the target is 3")
+            && err.contains("bce")
+            && err.contains("[0, 1]"),
         "{err}"
     );
     let err = fails(&["eval", "--model", s(&model), "--data", s(&bad)]);

@@ -494,3 +494,170 @@ fn a_model_file_that_could_not_be_written_fails_before_training() {
     );
     assert!(!run.exists());
 }
+
+fn failure(args: &[&str], dir: &Path) -> String {
+    let out = downhill().current_dir(dir).args(args).assert().failure();
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+/// Issue 19, item 13: messages name the right place and the right cause — line numbers after
+/// blank lines, TOML errors by line and column, a multi-line TOML `layers`, a target that varies
+/// below float32's resolution, a loss that is not finite before any update, a missing pixel
+/// under `--image-shape`, a huge cell cut short, and a bce target by its file line.
+#[test]
+fn messages_name_the_place_and_the_cause() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    w("p.csv", "a,b,y\n1,2,0\n2,3,1\n3,1,0\n4,4,1\n5,2,0\n6,1,1\n");
+    let quiet = ["--quiet", "--val-fraction", "0", "--test-fraction", "0"];
+    downhill()
+        .current_dir(dir)
+        .args(["train", "--data", "p.csv", "--target", "y", "--epochs", "1"])
+        .args(quiet)
+        .args(["--out", "p"])
+        .assert()
+        .success();
+
+    // Line 6, after three blank lines (was "line 4").
+    w("q.csv", "a,b,y\n1,2,0\n\n\n\n2,x,1\n");
+    let err = failure(
+        &["eval", "--model", "p/model.safetensors", "--data", "q.csv"],
+        dir,
+    );
+    assert!(err.contains("q.csv: line 6, column b:"), "{err}");
+
+    // TOML: line and column, not a byte offset, also beside lr = "auto".
+    w("c.toml", "epochs = 3\nlr = [\n");
+    let err = failure(&["train", "--config", "c.toml"], dir);
+    assert!(err.contains("c.toml: line 2, column 7:"), "{err}");
+    w("c2.toml", "epochs = 2\nlr = \"auto\"\nhidden = \"x\"\n");
+    let err = failure(&["train", "--config", "c2.toml"], dir);
+    assert!(err.contains("c2.toml: line 3, column 10:"), "{err}");
+    // A multi-line string of layers, one per line (was "item 3 is empty").
+    w(
+        "c3.toml",
+        "epochs = 1\ntarget = \"y\"\nlayers = \"\"\"\ndense 8, relu,\ndense 2\n\"\"\"\n",
+    );
+    downhill()
+        .current_dir(dir)
+        .args(["train", "--data", "p.csv", "--config", "c3.toml"])
+        .args(quiet)
+        .args(["--out", "c3"])
+        .assert()
+        .success();
+
+    // A target that varies only below float32's resolution is not called constant.
+    let mut big = String::from("x,y\n");
+    for i in 0..50 {
+        big += &format!("{i},{}\n", 1_000_000_000 + i % 5);
+    }
+    w("big.csv", &big);
+    let err = failure(
+        &[
+            "train", "--data", "big.csv", "--target", "y", "--task", "regress",
+        ],
+        dir,
+    );
+    assert!(
+        err.contains("varies only from 1000000000 to 1000000004")
+            && err.contains("steps of 64")
+            && !err.contains("on every row"),
+        "{err}"
+    );
+
+    // Absurd starting weights: the loss is not finite before any update; no rate is blamed.
+    let mut model = downhill::io::load(&dir.join("p/model.safetensors")).unwrap();
+    model.net.params_mut().iter_mut().for_each(|v| *v = 3e37);
+    downhill::io::save(&dir.join("huge.safetensors"), &model.net, &model.meta).unwrap();
+    for lr in ["0.01", "0"] {
+        let err = failure(
+            &[
+                "train",
+                "--data",
+                "p.csv",
+                "--target",
+                "y",
+                "--init",
+                "huge.safetensors",
+                "--lr",
+                lr,
+                "--out",
+                "h",
+            ],
+            dir,
+        );
+        assert!(
+            err.contains("no learning rate is to blame") && !err.contains("try a smaller"),
+            "{err}"
+        );
+    }
+    assert!(!dir.join("h").exists());
+
+    // A missing pixel under --image-shape is filled, with no hidden indicator feature.
+    let mut im = (0..16).map(|i| format!("p{i},")).collect::<String>() + "y\n";
+    for k in 0..40 {
+        for i in 0..16 {
+            let v = (k * 7 + i * 13) % 256;
+            im += &if k == 5 && i == 3 {
+                ",".into()
+            } else {
+                format!("{v},")
+            };
+        }
+        im += &format!("{}\n", k % 2);
+    }
+    w("im.csv", &im);
+    downhill()
+        .current_dir(dir)
+        .args(["train", "--data", "im.csv", "--image-shape", "1x4x4"])
+        .args([
+            "--layers",
+            "conv 2 3, relu, flatten, dense 2",
+            "--epochs",
+            "1",
+        ])
+        .args(quiet)
+        .args(["--out", "im"])
+        .assert()
+        .success();
+
+    // A 20 MB cell is quoted by its first characters and its size.
+    let mut cell = String::from("x,y\n");
+    for i in 0..60 {
+        let x = if i == 7 {
+            "Q".repeat(20_000_000)
+        } else {
+            i.to_string()
+        };
+        cell += &format!("{x},{}\n", i % 2);
+    }
+    w("cell.csv", &cell);
+    let err = failure(&["train", "--data", "cell.csv", "--target", "y"], dir);
+    assert!(
+        err.len() < 1000 && err.contains("line 9, column x") && err.contains("(20000000 bytes)"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+
+    // A bce target out of range by its file line (after a blank one) and in the test file.
+    w("bce.csv", "a,y\n1,0\n2,1\n\n3,3\n4,0.5\n5,1\n6,0\n");
+    let bce = [
+        "train", "--target", "y", "--task", "regress", "--loss", "bce",
+    ];
+    let err = failure(&[&bce[..], &["--data", "bce.csv"]].concat(), dir);
+    assert!(
+        err.contains("bce.csv: line 5, column y: the target is 3"),
+        "{err}"
+    );
+    w("bce2.csv", "a,y\n1,0\n2,1\n3,0\n4,0.5\n5,1\n6,0\n");
+    w("bcet.csv", "y,a\n1,0\n\n2,1\n");
+    let err = failure(
+        &[&bce[..], &["--data", "bce2.csv", "--test", "bcet.csv"]].concat(),
+        dir,
+    );
+    assert!(
+        err.contains("bcet.csv: line 4, column y: the target is 2"),
+        "{err}"
+    );
+}

@@ -528,9 +528,12 @@ fn read_config(path: &std::path::Path) -> Result<Settings, downhill::Error> {
     })?;
     parse_config(&text).map_err(|e| downhill::Error::Data {
         path: path.to_path_buf(),
-        location: e
-            .span()
-            .map_or("settings".into(), |r| format!("byte {}", r.start)),
+        location: e.span().map_or("settings".into(), |r| {
+            let before = &text[..r.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}")
+        }),
         message: e.message().to_string(),
     })
 }
@@ -541,9 +544,35 @@ fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
     {
         t.remove("lr");
         t.insert("lr-auto".into(), toml::Value::Boolean(true));
-        return toml::Value::Table(t).try_into();
+        return toml::Value::Table(t).try_into().map_err(|e| {
+            // The table has no places: the same error, placed, from the file with its
+            // `lr = "auto"` line blanked (with as many spaces, so that the offsets hold).
+            let blanked: String = text
+                .split_inclusive('\n')
+                .map(|l| {
+                    let body = l.trim_end_matches(['\r', '\n']);
+                    match is_lr_auto(body) {
+                        true => format!("{}{}", " ".repeat(body.len()), &l[body.len()..]),
+                        false => l.to_string(),
+                    }
+                })
+                .collect();
+            toml::from_str::<Settings>(&blanked)
+                .err()
+                .filter(|b| b.span().is_some())
+                .unwrap_or(e)
+        });
     }
     toml::from_str(text)
+}
+
+/// Whether a line of a TOML file is `lr = "auto"` (quotes of either kind, a comment after).
+fn is_lr_auto(line: &str) -> bool {
+    let Some((key, value)) = line.split_once('=') else {
+        return false;
+    };
+    let value = value.split('#').next().unwrap_or("").trim();
+    matches!(key.trim(), "lr" | "\"lr\"" | "'lr'") && matches!(value, "\"auto\"" | "'auto'")
 }
 
 impl TrainArgs {

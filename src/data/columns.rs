@@ -45,13 +45,31 @@
 //!   ones); missing → the most frequent category (ties: first by name). A category not seen in
 //!   training encodes as all zeros and is counted ([`Encoded::unseen`]). Not standardised.
 //! - **missing indicator**: for each column that had a missing cell in the training rows, one more
-//!   0/1 feature, 1 where the cell is missing. Not standardised.
+//!   0/1 feature, 1 where the cell is missing. Not standardised. None under `--image-shape`: a
+//!   missing pixel is only filled, so that the features stay the image's values.
 //! - **dropped**: nothing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// A cell as messages quote it: in quotes, escaped, and cut after 60 characters (a 200 MB cell
+/// is not printed whole).
+pub fn quoted(cell: &str) -> String {
+    match cell.char_indices().nth(60) {
+        None => format!("{cell:?}"),
+        Some((at, _)) => format!("{:?}… ({} bytes)", &cell[..at], cell.len()),
+    }
+}
+
+/// A name or value as reports show it: as it is, cut after 60 characters.
+pub fn clipped(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+    }
+}
 
 /// Cells that count as missing (compared trimmed and ignoring ASCII case).
 pub const MISSING_WORDS: [&str; 6] = ["", "na", "n/a", "nan", "null", "?"];
@@ -1022,6 +1040,23 @@ fn fit_column<'a>(
         distinct,
         present,
     };
+    // An image's pixels are numbers, one feature each: no text, no indicator (the network's
+    // input is the image's C·H·W values).
+    if named.pixels && !seen.scan.numeric {
+        let bad = rows.iter().copied().find(|&i| {
+            let c = table.cell(i, j);
+            !is_missing(c) && c.parse::<f64>().is_err()
+        });
+        if let Some(i) = bad {
+            return Err(table.error(
+                table.at(i, j),
+                format!(
+                    "{} is not a number: with --image-shape every column but the target is a pixel",
+                    quoted(table.cell(i, j))
+                ),
+            ));
+        }
+    }
     // Named by --features: kept whatever the heuristics below would say.
     let kept = named.pixels || named.keep.as_ref().is_some_and(|k| k.contains(&j));
     let encoding = if let Some(reason) = named.excluded(j, present) {
@@ -1040,7 +1075,7 @@ fn fit_column<'a>(
     Ok(Column {
         name: table.names[j].clone(),
         encoding,
-        indicator: missing > 0 && !is_dropped,
+        indicator: missing > 0 && !is_dropped && !named.pixels,
         missing,
         distinct,
     })
@@ -1054,7 +1089,7 @@ fn useless(table: &Table, j: usize, seen: &Seen) -> Option<String> {
     let whole = !s.numeric || s.values.iter().all(|v| v.fract() == 0.0);
     if distinct == 1 && s.missing == 0 {
         let v = s.first.expect("one value");
-        return Some(format!("constant: {v:?} on every training row"));
+        return Some(format!("constant: {} on every training row", quoted(v)));
     }
     let unnamed = table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0");
     if j == 0 && table.has_header && unnamed && distinct == present && whole {
@@ -1159,7 +1194,10 @@ fn numeric_cell(
     fill.ok_or_else(|| {
         table.error(
             table.at(i, j),
-            format!("missing value {cell:?}; this model was trained without missing values"),
+            format!(
+                "missing value {}; this model was trained without missing values",
+                quoted(cell)
+            ),
         )
     })
 }
@@ -1170,7 +1208,8 @@ fn boolean_cell(table: &Table, (i, j): (usize, usize), cell: &str, name: &str) -
         table.error(
             table.at(i, j),
             format!(
-                "{cell:?} is not a yes/no value (the model's column {name} is boolean: {} / {})",
+                "{} is not a yes/no value (the model's column {name} is boolean: {} / {})",
+                quoted(cell),
                 TRUE_WORDS.join("/"),
                 FALSE_WORDS.join("/")
             ),
@@ -1267,7 +1306,7 @@ fn describe(c: &Column) -> String {
             )
         }
         Encoding::Categorical { categories, fill } => {
-            let shown: Vec<&str> = categories.iter().take(6).map(String::as_str).collect();
+            let shown: Vec<String> = categories.iter().take(6).map(|c| clipped(c)).collect();
             let more = if categories.len() > 6 { ", …" } else { "" };
             let capped = if c.distinct > categories.len() {
                 format!(
@@ -1353,13 +1392,17 @@ fn number(table: &Table, i: usize, j: usize, cell: &str) -> Result<f64> {
         Some(v) if v.is_finite() && v.abs() <= f32::MAX as f64 => Ok(v),
         Some(v) if v.is_finite() => Err(table.error(
             table.at(i, j),
-            format!("{cell} is beyond f32's range (±3.4e38); rescale the column"),
+            format!(
+                "{} is beyond f32's range (±3.4e38); rescale the column",
+                quoted(cell)
+            ),
         )),
-        Some(_) => Err(table.error(table.at(i, j), format!("{cell:?} is not a finite number"))),
+        Some(_) => Err(table.error(table.at(i, j), format!("{} is not a finite number", quoted(cell)))),
         None => Err(table.error(
             table.at(i, j),
             format!(
-                "{cell:?} is not a number (the column {} is numeric); fix the cell or write it as missing (NA)",
+                "{} is not a number (the column {} is numeric); fix the cell or write it as missing (NA)",
+                quoted(cell),
                 table.names[j]
             ),
         )),
@@ -1446,9 +1489,10 @@ fn misread_numbers(
         return Some(table.error(
             table.at(i, j),
             format!(
-                "{c:?} is a number written with {}, and the column {name} holds only such numbers; \
+                "{} is a number written with {}, and the column {name} holds only such numbers; \
                  downhill reads plain numbers (1234.5). Rewrite the column without the separator or sign, \
                  or pass --categorical {name} to use its values as categories, or --drop {name}",
+                quoted(c),
                 decorated_number(c).unwrap_or("a separator")
             ),
         ));
@@ -1459,9 +1503,10 @@ fn misread_numbers(
         return Some(table.error(
             table.at(i, j),
             format!(
-                "{c:?} is not a number, but {plain} of the {present} values of the column {name} are; \
+                "{} is not a number, but {plain} of the {present} values of the column {name} are; \
                  fix the cell or write it as missing (NA), or pass --categorical {name} to use the \
-                 values as categories, or --drop {name}"
+                 values as categories, or --drop {name}",
+                quoted(c)
             ),
         ));
     }

@@ -162,8 +162,13 @@ fn block_records(
     // on CRLF files, and a record index is wrong after a quoted field that spans lines).
     let (mut lines, mut counted) = (first_line, 0usize);
     let mut line_at = |byte: u64| -> u64 {
-        // On CRLF files a record's offset is that of the preceding line's `\n`: count it.
-        let b = (byte as usize + 1).min(body.len());
+        // A record's offset can lie before line breaks that precede it (the preceding line's
+        // `\n` on CRLF files, blank lines the reader skipped): its line is that of its first
+        // byte that is not a line break.
+        let mut b = (byte as usize).min(body.len());
+        while b < body.len() && matches!(body[b], b'\r' | b'\n') {
+            b += 1;
+        }
         if b > counted {
             lines += body[counted..b].iter().filter(|&&c| c == b'\n').count() as u64;
             counted = b;
@@ -718,6 +723,20 @@ mod tests {
             .to_string();
         assert_eq!(e1, e2);
         assert!(e1.contains("not UTF-8"), "{e1}");
+    }
+
+    /// Each record's line is the file's line, after runs of blank lines (LF and CRLF, and `\r`
+    /// alone inside a run) too: the reader's own offsets lie before them (issue 19, item 13).
+    #[test]
+    fn line_numbers_count_the_blank_lines_before_a_row() {
+        for eol in ["\n", "\r\n"] {
+            let lines = ["a,b", "1,2", "", "", "", "3,4", "", "5,6", " , ", "7,8"];
+            let text: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
+            let (_, at) = block_records(Path::new("t.csv"), text.as_bytes(), b',', 1).unwrap();
+            assert_eq!(at, [1, 2, 6, 8, 9, 10], "{eol:?}");
+        }
+        let (_, at) = block_records(Path::new("t.csv"), b"a\n\r\n\n\nb\n", b',', 1).unwrap();
+        assert_eq!(at, [1, 5]);
     }
 
     #[test]

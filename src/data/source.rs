@@ -410,6 +410,28 @@ fn constant_regression_target(
     for (k, &j) in targets.iter().enumerate() {
         let first = data[k];
         if data.iter().skip(k).step_by(*cols).all(|&v| v == first) {
+            // The cells may differ where float32 cannot tell them apart (1e9 and 1e9 + 1).
+            let (lo, hi) = tv
+                .rows
+                .iter()
+                .filter_map(|&i| table.cell(i, j).parse::<f64>().ok())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                    (a.min(v), b.max(v))
+                });
+            if lo < hi {
+                let a = first.abs();
+                let step = f64::from(f32::from_bits(a.to_bits() + 1)) - f64::from(a);
+                return Err(table.error(
+                    table.column(j),
+                    format!(
+                        "the regression target {} varies only from {lo} to {hi}, less than \
+                         float32 (which downhill trains in) resolves at that size (steps of \
+                         {step}): every row reads as {first}. Subtract an offset from the \
+                         column (e.g. {lo}) or change its unit",
+                        table.names[j]
+                    ),
+                ));
+            }
             return Err(table.error(
                 table.column(j),
                 format!(

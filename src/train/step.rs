@@ -196,6 +196,21 @@ impl<T: Scalar> Trainer<'_, '_, T> {
     fn check_loss(&mut self, at: (usize, usize), loss: f64, m: usize, lr: f64) -> Result<()> {
         let mean = loss / m as f64;
         let objective = mean + self.buf.penalty.value(self.net.params());
+        if !objective.is_finite() && (self.buf.opt.steps() == 0 || lr == 0.0) {
+            return Err(crate::Error::NotFinite {
+                epoch: at.0 + 1,
+                step: at.1 + 1,
+                loss: objective,
+                why: if lr == 0.0 {
+                    "with a learning rate of 0 (the weights never moved)".into()
+                } else {
+                    "at the starting weights, before any update".into()
+                },
+                advice: "check the starting weights (an --init file's values, --init-scheme) and \
+                         the features' scale (--normalize standardize)"
+                    .into(),
+            });
+        }
         if !objective.is_finite() {
             let cause = format!("the mini-batch loss became {objective}");
             return Err(diverged(at, objective, lr, cause));
