@@ -199,7 +199,7 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
     let thinned: Vec<EpochMetrics>;
     let history = if history.len() > MAX_CURVE_POINTS {
         let k = history.len().div_ceil(MAX_CURVE_POINTS);
-        let last = (history.len() - 1) % k != 0;
+        let last = !(history.len() - 1).is_multiple_of(k);
         thinned = history
             .iter()
             .step_by(k)
