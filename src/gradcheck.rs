@@ -133,7 +133,14 @@ pub fn check_against(
     for t in &tensors {
         report.push(compare(net, t, grads, h, at, objective));
     }
-    let max_rel_error = report.iter().map(|t| t.max_rel_error).fold(0.0, f64::max);
+    // A NaN error is the largest (f64::max would skip it and report a pass).
+    let max_rel_error = report.iter().map(|t| t.max_rel_error).fold(0.0f64, |a, e| {
+        if e.is_nan() || a.is_nan() {
+            f64::NAN
+        } else {
+            a.max(e)
+        }
+    });
     let kinks = report.iter().map(|t| t.kinks).sum();
     Ok(GradcheckReport {
         tensors: report,
@@ -201,10 +208,11 @@ fn compare(
             kinks += 1;
             continue;
         }
-        if rel > max_rel {
+        // A NaN (a gradient or a loss that is not a number) is the worst error, never skipped.
+        if (rel > max_rel || rel.is_nan()) && !max_rel.is_nan() {
             (max_rel, worst) = (rel, j);
         }
-        max_abs = max_abs.max(abs);
+        max_abs = if abs.is_nan() { abs } else { max_abs.max(abs) };
     }
     TensorCheck {
         name: t.name.clone(),
@@ -241,6 +249,21 @@ pub struct RandomCheck {
 /// loss's kind, non-zero biases) and runs [`check`] with h = 1e-5.
 pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
     use rand::Rng as _;
+    // The same ranges as training's: a NaN penalty made every error NaN, which compared as 0.
+    if !(spec.l2.is_finite() && spec.l2 >= 0.0) {
+        return Err(Error::setting("l2", spec.l2, "must be a finite number ≥ 0"));
+    }
+    if !(0.0..1.0).contains(&spec.dropout) {
+        return Err(Error::setting("dropout", spec.dropout, "must be in [0, 1)"));
+    }
+    if spec.outputs == 1 && spec.loss == crate::Loss::CrossEntropy {
+        return Err(Error::setting(
+            "outputs",
+            1,
+            "cross-entropy over one output is 0 whatever the weights (softmax of one value is \
+             1), so there is no gradient to check; use --outputs 2 or more, or --loss bce or mse",
+        ));
+    }
     if spec.batch == 0 || spec.outputs == 0 {
         return Err(Error::setting(
             "batch/outputs",

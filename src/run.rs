@@ -503,6 +503,21 @@ fn check_foreign(dir: &Path, resuming: bool) -> Result<()> {
         path: dir.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why.to_string()),
     };
+    // `DIR/unfinished` of a run folder is that run's staging folder: a run there would take
+    // over DIR (its next run would call it a killed run, and resuming it would replace DIR's
+    // model).
+    if dir.file_name().is_some_and(|n| n == UNFINISHED)
+        && let Some(parent) = dir.parent()
+        && [LOCK, CHECKPOINT, "summary.json"]
+            .iter()
+            .any(|f| parent.join(f).exists())
+    {
+        return Err(refuse(&format!(
+            "is the staging folder of the run in {}, not a run folder; choose another name for \
+             --out",
+            parent.display()
+        )));
+    }
     let Ok(meta) = std::fs::metadata(dir) else {
         return Ok(());
     };

@@ -513,6 +513,12 @@ impl Settings {
                 "mse",
                 "a classification task takes cross-entropy (or bce with numeric 0/1 targets and --task regress)",
             )),
+            (Task::Classify, Loss::Bce) => Err(Error::setting(
+                "loss",
+                "bce",
+                "the target is read as class labels, and bce takes numeric 0/1 targets (one \
+                 output, a probability): add --task regress, or use cross-entropy",
+            )),
             (Task::Regress, Loss::CrossEntropy) => Err(Error::setting(
                 "loss",
                 "cross-entropy",

@@ -661,3 +661,65 @@ fn messages_name_the_place_and_the_cause() {
         "{err}"
     );
 }
+
+/// The fourth hostile pass (issue 19): `bench` checks its sizes before generating data (an
+/// `--examples` of 10⁸ aborted with exit 134), `--out DIR/unfinished` of a run folder is refused
+/// (it took over DIR, and resuming it replaced DIR's model), and bce on targets read as classes
+/// says to add `--task regress`.
+#[test]
+fn sizes_staging_folders_and_bce_classes_are_refused_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let err = failure(
+        &[
+            "bench",
+            "--data",
+            "synthetic",
+            "--examples",
+            "100000000000",
+            "--epochs",
+            "1",
+        ],
+        dir,
+    );
+    assert!(
+        err.contains("--examples") && err.contains("would need"),
+        "{err}"
+    );
+    let err = failure(
+        &["bench", "--table-rows", "99999999999", "--only", "table"],
+        dir,
+    );
+    assert!(
+        err.contains("--table-rows") && err.contains("would need"),
+        "{err}"
+    );
+
+    std::fs::write(dir.join("p.csv"), "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n").unwrap();
+    let train = [
+        "train", "--data", "p.csv", "--target", "y", "--epochs", "1", "--quiet",
+    ];
+    downhill()
+        .current_dir(dir)
+        .args(train)
+        .args(["--out", "good"])
+        .assert()
+        .success();
+    let model = std::fs::read(dir.join("good/model.safetensors")).unwrap();
+    let err = failure(&[&train[..], &["--out", "good/unfinished"]].concat(), dir);
+    assert!(
+        err.contains("is the staging folder of the run in good"),
+        "{err}"
+    );
+    assert!(!dir.join("good/unfinished").exists());
+    assert_eq!(
+        std::fs::read(dir.join("good/model.safetensors")).unwrap(),
+        model
+    );
+
+    let err = failure(&[&train[..], &["--loss", "bce"]].concat(), dir);
+    assert!(
+        err.contains("loss = bce") && err.contains("--task regress"),
+        "{err}"
+    );
+}

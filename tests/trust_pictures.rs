@@ -196,3 +196,79 @@ fn gradcheck_and_landscape_refuse_what_they_would_ignore() {
         refused(&args, "--model");
     }
 }
+
+/// The fourth hostile pass (issue 19): `gradcheck` refused what `train` refuses and never
+/// passed on NaN (`--l2 nan` gave every error 0 and PASS), nor on a loss that is 0 whatever the
+/// weights (cross-entropy over one output); `landscape --model` refuses the surface flags it
+/// would ignore, `--lr-sweep` the flags it replaces, and `--start` must be finite; and a
+/// command whose output is its result fails when stdout cannot be written.
+#[test]
+fn gradcheck_and_landscape_refuse_nan_and_flags_they_ignore() {
+    let refused = |args: &[&str], needle: &str| {
+        let out = downhill().args(args).assert().failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    for (flag, value, needle) in [
+        ("--l2", "nan", "l2 = NaN"),
+        ("--l2", "inf", "l2 = inf"),
+        ("--l2", "-1", "l2 = -1"),
+        ("--dropout", "nan", "dropout = NaN"),
+        ("--dropout", "-0.5", "dropout = -0.5"),
+        ("--outputs", "1", "cross-entropy over one output"),
+    ] {
+        refused(&["gradcheck", "--hidden", "3", flag, value], needle);
+    }
+    downhill()
+        .args([
+            "gradcheck",
+            "--hidden",
+            "3",
+            "--outputs",
+            "1",
+            "--loss",
+            "mse",
+        ])
+        .assert()
+        .success();
+    refused(&["landscape", "--start", "nan,0"], "start = NaN,0");
+    refused(
+        &["landscape", "--lr-sweep", "0.1", "--optimizers", "adam"],
+        "cannot be used",
+    );
+    refused(
+        &["landscape", "--lr-sweep", "0.1", "--lr", "0.5"],
+        "cannot be used",
+    );
+    for flag in [
+        &["--steps", "3"][..],
+        &["--surface", "beale"],
+        &["--lr", "5"],
+    ] {
+        let args = [
+            &["landscape", "--model", "m.safetensors", "--data", "digits"][..],
+            flag,
+        ]
+        .concat();
+        refused(&args, "cannot be used with");
+    }
+    refused(&["landscape", "--data", "digits"], "--model");
+    if std::path::Path::new("/dev/full").exists() {
+        let full = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap()
+        };
+        for args in [&["gradcheck"][..], &["gradcheck", "--json"]] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill"))
+                .args(args)
+                .stdout(full())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2));
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(err.contains("standard output"), "{args:?}: {err}");
+        }
+    }
+}

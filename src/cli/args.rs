@@ -312,35 +312,51 @@ pub struct BenchArgs {
 #[derive(Args, Debug)]
 pub struct LandscapeArgs {
     /// The surface.
-    #[arg(long, default_value = "rosenbrock", value_parser = ["quadratic", "rosenbrock", "himmelblau", "beale", "saddle", "six-hump-camel"])]
+    #[arg(long, default_value = "rosenbrock", value_parser = ["quadratic", "rosenbrock", "himmelblau", "beale", "saddle", "six-hump-camel"], conflicts_with = "model")]
     pub surface: String,
     /// Condition number κ of the quadratic bowl ½(x² + κy²).
-    #[arg(long, default_value_t = 10.0, value_name = "κ")]
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "κ",
+        conflicts_with = "model"
+    )]
     pub condition: f64,
     /// Optimisers, comma-separated.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "gd,momentum,nesterov,adam,rmsprop,adagrad",
-        value_name = "gd,momentum,nesterov,adam,rmsprop,adagrad"
+        value_name = "gd,momentum,nesterov,adam,rmsprop,adagrad",
+        conflicts_with = "model"
     )]
     pub optimizers: Vec<String>,
     /// Learning rate for all (`0.01`) or per optimiser (`gd=0.001,adam=0.05`); others keep a default that suits the surface.
-    #[arg(long, value_name = "η | NAME=η,…")]
+    #[arg(long, value_name = "η | NAME=η,…", conflicts_with = "model")]
     pub lr: Option<String>,
     /// Plain gradient descent with each of these learning rates, side by side (crawl, converge, oscillate, diverge).
-    #[arg(long, value_delimiter = ',', value_name = "η,η,…")]
+    #[arg(long, value_delimiter = ',', value_name = "η,η,…", conflicts_with = "model", conflicts_with_all = ["optimizers", "lr"])]
     pub lr_sweep: Option<Vec<f64>>,
     /// Start point (default: one that shows the surface's character).
-    #[arg(long, value_delimiter = ',', value_name = "X,Y")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "X,Y",
+        conflicts_with = "model"
+    )]
     pub start: Option<Vec<f64>>,
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, conflicts_with = "model")]
     pub steps: usize,
     /// σ of Gaussian noise added to each gradient component (the stochastic in SGD).
-    #[arg(long, default_value_t = 0.0, value_name = "σ")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "σ",
+        conflicts_with = "model"
+    )]
     pub noise: f64,
     /// A path has converged when f − f_min ≤ this.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, conflicts_with = "model")]
     pub tol: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -352,7 +368,7 @@ pub struct LandscapeArgs {
     #[arg(long, value_name = "FILE.safetensors", requires = "data")]
     pub model: Option<PathBuf>,
     /// The data for --model (as for eval: digits, fashion-mnist, a folder, a CSV).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "SPEC", requires = "model")]
     pub data: Option<String>,
     /// With --model: the slice spans [-S, S] along each random direction (default 1; not with a
     /// run's trajectory, whose slice is fitted to the path).

@@ -1,18 +1,47 @@
 //! The `downhill` command line: flags in, library calls, figures out for people.
 
 /// `println!` that never panics: a closed stdout (`downhill … | head -1`) must not stop a run.
+/// A failure other than a closed pipe (a full disk) is kept for [`stdout_lost`].
 macro_rules! outln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        $crate::cli::note_stdout(writeln!(std::io::stdout(), $($t)*));
     }};
 }
 /// `print!` that never panics (see [`outln!`]).
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
+        $crate::cli::note_stdout(write!(std::io::stdout(), $($t)*));
     }};
+}
+
+/// The first failure to write standard output other than a closed pipe.
+static STDOUT_ERROR: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+
+/// Keeps the first failure of a write to stdout (a reader that stopped early is not one).
+pub fn note_stdout(r: std::io::Result<()>) {
+    if let Err(e) = r
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+        && let Ok(mut slot) = STDOUT_ERROR.lock()
+        && slot.is_none()
+    {
+        *slot = Some(e);
+    }
+}
+
+/// For commands whose output is their result (`eval`, `gradcheck`, `landscape`, `bench`): a
+/// stdout that could not be written (`> /dev/full`) is an error naming it, never exit 0.
+fn stdout_lost(code: ExitCode) -> Result<ExitCode, Error> {
+    use std::io::Write as _;
+    note_stdout(std::io::stdout().flush());
+    match STDOUT_ERROR.lock().ok().and_then(|mut s| s.take()) {
+        Some(source) => Err(Error::Io {
+            path: "standard output".into(),
+            source,
+        }),
+        None => Ok(code),
+    }
 }
 /// `eprintln!` that never panics (see [`outln!`]).
 macro_rules! errln {
@@ -42,11 +71,11 @@ use downhill::{Error, Init, Loss};
 pub fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Train(a) => train(&a),
-        Command::Eval(a) => eval(&a),
+        Command::Eval(a) => stdout_lost(eval(&a)?),
         Command::Predict(a) => predict(&a),
-        Command::Gradcheck(a) => gradcheck(&a),
-        Command::Bench(a) => bench(&a),
-        Command::Landscape(a) => landscape(&a),
+        Command::Gradcheck(a) => stdout_lost(gradcheck(&a)?),
+        Command::Bench(a) => stdout_lost(bench(&a)?),
+        Command::Landscape(a) => stdout_lost(landscape(&a)?),
         Command::LrFind(a) => lr_find(&a),
         Command::Playground(a) => playground::serve(&a),
     }
@@ -159,6 +188,18 @@ fn lr_find_text(r: &downhill::lr_find::LrFindResult, plot: &std::path::Path) -> 
 }
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
+    // Sizes first, before anything is generated: 784 pixel bytes and a label per synthetic
+    // example; per table row the file's ~340 bytes and, loaded, ~1.7 kB at the peak (measured
+    // on the 1,000,000-row table).
+    if a.data == "synthetic" {
+        if a.examples == 0 {
+            return Err(Error::setting("examples", 0, "must be ≥ 1"));
+        }
+        downhill::memory::check(
+            format!("{} synthetic examples (--examples)", a.examples),
+            downhill::memory::product(&[a.examples, 784 + 4]),
+        )?;
+    }
     let data = match a.data.as_str() {
         "synthetic" => downhill::bench::synthetic(a.examples, 0),
         "digits" => downhill::data::digits::load()?,
@@ -180,6 +221,15 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     if a.table_rows == 0 {
         return Err(Error::setting("table-rows", 0, "must be ≥ 1"));
+    }
+    if wanted(&table) {
+        downhill::memory::check(
+            format!(
+                "the benchmark table of {} rows (--table-rows)",
+                a.table_rows
+            ),
+            downhill::memory::product(&[a.table_rows, 1700 + 340]),
+        )?;
     }
     if let Some(o) = &a.only
         && !workloads.iter().any(|w| w.name.contains(o.as_str()))
@@ -714,6 +764,16 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
     }
     if let Some(model_path) = &a.model {
         return landscape_model(a, model_path);
+    }
+    if let Some(start) = &a.start
+        && start.iter().any(|v| !v.is_finite())
+    {
+        let shown: Vec<String> = start.iter().map(f64::to_string).collect();
+        return Err(Error::setting(
+            "start",
+            shown.join(","),
+            "a start point is two finite numbers X,Y",
+        ));
     }
     let spec = landscape_spec(a)?;
     let paths = walk(&spec)?;
