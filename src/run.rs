@@ -396,6 +396,8 @@ pub const RUN_FILES: [&str; 8] = [
 pub struct RunFolder {
     pub dir: PathBuf,
     pub stage: PathBuf,
+    /// This run made the folder (it did not exist before).
+    created: bool,
     _lock: std::fs::File,
 }
 
@@ -410,6 +412,7 @@ impl RunFolder {
     /// Creates (if needed) and locks the folder, completes an interrupted publish and removes
     /// temporary files left by killed writes.
     pub fn open(out: Option<&Path>) -> Result<RunFolder> {
+        let created = out.is_none_or(|d| !d.exists());
         let dir = run_dir(out)?;
         let lock_path = dir.join(LOCK);
         let lock = std::fs::OpenOptions::new()
@@ -435,6 +438,7 @@ impl RunFolder {
         let folder = RunFolder {
             stage: dir.join(UNFINISHED),
             dir,
+            created,
             _lock: lock,
         };
         remove_temporaries(&folder.dir);
@@ -446,6 +450,18 @@ impl RunFolder {
             std::fs::remove_dir_all(&folder.stage).map_err(io_err(&folder.stage))?;
         }
         Ok(folder)
+    }
+
+    /// What exiting at once (Ctrl-C with nothing to save) removes: the folder if this run made
+    /// it, else the staging folder unless it holds a checkpoint to resume.
+    fn leave_on_exit(&self) -> Vec<PathBuf> {
+        if self.created {
+            vec![self.dir.clone()]
+        } else if self.stage.join(CHECKPOINT).exists() {
+            Vec::new()
+        } else {
+            vec![self.stage.clone()]
+        }
     }
 
     /// An empty staging folder.
@@ -590,6 +606,7 @@ fn execute_staged(
 ) -> Result<Summary> {
     let started = Instant::now();
     let mut run = Ready::new(settings, resume.is_some(), observer)?;
+    run.leave = folder.leave_on_exit();
     // A model file that could not be written fails now, not after training.
     io::check_header_room(
         &run.model_meta(),
@@ -631,6 +648,8 @@ struct Ready {
     data: RunData,
     net: Network<f32>,
     rng: Rng,
+    /// What a Ctrl-C that exits at once removes (see [`RunFolder::leave_on_exit`]).
+    leave: Vec<PathBuf>,
 }
 
 /// A run's data: loaded, split into training, validation and test parts, with the features
@@ -671,6 +690,7 @@ impl Ready {
             data,
             net,
             rng,
+            leave: Vec::new(),
         })
     }
 
@@ -705,7 +725,7 @@ impl Ready {
         if !self.plan.settings.lr_auto || resuming {
             return Ok(None);
         }
-        observer.stop_at_once(true);
+        observer.stop_at_once(true, &self.leave);
         let r = crate::lr_find::lr_find(
             &mut self.net,
             &self.data.train,
@@ -714,7 +734,7 @@ impl Ready {
             &LrFindConfig::default(),
             &self.rng,
         );
-        observer.stop_at_once(false);
+        observer.stop_at_once(false, &[]);
         let r = r?;
         self.plan = self.plan.clone().with_lr(r.suggestion)?;
         Ok(Some(r))
@@ -751,6 +771,7 @@ impl Ready {
             data,
             net,
             rng,
+            leave,
         } = self;
         let Plan {
             settings,
@@ -809,9 +830,9 @@ impl Ready {
         // After divergence, advice that names a rate tested from the starting weights.
         let report = trained.map_err(|mut e| {
             if let Error::Diverged { lr, advice, .. } = &mut e {
-                tee.inner.stop_at_once(true);
+                tee.inner.stop_at_once(true, leave);
                 let tested = tested_advice(&start, &data.train, optimizer, cfg, *lr, &start_rng);
-                tee.inner.stop_at_once(false);
+                tee.inner.stop_at_once(false, &[]);
                 if let Some(tested) = tested {
                     *advice = tested;
                 }

@@ -468,8 +468,14 @@ fn ctrl_c_during_the_range_test_or_the_divergence_diagnosis_exits_at_once() {
             "{name}: {:?}",
             sent.elapsed()
         );
-        // No model was published: the run ended before training (or after it failed).
+        // No model was published: the run ended before training (or after it failed), and the
+        // folder it had made is gone (it was left with .lock and an empty unfinished/).
         assert!(!out.join("model.safetensors").exists(), "{name}");
+        assert!(
+            !out.exists(),
+            "{name}: {:?}",
+            std::fs::read_dir(&out).map(|d| d.count())
+        );
     }
 }
 

@@ -38,8 +38,8 @@ impl Observer for Progress {
         super::interrupt::requested()
     }
 
-    fn stop_at_once(&mut self, on: bool) {
-        super::interrupt::stop_at_once(on);
+    fn stop_at_once(&mut self, on: bool, leave: &[std::path::PathBuf]) {
+        super::interrupt::stop_at_once(on, leave);
     }
 
     fn on_data(&mut self, report: &[String]) {

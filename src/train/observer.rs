@@ -27,8 +27,9 @@ pub trait Observer {
     /// Called with `true` before, and `false` after, work that holds no state worth saving and
     /// consults no [`Observer::should_stop`]: the `--lr auto` range test before training and the
     /// test of a learning rate after divergence. In between, a stop request may end the process
-    /// at once (the CLI exits with 130 on Ctrl-C there).
-    fn stop_at_once(&mut self, _on: bool) {}
+    /// at once (the CLI exits with 130 on Ctrl-C there), after removing the folders in `leave`
+    /// (what the run made that holds nothing yet).
+    fn stop_at_once(&mut self, _on: bool, _leave: &[std::path::PathBuf]) {}
 }
 
 /// An observer that ignores everything.
