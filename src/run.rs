@@ -1492,6 +1492,10 @@ pub struct RowNotes {
     /// The model holds the weights of an interrupted run (predict says so on stderr).
     #[serde(skip)]
     pub interrupted_model: bool,
+    /// The examples include the model's own training examples: the data it was trained on,
+    /// with `--test-fraction 0`, so there is no held-out part to evaluate on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub includes_training: bool,
 }
 
 impl RowNotes {
@@ -1507,6 +1511,14 @@ impl RowNotes {
             ));
         }
         out.extend(self.unseen.iter().map(Unseen::note));
+        if self.includes_training {
+            out.push(
+                "note: the model was trained on this data with --test-fraction 0: there is no \
+                 held-out part, so these figures are on every example, its training examples \
+                 included"
+                    .into(),
+            );
+        }
         out
     }
 }
@@ -1623,6 +1635,7 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
             imputed_cells: enc.imputed,
             unseen: enc.unseen,
             interrupted_model: false,
+            includes_training: false,
         };
         return Ok((data, notes));
     }
@@ -1639,10 +1652,15 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
     };
     let mut rng = Rng::seed_from_u64(recorded.seed);
     let loaded = source::load(spec, &opts, &mut rng)?;
+    let includes_training = loaded.test.is_none() && recorded.data == spec;
     let mut data = loaded.test.unwrap_or(loaded.train);
     data.set_normalizer(model.meta.normalizer.clone())
         .map_err(|_| shape_error(data.n_features()))?;
-    Ok((data, RowNotes::default()))
+    let notes = RowNotes {
+        includes_training,
+        ..RowNotes::default()
+    };
+    Ok((data, notes))
 }
 
 /// What `downhill eval` reports.
@@ -1754,6 +1772,7 @@ fn prediction_input(model: &io::Model, input: &Path) -> Result<(Dataset, RowNote
         imputed_cells: enc.imputed,
         unseen: enc.unseen,
         interrupted_model: meta.interrupted,
+        includes_training: false,
     };
     let (n, k) = (rows.len(), model.net.outputs());
     let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;
