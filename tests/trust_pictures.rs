@@ -9,6 +9,13 @@ fn downhill() -> Command {
 }
 
 /// The picture's width, from the SVG's `width="…"`.
+/// `downhill ARGS` fails, saying `needle` on stderr.
+fn refused(args: &[&str], needle: &str) {
+    let out = downhill().args(args).assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
 fn svg_width(svg: &str) -> f64 {
     svg.split("width=\"")
         .nth(1)
@@ -118,11 +125,6 @@ fn an_optimizer_has_one_colour_in_both_landscape_panels() {
 /// slice (it was accepted and ignored), and the `--model` options without `--model`.
 #[test]
 fn gradcheck_and_landscape_refuse_what_they_would_ignore() {
-    let refused = |args: &[&str], needle: &str| {
-        let out = downhill().args(args).assert().failure();
-        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-        assert!(err.contains(needle), "{args:?}: {err}");
-    };
     let layers = ["gradcheck", "--layers", "dense 8, relu, dense 3"];
     for (flag, value) in [
         ("--dropout", "0.3"),
@@ -204,11 +206,6 @@ fn gradcheck_and_landscape_refuse_what_they_would_ignore() {
 /// command whose output is its result fails when stdout cannot be written.
 #[test]
 fn gradcheck_and_landscape_refuse_nan_and_flags_they_ignore() {
-    let refused = |args: &[&str], needle: &str| {
-        let out = downhill().args(args).assert().failure();
-        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-        assert!(err.contains(needle), "{args:?}: {err}");
-    };
     for (flag, value, needle) in [
         ("--l2", "nan", "l2 = NaN"),
         ("--l2", "inf", "l2 = inf"),

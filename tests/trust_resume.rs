@@ -528,61 +528,33 @@ fn checkpoints_cover_the_history_log_instead_of_copying_it() {
         serde_json::from_slice(&std::fs::read(short.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["epochs"], 25, "{summary}");
 
-    // An edited log is refused, naming it; nothing in the run changes.
+    // A log that is edited, cut short or gone is refused, naming it; the model stays as it was.
     let log = short.join("metrics.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
+    let model = std::fs::read(short.join("model.safetensors")).unwrap();
+    let refused = |needles: [&str; 2]| {
+        let out = downhill()
+            .arg("train")
+            .arg("--resume")
+            .arg(&short)
+            .args(["--epochs", "30"])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+        assert_eq!(
+            std::fs::read(short.join("model.safetensors")).unwrap(),
+            model
+        );
+    };
     let edited = text.replacen("\"epoch\":2,", "\"epoch\":2 ,", 1);
     assert_ne!(edited, text);
     std::fs::write(&log, &edited).unwrap();
-    let model = std::fs::read(short.join("model.safetensors")).unwrap();
-    let out = downhill()
-        .arg("train")
-        .arg("--resume")
-        .arg(&short)
-        .args(["--epochs", "30"])
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(
-        err.contains("metrics.jsonl") && err.contains("edited or replaced"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read(short.join("model.safetensors")).unwrap(),
-        model
-    );
+    refused(["metrics.jsonl", "edited or replaced"]);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), edited);
-
-    // A log cut short is refused with the line where it ends.
     let cut: String = text.lines().take(7).map(|l| format!("{l}\n")).collect();
     std::fs::write(&log, cut).unwrap();
-    let out = downhill()
-        .arg("train")
-        .arg("--resume")
-        .arg(&short)
-        .args(["--epochs", "30"])
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(
-        err.contains("metrics.jsonl: line 8") && err.contains("covers 25 epochs"),
-        "{err}"
-    );
+    refused(["metrics.jsonl: line 8", "covers 25 epochs"]);
     std::fs::remove_file(&log).unwrap();
-    let out = downhill()
-        .arg("train")
-        .arg("--resume")
-        .arg(&short)
-        .args(["--epochs", "30"])
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(
-        err.contains("metrics.jsonl: missing") && err.contains("together with the checkpoint"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read(short.join("model.safetensors")).unwrap(),
-        model
-    );
+    refused(["metrics.jsonl: missing", "together with the checkpoint"]);
 }
