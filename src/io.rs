@@ -197,9 +197,7 @@ pub const MAX_HEADER: usize = 100_000_000;
 /// message names what takes the room — a column's categories, the class names or the feature
 /// names of the data `data`.
 pub fn check_header_room(meta: &ModelMeta, tensors: usize, data: &str) -> Result<()> {
-    // The metadata is a JSON string inside the header's JSON: escaped, so measure it escaped.
-    let escaped = |v: &dyn erased::Json| v.escaped_len();
-    let needed = escaped(meta) + tensors * 256 + (1 << 16);
+    let needed = escaped_len(meta) + tensors * 256 + (1 << 16);
     if needed <= MAX_HEADER {
         return Ok(());
     }
@@ -208,13 +206,13 @@ pub fn check_header_room(meta: &ModelMeta, tensors: usize, data: &str) -> Result
     for c in meta.columns.iter().flat_map(|c| &c.columns) {
         let name: String = c.name.chars().take(40).collect();
         let cut = if name.len() < c.name.len() { "…" } else { "" };
-        parts.push((escaped(c), format!("column {name}{cut}")));
+        parts.push((escaped_len(c), format!("column {name}{cut}")));
     }
     if let Some(n) = &meta.class_names {
-        parts.push((escaped(n), "the class names".into()));
+        parts.push((escaped_len(n), "the class names".into()));
     }
     if let Some(n) = &meta.feature_names {
-        parts.push((escaped(n), "the feature names".into()));
+        parts.push((escaped_len(n), "the feature names".into()));
     }
     let (bytes, what) = parts
         .into_iter()
@@ -233,17 +231,11 @@ pub fn check_header_room(meta: &ModelMeta, tensors: usize, data: &str) -> Result
     })
 }
 
-/// Lengths of values as JSON, escaped as a string in another JSON.
-mod erased {
-    pub trait Json {
-        fn escaped_len(&self) -> usize;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn escaped_len(&self) -> usize {
-            let json = serde_json::to_string(self).expect("metadata serialises");
-            json.len() + json.bytes().filter(|&b| b == b'"' || b == b'\\').count() + 2
-        }
-    }
+/// The length of `v` as JSON, escaped as a string inside another JSON (as a safetensors header
+/// holds its metadata).
+fn escaped_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+    let json = serde_json::to_string(v).expect("metadata serialises");
+    json.len() + json.bytes().filter(|&b| b == b'"' || b == b'\\').count() + 2
 }
 
 /// The model file's bytes: the `state_dict` tensors as F32, any `extra` tensors, the metadata
