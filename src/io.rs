@@ -580,7 +580,8 @@ pub fn load_params(path: &Path, net: &mut Network<f32>) -> Result<()> {
 /// What [`fill_params`] does with a tensor that is none of the network's.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Extra {
-    /// An error naming it.
+    /// An error naming it (made by `load_params`, which needs the file system).
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
     Refused,
     /// An error, unless it is a checkpoint's training state (`optimizer.*`, `train.*`).
     TrainingState,
