@@ -209,6 +209,23 @@ fn only_requests_for_this_address_are_answered() {
         assert!(r.starts_with("http/1.1 421"), "{host}: {r}");
         assert!(!r.contains("<h1>"), "{host}: {r}");
     }
+    // Two Host headers are a bad request; an absolute-form URI's host is the one that counts.
+    let r = request(
+        port,
+        &format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n"),
+    );
+    assert!(r.starts_with("http/1.1 400"), "{r}");
+    let r = request(
+        port,
+        &format!("GET http://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+    );
+    assert!(r.starts_with("http/1.1 421"), "{r}");
+    assert!(!r.contains("<h1>"), "{r}");
+    let r = request(
+        port,
+        &format!("GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+    );
+    assert!(r.starts_with("http/1.1 200"), "{r}");
     let r = request(port, "GET / HTTP/1.1\r\n\r\n");
     assert!(r.starts_with("http/1.1 4"), "{r}");
     assert!(!r.contains("<h1>"), "{r}");

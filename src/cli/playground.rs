@@ -130,7 +130,16 @@ async fn accept(listener: tokio::net::TcpListener, site: Arc<Site>, deadline: Du
 
 /// The response to one request.
 async fn answer(site: &Site, req: Request<Incoming>) -> Response<Body> {
-    if !host_is_ours(req.headers().get(header::HOST), site.port) {
+    // One `Host` (RFC 9112 §3.2: more is a bad request); a request in absolute form names its
+    // host in the URI, which then counts instead of the header.
+    if req.headers().get_all(header::HOST).iter().count() > 1 {
+        return text(StatusCode::BAD_REQUEST, "one Host header only\n");
+    }
+    let host = match req.uri().authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => req.headers().get(header::HOST).cloned(),
+    };
+    if !host_is_ours(host.as_ref(), site.port) {
         return text(
             StatusCode::MISDIRECTED_REQUEST,
             "this server answers only for 127.0.0.1, localhost and [::1] on its port\n",
