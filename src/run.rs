@@ -25,6 +25,9 @@
 //! - Temporary files of killed writes (`.downhill-*.tmp`) are removed when a run opens the folder.
 //! - A killed run leaves `unfinished/checkpoint.safetensors`: `--resume DIR` continues it; a new
 //!   run into that folder is refused until it is resumed or `unfinished/` is deleted.
+//! - An interrupted run (Ctrl-C, SIGTERM) publishes its model so far, unless the folder holds a
+//!   finished run: that run is then left as it was, and the interrupted one stays in
+//!   `unfinished/` (model, checkpoint, summary) for `--resume DIR`.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -144,6 +147,11 @@ pub struct Summary {
     /// Training was interrupted (Ctrl-C, SIGTERM): the model holds the weights so far, and
     /// `downhill train --resume <folder>` continues from the checkpoint.
     pub interrupted: bool,
+    /// The run was interrupted in a folder that held a finished run: that run was left as it
+    /// was, and this one's files (model, checkpoint, summary) are in `DIR/unfinished/`, where
+    /// `--resume DIR` continues it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kept_unfinished: bool,
     /// With `--lr auto`: the range test that chose the learning rate (`settings.lr`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr_find: Option<LrFound>,
@@ -228,7 +236,7 @@ fn train_opened(
         return Err(Error::Io {
             path: folder.stage.clone(),
             source: std::io::Error::other(format!(
-                "holds the checkpoint of a run that was killed before it finished; continue it \
+                "holds the checkpoint of a run that was killed or interrupted before it finished; continue it \
                  with `downhill train --resume {}`, or delete this folder to start afresh",
                 folder.dir.display()
             )),
@@ -398,6 +406,9 @@ pub struct RunFolder {
     pub stage: PathBuf,
     /// This run made the folder (it did not exist before).
     created: bool,
+    /// The folder holds a finished run (a `summary.json` that is not an interrupted run's):
+    /// an interrupted run then keeps its files in `unfinished/` instead of replacing it.
+    holds_finished: bool,
     _lock: std::fs::File,
 }
 
@@ -435,10 +446,11 @@ impl RunFolder {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
-        let folder = RunFolder {
+        let mut folder = RunFolder {
             stage: dir.join(UNFINISHED),
             dir,
             created,
+            holds_finished: false,
             _lock: lock,
         };
         remove_temporaries(&folder.dir);
@@ -449,6 +461,10 @@ impl RunFolder {
             // A run that failed or was killed before its first checkpoint: nothing to keep.
             std::fs::remove_dir_all(&folder.stage).map_err(io_err(&folder.stage))?;
         }
+        folder.holds_finished = std::fs::read(folder.dir.join("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["interrupted"].as_bool() == Some(false));
         Ok(folder)
     }
 
@@ -636,7 +652,9 @@ fn execute_staged(
     let meta = run.model_meta();
     let report = run.train_staged(&dir, state, prior_snapshots, &meta, observer)?;
     let summary = run.save_results(folder, &report, meta, found, started)?;
-    folder.publish()?;
+    if !summary.kept_unfinished {
+        folder.publish()?;
+    }
     Ok(summary)
 }
 
@@ -866,6 +884,8 @@ impl Ready {
 
         let interrupted = matches!(report.stop, StopReason::Interrupted { .. });
         meta.interrupted = interrupted;
+        // An interrupted run does not replace a finished one: it stays in `unfinished/`.
+        let kept_unfinished = interrupted && folder.holds_finished;
         io::save(&dir.join("model.safetensors"), &self.net, &meta)?;
         let test_report = test_eval.as_ref().map(|t| &t.1);
         plot_run(
@@ -891,7 +911,7 @@ impl Ready {
             epoch_seconds: report.history.iter().map(|m| m.seconds).collect(),
             examples_per_second: (d.train.len() * report.history.len()) as f64
                 / train_seconds.max(1e-12),
-            model: folder.dir.join("model.safetensors"),
+            model: if kept_unfinished { dir } else { &folder.dir }.join("model.safetensors"),
             seed: self.plan.settings.seed,
             data: d.summary(),
             settings: self.plan.settings.clone(),
@@ -899,6 +919,7 @@ impl Ready {
             total_seconds: started.elapsed().as_secs_f64(),
             class_weights: self.plan.train.class_weights.clone(),
             interrupted,
+            kept_unfinished,
             lr_find: found.map(|r| LrFound {
                 chosen_lr: r.suggestion,
                 rule: r.rule,

@@ -326,6 +326,112 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
     assert!(!run.join("unfinished").exists());
 }
 
+/// A Ctrl-C of a new run (or of a resumed one) into a folder holding a finished run leaves that
+/// run as it was: the interrupted one stays in `unfinished/`, where `--resume` continues it.
+#[test]
+fn an_interrupted_run_does_not_replace_a_finished_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("run");
+    train(&csv, &run, "2", &[]);
+    let before: Vec<(String, Vec<u8>)> = [
+        "model.safetensors",
+        "summary.json",
+        "checkpoint.safetensors",
+        "metrics.jsonl",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), std::fs::read(run.join(f)).unwrap()))
+    .collect();
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "train",
+            "--hidden",
+            "5",
+            "--batch-size",
+            "8",
+            "--patience",
+            "0",
+        ])
+        .args(["--epochs", "1000000", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the new run has trained an epoch (its log in unfinished/ has a line).
+    let log = run.join("unfinished").join("metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |s| s.lines().count() < 3) {
+        assert!(t0.elapsed().as_secs() < 60, "the run did not start");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("still holds the finished run"), "{err}");
+    assert!(
+        err.contains(&format!("--resume {}", run.display())),
+        "{err}"
+    );
+    for (f, bytes) in &before {
+        assert_eq!(
+            &std::fs::read(run.join(f)).unwrap(),
+            bytes,
+            "{f} was changed"
+        );
+    }
+    let stage = run.join("unfinished");
+    let staged = downhill::io::load(&stage.join("model.safetensors")).unwrap();
+    assert!(staged.meta.interrupted);
+    let done = downhill::checkpoint::load(&stage.join("checkpoint.safetensors"))
+        .unwrap()
+        .state
+        .history
+        .len();
+    assert!(done >= 3, "{done}");
+    // A new run is refused until the interrupted one is resumed or dropped …
+    let o = downhill()
+        .args(["train", "--quiet", "--epochs", "1", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("killed or interrupted"));
+    // … and --resume continues the interrupted run, then publishes it.
+    let total = (done + 1).to_string();
+    let o = downhill()
+        .args(["train", "--quiet", "--epochs", &total, "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!stage.exists());
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, done + 1);
+    assert!(
+        !downhill::io::load(&run.join("model.safetensors"))
+            .unwrap()
+            .meta
+            .interrupted
+    );
+}
+
 /// SIGTERM is handled like Ctrl-C; two Ctrl-Cs in a row end the process at once with 130.
 #[test]
 fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {

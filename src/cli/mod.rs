@@ -378,11 +378,23 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
         Some(dir) => run::resume(dir, a.epochs, &mut progress)?,
         None => run::train(&settings, &mut progress)?,
     };
-    let folder = summary
-        .model
-        .parent()
-        .map_or_else(|| ".".into(), |p| p.display().to_string());
-    if summary.interrupted {
+    let staged = summary.model.parent();
+    let dir = if summary.kept_unfinished {
+        staged.and_then(|p| p.parent())
+    } else {
+        staged
+    };
+    let folder = dir.map_or_else(|| ".".into(), |p| p.display().to_string());
+    if summary.kept_unfinished {
+        errln!(
+            "{}: {folder} still holds the finished run it held before; this run's model so far and \
+             its checkpoint are in {}; continue with `downhill train --resume {folder}`, or delete \
+             {} to drop it",
+            summary.stop_reason,
+            staged.map_or_else(String::new, |p| p.display().to_string()),
+            staged.map_or_else(String::new, |p| p.display().to_string()),
+        );
+    } else if summary.interrupted {
         errln!(
             "{}: the model so far and a checkpoint are in {folder}; continue with `downhill train --resume {folder}`",
             summary.stop_reason
