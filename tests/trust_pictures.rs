@@ -189,6 +189,26 @@ fn gradcheck_and_landscape_refuse_what_they_would_ignore() {
         .assert()
         .success();
     downhill().args(base).assert().success();
+    // The training path of another run of the same architecture is refused, not drawn.
+    let other = d.path().join("other");
+    downhill()
+        .args([
+            "train", "--data", "digits", "--epochs", "2", "--hidden", "8",
+        ])
+        .args(["--seed", "7", "--snapshots", "--quiet", "--out"])
+        .arg(&other)
+        .assert()
+        .success();
+    std::fs::copy(
+        other.join("trajectory.safetensors"),
+        run.join("trajectory.safetensors"),
+    )
+    .unwrap();
+    refused(&base, "is not this model's training path");
+    downhill()
+        .args([&base[..], &["--random-directions"]].concat())
+        .assert()
+        .success();
     for flag in [
         &["--span", "2"][..],
         &["--random-directions"],

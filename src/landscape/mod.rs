@@ -136,6 +136,12 @@ pub fn model_picture(
     }
     let result = if along_path {
         let snaps = trajectory::load(&snapshots, model.net.param_count())?;
+        trajectory::check_belongs(
+            &snapshots,
+            &snaps,
+            model.net.params(),
+            model.meta.interrupted,
+        )?;
         let t = trajectory::principal_plane(&snaps, model.net.params())?;
         let range = |k: usize| {
             let (lo, hi) = t

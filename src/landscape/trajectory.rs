@@ -54,6 +54,37 @@ pub fn load(path: &Path, params: usize) -> Result<Vec<Vec<f32>>> {
     Ok(values.chunks(params.max(1)).map(<[f32]>::to_vec).collect())
 }
 
+/// Checks that `snapshots` (read from `path`) are the training path of the model whose weights
+/// are `params`: the saved weights are those after one of its epochs (the last, or the best one
+/// early stopping kept), bit for bit. A path copied from another run of the same architecture
+/// passes the shape check of [`load`] but not this one. An interrupted run's model holds the
+/// weights of a step within an epoch, which no snapshot has: its path is not checked.
+pub fn check_belongs(
+    path: &Path,
+    snapshots: &[Vec<f32>],
+    params: &[f32],
+    interrupted: bool,
+) -> Result<()> {
+    let same = |s: &Vec<f32>| {
+        s.iter()
+            .zip(params)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    if interrupted || snapshots.iter().any(same) {
+        return Ok(());
+    }
+    Err(bad(
+        path,
+        "tensor trajectory",
+        format!(
+            "is not this model's training path: none of its {} snapshots holds the model's \
+             weights (copied from another run, or the model replaced after training?); keep \
+             the run folder's files together, or add --random-directions",
+            snapshots.len()
+        ),
+    ))
+}
+
 /// The trajectory in its principal plane.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Trajectory {
