@@ -765,3 +765,81 @@ fn eval_says_when_its_examples_include_the_training_set() {
     assert!(!err.contains("training examples included"), "{err}");
     assert_eq!(json(&out)["examples"], 1000);
 }
+
+/// Issue 19, fourth pass: a config file that answers one question twice (`lr` and `lr-auto`,
+/// `threads` and `threads-auto`, `test` and `test-fraction`) is refused by its line, as are
+/// `--test` with `--test-fraction`; a flag replaces the file's answer of either kind; and no
+/// hidden layer is said as `--hidden none` (`hidden = []`), the same network.
+#[test]
+fn one_setting_given_two_ways_is_refused_and_no_hidden_layer_is_said() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    w("a.toml", "epochs = 1\nlr = 0.1\nlr-auto = true\n");
+    w("b.toml", "threads = 2\n\"threads-auto\" = true\n");
+    w("c.toml", "test = \"x.csv\"\ntest-fraction = 0.3\n");
+    for (file, needle) in [
+        (
+            "a.toml",
+            "a.toml: line 3, key lr-auto: contradicts the key lr",
+        ),
+        (
+            "b.toml",
+            "b.toml: line 2, key threads-auto: contradicts the key threads",
+        ),
+        (
+            "c.toml",
+            "c.toml: line 2, key test-fraction: contradicts the key test",
+        ),
+    ] {
+        let err = failure(&["train", "--data", "digits", "--config", file], dir);
+        assert!(err.contains(needle), "{file}: {err}");
+    }
+    let err = failure(
+        &[
+            "train",
+            "--data",
+            "digits",
+            "--test",
+            "x.csv",
+            "--test-fraction",
+            "0.1",
+        ],
+        dir,
+    );
+    assert!(err.contains("cannot be used with"), "{err}");
+    // The flag replaces the file's test file: the split is the flag's.
+    w("t.toml", "test = \"missing.csv\"\nepochs = 1\n");
+    let out = downhill()
+        .current_dir(dir)
+        .args(["train", "--data", "digits", "--config", "t.toml"])
+        .args(["--test-fraction", "0.5", "--json", "--out", "r"])
+        .assert()
+        .success();
+    assert_eq!(json(&out)["data"]["test_examples"], 2500);
+    // `--hidden none` and `hidden = []`: the same model without a hidden layer.
+    w("h.toml", "hidden = []\nepochs = 1\n");
+    let run = |extra: &[&str], out: &str| {
+        downhill()
+            .current_dir(dir)
+            .args([
+                "train", "--data", "digits", "--quiet", "--epochs", "1", "--out", out,
+            ])
+            .args(extra)
+            .assert()
+            .success();
+        let m = downhill::io::load(&dir.join(out).join("model.safetensors")).unwrap();
+        m.net
+            .params()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    let a = run(&["--hidden", "none"], "n1");
+    let b = run(&["--config", "h.toml"], "n2");
+    assert_eq!(a, b);
+    let model = downhill::io::load(&dir.join("n1/model.safetensors")).unwrap();
+    assert_eq!(model.net.param_count(), 784 * 10 + 10);
+    let err = failure(&["train", "--data", "digits", "--hidden", "3,x"], dir);
+    assert!(err.contains("`x` is not a width"), "{err}");
+}

@@ -55,9 +55,10 @@ pub enum Command {
 /// Flags that describe the network (shared by train and gradcheck).
 #[derive(Args, Debug, Default, Clone)]
 pub struct NetworkFlags {
-    /// Hidden layer widths, comma-separated (default 100).
-    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
-    pub hidden: Option<Vec<usize>>,
+    /// Hidden layer widths, comma-separated (default 100); `none`: no hidden layer (linear or
+    /// logistic regression; `hidden = []` in a config file).
+    #[arg(long, value_parser = parse_hidden, value_name = "N,N,…|none")]
+    pub hidden: Option<HiddenWidths>,
     /// Activation after each hidden layer.
     #[arg(long, value_parser = parse_activation, value_name = "relu|sigmoid|tanh|leaky-relu|gelu|identity")]
     pub activation: Option<Activation>,
@@ -95,7 +96,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SPEC")]
     pub data: Option<String>,
     /// A separate test set (CSV, or an IDX images file with its labels file beside it).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "test_fraction")]
     pub test: Option<PathBuf>,
     /// Share held out as the test set when there is none (default 0.2; the digits' 1,000). 0 allowed.
     #[arg(long, value_name = "F")]
@@ -501,10 +502,30 @@ fn parse_batch(s: &str) -> Result<BatchSize, String> {
         .map_err(|_| "a whole number ≥ 1, or `full`".to_string())
 }
 
+/// The widths of `--hidden` (empty for `none`).
+#[derive(Clone, Debug)]
+pub struct HiddenWidths(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<HiddenWidths, String> {
+    if s.trim() == "none" {
+        return Ok(HiddenWidths(Vec::new()));
+    }
+    s.split(',')
+        .map(|w| {
+            w.trim().parse::<usize>().map_err(|_| {
+                format!(
+                    "`{w}` is not a width: widths are whole numbers, comma-separated, or `none`"
+                )
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(HiddenWidths)
+}
+
 impl NetworkFlags {
     /// Writes the flags that were given over `s`.
     pub fn apply(&self, s: &mut Settings) {
-        set(&mut s.hidden, self.hidden.clone());
+        set(&mut s.hidden, self.hidden.clone().map(|h| h.0));
         set(&mut s.activation, self.activation);
         over(&self.loss, &mut s.loss);
         over(&self.init_scheme, &mut s.init_scheme);
@@ -542,6 +563,7 @@ fn read_config(path: &std::path::Path) -> Result<Settings, downhill::Error> {
         path: path.to_path_buf(),
         source,
     })?;
+    check_conflicts(path, &text)?;
     parse_config(&text).map_err(|e| downhill::Error::Data {
         path: path.to_path_buf(),
         location: e.span().map_or("settings".into(), |r| {
@@ -552,6 +574,53 @@ fn read_config(path: &std::path::Path) -> Result<Settings, downhill::Error> {
         }),
         message: e.message().to_string(),
     })
+}
+
+/// Keys of one config file that say contradicting things (each pair: a value, and `auto` or
+/// another source for the same setting). A flag overrides the file's key of either kind.
+const CONFLICTING_KEYS: [(&str, &str); 3] = [
+    ("lr", "lr-auto"),
+    ("threads", "threads-auto"),
+    ("test", "test-fraction"),
+];
+
+/// Refuses a config file that gives both keys of a [`CONFLICTING_KEYS`] pair (an `…-auto` key
+/// only when true; `lr = "auto"` is `lr-auto = true`), naming the line of the second.
+fn check_conflicts(path: &std::path::Path, text: &str) -> Result<(), downhill::Error> {
+    let Ok(t) = text.parse::<toml::Table>() else {
+        return Ok(()); // the parser's own error, with its place, follows
+    };
+    let given = |k: &str| match t.get(k) {
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(toml::Value::String(v)) if k == "lr" => v != "auto",
+        Some(_) => true,
+        None => false,
+    };
+    for (a, b) in CONFLICTING_KEYS {
+        if given(a) && given(b) {
+            let line = text
+                .lines()
+                .position(|l| {
+                    let key = l
+                        .split('=')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_matches(['"', '\'']);
+                    key == b
+                })
+                .map_or(String::new(), |i| format!("line {}, ", i + 1));
+            return Err(downhill::Error::Data {
+                path: path.to_path_buf(),
+                location: format!("{line}key {b}"),
+                message: format!(
+                    "contradicts the key {a} in the same file: give one of them (a flag on the \
+                     command line overrides either)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
@@ -608,6 +677,14 @@ impl TrainArgs {
     /// The data flags over `s`: the data, its test set and splits, the CSV's columns.
     fn apply_data(&self, s: &mut Settings) {
         set(&mut s.data, self.data.clone());
+        // A test file and a test fraction are two answers to one question: the flag given
+        // replaces the config file's answer of either kind.
+        if self.test.is_some() {
+            s.test_fraction = None;
+        }
+        if self.test_fraction.is_some() {
+            s.test = None;
+        }
         over(&self.test, &mut s.test);
         over(&self.test_fraction, &mut s.test_fraction);
         over(&self.target, &mut s.target);
