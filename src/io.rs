@@ -498,6 +498,16 @@ fn validate_preprocessing(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> 
     if let Some(c) = &meta.columns {
         c.validate(path, meta.inputs)?;
     }
+    // Every MSE model trained on a table learns standardised targets and records how: without
+    // the record its outputs would be read in standard units, not the target's.
+    if meta.target_scaling.is_none() && meta.columns.is_some() && meta.loss == Loss::Mse {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.target_scaling",
+            "missing: a regression model trained on a table records its targets' mean and \
+             standard deviation, and its outputs are meaningless without them (was the file edited?)",
+        ));
+    }
     if let Some(t) = &meta.target_scaling {
         if meta.loss != Loss::Mse {
             return Err(bad(

@@ -1716,6 +1716,19 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let (data, notes) = eval_data_noted(&model, spec)?;
     check_report_memory(data.len(), model.net.outputs())?;
     let e = train::evaluate(&model.net, &data, model.meta.loss)?;
+    if !e.loss.is_finite() {
+        let z = metrics::outputs(&model.net, &data);
+        finite_outputs(model_path, spec, &z, model.net.outputs())?;
+        return Err(Error::Data {
+            path: model_path.to_path_buf(),
+            location: "loss".into(),
+            message: format!(
+                "the loss on {spec} is {}, though every output is finite (a target far out of \
+                 the range of float32?)",
+                e.loss
+            ),
+        });
+    }
     let bce = model.meta.loss == crate::Loss::Bce;
     let (macro_f1, roc_auc) = if bce {
         metrics::bce_binary(&model.net, &data)
@@ -1741,6 +1754,25 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     })
 }
 
+/// Refuses outputs `z` (`k` per example) of the model at `model` on the data `name` that are
+/// not finite: weights or normalisation statistics so large that float32 overflows (a model
+/// file edited by hand), which would otherwise be reported as infinite figures with success.
+fn finite_outputs(model: &Path, name: &str, z: &[f32], k: usize) -> Result<()> {
+    match z.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::Data {
+            path: model.to_path_buf(),
+            location: "outputs".into(),
+            message: format!(
+                "the output for example {} of {name} is {}: the model's weights or its \
+                 normalizer's statistics overflow float32 (was the file edited?)",
+                i / k.max(1) + 1,
+                z[i]
+            ),
+        }),
+    }
+}
+
 /// Predictions of a saved model for the rows of a CSV of features, as CSV text: a header, then
 /// one row per input — the predicted class (and with `proba` each class's softmax probability,
 /// or sigmoid for BCE), or the predicted values for regression.
@@ -1762,6 +1794,12 @@ pub fn predict_csv_noted(
     if let Some(t) = &model.meta.target_scaling {
         t.unscale(&mut z);
     }
+    finite_outputs(
+        model_path,
+        &input.display().to_string(),
+        &z,
+        model.net.outputs(),
+    )?;
     let k = model.net.outputs();
     Ok((predictions_csv(&model.meta, &z, k, proba), notes))
 }

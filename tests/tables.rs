@@ -793,10 +793,22 @@ fn hostile_target_scaling_is_a_clear_error() {
     );
     let bad = dir.path().join("bad.safetensors");
     type Edit = fn(&mut Value);
-    let cases: [(Edit, &str); 3] = [
+    let cases: [(Edit, &str); 5] = [
         (
             |m| m["target_scaling"]["std"] = serde_json::json!([0.0]),
             "standard deviation",
+        ),
+        // Issue 19, fourth pass: the record removed (outputs in standard units, exit 0), and a
+        // finite scale so large that the inputs overflow (an infinite loss, exit 0).
+        (
+            |m| {
+                m.as_object_mut().unwrap().remove("target_scaling");
+            },
+            "target_scaling: missing",
+        ),
+        (
+            |m| m["normalizer"]["scale"][0] = 3e38.into(),
+            "overflow float32",
         ),
         (
             |m| m["target_scaling"]["mean"] = serde_json::json!([1.0, 2.0]),
@@ -809,11 +821,13 @@ fn hostile_target_scaling_is_a_clear_error() {
     ];
     for (edit, needle) in cases {
         edit_meta(&model, &bad, edit);
-        let e = fails(&["predict", "--model", s(&bad), "--input", s(&data)]);
-        assert!(
-            e.contains("bad.safetensors") && e.contains(needle),
-            "{needle}: {e}"
-        );
+        for cmd in [["predict", "--input"], ["eval", "--data"]] {
+            let e = fails(&[cmd[0], "--model", s(&bad), cmd[1], s(&data)]);
+            assert!(
+                e.contains("bad.safetensors") && e.contains(needle),
+                "{needle}: {e}"
+            );
+        }
     }
 }
 
