@@ -216,6 +216,9 @@ pub fn bce_binary<T: Scalar>(net: &Network<T>, data: &Dataset) -> (Option<f64>, 
     let Targets::Values { data: y, cols } = data.targets() else {
         return (None, None);
     };
+    if !data.hard_targets() {
+        return (None, None); // soft targets: no class to be right or wrong about
+    }
     let z = outputs(net, data);
     let mut confusion = vec![vec![0usize; 2]; 2];
     for (zv, &yv) in z.iter().zip(y) {

@@ -1166,7 +1166,7 @@ fn figures(
     };
     let two_classes = match &r {
         Report::Classes(c) => c.confusion.len() == 2,
-        Report::Regression(_) => bce && d.n_outputs() == 1,
+        Report::Regression(_) => bce && d.n_outputs() == 1 && d.hard_targets(),
     };
     let r2_undefined = match &r {
         Report::Regression(g) if !bce => g.r2_undefined.clone(),
@@ -1749,7 +1749,11 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
         class_names: model.meta.class_names.clone(),
         notes,
         accuracy: e.accuracy.filter(|_| bce),
-        decisions: Decisions::new(macro_f1, roc_auc, bce && model.net.outputs() == 1),
+        decisions: Decisions::new(
+            macro_f1,
+            roc_auc,
+            bce && model.net.outputs() == 1 && data.hard_targets(),
+        ),
         interrupted: model.meta.interrupted,
     })
 }

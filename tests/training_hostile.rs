@@ -843,3 +843,55 @@ fn one_setting_given_two_ways_is_refused_and_no_hidden_layer_is_said() {
     let err = failure(&["train", "--data", "digits", "--hidden", "3,x"], dir);
     assert!(err.contains("`x` is not a width"), "{err}");
 }
+
+/// Issue 19, fourth pass: a bce model on soft targets (probabilities such as 0.3) has no
+/// accuracy, F1 or ROC-AUC — they counted 0.3 as class 0 — in `train`'s figures, its per-epoch
+/// log and `eval`; with 0/1 targets they are all there.
+#[test]
+fn soft_bce_targets_have_no_accuracy() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let table = |name: &str, soft: bool| {
+        let mut t = String::from("a,b,y\n");
+        for i in 0..80 {
+            let (a, b) = ((i * 37 % 17) as f64 / 17.0, (i * 11 % 13) as f64 / 13.0);
+            let y = if soft {
+                (a + b) / 2.0
+            } else {
+                f64::from(u8::from(a > b))
+            };
+            t += &format!("{a:.4},{b:.4},{y:.4}\n");
+        }
+        std::fs::write(dir.join(name), t).unwrap();
+    };
+    table("soft.csv", true);
+    table("hard.csv", false);
+    for (file, hard) in [("soft.csv", false), ("hard.csv", true)] {
+        let out = format!("r-{file}");
+        let args = [
+            "train", "--data", file, "--loss", "bce", "--task", "regress",
+        ];
+        let run = downhill()
+            .current_dir(dir)
+            .args(args)
+            .args(["--epochs", "2", "--json", "--out", &out])
+            .assert()
+            .success();
+        let s = json(&run);
+        assert_eq!(s["train"]["accuracy"].is_number(), hard, "{file}: {s}");
+        assert_eq!(s["test"]["macro_f1"].is_number(), hard, "{file}: {s}");
+        assert!(s["test"]["roc_auc_undefined"].is_null(), "{file}: {s}");
+        let log = std::fs::read_to_string(dir.join(&out).join("metrics.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+        assert_eq!(first["train_accuracy"].is_number(), hard, "{file}: {first}");
+        let model = format!("{out}/model.safetensors");
+        let e = downhill()
+            .current_dir(dir)
+            .args(["eval", "--model", &model, "--data", file, "--json"])
+            .assert()
+            .success();
+        let e = json(&e);
+        assert_eq!(e["accuracy"].is_number(), hard, "{file}: {e}");
+        assert!(e["roc_auc_undefined"].is_null(), "{file}: {e}");
+    }
+}

@@ -1442,6 +1442,10 @@ pub fn decorated_number(cell: &str) -> Option<&'static str> {
             && groups
                 .iter()
                 .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()));
+        // `1,250` reads both ways: 1250 with a separator, 1.25 with a decimal comma.
+        if grouped && decimal_comma {
+            return Some("a thousands separator or a decimal comma");
+        }
         if grouped {
             return Some("a thousands separator");
         }
@@ -1632,6 +1636,23 @@ impl TargetScaling {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `1,250` is 1250 or 1.25: both readings are named (the fourth hostile pass of issue 19
+    /// found a decimal comma called a thousands separator).
+    #[test]
+    fn a_comma_is_named_by_what_it_can_mean() {
+        let both = Some("a thousands separator or a decimal comma");
+        assert_eq!(decorated_number("3,141"), both);
+        assert_eq!(decorated_number("-1,250"), both);
+        assert_eq!(
+            decorated_number("12,345,678"),
+            Some("a thousands separator")
+        );
+        assert_eq!(decorated_number("1,234.5"), Some("a thousands separator"));
+        assert_eq!(decorated_number("0,5"), Some("a decimal comma"));
+        assert_eq!(decorated_number("3,14"), Some("a decimal comma"));
+        assert_eq!(decorated_number("1,2,3"), None);
+    }
 
     /// A table from comma-separated lines, the first being the header.
     fn table(lines: &[&str]) -> Table {

@@ -240,6 +240,16 @@ impl Dataset {
         &self.targets
     }
 
+    /// Whether every target is a 0/1 label (class labels, or values that are all 0 or 1): only
+    /// then do a bce model's accuracy, F1 and ROC-AUC mean anything. Soft targets (0.3, a
+    /// probability) have no class to be right or wrong about.
+    pub fn hard_targets(&self) -> bool {
+        match &self.targets {
+            Targets::Classes { .. } => true,
+            Targets::Values { data, .. } => data.iter().all(|&v| v == 0.0 || v == 1.0),
+        }
+    }
+
     pub fn features(&self) -> &Features {
         &self.features
     }

@@ -139,6 +139,11 @@ impl<T: Scalar> Trainer<'_, '_, T> {
             val_eval.zip(self.val),
             self.sst,
         );
+        let mut metrics = metrics;
+        // A bce model's accuracy is meaningless for soft targets (see `Dataset::hard_targets`).
+        if self.cfg.loss == crate::Loss::Bce && !self.data.hard_targets() {
+            metrics.train_accuracy = None;
+        }
         self.observer.on_epoch(&metrics);
         self.report_weights(epoch + 1);
         self.progress.history.push(metrics);

@@ -58,6 +58,8 @@ pub(super) fn evaluate_with<T: Scalar>(
         }
     }
     let n = data.len().max(1) as f64;
+    // A bce model's accuracy counts p > ½ against y > ½: meaningless for soft targets.
+    let has_acc = has_acc && (loss != Loss::Bce || data.hard_targets());
     Evaluation {
         loss: total / n,
         accuracy: has_acc.then(|| correct as f64 / n),
