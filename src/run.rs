@@ -703,6 +703,9 @@ impl Ready {
         check_report_memory(data.largest(), data.train.n_outputs())?;
         plan.train.class_weights = class_weights(&plan.settings, data.loss, &data.train)?;
         let net = build_network(&plan, &data.train, &mut rng, resuming)?;
+        if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
+            observer.on_data(&init_weight_notes(path, &net));
+        }
         Ok(Ready {
             plan,
             data,
@@ -1139,6 +1142,33 @@ fn build_network(
         io::load_params(path, &mut net)?;
     }
     Ok(net)
+}
+
+/// Weights beyond this size (in absolute value) in an `--init` file earn a note: fresh
+/// initialisations are below ~2.5 (Glorot's and He's bounds), trained networks rarely beyond 10s.
+pub const LARGE_INIT_WEIGHT: f32 = 1e3;
+
+/// Notes on `--init`'s file `path` loaded into `net`: each tensor whose largest weight passes
+/// [`LARGE_INIT_WEIGHT`] (finite ones; a non-finite weight is refused when loading). Training
+/// from there works, but its first steps' gradients are huge or its units saturated.
+fn init_weight_notes(path: &Path, net: &Network<f32>) -> Vec<String> {
+    net.tensors()
+        .iter()
+        .filter_map(|t| {
+            let big = net.params()[t.range.clone()]
+                .iter()
+                .fold(0.0f32, |m, v| m.max(v.abs()));
+            (big > LARGE_INIT_WEIGHT).then(|| {
+                format!(
+                    "note: --init {}: tensor {} holds a weight of size {big:.3e}, far beyond the \
+                     ~1 of a fresh or trained network: expect huge gradients or saturated units \
+                     (was the file meant?)",
+                    path.display(),
+                    t.name
+                )
+            })
+        })
+        .collect()
 }
 
 /// The loss and the task's figures of `net` on `d` (RMSE and R² in the targets' original

@@ -895,3 +895,48 @@ fn soft_bce_targets_have_no_accuracy() {
         assert!(e["roc_auc_undefined"].is_null(), "{file}: {e}");
     }
 }
+
+/// Issue 19, fourth pass: `--init` with weights far beyond any fresh or trained network's (a
+/// finite 1e20) trains, but says which tensor holds them; ordinary weights get no note.
+#[test]
+fn absurd_init_weights_are_noted() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let base = [
+        "train", "--data", "digits", "--hidden", "4", "--epochs", "1",
+    ];
+    downhill()
+        .current_dir(dir)
+        .args(base)
+        .args(["--quiet", "--out", "a"])
+        .assert()
+        .success();
+    let mut model = downhill::io::load(&dir.join("a/model.safetensors")).unwrap();
+    let quiet = downhill()
+        .current_dir(dir)
+        .args(base)
+        .args(["--init", "a/model.safetensors", "--out", "b"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&quiet.get_output().stderr).to_string();
+    assert!(!err.contains("far beyond"), "{err}");
+    let tensors = model.net.tensors();
+    let n = tensors
+        .iter()
+        .find(|t| t.name == "2.weight")
+        .unwrap()
+        .range
+        .start;
+    model.net.params_mut()[n + 3] = -1e20;
+    downhill::io::save(&dir.join("big.safetensors"), &model.net, &model.meta).unwrap();
+    let out = downhill()
+        .current_dir(dir)
+        .args(base)
+        .args(["--init", "big.safetensors", "--out", "c"])
+        .assert();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("--init big.safetensors: tensor 2.weight holds a weight of size 1.000e20"),
+        "{err}"
+    );
+}
