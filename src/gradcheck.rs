@@ -83,6 +83,22 @@ pub fn check(
     h: f64,
     dropout_seed: u64,
 ) -> Result<GradcheckReport> {
+    check_with(
+        net,
+        (x, n, targets),
+        (loss, l2, h, dropout_seed),
+        &mut |_, _| {},
+    )
+}
+
+/// [`check`], calling `progress(done, total)` after each of the `total` = 2·parameters loss
+/// evaluations of the central differences (so that a caller can say how long it will take).
+pub fn check_with(
+    net: &mut Network<f64>,
+    (x, n, targets): (&[f64], usize, BatchTargets<'_, f64>),
+    (loss, l2, h, dropout_seed): (Loss, f64, f64, u64),
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<GradcheckReport> {
     check_args(net, x, n, h)?;
     let mut ws = Workspace::new(net, n);
     let k = net.outputs();
@@ -113,7 +129,12 @@ pub fn check(
         data + penalty.value(net.params())
     };
     let at = objective(net, &mut ws);
-    check_against(net, &grads, h, at, &mut |net| objective(net, &mut ws))
+    let (total, mut done) = (2 * net.param_count(), 0);
+    check_against(net, &grads, h, at, &mut |net| {
+        done += 1;
+        progress(done, total);
+        objective(net, &mut ws)
+    })
 }
 
 /// Compares `grads` (a backpropagated ∂L/∂w) with the central differences of `objective`
@@ -248,6 +269,14 @@ pub struct RandomCheck {
 /// Builds a random f64 network and batch (inputs uniform in [−2, 2], random targets of the
 /// loss's kind, non-zero biases) and runs [`check`] with h = 1e-5.
 pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
+    random_with(spec, &mut |_, _| {})
+}
+
+/// [`random`], with the progress of [`check_with`].
+pub fn random_with(
+    spec: &RandomCheck,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<GradcheckReport> {
     use rand::Rng as _;
     // The same ranges as training's: a NaN penalty made every error NaN, which compared as 0.
     if !(spec.l2.is_finite() && spec.l2 >= 0.0) {
@@ -333,7 +362,10 @@ pub fn random(spec: &RandomCheck) -> Result<GradcheckReport> {
     } else {
         BatchTargets::Values(&values)
     };
-    check(
-        &mut net, &x, spec.batch, targets, spec.loss, spec.l2, 1e-5, spec.seed,
+    check_with(
+        &mut net,
+        (&x, spec.batch, targets),
+        (spec.loss, spec.l2, 1e-5, spec.seed),
+        progress,
     )
 }

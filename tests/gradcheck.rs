@@ -148,3 +148,35 @@ fn gradcheck_with_wrong_penalty(net: &mut Network<f64>, x: &[f64], y: &[u32]) ->
     let numeric = (hi - lo) / 2e-5;
     (g[p] - numeric).abs() / numeric.abs().max(g[p].abs())
 }
+
+/// The progress of a check counts its loss evaluations: two per parameter (w + h and w − h),
+/// each reported once, in order — what `downhill gradcheck`'s time estimate is made of.
+#[test]
+fn progress_counts_two_evaluations_per_parameter() {
+    let spec = gradcheck::RandomCheck {
+        inputs: 3,
+        hidden: vec![4],
+        outputs: 2,
+        activation: Activation::Tanh,
+        dropout: 0.0,
+        init: Init::GlorotNormal,
+        loss: Loss::CrossEntropy,
+        l2: 0.0,
+        batch: 5,
+        seed: 1,
+        layers: None,
+        net: None,
+        image: None,
+    };
+    let mut seen = Vec::new();
+    let report =
+        gradcheck::random_with(&spec, &mut |done, total| seen.push((done, total))).unwrap();
+    let params = (3 * 4 + 4) + (4 * 2 + 2);
+    assert_eq!(seen.len(), 2 * params);
+    assert!(
+        seen.iter()
+            .enumerate()
+            .all(|(i, &(d, t))| d == i + 1 && t == 2 * params)
+    );
+    assert!(report.max_rel_error < BOUND);
+}

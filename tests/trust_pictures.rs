@@ -289,3 +289,21 @@ fn gradcheck_and_landscape_refuse_nan_and_flags_they_ignore() {
         }
     }
 }
+
+/// A fifth hostile pass (issue 19): at a loss of 10³¹ (`--l2 1e30`) the finite differences are
+/// rounding noise; gradcheck says so instead of only blaming backpropagation.
+#[test]
+fn gradcheck_says_when_the_loss_is_too_large_to_check() {
+    let out = downhill()
+        .args(["gradcheck", "--hidden", "3", "--l2", "1e30"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("says nothing about backpropagation"), "{err}");
+    let ok = downhill()
+        .args(["gradcheck", "--hidden", "3"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&ok.get_output().stderr).to_string();
+    assert!(!err.contains("note:"), "{err}");
+}

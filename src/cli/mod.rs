@@ -627,7 +627,18 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
         ));
     }
     let spec = gradcheck_spec(a)?;
-    let r = downhill::gradcheck::random(&spec)?;
+    let r = downhill::gradcheck::random_with(&spec, &mut gradcheck_estimate())?;
+    // A central difference (L(w+h) − L(w−h)) / 2h carries L's rounding, |L|·ε, over h: at a
+    // loss of 10⁷ that is ~10⁻⁴ of error in every entry whatever backpropagation computed.
+    let noise = r.loss.abs() * f64::EPSILON / 1e-5;
+    if noise > 1e-4 {
+        errln!(
+            "note: the loss is {:.3e}; at that size the finite differences (h = 1e-5) carry \
+             errors of ~{noise:.1e} from rounding alone, so a large error here says nothing \
+             about backpropagation (check with a smaller --l2 or network)",
+            r.loss
+        );
+    }
     let ok = r.max_rel_error <= a.tol;
     if a.json {
         let mut v = serde_json::to_value(&r).expect("report serialises");
@@ -642,6 +653,28 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Seconds of a gradient check beyond which it says, once, how long it will take.
+const GRADCHECK_SAY_AFTER: f64 = 2.0;
+
+/// The progress of a gradient check: once it has run [`GRADCHECK_SAY_AFTER`] seconds, a line
+/// on stderr with the number of loss evaluations (two per parameter) and the time they will
+/// take at the rate so far.
+fn gradcheck_estimate() -> impl FnMut(usize, usize) {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    move |done, total| {
+        let secs = started.elapsed().as_secs_f64();
+        if !said && secs > GRADCHECK_SAY_AFTER {
+            said = true;
+            errln!(
+                "gradcheck: {total} loss evaluations (two per parameter), {done} done in {secs:.1} \
+                 s: about {:.0} s in all here (a smaller network or --batch is faster)",
+                secs / done as f64 * total as f64
+            );
+        }
+    }
 }
 
 /// The random network and batch `gradcheck` checks: by default a tanh network 5-4, else the
