@@ -160,7 +160,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .unwrap_or(0o666 & !umask());
         builder.permissions(std::fs::Permissions::from_mode(mode));
     }
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    // The temporary file's own name means nothing to the user: say what is wrong with `dir`.
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| {
+        let why = if dir.is_dir() {
+            format!("cannot write in the folder {}: {}", dir.display(), e.kind())
+        } else {
+            format!("the folder {} does not exist", dir.display())
+        };
+        io(std::io::Error::new(e.kind(), why))
+    })?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -940,3 +940,40 @@ fn absurd_init_weights_are_noted() {
         "{err}"
     );
 }
+
+/// The fifth hostile pass (issue 19): `predict` with a model trained on a file without a header
+/// and an input file with one said `the column column 0 is numeric`; it now says what to do.
+#[test]
+fn a_header_given_to_a_headerless_model_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let mut t = String::new();
+    for i in 0..60 {
+        t += &format!("{},{},{}\n", i % 7, (i * 3) % 11, ["p", "n"][i % 2]);
+    }
+    std::fs::write(dir.join("nh.csv"), &t).unwrap();
+    std::fs::write(dir.join("h.csv"), format!("a,b,label\n{t}")).unwrap();
+    downhill()
+        .current_dir(dir)
+        .args([
+            "train", "--data", "nh.csv", "--epochs", "1", "--quiet", "--out", "r",
+        ])
+        .assert()
+        .success();
+    let err = failure(
+        &[
+            "predict",
+            "--model",
+            "r/model.safetensors",
+            "--input",
+            "h.csv",
+        ],
+        dir,
+    );
+    assert!(err.contains("h.csv: line 1"), "{err}");
+    assert!(
+        err.contains("if this first line is a header, remove it"),
+        "{err}"
+    );
+    assert!(!err.contains("column column"), "{err}");
+}

@@ -307,3 +307,54 @@ fn gradcheck_says_when_the_loss_is_too_large_to_check() {
     let err = String::from_utf8_lossy(&ok.get_output().stderr).to_string();
     assert!(!err.contains("note:"), "{err}");
 }
+
+/// The fifth hostile pass (issue 19): `landscape --lr` with several rates for all, or one
+/// optimiser named twice, kept one silently; `--tol` ≤ 0, an optimiser or a swept rate listed
+/// twice were drawn; a picture into a missing folder named a temporary file; and `bench
+/// --table-rows 3` failed on its own table with advice about `--target`.
+#[test]
+fn landscape_and_bench_refuse_what_they_would_resolve_silently() {
+    let d = tempfile::tempdir().unwrap();
+    let pic = d.path().join("l.svg").display().to_string();
+    for (args, needle) in [
+        (
+            &["--lr", "0.1,0.2,0.3"][..],
+            "more than one learning rate for all",
+        ),
+        (
+            &["--lr", "gd=0.1,gd=0.0001", "--optimizers", "gd"],
+            "gives gd two learning rates",
+        ),
+        (&["--tol", "-1"], "invalid setting tol"),
+        (&["--tol", "0"], "invalid setting tol"),
+        (&["--optimizers", "gd,adam,gd"], "lists gd twice"),
+        (&["--lr-sweep", "0.1,0.2,0.1"], "lists 0.1 twice"),
+    ] {
+        refused(&[&["landscape", "--out", &pic][..], args].concat(), needle);
+    }
+    downhill()
+        .args(["landscape", "--out", &pic, "--lr", "0.01,adam=0.05"])
+        .assert()
+        .success();
+    let missing = d.path().join("nodir").join("l.svg");
+    let missing = missing.display().to_string();
+    refused(
+        &["landscape", "--out", &missing],
+        &format!(
+            "{missing}: the folder {} does not exist",
+            d.path().join("nodir").display()
+        ),
+    );
+    refused(
+        &[
+            "bench",
+            "--only",
+            "table",
+            "--table-rows",
+            "3",
+            "--epochs",
+            "1",
+        ],
+        "invalid setting table-rows = 3: must be ≥ 10",
+    );
+}

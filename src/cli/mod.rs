@@ -219,8 +219,18 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     let workloads = downhill::bench::Workload::standard();
     let table = downhill::bench::table_name(a.table_rows);
     let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
-    if a.table_rows == 0 {
-        return Err(Error::setting("table-rows", 0, "must be ≥ 1"));
+    // The generated table is split into training and test parts, each of which needs rows of
+    // both classes (at 3 rows the training part had one class only).
+    const MIN_TABLE_ROWS: usize = 10;
+    if a.table_rows < MIN_TABLE_ROWS {
+        return Err(Error::setting(
+            "table-rows",
+            a.table_rows,
+            format!(
+                "must be ≥ {MIN_TABLE_ROWS}: the table is split into training and test rows, \
+                 and each part needs both classes"
+            ),
+        ));
     }
     if wanted(&table) {
         downhill::memory::check(
@@ -909,6 +919,29 @@ fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error>
             "must be a number > 0",
         ));
     }
+    if !(a.tol.is_finite() && a.tol > 0.0) {
+        return Err(Error::setting(
+            "tol",
+            a.tol,
+            "must be a finite number > 0 (a path has converged when f − f_min ≤ tol)",
+        ));
+    }
+    let twice = |flag: &'static str, values: Vec<String>| {
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                return Err(Error::setting(
+                    flag,
+                    values.join(","),
+                    format!("lists {v} twice: its path would be drawn twice"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    twice("optimizers", a.optimizers.clone())?;
+    if let Some(sweep) = &a.lr_sweep {
+        twice("lr-sweep", sweep.iter().map(f64::to_string).collect())?;
+    }
     let surface = Surface::from_name(&a.surface, a.condition).expect("clap checked the name");
     let (lrs, all) = landscape_lrs(a)?;
     let methods = a
@@ -965,10 +998,25 @@ fn landscape_lrs(a: &LandscapeArgs) -> Result<NamedLrs, Error> {
     };
     for part in spec.split(',') {
         match part.split_once('=') {
-            Some((name, v)) => lrs.push((
-                name.trim().to_string(),
-                v.trim().parse().map_err(|_| bad())?,
-            )),
+            Some((name, v)) => {
+                let name = name.trim().to_string();
+                if lrs.iter().any(|(n, _)| *n == name) {
+                    return Err(Error::setting(
+                        "lr",
+                        spec,
+                        format!("gives {name} two learning rates: give each optimizer one"),
+                    ));
+                }
+                lrs.push((name, v.trim().parse().map_err(|_| bad())?));
+            }
+            None if all.is_some() => {
+                return Err(Error::setting(
+                    "lr",
+                    spec,
+                    "gives more than one learning rate for all: one number (0.01), NAME=η pairs \
+                     (gd=0.001,adam=0.05), or --lr-sweep for gradient descent at several rates",
+                ));
+            }
             None => all = Some(part.trim().parse().map_err(|_| bad())?),
         }
     }

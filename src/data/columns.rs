@@ -1397,13 +1397,22 @@ fn number(table: &Table, i: usize, j: usize, cell: &str) -> Result<f64> {
                 quoted(cell)
             ),
         )),
-        Some(_) => Err(table.error(table.at(i, j), format!("{} is not a finite number", quoted(cell)))),
+        Some(_) => Err(table.error(
+            table.at(i, j),
+            format!("{} is not a finite number", quoted(cell)),
+        )),
         None => Err(table.error(
             table.at(i, j),
             format!(
-                "{} is not a number (the column {} is numeric); fix the cell or write it as missing (NA)",
+                "{} is not a number, and the column is numeric; fix the cell or write it as \
+                 missing (NA){}",
                 quoted(cell),
-                table.names[j]
+                if !table.has_header && i == 0 {
+                    "; if this first line is a header, remove it: the file is read without one \
+                     (as the model's training file was)"
+                } else {
+                    ""
+                }
             ),
         )),
     }
