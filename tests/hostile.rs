@@ -680,13 +680,15 @@ fn kill_and_resume_loop() {
             .args(&args)
             .current_dir(d)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay));
         match child.try_wait().unwrap() {
             Some(status) => {
-                assert!(status.success(), "{args:?} failed on its own");
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+                assert!(status.success(), "{args:?} failed on its own: {err}");
                 break;
             }
             None => {
