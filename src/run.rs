@@ -808,10 +808,11 @@ impl Ready {
         let checkpoint_path = dir.join(CHECKPOINT);
         let trajectory_path = dir.join(crate::landscape::trajectory::FILE);
         let snapshots = Rc::new(RefCell::new(prior_snapshots));
+        let traj = RefCell::new(crate::landscape::trajectory::Writer::new(&trajectory_path));
         let mut save = |state: &train::TrainState<f32>| {
             // The trajectory first, so that it always reaches at least the checkpoint's epoch.
             if settings.snapshots {
-                crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
+                traj.borrow_mut().sync(&snapshots.borrow())?;
             }
             let covered = log.borrow_mut().sync()?;
             crate::checkpoint::save(
@@ -864,7 +865,7 @@ impl Ready {
             return Err(e);
         }
         if settings.snapshots {
-            crate::landscape::trajectory::save(&trajectory_path, &snapshots.borrow())?;
+            traj.borrow_mut().sync(&snapshots.borrow())?;
         }
         Ok(report)
     }

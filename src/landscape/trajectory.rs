@@ -28,10 +28,10 @@ pub fn save(path: &Path, snapshots: &[Vec<f32>]) -> Result<()> {
     io::write_atomic(path, &data)
 }
 
-/// Reads snapshots written by [`save`]; each must have `params` values.
+/// Reads snapshots written by [`save`] or a [`Writer`]; each must have `params` values.
 pub fn load(path: &Path, params: usize) -> Result<Vec<Vec<f32>>> {
     let bytes = io::read(path)?;
-    let st = io::parse(path, &bytes)?;
+    let st = io::parse(path, described(&bytes))?;
     let view = st
         .tensor("trajectory")
         .map_err(|_| bad(path, "tensor trajectory", "missing"))?;
@@ -52,6 +52,111 @@ pub fn load(path: &Path, params: usize) -> Result<Vec<Vec<f32>>> {
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
     Ok(values.chunks(params.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+/// The part of a safetensors file's `bytes` that its header describes: without the bytes of
+/// a snapshot that a [`Writer`] appended before it was killed (before the header said so).
+fn described(bytes: &[u8]) -> &[u8] {
+    let Some(n) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    else {
+        return bytes;
+    };
+    let Some(header) = usize::try_from(n)
+        .ok()
+        .and_then(|n| bytes.get(8..8usize.checked_add(n)?))
+    else {
+        return bytes;
+    };
+    let end = serde_json::from_slice::<serde_json::Value>(header)
+        .ok()
+        .and_then(|v| v["trajectory"]["data_offsets"][1].as_u64())
+        .and_then(|e| usize::try_from(e).ok())
+        .and_then(|e| e.checked_add(8 + header.len()));
+    match end {
+        Some(e) if e < bytes.len() => &bytes[..e],
+        _ => bytes,
+    }
+}
+
+/// Room for the header of a file written by [`Writer`]: the JSON padded with spaces (as the
+/// safetensors format allows) to a fixed size, so that it can be rewritten in place for more
+/// snapshots (a multiple of 8, keeping the data aligned).
+const HEADER_ROOM: usize = 200;
+
+/// The trajectory file of a run in progress, kept up to date at each checkpoint at a cost
+/// proportional to the snapshots added (rewriting the whole file each time made a run with
+/// `--checkpoint-every epoch --snapshots` quadratic in its epochs). The first [`Writer::sync`]
+/// writes the file whole (atomically); later ones append the new snapshots and then rewrite the
+/// fixed-size header. A kill between the two leaves bytes after the data the header describes,
+/// which [`load`] ignores: the file then holds the snapshots of the previous sync.
+pub struct Writer {
+    path: std::path::PathBuf,
+    written: usize,
+}
+
+impl Writer {
+    pub fn new(path: &Path) -> Writer {
+        Writer {
+            path: path.to_path_buf(),
+            written: 0,
+        }
+    }
+
+    /// Brings the file up to `snapshots` (each of the same length).
+    pub fn sync(&mut self, snapshots: &[Vec<f32>]) -> Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let p = snapshots.first().map_or(0, Vec::len);
+        let header = padded_header(&self.path, snapshots.len(), p)?;
+        let io_err = |source| Error::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if self.written == 0 || self.written > snapshots.len() {
+            let mut bytes = header;
+            for s in snapshots {
+                bytes.extend_from_slice(&io::f32_bytes(s));
+            }
+            io::write_atomic(&self.path, &bytes)?;
+        } else if self.written < snapshots.len() {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(io_err)?;
+            let start = (header.len() + self.written * p * 4) as u64;
+            f.seek(SeekFrom::Start(start)).map_err(io_err)?;
+            let mut added = Vec::with_capacity((snapshots.len() - self.written) * p * 4);
+            for s in &snapshots[self.written..] {
+                added.extend_from_slice(&io::f32_bytes(s));
+            }
+            f.write_all(&added).map_err(io_err)?;
+            f.sync_data().map_err(io_err)?;
+            f.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            f.write_all(&header).map_err(io_err)?;
+            f.sync_data().map_err(io_err)?;
+        }
+        self.written = snapshots.len();
+        Ok(())
+    }
+}
+
+/// The 8-byte length and the JSON header of `n` snapshots of `p` values, padded with spaces to
+/// [`HEADER_ROOM`].
+fn padded_header(path: &Path, n: usize, p: usize) -> Result<Vec<u8>> {
+    let end = n
+        .checked_mul(p)
+        .and_then(|v| v.checked_mul(4))
+        .ok_or_else(|| bad(path, "trajectory", "too many values"))?;
+    let mut json =
+        format!(r#"{{"trajectory":{{"dtype":"F32","shape":[{n},{p}],"data_offsets":[0,{end}]}}}}"#);
+    if json.len() > HEADER_ROOM {
+        return Err(bad(path, "trajectory", "header too long"));
+    }
+    json.extend(std::iter::repeat_n(' ', HEADER_ROOM - json.len()));
+    let mut out = (HEADER_ROOM as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(json.as_bytes());
+    Ok(out)
 }
 
 /// Checks that `snapshots` (read from `path`) are the training path of the model whose weights
@@ -154,6 +259,42 @@ pub fn principal_plane(snapshots: &[Vec<f32>], center: &[f32]) -> Result<Traject
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A [`Writer`] appends: after syncs of 1, 3 and 6 snapshots the file reads back as all six
+    /// (and parses as a plain safetensors file: the padded header is the format's); bytes of a
+    /// snapshot appended by a writer killed before its header are ignored; fewer snapshots than
+    /// written (a resumed run's truncated path) rewrite the file.
+    #[test]
+    #[cfg(feature = "fs")]
+    fn the_writer_appends_and_survives_a_cut_append() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(FILE);
+        let snaps: Vec<Vec<f32>> = (0..6)
+            .map(|i| (0..5).map(|j| (i * 10 + j) as f32 * 0.5).collect())
+            .collect();
+        let mut w = Writer::new(&path);
+        for n in [1, 3, 3, 6] {
+            w.sync(&snaps[..n]).unwrap();
+            assert_eq!(load(&path, 5).unwrap(), snaps[..n].to_vec());
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("trajectory").unwrap().shape(), [6, 5]);
+        // A kill between the append and the header: the old header, more bytes.
+        let mut w = Writer::new(&path);
+        w.sync(&snaps[..2]).unwrap();
+        let mut cut = std::fs::read(&path).unwrap();
+        cut.extend_from_slice(&io::f32_bytes(&snaps[2]));
+        std::fs::write(&path, &cut).unwrap();
+        assert_eq!(load(&path, 5).unwrap(), snaps[..2].to_vec());
+        // A new writer (a resumed run) with fewer snapshots than the file holds rewrites it.
+        let mut w = Writer::new(&path);
+        w.sync(&snaps[..6]).unwrap();
+        let mut w = Writer::new(&path);
+        w.sync(&snaps[..4]).unwrap();
+        w.sync(&snaps[..5]).unwrap();
+        assert_eq!(load(&path, 5).unwrap(), snaps[..5].to_vec());
+    }
 
     /// Snapshots on a known plane: w* + a·e₁ + b·e₂ with e₁, e₂ orthonormal; PCA recovers the
     /// plane (up to sign and rotation), explains all variance, and the coordinates preserve
