@@ -210,11 +210,10 @@ fn stages(net: &Network<f64>) -> Result<Vec<Stage>> {
 fn check_size(net: &Network<f64>, n: usize) -> Result<()> {
     if net.inputs() > MAX_WIDTH {
         return Err(Error::setting(
-            "data",
-            format!("{} inputs", net.inputs()),
+            "inputs",
+            net.inputs(),
             format!(
-                "explain prints every number, so at most {MAX_WIDTH} inputs; give it a table \
-                 with fewer feature columns, or the built-in example (no --data)"
+                "explain prints every number, so at most {MAX_WIDTH} input features per example"
             ),
         ));
     }

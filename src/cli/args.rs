@@ -85,10 +85,10 @@ pub struct ExplainArgs {
     pub outputs: Option<usize>,
     /// One example's inputs, comma-separated; repeat for a mini-batch (replaces the built-in
     /// examples).
-    #[arg(long, value_name = "X1,X2,…")]
+    #[arg(long, value_name = "X1,X2,…", allow_hyphen_values = true)]
     pub input: Vec<String>,
     /// The target of each --input: a class index (cross-entropy) or values, comma-separated.
-    #[arg(long, value_name = "Y")]
+    #[arg(long, value_name = "Y", allow_hyphen_values = true)]
     pub target: Vec<String>,
     /// Examples in the mini-batch, taken from the built-in examples (default 1, at most 8).
     #[arg(long)]

@@ -231,9 +231,12 @@ fn batch(
 
 /// Reads `--weights FILE`: `params` of an `explain --json` (or a bare list of layers).
 fn read_weights(path: &std::path::Path) -> Result<Vec<DenseTensors>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        Error::setting(
+            "--weights",
+            path.display(),
+            format!("cannot read it: {source}"),
+        )
     })?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::setting("--weights", path.display(), format!("not JSON: {e}")))?;
