@@ -49,6 +49,16 @@ fn close(path: &str, a: &Value, b: &Value, tol: f64) {
     }
 }
 
+/// Two traces of the same weights read back from JSON: equal to 1e-12, but for the central
+/// differences, which multiply a last-bit difference of a weight by 1/h (to 1e-8).
+fn same_trace(what: &str, a: &Value, b: &Value) {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    close(&format!("{what}: numeric"), &a["batch"]["numeric"], &b["batch"]["numeric"], 1e-8);
+    a["batch"]["numeric"] = Value::Null;
+    b["batch"]["numeric"] = Value::Null;
+    close(what, &a, &b, 1e-12);
+}
+
 fn trace_json(flags: &[&str]) -> Value {
     let mut args = vec!["explain", "--json"];
     args.extend(flags);
@@ -382,7 +392,7 @@ fn weights_round_trip_through_a_file() {
     let t = trace_json(&["--hidden", "4", "--seed", "5"]);
     let file = write(dir.path(), "w.json", &t.to_string());
     let again = trace_json(&["--hidden", "4", "--weights", common::s(&file)]);
-    close("again", &again, &t, 0.0);
+    same_trace("again", &again, &t);
     let mut p = t["params"].clone();
     p[0]["bias"][0] = 0.25.into();
     let file = write(
@@ -611,4 +621,44 @@ fn the_library_refuses_what_it_cannot_show() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("weights"), "{e}");
+}
+
+/// The playground's Backprop panel reads `Session::explain`: for a chosen training point of
+/// the default 7-8-8-2 session, after some training, its trace is what `downhill explain
+/// --json` prints for the same weights and input (the browser shows these numbers).
+#[test]
+fn the_playground_panel_trace_is_the_clis() {
+    use downhill::playground::{NetSpec, Session};
+    let mut s = Session::new(NetSpec::default()).unwrap();
+    s.run(30).unwrap();
+    let panel = serde_json::to_value(s.explain(3).unwrap()).unwrap();
+    assert_eq!(panel["sizes"], serde_json::json!([7, 8, 8, 2]));
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "w.json", &panel.to_string());
+    let x: Vec<String> = panel["examples"][0]["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let (x, y) = (x.join(","), panel["examples"][0]["target"].to_string());
+    let cli = trace_json(&[
+        "--weights",
+        common::s(&f),
+        "--hidden",
+        "8,8",
+        "--activation",
+        "tanh",
+        "--input",
+        &x,
+        "--target",
+        &y,
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.03",
+    ]);
+    // serde_json reads a float to within an ulp (no `float_roundtrip`): equal to 1e-12.
+    same_trace("panel vs cli", &panel, &cli);
+    assert!(s.explain(s.train.len()).is_err());
 }
