@@ -53,7 +53,12 @@ fn close(path: &str, a: &Value, b: &Value, tol: f64) {
 /// differences, which multiply a last-bit difference of a weight by 1/h (to 1e-8).
 fn same_trace(what: &str, a: &Value, b: &Value) {
     let (mut a, mut b) = (a.clone(), b.clone());
-    close(&format!("{what}: numeric"), &a["batch"]["numeric"], &b["batch"]["numeric"], 1e-8);
+    close(
+        &format!("{what}: numeric"),
+        &a["batch"]["numeric"],
+        &b["batch"]["numeric"],
+        1e-8,
+    );
     a["batch"]["numeric"] = Value::Null;
     b["batch"]["numeric"] = Value::Null;
     close(what, &a, &b, 1e-12);
@@ -384,6 +389,14 @@ fn text_shows_every_block_in_order() {
     );
 }
 
+/// η = 0 leaves the loss where it was, and the text says so (not "try a smaller --lr").
+#[test]
+fn a_zero_rate_is_called_unchanged() {
+    let (text, _) = ok(&["explain", "--lr", "0"]);
+    assert!(text.contains("unchanged"), "{text}");
+    assert!(!text.contains("smaller --lr"), "{text}");
+}
+
 /// `--weights` takes the `params` of a trace: the same trace again, and other weights give
 /// other numbers.
 #[test]
@@ -425,6 +438,8 @@ fn hostile_flags_are_refused_by_name() {
         (&["--h", "0"], "--h"),
         (&["--h", "nan"], "--h"),
         (&["--h", "-1e-5"], "--h"),
+        (&["--h", "1e300"], "--h"),
+        (&["--h", "1e-300"], "--h"),
         (&["--momentum", "2"], "momentum"),
         (&["--momentum", "0.9", "--optimizer", "adam"], "--momentum"),
         (&["--nesterov"], "nesterov"),

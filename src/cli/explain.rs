@@ -257,11 +257,12 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
     let loss = a.loss.unwrap_or(Loss::CrossEntropy);
     let activation = a.activation.unwrap_or(Activation::Sigmoid);
     let opt = optimizer(a)?;
-    if !(a.h > 0.0 && a.h.is_finite()) {
+    // Below 1e-10 round-off (ε·|L|/h) swamps the difference, above 0.1 the O(h²) error does.
+    if !(1e-10..=0.1).contains(&a.h) {
         return Err(Error::setting(
             "--h",
             a.h,
-            "the finite-difference step must be a number > 0",
+            "the finite-difference step must be in [1e-10, 0.1] (1e-5 is about best in f64)",
         ));
     }
     let (x, n, d, classes, values, k) = batch(a, loss)?;
@@ -539,6 +540,8 @@ pub fn text(t: &Trace) -> String {
         num(t.step.loss),
         if t.step.loss < b.loss {
             "downhill"
+        } else if t.step.loss == b.loss {
+            "unchanged: the step moved nothing (η = 0?)"
         } else {
             "not lower: try a smaller --lr"
         }
