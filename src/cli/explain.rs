@@ -93,10 +93,10 @@ fn optimizer(a: &ExplainArgs) -> Result<OptimizerConfig, Error> {
     }
     c.validate().map_err(|e| match e {
         Error::Setting {
-            name,
+            name: "lr",
             value,
             reason,
-        } if name == "lr" => Error::setting("--lr", value, reason),
+        } => Error::setting("--lr", value, reason),
         other => other,
     })?;
     Ok(c)
