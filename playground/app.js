@@ -127,6 +127,9 @@ const BATCHES = [1, 2, 3, 4, 5, 8, 10, 16, 20, 25, 32, 40, 50, 64, 100, 128, 200
 const net = {
   worker: null, widths: [], points: [], targets: [], trainLen: 0, loss: '', history: [], playing: false,
   frame: null,
+  // The Backprop panel: a training point's `downhill explain` trace, and what the graph shows of
+  // it: 'all' (a, δ, ∂ℓ/∂w), or a phase of "step once": 'forward', 'backward', 'update'.
+  bp: null, bpIndex: null, bpPhase: 'all', bpTimer: null,
 
   spec() {
     const features = [...$('net-features').querySelectorAll('input')].filter((c) => c.checked).map((c) => c.value);
@@ -145,6 +148,7 @@ const net = {
     clearError();
     this.history = [];
     this.frame = null;
+    this.clearBackprop();
     this.setPlaying(false);
     pg.net.ready = false;
     const table = $('net-data').value === 'table';
@@ -172,9 +176,20 @@ const net = {
       pg.net.tableReport = m.tableReport;
       pg.net.ready = true;
       pg.net.widths = m.widths;
+      pg.net.points = m.points;
+      pg.net.trainLen = m.trainLen;
       return;
     }
     if (m.type === 'model') { this.onModel(m); return; }
+    if (m.type === 'explain') {
+      this.bp = JSON.parse(m.trace);
+      this.bpIndex = m.index;
+      pg.net.backprop = { index: m.index, trace: this.bp, phase: this.bpPhase };
+      this.drawBackprop();
+      this.drawGraph();
+      if (this.frame && this.frame.surface) this.drawOutput();
+      return;
+    }
     if (m.type === 'frame') {
       this.frame = m;
       const p = m.progress;
@@ -183,6 +198,7 @@ const net = {
       pg.net.stepsPerSecond = m.stepsPerSecond;
       pg.net.frames = (pg.net.frames || 0) + 1;
       this.draw();
+      if (this.bpIndex != null && !m.playing) this.explain(this.bpIndex);
     }
   },
 
@@ -227,6 +243,15 @@ const net = {
       ctx.strokeStyle = test ? '#000' : '#fff';
       ctx.stroke();
     }
+    if (this.bpIndex != null && 2 * this.bpIndex < this.points.length) {
+      // The Backprop panel's point.
+      const [px, py] = toPx(this.points[2 * this.bpIndex], this.points[2 * this.bpIndex + 1]);
+      ctx.beginPath();
+      ctx.arc(px, py, 7, 0, 2 * Math.PI);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = '#000';
+      ctx.stroke();
+    }
   },
 
   drawGraph() {
@@ -240,6 +265,12 @@ const net = {
       const total = gap * (widths[l] - 1) + size;
       return (c.height - total) / 2 + i * gap;
     };
+    // Backprop panel: gradients on the edges (backward, all), or the weights after the step.
+    const bp = this.bp && this.bp.sizes.length === L ? this.bp : null;
+    const ex = bp && bp.examples[0];
+    const grads = bp && (this.bpPhase === 'all' || this.bpPhase === 'backward') ? ex.grads : null;
+    const after = bp && this.bpPhase === 'update' ? bp.step.params : null;
+    const gmax = grads ? grads.map((t) => Math.max(1e-12, ...t.weight.flat().map(Math.abs))) : null;
     // Weights: dense layer l maps widths[l] → widths[l+1]; weight [out, in] then bias.
     let off = 0;
     for (let l = 0; l + 1 < L; l++) {
@@ -250,8 +281,17 @@ const net = {
           ctx.beginPath();
           ctx.moveTo(colX(l) + size, rowY(l, i) + size / 2);
           ctx.lineTo(colX(l + 1), rowY(l + 1, j) + size / 2);
-          ctx.lineWidth = Math.min(6, 0.3 + Math.abs(w) * 1.5);
-          ctx.strokeStyle = css(w >= 0 ? ORANGE : BLUE, Math.min(0.9, 0.2 + Math.abs(w)));
+          const g = grads && grads[l].weight[j][i];
+          if (grads) {
+            // δ flowing back: the gradient δⱼ·aᵢ of this weight, scaled by its layer's largest.
+            const r = Math.abs(g) / gmax[l];
+            ctx.lineWidth = 0.4 + 5.6 * r;
+            ctx.strokeStyle = css(g >= 0 ? ORANGE : BLUE, 0.15 + 0.8 * r);
+          } else {
+            const v = after ? after[l].weight[j][i] : w;
+            ctx.lineWidth = Math.min(6, 0.3 + Math.abs(v) * 1.5);
+            ctx.strokeStyle = css(v >= 0 ? ORANGE : BLUE, Math.min(0.9, 0.2 + Math.abs(v)));
+          }
           ctx.stroke();
         }
       }
@@ -285,6 +325,29 @@ const net = {
         k++;
       }
     }
+    if (bp) {
+      // Each neuron: its a (forward) on top, its δ = ∂ℓ/∂z (backward) below.
+      ctx.font = '9px system-ui';
+      ctx.textAlign = 'center';
+      const label = (text, x, y, colour) => {
+        ctx.fillStyle = 'rgba(255,255,255,0.85)';
+        ctx.fillRect(x - size / 2, y - 8, size, 10);
+        ctx.fillStyle = colour;
+        ctx.fillText(text, x, y);
+      };
+      const f = (v) => (Math.abs(v) < 0.0005 && v !== 0 ? v.toExponential(0) : v.toFixed(3));
+      for (let l = 0; l < L; l++) {
+        for (let i = 0; i < widths[l]; i++) {
+          const cx = colX(l) + size / 2, top = rowY(l, i) + 9, bottom = rowY(l, i) + size - 2;
+          const a = l === 0 ? ex.x[i] : ex.layers[l - 1].a[i];
+          if (this.bpPhase !== 'backward') label(f(a), cx, top, '#222');
+          if (l > 0 && this.bpPhase !== 'forward') {
+            const d = ex.layers[l - 1].delta[i];
+            label(f(d), cx, bottom, css(d >= 0 ? ORANGE : BLUE));
+          }
+        }
+      }
+    }
     ctx.textAlign = 'center';
     ctx.fillStyle = '#667';
     ctx.font = '11px system-ui';
@@ -292,6 +355,79 @@ const net = {
       const name = l === 0 ? 'inputs' : l === L - 1 ? 'outputs' : `hidden ${l}`;
       ctx.fillText(`${name} (${widths[l]})`, colX(l) + size / 2, 12);
     }
+  },
+
+  explain(index) {
+    this.worker.postMessage({ type: 'explain', index });
+  },
+
+  // A click on Output picks the nearest training point (within 12 pixels).
+  pickPoint(ev) {
+    const c = $('net-output'), r = c.getBoundingClientRect();
+    const x = (ev.clientX - r.left) * c.width / r.width, y = (ev.clientY - r.top) * c.height / r.height;
+    let best = -1, bestD = 144;
+    for (let i = 0; i < this.trainLen && 2 * i < this.points.length; i++) {
+      const px = (this.points[2 * i] + 6) / 12 * c.width, py = (6 - this.points[2 * i + 1]) / 12 * c.height;
+      const d = (px - x) ** 2 + (py - y) ** 2;
+      if (d < bestD) { best = i; bestD = d; }
+    }
+    if (best >= 0) { this.bpPhase = 'all'; this.explain(best); }
+  },
+
+  clearBackprop() {
+    clearTimeout(this.bpTimer);
+    Object.assign(this, { bp: null, bpIndex: null, bpPhase: 'all' });
+    pg.net.backprop = null;
+    $('net-bp-table').textContent = '';
+    $('net-bp-phase').textContent = '';
+    $('net-bp-step').disabled = $('net-bp-clear').disabled = true;
+  },
+
+  // "Step once": forward (a on the neurons) → backward (δ and ∂ℓ/∂w) → update (w after).
+  stepOnce() {
+    if (!this.bp) return;
+    clearTimeout(this.bpTimer);
+    const phases = ['forward', 'backward', 'update'];
+    const show = (k) => {
+      this.bpPhase = phases[k];
+      if (pg.net.backprop) pg.net.backprop.phase = k + 1 < phases.length ? phases[k] : 'done';
+      $('net-bp-phase').textContent = ['1. forward: z = W·a + b, a = σ(z)', '2. backward: δ = (Wᵀδ) ⊙ σ′(z), ∂ℓ/∂w = δ·a', '3. update: w ← w − η∇ℓ'][k];
+      this.drawGraph();
+      if (k + 1 < phases.length) this.bpTimer = setTimeout(() => show(k + 1), 900);
+    };
+    show(0);
+  },
+
+  // The panel's numbers: per layer a and δ of the chosen point, its loss, and the step.
+  drawBackprop() {
+    const t = this.bp, ex = t.examples[0], box = $('net-bp-table');
+    box.textContent = '';
+    const row = (label, values, cls, layer) => {
+      const div = document.createElement('div');
+      div.className = 'bp-layer';
+      const b = document.createElement('b');
+      b.textContent = label;
+      div.appendChild(b);
+      values.forEach((v, j) => {
+        const span = document.createElement('span');
+        span.className = cls;
+        span.dataset.layer = layer;
+        span.dataset.unit = j;
+        span.textContent = v.toFixed(6);
+        div.appendChild(span);
+      });
+      box.appendChild(div);
+    };
+    const sup = (l) => String(l).replace(/\d/g, (d) => '⁰¹²³⁴⁵⁶⁷⁸⁹'[d]);
+    row('x = a⁰', ex.x, 'bp-a', 0);
+    ex.layers.forEach((lt, l) => row(`a${sup(l + 1)}`, lt.a, 'bp-a', l + 1));
+    for (let l = ex.layers.length - 1; l >= 0; l--) row(`δ${sup(l + 1)}`, ex.layers[l].delta, 'bp-delta', l + 1);
+    const p = document.createElement('div');
+    p.className = 'bp-layer';
+    const target = typeof ex.target === 'number' ? `class ${ex.target}` : ex.target.map((v) => v.toFixed(3)).join(', ');
+    p.textContent = `point ${this.bpIndex}, target ${target}: ℓ = ${ex.loss.toFixed(6)}; one ${t.optimizer.name} step (η = ${t.step.lr}) from it alone: ℓ → ${t.step.loss.toFixed(6)}; largest |backprop − central difference| ${t.batch.max_abs_error.toExponential(1)}`;
+    box.appendChild(p);
+    $('net-bp-step').disabled = $('net-bp-clear').disabled = false;
   },
 
   onModel(m) {
@@ -715,6 +851,10 @@ async function main() {
   for (const [id, what] of [['net-download', 'model'], ['net-download-csv', 'csv'], ['net-pytorch', 'pytorch']]) {
     $(id).addEventListener('click', () => { net.pending = what; net.worker.postMessage({ type: 'model' }); });
   }
+  $('net-output').addEventListener('click', (e) => net.pickPoint(e));
+  $('net-bp-step').addEventListener('click', () => net.stepOnce());
+  $('net-bp-clear').addEventListener('click', () => { net.clearBackprop(); net.drawGraph(); });
+  pg.net.explain = (i) => { net.bpPhase = 'all'; net.explain(i); };
   pg.net.play = () => { net.setPlaying(true); net.worker.postMessage({ type: 'play' }); };
   pg.net.pause = () => { net.setPlaying(false); net.worker.postMessage({ type: 'pause' }); };
 

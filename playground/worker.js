@@ -1,7 +1,7 @@
 // The playground's training worker: owns one NetSession (the Rust engine compiled to
 // WebAssembly) and trains it in slices of ~40 ms, posting a frame after each so the page stays
-// responsive. Messages in: init, play, pause, step, predict, model. Out: ready, frame, error,
-// prediction, model.
+// responsive. Messages in: init, play, pause, step, predict, model, explain. Out: ready, frame,
+// error, prediction, model, explain (a training point's `downhill explain` trace).
 import init, { NetSession } from './pkg/downhill.js';
 
 let session = null;
@@ -76,6 +76,9 @@ onmessage = async (ev) => {
       case 'step':
         playing = false;
         if (session) { session.run(m.steps || 1); frame(); }
+        break;
+      case 'explain':
+        postMessage({ type: 'explain', index: m.index, trace: session.explain(m.index) });
         break;
       case 'predict':
         postMessage({ type: 'prediction', id: m.id, values: session.predict(m.rows) });

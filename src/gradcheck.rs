@@ -203,6 +203,24 @@ fn check_args(net: &Network<f64>, x: &[f64], n: usize, h: f64) -> Result<()> {
     net.check_train_batch(n)
 }
 
+/// The objective at parameter `p` moved by ±h, (L(w + h·eₚ), L(w − h·eₚ)), the parameter
+/// restored after: the two evaluations of the central difference
+/// ∂L/∂wₚ ≈ (L(w + h·eₚ) − L(w − h·eₚ)) / 2h.
+pub fn plus_minus(
+    net: &mut Network<f64>,
+    p: usize,
+    h: f64,
+    objective: &mut dyn FnMut(&Network<f64>) -> f64,
+) -> (f64, f64) {
+    let w = net.params()[p];
+    net.params_mut()[p] = w + h;
+    let hi = objective(net);
+    net.params_mut()[p] = w - h;
+    let lo = objective(net);
+    net.params_mut()[p] = w;
+    (hi, lo)
+}
+
 /// Tensor `t`'s backpropagated gradient (in `grads`) against the central differences
 /// (L(w + h) − L(w − h)) / 2h of `objective`, one parameter at a time (restored after); entries
 /// at a kink ([`at_kink`]) are counted apart.
@@ -216,12 +234,7 @@ fn compare(
 ) -> TensorCheck {
     let (mut max_rel, mut max_abs, mut worst, mut kinks) = (0.0f64, 0.0f64, 0, 0);
     for (j, p) in t.range.clone().enumerate() {
-        let w = net.params()[p];
-        net.params_mut()[p] = w + h;
-        let hi = objective(net);
-        net.params_mut()[p] = w - h;
-        let lo = objective(net);
-        net.params_mut()[p] = w;
+        let (hi, lo) = plus_minus(net, p, h, objective);
         let numeric = (hi - lo) / (2.0 * h);
         let abs = (grads[p] - numeric).abs();
         let rel = abs / grads[p].abs().max(numeric.abs()).max(REL_FLOOR);

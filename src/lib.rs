@@ -16,6 +16,7 @@
 //! | optimisers and learning-rate schedules | [`optim`]                     |
 //! | epochs, mini-batches, stopping rules | [`train`]                        |
 //! | backprop vs. finite differences      | [`gradcheck`]                    |
+//! | one step shown whole: z, a, δ, ∇L, w | [`explain`]                      |
 //! | data sets, splits, normalisation     | [`data`]                         |
 //!
 //! ## Example: a softmax classifier on two clusters
@@ -53,6 +54,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod gradcheck;
 pub mod init;
 #[cfg(any(feature = "fs", feature = "wasm"))]

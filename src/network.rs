@@ -1201,6 +1201,24 @@ impl<T: Scalar> Workspace<T> {
         &mut self.acts[0][..n * w]
     }
 
+    /// Activation `i` of the last forward pass over `n` rows (`n × width(i)`, row-major):
+    /// `0` the input batch, `l + 1` the output of layer l. For a dense layer l that is
+    /// z = W·x + b, for the activation after it a = σ(z). A view of the engine's own buffer,
+    /// no copy.
+    pub fn activation(&self, i: usize, n: usize) -> &[T] {
+        let w = self.acts[i].len() / self.max_batch.max(1);
+        &self.acts[i][..n * w]
+    }
+
+    /// ∂L/∂(activation `i`) from the last backward pass over `n` rows (`n × width(i)`): for
+    /// the output of dense layer l it is the notes' δ = ∂L/∂z, for the output of an activation
+    /// ∂L/∂a = Wᵀδ of the layer above. `i` ≥ 1 (the input's gradient is never computed), and
+    /// only after [`Network::backward`] of the same rows. A view of the engine's own buffer.
+    pub fn delta(&self, i: usize, n: usize) -> &[T] {
+        let w = self.deltas[i].len() / self.max_batch.max(1);
+        &self.deltas[i][..n * w]
+    }
+
     /// The output of the last forward pass and the buffer for ∂L/∂output, both `n × outputs`.
     pub fn output_and_delta(&mut self, n: usize) -> (&[T], &mut [T]) {
         let last = self.acts.len() - 1;

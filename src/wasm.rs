@@ -92,6 +92,13 @@ impl NetSession {
         self.inner.neurons(res).map_err(js)
     }
 
+    /// The Backprop panel's trace of training point `index`, as `downhill explain --json`
+    /// prints it (see `Session::explain`).
+    pub fn explain(&self, index: usize) -> Result<String, JsError> {
+        let t = self.inner.explain(index).map_err(js)?;
+        Ok(serde_json::to_string(&t).expect("trace serialises"))
+    }
+
     /// Units per layer: inputs, hidden layers, outputs.
     pub fn widths(&self) -> Vec<u32> {
         self.inner.widths().iter().map(|&w| w as u32).collect()

@@ -278,6 +278,97 @@ async fn playground_in_headless_chromium() {
     assert!(g > 50, "network picture has only {g} colours");
     screenshot(&c, "network.png").await;
 
+    // 3b. The Backprop panel: a click on a training point in Output shows its a and δ on the
+    // neurons and in the panel; the δ shown are `downhill explain --json`'s for the same
+    // weights and input. "Step once" plays forward → backward → update.
+    js(&c, "const c = document.getElementById('net-output'); const r = c.getBoundingClientRect();\
+        const p = pg.net.points, i = 5;\
+        const x = r.left + (p[2*i] + 6) / 12 * r.width, y = r.top + (6 - p[2*i+1]) / 12 * r.height;\
+        c.dispatchEvent(new MouseEvent('click', { clientX: x, clientY: y, bubbles: true })); return 1").await;
+    wait_for(
+        &c,
+        "return !!(pg.net.backprop && document.querySelectorAll('.bp-delta').length === 18)",
+        20,
+        "the Backprop panel",
+    )
+    .await;
+    let bp = js(&c, "return pg.net.backprop").await;
+    let shown = js(&c, "return [...document.querySelectorAll('.bp-delta')].map((s) => [Number(s.dataset.layer), Number(s.dataset.unit), Number(s.textContent)])").await;
+    let t = &bp["trace"];
+    let weights = tempfile::tempdir().unwrap();
+    let wfile = weights.path().join("w.json");
+    std::fs::write(&wfile, t.to_string()).unwrap();
+    let ex = &t["examples"][0];
+    let x: Vec<String> = ex["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    let cli: Value = serde_json::from_str(&downhill(&[
+        "explain",
+        "--json",
+        "--weights",
+        wfile.to_str().unwrap(),
+        "--hidden",
+        "8,8",
+        "--activation",
+        "tanh",
+        "--input",
+        &x.join(","),
+        "--target",
+        &ex["target"].to_string(),
+        "--optimizer",
+        t["optimizer"]["name"].as_str().unwrap(),
+        "--lr",
+        &t["optimizer"]["lr"].to_string(),
+    ]))
+    .unwrap();
+    let cli_layers = cli["examples"][0]["layers"].as_array().unwrap();
+    for cell in shown.as_array().unwrap() {
+        let (l, j, v) = (
+            cell[0].as_u64().unwrap() as usize,
+            cell[1].as_u64().unwrap() as usize,
+            cell[2].as_f64().unwrap(),
+        );
+        let want = cli_layers[l - 1]["delta"][j].as_f64().unwrap();
+        assert!(
+            (v - want).abs() <= 5e-7,
+            "point {}: δ of layer {l} unit {j} shown {v}, downhill explain {want}",
+            bp["index"]
+        );
+        let exact = ex["layers"][l - 1]["delta"][j].as_f64().unwrap();
+        assert!(
+            (exact - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "panel trace δ {exact} vs {want}"
+        );
+    }
+    println!(
+        "backprop panel: point {} shows the δ of downhill explain ({} values)",
+        bp["index"],
+        shown.as_array().unwrap().len()
+    );
+    click(&c, "net-bp-step").await;
+    wait_for(
+        &c,
+        "return pg.net.backprop.phase === 'done'",
+        10,
+        "step once to end",
+    )
+    .await;
+    js(
+        &c,
+        "document.getElementById('net-bp-step').click(); return 1",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await; // the backward phase
+    screenshot(&c, "backprop.png").await;
+    js(
+        &c,
+        "document.getElementById('net-bp-clear').click(); return 1",
+    )
+    .await;
+
     // 4. Download the model and the test set; `downhill eval` reads both.
     click(&c, "net-download").await;
     let model = wait_file(downloads.path(), "playground.safetensors").await;

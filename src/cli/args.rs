@@ -50,6 +50,74 @@ pub enum Command {
     Gradcheck(GradcheckArgs),
     /// Serve the browser playground (built by scripts/build-playground.sh) on localhost.
     Playground(PlaygroundArgs),
+    /// Backpropagation, visible: one mini-batch through a tiny network — z, a, the loss, δ at
+    /// every layer, ∂L/∂W and ∂L/∂b beside their central differences, the update and the loss
+    /// after it.
+    #[command(allow_negative_numbers = true, after_help = EXPLAIN_EXAMPLES)]
+    Explain(ExplainArgs),
+}
+
+const EXPLAIN_EXAMPLES: &str = "Examples:
+  downhill explain                                 2-3-2 sigmoid network, one built-in example
+  downhill explain --batch 4 --optimizer adam --lr 0.01
+  downhill explain --input 0.5,-1 --target 1 --hidden 4,3 --activation tanh
+  downhill explain --loss mse --input 1,2 --target 0.5,-0.5 --json";
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Hidden layer widths, comma-separated (default 3; each at most 16).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    pub hidden: Option<Vec<usize>>,
+    /// Activation σ after each hidden layer (default sigmoid, the notes' σ).
+    #[arg(long, value_parser = parse_activation, value_name = "relu|sigmoid|tanh|leaky-relu|gelu|identity")]
+    pub activation: Option<Activation>,
+    /// Loss (default cross-entropy; its targets are class indices, mse's and bce's values).
+    #[arg(long, value_parser = parse_loss, value_name = "cross-entropy|mse|bce")]
+    pub loss: Option<Loss>,
+    /// Weight initialiser (default glorot-uniform for sigmoid and tanh, he-normal for ReLU).
+    #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
+    pub init_scheme: Option<Init>,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Outputs of the network (default 2; with --target values, their count).
+    #[arg(long)]
+    pub outputs: Option<usize>,
+    /// One example's inputs, comma-separated; repeat for a mini-batch (replaces the built-in
+    /// examples).
+    #[arg(long, value_name = "X1,X2,…", allow_hyphen_values = true)]
+    pub input: Vec<String>,
+    /// The target of each --input: a class index (cross-entropy) or values, comma-separated.
+    #[arg(long, value_name = "Y", allow_hyphen_values = true)]
+    pub target: Vec<String>,
+    /// Examples in the mini-batch, taken from the built-in examples (default 1, at most 8).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Weights to start from: a JSON file with `params` as `explain --json` prints them
+    /// (layers 1 … L, each `{"weight": [[…]], "bias": […]}`).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Optimiser taking the step (PyTorch's rule and defaults).
+    #[arg(long, default_value = "sgd", value_parser = ["sgd", "adam", "adamw", "rmsprop", "adagrad"])]
+    pub optimizer: String,
+    /// Learning rate η (default 0.5 for sgd, PyTorch's default otherwise).
+    #[arg(long, value_name = "η")]
+    pub lr: Option<f64>,
+    /// Momentum μ (sgd, rmsprop).
+    #[arg(long, value_name = "μ")]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (sgd).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// PyTorch's weight_decay (decoupled for adamw).
+    #[arg(long, value_name = "WD")]
+    pub weight_decay: Option<f64>,
+    /// Step h of the central differences.
+    #[arg(long, default_value_t = 1e-5)]
+    pub h: f64,
+    /// Print everything as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags that describe the network (shared by train and gradcheck).

@@ -53,6 +53,7 @@ macro_rules! errln {
 pub(crate) use errln;
 
 pub mod args;
+pub mod explain;
 pub mod interrupt;
 pub mod playground;
 pub mod progress;
@@ -78,6 +79,7 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Landscape(a) => stdout_lost(landscape(&a)?),
         Command::LrFind(a) => lr_find(&a),
         Command::Playground(a) => playground::serve(&a),
+        Command::Explain(a) => stdout_lost(explain::run(&a)?),
     }
 }
 

@@ -502,6 +502,41 @@ impl Session {
         }
         Ok(pictures)
     }
+    /// The "Backprop" panel's numbers for training example `index` (0-based, as
+    /// [`Session::train_points`]): [`crate::explain::trace`] on the session's weights (as f64,
+    /// exactly) and that one example as the network sees it (normalised), with the session's
+    /// loss and optimiser — the forward values, δ at every layer, ∂ℓ/∂W, and the step one
+    /// example would take from a fresh optimiser state (without the session's L1/L2 penalties;
+    /// the session's own weights are not changed). What `downhill explain --weights` prints for
+    /// the same weights and input.
+    pub fn explain(&self, index: usize) -> Result<crate::explain::Trace> {
+        if index >= self.train.len() {
+            return Err(Error::setting(
+                "point",
+                index,
+                format!("the training set has {} examples", self.train.len()),
+            ));
+        }
+        let mut net = Network::<f64>::with_zero_params_shaped(
+            self.net.input_shape(),
+            self.net.layers().to_vec(),
+        )?;
+        for (d, &s) in net.params_mut().iter_mut().zip(self.net.params()) {
+            *d = f64::from(s);
+        }
+        let mut x = vec![0.0f64; self.train.n_features()];
+        let mut y = crate::data::BatchBuf::<f64>::new(&self.train, 1);
+        self.train.gather(&[index], &mut x, &mut y);
+        crate::explain::trace(
+            &net,
+            &x,
+            1,
+            y.targets(),
+            self.loss,
+            &self.spec.optimizer,
+            1e-5,
+        )
+    }
 
     /// Widths of the network's layers of units: inputs, each hidden layer, outputs.
     pub fn widths(&self) -> Vec<usize> {

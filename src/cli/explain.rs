@@ -1,0 +1,550 @@
+//! `downhill explain`: one step of backpropagation and descent, every number printed in the
+//! notes' order and notation (the formulas (F1)…(U) are those of [`downhill::explain`]).
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use downhill::explain::{DenseTensors, Trace};
+use downhill::loss::BatchTargets;
+use downhill::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
+use downhill::{Activation, Error, Init, Loss, Network, Rng};
+use rand::SeedableRng;
+
+use super::args::ExplainArgs;
+
+/// The built-in examples: two inputs, two classes (the first is the default mini-batch of one).
+pub const EXAMPLES: [([f64; 2], u32); 8] = [
+    ([0.5, -1.0], 1),
+    ([-0.8, 0.3], 0),
+    ([1.2, 0.7], 1),
+    ([-0.4, -0.9], 0),
+    ([0.9, -0.2], 1),
+    ([-1.1, 1.0], 0),
+    ([0.2, 0.8], 0),
+    ([-0.3, -0.5], 1),
+];
+
+/// Parses a comma-separated list of numbers given to `flag`.
+fn numbers(flag: &'static str, s: &str) -> Result<Vec<f64>, Error> {
+    s.split(',')
+        .map(|v| {
+            let v = v.trim();
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    Error::setting(
+                        flag,
+                        s,
+                        format!("`{v}` is not a finite number (give numbers separated by commas)"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The optimiser the flags ask for.
+fn optimizer(a: &ExplainArgs) -> Result<OptimizerConfig, Error> {
+    let mut c = OptimizerConfig::default_for(&a.optimizer).expect("clap checked the name");
+    let lr =
+        a.lr.unwrap_or(if a.optimizer == "sgd" { 0.5 } else { c.lr() });
+    c = c.with_lr(lr);
+    let wd = a.weight_decay;
+    match &mut c {
+        OptimizerConfig::Sgd(SgdConfig {
+            momentum,
+            nesterov,
+            weight_decay,
+            ..
+        }) => {
+            *momentum = a.momentum.unwrap_or(0.0);
+            *nesterov = a.nesterov;
+            *weight_decay = wd.unwrap_or(0.0);
+        }
+        OptimizerConfig::RmsProp(RmsPropConfig {
+            momentum,
+            weight_decay,
+            ..
+        }) => {
+            *momentum = a.momentum.unwrap_or(0.0);
+            *weight_decay = wd.unwrap_or(0.0);
+        }
+        OptimizerConfig::Adam(AdamConfig { weight_decay, .. })
+        | OptimizerConfig::AdamW(AdamConfig { weight_decay, .. })
+        | OptimizerConfig::Adagrad(AdagradConfig { weight_decay, .. }) => {
+            if let Some(w) = wd {
+                *weight_decay = w;
+            }
+        }
+    }
+    if a.optimizer != "sgd" && a.optimizer != "rmsprop" && a.momentum.is_some() {
+        return Err(Error::setting(
+            "--momentum",
+            a.momentum.unwrap_or(0.0),
+            format!("{} has no momentum flag (sgd and rmsprop do)", a.optimizer),
+        ));
+    }
+    if a.nesterov && a.optimizer != "sgd" {
+        return Err(Error::setting(
+            "--nesterov",
+            true,
+            "Nesterov momentum is sgd's (with --momentum)",
+        ));
+    }
+    c.validate().map_err(|e| match e {
+        Error::Setting {
+            name: "lr",
+            value,
+            reason,
+        } => Error::setting("--lr", value, reason),
+        other => other,
+    })?;
+    Ok(c)
+}
+
+/// The mini-batch: the --input rows with their --target, or the first --batch built-in examples.
+/// Returns (x, n, inputs, classes, values, outputs).
+#[allow(clippy::type_complexity)]
+fn batch(
+    a: &ExplainArgs,
+    loss: Loss,
+) -> Result<(Vec<f64>, usize, usize, Vec<u32>, Vec<f64>, usize), Error> {
+    if a.input.is_empty() {
+        if !a.target.is_empty() {
+            return Err(Error::setting(
+                "--target",
+                a.target.join(" "),
+                "give one --input per --target (without --input the built-in examples carry their own targets)",
+            ));
+        }
+        let n = a.batch.unwrap_or(1);
+        if n == 0 || n > EXAMPLES.len() {
+            return Err(Error::setting(
+                "--batch",
+                n,
+                format!(
+                    "the built-in examples are {}; ask for 1 to {} of them, or give your own with --input",
+                    EXAMPLES.len(),
+                    EXAMPLES.len()
+                ),
+            ));
+        }
+        let k = a.outputs.unwrap_or(2);
+        if k < 2 {
+            return Err(Error::setting(
+                "--outputs",
+                k,
+                "the built-in examples have two classes: at least 2 outputs",
+            ));
+        }
+        let x = EXAMPLES[..n].iter().flat_map(|(x, _)| *x).collect();
+        let classes: Vec<u32> = EXAMPLES[..n].iter().map(|e| e.1).collect();
+        let values = classes
+            .iter()
+            .flat_map(|&c| (0..k).map(move |j| f64::from(u8::from(j == c as usize))))
+            .collect();
+        return Ok((x, n, 2, classes, values, k));
+    }
+    if let Some(b) = a.batch.filter(|&b| b != a.input.len()) {
+        return Err(Error::setting(
+            "--batch",
+            b,
+            format!(
+                "{} --input rows given: the mini-batch is those",
+                a.input.len()
+            ),
+        ));
+    }
+    if a.target.len() != a.input.len() {
+        return Err(Error::setting(
+            "--target",
+            a.target.len(),
+            format!("give one --target per --input ({} inputs)", a.input.len()),
+        ));
+    }
+    if a.input.len() > downhill::explain::MAX_BATCH {
+        return Err(Error::setting(
+            "--input",
+            a.input.len(),
+            format!(
+                "explain shows at most {} examples",
+                downhill::explain::MAX_BATCH
+            ),
+        ));
+    }
+    let rows: Vec<Vec<f64>> = a
+        .input
+        .iter()
+        .map(|s| numbers("--input", s))
+        .collect::<Result<_, _>>()?;
+    let d = rows[0].len();
+    if let Some(r) = rows.iter().find(|r| r.len() != d) {
+        return Err(Error::setting(
+            "--input",
+            r.len(),
+            format!("every --input needs the same number of values ({d} in the first)"),
+        ));
+    }
+    let n = rows.len();
+    let x = rows.concat();
+    if loss.takes_classes() {
+        let classes = a
+            .target
+            .iter()
+            .map(|t| {
+                t.trim().parse::<u32>().map_err(|_| {
+                    Error::setting(
+                        "--target",
+                        t,
+                        "cross-entropy's target is a class index 0, 1, …",
+                    )
+                })
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        let k = a
+            .outputs
+            .unwrap_or(2.max(classes.iter().max().map_or(0, |&c| c as usize + 1)));
+        return Ok((x, n, d, classes, Vec::new(), k));
+    }
+    let vals: Vec<Vec<f64>> = a
+        .target
+        .iter()
+        .map(|s| numbers("--target", s))
+        .collect::<Result<_, _>>()?;
+    let k = vals[0].len();
+    if vals.iter().any(|v| v.len() != k) {
+        return Err(Error::setting(
+            "--target",
+            a.target.join(" "),
+            "every --target needs the same number of values",
+        ));
+    }
+    if let Some(o) = a.outputs.filter(|&o| o != k) {
+        return Err(Error::setting(
+            "--outputs",
+            o,
+            format!("each --target has {k} values: the network has {k} outputs"),
+        ));
+    }
+    Ok((x, n, d, Vec::new(), vals.concat(), k))
+}
+
+/// Reads `--weights FILE`: `params` of an `explain --json` (or a bare list of layers).
+fn read_weights(path: &std::path::Path) -> Result<Vec<DenseTensors>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        Error::setting(
+            "--weights",
+            path.display(),
+            format!("cannot read it: {source}"),
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::setting("--weights", path.display(), format!("not JSON: {e}")))?;
+    let params = v.get("params").cloned().unwrap_or(v);
+    serde_json::from_value(params).map_err(|e| {
+        Error::setting(
+            "--weights",
+            path.display(),
+            format!(
+                "expected `params`: a list of layers {{\"weight\": [[…]], \"bias\": […]}} ({e})"
+            ),
+        )
+    })
+}
+
+/// `downhill explain`.
+pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
+    let loss = a.loss.unwrap_or(Loss::CrossEntropy);
+    let activation = a.activation.unwrap_or(Activation::Sigmoid);
+    let opt = optimizer(a)?;
+    // Below 1e-10 round-off (ε·|L|/h) swamps the difference, above 0.1 the O(h²) error does.
+    if !(1e-10..=0.1).contains(&a.h) {
+        return Err(Error::setting(
+            "--h",
+            a.h,
+            "the finite-difference step must be in [1e-10, 0.1] (1e-5 is about best in f64)",
+        ));
+    }
+    let (x, n, d, classes, values, k) = batch(a, loss)?;
+    let hidden = a.hidden.clone().unwrap_or_else(|| vec![3]);
+    let mut sizes = vec![d];
+    sizes.extend(&hidden);
+    sizes.push(k);
+    let limit = downhill::explain::MAX_WIDTH;
+    if let Some(&w) = hidden.iter().find(|&&w| w == 0 || w > limit) {
+        return Err(Error::setting(
+            "--hidden",
+            w,
+            format!(
+                "explain prints every number: hidden widths 1 to {limit} (try --hidden 3 or --hidden 4,3; `downhill gradcheck` checks big networks)"
+            ),
+        ));
+    }
+    if k == 0 || k > limit {
+        return Err(Error::setting(
+            "--outputs",
+            k,
+            format!("1 to {limit} outputs"),
+        ));
+    }
+    let init = a.init_scheme.unwrap_or(Init::default_for(activation));
+    let mut net = Network::<f64>::mlp(
+        &sizes,
+        activation,
+        0.0,
+        init,
+        &mut Rng::seed_from_u64(a.seed),
+    )?;
+    if let Some(p) = &a.weights {
+        downhill::explain::set_params(&mut net, &read_weights(p)?)
+            .map_err(|e| Error::setting("--weights", p.display(), e.to_string()))?;
+    }
+    let targets = if loss.takes_classes() {
+        BatchTargets::Classes(&classes[..])
+    } else {
+        BatchTargets::Values(&values[..])
+    };
+    let t = downhill::explain::trace(&net, &x, n, targets, loss, &opt, a.h)?;
+    if a.json {
+        outln!("{}", serde_json::to_string(&t).expect("trace serialises"));
+    } else {
+        out!("{}", text(&t));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A number as printed: sign, 6 decimals (scientific below 1e-4).
+fn num(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-4 {
+        format!("{v:+.3e}")
+    } else {
+        format!("{v:+.6}")
+    }
+}
+
+fn vector(v: &[f64]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|&x| num(x)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Superscript digits for layer numbers.
+fn sup(l: usize) -> String {
+    l.to_string()
+        .chars()
+        .map(|c| {
+            "⁰¹²³⁴⁵⁶⁷⁸⁹"
+                .chars()
+                .nth(c.to_digit(10).unwrap_or(0) as usize)
+                .unwrap_or(c)
+        })
+        .collect()
+}
+
+fn matrix(out: &mut String, indent: &str, m: &[Vec<f64>]) {
+    for r in m {
+        let _ = writeln!(out, "{indent}{}", vector(r));
+    }
+}
+
+/// A gradient with each entry's central difference beside it.
+fn with_numeric(out: &mut String, indent: &str, g: &[f64], fd: &[f64]) {
+    let cells: Vec<String> = g
+        .iter()
+        .zip(fd)
+        .map(|(&g, &f)| format!("{} ({})", num(g), num(f)))
+        .collect();
+    let _ = writeln!(out, "{indent}{}", cells.join("  "));
+}
+
+fn act_name(a: Option<Activation>) -> &'static str {
+    a.map_or("none", Activation::name)
+}
+
+/// The trace for people, block by block, each block tagged with its formula.
+pub fn text(t: &Trace) -> String {
+    let mut o = String::new();
+    let layers = t.sizes.len() - 1;
+    let sizes: Vec<String> = t.sizes.iter().map(usize::to_string).collect();
+    let out_act = match t.activations.last().copied().flatten() {
+        Some(a) => a.name(),
+        None => "linear",
+    };
+    let _ = writeln!(
+        o,
+        "network {} ({} hidden, {out_act} output), loss {}, mini-batch of {}, {} η = {}",
+        sizes.join("-"),
+        if layers > 1 {
+            act_name(t.activations[0])
+        } else {
+            "no"
+        },
+        t.loss.name(),
+        t.batch.n,
+        t.optimizer.name(),
+        t.step.lr
+    );
+    let _ = writeln!(o, "\n== weights before the step ==");
+    for (l, p) in t.params.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "W{} ({}×{}):",
+            sup(l + 1),
+            p.weight.len(),
+            p.weight[0].len()
+        );
+        matrix(&mut o, "  ", &p.weight);
+        let _ = writeln!(o, "b{} = {}", sup(l + 1), vector(&p.bias));
+    }
+    for (i, e) in t.examples.iter().enumerate() {
+        let target = match &e.target {
+            downhill::explain::Target::Class(c) => format!("class {c}"),
+            downhill::explain::Target::Values(v) => vector(v),
+        };
+        let _ = writeln!(
+            o,
+            "\n== example {} of {}: x = {}, y = {} ==",
+            i + 1,
+            t.batch.n,
+            vector(&e.x),
+            target
+        );
+        let _ = writeln!(o, "forward (F1) z = W·a + b, (F2) a = σ(z):");
+        let _ = writeln!(o, "  a⁰ = x = {}", vector(&e.x));
+        for (l, lt) in e.layers.iter().enumerate() {
+            let s = sup(l + 1);
+            let _ = writeln!(o, "  z{s} = W{s}·a{} + b{s} = {}", sup(l), vector(&lt.z));
+            match t.activations[l] {
+                Some(a) => {
+                    let _ = writeln!(o, "  a{s} = {}(z{s}) = {}", a.name(), vector(&lt.a));
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "  a{s} = z{s} (no activation: the loss reads the logits)"
+                    );
+                }
+            }
+        }
+        let what = match t.loss {
+            Loss::CrossEntropy => "softmax(aᴸ)",
+            Loss::Bce => "sigmoid(aᴸ)",
+            Loss::Mse => "aᴸ",
+        };
+        let _ = writeln!(
+            o,
+            "loss (L): ŷ = {what} = {}, ℓ = {}",
+            vector(&e.prediction),
+            num(e.loss)
+        );
+        let _ = writeln!(
+            o,
+            "backward (B1) δᴸ = ∂ℓ/∂zᴸ, (B2) δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ ⊙ σ′(zˡ):"
+        );
+        for l in (0..e.layers.len()).rev() {
+            let s = sup(l + 1);
+            let lt = &e.layers[l];
+            if l + 1 == e.layers.len() {
+                let _ = writeln!(o, "  ∂ℓ/∂a{s} = {}", vector(&lt.delta_a));
+                let _ = writeln!(o, "  δ{s} = {}", vector(&lt.delta));
+            } else {
+                let _ = writeln!(
+                    o,
+                    "  (W{})ᵀδ{} = {}",
+                    sup(l + 2),
+                    sup(l + 2),
+                    vector(&lt.delta_a)
+                );
+                let _ = writeln!(
+                    o,
+                    "  δ{s} = (W{})ᵀδ{} ⊙ σ′(z{s}) = {}",
+                    sup(l + 2),
+                    sup(l + 2),
+                    vector(&lt.delta)
+                );
+            }
+        }
+        let _ = writeln!(o, "gradient (B3) ∂ℓ/∂Wˡ = δˡ·(aˡ⁻¹)ᵀ, ∂ℓ/∂bˡ = δˡ:");
+        for (l, g) in e.grads.iter().enumerate() {
+            let _ = writeln!(o, "  ∂ℓ/∂W{}:", sup(l + 1));
+            matrix(&mut o, "    ", &g.weight);
+            let _ = writeln!(o, "  ∂ℓ/∂b{} = {}", sup(l + 1), vector(&g.bias));
+        }
+    }
+    let b = &t.batch;
+    let _ = writeln!(
+        o,
+        "\n== the mini-batch (M): L = (1/{n}) Σᵢ ℓᵢ = {}, ∇L = (1/{n}) Σᵢ ∇ℓᵢ ==",
+        num(b.loss),
+        n = b.n
+    );
+    let _ = writeln!(
+        o,
+        "each entry: backprop (central difference (FD), h = {:e})",
+        t.h
+    );
+    for (l, (g, fd)) in b.grads.iter().zip(&b.numeric).enumerate() {
+        let _ = writeln!(o, "∂L/∂W{}:", sup(l + 1));
+        for (gr, fr) in g.weight.iter().zip(&fd.weight) {
+            with_numeric(&mut o, "  ", gr, fr);
+        }
+        let _ = writeln!(o, "∂L/∂b{}:", sup(l + 1));
+        with_numeric(&mut o, "  ", &g.bias, &fd.bias);
+    }
+    let _ = writeln!(
+        o,
+        "largest difference: {:.2e} absolute, {:.2e} relative{}",
+        b.max_abs_error,
+        b.max_rel_error,
+        if b.kinks > 0 {
+            format!(" ({} entries at a ReLU kink left out)", b.kinks)
+        } else {
+            String::new()
+        }
+    );
+    let rule = match t.optimizer {
+        OptimizerConfig::Sgd(c) if c.momentum == 0.0 && c.weight_decay == 0.0 => {
+            "w ← w − η∇L".to_string()
+        }
+        OptimizerConfig::Sgd(c) => format!(
+            "momentum μ = {}{}: b = μb + ∇L (b₁ = ∇L), w ← w − η{}",
+            c.momentum,
+            if c.nesterov { ", Nesterov" } else { "" },
+            if c.nesterov { "(∇L + μb)" } else { "b" }
+        ),
+        OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => format!(
+            "m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g², w ← w − η·m̂/(√v̂ + ε), β₁ = {}, β₂ = {}",
+            c.beta1, c.beta2
+        ),
+        _ => format!("{}'s rule (see src/optim)", t.optimizer.name()),
+    };
+    let _ = writeln!(o, "\n== the step (U): {rule}, η = {} ==", t.step.lr);
+    for s in &t.step.state {
+        let _ = writeln!(o, "{} after the step:", s.name);
+        for (l, p) in s.layers.iter().enumerate() {
+            let _ = writeln!(o, "  for W{}:", sup(l + 1));
+            matrix(&mut o, "    ", &p.weight);
+            let _ = writeln!(o, "  for b{} = {}", sup(l + 1), vector(&p.bias));
+        }
+    }
+    for (l, p) in t.step.params.iter().enumerate() {
+        let _ = writeln!(o, "W{} after:", sup(l + 1));
+        matrix(&mut o, "  ", &p.weight);
+        let _ = writeln!(o, "b{} after = {}", sup(l + 1), vector(&p.bias));
+    }
+    let _ = writeln!(
+        o,
+        "\nloss on the same mini-batch: {} before, {} after the step ({})",
+        num(b.loss),
+        num(t.step.loss),
+        if t.step.loss < b.loss {
+            "downhill"
+        } else if t.step.loss == b.loss {
+            "unchanged: the step moved nothing (η = 0?)"
+        } else {
+            "not lower: try a smaller --lr"
+        }
+    );
+    o
+}
