@@ -677,3 +677,65 @@ fn the_playground_panel_trace_is_the_clis() {
     same_trace("panel vs cli", &panel, &cli);
     assert!(s.explain(s.train.len()).is_err());
 }
+
+/// `--layers` builds the same network as `--hidden`/`--activation` when they describe one (the
+/// same trace, number for number), takes an activation per layer (every gradient entry still
+/// its central difference), and names itself when refused.
+#[test]
+fn layers_describe_the_network_like_train_layers() {
+    same_trace(
+        "--layers vs --hidden",
+        &trace_json(&["--layers", "dense 3, sigmoid, dense 2"]),
+        &trace_json(&[]),
+    );
+    same_trace(
+        "two hidden layers",
+        &trace_json(&[
+            "--layers",
+            "dense 4, tanh, dense 3, tanh, dense 2",
+            "--batch",
+            "3",
+        ]),
+        &trace_json(&["--hidden", "4,3", "--activation", "tanh", "--batch", "3"]),
+    );
+    let mixed = trace_json(&[
+        "--layers",
+        "dense 3, tanh, dense 3, gelu, dense 2",
+        "--batch",
+        "4",
+    ]);
+    assert_eq!(
+        mixed["activations"],
+        serde_json::json!(["tanh", "gelu", null])
+    );
+    let err = mixed["batch"]["max_rel_error"].as_f64().unwrap();
+    assert!(err < 1e-6, "{err}");
+    let (text, _) = ok(&[
+        "explain",
+        "--layers",
+        "dense 3, tanh, dense 3, gelu, dense 2",
+    ]);
+    assert!(
+        text.starts_with("network 2-3-3-2 (tanh/gelu hidden"),
+        "{text}"
+    );
+    for (spec, needle) in [
+        ("dense 40, relu, dense 2", "invalid setting layers = 40"),
+        (
+            "dense 4, dropout 0.2, dense 2",
+            "dense layers and activations only",
+        ),
+        ("dense 4, tanh, dense 3", "end the layers with `dense 2`"),
+    ] {
+        let e = fails(&["explain", "--layers", spec]);
+        assert!(e.contains(needle), "{spec}: {e}");
+    }
+    let e = fails(&[
+        "explain",
+        "--layers",
+        "dense 3, tanh, dense 2",
+        "--hidden",
+        "3",
+    ]);
+    assert!(e.contains("cannot be used with"), "{e}");
+}

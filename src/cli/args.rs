@@ -68,6 +68,11 @@ pub struct ExplainArgs {
     /// Hidden layer widths, comma-separated (default 3; each at most 16).
     #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
     pub hidden: Option<Vec<usize>>,
+    /// The network as a list of dense layers and activations, as `train --layers` takes it
+    /// (`dense 4, tanh, dense 3, relu, dense 2`; the last width is the outputs). Replaces
+    /// --hidden and --activation.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["hidden", "activation"])]
+    pub layers: Option<String>,
     /// Activation σ after each hidden layer (default sigmoid, the notes' σ).
     #[arg(long, value_parser = parse_activation, value_name = "relu|sigmoid|tanh|leaky-relu|gelu|identity")]
     pub activation: Option<Activation>,

@@ -288,13 +288,18 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
         ));
     }
     let init = a.init_scheme.unwrap_or(Init::default_for(activation));
-    let mut net = Network::<f64>::mlp(
-        &sizes,
-        activation,
-        0.0,
-        init,
-        &mut Rng::seed_from_u64(a.seed),
-    )?;
+    let mut rng = Rng::seed_from_u64(a.seed);
+    let mut net = match &a.layers {
+        // The spec's own check names its faults; explain's (dense and activations only, the
+        // sizes) follows in `trace`.
+        Some(spec) => {
+            let (input, layers) =
+                downhill::netspec::from_settings(Some(spec), None, None, d, k, None)?
+                    .ok_or_else(|| Error::setting("--layers", spec, "describes no layers"))?;
+            Network::<f64>::with_input(input, layers, init, &mut rng)?
+        }
+        None => Network::<f64>::mlp(&sizes, activation, 0.0, init, &mut rng)?,
+    };
     if let Some(p) = &a.weights {
         downhill::explain::set_params(&mut net, &read_weights(p)?)
             .map_err(|e| Error::setting("--weights", p.display(), e.to_string()))?;
@@ -304,7 +309,23 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
     } else {
         BatchTargets::Values(&values[..])
     };
-    let t = downhill::explain::trace(&net, &x, n, targets, loss, &opt, a.h)?;
+    let t =
+        downhill::explain::trace(&net, &x, n, targets, loss, &opt, a.h).map_err(|e| match e {
+            // The sizes are the spec's when the network came from --layers.
+            Error::Setting {
+                name: "hidden",
+                value,
+                reason,
+            } if a.layers.is_some() => Error::Setting {
+                name: "layers",
+                value,
+                reason: reason.replace(
+                    "try --hidden 3 or --hidden 4,3",
+                    "try `dense 3, tanh, dense 2`",
+                ),
+            },
+            e => e,
+        })?;
     if a.json {
         outln!("{}", serde_json::to_string(&t).expect("trace serialises"));
     } else {
@@ -358,6 +379,23 @@ fn with_numeric(out: &mut String, indent: &str, g: &[f64], fd: &[f64]) {
     let _ = writeln!(out, "{indent}{}", cells.join("  "));
 }
 
+/// The hidden layers' activations for the header: one name when they share it, else each
+/// in order (`relu/sigmoid`); `no` without hidden layers.
+fn hidden_activations(t: &Trace, layers: usize) -> String {
+    if layers < 2 {
+        return "no".into();
+    }
+    let names: Vec<&str> = t.activations[..layers - 1]
+        .iter()
+        .map(|a| act_name(*a))
+        .collect();
+    if names.iter().all(|n| *n == names[0]) {
+        names[0].to_string()
+    } else {
+        names.join("/")
+    }
+}
+
 fn act_name(a: Option<Activation>) -> &'static str {
     a.map_or("none", Activation::name)
 }
@@ -375,11 +413,7 @@ pub fn text(t: &Trace) -> String {
         o,
         "network {} ({} hidden, {out_act} output), loss {}, mini-batch of {}, {} η = {}",
         sizes.join("-"),
-        if layers > 1 {
-            act_name(t.activations[0])
-        } else {
-            "no"
-        },
+        hidden_activations(t, layers),
         t.loss.name(),
         t.batch.n,
         t.optimizer.name(),
