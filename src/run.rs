@@ -409,6 +409,9 @@ pub struct RunFolder {
     /// The folder holds a finished run (a `summary.json` that is not an interrupted run's):
     /// an interrupted run then keeps its files in `unfinished/` instead of replacing it.
     holds_finished: bool,
+    /// The folder holds a published run (finished or interrupted): an interrupted *new* run
+    /// does not replace it either (a resumed one continues it, and may).
+    holds_run: bool,
     _lock: std::fs::File,
 }
 
@@ -451,6 +454,7 @@ impl RunFolder {
             dir,
             created,
             holds_finished: false,
+            holds_run: false,
             _lock: lock,
         };
         remove_temporaries(&folder.dir);
@@ -461,10 +465,12 @@ impl RunFolder {
             // A run that failed or was killed before its first checkpoint: nothing to keep.
             std::fs::remove_dir_all(&folder.stage).map_err(io_err(&folder.stage))?;
         }
-        folder.holds_finished = std::fs::read(folder.dir.join("summary.json"))
+        let published = std::fs::read(folder.dir.join("summary.json"))
             .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v["interrupted"].as_bool() == Some(false));
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        folder.holds_run = published.is_some();
+        folder.holds_finished =
+            published.is_some_and(|v| v["interrupted"].as_bool() == Some(false));
         Ok(folder)
     }
 
@@ -621,7 +627,8 @@ fn execute_staged(
     observer: &mut dyn Observer,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let mut run = Ready::new(settings, resume.is_some(), observer)?;
+    let resuming = resume.is_some();
+    let mut run = Ready::new(settings, resuming, observer)?;
     run.leave = folder.leave_on_exit();
     // A model file that could not be written fails now, not after training.
     io::check_header_room(
@@ -651,7 +658,7 @@ fn execute_staged(
     };
     let meta = run.model_meta();
     let report = run.train_staged(&dir, state, prior_snapshots, &meta, observer)?;
-    let summary = run.save_results(folder, &report, meta, found, started)?;
+    let summary = run.save_results(folder, &report, (meta, resuming), found, started)?;
     if !summary.kept_unfinished {
         folder.publish()?;
     }
@@ -876,7 +883,7 @@ impl Ready {
         &self,
         folder: &RunFolder,
         report: &train::TrainReport,
-        mut meta: ModelMeta,
+        (mut meta, resuming): (ModelMeta, bool),
         found: Option<LrFindResult>,
         started: Instant,
     ) -> Result<Summary> {
@@ -888,8 +895,10 @@ impl Ready {
 
         let interrupted = matches!(report.stop, StopReason::Interrupted { .. });
         meta.interrupted = interrupted;
-        // An interrupted run does not replace a finished one: it stays in `unfinished/`.
-        let kept_unfinished = interrupted && folder.holds_finished;
+        // An interrupted run does not replace a finished run, nor (unless it continues it)
+        // an interrupted one: it stays in `unfinished/`.
+        let kept_unfinished =
+            interrupted && (folder.holds_finished || (folder.holds_run && !resuming));
         io::save(&dir.join("model.safetensors"), &self.net, &meta)?;
         let test_report = test_eval.as_ref().map(|t| &t.1);
         plot_run(
@@ -1759,6 +1768,12 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
                 e.loss
             ),
         });
+    }
+    // Outputs in the target's units: finite logits can still overflow there (an edited std).
+    if let Some(t) = &model.meta.target_scaling {
+        let mut z = metrics::outputs(&model.net, &data);
+        t.unscale(&mut z);
+        finite_outputs(model_path, spec, &z, model.net.outputs())?;
     }
     let bce = model.meta.loss == crate::Loss::Bce;
     let (macro_f1, roc_auc) = if bce {

@@ -581,6 +581,24 @@ impl Settings {
     /// With `--layers` or a convolutional `--net` the network is that list of layers: the dense
     /// network's settings (`--hidden`, `--activation`, `--dropout`) would be silently ignored,
     /// so setting them too is an error that says where they go instead.
+    /// A dense network without hidden layers (`--hidden none`) has no hidden activation for
+    /// `--activation` to choose nor for `--dropout` to follow: either would be ignored.
+    fn check_no_hidden(&self) -> Result<()> {
+        let d = Settings::default();
+        if !self.hidden.is_empty() {
+            return Ok(());
+        }
+        let why = "has no effect with --hidden none: there is no hidden layer (the network is \
+                   one dense layer from inputs to outputs)";
+        if self.dropout != d.dropout {
+            return Err(Error::setting("dropout", self.dropout, why));
+        }
+        if self.activation != d.activation {
+            return Err(Error::setting("activation", self.activation.name(), why));
+        }
+        Ok(())
+    }
+
     pub fn check_network_source(&self) -> Result<()> {
         let source = match (&self.layers, self.net.as_deref()) {
             (Some(_), Some(net)) => {
@@ -592,12 +610,17 @@ impl Settings {
             }
             (Some(_), _) => "--layers",
             (None, Some(net)) if net != "dense" => "--net",
-            _ => return Ok(()),
+            _ => return self.check_no_hidden(),
         };
         let d = Settings::default();
         let hidden = self.hidden.iter().map(usize::to_string).collect::<Vec<_>>();
+        let hidden = if hidden.is_empty() {
+            "none".to_string()
+        } else {
+            hidden.join(",")
+        };
         let given: [(&'static str, String, bool); 3] = [
-            ("hidden", hidden.join(","), self.hidden != d.hidden),
+            ("hidden", hidden, self.hidden != d.hidden),
             (
                 "activation",
                 self.activation.name().to_string(),

@@ -808,6 +808,30 @@ fn one_setting_given_two_ways_is_refused_and_no_hidden_layer_is_said() {
         dir,
     );
     assert!(err.contains("cannot be used with"), "{err}");
+    w("d.toml", "lr = \"auto\"\nlr-auto = false\n");
+    let err = failure(&["train", "--data", "digits", "--config", "d.toml"], dir);
+    assert!(err.contains("d.toml: key lr-auto: is false"), "{err}");
+    // `threads = "auto"` reads as `lr = "auto"` does.
+    w("e.toml", "threads = \"auto\"\nepochs = 1\n");
+    downhill()
+        .current_dir(dir)
+        .args([
+            "train", "--data", "digits", "--config", "e.toml", "--quiet", "--out", "te",
+        ])
+        .assert()
+        .success();
+    for flag in [["--dropout", "0.5"], ["--activation", "tanh"]] {
+        let err = failure(
+            &[
+                "train", "--data", "digits", "--hidden", "none", flag[0], flag[1],
+            ],
+            dir,
+        );
+        assert!(
+            err.contains("has no effect with --hidden none"),
+            "{flag:?}: {err}"
+        );
+    }
     // The flag replaces the file's test file: the split is the flag's.
     w("t.toml", "test = \"missing.csv\"\nepochs = 1\n");
     let out = downhill()

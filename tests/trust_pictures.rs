@@ -299,7 +299,7 @@ fn gradcheck_says_when_the_loss_is_too_large_to_check() {
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("says nothing about backpropagation"), "{err}");
+    assert!(err.contains("whatever backpropagation computed"), "{err}");
     let ok = downhill()
         .args(["gradcheck", "--hidden", "3"])
         .assert()
@@ -357,4 +357,54 @@ fn landscape_and_bench_refuse_what_they_would_resolve_silently() {
         ],
         "invalid setting table-rows = 3: must be ≥ 10",
     );
+}
+
+/// Sixth hostile pass (issue 19): a trajectory of many snapshots (here 2,500 epochs) is drawn
+/// from at most 1,000 of them, evenly spaced; the plane's snapshots² matrix of all of them
+/// panicked at 100,000 epochs (an 80 GB allocation).
+#[test]
+fn a_long_training_path_is_thinned_before_its_plane_is_fitted() {
+    let d = tempfile::tempdir().unwrap();
+    let mut t = String::from("a,b,y\n");
+    for i in 0..40 {
+        t += &format!("{},{},{}\n", i % 7, (i * 3) % 5, i % 2);
+    }
+    std::fs::write(d.path().join("t.csv"), t).unwrap();
+    downhill()
+        .current_dir(d.path())
+        .args([
+            "train",
+            "--data",
+            "t.csv",
+            "--hidden",
+            "none",
+            "--batch-size",
+            "full",
+        ])
+        .args([
+            "--epochs",
+            "2500",
+            "--patience",
+            "0",
+            "--snapshots",
+            "--quiet",
+            "--out",
+            "r",
+        ])
+        .assert()
+        .success();
+    let out = downhill()
+        .current_dir(d.path())
+        .args([
+            "landscape",
+            "--model",
+            "r/model.safetensors",
+            "--data",
+            "t.csv",
+        ])
+        .args(["--points", "3", "--out", "l.svg"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("training path of 1000 snapshots"), "{text}");
 }

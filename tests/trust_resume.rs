@@ -379,7 +379,7 @@ fn an_interrupted_run_does_not_replace_a_finished_one() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("still holds the finished run"), "{err}");
+    assert!(err.contains("still holds the run it held before"), "{err}");
     assert!(
         err.contains(&format!("--resume {}", run.display())),
         "{err}"
@@ -663,4 +663,87 @@ fn checkpoints_cover_the_history_log_instead_of_copying_it() {
     refused(["metrics.jsonl: line 8", "covers 25 epochs"]);
     std::fs::remove_file(&log).unwrap();
     refused(["metrics.jsonl: missing", "together with the checkpoint"]);
+}
+
+/// Sixth hostile pass (issue 19): a new run interrupted in a folder whose published run was
+/// itself interrupted does not replace it (its checkpoint was the only way to continue that
+/// run); the summary says where this run's files are.
+#[test]
+fn an_interrupted_new_run_does_not_replace_an_interrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv);
+    let run = dir.path().join("run");
+    let interrupt = |seed: &str, watch: &Path| {
+        let bin = assert_cmd::cargo::cargo_bin("downhill");
+        let child = std::process::Command::new(&bin)
+            .args([
+                "train",
+                "--hidden",
+                "5",
+                "--batch-size",
+                "8",
+                "--patience",
+                "0",
+            ])
+            .args(["--epochs", "1000000", "--seed", seed, "--data"])
+            .arg(&csv)
+            .arg("--out")
+            .arg(&run)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while std::fs::read_to_string(watch).map_or(true, |s| s.lines().count() < 3) {
+            assert!(t0.elapsed().as_secs() < 60, "the run did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130));
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let stage_log = run.join("unfinished").join("metrics.jsonl");
+    interrupt("3", &stage_log);
+    assert!(
+        !run.join("unfinished").exists(),
+        "the first run is published"
+    );
+    let before: Vec<Vec<u8>> = [
+        "model.safetensors",
+        "summary.json",
+        "checkpoint.safetensors",
+    ]
+    .iter()
+    .map(|f| std::fs::read(run.join(f)).unwrap())
+    .collect();
+    let (out, err) = interrupt("4", &stage_log);
+    assert!(err.contains("still holds the run it held before"), "{err}");
+    let stage = run.join("unfinished");
+    assert!(
+        out.contains(&format!("model and report in {}", stage.display())),
+        "{out}"
+    );
+    for (f, bytes) in [
+        "model.safetensors",
+        "summary.json",
+        "checkpoint.safetensors",
+    ]
+    .iter()
+    .zip(&before)
+    {
+        assert_eq!(
+            &std::fs::read(run.join(f)).unwrap(),
+            bytes,
+            "{f} was changed"
+        );
+    }
+    assert!(stage.join("checkpoint.safetensors").exists());
 }

@@ -665,10 +665,25 @@ fn check_conflicts(path: &std::path::Path, text: &str) -> Result<(), downhill::E
     };
     let given = |k: &str| match t.get(k) {
         Some(toml::Value::Boolean(b)) => *b,
-        Some(toml::Value::String(v)) if k == "lr" => v != "auto",
+        Some(toml::Value::String(v)) if k == "lr" || k == "threads" => v != "auto",
         Some(_) => true,
         None => false,
     };
+    // `lr = "auto"` with `lr-auto = false` (or threads'): the same key both ways.
+    for key in ["lr", "threads"] {
+        let auto_key = format!("{key}-auto");
+        if t.get(key).and_then(toml::Value::as_str) == Some("auto")
+            && t.get(&auto_key).and_then(toml::Value::as_bool) == Some(false)
+        {
+            return Err(downhill::Error::Data {
+                path: path.to_path_buf(),
+                location: format!("key {auto_key}"),
+                message: format!(
+                    "is false, but {key} = \"auto\" in the same file asks for it: give one of them"
+                ),
+            });
+        }
+    }
     for (a, b) in CONFLICTING_KEYS {
         if given(a) && given(b) {
             let line = text
@@ -697,11 +712,17 @@ fn check_conflicts(path: &std::path::Path, text: &str) -> Result<(), downhill::E
 }
 
 fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
+    let auto = |t: &toml::Table, k: &str| t.get(k).and_then(toml::Value::as_str) == Some("auto");
     if let Ok(mut t) = text.parse::<toml::Table>()
-        && t.get("lr").and_then(toml::Value::as_str) == Some("auto")
+        && (auto(&t, "lr") || auto(&t, "threads"))
     {
-        t.remove("lr");
-        t.insert("lr-auto".into(), toml::Value::Boolean(true));
+        // `threads = "auto"` is `threads-auto = true`, as `lr = "auto"` is `lr-auto = true`.
+        for key in ["lr", "threads"] {
+            if auto(&t, key) {
+                t.remove(key);
+                t.insert(format!("{key}-auto"), toml::Value::Boolean(true));
+            }
+        }
         return toml::Value::Table(t).try_into().map_err(|e| {
             // The table has no places: the same error, placed, from the file with its
             // `lr = "auto"` line blanked (with as many spaces, so that the offsets hold).

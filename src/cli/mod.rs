@@ -399,7 +399,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
     let folder = dir.map_or_else(|| ".".into(), |p| p.display().to_string());
     if summary.kept_unfinished {
         errln!(
-            "{}: {folder} still holds the finished run it held before; this run's model so far and \
+            "{}: {folder} still holds the run it held before; this run's model so far and \
              its checkpoint are in {}; continue with `downhill train --resume {folder}`, or delete \
              {} to drop it",
             summary.stop_reason,
@@ -418,7 +418,9 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
             serde_json::to_string(&summary).expect("summary serialises")
         ))?;
     } else if !a.quiet {
-        print_summary(&summary, progress.last_step, &folder);
+        // Where this run's files are (`DIR/unfinished` when kept there).
+        let files = staged.map_or_else(|| ".".into(), |p| p.display().to_string());
+        print_summary(&summary, progress.last_step, &files);
     }
     // 130: the shell's code for a run ended by Ctrl-C.
     Ok(if summary.interrupted {
@@ -643,7 +645,17 @@ fn gradcheck(a: &GradcheckArgs) -> Result<ExitCode, Error> {
     // A central difference (L(w+h) − L(w−h)) / 2h carries L's rounding, |L|·ε, over h: at a
     // loss of 10⁷ that is ~10⁻⁴ of error in every entry whatever backpropagation computed.
     let noise = r.loss.abs() * f64::EPSILON / 1e-5;
-    if noise > 1e-4 {
+    if r.max_rel_error > a.tol && noise > 1e-4 * a.tol {
+        // A failure that rounding alone can explain for small entries: say so.
+        errln!(
+            "note: at a loss of {:.3e} rounding alone puts ~{noise:.1e} of error in every finite \
+             difference (h = 1e-5), so entries with a gradient below ~{:.1e} cannot pass the \
+             tolerance {}, whatever backpropagation computed",
+            r.loss,
+            noise / a.tol,
+            a.tol
+        );
+    } else if noise > 1e-4 {
         errln!(
             "note: the loss is {:.3e}; at that size the finite differences (h = 1e-5) carry \
              errors of ~{noise:.1e} from rounding alone, so a large error here says nothing \

@@ -142,6 +142,7 @@ pub fn model_picture(
             model.net.params(),
             model.meta.interrupted,
         )?;
+        let snaps = trajectory::thin(snaps, trajectory::MAX_PATH_POINTS);
         let t = trajectory::principal_plane(&snaps, model.net.params())?;
         let range = |k: usize| {
             let (lo, hi) = t

@@ -190,6 +190,29 @@ pub fn check_belongs(
     ))
 }
 
+/// The most snapshots a path is drawn (and its plane fitted) from. The plane's Gram matrix is
+/// snapshots × snapshots and its eigendecomposition cubic in them: 100,000 epochs of snapshots
+/// asked for 80 GB (a panic) where a picture shows at most a few hundred points apart.
+pub const MAX_PATH_POINTS: usize = 1000;
+
+/// At most `max` (≥ 2) of `snapshots`, evenly spaced in epochs, the first (the start) and the
+/// last kept.
+pub fn thin(snapshots: Vec<Vec<f32>>, max: usize) -> Vec<Vec<f32>> {
+    let n = snapshots.len();
+    if n <= max || max < 2 {
+        return snapshots;
+    }
+    let keep: Vec<usize> = (0..max)
+        .map(|i| (i * (n - 1) + (max - 1) / 2) / (max - 1))
+        .collect();
+    let mut next = keep.iter().peekable();
+    snapshots
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| next.next_if(|&&k| k == i).map(|_| s))
+        .collect()
+}
+
 /// The trajectory in its principal plane.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Trajectory {
@@ -259,6 +282,21 @@ pub fn principal_plane(snapshots: &[Vec<f32>], center: &[f32]) -> Result<Traject
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Thinning keeps the first and last snapshot and `max` in all, in order, evenly spaced.
+    #[test]
+    fn thinning_keeps_the_ends_evenly() {
+        let snaps: Vec<Vec<f32>> = (0..10_001).map(|i| vec![i as f32]).collect();
+        let t = thin(snaps.clone(), 1000);
+        assert_eq!(t.len(), 1000);
+        assert_eq!((t[0][0], t[999][0]), (0.0, 10_000.0));
+        assert!(
+            t.windows(2)
+                .all(|w| (w[1][0] - w[0][0] - 10.01).abs() < 1.0)
+        );
+        assert_eq!(thin(snaps[..5].to_vec(), 1000).len(), 5);
+        assert_eq!(thin(snaps[..1001].to_vec(), 1000).len(), 1000);
+    }
 
     /// A [`Writer`] appends: after syncs of 1, 3 and 6 snapshots the file reads back as all six
     /// (and parses as a plain safetensors file: the padded header is the format's); bytes of a
