@@ -739,3 +739,16 @@ fn layers_describe_the_network_like_train_layers() {
     ]);
     assert!(e.contains("cannot be used with"), "{e}");
 }
+
+/// At a huge loss (a target of 10³⁹) the central differences are rounding noise: the text says
+/// so, and prints the numbers in scientific notation (78 digits before); a normal step has no note.
+#[test]
+fn a_loss_too_large_for_finite_differences_is_noted() {
+    let (text, _) = ok(&[
+        "explain", "--loss", "mse", "--input", "1,2", "--target", "1e39",
+    ]);
+    assert!(text.contains("cannot check backpropagation here"), "{text}");
+    assert!(text.contains("ℓ = +5.000e77"), "{text}");
+    let (text, _) = ok(&["explain"]);
+    assert!(!text.contains("note:"), "{text}");
+}

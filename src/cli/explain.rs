@@ -334,9 +334,9 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A number as printed: sign, 6 decimals (scientific below 1e-4).
+/// A number as printed: sign, 6 decimals (scientific below 1e-4 and from 1e6).
 fn num(v: f64) -> String {
-    if v != 0.0 && v.abs() < 1e-4 {
+    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
         format!("{v:+.3e}")
     } else {
         format!("{v:+.6}")
@@ -537,6 +537,17 @@ pub fn text(t: &Trace) -> String {
             String::new()
         }
     );
+    // (L(w+h) − L(w−h))/2h carries L's rounding |L|·ε over h: at a huge loss the central
+    // differences are noise, not a check of backpropagation.
+    let noise = b.loss.abs() * f64::EPSILON / t.h;
+    if noise > 1e-6 {
+        let _ = writeln!(
+            o,
+            "note: at L = {:.3e} rounding alone puts ~{noise:.1e} of error in each central \
+             difference (FD), so they cannot check backpropagation here",
+            b.loss
+        );
+    }
     let rule = match t.optimizer {
         OptimizerConfig::Sgd(c) if c.momentum == 0.0 && c.weight_decay == 0.0 => {
             "w ← w − η∇L".to_string()
