@@ -751,4 +751,9 @@ fn a_loss_too_large_for_finite_differences_is_noted() {
     assert!(text.contains("ℓ = +5.000e77"), "{text}");
     let (text, _) = ok(&["explain"]);
     assert!(!text.contains("note:"), "{text}");
+    let e = fails(&["explain", "--input", "1,2"]);
+    assert!(
+        e.contains("--target = given 0 times: give one --target per --input (1 given)"),
+        "{e}"
+    );
 }

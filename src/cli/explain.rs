@@ -158,8 +158,8 @@ fn batch(
     if a.target.len() != a.input.len() {
         return Err(Error::setting(
             "--target",
-            a.target.len(),
-            format!("give one --target per --input ({} inputs)", a.input.len()),
+            format!("given {} times", a.target.len()),
+            format!("give one --target per --input ({} given)", a.input.len()),
         ));
     }
     if a.input.len() > downhill::explain::MAX_BATCH {
