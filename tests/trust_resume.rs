@@ -326,6 +326,47 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
     assert!(!run.join("unfinished").exists());
 }
 
+/// Starts a new run of 1,000,000 epochs into `run`, interrupts it (SIGINT) once it has trained
+/// three epochs (its log in `unfinished/` has three lines) and returns its stdout and stderr;
+/// it must exit with 130.
+fn interrupt_new_run(csv: &Path, run: &Path, seed: &str) -> (String, String) {
+    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "train",
+            "--hidden",
+            "5",
+            "--batch-size",
+            "8",
+            "--patience",
+            "0",
+        ])
+        .args(["--epochs", "1000000", "--seed", seed, "--data"])
+        .arg(csv)
+        .arg("--out")
+        .arg(run)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = run.join("unfinished").join("metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |s| s.lines().count() < 3) {
+        assert!(t0.elapsed().as_secs() < 60, "the run did not start");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    (String::from_utf8_lossy(&out.stdout).to_string(), err)
+}
+
 /// A Ctrl-C of a new run (or of a resumed one) into a folder holding a finished run leaves that
 /// run as it was: the interrupted one stays in `unfinished/`, where `--resume` continues it.
 #[test]
@@ -344,41 +385,7 @@ fn an_interrupted_run_does_not_replace_a_finished_one() {
     .iter()
     .map(|f| (f.to_string(), std::fs::read(run.join(f)).unwrap()))
     .collect();
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
-    let mut child = std::process::Command::new(&bin)
-        .args([
-            "train",
-            "--hidden",
-            "5",
-            "--batch-size",
-            "8",
-            "--patience",
-            "0",
-        ])
-        .args(["--epochs", "1000000", "--data"])
-        .arg(&csv)
-        .arg("--out")
-        .arg(&run)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt once the new run has trained an epoch (its log in unfinished/ has a line).
-    let log = run.join("unfinished").join("metrics.jsonl");
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(true, |s| s.lines().count() < 3) {
-        assert!(t0.elapsed().as_secs() < 60, "the run did not start");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    let (_, err) = interrupt_new_run(&csv, &run, "0");
     assert!(err.contains("still holds the run it held before"), "{err}");
     assert!(
         err.contains(&format!("--resume {}", run.display())),
@@ -674,44 +681,7 @@ fn an_interrupted_new_run_does_not_replace_an_interrupted_one() {
     let csv = dir.path().join("d.csv");
     write_csv(&csv);
     let run = dir.path().join("run");
-    let interrupt = |seed: &str, watch: &Path| {
-        let bin = assert_cmd::cargo::cargo_bin("downhill");
-        let child = std::process::Command::new(&bin)
-            .args([
-                "train",
-                "--hidden",
-                "5",
-                "--batch-size",
-                "8",
-                "--patience",
-                "0",
-            ])
-            .args(["--epochs", "1000000", "--seed", seed, "--data"])
-            .arg(&csv)
-            .arg("--out")
-            .arg(&run)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t0 = std::time::Instant::now();
-        while std::fs::read_to_string(watch).map_or(true, |s| s.lines().count() < 3) {
-            assert!(t0.elapsed().as_secs() < 60, "the run did not start");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(130));
-        (
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
-    let stage_log = run.join("unfinished").join("metrics.jsonl");
-    interrupt("3", &stage_log);
+    interrupt_new_run(&csv, &run, "3");
     assert!(
         !run.join("unfinished").exists(),
         "the first run is published"
@@ -724,7 +694,7 @@ fn an_interrupted_new_run_does_not_replace_an_interrupted_one() {
     .iter()
     .map(|f| std::fs::read(run.join(f)).unwrap())
     .collect();
-    let (out, err) = interrupt("4", &stage_log);
+    let (out, err) = interrupt_new_run(&csv, &run, "4");
     assert!(err.contains("still holds the run it held before"), "{err}");
     let stage = run.join("unfinished");
     assert!(
