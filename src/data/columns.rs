@@ -49,8 +49,9 @@
 //!   missing pixel is only filled, so that the features stay the image's values.
 //! - **dropped**: nothing.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -134,188 +135,7 @@ pub fn looks_like_id(name: &str) -> bool {
         && chars[n - 3].is_lowercase()
 }
 
-/// The cells of a file's rows, stored compactly row by row: all of their text in one string,
-/// each row's start in it, and each cell's end relative to its row's start (one allocation for
-/// the whole file instead of two per row, and 4 bytes of overhead per cell). Rows are read in
-/// any order (a shuffled training split), so a row's cells lie together.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cells {
-    text: String,
-    /// Per row: where its text starts in `text`, and where its cells start in `ends`; one more
-    /// entry closes the last row.
-    starts: Vec<(usize, usize)>,
-    /// Per cell: its end, relative to its row's start.
-    ends: Vec<u32>,
-}
-
-impl Default for Cells {
-    fn default() -> Cells {
-        Cells::new()
-    }
-}
-
-impl Cells {
-    /// No rows yet.
-    pub fn new() -> Cells {
-        Cells {
-            text: String::new(),
-            starts: vec![(0, 0)],
-            ends: Vec::new(),
-        }
-    }
-
-    /// Rows from fields, e.g. `Cells::from_rows([["x", "y"], ["1", "2"]])`.
-    pub fn from_rows<R: IntoIterator<Item = S>, S: AsRef<str>>(
-        rows: impl IntoIterator<Item = R>,
-    ) -> Cells {
-        let mut c = Cells::new();
-        for r in rows {
-            for f in r {
-                c.push_cell(f.as_ref());
-            }
-            c.end_row();
-        }
-        c
-    }
-
-    /// Appends a cell to the row being built. Fails (returns false) if the row's text would
-    /// pass 4 GiB.
-    pub fn push_cell(&mut self, cell: &str) -> bool {
-        let row_start = self.starts.last().expect("a closing entry").0;
-        let Ok(end) = u32::try_from(self.text.len() + cell.len() - row_start) else {
-            return false;
-        };
-        self.text.push_str(cell);
-        self.ends.push(end);
-        true
-    }
-
-    /// Closes the row being built.
-    pub fn end_row(&mut self) {
-        self.starts.push((self.text.len(), self.ends.len()));
-    }
-
-    /// Rows.
-    pub fn len(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Cells in row `i`.
-    pub fn row_len(&self, i: usize) -> usize {
-        self.starts[i + 1].1 - self.starts[i].1
-    }
-
-    /// The cell at row `i`, column `j`, if the row has one.
-    #[inline]
-    pub fn get(&self, i: usize, j: usize) -> Option<&str> {
-        let (t, e) = self.starts[i];
-        if j >= self.starts[i + 1].1 - e {
-            return None;
-        }
-        let a = if j == 0 {
-            0
-        } else {
-            self.ends[e + j - 1] as usize
-        };
-        let b = self.ends[e + j] as usize;
-        // Every cell was pushed whole, so these are char boundaries.
-        Some(self.text.get(t + a..t + b).unwrap_or(""))
-    }
-
-    /// Row `i`'s cells.
-    pub fn row(&self, i: usize) -> impl Iterator<Item = &str> {
-        (0..self.row_len(i)).map(move |j| self.get(i, j).expect("in the row"))
-    }
-
-    /// Moves `other`'s rows after these.
-    pub fn append(&mut self, other: Cells) {
-        let (t, e) = *self.starts.last().expect("a closing entry");
-        self.text.push_str(&other.text);
-        self.ends.extend_from_slice(&other.ends);
-        self.starts
-            .extend(other.starts[1..].iter().map(|&(a, b)| (a + t, b + e)));
-    }
-
-    /// Removes the first row (a header, once its names are taken).
-    pub fn drop_first_row(&mut self) {
-        if self.is_empty() {
-            return;
-        }
-        let (t, e) = self.starts[1];
-        self.text.drain(..t);
-        self.ends.drain(..e);
-        self.starts.remove(0);
-        for s in &mut self.starts {
-            *s = (s.0 - t, s.1 - e);
-        }
-    }
-}
-
-/// A CSV file's cells (trimmed), with its column names and each row's line number.
-#[derive(Clone, Debug)]
-pub struct Table {
-    pub path: PathBuf,
-    /// Column names: the header's, or `column 0`, `column 1`, … without one.
-    pub names: Vec<String>,
-    pub has_header: bool,
-    pub rows: Cells,
-    /// 1-based line of each row in the file.
-    pub lines: Vec<u64>,
-}
-
-impl Table {
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    pub fn width(&self) -> usize {
-        self.names.len()
-    }
-
-    #[inline]
-    pub fn cell(&self, i: usize, j: usize) -> &str {
-        self.rows.get(i, j).unwrap_or("")
-    }
-
-    /// "column NAME" of column `j`, for errors; a file without a header names its columns
-    /// "column 0", "column 1", …, which are said as they are (not "column column 0").
-    pub fn column(&self, j: usize) -> String {
-        let name = &self.names[j];
-        if !self.has_header && name.starts_with("column ") {
-            name.clone()
-        } else {
-            format!("column {name}")
-        }
-    }
-
-    /// "line L, column NAME" of a cell, for errors.
-    pub fn at(&self, i: usize, j: usize) -> String {
-        let name = &self.names[j];
-        // A file without a header names its columns "column 0", "column 1", …
-        if name.starts_with("column ") {
-            format!("line {}, {name}", self.lines[i])
-        } else {
-            format!("line {}, column {name}", self.lines[i])
-        }
-    }
-
-    /// An error about this file.
-    pub fn error(&self, location: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Data {
-            path: self.path.clone(),
-            location: location.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use super::table::{Cell, Table};
 
 /// How one column becomes features.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -717,17 +537,11 @@ impl Columns {
         let w = self.n_features();
         let mut x = reserve_features(table, rows.len(), w)?;
         x.resize(rows.len() * w, 0.0);
-        let index: Vec<Option<HashMap<&str, usize>>> = self
+        let index: Vec<Option<CategoryIndex>> = self
             .columns
             .iter()
             .map(|c| match &c.encoding {
-                Encoding::Categorical { categories, .. } => Some(
-                    categories
-                        .iter()
-                        .enumerate()
-                        .map(|(k, v)| (v.as_str(), k))
-                        .collect(),
-                ),
+                Encoding::Categorical { categories, .. } => Some(CategoryIndex::new(categories)),
                 _ => None,
             })
             .collect();
@@ -759,49 +573,94 @@ impl Columns {
         table: &Table,
         map: &[Option<usize>],
         rows: &[usize],
-        index: &[Option<HashMap<&str, usize>>],
+        index: &[Option<CategoryIndex>],
         out: &mut [f32],
+    ) -> Result<(Vec<Unseen>, usize)> {
+        // The rows in the table's order, each written to its place: the columns are read
+        // forward (in the rows' own order, a shuffled split, nearly every cell would miss the
+        // cache). An error is looked for again in the rows' order, so that it is the first.
+        let mut order: Vec<(usize, usize)> =
+            rows.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+        order.sort_unstable();
+        match self.encode_in(table, map, &order, index, out, 256) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                let order: Vec<(usize, usize)> =
+                    rows.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+                self.encode_in(table, map, &order, index, out, 1)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Columns::encode_rows`] of the rows `order` lists (table row, place in `out`), `tile`
+    /// rows at a time: one column after another over the tile's rows, so that each column is
+    /// read forward and the tile's rows of `out` stay in the cache. With a tile of 1, row by
+    /// row (the first error met is the first in `order`).
+    fn encode_in(
+        &self,
+        table: &Table,
+        map: &[Option<usize>],
+        order: &[(usize, usize)],
+        index: &[Option<CategoryIndex>],
+        out: &mut [f32],
+        tile: usize,
     ) -> Result<(Vec<Unseen>, usize)> {
         let mut unseen: Vec<Unseen> = Vec::new();
         let mut imputed = 0;
         let w = self.n_features();
-        for (&i, x) in rows.iter().zip(out.chunks_exact_mut(w.max(1))) {
-            let mut at = 0;
+        // Where each column's features start in a row.
+        let mut offsets = Vec::with_capacity(self.columns.len());
+        let mut at = 0;
+        for c in &self.columns {
+            offsets.push(at);
+            at += c.width();
+        }
+        for rows in order.chunks(tile.max(1)) {
             for (k, c) in self.columns.iter().enumerate() {
                 if c.is_dropped() {
                     continue;
                 }
                 let j = map[k].expect("located");
-                let cell = table.cell(i, j);
-                let miss = is_missing(cell);
-                imputed += usize::from(miss);
-                match &c.encoding {
-                    Encoding::Numeric { fill } => {
-                        x[at] = numeric_cell(table, (i, j), cell, *fill)? as f32;
-                        at += 1;
-                    }
-                    Encoding::Boolean { fill } => {
-                        let v = if miss {
-                            *fill
-                        } else {
-                            boolean_cell(table, (i, j), cell, &c.name)?
-                        };
-                        x[at] = if v { 1.0 } else { 0.0 };
-                        at += 1;
-                    }
-                    Encoding::Categorical { categories, fill } => {
-                        let value = if miss { fill.as_str() } else { cell };
-                        match index[k].as_ref().expect("categorical").get(value) {
-                            Some(&h) => x[at + h] = 1.0,
-                            None => note_unseen(&mut unseen, &c.name, value),
+                for &(i, p) in rows {
+                    let x = &mut out[p * w..(p + 1) * w];
+                    let mut at = offsets[k];
+                    let cell = table.cell(i, j);
+                    let miss = cell.is_missing();
+                    imputed += usize::from(miss);
+                    match &c.encoding {
+                        Encoding::Numeric { fill } => {
+                            x[at] = numeric_cell(table, (i, j), cell, *fill)? as f32;
+                            at += 1;
                         }
-                        at += categories.len();
+                        Encoding::Boolean { fill } => {
+                            let v = if miss {
+                                *fill
+                            } else {
+                                boolean_cell(table, (i, j), &cell.text(), &c.name)?
+                            };
+                            x[at] = if v { 1.0 } else { 0.0 };
+                            at += 1;
+                        }
+                        Encoding::Categorical { categories, fill } => {
+                            let index = index[k].as_ref().expect("categorical");
+                            let found = if miss {
+                                index.by_text.get(fill.as_str()).copied()
+                            } else {
+                                index.find(cell)
+                            };
+                            match found {
+                                Some(h) => x[at + h] = 1.0,
+                                None if miss => note_unseen(&mut unseen, &c.name, fill),
+                                None => note_unseen(&mut unseen, &c.name, &cell.text()),
+                            }
+                            at += categories.len();
+                        }
+                        Encoding::Dropped { .. } => unreachable!("skipped above"),
                     }
-                    Encoding::Dropped { .. } => unreachable!("skipped above"),
-                }
-                if c.indicator {
-                    x[at] = if miss { 1.0 } else { 0.0 };
-                    at += 1;
+                    if c.indicator {
+                        x[at] = if miss { 1.0 } else { 0.0 };
+                    }
                 }
             }
         }
@@ -994,7 +853,7 @@ impl Named {
 /// many present.
 struct Seen<'a> {
     scan: Scan<'a>,
-    counts: HashMap<&'a str, usize>,
+    counts: HashMap<Cow<'a, str>, usize>,
     distinct: usize,
     present: usize,
 }
@@ -1004,12 +863,35 @@ fn count_cells<'a>(
     table: &'a Table,
     j: usize,
     rows: &[usize],
-    counts: &mut HashMap<&'a str, usize>,
+    counts: &mut HashMap<Cow<'a, str>, usize>,
 ) {
-    for &i in rows {
-        let c = table.cell(i, j);
-        if !is_missing(c) {
-            *counts.entry(c).or_default() += 1;
+    match &table.columns[j] {
+        // Each distinct cell counted by its code, then named.
+        super::table::ColumnCells::Text { codes, dict } => {
+            let mut n = vec![0usize; dict.len()];
+            for &i in rows {
+                n[codes[i] as usize] += 1;
+            }
+            for (d, n) in dict.iter().zip(n) {
+                if n > 0 && !is_missing(d) {
+                    *counts.entry(Cow::Borrowed(d.as_str())).or_default() += n;
+                }
+            }
+        }
+        // Numbers (under --categorical) by value, named by their shortest text.
+        super::table::ColumnCells::Numbers { values, .. } => {
+            let mut n: HashMap<u64, usize> = HashMap::new();
+            for &i in rows {
+                let v = values[i];
+                if !v.is_nan() {
+                    *n.entry(if v == 0.0 { 0 } else { v.to_bits() }).or_default() += 1;
+                }
+            }
+            for (bits, n) in n {
+                *counts
+                    .entry(Cow::Owned(format!("{}", f64::from_bits(bits))))
+                    .or_default() += n;
+            }
         }
     }
 }
@@ -1020,14 +902,12 @@ fn fit_column<'a>(
     table: &'a Table,
     j: usize,
     rows: &[usize],
-    mut scan: Scan<'a>,
+    scan: Scan<'a>,
     named: &Named,
 ) -> Result<Column> {
     let mut counts = HashMap::new();
     let distinct = if scan.numeric {
-        let values = &mut scan.values;
-        values.sort_unstable_by(f64::total_cmp);
-        usize::from(!values.is_empty()) + values.windows(2).filter(|w| w[0] != w[1]).count()
+        distinct_numbers(&scan.values)
     } else {
         count_cells(table, j, rows, &mut counts);
         counts.len()
@@ -1045,14 +925,14 @@ fn fit_column<'a>(
     if named.pixels && !seen.scan.numeric {
         let bad = rows.iter().copied().find(|&i| {
             let c = table.cell(i, j);
-            !is_missing(c) && c.parse::<f64>().is_err()
+            !c.is_missing() && !matches!(c, Cell::Number(_)) && c.text().parse::<f64>().is_err()
         });
         if let Some(i) = bad {
             return Err(table.error(
                 table.at(i, j),
                 format!(
                     "{} is not a number: with --image-shape every column but the target is a pixel",
-                    quoted(table.cell(i, j))
+                    quoted(&table.cell(i, j).text())
                 ),
             ));
         }
@@ -1088,8 +968,8 @@ fn useless(table: &Table, j: usize, seen: &Seen) -> Option<String> {
     let (s, distinct, present) = (&seen.scan, seen.distinct, seen.present);
     let whole = !s.numeric || s.values.iter().all(|v| v.fract() == 0.0);
     if distinct == 1 && s.missing == 0 {
-        let v = s.first.expect("one value");
-        return Some(format!("constant: {} on every training row", quoted(v)));
+        let v = s.first.expect("one value").text();
+        return Some(format!("constant: {} on every training row", quoted(&v)));
     }
     let unnamed = table.names[0].is_empty() || table.names[0].eq_ignore_ascii_case("unnamed: 0");
     if j == 0 && table.has_header && unnamed && distinct == present && whole {
@@ -1128,8 +1008,8 @@ fn encoding_of(
             // The error names the first cell out of f32's range.
             for &i in rows {
                 let c = table.cell(i, j);
-                if !is_missing(c) {
-                    number(table, i, j, c)?;
+                if !c.is_missing() {
+                    number(table, i, j, &c.text())?;
                 }
             }
         }
@@ -1156,6 +1036,43 @@ fn encoding_of(
         });
     }
     Ok(categorical_encoding(counts))
+}
+
+/// A categorical column's categories by their text, and (for a numeric column's cells, which
+/// are numbers without their text) by the number a category reads as.
+struct CategoryIndex<'c> {
+    by_text: HashMap<&'c str, usize>,
+    by_value: HashMap<u64, usize>,
+}
+
+/// A number's key in [`CategoryIndex::by_value`] (0 and −0 are one).
+fn value_key(v: f64) -> u64 {
+    if v == 0.0 { 0 } else { v.to_bits() }
+}
+
+impl<'c> CategoryIndex<'c> {
+    fn new(categories: &'c [String]) -> CategoryIndex<'c> {
+        let by_text = categories
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v.as_str(), k))
+            .collect();
+        let mut by_value = HashMap::new();
+        for (k, c) in categories.iter().enumerate() {
+            if let Some(v) = parse_number(c) {
+                by_value.entry(value_key(v)).or_insert(k);
+            }
+        }
+        CategoryIndex { by_text, by_value }
+    }
+
+    /// The category of a present cell.
+    fn find(&self, cell: Cell) -> Option<usize> {
+        match cell {
+            Cell::Number(v) => self.by_value.get(&value_key(v)).copied(),
+            Cell::Missing(t) | Cell::Text(t) => self.by_text.get(t).copied(),
+        }
+    }
 }
 
 /// An empty feature matrix with room for `rows` × `w` values, checked against the memory
@@ -1185,12 +1102,14 @@ fn reserve_features(table: &Table, rows: usize, w: usize) -> Result<Vec<f32>> {
 fn numeric_cell(
     table: &Table,
     (i, j): (usize, usize),
-    cell: &str,
+    cell: Cell,
     fill: Option<f64>,
 ) -> Result<f64> {
-    if !is_missing(cell) {
-        return number(table, i, j, cell);
-    }
+    let cell = match cell {
+        Cell::Number(v) => return Ok(v),
+        Cell::Text(t) if !is_missing(t) => return number(table, i, j, t),
+        Cell::Missing(t) | Cell::Text(t) => t,
+    };
     fill.ok_or_else(|| {
         table.error(
             table.at(i, j),
@@ -1334,47 +1253,69 @@ struct Scan<'a> {
     /// The values as numbers, while every one is a number (else empty).
     values: Vec<f64>,
     numeric: bool,
-    first: Option<&'a str>,
+    first: Option<Cell<'a>>,
 }
 
-/// Scans the columns `cols` over `rows`, reading the table row by row in blocks of 64 columns
-/// (column by column, every cell would be a cache miss on a long table).
+/// Scans the columns `cols` over `rows`: a numeric column's numbers are read as they are, a
+/// text column's distinct cells are each judged once.
 fn scan<'a>(table: &'a Table, cols: &[usize], rows: &[usize]) -> Vec<Scan<'a>> {
-    let mut out: Vec<Scan<'a>> = cols
-        .iter()
-        .map(|_| Scan {
-            missing: 0,
-            values: Vec::new(),
-            numeric: true,
-            first: None,
-        })
-        .collect();
-    for (block, scans) in cols.chunks(64).zip(out.chunks_mut(64)) {
-        for &i in rows {
-            for (&j, s) in block.iter().zip(scans.iter_mut()) {
-                let c = table.cell(i, j);
-                if is_missing(c) {
-                    s.missing += 1;
-                    continue;
+    cols.iter()
+        .map(|&j| {
+            let mut s = Scan {
+                missing: 0,
+                values: Vec::new(),
+                numeric: true,
+                first: None,
+            };
+            match &table.columns[j] {
+                super::table::ColumnCells::Numbers { values, .. } => {
+                    s.values.reserve(rows.len());
+                    for &i in rows {
+                        let v = values[i];
+                        if v.is_nan() {
+                            s.missing += 1;
+                        } else {
+                            s.values.push(v);
+                        }
+                    }
+                    s.first = rows
+                        .iter()
+                        .map(|&i| table.cell(i, j))
+                        .find(|c| !c.is_missing());
                 }
-                s.first.get_or_insert(c);
-                if s.numeric {
-                    match parse_number(c) {
-                        Some(v) => s.values.push(v),
-                        None => {
-                            s.numeric = false;
-                            s.values = Vec::new();
+                super::table::ColumnCells::Text { codes, dict } => {
+                    // Per distinct cell: missing, or its number.
+                    let judged: Vec<(bool, Option<f64>)> = dict
+                        .iter()
+                        .map(|d| (is_missing(d), parse_number(d)))
+                        .collect();
+                    for &i in rows {
+                        let k = codes[i] as usize;
+                        let (miss, number) = judged[k];
+                        if miss {
+                            s.missing += 1;
+                            continue;
+                        }
+                        s.first.get_or_insert(Cell::Text(&dict[k]));
+                        if s.numeric {
+                            match number {
+                                Some(v) => s.values.push(v),
+                                None => {
+                                    s.numeric = false;
+                                    s.values = Vec::new();
+                                }
+                            }
                         }
                     }
                 }
             }
-        }
-    }
-    out
+            s
+        })
+        .collect()
 }
 
-fn categorical_encoding(counts: &HashMap<&str, usize>) -> Encoding {
-    let mut by_count: Vec<(&str, usize)> = counts.iter().map(|(k, v)| (*k, *v)).collect();
+fn categorical_encoding(counts: &HashMap<Cow<str>, usize>) -> Encoding {
+    let mut by_count: Vec<(&str, usize)> = counts.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
     by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let fill = by_count[0].0.to_string();
     let mut categories: Vec<String> = by_count
@@ -1477,7 +1418,7 @@ fn misread_numbers(
     table: &Table,
     j: usize,
     rows: &[usize],
-    counts: &HashMap<&str, usize>,
+    counts: &HashMap<Cow<str>, usize>,
 ) -> Option<Error> {
     let present: usize = counts.values().sum();
     let (mut plain, mut decorated) = (0, 0);
@@ -1493,12 +1434,13 @@ fn misread_numbers(
     let first_text = || {
         rows.iter().copied().find(|&i| {
             let c = table.cell(i, j);
-            !is_missing(c) && parse_number(c).is_none()
+            !c.is_missing() && c.number().is_none()
         })
     };
     if decorated > 0 && plain + decorated == present {
         let i = first_text()?;
-        let c = table.cell(i, j);
+        let c = table.cell(i, j).text();
+        let c = c.as_ref();
         return Some(table.error(
             table.at(i, j),
             format!(
@@ -1512,7 +1454,8 @@ fn misread_numbers(
     }
     if plain > 0 && plain < present && plain as f64 >= NUMERIC_SHARE * present as f64 {
         let i = first_text()?;
-        let c = table.cell(i, j);
+        let c = table.cell(i, j).text();
+        let c = c.as_ref();
         return Some(table.error(
             table.at(i, j),
             format!(
@@ -1526,14 +1469,38 @@ fn misread_numbers(
     None
 }
 
-/// The median (mean of the two middle values for an even count), as numpy's.
+/// How many different numbers `v` holds (0 and −0 are one; every NaN is its own), counted in a
+/// hash set (a sort costs a long column's time several times over).
+fn distinct_numbers(v: &[f64]) -> usize {
+    let mut seen = hashbrown::HashSet::with_capacity(v.len());
+    let mut nans = 0;
+    for &x in v {
+        if x.is_nan() {
+            nans += 1;
+        } else {
+            seen.insert(if x == 0.0 { 0 } else { x.to_bits() });
+        }
+    }
+    seen.len() + nans
+}
+
+/// The median (mean of the two middle values for an even count), as numpy's: the middle of
+/// `v` in the order of [`f64::total_cmp`], found by selection (no sort; `v` is reordered).
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
     let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (below, &mut mid, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
     if n % 2 == 1 {
-        v[n / 2]
+        mid
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        let lower = below
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .expect("n is even and not 0");
+        (lower + mid) / 2.0
     }
 }
 
@@ -1649,6 +1616,34 @@ mod tests {
     /// `1,250` is 1250 or 1.25: both readings are named (the fourth hostile pass of issue 19
     /// found a decimal comma called a thousands separator).
     #[test]
+    fn median_and_distinct_count_agree_with_a_sort() {
+        use rand::{Rng as _, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n in 1..60 {
+            // Few distinct values, so that duplicates, 0 and -0 meet.
+            let v: Vec<f64> = (0..n)
+                .map(|_| match rng.random_range(0..4) {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => f64::from(rng.random_range(-5i32..5)) * 0.5,
+                })
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            let want_median = if n % 2 == 1 {
+                sorted[n / 2]
+            } else {
+                (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+            };
+            let want_distinct = 1 + sorted.windows(2).filter(|w| w[0] != w[1]).count();
+            assert_eq!(distinct_numbers(&v), want_distinct, "{v:?}");
+            let mut w = v.clone();
+            assert_eq!(median(&mut w).to_bits(), want_median.to_bits(), "{v:?}");
+        }
+        assert_eq!(distinct_numbers(&[f64::NAN, f64::NAN, 1.0]), 3);
+    }
+
+    #[test]
     fn a_comma_is_named_by_what_it_can_mean() {
         let both = Some("a thousands separator or a decimal comma");
         assert_eq!(decorated_number("3,141"), both);
@@ -1665,15 +1660,9 @@ mod tests {
 
     /// A table from comma-separated lines, the first being the header.
     fn table(lines: &[&str]) -> Table {
-        let names: Vec<String> = lines[0].split(',').map(str::to_string).collect();
-        let rows = Cells::from_rows(lines[1..].iter().map(|l| l.split(',')));
-        Table {
-            path: PathBuf::from("t.csv"),
-            names,
-            has_header: true,
-            lines: (2..rows.len() as u64 + 2).collect(),
-            rows,
-        }
+        let text = lines.join("\n");
+        super::super::csv::table_from_bytes(Path::new("t.csv"), text.as_bytes(), Some(true), None)
+            .unwrap()
     }
 
     /// Fits on every row with the last column as the target.

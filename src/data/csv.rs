@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use super::columns::{Cells, Columns, Overrides, Table, is_missing, parse_number};
+use super::columns::{Cell, Columns, Overrides, Table, is_missing, parse_number};
 use super::{Dataset, Features, Targets, Task};
 use crate::error::{Error, Result};
 
@@ -99,122 +99,6 @@ pub fn gunzip_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     }
 }
 
-/// The records of a file's bytes (already gunzipped; fields trimmed, blank lines skipped), with
-/// each one's 1-based line; an error if there are none.
-fn records(path: &Path, bytes: &[u8]) -> Result<(Cells, Vec<u64>)> {
-    // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let delimiter = sniff_delimiter(body);
-    // A long file without quotes (so no field holds a line break) is read in one block of
-    // whole lines per core; the blocks' rows are then joined in order.
-    let cores = if body.len() >= 8 << 20 && !body.contains(&b'"') {
-        super::cores_for(usize::MAX)
-    } else {
-        1
-    };
-    let mut blocks = Vec::with_capacity(cores);
-    let (mut start, mut line) = (0usize, 1u64);
-    for k in 1..=cores {
-        let end = match k == cores {
-            true => body.len(),
-            false => {
-                let at = (body.len() * k / cores).max(start);
-                body[at..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(body.len(), |p| at + p + 1)
-            }
-        };
-        blocks.push((&body[start..end], line));
-        line += body[start..end].iter().filter(|&&c| c == b'\n').count() as u64;
-        start = end;
-    }
-    let mut parts = super::in_parallel(blocks.into_iter(), |(block, first_line)| {
-        block_records(path, block, delimiter, first_line)
-    })
-    .into_iter();
-    let (mut rows, mut at) = parts.next().expect("one block")?;
-    for part in parts {
-        let (r, a) = part?;
-        rows.append(r);
-        at.extend(a);
-    }
-    if rows.is_empty() {
-        return Err(bad(path, "line 1", "the file is empty"));
-    }
-    Ok((rows, at))
-}
-
-/// The records of a block of whole lines of a file that starts at line `first_line`.
-fn block_records(
-    path: &Path,
-    body: &[u8],
-    delimiter: u8,
-    first_line: u64,
-) -> Result<(Cells, Vec<u64>)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body);
-    // Line numbers counted from each record's byte offset (the reader's own count is one short
-    // on CRLF files, and a record index is wrong after a quoted field that spans lines).
-    let (mut lines, mut counted) = (first_line, 0usize);
-    let mut line_at = |byte: u64| -> u64 {
-        // A record's offset can lie before line breaks that precede it (the preceding line's
-        // `\n` on CRLF files, blank lines the reader skipped): its line is that of its first
-        // byte that is not a line break.
-        let mut b = (byte as usize).min(body.len());
-        while b < body.len() && matches!(body[b], b'\r' | b'\n') {
-            b += 1;
-        }
-        if b > counted {
-            lines += body[counted..b].iter().filter(|&&c| c == b'\n').count() as u64;
-            counted = b;
-        }
-        lines
-    };
-    let mut rows = Cells::new();
-    let mut at = Vec::new();
-    // One record, reused: the fields go straight into `rows`.
-    let mut r = csv::StringRecord::new();
-    for i in 0u64.. {
-        let more = reader.read_record(&mut r).map_err(|e| {
-            let line = e.position().map_or(first_line + i, |p| line_at(p.byte()));
-            // (The reader's own position is left out: the line above is the file's.)
-            let message = match e.kind() {
-                csv::ErrorKind::Utf8 { err, .. } => format!(
-                    "the file is not UTF-8 text (field {}: {err}); save it as UTF-8 (e.g. from \
-                     Latin-1: iconv -f latin1 -t utf-8)",
-                    err.field() + 1
-                ),
-                _ => e.to_string(),
-            };
-            bad(path, format!("line {line}"), message)
-        })?;
-        if !more {
-            break;
-        }
-        if r.len() == 1 && r[0].is_empty() {
-            continue;
-        }
-        let line = r.position().map_or(first_line + i, |p| line_at(p.byte()));
-        for f in r.iter() {
-            if !rows.push_cell(f) {
-                return Err(bad(
-                    path,
-                    format!("line {line}"),
-                    "a row of more than 4 GiB",
-                ));
-            }
-        }
-        rows.end_row();
-        at.push(line);
-    }
-    Ok((rows, at))
-}
-
 /// The field separator: comma, semicolon (as Excel writes CSV where the decimal mark is a comma)
 /// or tab (TSV), counted outside quotes on the first (up to) five lines. A separator found the
 /// same number of times (≥ 1) on each of them wins, the one found most often first (ties:
@@ -264,11 +148,7 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
 /// An all-text table is misread when no column repeats a value (its header is taken for data), or
 /// when the first row of a header-less one happens never to recur in a repeating column; pass
 /// `--header` or `--no-header` to say which.
-pub fn detect_header(rows: &Cells, known: Option<&[String]>) -> bool {
-    if rows.is_empty() {
-        return false;
-    }
-    let first: Vec<&str> = rows.row(0).collect();
+pub fn detect_header(first: &[String], data: &Table, known: Option<&[String]>) -> bool {
     let text = |f: &str| !is_missing(f) && parse_number(f).is_none();
     if let Some(k) = known
         && first.iter().all(|f| k.iter().any(|n| n == f))
@@ -276,48 +156,63 @@ pub fn detect_header(rows: &Cells, known: Option<&[String]>) -> bool {
     {
         return true;
     }
-    let data = 1..rows.len();
     if data.is_empty() {
         // A lone row of text is a header (with no data: an error that says so).
         return first.iter().all(|f| text(f));
     }
     let w = first.len();
-    let cell = |i: usize, j: usize| rows.get(i, j).unwrap_or("");
     let numbers_below = (0..w).any(|j| {
-        text(first[j])
-            && data
-                .clone()
-                .map(|i| cell(i, j))
-                .find(|c| !is_missing(c))
-                .is_some_and(|c| parse_number(c).is_some())
+        text(&first[j])
+            && (0..data.len())
+                .map(|i| data.cell(i, j))
+                .find(|c| !c.is_missing())
+                .is_some_and(|c| c.number().is_some())
     });
     if numbers_below {
         return true;
     }
-    let texts: Vec<usize> = (0..w).filter(|&j| text(first[j])).collect();
-    let distinct: HashSet<&str> = texts.iter().map(|&j| first[j]).collect();
+    let texts: Vec<usize> = (0..w).filter(|&j| text(&first[j])).collect();
+    let distinct: HashSet<&str> = texts.iter().map(|&j| first[j].as_str()).collect();
     if texts.is_empty() || distinct.len() != texts.len() {
         return false;
     }
     // For each text column that repeats a value below: whether the first field never recurs.
     let mut verdicts = texts.iter().filter_map(|&j| {
-        let mut seen = HashSet::new();
-        let (mut repeats, mut recurs) = (false, false);
-        for i in data.clone() {
-            let c = cell(i, j);
-            if c == first[j] {
-                recurs = true;
-            }
-            if !seen.insert(c) {
-                repeats = true;
-            }
-        }
+        let (repeats, recurs) = repeats_and_recurs(data, j, &first[j]);
         repeats.then_some(!recurs)
     });
     let Some(v) = verdicts.next() else {
         return false;
     };
     v && verdicts.all(|v| v)
+}
+
+/// Whether column `j` of `data` holds some cell twice, and whether it holds `field`.
+fn repeats_and_recurs(data: &Table, j: usize, field: &str) -> (bool, bool) {
+    use super::table::ColumnCells;
+    match &data.columns[j] {
+        ColumnCells::Text { codes, dict } => {
+            let mut seen = vec![false; dict.len()];
+            let repeats = codes
+                .iter()
+                .any(|&k| std::mem::replace(&mut seen[k as usize], true));
+            (repeats, dict.iter().any(|d| d == field))
+        }
+        ColumnCells::Numbers { .. } => {
+            let mut seen = HashSet::new();
+            let (mut repeats, mut recurs) = (false, false);
+            for i in 0..data.len() {
+                let c = data.cell(i, j).text();
+                if c == field {
+                    recurs = true;
+                }
+                if !seen.insert(c) {
+                    repeats = true;
+                }
+            }
+            (repeats, recurs)
+        }
+    }
 }
 
 /// Reads a CSV file's cells: header as given or detected (with `known` column names, from a
@@ -334,18 +229,13 @@ pub fn table_from_bytes(
     header: Option<bool>,
     known: Option<&[String]>,
 ) -> Result<Table> {
-    let (mut rows, mut at) = records(path, bytes)?;
-    let width = rows.row_len(0);
-    let has_header = header.unwrap_or_else(|| detect_header(&rows, known));
-    let names: Vec<String> = if has_header {
-        rows.row(0).map(str::to_string).collect()
-    } else {
-        (0..width).map(|j| format!("column {j}")).collect()
-    };
-    if has_header {
+    let table = super::table::read(path, bytes, header, |first, data| {
+        detect_header(first, data, known)
+    })?;
+    if table.has_header {
         let mut first_at: BTreeMap<&str, usize> = BTreeMap::new();
         let mut dups = Vec::new();
-        for (j, n) in names.iter().enumerate() {
+        for (j, n) in table.names.iter().enumerate() {
             if let Some(&k) = first_at.get(n.as_str()) {
                 dups.push(format!("{n:?} (columns {} and {})", k + 1, j + 1));
             } else {
@@ -362,35 +252,11 @@ pub fn table_from_bytes(
                 ),
             ));
         }
-    }
-    let first = usize::from(has_header);
-    if rows.len() == first {
-        return Err(bad(path, "line 2", "a header but no data rows"));
-    }
-    for (i, &line) in at.iter().enumerate().skip(first) {
-        let len = rows.row_len(i);
-        if len != width {
-            return Err(bad(
-                path,
-                format!("line {line}"),
-                format!(
-                    "{len} fields, but line 1 has {width}; every row needs the same number of columns"
-                ),
-            ));
+        if table.is_empty() {
+            return Err(bad(path, "line 2", "a header but no data rows"));
         }
     }
-    if has_header {
-        rows.drop_first_row();
-        at.remove(0);
-    }
-    let lines = at;
-    Ok(Table {
-        path: path.to_path_buf(),
-        names,
-        has_header,
-        rows,
-        lines,
-    })
+    Ok(table)
 }
 
 /// The target columns of a table, read.
@@ -420,7 +286,7 @@ pub fn read_targets(
     classes: Option<&[String]>,
 ) -> Result<TargetValues> {
     let rows: Vec<usize> = (0..table.len())
-        .filter(|&i| targets.iter().all(|&j| !is_missing(table.cell(i, j))))
+        .filter(|&i| targets.iter().all(|&j| !table.cell(i, j).is_missing()))
         .collect();
     let dropped = table.len() - rows.len();
     if rows.is_empty() {
@@ -506,21 +372,31 @@ fn read_labels(
             ));
         }
     }
-    let index: BTreeMap<&str, u32> = names
+    // By name, and (where no name is taken) by the number a name reads as: a numeric
+    // column's cells are numbers without their text ("0.50" is the class 0.5).
+    let mut index: BTreeMap<String, u32> = names
         .iter()
         .enumerate()
-        .map(|(k, c)| (c.as_str(), k as u32))
+        .map(|(k, c)| (c.clone(), k as u32))
         .collect();
+    for (k, c) in names.iter().enumerate() {
+        index.entry(value_label(Cell::Text(c))).or_insert(k as u32);
+    }
     let mut labels = Vec::with_capacity(n);
     for &i in rows {
         let f = table.cell(i, j);
-        let key = canonical_label(f);
-        let k = index.get(key.as_str()).ok_or_else(|| {
-            table.error(
-                table.at(i, j),
-                format!("label {f:?} is not one of the model's classes {names:?}"),
-            )
-        })?;
+        let k = index
+            .get(&canonical_label(f))
+            .or_else(|| index.get(&value_label(f)))
+            .ok_or_else(|| {
+                table.error(
+                    table.at(i, j),
+                    format!(
+                        "label {:?} is not one of the model's classes {names:?}",
+                        f.text()
+                    ),
+                )
+            })?;
         labels.push(*k);
     }
     Ok((labels, names))
@@ -533,7 +409,8 @@ fn read_values(table: &Table, targets: &[usize], rows: &[usize]) -> Result<Vec<f
     for &i in rows {
         for &j in targets {
             let f = table.cell(i, j);
-            let v = parse_number(f).filter(|v| v.is_finite()).ok_or_else(|| {
+            let v = f.number().filter(|v| v.is_finite()).ok_or_else(|| {
+                let f = f.text();
                 table.error(
                     table.at(i, j),
                     format!(
@@ -544,7 +421,7 @@ fn read_values(table: &Table, targets: &[usize], rows: &[usize]) -> Result<Vec<f
             if v.abs() > f32::MAX as f64 {
                 return Err(table.error(
                     table.at(i, j),
-                    format!("target {f} is beyond f32's range (±3.4e38)"),
+                    format!("target {} is beyond f32's range (±3.4e38)", f.text()),
                 ));
             }
             y.push(v as f32);
@@ -595,14 +472,23 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &CsvOptions) -> Result<CsvDat
 }
 
 /// Labels that are whole numbers are compared as numbers ("1" and "1.0" are the same class).
-fn canonical_label(f: &str) -> String {
-    match parse_number(f) {
+fn canonical_label(f: Cell) -> String {
+    match f.number() {
         Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
-        _ => f.to_string(),
+        _ => f.text().into_owned(),
     }
 }
 
-fn class_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
+/// A label as its number's shortest text when it is a number (how a numeric column's cell
+/// reads), else [`canonical_label`].
+fn value_label(f: Cell) -> String {
+    match f.number() {
+        Some(v) if !(v.fract() == 0.0 && v.abs() < 1e15) => format!("{v}"),
+        _ => canonical_label(f),
+    }
+}
+
+fn class_names<'a>(labels: impl Iterator<Item = Cell<'a>>) -> Vec<String> {
     let set: std::collections::BTreeSet<String> = labels.map(canonical_label).collect();
     let mut v: Vec<String> = set.into_iter().collect();
     // Numeric labels in numeric order (2 before 10), others alphabetically.
@@ -612,13 +498,13 @@ fn class_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
     v
 }
 
-fn infer_task<'a>(labels: impl Iterator<Item = &'a str> + Clone) -> Task {
-    if labels.clone().any(|f| parse_number(f).is_none()) {
+fn infer_task<'a>(labels: impl Iterator<Item = Cell<'a>> + Clone) -> Task {
+    if labels.clone().any(|f| f.number().is_none()) {
         return Task::Classify;
     }
     let whole = labels
         .clone()
-        .all(|f| parse_number(f).is_some_and(|v| v.fract() == 0.0));
+        .all(|f| f.number().is_some_and(|v| v.fract() == 0.0));
     if whole && class_names(labels).len() <= MAX_INFERRED_CLASSES {
         Task::Classify
     } else {
@@ -688,41 +574,14 @@ pub fn resolve_targets(
 mod tests {
     use super::*;
 
-    fn rows(lines: &[&str]) -> Cells {
-        Cells::from_rows(lines.iter().map(|l| l.split(',')))
-    }
-
-    /// A long file without quotes is read in blocks, one per core: the same rows and line
-    /// numbers as one reader over the whole file (blank lines, CRLF endings, a BOM), and the
-    /// same first error.
-    #[test]
-    fn a_long_file_read_in_blocks_is_the_file_read_whole() {
-        let mut text = String::from("\u{feff}a,b,c\r\n");
-        for i in 0..600_000 {
-            text.push_str(&format!("{i}, {} ,x{}\r\n", i % 7, i % 3));
-            if i % 1000 == 0 {
-                text.push_str("\r\n\n");
-            }
-        }
-        let bytes = text.as_bytes();
-        assert!(bytes.len() >= 8 << 20);
-        let path = Path::new("long.csv");
-        let body = &bytes[3..];
-        let whole = block_records(path, body, b',', 1).unwrap();
-        let blocks = records(path, bytes).unwrap();
-        assert_eq!(blocks.1, whole.1);
-        assert!(blocks.0 == whole.0);
-        assert_eq!(blocks.0.get(400_001, 1), Some(&*(400_000 % 7).to_string()));
-        // Not UTF-8 near the end: the error names the same line either way.
-        let mut broken = bytes.to_vec();
-        let at = broken.len() - 10;
-        broken[at] = 0xff;
-        let e1 = records(path, &broken).unwrap_err().to_string();
-        let e2 = block_records(path, &broken[3..], b',', 1)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e1, e2);
-        assert!(e1.contains("not UTF-8"), "{e1}");
+    /// Whether the header rule takes the first of `lines` for a header.
+    fn header(lines: &[&str], known: Option<&[String]>) -> bool {
+        let text = lines.join("\n");
+        super::super::table::read(Path::new("t.csv"), text.as_bytes(), None, |f, d| {
+            detect_header(f, d, known)
+        })
+        .unwrap()
+        .has_header
     }
 
     /// Each record's line is the file's line, after runs of blank lines (LF and CRLF, and `\r`
@@ -732,43 +591,44 @@ mod tests {
         for eol in ["\n", "\r\n"] {
             let lines = ["a,b", "1,2", "", "", "", "3,4", "", "5,6", " , ", "7,8"];
             let text: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
-            let (_, at) = block_records(Path::new("t.csv"), text.as_bytes(), b',', 1).unwrap();
-            assert_eq!(at, [1, 2, 6, 8, 9, 10], "{eol:?}");
+            let t = table_from_bytes(Path::new("t.csv"), text.as_bytes(), Some(false), None);
+            assert_eq!(t.unwrap().lines, [1, 2, 6, 8, 9, 10], "{eol:?}");
+            let t = table_from_bytes(Path::new("t.csv"), text.as_bytes(), Some(true), None);
+            assert_eq!(t.unwrap().lines, [2, 6, 8, 9, 10], "{eol:?}");
         }
-        let (_, at) = block_records(Path::new("t.csv"), b"a\n\r\n\n\nb\n", b',', 1).unwrap();
-        assert_eq!(at, [1, 5]);
+        let t = table_from_bytes(Path::new("t.csv"), b"a\n\r\n\n\nb\n", Some(false), None);
+        assert_eq!(t.unwrap().lines, [1, 5]);
+        let t = table_from_bytes(Path::new("t.csv"), b"\n\na\n\r\n\n\nb\n", Some(true), None);
+        assert_eq!(t.unwrap().lines, [7]);
     }
 
     #[test]
     fn header_rule_text_over_numbers() {
-        assert!(detect_header(&rows(&["x,y,label", "1,2,a", "3,4,b"]), None));
-        assert!(!detect_header(&rows(&["1,2,a", "3,4,b"]), None));
+        assert!(header(&["x,y,label", "1,2,a", "3,4,b"], None));
+        assert!(!header(&["1,2,a", "3,4,b"], None));
         // The first non-missing cell below decides, not the second row's.
-        assert!(detect_header(&rows(&["x,label", "NA,a", "3,b"]), None));
+        assert!(header(&["x,label", "NA,a", "3,b"], None));
         // A missing word in the first row is not a name.
-        assert!(!detect_header(&rows(&["NA,a", "3,b"]), None));
+        assert!(!header(&["NA,a", "3,b"], None));
     }
 
     #[test]
     fn header_rule_all_text() {
         let t = ["colour,size", "red,big", "blue,small", "red,big"];
-        assert!(detect_header(&rows(&t), None));
+        assert!(header(&t, None));
         // The first row's values recur below: data.
-        assert!(!detect_header(&rows(&t[1..]), None));
+        assert!(!header(&t[1..], None));
         // Repeated names are not a header.
-        assert!(!detect_header(&rows(&["a,a", "x,y", "x,z"]), None));
+        assert!(!header(&["a,a", "x,y", "x,z"], None));
         // No column repeats a value: undecidable, read as data.
-        assert!(!detect_header(&rows(&["a,b", "x,y", "z,w"]), None));
+        assert!(!header(&["a,b", "x,y", "z,w"], None));
     }
 
     #[test]
     fn header_rule_known_names() {
         let known = vec!["colour".to_string(), "size".to_string()];
-        assert!(detect_header(
-            &rows(&["size,colour", "big,red"]),
-            Some(&known)
-        ));
-        assert!(!detect_header(&rows(&["big,red", "big,red"]), Some(&known)));
+        assert!(header(&["size,colour", "big,red"], Some(&known)));
+        assert!(!header(&["big,red", "big,red"], Some(&known)));
     }
 
     /// The file `text` loaded with the default options.

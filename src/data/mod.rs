@@ -23,6 +23,7 @@ pub mod idx;
 #[cfg(feature = "fs")]
 pub mod source;
 pub mod split;
+pub mod table;
 
 use rand::seq::SliceRandom;
 

@@ -22,8 +22,8 @@ pub struct Loaded {
     pub feature_names: Option<Vec<String>>,
     pub target_names: Option<Vec<String>>,
     /// For a CSV: the cells behind `train` and `test`, so that [`prepare`] can fit the column map
-    /// on the training rows alone. (`train` and `test` are encoded with a map fitted on all of
-    /// `train`, for callers that do not split further.)
+    /// on the training rows alone and encode them. (A CSV's `train` and `test` hold the targets
+    /// only, with one placeholder feature; [`prepare`] gives the features.)
     pub csv: Option<CsvSource>,
 }
 
@@ -185,43 +185,48 @@ fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> 
         dropped_rows: tv.dropped,
         test_dropped_rows: 0,
     };
-    let (train_part, test_part) = if let Some(test_path) = &opts.test {
+    // The features are encoded by [`prepare`], with the column map fitted on the training rows
+    // alone; here only the targets are read and the test rows chosen (the placeholder features,
+    // one zero per row, are never read).
+    let test = if let Some(test_path) = &opts.test {
         let known: Vec<String> = src.table.names.clone();
         let t = csvfile::read_table(test_path, opts.csv.header, Some(&known))?;
-        // Located with a map fitted on the training rows, below.
+        // The test file's columns are matched as the fitted map will match them (a test file
+        // may lack a column the map drops).
+        let columns = Columns::fit(&src.table, &src.targets, &src.train_rows, &src.overrides)?;
+        let (test, rows, dropped) = read_test_targets(&columns, &t, &all)?;
         src.test_table = Some(t);
-        (all, None)
+        src.test_rows = rows;
+        src.test_dropped_rows = dropped;
+        Some(test)
     } else {
         let f = opts.test_fraction.unwrap_or(0.2);
         if f > 0.0 {
             let (k, h) = split::hold_out_indices(&all, f, rng);
             src.test_rows = h.iter().map(|&i| src.train_rows[i]).collect();
             src.train_rows = k.iter().map(|&i| src.train_rows[i]).collect();
-            (all.subset(&k), Some(all.subset(&h)))
-        } else {
-            (all, None)
-        }
-    };
-    let columns = Columns::fit(&src.table, &src.targets, &src.train_rows, &src.overrides)?;
-    let train = encode_part(&columns, &src.table, &src.train_rows, &train_part)?.0;
-    let test = match (&src.test_table, test_part) {
-        (Some(t), _) => {
-            let (test, rows, dropped) = read_test_table(&columns, t, &train)?;
-            src.test_rows = rows;
-            src.test_dropped_rows = dropped;
+            let test = all.subset(&h);
+            all = all.subset(&k);
             Some(test)
+        } else {
+            None
         }
-        (None, Some(part)) => Some(encode_part(&columns, &src.table, &src.test_rows, &part)?.0),
-        (None, None) => None,
     };
+    let train = all;
     Ok(Loaded {
         name: path.display().to_string(),
         task: tv.task,
         train,
         test,
         default_normalization: Normalization::Standardize,
-        feature_names: Some(columns.feature_names()),
-        target_names: Some(columns.targets.clone()),
+        // (A CSV's feature names come with the prepared data's report.)
+        feature_names: None,
+        target_names: Some(
+            src.targets
+                .iter()
+                .map(|&j| src.table.names[j].clone())
+                .collect(),
+        ),
         csv: Some(src),
     })
 }
@@ -238,21 +243,21 @@ fn encode_part(
     Ok((part.with_features(enc.x, enc.n_features)?, enc.unseen))
 }
 
-/// A test table: columns matched to the training file's, targets read with the training classes.
-/// Returns the set, its rows and the rows dropped for a missing target.
-fn read_test_table(
+/// A test table's targets, its columns matched to the training file's and read with the
+/// training classes: a set with placeholder features (one zero per row; [`prepare`] encodes
+/// them), its rows and the rows dropped for a missing target.
+fn read_test_targets(
     columns: &Columns,
     t: &Table,
     train: &Dataset,
 ) -> Result<(Dataset, Vec<usize>, usize)> {
-    let (map, tcols) = columns.locate(t, true)?;
+    let (_, tcols) = columns.locate(t, true)?;
     let task = match train.targets() {
         super::Targets::Classes { .. } => Task::Classify,
         super::Targets::Values { .. } => Task::Regress,
     };
     let tv = csvfile::read_targets(t, &tcols, Some(task), train.class_names.as_deref())?;
-    let enc = columns.encode(t, &map, &tv.rows)?;
-    let mut d = Dataset::new(Features::F32(enc.x), enc.n_features, tv.targets)?;
+    let mut d = Dataset::new(Features::U8(vec![0; tv.rows.len()]), 1, tv.targets)?;
     d.class_names = train.class_names.clone();
     Ok((d, tv.rows, tv.dropped))
 }
@@ -414,7 +419,7 @@ fn constant_regression_target(
             let (lo, hi) = tv
                 .rows
                 .iter()
-                .filter_map(|&i| table.cell(i, j).parse::<f64>().ok())
+                .filter_map(|&i| table.cell(i, j).number())
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
                     (a.min(v), b.max(v))
                 });

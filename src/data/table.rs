@@ -1,0 +1,860 @@
+//! A CSV file's cells, parsed once into typed columns.
+//!
+//! Each column is read in one pass, on one thread per block of lines:
+//! - a column whose every present cell is a plain number (finite, within f32's range) holds the
+//!   numbers as `f64` ([`ColumnCells::Numbers`]); a missing cell is a NaN that remembers how it was
+//!   written (`NA`, `?`, empty), so that messages can quote it;
+//! - any other column holds its text, each distinct cell once, and a code per row
+//!   ([`ColumnCells::Text`]).
+//!
+//! A column that turns out to hold text after numbers (in the same block or in another) is read
+//! again as text, so the text a message or a category shows is always the cell as written. The
+//! roles and encodings ([`super::columns`]) then read numbers without parsing them again.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use super::columns::{is_missing, parse_number};
+use crate::error::{Error, Result};
+
+/// One cell of a [`Table`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell<'a> {
+    /// A cell of a numeric column: its number.
+    Number(f64),
+    /// A missing cell of a numeric column, as written (trimmed).
+    Missing(&'a str),
+    /// A cell of a text column, as written (trimmed): text, a missing word, or a number.
+    Text(&'a str),
+}
+
+impl<'a> Cell<'a> {
+    /// Whether the cell is missing ([`is_missing`]).
+    pub fn is_missing(self) -> bool {
+        match self {
+            Cell::Number(_) => false,
+            Cell::Missing(_) => true,
+            Cell::Text(t) => is_missing(t),
+        }
+    }
+
+    /// The cell as a number, as [`parse_number`] reads its text.
+    pub fn number(self) -> Option<f64> {
+        match self {
+            Cell::Number(v) => Some(v),
+            Cell::Missing(t) | Cell::Text(t) => parse_number(t),
+        }
+    }
+
+    /// The cell's text: as written, or (a numeric column's number) the shortest text that reads
+    /// back as the same number.
+    pub fn text(self) -> Cow<'a, str> {
+        match self {
+            Cell::Number(v) => Cow::Owned(format!("{v}")),
+            Cell::Missing(t) | Cell::Text(t) => Cow::Borrowed(t),
+        }
+    }
+}
+
+/// The cells of one column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnCells {
+    /// Every present cell a number (finite, within f32's range). A NaN marks a missing cell; its
+    /// low 32 bits index `missing`, the cell as written.
+    Numbers {
+        values: Vec<f64>,
+        missing: Vec<String>,
+    },
+    /// Each row's code into `dict`, the distinct cells as written.
+    Text { codes: Vec<u32>, dict: Vec<String> },
+}
+
+const MISSING_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+fn missing_value(k: usize) -> f64 {
+    f64::from_bits(MISSING_NAN | k as u64)
+}
+
+fn missing_index(v: f64) -> usize {
+    (v.to_bits() & 0xffff_ffff) as usize
+}
+
+impl ColumnCells {
+    fn len(&self) -> usize {
+        match self {
+            ColumnCells::Numbers { values, .. } => values.len(),
+            ColumnCells::Text { codes, .. } => codes.len(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Cell<'_> {
+        match self {
+            ColumnCells::Numbers { values, missing } => {
+                let v = values[i];
+                if v.is_nan() {
+                    Cell::Missing(&missing[missing_index(v)])
+                } else {
+                    Cell::Number(v)
+                }
+            }
+            ColumnCells::Text { codes, dict } => Cell::Text(&dict[codes[i] as usize]),
+        }
+    }
+}
+
+/// A CSV file's cells (trimmed), in typed columns, with its column names and each row's line.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub path: PathBuf,
+    /// Column names: the header's, or `column 0`, `column 1`, … without one.
+    pub names: Vec<String>,
+    pub has_header: bool,
+    /// The cells, a column each.
+    pub columns: Vec<ColumnCells>,
+    /// 1-based line of each row in the file.
+    pub lines: Vec<u64>,
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn width(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The cell at row `i`, column `j`.
+    #[inline]
+    pub fn cell(&self, i: usize, j: usize) -> Cell<'_> {
+        self.columns[j].get(i)
+    }
+
+    /// A numeric column's numbers (NaN where missing), or `None` for a text column.
+    pub fn numbers(&self, j: usize) -> Option<&[f64]> {
+        match &self.columns[j] {
+            ColumnCells::Numbers { values, .. } => Some(values),
+            ColumnCells::Text { .. } => None,
+        }
+    }
+
+    /// "column NAME" of column `j`, for errors; a file without a header names its columns
+    /// "column 0", "column 1", …, which are said as they are (not "column column 0").
+    pub fn column(&self, j: usize) -> String {
+        let name = &self.names[j];
+        if !self.has_header && name.starts_with("column ") {
+            name.clone()
+        } else {
+            format!("column {name}")
+        }
+    }
+
+    /// "line L, column NAME" of a cell, for errors.
+    pub fn at(&self, i: usize, j: usize) -> String {
+        let name = &self.names[j];
+        // A file without a header names its columns "column 0", "column 1", …
+        if name.starts_with("column ") {
+            format!("line {}, {name}", self.lines[i])
+        } else {
+            format!("line {}, column {name}", self.lines[i])
+        }
+    }
+
+    /// An error about this file.
+    pub fn error(&self, location: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Data {
+            path: self.path.clone(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Puts `fields` (a record read at line `line`, of the table's width) before the first row.
+    /// Fails (returns false, the table unchanged) when a field is text and its column holds
+    /// numbers: the column's cells would have to be read again as text.
+    pub(crate) fn prepend(&mut self, fields: &[String], line: u64) -> bool {
+        let fits = fields.iter().zip(&self.columns).all(|(f, c)| match c {
+            ColumnCells::Numbers { values, .. } => {
+                is_missing(f) || plain_number(f).is_some() || values.iter().all(|v| v.is_nan())
+            }
+            ColumnCells::Text { .. } => true,
+        });
+        if !fits {
+            return false;
+        }
+        for (f, c) in fields.iter().zip(&mut self.columns) {
+            if matches!(c, ColumnCells::Numbers { .. })
+                && !is_missing(f)
+                && plain_number(f).is_none()
+            {
+                // Every cell below is missing: the column becomes text, exactly.
+                let numbers = std::mem::replace(
+                    c,
+                    ColumnCells::Text {
+                        codes: Vec::new(),
+                        dict: Vec::new(),
+                    },
+                );
+                *c = to_text(numbers);
+            }
+            match c {
+                ColumnCells::Numbers { values, missing } => {
+                    let v = if is_missing(f) {
+                        missing_value(spelling(missing, f))
+                    } else {
+                        plain_number(f).expect("checked above")
+                    };
+                    values.insert(0, v);
+                }
+                ColumnCells::Text { codes, dict } => {
+                    let k = match dict.iter().position(|d| d == f) {
+                        Some(k) => k,
+                        None => {
+                            dict.push(f.clone());
+                            dict.len() - 1
+                        }
+                    };
+                    codes.insert(0, k as u32);
+                }
+            }
+        }
+        self.lines.insert(0, line);
+        true
+    }
+}
+
+/// A cell read as a numeric column's number: plain (no surrounding space), finite, within f32's
+/// range. Anything else (text, `inf`, `1e39`) makes its column a text column, whose later reading
+/// says what is wrong with it.
+#[inline]
+fn plain_number(cell: &str) -> Option<f64> {
+    let b = cell.as_bytes().first()?;
+    if !(b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.')) {
+        return None;
+    }
+    cell.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && v.abs() <= f32::MAX as f64)
+}
+
+/// The index of the missing spelling `cell` in `missing`, added if new.
+fn spelling(missing: &mut Vec<String>, cell: &str) -> usize {
+    match missing.iter().position(|m| m == cell) {
+        Some(k) => k,
+        None => {
+            missing.push(cell.to_string());
+            missing.len() - 1
+        }
+    }
+}
+
+/// A numeric column as text: exact only when no cell is a number (every one missing).
+fn to_text(c: ColumnCells) -> ColumnCells {
+    match c {
+        ColumnCells::Numbers { values, missing } => {
+            debug_assert!(values.iter().all(|v| v.is_nan()));
+            ColumnCells::Text {
+                codes: values.iter().map(|&v| missing_index(v) as u32).collect(),
+                dict: missing,
+            }
+        }
+        text => text,
+    }
+}
+
+/// How a pass reads a column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Plan {
+    /// Numbers while every present cell is one, else text.
+    Auto,
+    Text,
+    Skip,
+}
+
+/// A column as one block's pass leaves it.
+enum Building {
+    Numbers {
+        values: Vec<f64>,
+        missing: Vec<String>,
+        /// Whether a cell was a number (else every one so far is missing).
+        present: bool,
+    },
+    Text {
+        codes: Vec<u32>,
+        dict: Vec<String>,
+        index: hashbrown::HashMap<String, u32>,
+    },
+    /// Text met after numbers: the block's cells of this column must be read again as text.
+    Demoted,
+    Skipped,
+}
+
+impl Building {
+    fn new(plan: Plan) -> Building {
+        match plan {
+            Plan::Auto => Building::Numbers {
+                values: Vec::new(),
+                missing: Vec::new(),
+                present: false,
+            },
+            Plan::Text => Building::Text {
+                codes: Vec::new(),
+                dict: Vec::new(),
+                index: hashbrown::HashMap::new(),
+            },
+            Plan::Skip => Building::Skipped,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, cell: &str) {
+        match self {
+            Building::Numbers {
+                values,
+                missing,
+                present,
+            } => {
+                if let Some(v) = plain_number(cell) {
+                    values.push(v);
+                    *present = true;
+                } else if is_missing(cell) {
+                    let k = spelling(missing, cell);
+                    values.push(missing_value(k));
+                } else if *present {
+                    *self = Building::Demoted;
+                } else {
+                    // Only missing cells so far: the column becomes text, exactly.
+                    let (values, missing) = (std::mem::take(values), std::mem::take(missing));
+                    let mut index = hashbrown::HashMap::new();
+                    for (k, m) in missing.iter().enumerate() {
+                        index.insert(m.clone(), k as u32);
+                    }
+                    *self = Building::Text {
+                        codes: values.iter().map(|&v| missing_index(v) as u32).collect(),
+                        dict: missing,
+                        index,
+                    };
+                    self.push(cell);
+                }
+            }
+            Building::Text { codes, dict, index } => {
+                let k = match index.get(cell) {
+                    Some(&k) => k,
+                    None => {
+                        let k = dict.len() as u32;
+                        dict.push(cell.to_string());
+                        index.insert(cell.to_string(), k);
+                        k
+                    }
+                };
+                codes.push(k);
+            }
+            Building::Demoted | Building::Skipped => {}
+        }
+    }
+}
+
+/// What one block's pass read: its columns, and each row's line.
+struct Block {
+    columns: Vec<Building>,
+    lines: Vec<u64>,
+}
+
+fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        location: location.into(),
+        message: message.into(),
+    }
+}
+
+/// A CSV reader of `body` as downhill reads CSV: fields trimmed, rows of any length.
+fn reader(body: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(body)
+}
+
+/// The error of a record that cannot be read, at `line`.
+fn record_error(path: &Path, line: u64, e: &csv::Error) -> Error {
+    // (The reader's own position is left out: the line is the file's.)
+    let message = match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => format!(
+            "the file is not UTF-8 text (field {}: {err}); save it as UTF-8 (e.g. from \
+             Latin-1: iconv -f latin1 -t utf-8)",
+            err.field() + 1
+        ),
+        _ => e.to_string(),
+    };
+    bad(path, format!("line {line}"), message)
+}
+
+/// Line numbers of records from their byte offsets in `body`, which starts at line
+/// `first_line` (the reader's own count is one short on CRLF files, and a record index is wrong
+/// after a quoted field that spans lines). Offsets must be asked in increasing order.
+struct Lines<'b> {
+    body: &'b [u8],
+    line: u64,
+    counted: usize,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, byte: u64) -> u64 {
+        // A record's offset can lie before line breaks that precede it (the preceding line's
+        // `\n` on CRLF files, blank lines the reader skipped): its line is that of its first
+        // byte that is not a line break.
+        let body = self.body;
+        let mut b = (byte as usize).min(body.len());
+        while b < body.len() && matches!(body[b], b'\r' | b'\n') {
+            b += 1;
+        }
+        if b > self.counted {
+            self.line += body[self.counted..b]
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count() as u64;
+            self.counted = b;
+        }
+        self.line
+    }
+}
+
+/// The first record of `body` that is not blank: its fields, its line, and the offset where
+/// the records after it start; `None` for a file without one.
+fn first_record(
+    path: &Path,
+    body: &[u8],
+    delimiter: u8,
+) -> Result<Option<(Vec<String>, u64, usize)>> {
+    let mut rd = reader(body, delimiter);
+    let mut lines = Lines {
+        body,
+        line: 1,
+        counted: 0,
+    };
+    let mut r = csv::StringRecord::new();
+    loop {
+        let more = rd.read_record(&mut r).map_err(|e| {
+            let line = e.position().map_or(1, |p| lines.at(p.byte()));
+            record_error(path, line, &e)
+        })?;
+        if !more {
+            return Ok(None);
+        }
+        if r.len() == 1 && r[0].is_empty() {
+            continue;
+        }
+        let line = r.position().map_or(1, |p| lines.at(p.byte()));
+        let end = (rd.position().byte() as usize).min(body.len());
+        return Ok(Some((r.iter().map(str::to_string).collect(), line, end)));
+    }
+}
+
+/// One pass over a block of whole lines that starts at line `first_line`: each column read as
+/// `plan` says; every row must have `width` fields.
+fn read_block(
+    path: &Path,
+    body: &[u8],
+    delimiter: u8,
+    first_line: u64,
+    width: usize,
+    plan: &[Plan],
+) -> Result<Block> {
+    let mut rd = reader(body, delimiter);
+    let mut lines = Lines {
+        body,
+        line: first_line,
+        counted: 0,
+    };
+    let mut columns: Vec<Building> = plan.iter().map(|&p| Building::new(p)).collect();
+    let mut at = Vec::new();
+    // One record, reused.
+    let mut r = csv::StringRecord::new();
+    loop {
+        let more = rd.read_record(&mut r).map_err(|e| {
+            let line = e.position().map_or(first_line, |p| lines.at(p.byte()));
+            record_error(path, line, &e)
+        })?;
+        if !more {
+            break;
+        }
+        if r.len() == 1 && r[0].is_empty() {
+            continue;
+        }
+        let line = r.position().map_or(first_line, |p| lines.at(p.byte()));
+        if r.len() != width {
+            return Err(bad(
+                path,
+                format!("line {line}"),
+                format!(
+                    "{} fields, but line 1 has {width}; every row needs the same number of columns",
+                    r.len()
+                ),
+            ));
+        }
+        for (f, c) in r.iter().zip(columns.iter_mut()) {
+            c.push(f);
+        }
+        at.push(line);
+    }
+    Ok(Block { columns, lines: at })
+}
+
+/// The blocks to read `body` in: one per core for a long file without quotes (so that no
+/// field holds a line break), else one.
+fn blocks_for(body: &[u8]) -> usize {
+    if body.len() >= 8 << 20 && !body.contains(&b'"') {
+        super::cores_for(usize::MAX)
+    } else {
+        1
+    }
+}
+
+/// The records of `body` (starting at line `first_line`, each of `width` fields) as typed
+/// columns, and each row's line, read in `cores` blocks of whole lines, in parallel.
+fn read_rows(
+    path: &Path,
+    body: &[u8],
+    delimiter: u8,
+    first_line: u64,
+    width: usize,
+    cores: usize,
+) -> Result<(Vec<ColumnCells>, Vec<u64>)> {
+    let cores = cores.max(1);
+    let mut blocks = Vec::with_capacity(cores);
+    let (mut start, mut line) = (0usize, first_line);
+    for k in 1..=cores {
+        let end = match k == cores {
+            true => body.len(),
+            false => {
+                let at = (body.len() * k / cores).max(start);
+                body[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(body.len(), |p| at + p + 1)
+            }
+        };
+        blocks.push((&body[start..end], line));
+        line += body[start..end].iter().filter(|&&c| c == b'\n').count() as u64;
+        start = end;
+    }
+    let auto = vec![Plan::Auto; width];
+    let passes = super::in_parallel(blocks.iter(), |&(block, first)| {
+        read_block(path, block, delimiter, first, width, &auto)
+    });
+    // The first error in the file's order.
+    let mut read = Vec::with_capacity(passes.len());
+    for p in passes {
+        read.push(p?);
+    }
+    // A column with text in any block is text in every one: the blocks where it held numbers
+    // (or met text after them) are read again, for those columns alone.
+    let text_somewhere: Vec<bool> = (0..width)
+        .map(|j| {
+            read.iter()
+                .any(|b| matches!(b.columns[j], Building::Text { .. } | Building::Demoted))
+        })
+        .collect();
+    let again: Vec<Vec<Plan>> = read
+        .iter()
+        .map(|b| {
+            (0..width)
+                .map(|j| match &b.columns[j] {
+                    Building::Demoted => Plan::Text,
+                    Building::Numbers { present: true, .. } if text_somewhere[j] => Plan::Text,
+                    _ => Plan::Skip,
+                })
+                .collect()
+        })
+        .collect();
+    let redo: Vec<usize> = (0..read.len())
+        .filter(|&k| again[k].contains(&Plan::Text))
+        .collect();
+    let redone = super::in_parallel(redo.iter(), |&k| {
+        let (block, first) = blocks[k];
+        read_block(path, block, delimiter, first, width, &again[k])
+    });
+    for (&k, pass) in redo.iter().zip(redone) {
+        let pass = pass?;
+        for (j, c) in pass.columns.into_iter().enumerate() {
+            if again[k][j] == Plan::Text {
+                read[k].columns[j] = c;
+            }
+        }
+    }
+    let rows: usize = read.iter().map(|b| b.lines.len()).sum();
+    let mut lines = Vec::with_capacity(rows);
+    for b in &read {
+        lines.extend_from_slice(&b.lines);
+    }
+    let mut columns = Vec::with_capacity(width);
+    for (j, &text) in text_somewhere.iter().enumerate() {
+        let parts: Vec<Building> = read
+            .iter_mut()
+            .map(|b| std::mem::replace(&mut b.columns[j], Building::Skipped))
+            .collect();
+        columns.push(merge(parts, rows, text));
+    }
+    Ok((columns, lines))
+}
+
+/// One column from its blocks' parts (every part numbers, or — `text` — every part text or
+/// all missing).
+fn merge(parts: Vec<Building>, rows: usize, text: bool) -> ColumnCells {
+    if !text {
+        let mut values = Vec::with_capacity(rows);
+        let mut missing: Vec<String> = Vec::new();
+        for p in parts {
+            let Building::Numbers {
+                values: v,
+                missing: m,
+                ..
+            } = p
+            else {
+                unreachable!("a numeric column's parts are numbers");
+            };
+            let map: Vec<usize> = m.iter().map(|s| spelling(&mut missing, s)).collect();
+            if map.iter().enumerate().all(|(k, &g)| k == g) {
+                values.extend_from_slice(&v);
+            } else {
+                values.extend(v.iter().map(|&x| {
+                    if x.is_nan() {
+                        missing_value(map[missing_index(x)])
+                    } else {
+                        x
+                    }
+                }));
+            }
+        }
+        return ColumnCells::Numbers { values, missing };
+    }
+    let mut codes = Vec::with_capacity(rows);
+    let mut dict: Vec<String> = Vec::new();
+    let mut index: hashbrown::HashMap<String, u32> = hashbrown::HashMap::new();
+    let mut first = true;
+    for p in parts {
+        let (c, d) = match p {
+            Building::Text { codes, dict, .. } => (codes, dict),
+            Building::Numbers {
+                values, missing, ..
+            } => match to_text(ColumnCells::Numbers { values, missing }) {
+                ColumnCells::Text { codes, dict } => (codes, dict),
+                ColumnCells::Numbers { .. } => unreachable!("converted"),
+            },
+            Building::Demoted | Building::Skipped => unreachable!("read again as text"),
+        };
+        if first {
+            // The first part's codes stand as they are.
+            for (k, s) in d.iter().enumerate() {
+                index.insert(s.clone(), k as u32);
+            }
+            dict = d;
+            codes = c;
+            first = false;
+            continue;
+        }
+        let map: Vec<u32> = d
+            .into_iter()
+            .map(|s| match index.get(&s) {
+                Some(&k) => k,
+                None => {
+                    let k = dict.len() as u32;
+                    index.insert(s.clone(), k);
+                    dict.push(s);
+                    k
+                }
+            })
+            .collect();
+        codes.extend(c.iter().map(|&k| map[k as usize]));
+    }
+    ColumnCells::Text { codes, dict }
+}
+
+/// The rows of a file's bytes (gunzipped; a UTF-8 byte-order mark skipped): the first record
+/// apart (a header or the first row), then the rest as typed columns. `header`: whether the first
+/// record is a header (`None`: decide with `is_header`, given the first record and the rest).
+/// Returns the names (the header's or `column j`), whether there is a header, the columns and the
+/// lines.
+pub(crate) fn read(
+    path: &Path,
+    bytes: &[u8],
+    header: Option<bool>,
+    is_header: impl FnOnce(&[String], &Table) -> bool,
+) -> Result<Table> {
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let delimiter = super::csv::sniff_delimiter(body);
+    let Some((first, first_line, end)) = first_record(path, body, delimiter)? else {
+        return Err(bad(path, "line 1", "the file is empty"));
+    };
+    let width = first.len();
+    let numbered = |w: usize| (0..w).map(|j| format!("column {j}")).collect::<Vec<_>>();
+    let whole = |names: Vec<String>| -> Result<Table> {
+        let (columns, lines) = read_rows(path, body, delimiter, 1, width, blocks_for(body))?;
+        Ok(Table {
+            path: path.to_path_buf(),
+            names,
+            has_header: false,
+            columns,
+            lines,
+        })
+    };
+    if header == Some(false) {
+        return whole(numbered(width));
+    }
+    let rest_line = 1 + body[..end].iter().filter(|&&c| c == b'\n').count() as u64;
+    let rest = &body[end..];
+    let (columns, lines) = read_rows(path, rest, delimiter, rest_line, width, blocks_for(rest))?;
+    let mut table = Table {
+        path: path.to_path_buf(),
+        names: first.clone(),
+        has_header: true,
+        columns,
+        lines,
+    };
+    debug_assert!(table.columns.iter().all(|c| c.len() == table.len()));
+    let has_header = match header {
+        Some(h) => h,
+        None => is_header(&first, &table),
+    };
+    if has_header {
+        return Ok(table);
+    }
+    table.has_header = false;
+    table.names = numbered(width);
+    if table.prepend(&first, first_line) {
+        Ok(table)
+    } else {
+        whole(numbered(width))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(text: &str, cores: usize) -> Result<(Vec<ColumnCells>, Vec<u64>)> {
+        read_rows(Path::new("t.csv"), text.as_bytes(), b',', 1, 3, cores)
+    }
+
+    fn texts(cols: &[ColumnCells], j: usize) -> Vec<String> {
+        (0..cols[j].len())
+            .map(|i| cols[j].get(i).text().into_owned())
+            .collect()
+    }
+
+    /// Read in blocks (one per core), a file gives the same columns, cells and line numbers as
+    /// one reader over the whole file (blank lines, CRLF endings), and the same first error.
+    #[test]
+    fn a_file_read_in_blocks_is_the_file_read_whole() {
+        let mut text = String::new();
+        for i in 0..30_000 {
+            text.push_str(&format!("{i}, {} ,x{}\r\n", i % 7, i % 3));
+            if i % 1000 == 0 {
+                text.push_str("\r\n\n");
+            }
+        }
+        let whole = rows_of(&text, 1).unwrap();
+        for cores in 2..5 {
+            assert!(rows_of(&text, cores).unwrap() == whole, "{cores} blocks");
+        }
+        assert!(matches!(whole.0[0], ColumnCells::Numbers { .. }));
+        assert!(matches!(whole.0[2], ColumnCells::Text { .. }));
+        assert_eq!(whole.0[1].get(20_000), Cell::Number(f64::from(20_000 % 7)));
+        // Not UTF-8 near the end: the error names the same line either way.
+        let mut broken = text.into_bytes();
+        let at = broken.len() - 10;
+        broken[at] = 0xff;
+        let read = |cores| {
+            read_rows(Path::new("t.csv"), &broken, b',', 1, 3, cores)
+                .unwrap_err()
+                .to_string()
+        };
+        let e1 = read(1);
+        assert_eq!(e1, read(3));
+        assert!(e1.contains("not UTF-8"), "{e1}");
+    }
+
+    /// Text after numbers — later in the block, or in another block — makes the column text in
+    /// every block, each cell as written ("1.50", not 1.5); a block of missing cells only
+    /// joins a text column as its cells were written.
+    #[test]
+    fn a_column_with_text_anywhere_is_text_as_written() {
+        let mut text = String::new();
+        for i in 0..4_000 {
+            let b = if i == 3_500 {
+                "word".to_string()
+            } else {
+                format!("{i}.50")
+            };
+            let c = if i < 2_000 { "NA" } else { "x" };
+            text.push_str(&format!("{i},{b},{c}\n"));
+        }
+        for cores in 1..5 {
+            let (cols, lines) = rows_of(&text, cores).unwrap();
+            assert_eq!(lines.len(), 4_000);
+            assert!(matches!(cols[0], ColumnCells::Numbers { .. }));
+            assert!(matches!(cols[1], ColumnCells::Text { .. }), "{cores}");
+            assert!(matches!(cols[2], ColumnCells::Text { .. }), "{cores}");
+            let b = texts(&cols, 1);
+            assert_eq!(b[7], "7.50");
+            assert_eq!(b[3_500], "word");
+            let c = texts(&cols, 2);
+            assert_eq!((c[0].as_str(), c[3_999].as_str()), ("NA", "x"));
+            assert!(cols[2].get(0).is_missing() && !cols[2].get(3_999).is_missing());
+        }
+    }
+
+    /// Missing cells keep how they were written; numbers that are not plain (`inf`, beyond
+    /// f32, padded) leave the column as text, for its encoding to judge.
+    #[test]
+    fn missing_spellings_and_numbers_that_are_not_plain() {
+        let text = "1,NA,inf\n2,?,3\n,n/a,1e39\n";
+        let (cols, _) = rows_of(text, 1).unwrap();
+        assert_eq!(cols[0].get(2), Cell::Missing(""));
+        assert_eq!(cols[0].get(1), Cell::Number(2.0));
+        let b: Vec<Cell> = (0..3).map(|i| cols[1].get(i)).collect();
+        assert_eq!(
+            b,
+            [
+                Cell::Missing("NA"),
+                Cell::Missing("?"),
+                Cell::Missing("n/a")
+            ]
+        );
+        assert!(matches!(cols[2], ColumnCells::Text { .. }));
+        assert_eq!(texts(&cols, 2), ["inf", "3", "1e39"]);
+    }
+
+    /// The first row is put back in front when it is not a header, as written; a text cell in
+    /// a column of numbers makes the whole file read again with it.
+    #[test]
+    fn a_first_row_that_is_data() {
+        let read_as = |text: &str, header: bool| {
+            read(Path::new("t.csv"), text.as_bytes(), None, |_, _| header).unwrap()
+        };
+        let t = read_as("1,a\n2,b\n", false);
+        assert_eq!(t.lines, [1, 2]);
+        assert_eq!(t.cell(0, 0), Cell::Number(1.0));
+        assert_eq!(t.cell(0, 1), Cell::Text("a"));
+        let t = read_as("x,a\n2,b\n", false);
+        assert_eq!(t.cell(0, 0), Cell::Text("x"));
+        assert_eq!(t.cell(1, 0), Cell::Text("2"));
+        let t = read_as("x,NA\n,NA\n", false);
+        assert_eq!(t.cell(0, 0), Cell::Text("x"));
+        assert_eq!(t.cell(1, 1), Cell::Missing("NA"));
+        let t = read_as("x,y\n2,b\n", true);
+        assert_eq!(
+            (t.names.clone(), t.len()),
+            (vec!["x".to_string(), "y".to_string()], 1)
+        );
+    }
+}
