@@ -15,7 +15,7 @@
 //! - A cell that cannot be read (a non-number in a numeric column, a number beyond f32's range,
 //!   `inf`) is an error naming the file, the 1-based line and the column.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -383,8 +383,14 @@ fn read_labels(
         index.entry(value_label(Cell::Text(c))).or_insert(k as u32);
     }
     let mut labels = Vec::with_capacity(n);
+    // Each distinct cell looked up once.
+    let mut known: HashMap<CellKey, u32> = HashMap::new();
     for &i in rows {
         let f = table.cell(i, j);
+        if let Some(&k) = known.get(&CellKey::of(f)) {
+            labels.push(k);
+            continue;
+        }
         let k = index
             .get(&canonical_label(f))
             .or_else(|| index.get(&value_label(f)))
@@ -397,6 +403,7 @@ fn read_labels(
                     ),
                 )
             })?;
+        known.insert(CellKey::of(f), *k);
         labels.push(*k);
     }
     Ok((labels, names))
@@ -472,6 +479,22 @@ pub fn load_bytes(path: &Path, bytes: &[u8], opts: &CsvOptions) -> Result<CsvDat
 }
 
 /// Labels that are whole numbers are compared as numbers ("1" and "1.0" are the same class).
+/// A cell as a hash key: a number by its bits (0 and −0 as one), text as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum CellKey<'a> {
+    Number(u64),
+    Text(&'a str),
+}
+
+impl<'a> CellKey<'a> {
+    fn of(c: Cell<'a>) -> CellKey<'a> {
+        match c {
+            Cell::Number(v) => CellKey::Number(if v == 0.0 { 0 } else { v.to_bits() }),
+            Cell::Missing(t) | Cell::Text(t) => CellKey::Text(t),
+        }
+    }
+}
+
 fn canonical_label(f: Cell) -> String {
     match f.number() {
         Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
@@ -489,7 +512,13 @@ fn value_label(f: Cell) -> String {
 }
 
 fn class_names<'a>(labels: impl Iterator<Item = Cell<'a>>) -> Vec<String> {
-    let set: std::collections::BTreeSet<String> = labels.map(canonical_label).collect();
+    // Each distinct cell named once (a long column repeats few values).
+    let mut distinct: HashMap<CellKey<'a>, Cell<'a>> = HashMap::new();
+    for c in labels {
+        distinct.entry(CellKey::of(c)).or_insert(c);
+    }
+    let set: std::collections::BTreeSet<String> =
+        distinct.into_values().map(canonical_label).collect();
     let mut v: Vec<String> = set.into_iter().collect();
     // Numeric labels in numeric order (2 before 10), others alphabetically.
     if v.iter().all(|s| s.parse::<i64>().is_ok()) {

@@ -373,13 +373,14 @@ fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> 
     }
 }
 
-/// A CSV reader of `body` as downhill reads CSV: fields trimmed, rows of any length.
+/// A CSV reader of `body` as downhill reads CSV: rows of any length. Fields are trimmed (of
+/// Unicode white space) as they are taken, `str::trim` being what the reader's own trimming
+/// does after copying every record.
 fn reader(body: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .trim(csv::Trim::All)
         .from_reader(body)
 }
 
@@ -449,12 +450,13 @@ fn first_record(
         if !more {
             return Ok(None);
         }
-        if r.len() == 1 && r[0].is_empty() {
+        if r.len() == 1 && r[0].trim().is_empty() {
             continue;
         }
         let line = r.position().map_or(1, |p| lines.at(p.byte()));
         let end = (rd.position().byte() as usize).min(body.len());
-        return Ok(Some((r.iter().map(str::to_string).collect(), line, end)));
+        let fields = r.iter().map(|f| f.trim().to_string()).collect();
+        return Ok(Some((fields, line, end)));
     }
 }
 
@@ -486,7 +488,7 @@ fn read_block(
         if !more {
             break;
         }
-        if r.len() == 1 && r[0].is_empty() {
+        if r.len() == 1 && r[0].trim().is_empty() {
             continue;
         }
         let line = r.position().map_or(first_line, |p| lines.at(p.byte()));
@@ -501,7 +503,7 @@ fn read_block(
             ));
         }
         for (f, c) in r.iter().zip(columns.iter_mut()) {
-            c.push(f);
+            c.push(f.trim());
         }
         at.push(line);
     }
@@ -610,17 +612,16 @@ fn read_rows(
 /// all missing).
 fn merge(parts: Vec<Building>, rows: usize, text: bool) -> ColumnCells {
     if !text {
-        let mut values = Vec::with_capacity(rows);
-        let mut missing: Vec<String> = Vec::new();
+        // The first part's numbers grow into the column (a large vector grows in place).
+        let numbers = |p: Building| match p {
+            Building::Numbers { values, missing, .. } => (values, missing),
+            _ => unreachable!("a numeric column's parts are numbers"),
+        };
+        let mut parts = parts.into_iter();
+        let (mut values, mut missing) = parts.next().map(numbers).unwrap_or_default();
+        values.reserve_exact(rows - values.len());
         for p in parts {
-            let Building::Numbers {
-                values: v,
-                missing: m,
-                ..
-            } = p
-            else {
-                unreachable!("a numeric column's parts are numbers");
-            };
+            let (v, m) = numbers(p);
             let map: Vec<usize> = m.iter().map(|s| spelling(&mut missing, s)).collect();
             if map.iter().enumerate().all(|(k, &g)| k == g) {
                 values.extend_from_slice(&v);
