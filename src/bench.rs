@@ -485,14 +485,20 @@ pub fn write_table(path: &std::path::Path, rows: usize, seed: u64) -> Result<()>
 
 /// Generates the big-table CSV in a temporary folder and measures it (see [`TableMeasurement`]).
 pub fn measure_table(rows: usize, seed: u64) -> Result<TableMeasurement> {
-    use crate::data::csv::CsvOptions;
-    use crate::data::source::{SourceOptions, load, prepare};
     let dir = tempfile::tempdir().map_err(|source| crate::error::Error::Io {
         path: std::env::temp_dir(),
         source,
     })?;
     let path = dir.path().join("table.csv");
     write_table(&path, rows, seed)?;
+    measure_table_file(&path, seed)
+}
+
+/// The big-table workload (see [`TableMeasurement`]) on the CSV at `path`, whose target column
+/// is named `y`.
+pub fn measure_table_file(path: &std::path::Path, seed: u64) -> Result<TableMeasurement> {
+    use crate::data::csv::CsvOptions;
+    use crate::data::source::{SourceOptions, load, prepare};
     let file_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
     let mut rng = Rng::seed_from_u64(seed);
     let opts = SourceOptions {
@@ -511,6 +517,7 @@ pub fn measure_table(rows: usize, seed: u64) -> Result<TableMeasurement> {
     let normalizer = p.train.fit_normalizer(Normalization::Standardize);
     p.train.set_normalizer(normalizer)?;
     let load_seconds = start.elapsed().as_secs_f64();
+    let rows = loaded.train.len() + loaded.test.as_ref().map_or(0, |t| t.len());
     drop(loaded);
     let d = p.train.n_features();
     let encoded = [Some(&p.train), p.val.as_ref(), p.test.as_ref()]

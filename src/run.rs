@@ -947,6 +947,9 @@ impl Ready {
     }
 }
 
+/// Data files from this size on are said to be read (a line before, and the time after).
+pub const LONG_LOAD_BYTES: u64 = 32 << 20;
+
 impl RunData {
     /// Loads `settings.data`, holds out the validation split (a CSV's columns are fitted on the
     /// training rows alone, see `data::columns`), reports what a CSV's columns became, and
@@ -963,6 +966,17 @@ impl RunData {
                 columns: settings.column_overrides(),
             },
         };
+        // A long load says what it reads, and then how long it took.
+        let started = Instant::now();
+        let bytes = std::fs::metadata(&settings.data).map_or(0, |m| m.len());
+        let long = bytes >= LONG_LOAD_BYTES;
+        if long {
+            observer.on_data(&[format!(
+                "reading {} ({:.0} MB)…",
+                settings.data,
+                bytes as f64 / 1e6
+            )]);
+        }
         let loaded = source::load(&settings.data, &opts, rng)?;
         let task = settings.task.unwrap_or(loaded.task);
         if task != loaded.task {
@@ -977,6 +991,15 @@ impl RunData {
             bce_targets_in_range(&loaded)?;
         }
         let prepared = source::prepare(&loaded, settings.val_fraction, rng)?;
+        if long {
+            observer.on_data(&[format!(
+                "read and encoded {} rows in {:.1} s",
+                prepared.train.len()
+                    + prepared.val.as_ref().map_or(0, Dataset::len)
+                    + prepared.test.as_ref().map_or(0, Dataset::len),
+                started.elapsed().as_secs_f64()
+            )]);
+        }
         if let Some(r) = &prepared.report {
             observer.on_data(&r.lines());
         }

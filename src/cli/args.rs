@@ -378,6 +378,14 @@ pub struct BenchArgs {
     /// Rows of the generated table of the big-table workload (written to a temporary folder).
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub table_rows: usize,
+    /// Write the generated table of the big-table workload (--table-rows rows) to FILE and
+    /// stop, e.g. to read the same file with pandas (bench/table_load.py).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["table_file", "only", "json"])]
+    pub write_table: Option<std::path::PathBuf>,
+    /// Measure the big-table workload on FILE (a CSV whose target column is named y) instead of
+    /// a generated table.
+    #[arg(long, value_name = "FILE", conflicts_with = "table_rows")]
+    pub table_file: Option<std::path::PathBuf>,
     /// Print the measurements as a JSON array.
     #[arg(long)]
     pub json: bool,

@@ -190,6 +190,26 @@ fn lr_find_text(r: &downhill::lr_find::LrFindResult, plot: &std::path::Path) -> 
 }
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
+    if let Some(path) = &a.write_table {
+        if a.table_rows < 10 {
+            return Err(Error::setting("table-rows", a.table_rows, "must be ≥ 10"));
+        }
+        if path.exists() {
+            return Err(Error::setting(
+                "write-table",
+                path.display(),
+                "exists; name a new file (it is not overwritten)",
+            ));
+        }
+        // (Written line by line: no memory to check.)
+        downhill::bench::write_table(path, a.table_rows, 0)?;
+        outln!(
+            "wrote {} ({} rows × 42 columns; target y)",
+            path.display(),
+            a.table_rows
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     // Sizes first, before anything is generated: 784 pixel bytes and a label per synthetic
     // example; per table row the file's ~340 bytes and, loaded, ~1.7 kB at the peak (measured
     // on the 1,000,000-row table).
@@ -285,7 +305,10 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         }
     }
     if wanted(&table) {
-        let t = downhill::bench::measure_table(a.table_rows, 0)?;
+        let t = match &a.table_file {
+            Some(path) => downhill::bench::measure_table_file(path, 0)?,
+            None => downhill::bench::measure_table(a.table_rows, 0)?,
+        };
         if !a.json {
             let mb = |b: u64| b as f64 / 1e6;
             outln!(

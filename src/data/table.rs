@@ -614,7 +614,9 @@ fn merge(parts: Vec<Building>, rows: usize, text: bool) -> ColumnCells {
     if !text {
         // The first part's numbers grow into the column (a large vector grows in place).
         let numbers = |p: Building| match p {
-            Building::Numbers { values, missing, .. } => (values, missing),
+            Building::Numbers {
+                values, missing, ..
+            } => (values, missing),
             _ => unreachable!("a numeric column's parts are numbers"),
         };
         let mut parts = parts.into_iter();
