@@ -499,7 +499,7 @@ pub fn measure_table(rows: usize, seed: u64) -> Result<TableMeasurement> {
 pub fn measure_table_file(path: &std::path::Path, seed: u64) -> Result<TableMeasurement> {
     use crate::data::csv::CsvOptions;
     use crate::data::source::{SourceOptions, load, prepare};
-    let file_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
     let mut rng = Rng::seed_from_u64(seed);
     let opts = SourceOptions {
         test: None,

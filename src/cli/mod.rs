@@ -222,18 +222,13 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
             downhill::memory::product(&[a.examples, 784 + 4]),
         )?;
     }
-    let data = match a.data.as_str() {
-        "synthetic" => downhill::bench::synthetic(a.examples, 0),
-        "digits" => downhill::data::digits::load()?,
-        "fashion-mnist" => downhill::data::idx::fashion_mnist()?.0,
-        other => {
-            return Err(Error::setting(
-                "data",
-                other,
-                "accepted: fashion-mnist, digits, synthetic",
-            ));
-        }
-    };
+    if !matches!(a.data.as_str(), "synthetic" | "digits" | "fashion-mnist") {
+        return Err(Error::setting(
+            "data",
+            &a.data,
+            "accepted: fashion-mnist, digits, synthetic",
+        ));
+    }
     if a.epochs == 0 {
         return Err(Error::setting("epochs", 0, "must be ≥ 1"));
     }
@@ -241,6 +236,16 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     let workloads = downhill::bench::Workload::standard();
     let table = downhill::bench::table_name(a.table_rows);
     let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    // The images only when a workload trains on them (not for the table alone).
+    let data = if workloads.iter().any(|w| wanted(&w.name)) {
+        match a.data.as_str() {
+            "synthetic" => downhill::bench::synthetic(a.examples, 0),
+            "digits" => downhill::data::digits::load()?,
+            _ => downhill::data::idx::fashion_mnist()?.0,
+        }
+    } else {
+        downhill::bench::synthetic(1, 0)
+    };
     // The generated table is split into training and test parts, each of which needs rows of
     // both classes (at 3 rows the training part had one class only).
     const MIN_TABLE_ROWS: usize = 10;
