@@ -1282,3 +1282,43 @@ fn a_long_table_is_read_in_blocks_said_and_checked() {
     assert_eq!(m["rows"], 100_000);
     assert_eq!(m["features"], 88);
 }
+
+/// A split that leaves no training rows names its flag, not the columns (seventh hostile
+/// pass, item 12).
+#[test]
+fn a_split_without_training_rows_names_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("a,b,y\n");
+    for i in 0..300 {
+        text.push_str(&format!("{},{},{}\n", i % 17, i % 5, i % 2));
+    }
+    let f = write(dir.path(), "t.csv", &text);
+    let out = dir.path().join("o");
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&f),
+        "--test-fraction",
+        "0.998",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        e.contains("test-fraction = 0.998") && e.contains("no training rows"),
+        "{e}"
+    );
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&f),
+        "--val-fraction",
+        "0.999",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        e.contains("val-fraction = 0.999") && e.contains("no training examples"),
+        "{e}"
+    );
+    assert!(!e.contains("--features"), "{e}");
+}

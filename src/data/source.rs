@@ -205,6 +205,16 @@ fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> 
             let (k, h) = split::hold_out_indices(&all, f, rng);
             src.test_rows = h.iter().map(|&i| src.train_rows[i]).collect();
             src.train_rows = k.iter().map(|&i| src.train_rows[i]).collect();
+            if k.is_empty() {
+                return Err(Error::setting(
+                    "test-fraction",
+                    f,
+                    format!(
+                        "leaves no training rows of the {} rows with a target",
+                        all.len()
+                    ),
+                ));
+            }
             let test = all.subset(&h);
             all = all.subset(&k);
             Some(test)
@@ -369,6 +379,17 @@ pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prep
     };
     let rows = |idx: &[usize]| -> Vec<usize> { idx.iter().map(|&i| src.train_rows[i]).collect() };
     let train_rows = rows(&kept);
+    if train_rows.is_empty() {
+        // (Before the columns are fitted, which would blame them.)
+        return Err(Error::setting(
+            "val-fraction",
+            val_fraction,
+            format!(
+                "leaves no training examples of the {} rows left after the test split",
+                loaded.train.len()
+            ),
+        ));
+    }
     let columns = Columns::fit(&src.table, &src.targets, &train_rows, &src.overrides)?;
     let (train, _) = encode_part(&columns, &src.table, &train_rows, &train)?;
     let (val, val_unseen) = match val {
