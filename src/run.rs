@@ -1907,17 +1907,16 @@ fn predictions_csv(meta: &ModelMeta, z: &[f32], k: usize, proba: bool) -> String
         crate::Loss::CrossEntropy => {
             let mut header = vec!["prediction".to_string()];
             if proba {
-                header.extend(names.iter().map(|c| format!("p_{}", csv_field(c))));
+                header.extend(names.iter().map(|c| csv_field(&format!("p_{c}"))));
             }
             (header, Box::new(|row| class_fields(row, proba, &names)))
         }
         crate::Loss::Bce => {
             let header = cols.iter().flat_map(|c| {
-                let c = csv_field(c);
                 if proba {
-                    vec![c.clone(), format!("p_{c}")]
+                    vec![csv_field(c), csv_field(&format!("p_{c}"))]
                 } else {
-                    vec![c]
+                    vec![csv_field(c)]
                 }
             });
             (header.collect(), Box::new(|row| binary_fields(row, proba)))
@@ -1964,7 +1963,7 @@ fn binary_fields(row: &[f32], proba: bool) -> Vec<String> {
 
 /// A CSV field: quoted (with quotes doubled) if it holds a comma, a quote or a newline.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
