@@ -365,9 +365,23 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
             &folder.dir
         }
         .join(crate::landscape::trajectory::FILE);
-        if traj.exists() {
-            snapshots = crate::landscape::trajectory::load(&traj, loaded.state.params.len())?;
-            snapshots.truncate(loaded.state.epoch + 1);
+        if !traj.exists() {
+            return Err(Error::Io {
+                path: traj,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "missing: the run keeps its training path (--snapshots), and a resumed run \
+                     continues it from this file; put back the run's own file, or train again",
+                ),
+            });
+        }
+        snapshots = crate::landscape::trajectory::load(&traj, loaded.state.params.len())?;
+        match loaded.trajectory {
+            Some(covered) => {
+                snapshots = crate::landscape::trajectory::check_covered(&traj, snapshots, covered)?
+            }
+            // A checkpoint of an earlier version, which recorded no hash of the path.
+            None => snapshots.truncate(loaded.state.epoch + 1),
         }
     }
     if !from_stage {
@@ -818,14 +832,16 @@ impl Ready {
         let traj = RefCell::new(crate::landscape::trajectory::Writer::new(&trajectory_path));
         let mut save = |state: &train::TrainState<f32>| {
             // The trajectory first, so that it always reaches at least the checkpoint's epoch.
-            if settings.snapshots {
-                traj.borrow_mut().sync(&snapshots.borrow())?;
-            }
+            let path = if settings.snapshots {
+                Some(traj.borrow_mut().sync(&snapshots.borrow())?)
+            } else {
+                None
+            };
             let covered = log.borrow_mut().sync()?;
             crate::checkpoint::save(
                 &checkpoint_path,
                 state,
-                covered,
+                (covered, path),
                 meta,
                 meta.settings.clone(),
             )
