@@ -51,6 +51,28 @@ pub fn load(path: &Path, params: usize) -> Result<Vec<Vec<f32>>> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let (snapshot, value) = (i / params.max(1), i % params.max(1));
+        return Err(bad(
+            path,
+            format!(
+                "tensor trajectory, snapshot {} of {} (the weights {}), value {}",
+                snapshot + 1,
+                shape[0],
+                if snapshot == 0 {
+                    "before training".to_string()
+                } else {
+                    format!("after epoch {snapshot}")
+                },
+                value + 1
+            ),
+            format!(
+                "{} is not a finite number: training writes only finite weights (the file was \
+                 edited or damaged)",
+                values[i]
+            ),
+        ));
+    }
     Ok(values.chunks(params.max(1)).map(<[f32]>::to_vec).collect())
 }
 
