@@ -152,3 +152,54 @@ fn landscape_and_predict_check_their_outputs_first() {
     assert!(e.contains("--input file"), "{e}");
     assert_eq!(std::fs::read_to_string(&input).unwrap(), "x\n");
 }
+
+/// 40 rows, two features, a 0/1 label.
+fn small_table() -> String {
+    let mut t = String::from("a,b,y\n");
+    for i in 0..40 {
+        let (a, b) = (
+            ((i * 37) % 17) as f64 / 8.0 - 1.0,
+            ((i * 11) % 13) as f64 / 6.0 - 1.0,
+        );
+        t += &format!("{a},{b},{}\n", u8::from(a + b > 0.0));
+    }
+    t
+}
+
+/// Seventh hostile pass, item 3: `lr-find` refuses the train flags of whole epochs, which its
+/// range test never reaches (each was accepted and its JSON byte-identical to the run without).
+#[test]
+fn lr_find_refuses_the_epoch_flags_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "t.csv", &small_table());
+    let plot = dir.path().join("a.svg");
+    let base = [
+        "lr-find",
+        "--data",
+        s(&data),
+        "--plot",
+        s(&plot),
+        "--steps",
+        "20",
+    ];
+    for (flag, value) in [
+        ("--epochs", "1"),
+        ("--patience", "1"),
+        ("--schedule", "step:1:0.01"),
+        ("--warmup", "5"),
+        ("--grad-tol", "100"),
+        ("--divergence-factor", "1.5"),
+        ("--monitor", "loss"),
+    ] {
+        let e = fails(&[&base[..], &[flag, value]].concat());
+        assert!(
+            e.contains(&format!("invalid setting lr-find = {flag}")) && e.contains("ignores"),
+            "{flag}: {e}"
+        );
+        assert!(!plot.exists(), "{flag}");
+    }
+    let e = fails(&[&base[..], &["--epochs", "3", "--warmup", "1"]].concat());
+    assert!(e.contains("lr-find = --epochs --warmup"), "{e}");
+    ok(&base);
+    assert!(plot.exists());
+}

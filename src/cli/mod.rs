@@ -127,6 +127,30 @@ fn check_no_run_folder(t: &TrainArgs) -> Result<(), Error> {
             "lr-find writes no run folder; its picture goes to --plot FILE",
         ));
     }
+    // Flags of whole epochs, which the range test (a ramp of mini-batch steps) never reaches.
+    let epoch_flags = [
+        ("--epochs", t.epochs.is_some()),
+        ("--patience", t.patience.is_some()),
+        ("--schedule", t.schedule.is_some()),
+        ("--warmup", t.warmup.is_some()),
+        ("--grad-tol", t.grad_tol.is_some()),
+        ("--divergence-factor", t.divergence_factor.is_some()),
+        ("--monitor", t.monitor.is_some()),
+    ];
+    let given: Vec<&str> = epoch_flags
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| *name)
+        .collect();
+    if !given.is_empty() {
+        return Err(Error::setting(
+            "lr-find",
+            given.join(" "),
+            "lr-find ignores these train flags: it ramps the learning rate over --steps \
+             mini-batch steps from --start-lr to --end-lr (no epochs, schedule, early stopping or \
+             divergence rule), stopping when the loss exceeds --blowup times its minimum",
+        ));
+    }
     Ok(())
 }
 
