@@ -2005,6 +2005,9 @@ fn network_of_settings(
         train_set.n_outputs(),
         train_set.image,
     )? {
+        let init = settings
+            .init_scheme
+            .unwrap_or_else(|| Init::default_for_layers(&layers, settings.activation));
         return Network::<f32>::with_input(input, layers, init, rng);
     }
     let mut sizes = vec![train_set.n_features()];

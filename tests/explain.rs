@@ -757,3 +757,23 @@ fn a_loss_too_large_for_finite_differences_is_noted() {
         "{e}"
     );
 }
+
+/// Seventh hostile pass, item 6: the default initialiser of a `--layers` network follows its
+/// activations as `--activation`'s does: He for ReLU layers, Glorot for tanh ones (it took
+/// explain's default sigmoid for every `--layers` network).
+#[test]
+fn the_default_initialiser_follows_the_activations_of_layers() {
+    let w = |t: &Value| t["params"].clone();
+    assert_eq!(
+        w(&trace_json(&["--layers", "dense 3, relu, dense 2"])),
+        w(&trace_json(&["--activation", "relu"]))
+    );
+    assert_eq!(
+        w(&trace_json(&["--layers", "dense 3, tanh, dense 2"])),
+        w(&trace_json(&["--activation", "tanh"]))
+    );
+    assert_ne!(
+        w(&trace_json(&["--layers", "dense 3, relu, dense 2"])),
+        w(&trace_json(&["--activation", "sigmoid"]))
+    );
+}

@@ -79,7 +79,8 @@ pub struct ExplainArgs {
     /// Loss (default cross-entropy; its targets are class indices, mse's and bce's values).
     #[arg(long, value_parser = parse_loss, value_name = "cross-entropy|mse|bce")]
     pub loss: Option<Loss>,
-    /// Weight initialiser (default glorot-uniform for sigmoid and tanh, he-normal for ReLU).
+    /// Weight initialiser (default glorot-uniform for sigmoid and tanh, he-normal for the ReLU
+    /// family; with --layers, he-normal when every activation in it is of the ReLU family).
     #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
     pub init_scheme: Option<Init>,
     /// Seed of the initial weights.
@@ -138,7 +139,8 @@ pub struct NetworkFlags {
     /// Training loss (default: cross-entropy to classify, mse to regress).
     #[arg(long, value_parser = parse_loss, value_name = "cross-entropy|mse|bce")]
     pub loss: Option<Loss>,
-    /// Weight initialiser (default he-normal for the ReLU family, glorot-uniform otherwise).
+    /// Weight initialiser (default he-normal for the ReLU family, glorot-uniform otherwise; with
+    /// --layers or --net, he-normal when every activation in it is of the ReLU family).
     #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
     pub init_scheme: Option<Init>,
     /// Dropout probability after each hidden activation (training only).

@@ -296,6 +296,9 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             let (input, layers) =
                 downhill::netspec::from_settings(Some(spec), None, None, d, k, None)?
                     .ok_or_else(|| Error::setting("--layers", spec, "describes no layers"))?;
+            let init = a
+                .init_scheme
+                .unwrap_or_else(|| Init::default_for_layers(&layers, activation));
             Network::<f64>::with_input(input, layers, init, &mut rng)?
         }
         None => Network::<f64>::mlp(&sizes, activation, 0.0, init, &mut rng)?,
