@@ -105,9 +105,12 @@ fn optimizer(a: &ExplainArgs) -> Result<OptimizerConfig, Error> {
 /// The mini-batch: the --input rows with their --target, or the first --batch built-in examples.
 /// Returns (x, n, inputs, classes, values, outputs).
 #[allow(clippy::type_complexity)]
+/// `outputs` is the network's output count when known: `--outputs`, or the last width of
+/// `--layers` (`from` names which).
 fn batch(
     a: &ExplainArgs,
     loss: Loss,
+    (outputs, from): (Option<usize>, &'static str),
 ) -> Result<(Vec<f64>, usize, usize, Vec<u32>, Vec<f64>, usize), Error> {
     if a.input.is_empty() {
         if !a.target.is_empty() {
@@ -129,12 +132,16 @@ fn batch(
                 ),
             ));
         }
-        let k = a.outputs.unwrap_or(2);
+        let k = outputs.unwrap_or(2);
         if k < 2 {
             return Err(Error::setting(
-                "--outputs",
-                k,
-                "the built-in examples have two classes: at least 2 outputs",
+                from,
+                if from == "--layers" {
+                    a.layers.clone().unwrap_or_default()
+                } else {
+                    k.to_string()
+                },
+                format!("the built-in examples have two classes: at least 2 outputs, not {k}"),
             ));
         }
         let x = EXAMPLES[..n].iter().flat_map(|(x, _)| *x).collect();
@@ -201,9 +208,7 @@ fn batch(
                 })
             })
             .collect::<Result<Vec<u32>, _>>()?;
-        let k = a
-            .outputs
-            .unwrap_or(2.max(classes.iter().max().map_or(0, |&c| c as usize + 1)));
+        let k = outputs.unwrap_or(2.max(classes.iter().max().map_or(0, |&c| c as usize + 1)));
         return Ok((x, n, d, classes, Vec::new(), k));
     }
     let vals: Vec<Vec<f64>> = a
@@ -219,11 +224,18 @@ fn batch(
             "every --target needs the same number of values",
         ));
     }
-    if let Some(o) = a.outputs.filter(|&o| o != k) {
+    if let Some(o) = outputs.filter(|&o| o != k) {
         return Err(Error::setting(
-            "--outputs",
+            from,
             o,
-            format!("each --target has {k} values: the network has {k} outputs"),
+            format!(
+                "each --target has {k} values: the network has {k} outputs{}",
+                if from == "--layers" {
+                    format!(" (end the layers with `dense {k}`)")
+                } else {
+                    String::new()
+                }
+            ),
         ));
     }
     Ok((x, n, d, Vec::new(), vals.concat(), k))
@@ -265,7 +277,47 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             "the finite-difference step must be in [1e-10, 0.1] (1e-5 is about best in f64)",
         ));
     }
-    let (x, n, d, classes, values, k) = batch(a, loss)?;
+    // With --layers, the last dense width (if it gives one) is the outputs.
+    let spec_outputs = match &a.layers {
+        Some(spec) => downhill::netspec::parse(spec)?
+            .iter()
+            .rev()
+            .find_map(|l| match l {
+                downhill::netspec::LayerSpec::Dense(w) => Some(*w),
+                _ => None,
+            })
+            .flatten(),
+        None => None,
+    };
+    let outputs = match (a.outputs, spec_outputs) {
+        (Some(o), Some(w)) if o != w => {
+            return Err(Error::setting(
+                "--outputs",
+                o,
+                format!(
+                    "--layers ends with `dense {w}`: the network has {w} outputs (drop --outputs, \
+                     or end the layers with `dense {o}` or `dense`)"
+                ),
+            ));
+        }
+        (Some(o), _) => (Some(o), "--outputs"),
+        (None, Some(w)) => (Some(w), "--layers"),
+        (None, None) => (None, "--outputs"),
+    };
+    let (x, n, d, classes, values, k) = batch(a, loss, outputs)?;
+    if loss == Loss::CrossEntropy && k == 1 {
+        return Err(Error::setting(
+            outputs.1,
+            if outputs.1 == "--layers" {
+                a.layers.clone().unwrap_or_default()
+            } else {
+                k.to_string()
+            },
+            "cross-entropy over one output is 0 whatever the weights (softmax of one value is \
+             1), so there is no gradient and the step moves nothing; use 2 or more outputs, or \
+             --loss bce or mse",
+        ));
+    }
     let hidden = a.hidden.clone().unwrap_or_else(|| vec![3]);
     let mut sizes = vec![d];
     sizes.extend(&hidden);
