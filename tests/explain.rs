@@ -835,6 +835,40 @@ fn cross_entropy_over_one_output_is_refused() {
         "1",
     ]);
 }
+
+/// Seventh hostile pass, item 4: numbers that overflow f64 are refused, naming the flag to
+/// change — at the inputs (z² = inf) before the step, at the learning rate in it — rather than
+/// printed as NaN (and `null` in `--json`) with exit 0.
+#[test]
+fn numbers_that_overflow_are_refused_not_printed_as_nan() {
+    for json in [false, true] {
+        let mut args = vec![
+            "explain",
+            "--input",
+            "1e308,-1e308",
+            "--target",
+            "1",
+            "--activation",
+            "relu",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let e = fails(&args);
+        assert!(
+            e.contains("invalid setting --input = 1e308,-1e308")
+                && e.contains("not a finite number"),
+            "{e}"
+        );
+    }
+    let e = fails(&["explain", "--optimizer", "adam", "--lr", "1e308"]);
+    assert!(
+        e.contains("invalid setting --lr = 1e308: the step overflows")
+            && e.contains("try a smaller --lr"),
+        "{e}"
+    );
+}
+
 /// Seventh hostile pass, item 6: the default initialiser of a `--layers` network follows its
 /// activations as `--activation`'s does: He for ReLU layers, Glorot for tanh ones (it took
 /// explain's default sigmoid for every `--layers` network).

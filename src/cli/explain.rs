@@ -381,12 +381,110 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             },
             e => e,
         })?;
+    check_finite(a, &t)?;
     if a.json {
         outln!("{}", serde_json::to_string(&t).expect("trace serialises"));
     } else {
         out!("{}", text(&t));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first number of `t` that is not finite, as (where, value).
+fn first_non_finite(t: &Trace) -> Option<(String, f64)> {
+    let bad = |v: &[f64]| v.iter().copied().find(|x| !x.is_finite());
+    let tensors = |ts: &[DenseTensors], what: &str| {
+        ts.iter().enumerate().find_map(|(l, p)| {
+            p.weight
+                .iter()
+                .find_map(|r| bad(r))
+                .map(|v| (format!("{what} W{}", sup(l + 1)), v))
+                .or_else(|| bad(&p.bias).map(|v| (format!("{what} b{}", sup(l + 1)), v)))
+        })
+    };
+    for (i, e) in t.examples.iter().enumerate() {
+        let ex = format!("example {}", i + 1);
+        for (l, lt) in e.layers.iter().enumerate() {
+            if let Some(v) = bad(&lt.z).or_else(|| bad(&lt.a)) {
+                return Some((format!("{ex}: z{} or a{}", sup(l + 1), sup(l + 1)), v));
+            }
+        }
+        if let Some(v) = bad(&e.prediction).or_else(|| bad(&[e.loss])) {
+            return Some((format!("{ex}: the loss ℓ"), v));
+        }
+        for (l, lt) in e.layers.iter().enumerate() {
+            if let Some(v) = bad(&lt.delta).or_else(|| bad(&lt.delta_a)) {
+                return Some((format!("{ex}: δ{}", sup(l + 1)), v));
+            }
+        }
+        if let Some(found) = tensors(&e.grads, &format!("{ex}: the gradient of")) {
+            return Some(found);
+        }
+    }
+    let b = &t.batch;
+    if !b.loss.is_finite() {
+        return Some(("the mini-batch loss L".into(), b.loss));
+    }
+    if let Some(found) = tensors(&b.grads, "the mini-batch gradient of") {
+        return Some(found);
+    }
+    if let Some(found) = tensors(&b.numeric, "the central difference (FD) of L for") {
+        return Some(found);
+    }
+    if let Some(v) = bad(&[b.max_abs_error, b.max_rel_error]) {
+        return Some(("the largest difference".into(), v));
+    }
+    for s in &t.step.state {
+        if let Some(found) = tensors(&s.layers, &format!("the optimiser's {} for", s.name)) {
+            return Some(found);
+        }
+    }
+    if let Some(found) = tensors(&t.step.params, "after the step,") {
+        return Some(found);
+    }
+    if !t.step.loss.is_finite() {
+        return Some(("the loss after the step".into(), t.step.loss));
+    }
+    None
+}
+
+/// Refuses a trace with a number that is not finite (an overflow in f64): explain exists to show
+/// every number, and a NaN shows none of them. Before the step it is the inputs' (or weights')
+/// doing, in the step the learning rate's.
+fn check_finite(a: &ExplainArgs, t: &Trace) -> Result<(), Error> {
+    let Some((place, v)) = first_non_finite(t) else {
+        return Ok(());
+    };
+    let in_step = place.starts_with("the optimiser's")
+        || place.starts_with("after the step")
+        || place.starts_with("the loss after");
+    if in_step {
+        let lr = t.step.lr;
+        return Err(Error::setting(
+            "--lr",
+            if (1e-4..1e6).contains(&lr.abs()) {
+                lr.to_string()
+            } else {
+                format!("{lr:e}")
+            },
+            format!("the step overflows: {place} is {v}, not a finite number; try a smaller --lr"),
+        ));
+    }
+    let (name, value) = if a.weights.is_some() {
+        ("--input/--weights", "these inputs and weights".to_string())
+    } else if a.input.is_empty() {
+        ("--input", "the built-in examples".to_string())
+    } else {
+        ("--input", a.input.join(" "))
+    };
+    Err(Error::setting(
+        name,
+        value,
+        format!(
+            "{place} is {v}, not a finite number: the numbers overflow f64 before the step, \
+             so there is nothing to explain; give smaller inputs (or weights)"
+        ),
+    ))
 }
 
 /// A number as printed: sign, 6 decimals (scientific below 1e-4 and from 1e6).
