@@ -1116,28 +1116,42 @@ fn bce_targets_in_range(loaded: &source::Loaded) -> Result<()> {
         let Some(Targets::Values { data: y, cols }) = data.map(Dataset::targets) else {
             continue;
         };
-        let Some((k, &v)) = y
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(0.0..=1.0).contains(*v))
-        else {
-            continue;
-        };
-        let Some(&row) = rows.get(k / cols) else {
-            continue;
-        };
         // The test file's columns are matched by name.
-        let name = &csv.table.names[csv.targets[k % cols]];
-        let j = table.names.iter().position(|n| n == name).unwrap_or(0);
-        return Err(table.error(
-            table.at(row, j),
-            format!(
-                "the target is {v}, but the bce loss needs targets in [0, 1] (a probability, or \
-                 a 0/1 label); for other values use --loss mse"
-            ),
-        ));
+        bce_values_in_range(table, y, *cols, rows, |t| {
+            let name = &csv.table.names[csv.targets[t]];
+            table.names.iter().position(|n| n == name).unwrap_or(0)
+        })?;
     }
     Ok(())
+}
+
+/// Targets `y` (`cols` per row, read from the rows `rows` of `table`) in [0, 1] for the bce
+/// loss, or the error names the file, line and column (`column(t)`: the table's column of
+/// target `t`) of the first that is not.
+fn bce_values_in_range(
+    table: &crate::data::columns::Table,
+    y: &[f32],
+    cols: usize,
+    rows: &[usize],
+    column: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let Some((k, &v)) = y
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(0.0..=1.0).contains(*v))
+    else {
+        return Ok(());
+    };
+    let Some(&row) = rows.get(k / cols.max(1)) else {
+        return Ok(());
+    };
+    Err(table.error(
+        table.at(row, column(k % cols.max(1))),
+        format!(
+            "the target is {v}, but the bce loss needs targets in [0, 1] (a probability, or a \
+             0/1 label); for other values use --loss mse"
+        ),
+    ))
 }
 
 /// The network as training starts: `net`, with a resumed state's weights.
@@ -1690,6 +1704,11 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
             .clone()
             .filter(|_| task == Task::Classify);
         let tv = crate::data::csv::read_targets(&table, &tcols, Some(task), classes.as_deref())?;
+        if model.meta.loss == crate::Loss::Bce
+            && let Targets::Values { data: y, cols } = &tv.targets
+        {
+            bce_values_in_range(&table, y, *cols, &tv.rows, |t| tcols[t])?;
+        }
         let enc = columns.encode(&table, &map, &tv.rows)?;
         if enc.n_features != model.meta.inputs {
             return Err(shape_error(enc.n_features));

@@ -1266,5 +1266,8 @@ fn bce_takes_targets_in_0_1_and_its_figures_are_of_probabilities() {
         "{err}"
     );
     let err = fails(&["eval", "--model", s(&model), "--data", s(&bad)]);
-    assert!(err.contains("[0, 1]") && err.contains("got 3"), "{err}");
+    assert!(
+        err.contains("bad.csv: line 2, column y: the target is 3") && err.contains("[0, 1]"),
+        "{err}"
+    );
 }

@@ -728,3 +728,51 @@ fn predict_proba_headers_are_valid_csv_whatever_the_names() {
     assert!(recs.iter().all(|r| r.len() == 4), "{out}");
     assert_eq!(recs[0], ["y, first", "p_y, first", "y2", "p_y2"], "{out}");
 }
+
+/// Seventh hostile pass, item 10: `eval` and `landscape --model` of a bce model on a CSV target
+/// outside [0, 1] name the file, the line and the column, as `train --test` does (the error was
+/// a "shape mismatch in data" counting examples).
+#[test]
+fn bce_targets_out_of_range_at_eval_name_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut good = String::from("a,b,y\n");
+    for r in rows(60) {
+        let p = if r[2] == "a" { 0.8 } else { 0.3 };
+        good += &format!("{},{},{p}\n", r[0], r[1]);
+    }
+    let bad = good.replacen(",0.8\n", ",1.66\n", 1);
+    let bad_line = bad.lines().position(|l| l.ends_with(",1.66")).unwrap() + 1;
+    let f = write(dir.path(), "soft.csv", &good);
+    let g = write(dir.path(), "soft_bad.csv", &bad);
+    let run = dir.path().join("b");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--loss",
+        "bce",
+        "--task",
+        "regress",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        s(&run),
+    ]);
+    let model = run.join("model.safetensors");
+    let want = format!("soft_bad.csv: line {bad_line}, column y: the target is 1.66");
+    let e = fails(&["eval", "--model", s(&model), "--data", s(&g)]);
+    assert!(e.contains(&want), "{e}");
+    let svg = dir.path().join("b.svg");
+    let e = fails(&[
+        "landscape",
+        "--model",
+        s(&model),
+        "--data",
+        s(&g),
+        "--out",
+        s(&svg),
+    ]);
+    assert!(e.contains(&want), "{e}");
+    assert!(!svg.exists());
+}
