@@ -275,3 +275,49 @@ fn lr_find_refuses_the_epoch_flags_it_would_ignore() {
     ok(&base);
     assert!(plot.exists());
 }
+
+/// Seventh hostile pass, item 13: `bench --examples` sizes the synthetic data only, and
+/// `--table-rows` the table workload only: each is refused where it would be ignored.
+#[test]
+fn bench_refuses_sizes_no_workload_reads() {
+    let e = fails(&[
+        "bench",
+        "--data",
+        "digits",
+        "--examples",
+        "500",
+        "--only",
+        "784-100-10",
+        "--epochs",
+        "1",
+    ]);
+    assert!(
+        e.contains("invalid setting examples = 500: sizes the synthetic data only"),
+        "{e}"
+    );
+    let e = fails(&[
+        "bench",
+        "--data",
+        "synthetic",
+        "--examples",
+        "50",
+        "--only",
+        "table",
+        "--epochs",
+        "1",
+    ]);
+    assert!(e.contains("invalid setting examples = 50"), "{e}");
+    let e = fails(&[
+        "bench",
+        "--data",
+        "digits",
+        "--table-rows",
+        "50",
+        "--only",
+        "784-100-10",
+    ]);
+    assert!(
+        e.contains("invalid setting table-rows = 50: sizes the big-table workload"),
+        "{e}"
+    );
+}

@@ -478,3 +478,54 @@ fn a_non_finite_snapshot_is_refused_naming_the_file_and_the_snapshot() {
         assert!(!out.exists());
     }
 }
+
+/// Seventh hostile pass, item 13: `landscape --seed` is refused where nothing random reads it —
+/// a surface without `--noise`, a model's slice along its training path — and works where
+/// something does (the picture was byte-identical to `--seed 0`).
+#[test]
+fn landscape_refuses_a_seed_nothing_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let svg = d.path().join("s.svg");
+    let s = svg.to_str().unwrap();
+    refused(
+        &["landscape", "--seed", "5", "--out", s],
+        "invalid setting seed = 5: seeds the gradient noise only",
+    );
+    downhill()
+        .args([
+            "landscape",
+            "--seed",
+            "5",
+            "--noise",
+            "0.1",
+            "--steps",
+            "50",
+            "--out",
+            s,
+        ])
+        .assert()
+        .success();
+    let (csv, run) = run_with_path(d.path());
+    let model = run.join("model.safetensors");
+    let base = [
+        "landscape",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--points",
+        "5",
+        "--out",
+        s,
+        "--seed",
+        "3",
+    ];
+    refused(
+        &base,
+        "invalid setting seed = 3: has no effect with the training path",
+    );
+    downhill()
+        .args([&base[..], &["--random-directions"]].concat())
+        .assert()
+        .success();
+}

@@ -368,18 +368,19 @@ pub struct BenchArgs {
         value_name = "fashion-mnist|digits|synthetic"
     )]
     pub data: String,
-    /// Examples of synthetic data.
-    #[arg(long, default_value_t = 60_000)]
-    pub examples: usize,
+    /// Examples of synthetic data (default 60,000; with --data synthetic only).
+    #[arg(long, value_name = "N")]
+    pub examples: Option<usize>,
     /// Epochs per workload (the median epoch is reported).
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Only workloads whose name contains this (e.g. "batch 256", "table").
     #[arg(long)]
     pub only: Option<String>,
-    /// Rows of the generated table of the big-table workload (written to a temporary folder).
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    pub table_rows: usize,
+    /// Rows of the generated table of the big-table workload (written to a temporary folder;
+    /// default 1,000,000; only when that workload runs).
+    #[arg(long, value_name = "N")]
+    pub table_rows: Option<usize>,
     /// Print the measurements as a JSON array.
     #[arg(long)]
     pub json: bool,
@@ -434,8 +435,9 @@ pub struct LandscapeArgs {
     /// A path has converged when f − f_min ≤ this.
     #[arg(long, default_value_t = 1e-4, conflicts_with = "model")]
     pub tol: f64,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the gradient noise (--noise), or with --model of the random directions (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// The picture (.svg or .png); default landscape-<surface>.svg (landscape-model.svg with --model).
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub out: Option<PathBuf>,

@@ -214,20 +214,58 @@ fn lr_find_text(r: &downhill::lr_find::LrFindResult, plot: &std::path::Path) -> 
 }
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
+    let examples = a.examples.unwrap_or(60_000);
+    let table_rows = a.table_rows.unwrap_or(1_000_000);
+    let workloads = downhill::bench::Workload::standard();
+    let table = downhill::bench::table_name(table_rows);
+    let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    // Flags no workload that runs reads are refused, not ignored.
+    if let Some(n) = a.examples {
+        if a.data != "synthetic" {
+            return Err(Error::setting(
+                "examples",
+                n,
+                format!(
+                    "sizes the synthetic data only (--data synthetic); --data {} is its whole \
+                     training set",
+                    a.data
+                ),
+            ));
+        }
+        if !workloads.iter().any(|w| wanted(&w.name)) && wanted(&table) {
+            return Err(Error::setting(
+                "examples",
+                n,
+                "no workload on the synthetic images runs (--only picks the table's alone)",
+            ));
+        }
+    }
+    if let Some(n) = a.table_rows
+        && !wanted(&table)
+    {
+        return Err(Error::setting(
+            "table-rows",
+            n,
+            format!(
+                "sizes the big-table workload, which --only {} leaves out",
+                a.only.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     // Sizes first, before anything is generated: 784 pixel bytes and a label per synthetic
     // example; per table row the file's ~340 bytes and, loaded, ~1.7 kB at the peak (measured
     // on the 1,000,000-row table).
     if a.data == "synthetic" {
-        if a.examples == 0 {
+        if examples == 0 {
             return Err(Error::setting("examples", 0, "must be ≥ 1"));
         }
         downhill::memory::check(
-            format!("{} synthetic examples (--examples)", a.examples),
-            downhill::memory::product(&[a.examples, 784 + 4]),
+            format!("{examples} synthetic examples (--examples)"),
+            downhill::memory::product(&[examples, 784 + 4]),
         )?;
     }
     let data = match a.data.as_str() {
-        "synthetic" => downhill::bench::synthetic(a.examples, 0),
+        "synthetic" => downhill::bench::synthetic(examples, 0),
         "digits" => downhill::data::digits::load()?,
         "fashion-mnist" => downhill::data::idx::fashion_mnist()?.0,
         other => {
@@ -242,16 +280,13 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         return Err(Error::setting("epochs", 0, "must be ≥ 1"));
     }
     let mut all = Vec::new();
-    let workloads = downhill::bench::Workload::standard();
-    let table = downhill::bench::table_name(a.table_rows);
-    let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     // The generated table is split into training and test parts, each of which needs rows of
     // both classes (at 3 rows the training part had one class only).
     const MIN_TABLE_ROWS: usize = 10;
-    if a.table_rows < MIN_TABLE_ROWS {
+    if table_rows < MIN_TABLE_ROWS {
         return Err(Error::setting(
             "table-rows",
-            a.table_rows,
+            table_rows,
             format!(
                 "must be ≥ {MIN_TABLE_ROWS}: the table is split into training and test rows, \
                  and each part needs both classes"
@@ -260,11 +295,8 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     }
     if wanted(&table) {
         downhill::memory::check(
-            format!(
-                "the benchmark table of {} rows (--table-rows)",
-                a.table_rows
-            ),
-            downhill::memory::product(&[a.table_rows, 1700 + 340]),
+            format!("the benchmark table of {table_rows} rows (--table-rows)"),
+            downhill::memory::product(&[table_rows, 1700 + 340]),
         )?;
     }
     if let Some(o) = &a.only
@@ -309,7 +341,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         }
     }
     if wanted(&table) {
-        let t = downhill::bench::measure_table(a.table_rows, 0)?;
+        let t = downhill::bench::measure_table(table_rows, 0)?;
         if !a.json {
             let mb = |b: u64| b as f64 / 1e6;
             outln!(
@@ -868,6 +900,16 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
             "a start point is two finite numbers X,Y",
         ));
     }
+    if let Some(seed) = a.seed
+        && a.noise == 0.0
+    {
+        return Err(Error::setting(
+            "seed",
+            seed,
+            "seeds the gradient noise only, and without --noise σ > 0 every path is \
+             deterministic",
+        ));
+    }
     let spec = landscape_spec(a)?;
     let paths = walk(&spec)?;
     let surface = &spec.surface;
@@ -905,11 +947,27 @@ fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<Ex
             "the loss is averaged over ≥ 1 example",
         ));
     }
+    let trajectory = model_path.with_file_name(downhill::landscape::trajectory::FILE);
+    if let Some(seed) = a.seed
+        && trajectory.exists()
+        && !a.random_directions
+    {
+        return Err(Error::setting(
+            "seed",
+            seed,
+            format!(
+                "has no effect with the training path in {}: that slice is the path's plane, \
+                 drawn without randomness; add --random-directions for a slice along random \
+                 directions from this seed",
+                trajectory.display()
+            ),
+        ));
+    }
     let opts = downhill::landscape::ModelOptions {
         span: a.span,
         points: a.points,
         examples: a.examples,
-        seed: a.seed,
+        seed: a.seed.unwrap_or(0),
         random_directions: a.random_directions,
     };
     let model = downhill::io::load(model_path)?;
@@ -1014,7 +1072,7 @@ fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error>
         steps: a.steps,
         noise: a.noise,
         tol: a.tol,
-        seed: a.seed,
+        seed: a.seed.unwrap_or(0),
     })
 }
 
