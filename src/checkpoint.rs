@@ -53,6 +53,10 @@ struct Header {
     /// The training data's fingerprint, [`crate::data::Dataset::fingerprint`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_xxh3: Option<u64>,
+    /// The snapshots in the `--snapshots` trajectory file beside the checkpoint: how many, and
+    /// the XXH3 of their bytes (absent in older files and in runs without snapshots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trajectory: Option<Covered>,
     /// The run's settings, so that `--resume` rebuilds the same run.
     settings: serde_json::Value,
 }
@@ -216,11 +220,12 @@ fn read_history(path: &Path, covered: Covered) -> Result<Vec<EpochMetrics>> {
 }
 
 /// Writes `state` (with the network's metadata and the run's settings) to `path`, atomically;
-/// its history is the `covered` lines of the [`HistoryLog`] in the same folder.
+/// its history is the `covered` lines of the [`HistoryLog`] in the same folder, and its
+/// training path (with `--snapshots`) the `trajectory` snapshots of the trajectory file there.
 pub fn save(
     path: &Path,
     state: &TrainState<f32>,
-    covered: Covered,
+    (covered, trajectory): (Covered, Option<Covered>),
     meta: &ModelMeta,
     settings: serde_json::Value,
 ) -> Result<()> {
@@ -297,6 +302,7 @@ pub fn save(
             Some(Fingerprint::Xxh3(v)) => Some(v),
             _ => None,
         },
+        trajectory,
         settings,
     };
     let json = serde_json::to_string(&header).expect("checkpoint header serialises");
@@ -311,6 +317,8 @@ pub struct Loaded {
     pub state: TrainState<f32>,
     pub meta: ModelMeta,
     pub settings: serde_json::Value,
+    /// The snapshots of the trajectory file the checkpoint covers (see [`save`]), if recorded.
+    pub trajectory: Option<Covered>,
 }
 
 /// Reads a checkpoint written by [`save`], with its history from the log beside it.
@@ -383,6 +391,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         state,
         meta: model.meta,
         settings: h.settings,
+        trajectory: h.trajectory,
     })
 }
 

@@ -45,6 +45,29 @@ impl Init {
         }
     }
 
+    /// The default for the network `layers` (a `--layers` spec or preset): He normal when
+    /// every activation among them is of the ReLU family, Glorot uniform when any is not, and
+    /// that of `fallback` (the `--activation` setting) when they hold none.
+    pub fn default_for_layers(layers: &[crate::layers::Layer], fallback: Activation) -> Init {
+        let mut acts = layers.iter().filter_map(|l| match l {
+            crate::layers::Layer::Activation(a) => Some(*a),
+            _ => None,
+        });
+        match acts.next() {
+            None => Init::default_for(fallback),
+            Some(first) => {
+                if std::iter::once(first)
+                    .chain(acts)
+                    .all(|a| Init::default_for(a) == Init::HeNormal)
+                {
+                    Init::HeNormal
+                } else {
+                    Init::GlorotUniform
+                }
+            }
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Init::GlorotUniform => "glorot-uniform",

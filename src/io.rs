@@ -548,6 +548,31 @@ fn validate_meta(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> Result<()
             ));
         }
     }
+    // A repeated name would print two classes as one (predict's column names and labels).
+    for (field, v) in [
+        ("class_names", &meta.class_names),
+        ("target_names", &meta.target_names),
+    ] {
+        let mut seen = std::collections::HashMap::new();
+        if let Some(v) = v
+            && let Some((i, j)) = v
+                .iter()
+                .enumerate()
+                .find_map(|(j, n)| seen.insert(n, j).map(|i| (i, j)))
+        {
+            return Err(bad(
+                path,
+                format!("__metadata__.downhill.{field}"),
+                format!(
+                    "the name {:?} is repeated (entries {} and {}): each output needs its own \
+                     name",
+                    v[j],
+                    i + 1,
+                    j + 1
+                ),
+            ));
+        }
+    }
     if meta.class_names.is_some() && !meta.loss.takes_classes() {
         return Err(bad(
             path,

@@ -365,9 +365,23 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
             &folder.dir
         }
         .join(crate::landscape::trajectory::FILE);
-        if traj.exists() {
-            snapshots = crate::landscape::trajectory::load(&traj, loaded.state.params.len())?;
-            snapshots.truncate(loaded.state.epoch + 1);
+        if !traj.exists() {
+            return Err(Error::Io {
+                path: traj,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "missing: the run keeps its training path (--snapshots), and a resumed run \
+                     continues it from this file; put back the run's own file, or train again",
+                ),
+            });
+        }
+        snapshots = crate::landscape::trajectory::load(&traj, loaded.state.params.len())?;
+        match loaded.trajectory {
+            Some(covered) => {
+                snapshots = crate::landscape::trajectory::check_covered(&traj, snapshots, covered)?
+            }
+            // A checkpoint of an earlier version, which recorded no hash of the path.
+            None => snapshots.truncate(loaded.state.epoch + 1),
         }
     }
     if !from_stage {
@@ -818,14 +832,16 @@ impl Ready {
         let traj = RefCell::new(crate::landscape::trajectory::Writer::new(&trajectory_path));
         let mut save = |state: &train::TrainState<f32>| {
             // The trajectory first, so that it always reaches at least the checkpoint's epoch.
-            if settings.snapshots {
-                traj.borrow_mut().sync(&snapshots.borrow())?;
-            }
+            let path = if settings.snapshots {
+                Some(traj.borrow_mut().sync(&snapshots.borrow())?)
+            } else {
+                None
+            };
             let covered = log.borrow_mut().sync()?;
             crate::checkpoint::save(
                 &checkpoint_path,
                 state,
-                covered,
+                (covered, path),
                 meta,
                 meta.settings.clone(),
             )
@@ -1123,28 +1139,42 @@ fn bce_targets_in_range(loaded: &source::Loaded) -> Result<()> {
         let Some(Targets::Values { data: y, cols }) = data.map(Dataset::targets) else {
             continue;
         };
-        let Some((k, &v)) = y
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(0.0..=1.0).contains(*v))
-        else {
-            continue;
-        };
-        let Some(&row) = rows.get(k / cols) else {
-            continue;
-        };
         // The test file's columns are matched by name.
-        let name = &csv.table.names[csv.targets[k % cols]];
-        let j = table.names.iter().position(|n| n == name).unwrap_or(0);
-        return Err(table.error(
-            table.at(row, j),
-            format!(
-                "the target is {v}, but the bce loss needs targets in [0, 1] (a probability, or \
-                 a 0/1 label); for other values use --loss mse"
-            ),
-        ));
+        bce_values_in_range(table, y, *cols, rows, |t| {
+            let name = &csv.table.names[csv.targets[t]];
+            table.names.iter().position(|n| n == name).unwrap_or(0)
+        })?;
     }
     Ok(())
+}
+
+/// Targets `y` (`cols` per row, read from the rows `rows` of `table`) in [0, 1] for the bce
+/// loss, or the error names the file, line and column (`column(t)`: the table's column of
+/// target `t`) of the first that is not.
+fn bce_values_in_range(
+    table: &crate::data::columns::Table,
+    y: &[f32],
+    cols: usize,
+    rows: &[usize],
+    column: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let Some((k, &v)) = y
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(0.0..=1.0).contains(*v))
+    else {
+        return Ok(());
+    };
+    let Some(&row) = rows.get(k / cols.max(1)) else {
+        return Ok(());
+    };
+    Err(table.error(
+        table.at(row, column(k % cols.max(1))),
+        format!(
+            "the target is {v}, but the bce loss needs targets in [0, 1] (a probability, or a \
+             0/1 label); for other values use --loss mse"
+        ),
+    ))
 }
 
 /// The network as training starts: `net`, with a resumed state's weights.
@@ -1697,6 +1727,11 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
             .clone()
             .filter(|_| task == Task::Classify);
         let tv = crate::data::csv::read_targets(&table, &tcols, Some(task), classes.as_deref())?;
+        if model.meta.loss == crate::Loss::Bce
+            && let Targets::Values { data: y, cols } = &tv.targets
+        {
+            bce_values_in_range(&table, y, *cols, &tv.rows, |t| tcols[t])?;
+        }
         let enc = columns.encode(&table, &map, &tv.rows)?;
         if enc.n_features != model.meta.inputs {
             return Err(shape_error(enc.n_features));
@@ -1930,17 +1965,16 @@ fn predictions_csv(meta: &ModelMeta, z: &[f32], k: usize, proba: bool) -> String
         crate::Loss::CrossEntropy => {
             let mut header = vec!["prediction".to_string()];
             if proba {
-                header.extend(names.iter().map(|c| format!("p_{}", csv_field(c))));
+                header.extend(names.iter().map(|c| csv_field(&format!("p_{c}"))));
             }
             (header, Box::new(|row| class_fields(row, proba, &names)))
         }
         crate::Loss::Bce => {
             let header = cols.iter().flat_map(|c| {
-                let c = csv_field(c);
                 if proba {
-                    vec![c.clone(), format!("p_{c}")]
+                    vec![csv_field(c), csv_field(&format!("p_{c}"))]
                 } else {
-                    vec![c]
+                    vec![csv_field(c)]
                 }
             });
             (header.collect(), Box::new(|row| binary_fields(row, proba)))
@@ -1987,7 +2021,7 @@ fn binary_fields(row: &[f32], proba: bool) -> Vec<String> {
 
 /// A CSV field: quoted (with quotes doubled) if it holds a comma, a quote or a newline.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
@@ -2013,6 +2047,9 @@ fn network_of_settings(
         train_set.n_outputs(),
         train_set.image,
     )? {
+        let init = settings
+            .init_scheme
+            .unwrap_or_else(|| Init::default_for_layers(&layers, settings.activation));
         return Network::<f32>::with_input(input, layers, init, rng);
     }
     let mut sizes = vec![train_set.n_features()];

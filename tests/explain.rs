@@ -725,11 +725,23 @@ fn layers_describe_the_network_like_train_layers() {
             "dense 4, dropout 0.2, dense 2",
             "dense layers and activations only",
         ),
-        ("dense 4, tanh, dense 3", "end the layers with `dense 2`"),
     ] {
         let e = fails(&["explain", "--layers", spec]);
         assert!(e.contains(needle), "{spec}: {e}");
     }
+    // Targets of two values, layers ending in three outputs.
+    let e = fails(&[
+        "explain",
+        "--layers",
+        "dense 4, tanh, dense 3",
+        "--loss",
+        "mse",
+        "--input",
+        "1,2",
+        "--target",
+        "0.5,0.5",
+    ]);
+    assert!(e.contains("end the layers with `dense 2`"), "{e}");
     let e = fails(&[
         "explain",
         "--layers",
@@ -755,5 +767,124 @@ fn a_loss_too_large_for_finite_differences_is_noted() {
     assert!(
         e.contains("--target = given 0 times: give one --target per --input (1 given)"),
         "{e}"
+    );
+}
+
+/// Seventh hostile pass, item 9: with `--layers` the last dense width is the outputs, as its
+/// help says (`dense 3, tanh, dense 4` was refused for not ending in `dense 2`); an `--outputs`
+/// that disagrees with it is refused, naming both.
+#[test]
+fn the_last_width_of_layers_is_the_outputs() {
+    let t = trace_json(&["--layers", "dense 3, tanh, dense 4"]);
+    assert_eq!(t["sizes"], serde_json::json!([2, 3, 4]), "{t}");
+    let t = trace_json(&["--layers", "dense 3, tanh, dense 4", "--outputs", "4"]);
+    assert_eq!(t["sizes"], serde_json::json!([2, 3, 4]));
+    let t = trace_json(&["--layers", "dense 3, tanh, dense", "--outputs", "3"]);
+    assert_eq!(t["sizes"], serde_json::json!([2, 3, 3]));
+    let e = fails(&[
+        "explain",
+        "--layers",
+        "dense 3, tanh, dense 4",
+        "--outputs",
+        "2",
+    ]);
+    assert!(
+        e.contains("invalid setting --outputs = 2: --layers ends with `dense 4`"),
+        "{e}"
+    );
+}
+
+/// Seventh hostile pass, item 8: cross-entropy over one output is refused whatever gives the
+/// one output (`--outputs 1` with `--input`, or `--layers` ending in `dense 1`), as gradcheck
+/// refuses it — explain printed zero gradients and blamed η = 0.
+#[test]
+fn cross_entropy_over_one_output_is_refused() {
+    for args in [
+        &["--outputs", "1", "--input", "1,2", "--target", "0"][..],
+        &[
+            "--layers",
+            "dense 3, tanh, dense 1",
+            "--input",
+            "1,2",
+            "--target",
+            "0",
+        ],
+    ] {
+        let e = fails(&[&["explain"][..], args].concat());
+        assert!(
+            e.contains("cross-entropy over one output is 0 whatever the weights"),
+            "{args:?}: {e}"
+        );
+    }
+    // The built-in examples have two classes.
+    let e = fails(&["explain", "--layers", "dense 3, tanh, dense 1"]);
+    assert!(
+        e.contains("invalid setting --layers = dense 3, tanh, dense 1: the built-in examples have two classes"),
+        "{e}"
+    );
+    // One output with bce or mse is a network explain shows.
+    ok(&[
+        "explain",
+        "--outputs",
+        "1",
+        "--loss",
+        "bce",
+        "--input",
+        "1,2",
+        "--target",
+        "1",
+    ]);
+}
+
+/// Seventh hostile pass, item 4: numbers that overflow f64 are refused, naming the flag to
+/// change — at the inputs (z² = inf) before the step, at the learning rate in it — rather than
+/// printed as NaN (and `null` in `--json`) with exit 0.
+#[test]
+fn numbers_that_overflow_are_refused_not_printed_as_nan() {
+    for json in [false, true] {
+        let mut args = vec![
+            "explain",
+            "--input",
+            "1e308,-1e308",
+            "--target",
+            "1",
+            "--activation",
+            "relu",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let e = fails(&args);
+        assert!(
+            e.contains("invalid setting --input = 1e308,-1e308")
+                && e.contains("not a finite number"),
+            "{e}"
+        );
+    }
+    let e = fails(&["explain", "--optimizer", "adam", "--lr", "1e308"]);
+    assert!(
+        e.contains("invalid setting --lr = 1e308: the step overflows")
+            && e.contains("try a smaller --lr"),
+        "{e}"
+    );
+}
+
+/// Seventh hostile pass, item 6: the default initialiser of a `--layers` network follows its
+/// activations as `--activation`'s does: He for ReLU layers, Glorot for tanh ones (it took
+/// explain's default sigmoid for every `--layers` network).
+#[test]
+fn the_default_initialiser_follows_the_activations_of_layers() {
+    let w = |t: &Value| t["params"].clone();
+    assert_eq!(
+        w(&trace_json(&["--layers", "dense 3, relu, dense 2"])),
+        w(&trace_json(&["--activation", "relu"]))
+    );
+    assert_eq!(
+        w(&trace_json(&["--layers", "dense 3, tanh, dense 2"])),
+        w(&trace_json(&["--activation", "tanh"]))
+    );
+    assert_ne!(
+        w(&trace_json(&["--layers", "dense 3, relu, dense 2"])),
+        w(&trace_json(&["--activation", "sigmoid"]))
     );
 }

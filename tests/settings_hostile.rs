@@ -57,19 +57,26 @@ fn dense_settings_with_a_list_of_layers_are_errors() {
         "activation",
         &out,
     );
-    // In a config file too, and layers with net there.
+    // In a config file too, and layers with net there: the error names the file and the line.
     let c = write(
         dir.path(),
         "c.toml",
         "layers = \"flatten, dense 10\"\nhidden = [3]\n",
     );
-    refused(&["train", "--config", s(&c), "--out", o], "hidden", &out);
+    let e = fails(&["train", "--config", s(&c), "--out", o]);
+    assert!(
+        e.contains("c.toml: line 2, key hidden: hidden = 3 has no effect with key layers, line 1"),
+        "{e}"
+    );
+    assert!(!out.exists());
     let c = write(
         dir.path(),
         "d.toml",
         "layers = \"flatten, dense 10\"\nnet = \"lenet5\"\n",
     );
-    refused(&["train", "--config", s(&c), "--out", o], "net", &out);
+    let e = fails(&["train", "--config", s(&c), "--out", o]);
+    assert!(e.contains("d.toml: line 2, key net: net = lenet5"), "{e}");
+    assert!(!out.exists());
     // --net dense is the network of --hidden.
     ok(&[
         "train", "--net", "dense", "--hidden", "8", "--epochs", "1", "--out", o,
@@ -151,4 +158,166 @@ fn landscape_and_predict_check_their_outputs_first() {
     ]);
     assert!(e.contains("--input file"), "{e}");
     assert_eq!(std::fs::read_to_string(&input).unwrap(), "x\n");
+}
+
+/// Seventh hostile pass, item 7: a network described on the command line replaces the config
+/// file's conflicting network keys, as any flag replaces the file's value (each was refused,
+/// blaming a "setting" the user never typed); a conflict between a flag and the file that is
+/// left says which key of which file, and on which line.
+#[test]
+fn network_flags_replace_a_config_files_network_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "t.csv", &small_table());
+    let cases = [
+        (
+            "hidden = [7]\nactivation = \"tanh\"\n",
+            &["--layers", "dense 5, relu, dense"][..],
+        ),
+        ("dropout = 0.2\n", &["--hidden", "none"][..]),
+        ("net = \"lenet5\"\n", &["--hidden", "5"][..]),
+        (
+            "layers = \"dense 4, relu, dense\"\n",
+            &["--dropout", "0.1"][..],
+        ),
+    ];
+    for (i, (text, flags)) in cases.iter().enumerate() {
+        let c = write(dir.path(), &format!("c{i}.toml"), text);
+        let out = dir.path().join(format!("r{i}"));
+        let args = [
+            &["train", "--data", s(&data), "--epochs", "1", "--quiet"][..],
+            &["--config", s(&c), "--out", s(&out)],
+            flags,
+        ]
+        .concat();
+        ok(&args);
+    }
+    // The flag's network is the one trained: --layers replaces the file's hidden = [7].
+    let m = downhill::io::load(&dir.path().join("r0/model.safetensors")).unwrap();
+    assert_eq!(m.net.param_count(), 2 * 5 + 5 + 5 * 2 + 2);
+    // A flag that leaves the file's conflicting key: named with the file and its line.
+    let c = write(dir.path(), "n.toml", "epochs = 1\nhidden = []\n");
+    let e = fails(&[
+        "train",
+        "--data",
+        s(&data),
+        "--config",
+        s(&c),
+        "--activation",
+        "tanh",
+    ]);
+    assert!(
+        e.contains(&format!(
+            "invalid setting activation = tanh: has no effect with no hidden layers (key \
+             hidden, line 2 of {})",
+            c.display()
+        )),
+        "{e}"
+    );
+    let c = write(
+        dir.path(),
+        "m.toml",
+        "epochs = 1\nhidden = []\ndropout = 0.3\n",
+    );
+    let e = fails(&["train", "--data", s(&data), "--config", s(&c)]);
+    assert!(
+        e.contains("m.toml: line 3, key dropout: dropout = 0.3 has no effect with no hidden layers (key hidden, line 2 of the same file)"),
+        "{e}"
+    );
+}
+
+/// 40 rows, two features, a 0/1 label.
+fn small_table() -> String {
+    let mut t = String::from("a,b,y\n");
+    for i in 0..40 {
+        let (a, b) = (
+            ((i * 37) % 17) as f64 / 8.0 - 1.0,
+            ((i * 11) % 13) as f64 / 6.0 - 1.0,
+        );
+        t += &format!("{a},{b},{}\n", u8::from(a + b > 0.0));
+    }
+    t
+}
+
+/// Seventh hostile pass, item 3: `lr-find` refuses the train flags of whole epochs, which its
+/// range test never reaches (each was accepted and its JSON byte-identical to the run without).
+#[test]
+fn lr_find_refuses_the_epoch_flags_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "t.csv", &small_table());
+    let plot = dir.path().join("a.svg");
+    let base = [
+        "lr-find",
+        "--data",
+        s(&data),
+        "--plot",
+        s(&plot),
+        "--steps",
+        "20",
+    ];
+    for (flag, value) in [
+        ("--epochs", "1"),
+        ("--patience", "1"),
+        ("--schedule", "step:1:0.01"),
+        ("--warmup", "5"),
+        ("--grad-tol", "100"),
+        ("--divergence-factor", "1.5"),
+        ("--monitor", "loss"),
+    ] {
+        let e = fails(&[&base[..], &[flag, value]].concat());
+        assert!(
+            e.contains(&format!("invalid setting lr-find = {flag}")) && e.contains("ignores"),
+            "{flag}: {e}"
+        );
+        assert!(!plot.exists(), "{flag}");
+    }
+    let e = fails(&[&base[..], &["--epochs", "3", "--warmup", "1"]].concat());
+    assert!(e.contains("lr-find = --epochs --warmup"), "{e}");
+    ok(&base);
+    assert!(plot.exists());
+}
+
+/// Seventh hostile pass, item 13: `bench --examples` sizes the synthetic data only, and
+/// `--table-rows` the table workload only: each is refused where it would be ignored.
+#[test]
+fn bench_refuses_sizes_no_workload_reads() {
+    let e = fails(&[
+        "bench",
+        "--data",
+        "digits",
+        "--examples",
+        "500",
+        "--only",
+        "784-100-10",
+        "--epochs",
+        "1",
+    ]);
+    assert!(
+        e.contains("invalid setting examples = 500: sizes the synthetic data only"),
+        "{e}"
+    );
+    let e = fails(&[
+        "bench",
+        "--data",
+        "synthetic",
+        "--examples",
+        "50",
+        "--only",
+        "table",
+        "--epochs",
+        "1",
+    ]);
+    assert!(e.contains("invalid setting examples = 50"), "{e}");
+    let e = fails(&[
+        "bench",
+        "--data",
+        "digits",
+        "--table-rows",
+        "50",
+        "--only",
+        "784-100-10",
+    ]);
+    assert!(
+        e.contains("invalid setting table-rows = 50: sizes the big-table workload"),
+        "{e}"
+    );
 }

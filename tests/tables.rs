@@ -836,6 +836,37 @@ fn hostile_target_scaling_is_a_clear_error() {
     }
 }
 
+/// Seventh hostile pass, item 5: a model whose class names repeat one (a hand-edited file) is
+/// refused by name at eval and predict — predict printed the likelier class under the other
+/// class's name with exit 0, and eval blamed the data's labels.
+#[test]
+fn repeated_class_names_in_a_model_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = trained_penguins(dir.path());
+    let names = model_meta(&model)["class_names"].clone();
+    let first = names[0].clone();
+    let bad = dir.path().join("bad.safetensors");
+    edit_meta(&model, &bad, |m| m["class_names"][1] = first);
+    for args in [
+        vec!["eval", "--model", s(&bad), "--data", s(&data)],
+        vec![
+            "predict",
+            "--model",
+            s(&bad),
+            "--input",
+            s(&data),
+            "--proba",
+        ],
+    ] {
+        let e = fails(&args);
+        assert!(
+            e.contains("bad.safetensors: __metadata__.downhill.class_names: the name")
+                && e.contains("is repeated (entries 1 and 2)"),
+            "{args:?}: {e}"
+        );
+    }
+}
+
 /// A model file from before columns were recorded (format version 1: numeric features only,
 /// no `columns`): still evaluated and used for prediction, its columns matched by name.
 #[test]
@@ -1235,7 +1266,10 @@ fn bce_takes_targets_in_0_1_and_its_figures_are_of_probabilities() {
         "{err}"
     );
     let err = fails(&["eval", "--model", s(&model), "--data", s(&bad)]);
-    assert!(err.contains("[0, 1]") && err.contains("got 3"), "{err}");
+    assert!(
+        err.contains("bad.csv: line 2, column y: the target is 3") && err.contains("[0, 1]"),
+        "{err}"
+    );
 }
 
 /// A long table (the benchmark's, 100,000 rows, read in blocks on every core): its load is

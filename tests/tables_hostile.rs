@@ -650,3 +650,129 @@ fn errors_about_columns_of_a_headerless_file_name_them_once() {
         "{e}"
     );
 }
+
+/// The fields of a CSV text, as the `csv` crate reads it (a header row first).
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// Seventh hostile pass, item 1: `predict --proba` quotes each header field `p_<name>` whole,
+/// so class and target names holding a comma, a quote or a newline still make one header row
+/// of as many fields as each data row (the header read `p_"x, y"`: four fields over rows of
+/// three, and a name with a newline made two header rows).
+#[test]
+fn predict_proba_headers_are_valid_csv_whatever_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["x, y", "say \"hi\"", "two\nlines"];
+    let mut t = String::from("a,b,label\n");
+    for (i, r) in rows(120).iter().enumerate() {
+        let name = names[i % 3].replace('"', "\"\"");
+        t += &format!("{},{},\"{name}\"\n", r[0], r[1]);
+    }
+    let f = write(dir.path(), "q.csv", &t);
+    let run = dir.path().join("q");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        s(&run),
+    ]);
+    let model = run.join("model.safetensors");
+    let (out, _) = ok(&["predict", "--model", s(&model), "--input", s(&f), "--proba"]);
+    let recs = csv_records(&out);
+    assert_eq!(recs.len(), 121, "{out}");
+    assert!(recs.iter().all(|r| r.len() == 4), "{out}");
+    let mut header = recs[0].clone();
+    header[1..].sort();
+    let mut want: Vec<String> = names.iter().map(|n| format!("p_{n}")).collect();
+    want.sort();
+    assert_eq!(header[0], "prediction");
+    assert_eq!(header[1..], want[..], "{out}");
+
+    // The bce branch: a target column whose name needs quoting, and its probability column.
+    let mut m = String::from("a,\"y, first\",y2\n");
+    for (i, r) in rows(80).iter().enumerate() {
+        m += &format!("{},{},{}\n", r[0], u8::from(r[2] == "a"), i % 2);
+    }
+    let f = write(dir.path(), "m.csv", &m);
+    let run = dir.path().join("m");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--target",
+        "1,2",
+        "--loss",
+        "bce",
+        "--task",
+        "regress",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        s(&run),
+    ]);
+    let model = run.join("model.safetensors");
+    let (out, _) = ok(&["predict", "--model", s(&model), "--input", s(&f), "--proba"]);
+    let recs = csv_records(&out);
+    assert_eq!(recs.len(), 81, "{out}");
+    assert!(recs.iter().all(|r| r.len() == 4), "{out}");
+    assert_eq!(recs[0], ["y, first", "p_y, first", "y2", "p_y2"], "{out}");
+}
+
+/// Seventh hostile pass, item 10: `eval` and `landscape --model` of a bce model on a CSV target
+/// outside [0, 1] name the file, the line and the column, as `train --test` does (the error was
+/// a "shape mismatch in data" counting examples).
+#[test]
+fn bce_targets_out_of_range_at_eval_name_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut good = String::from("a,b,y\n");
+    for r in rows(60) {
+        let p = if r[2] == "a" { 0.8 } else { 0.3 };
+        good += &format!("{},{},{p}\n", r[0], r[1]);
+    }
+    let bad = good.replacen(",0.8\n", ",1.66\n", 1);
+    let bad_line = bad.lines().position(|l| l.ends_with(",1.66")).unwrap() + 1;
+    let f = write(dir.path(), "soft.csv", &good);
+    let g = write(dir.path(), "soft_bad.csv", &bad);
+    let run = dir.path().join("b");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--loss",
+        "bce",
+        "--task",
+        "regress",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        s(&run),
+    ]);
+    let model = run.join("model.safetensors");
+    let want = format!("soft_bad.csv: line {bad_line}, column y: the target is 1.66");
+    let e = fails(&["eval", "--model", s(&model), "--data", s(&g)]);
+    assert!(e.contains(&want), "{e}");
+    let svg = dir.path().join("b.svg");
+    let e = fails(&[
+        "landscape",
+        "--model",
+        s(&model),
+        "--data",
+        s(&g),
+        "--out",
+        s(&svg),
+    ]);
+    assert!(e.contains(&want), "{e}");
+    assert!(!svg.exists());
+}

@@ -1001,3 +1001,53 @@ fn a_header_given_to_a_headerless_model_is_named() {
     );
     assert!(!err.contains("column column"), "{err}");
 }
+
+/// Seventh hostile pass, item 6: with `--layers` the default initialiser follows the spec's
+/// activations as it follows `--activation` (he-normal for the ReLU family, glorot-uniform
+/// otherwise): a tanh `--layers` network starts from the weights of `--hidden 5 --activation
+/// tanh`, a relu one from those of `--hidden 5` (the tanh network got he-normal, from the
+/// unused `--activation` default).
+#[test]
+fn the_default_initialiser_follows_the_activations_of_layers() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let start = |flags: &[&str], out: &str| {
+        let run = d.path().join(out);
+        downhill()
+            .args([
+                "train", "--epochs", "1", "--lr", "0", "--quiet", "--seed", "3",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&run)
+            .args(flags)
+            .assert()
+            .success();
+        let m = downhill::io::load(&run.join("model.safetensors")).unwrap();
+        m.net
+            .params()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    let tanh = start(&["--layers", "dense 5, tanh, dense"], "lt");
+    assert_eq!(
+        tanh,
+        start(&["--hidden", "5", "--activation", "tanh"], "ht")
+    );
+    let relu = start(&["--layers", "dense 5, relu, dense"], "lr");
+    assert_eq!(relu, start(&["--hidden", "5"], "hr"));
+    assert_ne!(tanh, relu);
+    // The scheme given wins.
+    let given = start(
+        &[
+            "--layers",
+            "dense 5, tanh, dense",
+            "--init-scheme",
+            "he-normal",
+        ],
+        "lg",
+    );
+    assert_eq!(given, relu);
+}

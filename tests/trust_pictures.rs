@@ -408,3 +408,124 @@ fn a_long_training_path_is_thinned_before_its_plane_is_fitted() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(text.contains("training path of 1000 snapshots"), "{text}");
 }
+
+/// A run's weights and its trajectory file, trained on a tiny table with `--snapshots`.
+fn run_with_path(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let csv = dir.join("t.csv");
+    let mut s = String::from("a,b,y\n");
+    for i in 0..60 {
+        let (a, b) = (
+            ((i * 37) % 17) as f64 / 8.0 - 1.0,
+            ((i * 11) % 13) as f64 / 6.0 - 1.0,
+        );
+        s += &format!("{a},{b},{}\n", u8::from(a + b > 0.0));
+    }
+    std::fs::write(&csv, s).unwrap();
+    let run = dir.join("run");
+    downhill()
+        .args(["train", "--epochs", "4", "--patience", "0", "--hidden", "3"])
+        .args(["--snapshots", "--quiet", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    (csv, run)
+}
+
+/// Seventh hostile pass, item 11: a snapshot that is not a finite number, wherever it is in the
+/// trajectory, is an error naming the file and the snapshot (it was "invalid setting snapshots
+/// = NoConvergence" at the first snapshot, and dropped by the thinning in the middle of a long
+/// path).
+#[test]
+fn a_non_finite_snapshot_is_refused_naming_the_file_and_the_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let (csv, run) = run_with_path(d.path());
+    let model = run.join("model.safetensors");
+    let traj = run.join("trajectory.safetensors");
+    let params = downhill::io::load(&model).unwrap().net.param_count();
+    let snaps = downhill::landscape::trajectory::load(&traj, params).unwrap();
+    assert_eq!(snaps.len(), 5);
+    for (k, v, said) in [
+        (
+            0,
+            f32::NAN,
+            "snapshot 1 of 5 (the weights before training), value 4: NaN",
+        ),
+        (
+            2,
+            f32::INFINITY,
+            "snapshot 3 of 5 (the weights after epoch 2), value 4: inf",
+        ),
+    ] {
+        let mut bad = snaps.clone();
+        bad[k][3] = v;
+        downhill::landscape::trajectory::save(&traj, &bad).unwrap();
+        let out = d.path().join("t.svg");
+        let args = [
+            "landscape",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            csv.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        refused(
+            &args,
+            &format!("{}: tensor trajectory, {said}", traj.display()),
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// Seventh hostile pass, item 13: `landscape --seed` is refused where nothing random reads it —
+/// a surface without `--noise`, a model's slice along its training path — and works where
+/// something does (the picture was byte-identical to `--seed 0`).
+#[test]
+fn landscape_refuses_a_seed_nothing_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let svg = d.path().join("s.svg");
+    let s = svg.to_str().unwrap();
+    refused(
+        &["landscape", "--seed", "5", "--out", s],
+        "invalid setting seed = 5: seeds the gradient noise only",
+    );
+    downhill()
+        .args([
+            "landscape",
+            "--seed",
+            "5",
+            "--noise",
+            "0.1",
+            "--steps",
+            "50",
+            "--out",
+            s,
+        ])
+        .assert()
+        .success();
+    let (csv, run) = run_with_path(d.path());
+    let model = run.join("model.safetensors");
+    let base = [
+        "landscape",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--points",
+        "5",
+        "--out",
+        s,
+        "--seed",
+        "3",
+    ];
+    refused(
+        &base,
+        "invalid setting seed = 3: has no effect with the training path",
+    );
+    downhill()
+        .args([&base[..], &["--random-directions"]].concat())
+        .assert()
+        .success();
+}

@@ -717,3 +717,74 @@ fn an_interrupted_new_run_does_not_replace_an_interrupted_one() {
     }
     assert!(stage.join("checkpoint.safetensors").exists());
 }
+
+/// Seventh hostile pass, item 2: the checkpoint records how many snapshots the `--snapshots`
+/// trajectory held and their hash, so a resumed run continues its own training path: one
+/// copied from another run, cut short or gone is refused by name, the run left as it was (it
+/// was spliced in, or the path silently restarted mid-run, and `landscape` drew it).
+#[test]
+fn a_resumed_run_continues_only_its_own_trajectory() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    write_csv(&csv);
+    let (own, other) = (d.path().join("own"), d.path().join("other"));
+    train(
+        &csv,
+        &own,
+        "4",
+        &["--snapshots", "--patience", "0", "--seed", "1"],
+    );
+    train(
+        &csv,
+        &other,
+        "4",
+        &["--snapshots", "--patience", "0", "--seed", "2"],
+    );
+    let traj = own.join("trajectory.safetensors");
+    let kept = std::fs::read(&traj).unwrap();
+    let model = std::fs::read(own.join("model.safetensors")).unwrap();
+    let p = downhill::io::load(&own.join("model.safetensors"))
+        .unwrap()
+        .net
+        .param_count();
+    let snaps = downhill::landscape::trajectory::load(&traj, p).unwrap();
+    assert_eq!(snaps.len(), 5);
+    let refused = |needles: &[&str]| {
+        let out = downhill()
+            .arg("train")
+            .arg("--resume")
+            .arg(&own)
+            .args(["--epochs", "6"])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+        assert_eq!(std::fs::read(own.join("model.safetensors")).unwrap(), model);
+    };
+    let name = traj.display().to_string();
+    std::fs::copy(other.join("trajectory.safetensors"), &traj).unwrap();
+    refused(&[&name, "not the ones the checkpoint recorded"]);
+    downhill::landscape::trajectory::save(&traj, &snaps[..3]).unwrap();
+    refused(&[
+        &name,
+        "holds 3 snapshots, but the checkpoint was written after 5",
+    ]);
+    let mut edited = snaps.clone();
+    edited[1][0] += 1.0;
+    downhill::landscape::trajectory::save(&traj, &edited).unwrap();
+    refused(&[&name, "not the ones the checkpoint recorded"]);
+    std::fs::remove_file(&traj).unwrap();
+    refused(&[&format!("{name}: missing")]);
+    // Its own path: continued, the first five snapshots kept.
+    std::fs::write(&traj, kept).unwrap();
+    downhill()
+        .arg("train")
+        .arg("--resume")
+        .arg(&own)
+        .args(["--epochs", "6"])
+        .assert()
+        .success();
+    let longer = downhill::landscape::trajectory::load(&traj, p).unwrap();
+    assert_eq!(longer.len(), 7);
+    assert_eq!(longer[..5], snaps[..]);
+}

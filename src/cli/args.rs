@@ -79,7 +79,8 @@ pub struct ExplainArgs {
     /// Loss (default cross-entropy; its targets are class indices, mse's and bce's values).
     #[arg(long, value_parser = parse_loss, value_name = "cross-entropy|mse|bce")]
     pub loss: Option<Loss>,
-    /// Weight initialiser (default glorot-uniform for sigmoid and tanh, he-normal for ReLU).
+    /// Weight initialiser (default glorot-uniform for sigmoid and tanh, he-normal for the ReLU
+    /// family; with --layers, he-normal when every activation in it is of the ReLU family).
     #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
     pub init_scheme: Option<Init>,
     /// Seed of the initial weights.
@@ -138,7 +139,8 @@ pub struct NetworkFlags {
     /// Training loss (default: cross-entropy to classify, mse to regress).
     #[arg(long, value_parser = parse_loss, value_name = "cross-entropy|mse|bce")]
     pub loss: Option<Loss>,
-    /// Weight initialiser (default he-normal for the ReLU family, glorot-uniform otherwise).
+    /// Weight initialiser (default he-normal for the ReLU family, glorot-uniform otherwise; with
+    /// --layers or --net, he-normal when every activation in it is of the ReLU family).
     #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
     pub init_scheme: Option<Init>,
     /// Dropout probability after each hidden activation (training only).
@@ -366,18 +368,19 @@ pub struct BenchArgs {
         value_name = "fashion-mnist|digits|synthetic"
     )]
     pub data: String,
-    /// Examples of synthetic data.
-    #[arg(long, default_value_t = 60_000)]
-    pub examples: usize,
+    /// Examples of synthetic data (default 60,000; with --data synthetic only).
+    #[arg(long, value_name = "N")]
+    pub examples: Option<usize>,
     /// Epochs per workload (the median epoch is reported).
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Only workloads whose name contains this (e.g. "batch 256", "table").
     #[arg(long)]
     pub only: Option<String>,
-    /// Rows of the generated table of the big-table workload (written to a temporary folder).
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    pub table_rows: usize,
+    /// Rows of the generated table of the big-table workload (written to a temporary folder;
+    /// default 1,000,000; only when that workload runs).
+    #[arg(long, value_name = "N")]
+    pub table_rows: Option<usize>,
     /// Write the generated table of the big-table workload (--table-rows rows) to FILE and
     /// stop, e.g. to read the same file with pandas (bench/table_load.py).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["table_file", "only", "json"])]
@@ -440,8 +443,9 @@ pub struct LandscapeArgs {
     /// A path has converged when f − f_min ≤ this.
     #[arg(long, default_value_t = 1e-4, conflicts_with = "model")]
     pub tol: f64,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the gradient noise (--noise), or with --model of the random directions (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// The picture (.svg or .png); default landscape-<surface>.svg (landscape-model.svg with --model).
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub out: Option<PathBuf>,
@@ -638,14 +642,14 @@ fn set<T>(slot: &mut T, v: Option<T>) {
 
 /// A `--config` file's settings. `lr = "auto"` is read as `--lr auto` is (the key
 /// `lr-auto = true` also works): keys are the long flag names.
-/// The settings of the TOML file `path` (`--config`).
-fn read_config(path: &std::path::Path) -> Result<Settings, downhill::Error> {
+/// The settings of the TOML file `path` (`--config`), and its text.
+fn read_config(path: &std::path::Path) -> Result<(Settings, String), downhill::Error> {
     let text = std::fs::read_to_string(path).map_err(|source| downhill::Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
     check_conflicts(path, &text)?;
-    parse_config(&text).map_err(|e| downhill::Error::Data {
+    let s = parse_config(&text).map_err(|e| downhill::Error::Data {
         path: path.to_path_buf(),
         location: e.span().map_or("settings".into(), |r| {
             let before = &text[..r.start.min(text.len())];
@@ -654,7 +658,8 @@ fn read_config(path: &std::path::Path) -> Result<Settings, downhill::Error> {
             format!("line {line}, column {column}")
         }),
         message: e.message().to_string(),
-    })
+    })?;
+    Ok((s, text))
 }
 
 /// Keys of one config file that say contradicting things (each pair: a value, and `auto` or
@@ -694,18 +699,7 @@ fn check_conflicts(path: &std::path::Path, text: &str) -> Result<(), downhill::E
     }
     for (a, b) in CONFLICTING_KEYS {
         if given(a) && given(b) {
-            let line = text
-                .lines()
-                .position(|l| {
-                    let key = l
-                        .split('=')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_matches(['"', '\'']);
-                    key == b
-                })
-                .map_or(String::new(), |i| format!("line {}, ", i + 1));
+            let line = key_line(text, b).map_or(String::new(), |l| format!("line {l}, "));
             return Err(downhill::Error::Data {
                 path: path.to_path_buf(),
                 location: format!("{line}key {b}"),
@@ -717,6 +711,21 @@ fn check_conflicts(path: &std::path::Path, text: &str) -> Result<(), downhill::E
         }
     }
     Ok(())
+}
+
+/// The line (from 1) of a TOML file's top-level `key = …`.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let k = l
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'']);
+            k == key
+        })
+        .map(|i| i + 1)
 }
 
 fn parse_config(text: &str) -> Result<Settings, toml::de::Error> {
@@ -765,15 +774,119 @@ fn is_lr_auto(line: &str) -> bool {
 impl TrainArgs {
     /// Settings: defaults, then the `--config` file, then the flags.
     pub fn settings(&self) -> Result<Settings, downhill::Error> {
-        let mut s = match &self.config {
-            Some(path) => read_config(path)?,
-            None => Settings::default(),
+        let Some(path) = &self.config else {
+            let mut s = Settings::default();
+            self.apply(&mut s);
+            return Ok(s);
         };
-        self.net.apply(&mut s);
-        self.apply_data(&mut s);
-        self.apply_optimizer(&mut s);
-        self.apply_loop(&mut s);
+        let (mut s, text) = read_config(path)?;
+        self.replace_file_network(&mut s);
+        self.apply(&mut s);
+        // A contradiction left between the file's network keys (or a flag and one of them) is
+        // said with the file and the key's line.
+        s.check_network_source()
+            .map_err(|e| self.placed_in_file(path, &text, e))?;
         Ok(s)
+    }
+
+    fn apply(&self, s: &mut Settings) {
+        self.net.apply(s);
+        self.apply_data(s);
+        self.apply_optimizer(s);
+        self.apply_loop(s);
+    }
+
+    /// A network described on the command line replaces the config file's description where
+    /// they conflict, as any flag replaces the file's value: `--layers` or a convolutional
+    /// `--net` the file's dense keys (`hidden`, `activation`, `dropout`); `--hidden`,
+    /// `--activation` or `--dropout` the file's `layers` and `net`; `--hidden none` the file's
+    /// `activation` and `dropout`, which it leaves without a hidden layer.
+    fn replace_file_network(&self, s: &mut Settings) {
+        let n = &self.net;
+        let d = Settings::default();
+        let list = n.layers.is_some() || n.net.as_deref().is_some_and(|v| v != "dense");
+        let dense = n.hidden.is_some() || n.activation.is_some() || n.dropout.is_some();
+        if list {
+            (s.hidden, s.activation, s.dropout) = (d.hidden.clone(), d.activation, d.dropout);
+        }
+        if dense && !list {
+            s.layers = None;
+            if s.net.as_deref() != Some("dense") {
+                s.net = None;
+            }
+        }
+        if n.hidden.as_ref().is_some_and(|h| h.0.is_empty()) {
+            (s.activation, s.dropout) = (d.activation, d.dropout);
+        }
+    }
+
+    /// `e`, a conflict of network settings, placed in the config file `path` (holding `text`)
+    /// when the key it names came from there and not from a flag.
+    fn placed_in_file(
+        &self,
+        path: &std::path::Path,
+        text: &str,
+        e: downhill::Error,
+    ) -> downhill::Error {
+        let downhill::Error::Setting {
+            name,
+            value,
+            reason,
+        } = &e
+        else {
+            return e;
+        };
+        let name: &'static str = name;
+        let n = &self.net;
+        let flag_given = match name {
+            "hidden" => n.hidden.is_some(),
+            "activation" => n.activation.is_some(),
+            "dropout" => n.dropout.is_some(),
+            "net" => n.net.is_some(),
+            "layers" => n.layers.is_some(),
+            _ => return e,
+        };
+        let file = if flag_given {
+            path.display().to_string()
+        } else {
+            "the same file".to_string()
+        };
+        // The other side of the conflict, as the file names it when it is there.
+        let mut reason = reason.clone();
+        for (key, flag) in [
+            ("layers", "--layers"),
+            ("net", "--net"),
+            ("hidden", "--hidden none"),
+        ] {
+            let from_flag = match key {
+                "layers" => n.layers.is_some(),
+                "net" => n.net.is_some(),
+                _ => n.hidden.is_some(),
+            };
+            if !from_flag && reason.contains(flag) {
+                let place = key_line(text, key).map_or(String::new(), |l| format!(", line {l}"));
+                let said = match key {
+                    "hidden" => format!("no hidden layers (key hidden{place} of {file})"),
+                    _ => format!("key {key}{place} of {file}"),
+                };
+                reason = reason.replacen(flag, &said, 1);
+            }
+        }
+        if flag_given {
+            return downhill::Error::Setting {
+                name,
+                value: value.clone(),
+                reason,
+            };
+        }
+        let line = key_line(text, name).map_or(String::new(), |l| format!("line {l}, "));
+        downhill::Error::Data {
+            path: path.to_path_buf(),
+            location: format!("{line}key {name}"),
+            message: format!(
+                "{name} = {value} {reason}; a flag on the command line replaces the file's key"
+            ),
+        }
     }
 
     /// The data flags over `s`: the data, its test set and splits, the CSV's columns.

@@ -105,9 +105,12 @@ fn optimizer(a: &ExplainArgs) -> Result<OptimizerConfig, Error> {
 /// The mini-batch: the --input rows with their --target, or the first --batch built-in examples.
 /// Returns (x, n, inputs, classes, values, outputs).
 #[allow(clippy::type_complexity)]
+/// `outputs` is the network's output count when known: `--outputs`, or the last width of
+/// `--layers` (`from` names which).
 fn batch(
     a: &ExplainArgs,
     loss: Loss,
+    (outputs, from): (Option<usize>, &'static str),
 ) -> Result<(Vec<f64>, usize, usize, Vec<u32>, Vec<f64>, usize), Error> {
     if a.input.is_empty() {
         if !a.target.is_empty() {
@@ -129,12 +132,16 @@ fn batch(
                 ),
             ));
         }
-        let k = a.outputs.unwrap_or(2);
+        let k = outputs.unwrap_or(2);
         if k < 2 {
             return Err(Error::setting(
-                "--outputs",
-                k,
-                "the built-in examples have two classes: at least 2 outputs",
+                from,
+                if from == "--layers" {
+                    a.layers.clone().unwrap_or_default()
+                } else {
+                    k.to_string()
+                },
+                format!("the built-in examples have two classes: at least 2 outputs, not {k}"),
             ));
         }
         let x = EXAMPLES[..n].iter().flat_map(|(x, _)| *x).collect();
@@ -201,9 +208,7 @@ fn batch(
                 })
             })
             .collect::<Result<Vec<u32>, _>>()?;
-        let k = a
-            .outputs
-            .unwrap_or(2.max(classes.iter().max().map_or(0, |&c| c as usize + 1)));
+        let k = outputs.unwrap_or(2.max(classes.iter().max().map_or(0, |&c| c as usize + 1)));
         return Ok((x, n, d, classes, Vec::new(), k));
     }
     let vals: Vec<Vec<f64>> = a
@@ -219,11 +224,18 @@ fn batch(
             "every --target needs the same number of values",
         ));
     }
-    if let Some(o) = a.outputs.filter(|&o| o != k) {
+    if let Some(o) = outputs.filter(|&o| o != k) {
         return Err(Error::setting(
-            "--outputs",
+            from,
             o,
-            format!("each --target has {k} values: the network has {k} outputs"),
+            format!(
+                "each --target has {k} values: the network has {k} outputs{}",
+                if from == "--layers" {
+                    format!(" (end the layers with `dense {k}`)")
+                } else {
+                    String::new()
+                }
+            ),
         ));
     }
     Ok((x, n, d, Vec::new(), vals.concat(), k))
@@ -265,7 +277,47 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             "the finite-difference step must be in [1e-10, 0.1] (1e-5 is about best in f64)",
         ));
     }
-    let (x, n, d, classes, values, k) = batch(a, loss)?;
+    // With --layers, the last dense width (if it gives one) is the outputs.
+    let spec_outputs = match &a.layers {
+        Some(spec) => downhill::netspec::parse(spec)?
+            .iter()
+            .rev()
+            .find_map(|l| match l {
+                downhill::netspec::LayerSpec::Dense(w) => Some(*w),
+                _ => None,
+            })
+            .flatten(),
+        None => None,
+    };
+    let outputs = match (a.outputs, spec_outputs) {
+        (Some(o), Some(w)) if o != w => {
+            return Err(Error::setting(
+                "--outputs",
+                o,
+                format!(
+                    "--layers ends with `dense {w}`: the network has {w} outputs (drop --outputs, \
+                     or end the layers with `dense {o}` or `dense`)"
+                ),
+            ));
+        }
+        (Some(o), _) => (Some(o), "--outputs"),
+        (None, Some(w)) => (Some(w), "--layers"),
+        (None, None) => (None, "--outputs"),
+    };
+    let (x, n, d, classes, values, k) = batch(a, loss, outputs)?;
+    if loss == Loss::CrossEntropy && k == 1 {
+        return Err(Error::setting(
+            outputs.1,
+            if outputs.1 == "--layers" {
+                a.layers.clone().unwrap_or_default()
+            } else {
+                k.to_string()
+            },
+            "cross-entropy over one output is 0 whatever the weights (softmax of one value is \
+             1), so there is no gradient and the step moves nothing; use 2 or more outputs, or \
+             --loss bce or mse",
+        ));
+    }
     let hidden = a.hidden.clone().unwrap_or_else(|| vec![3]);
     let mut sizes = vec![d];
     sizes.extend(&hidden);
@@ -296,6 +348,9 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             let (input, layers) =
                 downhill::netspec::from_settings(Some(spec), None, None, d, k, None)?
                     .ok_or_else(|| Error::setting("--layers", spec, "describes no layers"))?;
+            let init = a
+                .init_scheme
+                .unwrap_or_else(|| Init::default_for_layers(&layers, activation));
             Network::<f64>::with_input(input, layers, init, &mut rng)?
         }
         None => Network::<f64>::mlp(&sizes, activation, 0.0, init, &mut rng)?,
@@ -326,12 +381,110 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             },
             e => e,
         })?;
+    check_finite(a, &t)?;
     if a.json {
         outln!("{}", serde_json::to_string(&t).expect("trace serialises"));
     } else {
         out!("{}", text(&t));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first number of `t` that is not finite, as (where, value).
+fn first_non_finite(t: &Trace) -> Option<(String, f64)> {
+    let bad = |v: &[f64]| v.iter().copied().find(|x| !x.is_finite());
+    let tensors = |ts: &[DenseTensors], what: &str| {
+        ts.iter().enumerate().find_map(|(l, p)| {
+            p.weight
+                .iter()
+                .find_map(|r| bad(r))
+                .map(|v| (format!("{what} W{}", sup(l + 1)), v))
+                .or_else(|| bad(&p.bias).map(|v| (format!("{what} b{}", sup(l + 1)), v)))
+        })
+    };
+    for (i, e) in t.examples.iter().enumerate() {
+        let ex = format!("example {}", i + 1);
+        for (l, lt) in e.layers.iter().enumerate() {
+            if let Some(v) = bad(&lt.z).or_else(|| bad(&lt.a)) {
+                return Some((format!("{ex}: z{} or a{}", sup(l + 1), sup(l + 1)), v));
+            }
+        }
+        if let Some(v) = bad(&e.prediction).or_else(|| bad(&[e.loss])) {
+            return Some((format!("{ex}: the loss ℓ"), v));
+        }
+        for (l, lt) in e.layers.iter().enumerate() {
+            if let Some(v) = bad(&lt.delta).or_else(|| bad(&lt.delta_a)) {
+                return Some((format!("{ex}: δ{}", sup(l + 1)), v));
+            }
+        }
+        if let Some(found) = tensors(&e.grads, &format!("{ex}: the gradient of")) {
+            return Some(found);
+        }
+    }
+    let b = &t.batch;
+    if !b.loss.is_finite() {
+        return Some(("the mini-batch loss L".into(), b.loss));
+    }
+    if let Some(found) = tensors(&b.grads, "the mini-batch gradient of") {
+        return Some(found);
+    }
+    if let Some(found) = tensors(&b.numeric, "the central difference (FD) of L for") {
+        return Some(found);
+    }
+    if let Some(v) = bad(&[b.max_abs_error, b.max_rel_error]) {
+        return Some(("the largest difference".into(), v));
+    }
+    for s in &t.step.state {
+        if let Some(found) = tensors(&s.layers, &format!("the optimiser's {} for", s.name)) {
+            return Some(found);
+        }
+    }
+    if let Some(found) = tensors(&t.step.params, "after the step,") {
+        return Some(found);
+    }
+    if !t.step.loss.is_finite() {
+        return Some(("the loss after the step".into(), t.step.loss));
+    }
+    None
+}
+
+/// Refuses a trace with a number that is not finite (an overflow in f64): explain exists to show
+/// every number, and a NaN shows none of them. Before the step it is the inputs' (or weights')
+/// doing, in the step the learning rate's.
+fn check_finite(a: &ExplainArgs, t: &Trace) -> Result<(), Error> {
+    let Some((place, v)) = first_non_finite(t) else {
+        return Ok(());
+    };
+    let in_step = place.starts_with("the optimiser's")
+        || place.starts_with("after the step")
+        || place.starts_with("the loss after");
+    if in_step {
+        let lr = t.step.lr;
+        return Err(Error::setting(
+            "--lr",
+            if (1e-4..1e6).contains(&lr.abs()) {
+                lr.to_string()
+            } else {
+                format!("{lr:e}")
+            },
+            format!("the step overflows: {place} is {v}, not a finite number; try a smaller --lr"),
+        ));
+    }
+    let (name, value) = if a.weights.is_some() {
+        ("--input/--weights", "these inputs and weights".to_string())
+    } else if a.input.is_empty() {
+        ("--input", "the built-in examples".to_string())
+    } else {
+        ("--input", a.input.join(" "))
+    };
+    Err(Error::setting(
+        name,
+        value,
+        format!(
+            "{place} is {v}, not a finite number: the numbers overflow f64 before the step, \
+             so there is nothing to explain; give smaller inputs (or weights)"
+        ),
+    ))
 }
 
 /// A number as printed: sign, 6 decimals (scientific below 1e-4 and from 1e6).

@@ -127,6 +127,30 @@ fn check_no_run_folder(t: &TrainArgs) -> Result<(), Error> {
             "lr-find writes no run folder; its picture goes to --plot FILE",
         ));
     }
+    // Flags of whole epochs, which the range test (a ramp of mini-batch steps) never reaches.
+    let epoch_flags = [
+        ("--epochs", t.epochs.is_some()),
+        ("--patience", t.patience.is_some()),
+        ("--schedule", t.schedule.is_some()),
+        ("--warmup", t.warmup.is_some()),
+        ("--grad-tol", t.grad_tol.is_some()),
+        ("--divergence-factor", t.divergence_factor.is_some()),
+        ("--monitor", t.monitor.is_some()),
+    ];
+    let given: Vec<&str> = epoch_flags
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| *name)
+        .collect();
+    if !given.is_empty() {
+        return Err(Error::setting(
+            "lr-find",
+            given.join(" "),
+            "lr-find ignores these train flags: it ramps the learning rate over --steps \
+             mini-batch steps from --start-lr to --end-lr (no epochs, schedule, early stopping or \
+             divergence rule), stopping when the loss exceeds --blowup times its minimum",
+        ));
+    }
     Ok(())
 }
 
@@ -190,9 +214,11 @@ fn lr_find_text(r: &downhill::lr_find::LrFindResult, plot: &std::path::Path) -> 
 }
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
+    let examples = a.examples.unwrap_or(60_000);
+    let table_rows = a.table_rows.unwrap_or(1_000_000);
     if let Some(path) = &a.write_table {
-        if a.table_rows < 10 {
-            return Err(Error::setting("table-rows", a.table_rows, "must be ≥ 10"));
+        if table_rows < 10 {
+            return Err(Error::setting("table-rows", table_rows, "must be ≥ 10"));
         }
         if path.exists() {
             return Err(Error::setting(
@@ -202,24 +228,60 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
             ));
         }
         // (Written line by line: no memory to check.)
-        downhill::bench::write_table(path, a.table_rows, 0)?;
+        downhill::bench::write_table(path, table_rows, 0)?;
         outln!(
             "wrote {} ({} rows × 42 columns; target y)",
             path.display(),
-            a.table_rows
+            table_rows
         );
         return Ok(ExitCode::SUCCESS);
+    }
+    let workloads = downhill::bench::Workload::standard();
+    let table = downhill::bench::table_name(table_rows);
+    let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    // Flags no workload that runs reads are refused, not ignored.
+    if let Some(n) = a.examples {
+        if a.data != "synthetic" {
+            return Err(Error::setting(
+                "examples",
+                n,
+                format!(
+                    "sizes the synthetic data only (--data synthetic); --data {} is its whole \
+                     training set",
+                    a.data
+                ),
+            ));
+        }
+        if !workloads.iter().any(|w| wanted(&w.name)) && wanted(&table) {
+            return Err(Error::setting(
+                "examples",
+                n,
+                "no workload on the synthetic images runs (--only picks the table's alone)",
+            ));
+        }
+    }
+    if let Some(n) = a.table_rows
+        && !wanted(&table)
+    {
+        return Err(Error::setting(
+            "table-rows",
+            n,
+            format!(
+                "sizes the big-table workload, which --only {} leaves out",
+                a.only.as_deref().unwrap_or_default()
+            ),
+        ));
     }
     // Sizes first, before anything is generated: 784 pixel bytes and a label per synthetic
     // example; per table row the file's ~340 bytes and, loaded, ~1.7 kB at the peak (measured
     // on the 1,000,000-row table).
     if a.data == "synthetic" {
-        if a.examples == 0 {
+        if examples == 0 {
             return Err(Error::setting("examples", 0, "must be ≥ 1"));
         }
         downhill::memory::check(
-            format!("{} synthetic examples (--examples)", a.examples),
-            downhill::memory::product(&[a.examples, 784 + 4]),
+            format!("{examples} synthetic examples (--examples)"),
+            downhill::memory::product(&[examples, 784 + 4]),
         )?;
     }
     if !matches!(a.data.as_str(), "synthetic" | "digits" | "fashion-mnist") {
@@ -233,13 +295,10 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         return Err(Error::setting("epochs", 0, "must be ≥ 1"));
     }
     let mut all = Vec::new();
-    let workloads = downhill::bench::Workload::standard();
-    let table = downhill::bench::table_name(a.table_rows);
-    let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     // The images only when a workload trains on them (not for the table alone).
     let data = if workloads.iter().any(|w| wanted(&w.name)) {
         match a.data.as_str() {
-            "synthetic" => downhill::bench::synthetic(a.examples, 0),
+            "synthetic" => downhill::bench::synthetic(examples, 0),
             "digits" => downhill::data::digits::load()?,
             _ => downhill::data::idx::fashion_mnist()?.0,
         }
@@ -249,10 +308,10 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     // The generated table is split into training and test parts, each of which needs rows of
     // both classes (at 3 rows the training part had one class only).
     const MIN_TABLE_ROWS: usize = 10;
-    if a.table_rows < MIN_TABLE_ROWS {
+    if table_rows < MIN_TABLE_ROWS {
         return Err(Error::setting(
             "table-rows",
-            a.table_rows,
+            table_rows,
             format!(
                 "must be ≥ {MIN_TABLE_ROWS}: the table is split into training and test rows, \
                  and each part needs both classes"
@@ -261,11 +320,8 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     }
     if wanted(&table) {
         downhill::memory::check(
-            format!(
-                "the benchmark table of {} rows (--table-rows)",
-                a.table_rows
-            ),
-            downhill::memory::product(&[a.table_rows, 1700 + 340]),
+            format!("the benchmark table of {table_rows} rows (--table-rows)"),
+            downhill::memory::product(&[table_rows, 1700 + 340]),
         )?;
     }
     if let Some(o) = &a.only
@@ -312,7 +368,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     if wanted(&table) {
         let t = match &a.table_file {
             Some(path) => downhill::bench::measure_table_file(path, 0)?,
-            None => downhill::bench::measure_table(a.table_rows, 0)?,
+            None => downhill::bench::measure_table(table_rows, 0)?,
         };
         if !a.json {
             let mb = |b: u64| b as f64 / 1e6;
@@ -872,6 +928,16 @@ fn landscape(a: &LandscapeArgs) -> Result<ExitCode, Error> {
             "a start point is two finite numbers X,Y",
         ));
     }
+    if let Some(seed) = a.seed
+        && a.noise == 0.0
+    {
+        return Err(Error::setting(
+            "seed",
+            seed,
+            "seeds the gradient noise only, and without --noise σ > 0 every path is \
+             deterministic",
+        ));
+    }
     let spec = landscape_spec(a)?;
     let paths = walk(&spec)?;
     let surface = &spec.surface;
@@ -909,11 +975,27 @@ fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<Ex
             "the loss is averaged over ≥ 1 example",
         ));
     }
+    let trajectory = model_path.with_file_name(downhill::landscape::trajectory::FILE);
+    if let Some(seed) = a.seed
+        && trajectory.exists()
+        && !a.random_directions
+    {
+        return Err(Error::setting(
+            "seed",
+            seed,
+            format!(
+                "has no effect with the training path in {}: that slice is the path's plane, \
+                 drawn without randomness; add --random-directions for a slice along random \
+                 directions from this seed",
+                trajectory.display()
+            ),
+        ));
+    }
     let opts = downhill::landscape::ModelOptions {
         span: a.span,
         points: a.points,
         examples: a.examples,
-        seed: a.seed,
+        seed: a.seed.unwrap_or(0),
         random_directions: a.random_directions,
     };
     let model = downhill::io::load(model_path)?;
@@ -1018,7 +1100,7 @@ fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error>
         steps: a.steps,
         noise: a.noise,
         tol: a.tol,
-        seed: a.seed,
+        seed: a.seed.unwrap_or(0),
     })
 }
 

@@ -51,6 +51,28 @@ pub fn load(path: &Path, params: usize) -> Result<Vec<Vec<f32>>> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let (snapshot, value) = (i / params.max(1), i % params.max(1));
+        return Err(bad(
+            path,
+            format!(
+                "tensor trajectory, snapshot {} of {} (the weights {}), value {}",
+                snapshot + 1,
+                shape[0],
+                if snapshot == 0 {
+                    "before training".to_string()
+                } else {
+                    format!("after epoch {snapshot}")
+                },
+                value + 1
+            ),
+            format!(
+                "{} is not a finite number: training writes only finite weights (the file was \
+                 edited or damaged)",
+                values[i]
+            ),
+        ));
+    }
     Ok(values.chunks(params.max(1)).map(<[f32]>::to_vec).collect())
 }
 
@@ -94,6 +116,8 @@ const HEADER_ROOM: usize = 200;
 pub struct Writer {
     path: std::path::PathBuf,
     written: usize,
+    /// The running XXH3 of the bytes of the `written` snapshots.
+    hash: xxhash_rust::xxh3::Xxh3,
 }
 
 impl Writer {
@@ -101,11 +125,14 @@ impl Writer {
         Writer {
             path: path.to_path_buf(),
             written: 0,
+            hash: xxhash_rust::xxh3::Xxh3::new(),
         }
     }
 
-    /// Brings the file up to `snapshots` (each of the same length).
-    pub fn sync(&mut self, snapshots: &[Vec<f32>]) -> Result<()> {
+    /// Brings the file up to `snapshots` (each of the same length), and says what the file then
+    /// holds — the number of snapshots and the XXH3 of their bytes — for a checkpoint to record
+    /// (see [`check_covered`]).
+    pub fn sync(&mut self, snapshots: &[Vec<f32>]) -> Result<crate::checkpoint::Covered> {
         use std::io::{Seek, SeekFrom, Write};
         let p = snapshots.first().map_or(0, Vec::len);
         let header = padded_header(&self.path, snapshots.len(), p)?;
@@ -119,6 +146,8 @@ impl Writer {
                 bytes.extend_from_slice(&io::f32_bytes(s));
             }
             io::write_atomic(&self.path, &bytes)?;
+            self.hash = xxhash_rust::xxh3::Xxh3::new();
+            self.hash.update(&bytes[HEADER_ROOM + 8..]);
         } else if self.written < snapshots.len() {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
@@ -131,14 +160,59 @@ impl Writer {
                 added.extend_from_slice(&io::f32_bytes(s));
             }
             f.write_all(&added).map_err(io_err)?;
+            self.hash.update(&added);
             f.sync_data().map_err(io_err)?;
             f.seek(SeekFrom::Start(0)).map_err(io_err)?;
             f.write_all(&header).map_err(io_err)?;
             f.sync_data().map_err(io_err)?;
         }
         self.written = snapshots.len();
-        Ok(())
+        Ok(crate::checkpoint::Covered {
+            epochs: self.written,
+            xxh3: self.hash.digest(),
+        })
     }
+}
+
+/// The first `covered.epochs` of `snapshots` (read from `path`, a run's trajectory beside its
+/// checkpoint), checked against the XXH3 the checkpoint recorded: a resumed run continues its
+/// own path, never one copied from another run, cut short or edited.
+pub fn check_covered(
+    path: &Path,
+    mut snapshots: Vec<Vec<f32>>,
+    covered: crate::checkpoint::Covered,
+) -> Result<Vec<Vec<f32>>> {
+    if snapshots.len() < covered.epochs {
+        return Err(bad(
+            path,
+            "tensor trajectory",
+            format!(
+                "holds {} snapshots, but the checkpoint was written after {} (cut short, or \
+                 copied from another run?): this run's training path cannot continue; put \
+                 back the run's own file, or train again",
+                snapshots.len(),
+                covered.epochs
+            ),
+        ));
+    }
+    snapshots.truncate(covered.epochs);
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
+    for s in &snapshots {
+        hash.update(&io::f32_bytes(s));
+    }
+    if hash.digest() != covered.xxh3 {
+        return Err(bad(
+            path,
+            "tensor trajectory",
+            format!(
+                "its first {} snapshots are not the ones the checkpoint recorded (copied from \
+                 another run, or edited?): this run's training path cannot continue; put back \
+                 the run's own file, or train again",
+                covered.epochs
+            ),
+        ));
+    }
+    Ok(snapshots)
 }
 
 /// The 8-byte length and the JSON header of `n` snapshots of `p` values, padded with spaces to
