@@ -1719,7 +1719,12 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
     if is_csv {
         let columns = model_columns(model, &recorded, false);
         let known = known_names(&columns);
-        let table = crate::data::csv::read_table(Path::new(spec), recorded.header, Some(&known))?;
+        let table = crate::data::csv::read_table(
+            Path::new(spec),
+            recorded.header,
+            Some(&known),
+            &columns.as_text(),
+        )?;
         let (map, tcols) = columns.locate(&table, true)?;
         let classes = model
             .meta
@@ -1920,7 +1925,12 @@ fn prediction_input(model: &io::Model, input: &Path) -> Result<(Dataset, RowNote
     let columns = model_columns(model, &recorded, true);
     // A model trained on a header-less file reads header-less input.
     let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
-    let table = crate::data::csv::read_table(input, header, Some(&known_names(&columns)))?;
+    let table = crate::data::csv::read_table(
+        input,
+        header,
+        Some(&known_names(&columns)),
+        &columns.as_text(),
+    )?;
     let (map, _) = columns.locate(&table, false)?;
     let rows: Vec<usize> = (0..table.len()).collect();
     let enc = columns.encode(&table, &map, &rows)?;

@@ -1356,3 +1356,121 @@ fn a_split_without_training_rows_names_its_flag() {
     );
     assert!(!e.contains("--features"), "{e}");
 }
+
+/// Labels and categories keep how they are written, whatever the rest of their column holds
+/// (the reader types a column of numbers as numbers, but reads targets and categorical columns
+/// as text): `1` and `1.0` stay two categories in a test file of numbers only; `1e15`, integers
+/// beyond 2⁵³ and `1.5` / `1.50` stay distinct classes; a label `.5` is not the class `0.5`.
+#[test]
+fn labels_and_categories_keep_their_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut train = String::from("a,b,y\n");
+    for i in 0..40 {
+        let a = ["1", "1.0", "x"][i % 3];
+        train.push_str(&format!(
+            "{a},{},{}\n",
+            i % 2,
+            if a == "1.0" { "p" } else { "q" }
+        ));
+    }
+    let f = write(dir.path(), "train.csv", &train);
+    let t = write(
+        dir.path(),
+        "test.csv",
+        "a,b,y\n1.0,0,p\n1.0,1,p\n1,0,q\n1,1,q\n",
+    );
+    let out = dir.path().join("cat");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--test",
+        s(&t),
+        "--epochs",
+        "200",
+        "--hidden",
+        "4",
+        "--seed",
+        "1",
+        "--lr",
+        "0.05",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let sum: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(sum["test"]["accuracy"], 1.0, "{}", sum["test"]);
+    // Class names as written.
+    for (labels, want) in [
+        (["1e15", "2e15"], ["1e15", "2e15"]),
+        (
+            ["9007199254740993", "9007199254740992"],
+            ["9007199254740992", "9007199254740993"],
+        ),
+        (["1.5", "1.50"], ["1.5", "1.50"]),
+    ] {
+        let mut text = String::from("a,y\n");
+        for i in 0..30 {
+            text.push_str(&format!("{i},{}\n", labels[i % 2]));
+        }
+        let f = write(dir.path(), "l.csv", &text);
+        let out = dir.path().join(format!("l{}", labels[0]));
+        ok(&[
+            "train",
+            "--data",
+            s(&f),
+            "--task",
+            "classify",
+            "--epochs",
+            "1",
+            "--hidden",
+            "2",
+            "--out",
+            s(&out),
+            "-q",
+        ]);
+        let model = out.join("model.safetensors");
+        let (o, _) = ok(&["eval", "--model", s(&model), "--data", s(&f), "--json"]);
+        let e = json(o.as_bytes());
+        assert_eq!(
+            e["confusion"].as_array().map(Vec::len),
+            Some(2),
+            "{labels:?}: {e}"
+        );
+        let names: Vec<String> = downhill::io::load(&model)
+            .unwrap()
+            .meta
+            .class_names
+            .unwrap();
+        assert_eq!(names, want, "{labels:?}");
+    }
+    // A spelling of a class's number is not the class.
+    let mut text = String::from("a,y\n");
+    for i in 0..60 {
+        text.push_str(&format!("{i},{}\n", ["0.5", "1.25", "3"][i % 3]));
+    }
+    let f = write(dir.path(), "f.csv", &text);
+    let out = dir.path().join("f");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--task",
+        "classify",
+        "--epochs",
+        "1",
+        "--hidden",
+        "2",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let g = write(dir.path(), "g.csv", "a,y\n1,3\n2,3\n3,.5\n");
+    let model = out.join("model.safetensors");
+    let e = fails(&["eval", "--model", s(&model), "--data", s(&g)]);
+    assert!(
+        e.contains("line 4, column y") && e.contains("\".5\""),
+        "{e}"
+    );
+}

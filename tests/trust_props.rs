@@ -67,8 +67,8 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "x.csv", text.as_bytes());
         let _ = downhill::data::csv::load(&p, &Default::default());
-        let _ = downhill::data::csv::read_table(&p, None, None);
-        let _ = downhill::data::csv::read_table(&p, Some(true), Some(&["a".into(), "b".into(), "c".into()]));
+        let _ = downhill::data::csv::read_table(&p, None, None, &Default::default());
+        let _ = downhill::data::csv::read_table(&p, Some(true), Some(&["a".into(), "b".into(), "c".into()]), &Default::default());
         let _ = downhill::data::csv::load(&p, &downhill::data::csv::CsvOptions {
             header: Some(false),
             target: Some("0".into()),

@@ -373,9 +373,10 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         if !a.json {
             let mb = |b: u64| b as f64 / 1e6;
             outln!(
-                "{:<42} load {:.2} s ({:.0} MB file, {} features)  epoch {:.2} s  peak memory {}  (encoded matrices {:.0} MB)",
+                "{:<42} load {:.2} s (read {:.2} s; {:.0} MB file, {} features)  epoch {:.2} s  peak memory {}  (encoded matrices {:.0} MB)",
                 t.name,
                 t.load_seconds,
+                t.read_seconds,
                 mb(t.file_bytes),
                 t.features,
                 t.epoch_seconds,

@@ -20,6 +20,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::columns::{Cell, Columns, Overrides, Table, is_missing, parse_number};
+pub use super::table::AsText;
 use super::{Dataset, Features, Targets, Task};
 use crate::error::{Error, Result};
 
@@ -40,6 +41,22 @@ pub struct CsvOptions {
     pub classes: Option<Vec<String>>,
     /// `--features`, `--drop`, `--categorical`.
     pub columns: Overrides,
+}
+
+impl CsvOptions {
+    /// The columns to read as text: the targets (a label keeps how it is written) and those
+    /// named by `--categorical`.
+    pub fn as_text(&self) -> AsText {
+        let mut entries: Vec<String> = match &self.target {
+            Some(t) => t.split(',').map(|e| e.trim().to_string()).collect(),
+            None => Vec::new(),
+        };
+        entries.extend(self.columns.categorical.iter().cloned());
+        AsText {
+            entries,
+            last: self.target.is_none(),
+        }
+    }
 }
 
 /// A CSV file read into a data set, with its column names.
@@ -218,8 +235,13 @@ fn repeats_and_recurs(data: &Table, j: usize, field: &str) -> (bool, bool) {
 /// Reads a CSV file's cells: header as given or detected (with `known` column names, from a
 /// model), the same number of fields on every row, no duplicate header names.
 #[cfg(feature = "fs")]
-pub fn read_table(path: &Path, header: Option<bool>, known: Option<&[String]>) -> Result<Table> {
-    table_from_bytes(path, &read_maybe_gz(path)?, header, known)
+pub fn read_table(
+    path: &Path,
+    header: Option<bool>,
+    known: Option<&[String]>,
+    as_text: &AsText,
+) -> Result<Table> {
+    table_from_bytes(path, &read_maybe_gz(path)?, header, known, as_text)
 }
 
 /// [`read_table`] of a file's bytes, already read (and gunzipped); `path` names them in errors.
@@ -228,8 +250,9 @@ pub fn table_from_bytes(
     bytes: &[u8],
     header: Option<bool>,
     known: Option<&[String]>,
+    as_text: &AsText,
 ) -> Result<Table> {
-    let table = super::table::read(path, bytes, header, |first, data| {
+    let table = super::table::read(path, bytes, header, as_text, |first, data| {
         detect_header(first, data, known)
     })?;
     if table.has_header {
@@ -372,16 +395,11 @@ fn read_labels(
             ));
         }
     }
-    // By name, and (where no name is taken) by the number a name reads as: a numeric
-    // column's cells are numbers without their text ("0.50" is the class 0.5).
-    let mut index: BTreeMap<String, u32> = names
+    let index: BTreeMap<String, u32> = names
         .iter()
         .enumerate()
         .map(|(k, c)| (c.clone(), k as u32))
         .collect();
-    for (k, c) in names.iter().enumerate() {
-        index.entry(value_label(Cell::Text(c))).or_insert(k as u32);
-    }
     let mut labels = Vec::with_capacity(n);
     // Each distinct cell looked up once.
     let mut known: HashMap<CellKey, u32> = HashMap::new();
@@ -391,18 +409,15 @@ fn read_labels(
             labels.push(k);
             continue;
         }
-        let k = index
-            .get(&canonical_label(f))
-            .or_else(|| index.get(&value_label(f)))
-            .ok_or_else(|| {
-                table.error(
-                    table.at(i, j),
-                    format!(
-                        "label {:?} is not one of the model's classes {names:?}",
-                        f.text()
-                    ),
-                )
-            })?;
+        let k = index.get(&canonical_label(f)).ok_or_else(|| {
+            table.error(
+                table.at(i, j),
+                format!(
+                    "label {:?} is not one of the model's classes {names:?}",
+                    f.text()
+                ),
+            )
+        })?;
         known.insert(CellKey::of(f), *k);
         labels.push(*k);
     }
@@ -447,7 +462,7 @@ pub fn load(path: &Path, opts: &CsvOptions) -> Result<CsvData> {
 /// [`load`] of a file's bytes, already read (and gunzipped): an upload in the browser
 /// playground; `path` names them in errors.
 pub fn load_bytes(path: &Path, bytes: &[u8], opts: &CsvOptions) -> Result<CsvData> {
-    let table = table_from_bytes(path, bytes, opts.header, None)?;
+    let table = table_from_bytes(path, bytes, opts.header, None, &opts.as_text())?;
     if table.width() < 2 {
         return Err(bad(
             path,
@@ -499,15 +514,6 @@ fn canonical_label(f: Cell) -> String {
     match f.number() {
         Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
         _ => f.text().into_owned(),
-    }
-}
-
-/// A label as its number's shortest text when it is a number (how a numeric column's cell
-/// reads), else [`canonical_label`].
-fn value_label(f: Cell) -> String {
-    match f.number() {
-        Some(v) if !(v.fract() == 0.0 && v.abs() < 1e15) => format!("{v}"),
-        _ => canonical_label(f),
     }
 }
 
@@ -606,9 +612,13 @@ mod tests {
     /// Whether the header rule takes the first of `lines` for a header.
     fn header(lines: &[&str], known: Option<&[String]>) -> bool {
         let text = lines.join("\n");
-        super::super::table::read(Path::new("t.csv"), text.as_bytes(), None, |f, d| {
-            detect_header(f, d, known)
-        })
+        super::super::table::read(
+            Path::new("t.csv"),
+            text.as_bytes(),
+            None,
+            &AsText::default(),
+            |f, d| detect_header(f, d, known),
+        )
         .unwrap()
         .has_header
     }
@@ -620,14 +630,38 @@ mod tests {
         for eol in ["\n", "\r\n"] {
             let lines = ["a,b", "1,2", "", "", "", "3,4", "", "5,6", " , ", "7,8"];
             let text: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
-            let t = table_from_bytes(Path::new("t.csv"), text.as_bytes(), Some(false), None);
+            let t = table_from_bytes(
+                Path::new("t.csv"),
+                text.as_bytes(),
+                Some(false),
+                None,
+                &AsText::default(),
+            );
             assert_eq!(t.unwrap().lines, [1, 2, 6, 8, 9, 10], "{eol:?}");
-            let t = table_from_bytes(Path::new("t.csv"), text.as_bytes(), Some(true), None);
+            let t = table_from_bytes(
+                Path::new("t.csv"),
+                text.as_bytes(),
+                Some(true),
+                None,
+                &AsText::default(),
+            );
             assert_eq!(t.unwrap().lines, [2, 6, 8, 9, 10], "{eol:?}");
         }
-        let t = table_from_bytes(Path::new("t.csv"), b"a\n\r\n\n\nb\n", Some(false), None);
+        let t = table_from_bytes(
+            Path::new("t.csv"),
+            b"a\n\r\n\n\nb\n",
+            Some(false),
+            None,
+            &AsText::default(),
+        );
         assert_eq!(t.unwrap().lines, [1, 5]);
-        let t = table_from_bytes(Path::new("t.csv"), b"\n\na\n\r\n\n\nb\n", Some(true), None);
+        let t = table_from_bytes(
+            Path::new("t.csv"),
+            b"\n\na\n\r\n\n\nb\n",
+            Some(true),
+            None,
+            &AsText::default(),
+        );
         assert_eq!(t.unwrap().lines, [7]);
     }
 

@@ -154,7 +154,7 @@ fn load_test_file(path: &Path, train: &Loaded, csv: &CsvOptions) -> Result<Datas
 /// seeded) unless a test file is given, the columns map fitted on the training part and applied
 /// to both.
 fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> {
-    let table = csvfile::read_table(path, opts.csv.header, None)?;
+    let table = csvfile::read_table(path, opts.csv.header, None, &opts.csv.as_text())?;
     if table.width() < 2 {
         return Err(Error::Data {
             path: path.to_path_buf(),
@@ -190,7 +190,14 @@ fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> 
     // one zero per row, are never read).
     let test = if let Some(test_path) = &opts.test {
         let known: Vec<String> = src.table.names.clone();
-        let t = csvfile::read_table(test_path, opts.csv.header, Some(&known))?;
+        // The columns that are text in the training file (and the targets) are text here too,
+        // so that their cells match the training file's categories and labels as written.
+        let mut as_text = csvfile::AsText::of_table(&src.table);
+        as_text.entries.extend(opts.csv.as_text().entries);
+        as_text
+            .entries
+            .extend(src.targets.iter().map(|&j| src.table.names[j].clone()));
+        let t = csvfile::read_table(test_path, opts.csv.header, Some(&known), &as_text)?;
         // The test file's columns are matched as the fitted map will match them (a test file
         // may lack a column the map drops).
         let columns = Columns::fit(&src.table, &src.targets, &src.train_rows, &src.overrides)?;

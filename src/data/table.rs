@@ -47,9 +47,13 @@ impl<'a> Cell<'a> {
     }
 
     /// The cell's text: as written, or (a numeric column's number) the shortest text that reads
-    /// back as the same number.
+    /// back as the same number (with an exponent below 10⁻⁵ and from 10¹⁶).
     pub fn text(self) -> Cow<'a, str> {
         match self {
+            // (Tiny and huge numbers with an exponent: `1e-50`, not fifty digits.)
+            Cell::Number(v) if v != 0.0 && !(1e-5..1e16).contains(&v.abs()) => {
+                Cow::Owned(format!("{v:e}"))
+            }
             Cell::Number(v) => Cow::Owned(format!("{v}")),
             Cell::Missing(t) | Cell::Text(t) => Cow::Borrowed(t),
         }
@@ -264,6 +268,42 @@ fn to_text(c: ColumnCells) -> ColumnCells {
             }
         }
         text => text,
+    }
+}
+
+/// Columns to read as text whatever they hold, so that their cells keep how they were written:
+/// a classification target's labels (`1e15`, `1.50`), categories (`007`, `1.0` beside `1`).
+/// Each entry names a column, or gives its 0-based position; `last`: the last column too.
+/// (A column read as text that holds numbers is read as numbers would be, only slower.)
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AsText {
+    pub entries: Vec<String>,
+    pub last: bool,
+}
+
+impl AsText {
+    /// Whether column `j` (of `width`), named `name`, is read as text.
+    pub fn wants(&self, j: usize, name: &str, width: usize) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e == name || e.trim().parse::<usize>() == Ok(j))
+            || (self.last && j + 1 == width)
+    }
+
+    /// The columns of `table` that it holds as text, by name and position (a test file's
+    /// columns are matched to these by either).
+    pub fn of_table(table: &Table) -> AsText {
+        let mut entries = Vec::new();
+        for (j, c) in table.columns.iter().enumerate() {
+            if matches!(c, ColumnCells::Text { .. }) {
+                entries.push(table.names[j].clone());
+                entries.push(j.to_string());
+            }
+        }
+        AsText {
+            entries,
+            last: false,
+        }
     }
 }
 
@@ -527,12 +567,13 @@ fn read_rows(
     body: &[u8],
     delimiter: u8,
     first_line: u64,
-    width: usize,
+    plan: &[Plan],
     cores: usize,
 ) -> Result<(Vec<ColumnCells>, Vec<u64>)> {
+    let width = plan.len();
     let cores = cores.max(1);
-    let mut blocks = Vec::with_capacity(cores);
-    let (mut start, mut line) = (0usize, first_line);
+    let mut ranges = Vec::with_capacity(cores);
+    let mut start = 0usize;
     for k in 1..=cores {
         let end = match k == cores {
             true => body.len(),
@@ -544,13 +585,21 @@ fn read_rows(
                     .map_or(body.len(), |p| at + p + 1)
             }
         };
-        blocks.push((&body[start..end], line));
-        line += body[start..end].iter().filter(|&&c| c == b'\n').count() as u64;
+        ranges.push(&body[start..end]);
         start = end;
     }
-    let auto = vec![Plan::Auto; width];
+    // Each block's first line: the line breaks before it, counted on every core.
+    let breaks = super::in_parallel(ranges.iter(), |b| {
+        b.iter().filter(|&&c| c == b'\n').count() as u64
+    });
+    let mut blocks = Vec::with_capacity(cores);
+    let mut line = first_line;
+    for (b, n) in ranges.into_iter().zip(breaks) {
+        blocks.push((b, line));
+        line += n;
+    }
     let passes = super::in_parallel(blocks.iter(), |&(block, first)| {
-        read_block(path, block, delimiter, first, width, &auto)
+        read_block(path, block, delimiter, first, width, plan)
     });
     // The first error in the file's order.
     let mut read = Vec::with_capacity(passes.len());
@@ -690,6 +739,7 @@ pub(crate) fn read(
     path: &Path,
     bytes: &[u8],
     header: Option<bool>,
+    as_text: &AsText,
     is_header: impl FnOnce(&[String], &Table) -> bool,
 ) -> Result<Table> {
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
@@ -700,8 +750,17 @@ pub(crate) fn read(
     };
     let width = first.len();
     let numbered = |w: usize| (0..w).map(|j| format!("column {j}")).collect::<Vec<_>>();
+    let plan_for = |names: &[String]| -> Vec<Plan> {
+        (0..width)
+            .map(|j| match as_text.wants(j, &names[j], width) {
+                true => Plan::Text,
+                false => Plan::Auto,
+            })
+            .collect()
+    };
     let whole = |names: Vec<String>| -> Result<Table> {
-        let (columns, lines) = read_rows(path, body, delimiter, 1, width, blocks_for(body))?;
+        let plan = plan_for(&names);
+        let (columns, lines) = read_rows(path, body, delimiter, 1, &plan, blocks_for(body))?;
         Ok(Table {
             path: path.to_path_buf(),
             names,
@@ -715,7 +774,10 @@ pub(crate) fn read(
     }
     let rest_line = 1 + body[..end].iter().filter(|&&c| c == b'\n').count() as u64;
     let rest = &body[end..];
-    let (columns, lines) = read_rows(path, rest, delimiter, rest_line, width, blocks_for(rest))?;
+    // Read as if the first record were the header; without one, the columns' names change,
+    // and so may the columns to read as text.
+    let plan = plan_for(&first);
+    let (columns, lines) = read_rows(path, rest, delimiter, rest_line, &plan, blocks_for(rest))?;
     let mut table = Table {
         path: path.to_path_buf(),
         names: first.clone(),
@@ -733,7 +795,7 @@ pub(crate) fn read(
     }
     table.has_header = false;
     table.names = numbered(width);
-    if table.prepend(&first, first_line) {
+    if plan_for(&table.names) == plan && table.prepend(&first, first_line) {
         Ok(table)
     } else {
         whole(numbered(width))
@@ -745,7 +807,14 @@ mod tests {
     use super::*;
 
     fn rows_of(text: &str, cores: usize) -> Result<(Vec<ColumnCells>, Vec<u64>)> {
-        read_rows(Path::new("t.csv"), text.as_bytes(), b',', 1, 3, cores)
+        read_rows(
+            Path::new("t.csv"),
+            text.as_bytes(),
+            b',',
+            1,
+            &[Plan::Auto; 3],
+            cores,
+        )
     }
 
     fn texts(cols: &[ColumnCells], j: usize) -> Vec<String> {
@@ -777,9 +846,16 @@ mod tests {
         let at = broken.len() - 10;
         broken[at] = 0xff;
         let read = |cores| {
-            read_rows(Path::new("t.csv"), &broken, b',', 1, 3, cores)
-                .unwrap_err()
-                .to_string()
+            read_rows(
+                Path::new("t.csv"),
+                &broken,
+                b',',
+                1,
+                &[Plan::Auto; 3],
+                cores,
+            )
+            .unwrap_err()
+            .to_string()
         };
         let e1 = read(1);
         assert_eq!(e1, read(3));
@@ -842,7 +918,14 @@ mod tests {
     #[test]
     fn a_first_row_that_is_data() {
         let read_as = |text: &str, header: bool| {
-            read(Path::new("t.csv"), text.as_bytes(), None, |_, _| header).unwrap()
+            read(
+                Path::new("t.csv"),
+                text.as_bytes(),
+                None,
+                &AsText::default(),
+                |_, _| header,
+            )
+            .unwrap()
         };
         let t = read_as("1,a\n2,b\n", false);
         assert_eq!(t.lines, [1, 2]);
