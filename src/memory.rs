@@ -111,6 +111,69 @@ pub fn check(what: impl Into<String>, bytes: Option<u128>) -> Result<()> {
     }
 }
 
+/// Address space the matrix products reserve on each thread that runs them: the x86 kernels
+/// under faer keep a thread-local packing buffer of twice the CPU's last-level (L3) cache, taken
+/// whole at the first product (pages untouched until used, but counted by `ulimit -v`). 0 where
+/// the cache size cannot be read or on other CPUs.
+pub fn product_buffers() -> u64 {
+    if !cfg!(target_arch = "x86_64") {
+        return 0;
+    }
+    let size = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+        .ok()
+        .and_then(|t| cache_size(&t));
+    size.map_or(0, |b| b.saturating_mul(2))
+}
+
+/// A sysfs cache size (`491520K`, `32M`, `1024`) in bytes.
+fn cache_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, unit) = match t.as_bytes().last()? {
+        b'K' => (&t[..t.len() - 1], 1u64 << 10),
+        b'M' => (&t[..t.len() - 1], 1 << 20),
+        b'G' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    digits.parse::<u64>().ok().map(|n| n.saturating_mul(unit))
+}
+
+/// Fails with [`Error::TooLarge`] when the address-space limit (`ulimit -v`) leaves no room for
+/// the matrix products' buffers of `threads` threads ([`product_buffers`]): the library would
+/// abort the process at the first product. Passes once and then no longer checks (the buffers
+/// are then taken).
+pub fn check_room_for_products(threads: usize) -> Result<()> {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let room = read("/proc/self/limits").and_then(|l| {
+        let used = read("/proc/self/status").and_then(|s| kib_field(&s, "VmSize:"));
+        address_room(&l, used.unwrap_or(0))
+    });
+    let per = product_buffers();
+    // Room for the buffers and 64 MiB for the rest of a small run.
+    let need = (per as u128) * threads.max(1) as u128 + (64 << 20);
+    match room {
+        Some(r) if per > 0 && (r as u128) < need => Err(Error::setting(
+            "address-space limit (ulimit -v)",
+            format!("{} free", human(r as u128)),
+            format!(
+                "the matrix products reserve {} of address space on each thread that runs them \
+                 (twice the CPU's L3 cache), at the first product; {} thread(s) need about {} \
+                 free: raise the limit",
+                human(per as u128),
+                threads.max(1),
+                human(need)
+            ),
+        )),
+        _ => {
+            DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    }
+}
+
 /// `a × b` and more, in u128 (which no product of two usize overflows), for size estimates.
 pub fn product(factors: &[usize]) -> Option<u128> {
     factors
@@ -156,6 +219,14 @@ mod tests {
         assert_eq!(cgroup_room(text, &root), Some(0));
         let max = |p: &str| p.ends_with("memory.max").then(|| "max\n".into());
         assert_eq!(cgroup_room(text, &max), None);
+    }
+
+    #[test]
+    fn cache_sizes_as_sysfs_writes_them() {
+        assert_eq!(cache_size("491520K\n"), Some(491_520 << 10));
+        assert_eq!(cache_size("32M"), Some(32 << 20));
+        assert_eq!(cache_size("1024"), Some(1024));
+        assert_eq!(cache_size("big"), None);
     }
 
     #[test]

@@ -641,6 +641,7 @@ fn execute_staged(
     observer: &mut dyn Observer,
 ) -> Result<Summary> {
     let started = Instant::now();
+    crate::memory::check_room_for_products(settings.threads)?;
     let resuming = resume.is_some();
     let mut run = Ready::new(settings, resuming, observer)?;
     run.leave = folder.leave_on_exit();

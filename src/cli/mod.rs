@@ -72,12 +72,28 @@ use downhill::{Error, Init, Loss};
 pub fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Train(a) => train(&a),
-        Command::Eval(a) => stdout_lost(eval(&a)?),
+        Command::Eval(a) => {
+            downhill::memory::check_room_for_products(1)?;
+            stdout_lost(eval(&a)?)
+        }
         Command::Predict(a) => predict(&a),
         Command::Gradcheck(a) => stdout_lost(gradcheck(&a)?),
-        Command::Bench(a) => stdout_lost(bench(&a)?),
-        Command::Landscape(a) => stdout_lost(landscape(&a)?),
-        Command::LrFind(a) => lr_find(&a),
+        Command::Bench(a) => {
+            if a.write_table.is_none() {
+                downhill::memory::check_room_for_products(1)?;
+            }
+            stdout_lost(bench(&a)?)
+        }
+        Command::Landscape(a) => {
+            if a.model.is_some() {
+                downhill::memory::check_room_for_products(1)?;
+            }
+            stdout_lost(landscape(&a)?)
+        }
+        Command::LrFind(a) => {
+            downhill::memory::check_room_for_products(1)?;
+            lr_find(&a)
+        }
         Command::Playground(a) => playground::serve(&a),
         Command::Explain(a) => stdout_lost(explain::run(&a)?),
     }
