@@ -1925,7 +1925,12 @@ fn prediction_input(model: &io::Model, input: &Path) -> Result<(Dataset, RowNote
     let recorded: Settings = serde_json::from_value(meta.settings.clone()).unwrap_or_default();
     let columns = model_columns(model, &recorded, true);
     // A model trained on a header-less file reads header-less input.
-    let header = (meta.columns.is_some() && !columns.has_header).then_some(false);
+    let header = if meta.columns.is_some() && !columns.has_header {
+        Some(false)
+    } else {
+        // A header said at training (`--header`, e.g. of numbers) is said here too.
+        recorded.header.filter(|&h| h && columns.has_header)
+    };
     let table = crate::data::csv::read_table(
         input,
         header,

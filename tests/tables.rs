@@ -1474,3 +1474,59 @@ fn labels_and_categories_keep_their_spelling() {
         "{e}"
     );
 }
+
+/// A header of numbers is read as the model's header by `predict`: after `--header` at
+/// training, and for pandas' `0,1,2` names each given once; the columns are then matched by
+/// name (eighth hostile pass, item 2: the header was predicted as a row, the columns matched by
+/// position).
+#[test]
+fn predict_reads_a_header_of_numbers_as_the_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("1,2,3\n");
+    let mut rng = downhill::Rng::seed_from_u64(14);
+    for _ in 0..200 {
+        let (a, b): (f64, f64) = (rng.random(), rng.random());
+        text.push_str(&format!("{a:.4},{b:.4},{:.4}\n", a + 2.0 * b));
+    }
+    let f = write(dir.path(), "n.csv", &text);
+    let out = dir.path().join("m");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--header",
+        "--epochs",
+        "5",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let model = out.join("model.safetensors");
+    let a = write(dir.path(), "a.csv", "1,2\n0.5,0.5\n0.1,0.2\n");
+    let b = write(dir.path(), "b.csv", "2,1\n0.5,0.5\n0.2,0.1\n");
+    let (pa, _) = ok(&["predict", "--model", s(&model), "--input", s(&a)]);
+    let (pb, _) = ok(&["predict", "--model", s(&model), "--input", s(&b)]);
+    assert_eq!(pa.lines().count(), 3, "{pa}");
+    assert_eq!(pa, pb);
+    // pandas' header of an array's columns, detected at training.
+    let text = text.replacen("1,2,3\n", "0,1,y\n", 1);
+    let f = write(dir.path(), "p.csv", &text);
+    let out = dir.path().join("p");
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--epochs",
+        "5",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let model = out.join("model.safetensors");
+    let a = write(dir.path(), "pa.csv", "0,1\n0.5,0.5\n0.1,0.2\n");
+    let b = write(dir.path(), "pb.csv", "1,0\n0.5,0.5\n0.2,0.1\n");
+    let (pa, _) = ok(&["predict", "--model", s(&model), "--input", s(&a)]);
+    let (pb, _) = ok(&["predict", "--model", s(&model), "--input", s(&b)]);
+    assert_eq!(pa.lines().count(), 3, "{pa}");
+    assert_eq!(pa, pb);
+}

@@ -153,7 +153,7 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
 
 /// Whether the first row is a header. It is when any of these holds:
 /// 1. `known` names are given (a model's columns) and every field of the first row is one of
-///    them, not all numbers;
+///    them: some text, or each a different one (a header of numbers such as `0,1,2`);
 /// 2. some column's first field is text (not a number, not missing) while the first non-missing
 ///    field below it is a number;
 /// 3. the first row's text fields (not numbers, not missing) are pairwise distinct, and among the
@@ -169,8 +169,10 @@ pub fn detect_header(first: &[String], data: &Table, known: Option<&[String]>) -
     let text = |f: &str| !is_missing(f) && parse_number(f).is_none();
     if let Some(k) = known
         && first.iter().all(|f| k.iter().any(|n| n == f))
-        && first.iter().any(|f| text(f))
+        && (first.iter().any(|f| text(f))
+            || first.iter().collect::<HashSet<_>>().len() == first.len())
     {
+        // (A header of numbers, `0,1,2`, is the model's names when each is one of them once.)
         return true;
     }
     if data.is_empty() {
@@ -692,6 +694,11 @@ mod tests {
         let known = vec!["colour".to_string(), "size".to_string()];
         assert!(header(&["size,colour", "big,red"], Some(&known)));
         assert!(!header(&["big,red", "big,red"], Some(&known)));
+        // Names made of numbers, each once: the model's header (eighth hostile pass, item 2).
+        let numbers = vec!["0".to_string(), "1".to_string(), "2".to_string()];
+        assert!(header(&["1,0", "0.5,0.5"], Some(&numbers)));
+        assert!(!header(&["1,1", "0.5,0.5"], Some(&numbers)));
+        assert!(!header(&["1,0", "0.5,0.5"], None));
     }
 
     /// The file `text` loaded with the default options.
