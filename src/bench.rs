@@ -454,7 +454,17 @@ pub fn write_table(path: &std::path::Path, rows: usize, seed: u64) -> Result<()>
         path: path.to_path_buf(),
         source,
     };
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    // Written under a temporary name beside `path`, which it takes only when complete (an
+    // interrupted or failed write leaves no partial table).
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".downhill-table")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    let mut out = std::io::BufWriter::new(tmp.as_file());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let names: Vec<String> = (0..38).map(|i| format!("x{i}")).collect();
     writeln!(out, "{},city,grade,note,y", names.join(",")).map_err(io)?;
@@ -482,7 +492,10 @@ pub fn write_table(path: &std::path::Path, rows: usize, seed: u64) -> Result<()>
         line.push_str(if sum > 0.0 { ",1\n" } else { ",0\n" });
         out.write_all(line.as_bytes()).map_err(io)?;
     }
-    out.flush().map_err(io)
+    out.flush().map_err(io)?;
+    drop(out);
+    tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// Generates the big-table CSV in a temporary folder and measures it (see [`TableMeasurement`]).
@@ -511,8 +524,28 @@ pub fn measure_table_file(path: &std::path::Path, seed: u64) -> Result<TableMeas
             ..Default::default()
         },
     };
+    // A file named like a built-in data set (`digits`) is still the file.
+    let spec = path.to_str().unwrap_or_default();
+    let spec = if path.is_relative() && !spec.starts_with('.') {
+        format!("./{spec}")
+    } else {
+        spec.to_string()
+    };
     let start = Instant::now();
-    let loaded = load(path.to_str().unwrap_or_default(), &opts, &mut rng)?;
+    let loaded = load(&spec, &opts, &mut rng)?;
+    let two_classes = matches!(
+        loaded.train.targets(),
+        crate::data::Targets::Classes { n_classes: 2, .. }
+    );
+    if !two_classes {
+        return Err(crate::error::Error::setting(
+            "table-file",
+            path.display(),
+            "the big-table workload trains a two-class network: its target column y must hold \
+             two classes (such as 0/1)",
+        ));
+    }
+    let columns = loaded.csv.as_ref().map_or(0, |c| c.table.width());
     let read_seconds = start.elapsed().as_secs_f64();
     let mut p = prepare(&loaded, 0.1, &mut rng)?;
     // Standardised with the training part's statistics (as a run does; the 0/1 columns too,
@@ -552,7 +585,7 @@ pub fn measure_table_file(path: &std::path::Path, seed: u64) -> Result<TableMeas
         &mut NoObserver,
     )?;
     Ok(TableMeasurement {
-        name: table_name(rows),
+        name: format!("table {rows} rows x {columns} columns, load + 1 epoch"),
         rows,
         file_bytes,
         features: d,

@@ -1530,3 +1530,75 @@ fn predict_reads_a_header_of_numbers_as_the_models() {
     assert_eq!(pa.lines().count(), 3, "{pa}");
     assert_eq!(pa, pb);
 }
+
+/// The benchmark's table flags refuse what nothing reads and name the file given; a field-count
+/// error names the header's own line; a UTF-8 error counts its field once (eighth hostile pass,
+/// items 3–6, 9, 10, 7).
+#[test]
+fn bench_table_flags_and_reader_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n);
+    let e = fails(&[
+        "bench",
+        "--write-table",
+        s(&d("a.csv")),
+        "--table-rows",
+        "10",
+        "--examples",
+        "5",
+    ]);
+    assert!(e.contains("--examples"), "{e}");
+    ok(&[
+        "bench",
+        "--write-table",
+        s(&d("t.csv")),
+        "--table-rows",
+        "1000",
+    ]);
+    let e = fails(&[
+        "bench",
+        "--table-file",
+        s(&d("t.csv")),
+        "--only",
+        "784-100-10",
+    ]);
+    assert!(e.contains("table-file") && e.contains("leaves out"), "{e}");
+    let e = fails(&["bench", "--table-file", s(&d("none.csv"))]);
+    assert!(e.contains("table-file") && e.contains("not a file"), "{e}");
+    let mut two = String::from("a,y\n");
+    let mut reg = String::from("a,y\n");
+    for i in 0..12 {
+        two.push_str(&format!("{i},{}\n", i % 2));
+        reg.push_str(&format!("{i},{}.5\n", i * 7 % 11));
+    }
+    write(dir.path(), "digits", &two);
+    let (o, _) = ok(&[
+        "bench",
+        "--table-file",
+        s(&d("digits")),
+        "--only",
+        "table",
+        "--json",
+    ]);
+    let m = &json(o.as_bytes())[0];
+    assert_eq!(
+        (m["rows"].as_u64(), m["features"].as_u64()),
+        (Some(12), Some(1)),
+        "{m}"
+    );
+    assert!(m["name"].as_str().unwrap().contains("x 2 columns"), "{m}");
+    let r = write(dir.path(), "reg.csv", &reg);
+    let e = fails(&["bench", "--table-file", s(&r), "--only", "table"]);
+    assert!(e.contains("two classes"), "{e}");
+    let f = write(dir.path(), "f.csv", "\n\na,b,y\n1,2,p\n3,4\n");
+    let e = fails(&["train", "--data", s(&f)]);
+    assert!(e.contains("line 5: 2 fields, but line 3 has 3"), "{e}");
+    let l = dir.path().join("lat.csv");
+    std::fs::write(&l, b"a,b,y\n1,2,p\n3,4,q\n5,6,caf\xe9\n").unwrap();
+    let e = fails(&["train", "--data", s(&l)]);
+    assert!(
+        e.contains("line 4") && e.contains("(field 3, after its first 3 bytes)"),
+        "{e}"
+    );
+    assert!(!e.contains("field 2"), "{e}");
+}

@@ -383,7 +383,11 @@ pub struct BenchArgs {
     pub table_rows: Option<usize>,
     /// Write the generated table of the big-table workload (--table-rows rows) to FILE and
     /// stop, e.g. to read the same file with pandas (bench/table_load.py).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["table_file", "only", "json"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["table_file", "only", "json", "examples", "epochs", "data"]
+    )]
     pub write_table: Option<std::path::PathBuf>,
     /// Measure the big-table workload on FILE (a CSV whose target column is named y) instead of
     /// a generated table.

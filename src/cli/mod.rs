@@ -229,6 +229,20 @@ fn lr_find_text(r: &downhill::lr_find::LrFindResult, plot: &std::path::Path) -> 
     text
 }
 
+/// Bytes free (to an unprivileged user) on the file system that would hold `path`.
+fn free_disk(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized output buffer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     let examples = a.examples.unwrap_or(60_000);
     let table_rows = a.table_rows.unwrap_or(1_000_000);
@@ -243,7 +257,22 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
                 "exists; name a new file (it is not overwritten)",
             ));
         }
-        // (Written line by line: no memory to check.)
+        // Written line by line (no memory to check), ~400 bytes a row: the disk is checked.
+        let needed = (table_rows as u128) * 400;
+        if let Some(free) = free_disk(path)
+            && needed > free as u128
+        {
+            return Err(Error::setting(
+                "table-rows",
+                table_rows,
+                format!(
+                    "the table would take about {} on disk, but {} is free where {} goes",
+                    downhill::memory::human(needed),
+                    downhill::memory::human(free as u128),
+                    path.display()
+                ),
+            ));
+        }
         downhill::bench::write_table(path, table_rows, 0)?;
         outln!(
             "wrote {} ({} rows × 42 columns; target y)",
@@ -273,6 +302,26 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
                 "examples",
                 n,
                 "no workload on the synthetic images runs (--only picks the table's alone)",
+            ));
+        }
+    }
+    if let Some(f) = &a.table_file {
+        if !wanted(&table) {
+            return Err(Error::setting(
+                "table-file",
+                f.display(),
+                format!(
+                    "is the big-table workload's file, which --only {} leaves out",
+                    a.only.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        // Checked before any workload runs.
+        if !f.is_file() {
+            return Err(Error::setting(
+                "table-file",
+                f.display(),
+                "is not a file (a CSV whose target column y holds two classes)",
             ));
         }
     }

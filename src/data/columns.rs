@@ -1393,8 +1393,7 @@ fn number(table: &Table, i: usize, j: usize, cell: &str) -> Result<f64> {
                  missing (NA){}",
                 quoted(cell),
                 if !table.has_header && i == 0 {
-                    "; if this first line is a header, remove it: the file is read without one \
-                     (as the model's training file was)"
+                    "; the file was read without a header: if this first line is one, remove it"
                 } else {
                     ""
                 }

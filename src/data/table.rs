@@ -429,9 +429,10 @@ fn record_error(path: &Path, line: u64, e: &csv::Error) -> Error {
     // (The reader's own position is left out: the line is the file's.)
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { err, .. } => format!(
-            "the file is not UTF-8 text (field {}: {err}); save it as UTF-8 (e.g. from \
-             Latin-1: iconv -f latin1 -t utf-8)",
-            err.field() + 1
+            "the file is not UTF-8 text (field {}, after its first {} bytes); save it as UTF-8 \
+             (e.g. from Latin-1: iconv -f latin1 -t utf-8)",
+            err.field() + 1,
+            err.valid_up_to()
         ),
         _ => e.to_string(),
     };
@@ -506,7 +507,7 @@ fn read_block(
     path: &Path,
     body: &[u8],
     delimiter: u8,
-    first_line: u64,
+    (first_line, width_line): (u64, u64),
     width: usize,
     plan: &[Plan],
 ) -> Result<Block> {
@@ -537,7 +538,8 @@ fn read_block(
                 path,
                 format!("line {line}"),
                 format!(
-                    "{} fields, but line 1 has {width}; every row needs the same number of columns",
+                    "{} fields, but line {width_line} has {width}; every row needs the same \
+                     number of columns",
                     r.len()
                 ),
             ));
@@ -566,7 +568,7 @@ fn read_rows(
     path: &Path,
     body: &[u8],
     delimiter: u8,
-    first_line: u64,
+    (first_line, width_line): (u64, u64),
     plan: &[Plan],
     cores: usize,
 ) -> Result<(Vec<ColumnCells>, Vec<u64>)> {
@@ -599,7 +601,7 @@ fn read_rows(
         line += n;
     }
     let passes = super::in_parallel(blocks.iter(), |&(block, first)| {
-        read_block(path, block, delimiter, first, width, plan)
+        read_block(path, block, delimiter, (first, width_line), width, plan)
     });
     // The first error in the file's order.
     let mut read = Vec::with_capacity(passes.len());
@@ -631,7 +633,14 @@ fn read_rows(
         .collect();
     let redone = super::in_parallel(redo.iter(), |&k| {
         let (block, first) = blocks[k];
-        read_block(path, block, delimiter, first, width, &again[k])
+        read_block(
+            path,
+            block,
+            delimiter,
+            (first, width_line),
+            width,
+            &again[k],
+        )
     });
     for (&k, pass) in redo.iter().zip(redone) {
         let pass = pass?;
@@ -760,7 +769,8 @@ pub(crate) fn read(
     };
     let whole = |names: Vec<String>| -> Result<Table> {
         let plan = plan_for(&names);
-        let (columns, lines) = read_rows(path, body, delimiter, 1, &plan, blocks_for(body))?;
+        let lines = (1, first_line);
+        let (columns, lines) = read_rows(path, body, delimiter, lines, &plan, blocks_for(body))?;
         Ok(Table {
             path: path.to_path_buf(),
             names,
@@ -777,7 +787,8 @@ pub(crate) fn read(
     // Read as if the first record were the header; without one, the columns' names change,
     // and so may the columns to read as text.
     let plan = plan_for(&first);
-    let (columns, lines) = read_rows(path, rest, delimiter, rest_line, &plan, blocks_for(rest))?;
+    let at = (rest_line, first_line);
+    let (columns, lines) = read_rows(path, rest, delimiter, at, &plan, blocks_for(rest))?;
     let mut table = Table {
         path: path.to_path_buf(),
         names: first.clone(),
@@ -811,7 +822,7 @@ mod tests {
             Path::new("t.csv"),
             text.as_bytes(),
             b',',
-            1,
+            (1, 1),
             &[Plan::Auto; 3],
             cores,
         )
@@ -850,7 +861,7 @@ mod tests {
                 Path::new("t.csv"),
                 &broken,
                 b',',
-                1,
+                (1, 1),
                 &[Plan::Auto; 3],
                 cores,
             )
