@@ -273,7 +273,8 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
     if !(1e-10..=0.1).contains(&a.h) {
         return Err(Error::setting(
             "--h",
-            a.h,
+            // (As written: 1e300, not three hundred digits.)
+            format!("{:e}", a.h),
             "the finite-difference step must be in [1e-10, 0.1] (1e-5 is about best in f64)",
         ));
     }
