@@ -996,7 +996,7 @@ fn a_header_given_to_a_headerless_model_is_named() {
     );
     assert!(err.contains("h.csv: line 1"), "{err}");
     assert!(
-        err.contains("if this first line is a header, remove it"),
+        err.contains("read without a header: if this first line is one, remove it"),
         "{err}"
     );
     assert!(!err.contains("column column"), "{err}");
