@@ -137,7 +137,32 @@ fn cache_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok().map(|n| n.saturating_mul(unit))
 }
 
-/// Fails with [`Error::TooLarge`] when the address-space limit (`ulimit -v`) leaves no room for
+/// Address space kept beside the product buffers for the rest of a small run.
+const PRODUCT_MARGIN: u128 = 16 << 20;
+
+/// The room left under the address-space limit (`ulimit -v`), if there is one.
+fn address_space_room() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    read("/proc/self/limits").and_then(|l| {
+        let used = read("/proc/self/status").and_then(|s| kib_field(&s, "VmSize:"));
+        address_room(&l, used.unwrap_or(0))
+    })
+}
+
+/// How many of `max` threads can run matrix products under the address-space limit (their
+/// buffers, [`product_buffers`], come on top of what the process holds now): at least 1.
+pub fn product_threads_with_room(max: usize) -> usize {
+    let per = product_buffers() as u128;
+    match address_space_room() {
+        Some(room) if per > 0 => {
+            let fit = (room as u128).saturating_sub(PRODUCT_MARGIN) / per;
+            (fit.min(max as u128) as usize).max(1)
+        }
+        _ => max.max(1),
+    }
+}
+
+/// Fails (naming `ulimit -v`) when the address-space limit (`ulimit -v`) leaves no room for
 /// the matrix products' buffers of `threads` threads ([`product_buffers`]): the library would
 /// abort the process at the first product. Passes once and then no longer checks (the buffers
 /// are then taken).
@@ -146,14 +171,10 @@ pub fn check_room_for_products(threads: usize) -> Result<()> {
     if DONE.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(());
     }
-    let read = |p: &str| std::fs::read_to_string(p).ok();
-    let room = read("/proc/self/limits").and_then(|l| {
-        let used = read("/proc/self/status").and_then(|s| kib_field(&s, "VmSize:"));
-        address_room(&l, used.unwrap_or(0))
-    });
+    let room = address_space_room();
     let per = product_buffers();
-    // Room for the buffers and 64 MiB for the rest of a small run.
-    let need = (per as u128) * threads.max(1) as u128 + (64 << 20);
+    // Room for the buffers and a little for the rest of a small run.
+    let need = (per as u128) * threads.max(1) as u128 + PRODUCT_MARGIN;
     match room {
         Some(r) if per > 0 && (r as u128) < need => Err(Error::setting(
             "address-space limit (ulimit -v)",

@@ -744,6 +744,9 @@ impl Ready {
             return Ok(());
         }
         let max = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        // No more threads than the address-space limit leaves room for (each one's matrix
+        // products take their buffers at the first product).
+        let max = crate::memory::product_threads_with_room(max);
         let c = train::calibrate_threads(
             &self.net,
             &self.data.train,
@@ -1767,12 +1770,10 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
     let opts = SourceOptions {
         test: None,
         test_fraction: recorded.test_fraction,
+        // (Images: the table flags a run may have recorded have nothing to act on.)
         csv: CsvOptions {
-            header: recorded.header,
-            target: recorded.target.clone(),
             task: Some(task),
-            classes: None,
-            columns: Default::default(),
+            ..Default::default()
         },
     };
     let mut rng = Rng::seed_from_u64(recorded.seed);
@@ -1903,6 +1904,17 @@ pub fn predict_csv_noted(
     proba: bool,
 ) -> Result<(String, RowNotes)> {
     let model = io::load(model_path)?;
+    if proba && !model.meta.loss.takes_classes() && model.meta.loss != crate::Loss::Bce {
+        return Err(Error::setting(
+            "proba",
+            "true",
+            format!(
+                "{} is a regression model ({:?} loss): its outputs are values, not probabilities",
+                model_path.display(),
+                model.meta.loss
+            ),
+        ));
+    }
     let (data, notes) = prediction_input(&model, input)?;
     let mut z = metrics::outputs(&model.net, &data);
     if let Some(t) = &model.meta.target_scaling {

@@ -106,4 +106,35 @@ fn the_matrix_products_buffers_are_checked_against_the_address_space_limit() {
         &format!("train --data digits --epochs 1 --out {}", out.display()),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // predict too (ninth pass, item 1), and `--threads auto` times no more threads than the
+    // limit leaves room for (item 2: its second thread aborted).
+    let model = out.join("model.safetensors");
+    let input = dir.path().join("in.csv");
+    std::fs::write(
+        &input,
+        vec!["0"; 64].join(",")
+            + "
+",
+    )
+    .unwrap();
+    let o = under_ulimit(
+        kib,
+        &format!(
+            "predict --model {} --input {}",
+            model.display(),
+            input.display()
+        ),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("ulimit -v"), "{err}");
+    let auto = dir.path().join("auto");
+    let o = under_ulimit(
+        kib + 400_000,
+        &format!(
+            "train --data digits --epochs 1 --threads auto --out {}",
+            auto.display()
+        ),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

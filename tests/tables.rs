@@ -1602,3 +1602,52 @@ fn bench_table_flags_and_reader_messages() {
     );
     assert!(!e.contains("field 2"), "{e}");
 }
+
+/// Flags that nothing reads are refused by name (ninth hostile pass, items 4–9): table flags on
+/// images, `predict --proba` of a regression model, `explain --weights` with a seed or an
+/// initialiser, `bench --epochs`/`--data` for the table alone, `landscape --condition` off the
+/// quadratic bowl; `bench --table-file` is not sized as the generated table.
+#[test]
+fn flags_nothing_reads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    for flag in [&["--header"][..], &["--target", "3"], &["--drop", "x"]] {
+        let mut a = vec![
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--out",
+            s(&out),
+        ];
+        a.extend_from_slice(flag);
+        let e = fails(&a);
+        assert!(e.contains("is for CSV tables"), "{flag:?}: {e}");
+    }
+    let mut text = String::from("a,y\n");
+    for i in 0..40 {
+        text.push_str(&format!("{i},{}.5\n", i * 3 % 7));
+    }
+    let f = write(dir.path(), "r.csv", &text);
+    ok(&[
+        "train",
+        "--data",
+        s(&f),
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
+        "-q",
+    ]);
+    let model = out.join("model.safetensors");
+    let e = fails(&["predict", "--model", s(&model), "--input", s(&f), "--proba"]);
+    assert!(e.contains("proba") && e.contains("regression"), "{e}");
+    let w = write(dir.path(), "w.json", "{}");
+    let e = fails(&["explain", "--weights", s(&w), "--seed", "3"]);
+    assert!(e.contains("--seed"), "{e}");
+    let e = fails(&["bench", "--only", "table", "--epochs", "2"]);
+    assert!(e.contains("epochs") && e.contains("image workloads"), "{e}");
+    let e = fails(&["landscape", "--surface", "himmelblau", "--condition", "5"]);
+    assert!(e.contains("condition") && e.contains("quadratic"), "{e}");
+}

@@ -346,15 +346,7 @@ fn landscape_and_bench_refuse_what_they_would_resolve_silently() {
         ),
     );
     refused(
-        &[
-            "bench",
-            "--only",
-            "table",
-            "--table-rows",
-            "3",
-            "--epochs",
-            "1",
-        ],
+        &["bench", "--only", "table", "--table-rows", "3"],
         "invalid setting table-rows = 3: must be ≥ 10",
     );
 }

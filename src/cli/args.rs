@@ -81,10 +81,10 @@ pub struct ExplainArgs {
     pub loss: Option<Loss>,
     /// Weight initialiser (default glorot-uniform for sigmoid and tanh, he-normal for the ReLU
     /// family; with --layers, he-normal when every activation in it is of the ReLU family).
-    #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal")]
+    #[arg(long, value_parser = parse_init, value_name = "glorot-uniform|glorot-normal|he-normal|he-uniform|lecun-normal", conflicts_with = "weights")]
     pub init_scheme: Option<Init>,
-    /// Seed of the initial weights.
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the initial weights (not with --weights, which gives them).
+    #[arg(long, default_value_t = 0, conflicts_with = "weights")]
     pub seed: u64,
     /// Outputs of the network (default 2; with --target values, their count).
     #[arg(long)]
@@ -361,19 +361,17 @@ pub struct PredictArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// fashion-mnist (the 60,000 training images), digits, or synthetic (random images).
-    #[arg(
-        long,
-        default_value = "fashion-mnist",
-        value_name = "fashion-mnist|digits|synthetic"
-    )]
-    pub data: String,
+    /// fashion-mnist (the 60,000 training images; the default), digits, or synthetic (random
+    /// images): the image workloads' data.
+    #[arg(long, value_name = "fashion-mnist|digits|synthetic")]
+    pub data: Option<String>,
     /// Examples of synthetic data (default 60,000; with --data synthetic only).
     #[arg(long, value_name = "N")]
     pub examples: Option<usize>,
-    /// Epochs per workload (the median epoch is reported).
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
+    /// Epochs per image workload (the median epoch is reported; default 3). The table workload
+    /// runs one.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
     /// Only workloads whose name contains this (e.g. "batch 256", "table").
     #[arg(long)]
     pub only: Option<String>,
@@ -403,14 +401,10 @@ pub struct LandscapeArgs {
     /// The surface.
     #[arg(long, default_value = "rosenbrock", value_parser = ["quadratic", "rosenbrock", "himmelblau", "beale", "saddle", "six-hump-camel"], conflicts_with = "model")]
     pub surface: String,
-    /// Condition number κ of the quadratic bowl ½(x² + κy²).
-    #[arg(
-        long,
-        default_value_t = 10.0,
-        value_name = "κ",
-        conflicts_with = "model"
-    )]
-    pub condition: f64,
+    /// Condition number κ of the quadratic bowl ½(x² + κy²) (default 10; --surface quadratic
+    /// only).
+    #[arg(long, value_name = "κ", conflicts_with = "model")]
+    pub condition: Option<f64>,
     /// Optimisers, comma-separated.
     #[arg(
         long,

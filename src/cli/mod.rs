@@ -76,7 +76,10 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
             downhill::memory::check_room_for_products(1)?;
             stdout_lost(eval(&a)?)
         }
-        Command::Predict(a) => predict(&a),
+        Command::Predict(a) => {
+            downhill::memory::check_room_for_products(1)?;
+            predict(&a)
+        }
         Command::Gradcheck(a) => stdout_lost(gradcheck(&a)?),
         Command::Bench(a) => {
             if a.write_table.is_none() {
@@ -245,6 +248,8 @@ fn free_disk(path: &std::path::Path) -> Option<u64> {
 
 fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     let examples = a.examples.unwrap_or(60_000);
+    let data_name = a.data.as_deref().unwrap_or("fashion-mnist");
+    let epochs = a.epochs.unwrap_or(3);
     let table_rows = a.table_rows.unwrap_or(1_000_000);
     if let Some(path) = &a.write_table {
         if table_rows < 10 {
@@ -286,14 +291,14 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     let wanted = |name: &str| a.only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     // Flags no workload that runs reads are refused, not ignored.
     if let Some(n) = a.examples {
-        if a.data != "synthetic" {
+        if data_name != "synthetic" {
             return Err(Error::setting(
                 "examples",
                 n,
                 format!(
                     "sizes the synthetic data only (--data synthetic); --data {} is its whole \
                      training set",
-                    a.data
+                    data_name
                 ),
             ));
         }
@@ -303,6 +308,23 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
                 n,
                 "no workload on the synthetic images runs (--only picks the table's alone)",
             ));
+        }
+    }
+    // The image workloads' flags, when only the table's runs.
+    if wanted(&table) && !workloads.iter().any(|w| wanted(&w.name)) {
+        for (flag, given) in [("epochs", a.epochs.is_some()), ("data", a.data.is_some())] {
+            if given {
+                return Err(Error::setting(
+                    flag,
+                    if flag == "epochs" {
+                        epochs.to_string()
+                    } else {
+                        data_name.to_string()
+                    },
+                    "is for the image workloads, and --only picks the table's alone (which \
+                     loads its table and trains one epoch)",
+                ));
+            }
         }
     }
     if let Some(f) = &a.table_file {
@@ -340,7 +362,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
     // Sizes first, before anything is generated: 784 pixel bytes and a label per synthetic
     // example; per table row the file's ~340 bytes and, loaded, ~1.7 kB at the peak (measured
     // on the 1,000,000-row table).
-    if a.data == "synthetic" {
+    if data_name == "synthetic" {
         if examples == 0 {
             return Err(Error::setting("examples", 0, "must be ≥ 1"));
         }
@@ -349,20 +371,20 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
             downhill::memory::product(&[examples, 784 + 4]),
         )?;
     }
-    if !matches!(a.data.as_str(), "synthetic" | "digits" | "fashion-mnist") {
+    if !matches!(data_name, "synthetic" | "digits" | "fashion-mnist") {
         return Err(Error::setting(
             "data",
-            &a.data,
+            data_name,
             "accepted: fashion-mnist, digits, synthetic",
         ));
     }
-    if a.epochs == 0 {
+    if epochs == 0 {
         return Err(Error::setting("epochs", 0, "must be ≥ 1"));
     }
     let mut all = Vec::new();
     // The images only when a workload trains on them (not for the table alone).
     let data = if workloads.iter().any(|w| wanted(&w.name)) {
-        match a.data.as_str() {
+        match data_name {
             "synthetic" => downhill::bench::synthetic(examples, 0),
             "digits" => downhill::data::digits::load()?,
             _ => downhill::data::idx::fashion_mnist()?.0,
@@ -383,7 +405,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
             ),
         ));
     }
-    if wanted(&table) {
+    if wanted(&table) && a.table_file.is_none() {
         downhill::memory::check(
             format!("the benchmark table of {table_rows} rows (--table-rows)"),
             downhill::memory::product(&[table_rows, 1700 + 340]),
@@ -405,7 +427,7 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         if !wanted(&w.name) {
             continue;
         }
-        let m = downhill::bench::measure(&w, &data, a.epochs, 0)?;
+        let m = downhill::bench::measure(&w, &data, epochs, 0)?;
         if !a.json {
             outln!(
                 "{:<42} {:>8.3} s/epoch {:>9.0} ex/s {:>6.1} GFLOP/s   floor {:.3} s ({:.0} GFLOP/s)  share {:.2}",
@@ -1102,11 +1124,22 @@ fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<Ex
 /// The walks `landscape` draws: the surface, each optimiser with its learning rate, the start.
 fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error> {
     use downhill::landscape::{Spec, Surface, descent};
-    if !(a.condition.is_finite() && a.condition > 0.0) {
+    let condition = a.condition.unwrap_or(10.0);
+    if !(condition.is_finite() && condition > 0.0) {
         return Err(Error::setting(
             "condition",
-            a.condition,
+            condition,
             "must be a number > 0",
+        ));
+    }
+    if a.condition.is_some() && a.surface != "quadratic" {
+        return Err(Error::setting(
+            "condition",
+            condition,
+            format!(
+                "shapes the quadratic bowl only (--surface quadratic), not {}",
+                a.surface
+            ),
         ));
     }
     if !(a.tol.is_finite() && a.tol > 0.0) {
@@ -1132,7 +1165,7 @@ fn landscape_spec(a: &LandscapeArgs) -> Result<downhill::landscape::Spec, Error>
     if let Some(sweep) = &a.lr_sweep {
         twice("lr-sweep", sweep.iter().map(f64::to_string).collect())?;
     }
-    let surface = Surface::from_name(&a.surface, a.condition).expect("clap checked the name");
+    let surface = Surface::from_name(&a.surface, condition).expect("clap checked the name");
     let (lrs, all) = landscape_lrs(a)?;
     let methods = a
         .optimizers

@@ -90,6 +90,25 @@ pub fn load(spec: &str, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> {
             return load_csv(p, opts, rng);
         }
     };
+    // The table flags have nothing to act on in images.
+    let c = &opts.csv;
+    let table_flags = [
+        ("header", c.header.is_some()),
+        ("target", c.target.is_some()),
+        ("features", c.columns.features.is_some()),
+        ("drop", !c.columns.drop.is_empty()),
+        ("categorical", !c.columns.categorical.is_empty()),
+    ];
+    if let Some((flag, _)) = table_flags.iter().find(|(_, given)| *given) {
+        return Err(Error::setting(
+            flag,
+            "given",
+            format!(
+                "is for CSV tables; {} is images, whose label is the target",
+                loaded.name
+            ),
+        ));
+    }
     if let Some(test) = &opts.test {
         loaded.test = Some(load_test_file(test, &loaded, &opts.csv)?);
     }
