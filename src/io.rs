@@ -503,6 +503,31 @@ fn validate_preprocessing(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> 
             ),
         ));
     }
+    // A trained normaliser's scales are positive (1/σ, 1/255 or 1) and its shifts finite.
+    let n = &meta.normalizer;
+    if let Some((j, v)) = n
+        .scale
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+    {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.normalizer.scale",
+            format!(
+                "feature {j}'s scale is {v}; a normaliser's scales are finite and > 0 (was the file edited?)"
+            ),
+        ));
+    }
+    if let Some((j, v)) = n.shift.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(bad(
+            path,
+            "__metadata__.downhill.normalizer.shift",
+            format!(
+                "feature {j}'s shift is {v}; a normaliser's shifts are finite (was the file edited?)"
+            ),
+        ));
+    }
     if let Some(c) = &meta.columns {
         c.validate(path, meta.inputs)?;
     }

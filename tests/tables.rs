@@ -1651,3 +1651,29 @@ fn flags_nothing_reads_are_refused() {
     let e = fails(&["landscape", "--surface", "himmelblau", "--condition", "5"]);
     assert!(e.contains("condition") && e.contains("quadratic"), "{e}");
 }
+
+/// A normaliser's scales are finite and positive and its shifts finite, or the model file is
+/// refused naming the field (ninth hostile pass, item 12: a scale of 0 or −1 was used).
+#[test]
+fn a_model_with_a_broken_normaliser_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = trained_penguins(dir.path());
+    for (field, value) in [("scale", 0.0), ("scale", -1.0), ("shift", f64::INFINITY)] {
+        let bad = dir.path().join("bad.safetensors");
+        let _ = std::fs::remove_file(&bad);
+        edit_meta(&model, &bad, |m| {
+            m["normalizer"][field][0] = if value.is_finite() {
+                value.into()
+            } else {
+                // (JSON has no infinity: a number beyond f32 reads as one.)
+                serde_json::json!(1e300)
+            }
+        });
+        let e = fails(&["eval", "--model", s(&bad), "--data", s(&data)]);
+        assert!(
+            e.contains("bad.safetensors")
+                && (e.contains("normalizer") || e.contains("out of range")),
+            "{field} {value}: {e}"
+        );
+    }
+}
