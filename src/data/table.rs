@@ -241,9 +241,52 @@ fn plain_number(cell: &str) -> Option<f64> {
     if !(b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.')) {
         return None;
     }
+    if let Some(v) = short_decimal(cell.as_bytes()) {
+        return Some(v);
+    }
     cell.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && v.abs() <= f32::MAX as f64)
+}
+
+/// Exact powers of ten as `f64` (every one up to 10²² is).
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A decimal `[+-]digits[.digits]` of at most 15 digits, the way most tables write numbers,
+/// read without the general parser: its digits m are an exact `f64` (m < 10¹⁵ < 2⁵³), so is
+/// 10^k for its k digits after the point, and one IEEE division rounds m / 10^k correctly —
+/// the value `str::parse` gives (Clinger's fast path). `None` for anything else (the caller
+/// then parses it in full).
+#[inline]
+fn short_decimal(b: &[u8]) -> Option<f64> {
+    let (negative, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let (mut m, mut n, mut point) = (0u64, 0usize, None);
+    for (k, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + (c - b'0') as u64;
+                n += 1;
+            }
+            b'.' if point.is_none() => point = Some(k),
+            _ => return None,
+        }
+    }
+    if n == 0 || n > 15 {
+        return None;
+    }
+    let after = point.map_or(0, |p| digits.len() - 1 - p);
+    // (m < 2⁵³: as a signed integer it converts in one instruction.)
+    let v = m as i64 as f64 / POWERS_OF_TEN[after];
+    Some(if negative { -v } else { v })
 }
 
 /// The index of the missing spelling `cell` in `missing`, added if new.
@@ -335,15 +378,16 @@ enum Building {
 }
 
 impl Building {
-    fn new(plan: Plan) -> Building {
+    /// A column to be read as `plan` says, with room for `rows` cells.
+    fn new(plan: Plan, rows: usize) -> Building {
         match plan {
             Plan::Auto => Building::Numbers {
-                values: Vec::new(),
+                values: Vec::with_capacity(rows),
                 missing: Vec::new(),
                 present: false,
             },
             Plan::Text => Building::Text {
-                codes: Vec::new(),
+                codes: Vec::with_capacity(rows),
                 dict: Vec::new(),
                 index: hashbrown::HashMap::new(),
             },
@@ -510,6 +554,39 @@ fn read_block(
     (first_line, width_line): (u64, u64),
     width: usize,
     plan: &[Plan],
+    room: usize,
+) -> Result<Block> {
+    match plain_text(body).filter(|_| delimiter.is_ascii()) {
+        Some(text) => read_plain_block(
+            path,
+            text,
+            delimiter,
+            (first_line, width_line),
+            width,
+            plan,
+            room,
+        ),
+        None => read_csv_block(
+            path,
+            body,
+            delimiter,
+            (first_line, width_line),
+            width,
+            plan,
+            room,
+        ),
+    }
+}
+
+/// [`read_block`] by the CSV reader (quoted fields, or bytes that are not UTF-8).
+fn read_csv_block(
+    path: &Path,
+    body: &[u8],
+    delimiter: u8,
+    (first_line, width_line): (u64, u64),
+    width: usize,
+    plan: &[Plan],
+    room: usize,
 ) -> Result<Block> {
     let mut rd = reader(body, delimiter);
     let mut lines = Lines {
@@ -517,7 +594,7 @@ fn read_block(
         line: first_line,
         counted: 0,
     };
-    let mut columns: Vec<Building> = plan.iter().map(|&p| Building::new(p)).collect();
+    let mut columns: Vec<Building> = plan.iter().map(|&p| Building::new(p, room)).collect();
     let mut at = Vec::new();
     // One record, reused.
     let mut r = csv::StringRecord::new();
@@ -548,6 +625,88 @@ fn read_block(
             c.push(f.trim());
         }
         at.push(line);
+    }
+    Ok(Block { columns, lines: at })
+}
+
+/// `body` as text when it can be read without a CSV reader: valid UTF-8 with no quote, so that
+/// every line break ends a record and every delimiter ends a field.
+fn plain_text(body: &[u8]) -> Option<&str> {
+    if memchr::memchr(b'"', body).is_some() {
+        return None;
+    }
+    std::str::from_utf8(body).ok()
+}
+
+/// `field` without the white space around it, as `str::trim` (which is only called when an
+/// end is not plainly printable ASCII).
+#[inline]
+fn trimmed(field: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x7f);
+    let b = field.as_bytes();
+    if printable(b.first()) && printable(b.last()) {
+        field
+    } else {
+        field.trim()
+    }
+}
+
+/// [`read_block`] of a block without quotes, split as the CSV reader splits it: records end at
+/// `\n`, `\r` or `\r\n` (blank lines skipped), fields at the delimiter.
+fn read_plain_block(
+    path: &Path,
+    body: &str,
+    delimiter: u8,
+    (first_line, width_line): (u64, u64),
+    width: usize,
+    plan: &[Plan],
+    room: usize,
+) -> Result<Block> {
+    let bytes = body.as_bytes();
+    let mut lines = Lines {
+        body: bytes,
+        line: first_line,
+        counted: 0,
+    };
+    let mut columns: Vec<Building> = plan.iter().map(|&p| Building::new(p, room)).collect();
+    let mut at = Vec::new();
+    let mut fields: Vec<&str> = Vec::with_capacity(width);
+    // Every delimiter and line break, in one pass: each ends a field, a line break its record.
+    let mut ends = memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes);
+    let (mut record_start, mut field_start) = (0, 0);
+    loop {
+        let end = ends.next();
+        let at_end = end.unwrap_or(bytes.len());
+        // (Slicing at ASCII bytes is at character boundaries.)
+        fields.push(&body[field_start..at_end]);
+        field_start = at_end + 1;
+        if end.is_some_and(|e| bytes[e] == delimiter) {
+            continue;
+        }
+        // A record ends here: blank ones (an empty line, or white space) are skipped.
+        if !(fields.len() == 1 && trimmed(fields[0]).is_empty()) {
+            let line = lines.at(record_start as u64);
+            if fields.len() != width {
+                return Err(bad(
+                    path,
+                    format!("line {line}"),
+                    format!(
+                        "{} fields, but line {width_line} has {width}; every row needs the \
+                         same number of columns",
+                        fields.len()
+                    ),
+                ));
+            }
+            for (f, c) in fields.iter().zip(columns.iter_mut()) {
+                c.push(trimmed(f));
+            }
+            at.push(line);
+        }
+        fields.clear();
+        record_start = field_start;
+        if end.is_none() {
+            break;
+        }
     }
     Ok(Block { columns, lines: at })
 }
@@ -592,16 +751,29 @@ fn read_rows(
     }
     // Each block's first line: the line breaks before it, counted on every core.
     let breaks = super::in_parallel(ranges.iter(), |b| {
-        b.iter().filter(|&&c| c == b'\n').count() as u64
+        memchr::memchr_iter(b'\n', b).count() as u64
     });
     let mut blocks = Vec::with_capacity(cores);
     let mut line = first_line;
-    for (b, n) in ranges.into_iter().zip(breaks) {
+    for (b, &n) in ranges.into_iter().zip(&breaks) {
         blocks.push((b, line));
         line += n;
     }
-    let passes = super::in_parallel(blocks.iter(), |&(block, first)| {
-        read_block(path, block, delimiter, (first, width_line), width, plan)
+    // Room for a cell per line (a guess: `\r` line ends are not counted), the first block's
+    // for the whole file, which its columns grow into when the blocks are joined (growing them
+    // then would copy each, and the copies freed would stay with the process).
+    let total: u64 = breaks.iter().sum();
+    let room = |k: usize| (if k == 0 { total } else { breaks[k] }) as usize + 1;
+    let passes = super::in_parallel(blocks.iter().enumerate(), |(k, &(block, first))| {
+        read_block(
+            path,
+            block,
+            delimiter,
+            (first, width_line),
+            width,
+            plan,
+            room(k),
+        )
     });
     // The first error in the file's order.
     let mut read = Vec::with_capacity(passes.len());
@@ -640,6 +812,7 @@ fn read_rows(
             (first, width_line),
             width,
             &again[k],
+            room(k),
         )
     });
     for (&k, pass) in redo.iter().zip(redone) {
@@ -871,6 +1044,146 @@ mod tests {
         let e1 = read(1);
         assert_eq!(e1, read(3));
         assert!(e1.contains("not UTF-8"), "{e1}");
+    }
+
+    /// A block's cells as written (or "demoted"), for comparing two readers' blocks.
+    fn cells_of(b: Result<Block>) -> std::result::Result<(Vec<Vec<String>>, Vec<u64>), String> {
+        let b = b.map_err(|e| e.to_string())?;
+        let rows = b.lines.len();
+        let columns = b
+            .columns
+            .into_iter()
+            .map(|c| {
+                let text = match &c {
+                    Building::Demoted => return vec!["demoted".to_string()],
+                    Building::Skipped => return vec!["skipped".to_string()],
+                    c => matches!(c, Building::Text { .. }),
+                };
+                let column = merge(vec![c], rows, text);
+                (0..rows).map(|i| format!("{:?}", column.get(i))).collect()
+            })
+            .collect();
+        Ok((columns, b.lines))
+    }
+
+    /// The reader of blocks without quotes splits records and fields as the CSV reader does:
+    /// line breaks `\n`, `\r`, `\r\n` and runs of them, blank and white-space lines, empty
+    /// fields, white space around fields (Unicode's too), rows of the wrong length (the same
+    /// error), cells of every kind — on many generated files.
+    #[test]
+    fn the_reader_without_quotes_splits_as_the_csv_reader() {
+        use rand::{Rng as _, SeedableRng};
+        let cells = [
+            "",
+            " ",
+            "1",
+            "-2.5",
+            "+3",
+            "007",
+            "1e3",
+            "x",
+            " y ",
+            "\u{a0}5\u{a0}",
+            "NA",
+            "ü",
+            "1.234567890123456",
+            ".5",
+            "5.",
+            ".",
+            "-",
+            "+",
+            "-0",
+            "0.1",
+            "9007199254740993",
+            "3.4e38",
+            "\t7\t",
+            "na",
+            "?",
+            "1 2",
+        ];
+        let breaks = ["\n", "\r\n", "\r", "\n\n", "\r\r\n", "\n \n", "\n\t\n"];
+        let mut rng = crate::rng::Rng::seed_from_u64(7);
+        for file in 0..400 {
+            let mut text = String::new();
+            let rows = rng.random_range(1..40);
+            for r in 0..rows {
+                let width = if file % 5 == 0 && r == rows / 2 {
+                    rng.random_range(1..5)
+                } else {
+                    3
+                };
+                let row: Vec<&str> = (0..width)
+                    .map(|_| cells[rng.random_range(0..cells.len())])
+                    .collect();
+                text.push_str(&row.join(","));
+                if r + 1 < rows || rng.random_bool(0.5) {
+                    text.push_str(breaks[rng.random_range(0..breaks.len())]);
+                }
+            }
+            let plan = [Plan::Auto, Plan::Auto, Plan::Text];
+            let path = Path::new("t.csv");
+            let plain = read_plain_block(path, &text, b',', (1, 1), 3, &plan, 0);
+            let csv = read_csv_block(path, text.as_bytes(), b',', (1, 1), 3, &plan, 0);
+            assert_eq!(cells_of(plain), cells_of(csv), "{text:?}");
+        }
+    }
+
+    /// Short decimals read without the general parser are the numbers it reads, bit for bit;
+    /// anything else is left to it.
+    #[test]
+    fn short_decimals_are_the_parsers_numbers() {
+        use rand::{Rng as _, SeedableRng};
+        let mut rng = crate::rng::Rng::seed_from_u64(11);
+        for _ in 0..200_000 {
+            let digits = rng.random_range(0..18);
+            let mut s: String = match rng.random_range(0..4) {
+                0 => "-".into(),
+                1 => "+".into(),
+                _ => String::new(),
+            };
+            let point = rng.random_range(0..=digits + 1);
+            for k in 0..=digits {
+                if k == point {
+                    s.push('.');
+                }
+                if k < digits {
+                    s.push(char::from(b'0' + rng.random_range(0..10u8)));
+                }
+            }
+            if rng.random_bool(0.02) {
+                s.push('e');
+            }
+            match short_decimal(s.as_bytes()) {
+                Some(v) => assert_eq!(v.to_bits(), s.parse::<f64>().unwrap().to_bits(), "{s}"),
+                None => assert!(digits == 0 || digits > 15 || s.ends_with('e'), "{s}"),
+            }
+        }
+        for s in [
+            "0.1",
+            "-0",
+            "999999999999999",
+            "0.00000000000001",
+            "+.5",
+            "5.",
+        ] {
+            assert_eq!(
+                short_decimal(s.as_bytes()).map(f64::to_bits),
+                s.parse::<f64>().ok().map(f64::to_bits),
+                "{s}"
+            );
+        }
+        for s in [
+            "1234567890123456",
+            ".",
+            "-",
+            "1e5",
+            "1..2",
+            "--1",
+            "0x10",
+            "",
+        ] {
+            assert_eq!(short_decimal(s.as_bytes()), None, "{s}");
+        }
     }
 
     /// Text after numbers — later in the block, or in another block — makes the column text in
