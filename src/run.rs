@@ -721,6 +721,9 @@ impl Ready {
         // Check the settings that need no data first, so a bad flag fails before a long load.
         settings.check()?;
         let data = RunData::load(settings, &mut rng, observer)?;
+        if !resuming {
+            settings.check_monitor_read(data.shape().has_validation)?;
+        }
         let mut plan = settings.plan(data.shape(), data.loss)?;
         check_report_memory(data.largest(), data.train.n_outputs())?;
         plan.train.class_weights = class_weights(&plan.settings, data.loss, &data.train)?;
