@@ -511,6 +511,11 @@ fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
             "a,b,y\r\n1,\"x\r\ny\",x\r\n3,\"4\",y\r\n1e39,5,x\r\n",
             5,
         ),
+        // Old Mac line ends, `\r` alone (ninth hostile pass, left open then: every line was
+        // line 1).
+        ("cr.csv", "a,b,y\r1,2,x\r3,4,y\r5,1e39,x\r", 4),
+        ("cr-blank.csv", "a,b,y\r1,2,x\r\r\r3,4,y\r5,1e39,x\r", 6),
+        ("cr-semi.csv", "a;b;y\r1;2;x\r3;4;y\r5;1e39;x", 4),
         // With a UTF-8 byte-order mark (Excel's "CSV UTF-8").
         (
             "bom.csv",
@@ -523,6 +528,22 @@ fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
         let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("r"))]);
         assert!(e.contains(&format!("{name}: line {line}, column ")), "{e}");
     }
+    // A row with a field too many, and a stray word, in a `\r` file.
+    let f = write(dir.path(), "cr-width.csv", "a,b,y\r1,2,x\r\r3,4,y,9\r");
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("r"))]);
+    assert!(e.contains("cr-width.csv: line 4: 4 fields"), "{e}");
+    let mut t = String::from("a,b,y\r");
+    for i in 0..40 {
+        let b = if i == 30 {
+            "oops".to_string()
+        } else {
+            i.to_string()
+        };
+        t += &format!("{i},{b},{}\r", ["x", "y"][i % 2]);
+    }
+    let f = write(dir.path(), "cr-word.csv", &t);
+    let e = fails(&["train", "--data", s(&f), "--out", s(&dir.path().join("r"))]);
+    assert!(e.contains("cr-word.csv: line 32, column b"), "{e}");
     // eval and predict on a CRLF file name the line too.
     let mut t = String::from("a,b,y\r\n");
     for i in 0..40 {

@@ -128,7 +128,8 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
     for (k, &b) in bytes.iter().enumerate() {
         match b {
             b'"' => quoted = !quoted,
-            b'\n' if !quoted => {
+            // A line ends at `\n`, or at a `\r` not followed by one (old Mac files).
+            b'\n' | b'\r' if !quoted && (b == b'\n' || bytes.get(k + 1) != Some(&b'\n')) => {
                 if lines.len() == 5 || k + 1 == bytes.len() {
                     break;
                 }
