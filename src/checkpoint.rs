@@ -364,6 +364,10 @@ pub fn load(path: &Path) -> Result<Loaded> {
             message: "missing".into(),
         });
     }
+    let history_path = match h.history_log {
+        Some(_) => path.with_file_name(HISTORY_LOG),
+        None => path.to_path_buf(),
+    };
     let state = TrainState {
         epoch: h.epoch,
         step: h.step,
@@ -387,12 +391,153 @@ pub fn load(path: &Path) -> Result<Loaded> {
             .map(Fingerprint::Xxh3)
             .or(h.data_fingerprint.map(Fingerprint::Fnv1a)),
     };
+    check_bookkeeping(path, &state)?;
+    check_history(&history_path, &state.history)?;
     Ok(Loaded {
         state,
         meta: model.meta,
         settings: h.settings,
         trajectory: h.trajectory,
     })
+}
+
+/// The checkpoint's bookkeeping, checked where it can be told from the file alone (the step
+/// count against the data is checked by [`TrainState::check_resumable`]): a hand-edited field
+/// would otherwise resume a different run. Each refusal names the field.
+fn check_bookkeeping(path: &Path, s: &TrainState<f32>) -> Result<()> {
+    let field = |name: &str, message: String| {
+        Err(bad(
+            path,
+            format!("__metadata__.checkpoint.{name}"),
+            message,
+        ))
+    };
+    let done = s.history.len();
+    if s.epoch != done {
+        return field(
+            "epoch",
+            format!(
+                "{}, but the run's history holds {done} epochs (the epoch in progress is the \
+                 next one, 0-based: {done})",
+                s.epoch
+            ),
+        );
+    }
+    let sums = &s.sums;
+    for (name, v) in [("loss_sum", sums.loss_sum), ("seconds", sums.seconds)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return field(name, format!("{v}; a running sum is a finite number ≥ 0"));
+        }
+    }
+    if s.step > 0 && sums.correct > s.order.len() {
+        return field(
+            "correct",
+            format!(
+                "{} examples classified correctly, but an epoch has {} examples",
+                sums.correct,
+                s.order.len()
+            ),
+        );
+    }
+    let steps = crate::train::Divergence::default().steps;
+    match s.divergence {
+        (Some(r), _) if !(r.is_finite() && r >= 0.0) => {
+            return field(
+                "divergence",
+                format!("reference loss {r}; a loss is a finite number ≥ 0"),
+            );
+        }
+        (None, above) if above > 0 => {
+            return field(
+                "divergence",
+                format!("{above} steps above a reference loss that was never set"),
+            );
+        }
+        (_, above) if above >= steps => {
+            return field(
+                "divergence",
+                format!(
+                    "{above} steps in a row above the rule's threshold; the rule stops a run at \
+                     {steps}, so a checkpoint holds fewer"
+                ),
+            );
+        }
+        (_, above) if above > 0 && !s.spiked => {
+            return field(
+                "spiked",
+                format!("false, but {above} steps in a row were above the rule's threshold"),
+            );
+        }
+        _ => {}
+    }
+    if let Some((key, at, _)) = &s.best {
+        if !(key.is_finite() && *key >= 0.0) {
+            return field(
+                "best",
+                format!("figure {key}; early stopping's figure is a finite number ≥ 0"),
+            );
+        }
+        if *at == 0 || *at > done {
+            return field(
+                "best",
+                format!("epoch {at}, but the run's history holds epochs 1 to {done}"),
+            );
+        }
+    }
+    for (name, v) in &s.optimizer_state {
+        let squares = matches!(name.as_str(), "exp_avg_sq" | "square_avg" | "sum");
+        if let Some(i) = v
+            .iter()
+            .position(|x| !x.is_finite() || (squares && *x < 0.0))
+        {
+            return Err(bad(
+                path,
+                format!("tensor optimizer.{name} element {i}"),
+                format!(
+                    "{}; the optimiser's buffers are finite{}",
+                    v[i],
+                    if squares {
+                        ", and a running sum of squares is ≥ 0"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The history's epochs numbered 1, 2, … in order, with finite figures and seconds ≥ 0.
+fn check_history(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    for (i, m) in history.iter().enumerate() {
+        let at = || format!("epoch {} of the history", i + 1);
+        if m.epoch != i + 1 {
+            return Err(bad(
+                path,
+                at(),
+                format!(
+                    "numbered {}; the history's epochs are 1, 2, … in order",
+                    m.epoch
+                ),
+            ));
+        }
+        if !(m.seconds.is_finite() && m.seconds >= 0.0) {
+            return Err(bad(
+                path,
+                at(),
+                format!("seconds {}; a duration is a finite number ≥ 0", m.seconds),
+            ));
+        }
+        if !m.lr.is_finite() || m.lr < 0.0 {
+            return Err(bad(
+                path,
+                at(),
+                format!("lr {}; a learning rate is a finite number ≥ 0", m.lr),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The tensors of a checkpoint file at `path`, read with their type and length checked.

@@ -419,7 +419,10 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         })?;
     validate_meta(path, &meta, &net)?;
     validate_preprocessing(path, &meta, &net)?;
-    fill_params(path, &st, &mut net, Extra::Allowed)?;
+    // A tensor the network does not have is refused, as `--init` refuses it (PyTorch's strict
+    // `load_state_dict`): a model file is its network's tensors, and a checkpoint those plus
+    // its training state.
+    fill_params(path, &st, &mut net, extra_for(bytes))?;
     Ok(Model { net, meta })
 }
 
@@ -631,30 +634,31 @@ fn validate_meta(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> Result<()
 pub fn load_params(path: &Path, net: &mut Network<f32>) -> Result<()> {
     let bytes = read(path)?;
     let st = parse(path, &bytes)?;
-    // A downhill checkpoint (its metadata has `checkpoint`) also holds the training state, the
-    // tensors `optimizer.*` and `train.*`: the weights are what `--init` takes from it.
-    let checkpoint = safetensors::SafeTensors::read_metadata(&bytes)
+    fill_params(path, &st, net, extra_for(&bytes))
+}
+
+/// The tensors a file may hold beyond its network's: a downhill checkpoint (its metadata has
+/// `checkpoint`) also holds the training state, the tensors `optimizer.*` and `train.*`; any
+/// other file none.
+fn extra_for(bytes: &[u8]) -> Extra {
+    let checkpoint = safetensors::SafeTensors::read_metadata(bytes)
         .ok()
         .and_then(|(_, m)| m.metadata().as_ref().map(|m| m.contains_key("checkpoint")))
         .unwrap_or(false);
-    let extra = if checkpoint {
+    if checkpoint {
         Extra::TrainingState
     } else {
         Extra::Refused
-    };
-    fill_params(path, &st, net, extra)
+    }
 }
 
 /// What [`fill_params`] does with a tensor that is none of the network's.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Extra {
-    /// An error naming it (made by `load_params`, which needs the file system).
-    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    /// An error naming it.
     Refused,
     /// An error, unless it is a checkpoint's training state (`optimizer.*`, `train.*`).
     TrainingState,
-    /// Ignored (a checkpoint read whole, its state by `crate::checkpoint`).
-    Allowed,
 }
 
 /// Fills `net`'s parameters, buffers and batch counts from `st`; tensors beyond the network's
@@ -688,14 +692,10 @@ fn fill_params(
         net.tracked_mut()[l] = v;
         tracked_names.push(name);
     }
-    if extra != Extra::Allowed {
-        let state = |n: &str| {
-            extra == Extra::TrainingState
-                && (n.starts_with("optimizer.") || n.starts_with("train."))
-        };
-        refuse_extra(path, st, &tensors, &buffers, &tracked_names, state)?;
-    }
-    Ok(())
+    let state = |n: &str| {
+        extra == Extra::TrainingState && (n.starts_with("optimizer.") || n.starts_with("train."))
+    };
+    refuse_extra(path, st, &tensors, &buffers, &tracked_names, state)
 }
 
 /// Reads the tensor `t` of `st` into `dst`: present, of `t`'s shape, F32 or F64, finite, and
@@ -812,8 +812,9 @@ fn refuse_extra(
         .map(|t| t.name.as_str())
         .chain(tracked_names.iter().map(String::as_str))
         .collect();
-    if let Some(extra) = st
-        .names()
+    let mut names = st.names();
+    names.sort_unstable();
+    if let Some(extra) = names
         .into_iter()
         .find(|n| !known.contains(n) && !allowed(n))
     {
@@ -821,7 +822,8 @@ fn refuse_extra(
             path,
             format!("tensor {extra}"),
             format!(
-                "not a parameter of the requested network (which has {})",
+                "not a parameter of the network (which has {}); a file with other tensors is \
+                 refused, as PyTorch's strict load_state_dict refuses it",
                 known.join(", ")
             ),
         ));

@@ -166,7 +166,7 @@ fn cross_entropy<T: Scalar>(z: &[T], k: usize, y: &[u32], mut grad: Option<(&mut
                     *g = (v - m).exp();
                     s += *g;
                 }
-                total += m + s.ln() - row[y];
+                total += (m - row[y]) + s.ln();
                 let scale = T::one() / (s * *denom);
                 for g in g.iter_mut() {
                     *g *= scale;
@@ -175,7 +175,9 @@ fn cross_entropy<T: Scalar>(z: &[T], k: usize, y: &[u32], mut grad: Option<(&mut
             }
             None => {
                 let s: T = row.iter().map(|&v| (v - m).exp()).sum();
-                total += m + s.ln() - row[y];
+                // −log softmax(z)_y = (m − z_y) + ln Σ e^(zⱼ − m), the difference first: m + ln s
+                // would round ln s away when the logits are large (at 10⁸ float32's spacing is 8).
+                total += (m - row[y]) + s.ln();
             }
         }
     }

@@ -301,13 +301,7 @@ pub fn finished_run(dir: &Path, epochs: Option<usize>) -> Option<String> {
 /// `fit` again; the schedule is then computed over the new total). The final weights are those
 /// the uninterrupted run would have produced, bit for bit (same machine, same thread count).
 pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) -> Result<Summary> {
-    if !dir.is_dir() {
-        return Err(Error::Io {
-            path: dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
-        });
-    }
-    check_foreign(dir, true)?;
+    check_resume_folder(dir)?;
     let folder = RunFolder::open(Some(dir))?;
     let path = checkpoint_to_resume(dir);
     let from_stage = path.starts_with(&folder.stage);
@@ -390,7 +384,7 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
     execute(
         &settings,
         &folder,
-        Some((loaded.state, loaded.meta.layers, snapshots)),
+        Some((loaded.state, loaded.meta.layers, snapshots, path)),
         observer,
     )
 }
@@ -546,6 +540,51 @@ impl RunFolder {
     }
 }
 
+/// Refuses a `--resume DIR` that is no run folder to continue: missing, not a folder, a run
+/// folder's `unfinished/` (which names the run folder to give instead), or another tool's.
+pub fn check_resume_folder(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        // (`DIR/unfinished` that is gone is still named for what it was.)
+        check_staging(dir, true)?;
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
+        });
+    }
+    check_foreign(dir, true)
+}
+
+/// Refuses `DIR/unfinished` of a run folder, the run's staging folder: a run there would take
+/// over DIR (its next run would call it a killed run, and resuming it would replace DIR's
+/// model). `resuming`: the message names `--resume DIR`, else `--out`.
+fn check_staging(dir: &Path, resuming: bool) -> Result<()> {
+    if dir.file_name().is_some_and(|n| n == UNFINISHED)
+        && let Some(parent) = dir.parent()
+        && [LOCK, CHECKPOINT, "summary.json"]
+            .iter()
+            .any(|f| parent.join(f).exists())
+    {
+        let why = if resuming {
+            format!(
+                "is the staging folder of the run in {0}, not a run folder; resume that run \
+                 with --resume {0} (it continues from {0}/{UNFINISHED} when a checkpoint is there)",
+                parent.display()
+            )
+        } else {
+            format!(
+                "is the staging folder of the run in {}, not a run folder; choose another name \
+                 for --out",
+                parent.display()
+            )
+        };
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses an `--out` that is not a folder, or a non-empty folder that was never a downhill run
 /// folder (no downhill `summary.json`, `unfinished/` or `.lock`): publishing would replace or
 /// remove another tool's files of the same names. `resuming`: a folder holding a checkpoint
@@ -555,21 +594,7 @@ fn check_foreign(dir: &Path, resuming: bool) -> Result<()> {
         path: dir.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why.to_string()),
     };
-    // `DIR/unfinished` of a run folder is that run's staging folder: a run there would take
-    // over DIR (its next run would call it a killed run, and resuming it would replace DIR's
-    // model).
-    if dir.file_name().is_some_and(|n| n == UNFINISHED)
-        && let Some(parent) = dir.parent()
-        && [LOCK, CHECKPOINT, "summary.json"]
-            .iter()
-            .any(|f| parent.join(f).exists())
-    {
-        return Err(refuse(&format!(
-            "is the staging folder of the run in {}, not a run folder; choose another name for \
-             --out",
-            parent.display()
-        )));
-    }
+    check_staging(dir, resuming)?;
     let Ok(meta) = std::fs::metadata(dir) else {
         return Ok(());
     };
@@ -594,10 +619,13 @@ fn check_foreign(dir: &Path, resuming: bool) -> Result<()> {
     {
         return Ok(());
     }
-    Err(refuse(
+    Err(refuse(if resuming {
+        "is not a downhill run folder (no checkpoint.safetensors, downhill summary.json, \
+         unfinished/ or .lock): --resume takes the folder a run wrote (its --out)"
+    } else {
         "is not empty and is not a downhill run folder (no downhill summary.json, unfinished/ or \
-         .lock); a run would replace files there: choose a new or empty folder for --out",
-    ))
+         .lock); a run would replace files there: choose a new or empty folder for --out"
+    }))
 }
 
 /// Removes `.downhill-*.tmp` files (left by writes a kill interrupted) from `dir`.
@@ -614,7 +642,14 @@ fn remove_temporaries(dir: &Path) {
     }
 }
 
-type Resumed = (train::TrainState<f32>, Vec<crate::Layer>, Vec<Vec<f32>>);
+/// A run to continue: the checkpoint's state, its layers, the snapshots of its path, and the
+/// checkpoint file (named in refusals).
+type Resumed = (
+    train::TrainState<f32>,
+    Vec<crate::Layer>,
+    Vec<Vec<f32>>,
+    PathBuf,
+);
 
 /// [`execute_staged`]; on failure the staging folder is removed unless it holds a checkpoint
 /// worth resuming (not after divergence).
@@ -659,7 +694,7 @@ fn execute_staged(
         crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
     }
     let (state, prior_snapshots) = match resume {
-        Some((state, layers, snapshots)) => {
+        Some((state, layers, snapshots, path)) => {
             if layers != run.net.layers() {
                 return Err(Error::shape(
                     "checkpoint architecture",
@@ -667,6 +702,26 @@ fn execute_staged(
                     format!("{layers:?}"),
                 ));
             }
+            // Before anything is written into the folder (the history log is rewritten as
+            // training starts): a refused resume leaves every file as it was.
+            state
+                .check_resumable(&run.net, &run.data.train, &run.plan.train)
+                .map_err(|e| match e {
+                    Error::Shape {
+                        what,
+                        expected,
+                        got,
+                    } => Error::Data {
+                        path,
+                        location: what.replacen(
+                            "resumed optimizer_steps",
+                            "__metadata__.checkpoint.optimizer_steps",
+                            1,
+                        ),
+                        message: format!("expected {expected}, got {got}"),
+                    },
+                    e => e,
+                })?;
             (Some(state), snapshots)
         }
         None => (None, Vec::new()),
@@ -721,6 +776,9 @@ impl Ready {
         // Check the settings that need no data first, so a bad flag fails before a long load.
         settings.check()?;
         let data = RunData::load(settings, &mut rng, observer)?;
+        if !resuming {
+            settings.check_monitor_read(data.shape().has_validation)?;
+        }
         let mut plan = settings.plan(data.shape(), data.loss)?;
         check_report_memory(data.largest(), data.train.n_outputs())?;
         plan.train.class_weights = class_weights(&plan.settings, data.loss, &data.train)?;
@@ -825,6 +883,14 @@ impl Ready {
             schedule,
             train: cfg,
         } = &*plan;
+        // Checked before the history log is written (a resumed run's is rewritten).
+        check_run_memory(
+            net,
+            optimizer,
+            cfg,
+            data.train.len(),
+            settings.snapshots.then_some(prior_snapshots.len()),
+        )?;
         let log_path = dir.join(crate::checkpoint::HISTORY_LOG);
         let earlier = resume.as_ref().map_or(&[][..], |s| &s.history[..]);
         let log = Rc::new(RefCell::new(crate::checkpoint::HistoryLog::create(
@@ -860,13 +926,6 @@ impl Ready {
             log: Rc::clone(&log),
             snapshots: settings.snapshots.then(|| Rc::clone(&snapshots)),
         };
-        check_run_memory(
-            net,
-            optimizer,
-            cfg,
-            data.train.len(),
-            settings.snapshots.then(|| snapshots.borrow().len()),
-        )?;
         // Where training starts, kept to test a learning rate should it diverge.
         let (start, start_rng) = (starting_weights(net, resume.as_ref()), rng.clone());
         let extras = train::Extras {

@@ -420,6 +420,19 @@ impl Settings {
                 c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
                 c.dampening = self.dampening.unwrap_or(c.dampening);
                 self.only_for("centered", self.centered, "rmsprop")?;
+                // Dampening scales the gradient into the momentum buffer: without momentum
+                // there is none, and nothing reads it (PyTorch accepts it silently).
+                if let Some(d) = self.dampening
+                    && c.momentum == 0.0
+                {
+                    return Err(Error::setting(
+                        "dampening",
+                        d,
+                        "nothing reads it: dampening scales the gradient added to SGD's momentum \
+                         buffer, and with momentum 0 (--momentum not given, or 0) there is none; \
+                         give --momentum above 0, or leave --dampening out",
+                    ));
+                }
             }
             OptimizerConfig::Adam(c) | OptimizerConfig::AdamW(c) => {
                 c.lr = self.lr.unwrap_or(c.lr);
@@ -564,6 +577,43 @@ impl Settings {
                 "monitor",
                 "accuracy",
                 "a regression has no accuracy: use --monitor loss",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `monitor` chooses what early stopping watches: given (by a flag or the config file)
+    /// where early stopping is off — no validation split, or `patience = 0` — nothing reads
+    /// it, and it is refused by name rather than silently ignored (Keras warns that `val_loss`
+    /// is unavailable and stops nothing). A resumed run's recorded settings always hold the
+    /// monitor, so [`crate::run`] makes this check for new runs only.
+    pub fn check_monitor_read(&self, has_validation: bool) -> Result<()> {
+        let Some(m) = self.monitor else {
+            return Ok(());
+        };
+        let name = match m {
+            crate::train::Monitor::Loss => "loss",
+            crate::train::Monitor::Accuracy => "accuracy",
+        };
+        if !has_validation {
+            return Err(Error::setting(
+                "monitor",
+                name,
+                format!(
+                    "nothing reads it: --monitor chooses the validation figure early stopping \
+                     watches, and this run has no validation split (--val-fraction {}); give \
+                     --val-fraction above 0, or leave --monitor out",
+                    self.val_fraction
+                ),
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::setting(
+                "monitor",
+                name,
+                "nothing reads it: --monitor chooses the validation figure early stopping \
+                 watches, and --patience 0 turns early stopping off; give --patience N, or leave \
+                 --monitor out",
             ));
         }
         Ok(())

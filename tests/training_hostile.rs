@@ -1051,3 +1051,103 @@ fn the_default_initialiser_follows_the_activations_of_layers() {
     );
     assert_eq!(given, relu);
 }
+
+/// Ninth hostile pass, left open then: `--monitor` where early stopping is off (no validation
+/// split, or `--patience 0`) and `--dampening` without momentum were accepted, though nothing
+/// reads them. Each is refused naming the flag and the setting that leaves it unread, and
+/// leaves no folder behind; with early stopping or momentum on, both are still taken.
+#[test]
+fn monitor_without_early_stopping_and_dampening_without_momentum_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let data = table(d.path());
+    let refused: [(&[&str], &[&str]); 5] = [
+        (
+            &["--monitor", "loss", "--val-fraction", "0"],
+            &["monitor = loss", "--val-fraction 0", "no validation split"],
+        ),
+        (
+            &["--monitor", "accuracy", "--val-fraction", "0"],
+            &["monitor = accuracy", "--val-fraction 0"],
+        ),
+        (
+            &["--monitor", "loss", "--patience", "0"],
+            &["monitor = loss", "--patience 0"],
+        ),
+        (
+            &["--optimizer", "sgd", "--dampening", "0.5"],
+            &["dampening = 0.5", "momentum 0", "--momentum"],
+        ),
+        (
+            &[
+                "--optimizer",
+                "sgd",
+                "--momentum",
+                "0",
+                "--dampening",
+                "0.1",
+            ],
+            &["dampening = 0.1", "momentum 0"],
+        ),
+    ];
+    for (i, (flags, says)) in refused.iter().enumerate() {
+        let out = d.path().join(format!("no{i}"));
+        let o = downhill()
+            .args(["train", "--epochs", "1", "--hidden", "4", "--data"])
+            .arg(&data)
+            .args(*flags)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .failure()
+            .code(2);
+        let err = String::from_utf8_lossy(&o.get_output().stderr).to_string();
+        for s in *says {
+            assert!(err.contains(s), "{flags:?}: {s:?} not in {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "{flags:?} left {}", out.display());
+    }
+    // Read, so taken: a monitor with a split and patience, dampening with momentum.
+    for (i, flags) in [
+        &["--monitor", "loss", "--patience", "3"][..],
+        &["--monitor", "loss"][..],
+        &[
+            "--optimizer",
+            "sgd",
+            "--momentum",
+            "0.9",
+            "--dampening",
+            "0.5",
+        ][..],
+    ]
+    .iter()
+    .enumerate()
+    {
+        downhill()
+            .args([
+                "train", "--epochs", "1", "--hidden", "4", "--quiet", "--data",
+            ])
+            .arg(&data)
+            .args(*flags)
+            .arg("--out")
+            .arg(d.path().join(format!("ok{i}")))
+            .assert()
+            .success();
+    }
+    // A resumed run's recorded settings hold the monitor whatever was given: resuming a run
+    // without a validation split is not refused for it.
+    let run = d.path().join("nosplit");
+    downhill()
+        .args(["train", "--epochs", "1", "--hidden", "4", "--quiet"])
+        .args(["--val-fraction", "0", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    downhill()
+        .args(["train", "--quiet", "--epochs", "2", "--resume"])
+        .arg(&run)
+        .assert()
+        .success();
+}

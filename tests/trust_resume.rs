@@ -788,3 +788,282 @@ fn a_resumed_run_continues_only_its_own_trajectory() {
     assert_eq!(longer.len(), 7);
     assert_eq!(longer[..5], snaps[..]);
 }
+
+/// Every file under `dir` (relative name) with its bytes and modification time.
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.strip_prefix(dir).unwrap().display().to_string();
+                let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
+                out.push((name, std::fs::read(&p).unwrap(), modified));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A copy of the run folder `from` at `to`.
+fn copy_run(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// The checkpoint file's JSON header, its `checkpoint` entry, and where its tensor data start.
+fn checkpoint_header(bytes: &[u8]) -> (serde_json::Value, serde_json::Value, usize) {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let c = serde_json::from_str(header["__metadata__"]["checkpoint"].as_str().unwrap()).unwrap();
+    (header, c, 8 + n)
+}
+
+/// The checkpoint at `path` with its `checkpoint` entry edited (the tensors keep their offsets).
+fn edit_checkpoint(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut header, mut c, start) = checkpoint_header(&bytes);
+    edit(&mut c);
+    header["__metadata__"]["checkpoint"] = serde_json::Value::String(c.to_string());
+    let mut h = header.to_string().into_bytes();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(&bytes[start..]);
+    std::fs::write(path, out).unwrap();
+}
+
+/// Ninth hostile pass, left open then: a checkpoint's bookkeeping (Adam's step count, the
+/// running sums, the divergence rule's state, early stopping's best epoch, the epoch) was not
+/// range-checked, so a hand-edited checkpoint resumed a different run. Each edit is refused,
+/// naming the file and the field, and leaves the folder as it was; the unedited copy resumes.
+#[test]
+fn a_checkpoint_with_edited_bookkeeping_is_refused_by_field() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    write_csv(&csv);
+    let run = d.path().join("r");
+    // 48 training rows in batches of 8: 6 steps an epoch, 12 after 2 epochs.
+    train(&csv, &run, "2", &["--patience", "3"]);
+    let ck = run.join("checkpoint.safetensors");
+    let (header, c, _) = checkpoint_header(&std::fs::read(&ck).unwrap());
+    assert_eq!(c["optimizer_steps"], 12, "{c}");
+    assert!(header.get("optimizer.exp_avg_sq").is_some(), "{header}");
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 11] = [
+        (
+            |c| c["optimizer_steps"] = 0.into(),
+            "optimizer_steps: expected 12",
+        ),
+        (
+            |c| c["optimizer_steps"] = 13.into(),
+            "optimizer_steps: expected 12",
+        ),
+        (|c| c["seconds"] = (-1.0).into(), "checkpoint.seconds: -1"),
+        (
+            |c| c["loss_sum"] = (-2.5).into(),
+            "checkpoint.loss_sum: -2.5",
+        ),
+        (
+            |c| c["divergence"][1] = 9.into(),
+            "checkpoint.divergence: 9 steps",
+        ),
+        (
+            |c| c["divergence"] = serde_json::json!([null, 2]),
+            "checkpoint.divergence: 2 steps above a reference loss that was never set",
+        ),
+        (
+            |c| c["divergence"][0] = (-1.0).into(),
+            "checkpoint.divergence: reference loss -1",
+        ),
+        (
+            |c| c["divergence"][1] = 2.into(),
+            "checkpoint.spiked: false",
+        ),
+        (|c| c["best"][1] = 0.into(), "checkpoint.best: epoch 0"),
+        (
+            |c| c["best"][0] = (-0.5).into(),
+            "checkpoint.best: figure -0.5",
+        ),
+        (|c| c["epoch"] = 1.into(), "checkpoint.epoch: 1"),
+    ];
+    for (i, (edit, needle)) in cases.into_iter().enumerate() {
+        let copy = d.path().join(format!("e{i}"));
+        copy_run(&run, &copy);
+        edit_checkpoint(&copy.join("checkpoint.safetensors"), edit);
+        let before = files_of(&copy);
+        let o = downhill()
+            .args(["train", "--quiet", "--epochs", "3", "--resume"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{needle}: {err}");
+        assert!(
+            err.contains("checkpoint.safetensors: ") && err.contains(needle),
+            "{needle}: {err}"
+        );
+        assert!(files_of(&copy) == before, "{needle}: the folder changed");
+    }
+    // A sum of squares below 0 in Adam's state.
+    let copy = d.path().join("sq");
+    copy_run(&run, &copy);
+    let path = copy.join("checkpoint.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (header, _, start) = checkpoint_header(&bytes);
+    let at = start
+        + header["optimizer.exp_avg_sq"]["data_offsets"][0]
+            .as_u64()
+            .unwrap() as usize;
+    bytes[at..at + 4].copy_from_slice(&(-1f32).to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let o = downhill()
+        .args(["train", "--quiet", "--epochs", "3", "--resume"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tensor optimizer.exp_avg_sq element 0") && err.contains("≥ 0"),
+        "{err}"
+    );
+    // Unedited, the copy resumes.
+    let copy = d.path().join("same");
+    copy_run(&run, &copy);
+    downhill()
+        .args(["train", "--quiet", "--epochs", "3", "--resume"])
+        .arg(&copy)
+        .assert()
+        .success();
+}
+
+/// Ninth hostile pass, left open then: `--resume DIR/unfinished` was refused in words about
+/// `--out`; it now names the folder to give `--resume`, whether or not `unfinished/` is there.
+/// A folder that is not a run's is refused in words about `--resume` too.
+#[test]
+fn resume_of_the_staging_folder_names_the_run_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    write_csv(&csv);
+    let run = d.path().join("r");
+    train(&csv, &run, "1", &[]);
+    let stage = run.join("unfinished");
+    for exists in [false, true] {
+        if exists {
+            std::fs::create_dir(&stage).unwrap();
+        }
+        let o = downhill()
+            .args(["train", "--epochs", "2", "--resume"])
+            .arg(&stage)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("is the staging folder of the run in")
+                && err.contains(&format!("--resume {}", run.display()))
+                && !err.contains("--out"),
+            "{err}"
+        );
+    }
+    let foreign = d.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let o = downhill()
+        .args(["train", "--resume"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is not a downhill run folder") && err.contains("--resume takes"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(foreign.join("notes.txt")).unwrap(), b"mine");
+}
+
+/// Ninth hostile pass, left open then: a resume refused once the run folder is open (here for
+/// changed data, found when the checkpoint is checked against it) rewrote `metrics.jsonl`
+/// first — cutting off the epoch a killed run had logged after its last checkpoint. Now no
+/// file of the folder is written, or touched, until the resume is accepted: for a killed run
+/// (`unfinished/`) and for a published one alike.
+#[test]
+fn a_refused_resume_leaves_every_file_as_it_was() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    write_csv(&csv);
+    let run = d.path().join("r");
+    train(&csv, &run, "2", &[]);
+    // A run killed after its second checkpoint, its log one epoch further.
+    let killed = d.path().join("killed");
+    copy_run(&run, &killed);
+    let stage = killed.join("unfinished");
+    std::fs::create_dir(&stage).unwrap();
+    for f in ["checkpoint.safetensors", "metrics.jsonl"] {
+        std::fs::rename(killed.join(f), stage.join(f)).unwrap();
+    }
+    let log = stage.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    let last = text
+        .lines()
+        .last()
+        .unwrap()
+        .replacen("\"epoch\":2", "\"epoch\":3", 1);
+    text += &format!("{last}\n");
+    std::fs::write(&log, text).unwrap();
+    let good = std::fs::read_to_string(&csv).unwrap();
+    let changed: String = good
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l}\n"),
+            _ => format!("1{l}\n"),
+        })
+        .collect();
+    std::fs::write(&csv, changed).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for folder in [&killed, &run] {
+        let before = files_of(folder);
+        let o = downhill()
+            .args(["train", "--quiet", "--epochs", "4", "--resume"])
+            .arg(folder)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("resumed training data"), "{err}");
+        let after = files_of(folder);
+        let names = |f: &[(String, Vec<u8>, std::time::SystemTime)]| {
+            f.iter().map(|(n, _, _)| n.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&after), names(&before), "{}", folder.display());
+        for (a, b) in after.iter().zip(&before) {
+            assert!(a == b, "{}: {} was written", folder.display(), a.0);
+        }
+    }
+    // With the data back, the killed run resumes from its checkpoint.
+    std::fs::write(&csv, good).unwrap();
+    downhill()
+        .args(["train", "--quiet", "--epochs", "3", "--resume"])
+        .arg(&killed)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(killed.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+}

@@ -535,11 +535,18 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
     };
     let epochs = match &a.resume {
         // The epoch count of a resumed run is the checkpoint's, unless --epochs extends it.
-        Some(dir) => a.epochs.unwrap_or(
-            downhill::checkpoint::load(&run::checkpoint_to_resume(dir))?.settings["epochs"]
-                .as_u64()
-                .unwrap_or(0) as usize,
-        ),
+        Some(dir) => {
+            // The folder first: its checkpoint is read below only if it is a run folder.
+            run::check_resume_folder(dir)?;
+            match a.epochs {
+                Some(n) => n,
+                None => {
+                    downhill::checkpoint::load(&run::checkpoint_to_resume(dir))?.settings["epochs"]
+                        .as_u64()
+                        .unwrap_or(0) as usize
+                }
+            }
+        }
         // Sized to the data when unset: the progress lines learn it when training starts.
         None => settings.epochs.unwrap_or(0),
     };

@@ -128,7 +128,8 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
     for (k, &b) in bytes.iter().enumerate() {
         match b {
             b'"' => quoted = !quoted,
-            b'\n' if !quoted => {
+            // A line ends at `\n`, or at a `\r` not followed by one (old Mac files).
+            b'\n' | b'\r' if !quoted && (b == b'\n' || bytes.get(k + 1) != Some(&b'\n')) => {
                 if lines.len() == 5 || k + 1 == bytes.len() {
                     break;
                 }
@@ -204,6 +205,52 @@ pub fn detect_header(first: &[String], data: &Table, known: Option<&[String]>) -
         return false;
     };
     v && verdicts.all(|v| v)
+}
+
+/// A note, when the first row of `table` was detected as a header (not declared) though some
+/// of its fields are numbers over numeric columns, as in a row of data: a header-less file whose
+/// first row holds a word that never recurs below (rule 3 of [`detect_header`]) loses that row
+/// otherwise without a word. `None` when it was read as data, or no such field is there.
+pub fn header_note(table: &Table) -> Option<String> {
+    if !table.has_header {
+        return None;
+    }
+    let numbers: Vec<&str> = (0..table.width())
+        .filter(|&j| {
+            let name = table.names[j].as_str();
+            !is_missing(name)
+                && parse_number(name).is_some()
+                && table
+                    .numbers(j)
+                    .is_some_and(|v| v.iter().any(|x| !x.is_nan()))
+        })
+        .map(|j| table.names[j].as_str())
+        .collect();
+    if numbers.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = numbers.iter().take(3).map(|n| quoted_name(n)).collect();
+    let more = if numbers.len() > 3 { ", …" } else { "" };
+    Some(format!(
+        "note: the first line was read as a header, though {}{more} {}, as in a row of data; \
+         if it is one, pass --no-header (--header says it is a header)",
+        shown.join(", "),
+        if numbers.len() == 1 {
+            "is a number over a numeric column"
+        } else {
+            "are numbers over numeric columns"
+        }
+    ))
+}
+
+/// A header field as quoted in a note: its first 30 characters.
+fn quoted_name(n: &str) -> String {
+    let short: String = n.chars().take(30).collect();
+    if short.len() < n.len() {
+        format!("\"{short}…\"")
+    } else {
+        format!("\"{short}\"")
+    }
 }
 
 /// Whether column `j` of `data` holds some cell twice, and whether it holds `field`.

@@ -43,6 +43,8 @@ pub struct CsvSource {
     /// Rows dropped because their target was missing: training file, test file.
     pub dropped_rows: usize,
     pub test_dropped_rows: usize,
+    /// The note that a detected header looks like a row of data ([`csvfile::header_note`]).
+    pub header_note: Option<String>,
 }
 
 /// How to read the data.
@@ -194,6 +196,10 @@ fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> 
     constant_regression_target(&table, &targets, &tv)?;
     let mut all = Dataset::new(Features::U8(vec![0; tv.rows.len()]), 1, tv.targets.clone())?;
     all.class_names = tv.class_names.clone();
+    let header_note = match opts.csv.header {
+        None => csvfile::header_note(&table),
+        Some(_) => None,
+    };
     let mut src = CsvSource {
         table,
         targets,
@@ -203,6 +209,7 @@ fn load_csv(path: &Path, opts: &SourceOptions, rng: &mut Rng) -> Result<Loaded> 
         overrides: opts.csv.columns.clone(),
         dropped_rows: tv.dropped,
         test_dropped_rows: 0,
+        header_note,
     };
     // The features are encoded by [`prepare`], with the column map fitted on the training rows
     // alone; here only the targets are read and the test rows chosen (the placeholder features,
@@ -324,6 +331,9 @@ pub struct DataReport {
     /// Pixel-like ([`pixel_like`]): the numeric features are scaled by 1/255, not standardised
     /// (unless `--normalize` says otherwise).
     pub pixel_like: bool,
+    /// A note for the start of the run that the detected header looks like data.
+    #[serde(skip)]
+    pub header_note: Option<String>,
 }
 
 /// Numeric columns from which a table of whole numbers in 0–255 is taken for pixels.
@@ -361,6 +371,7 @@ impl DataReport {
             c.n_features()
         )];
         out.extend(c.report());
+        out.extend(self.header_note.clone());
         if self.pixel_like {
             out.push(format!(
                 "pixel-like: every numeric column holds whole numbers in 0–255 ({} or more columns); \
@@ -445,6 +456,7 @@ pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prep
             test_dropped_target_rows: src.test_dropped_rows,
             val_unseen,
             test_unseen,
+            header_note: src.header_note.clone(),
         }),
     })
 }

@@ -254,6 +254,58 @@ impl<T: Scalar> TrainState<T> {
                 format!("{} epochs", self.history.len()),
             ));
         }
+        // Every step of every epoch so far moved the optimiser once: its count (Adam's t, which
+        // its bias correction reads) follows from the epoch and step.
+        let taken = (self.epoch as u64)
+            .checked_mul(steps as u64)
+            .and_then(|v| v.checked_add(self.step as u64));
+        if taken != Some(self.optimizer_steps) {
+            return Err(Error::shape(
+                "resumed optimizer_steps",
+                format!(
+                    "{} (epoch {} × {steps} steps per epoch + step {})",
+                    taken.map_or("beyond 2^64".to_string(), |t| t.to_string()),
+                    self.epoch,
+                    self.step
+                ),
+                self.optimizer_steps,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks [`train_with`] makes of this state before it restores anything, made
+    /// beforehand (so that a refused resume writes nothing): the state against a network like
+    /// `net` and the training set `data` in mini-batches of `cfg`'s size, and the data against
+    /// the state's fingerprint.
+    pub fn check_resumable(
+        &self,
+        net: &Network<T>,
+        data: &Dataset,
+        cfg: &TrainConfig,
+    ) -> Result<()> {
+        let bs = cfg.batch_size.min(data.len()).max(1);
+        self.check(
+            net.param_count(),
+            net.buffers().len(),
+            data.len(),
+            data.len().div_ceil(bs),
+        )?;
+        self.check_data(data, &mut None)
+    }
+
+    /// Fails if the training data (with the run's cached [`Dataset::fingerprint`]) is not the
+    /// data the state was taken on.
+    fn check_data(&self, data: &Dataset, xxh3: &mut Option<u64>) -> Result<()> {
+        if let Some(saved) = self.data_fingerprint
+            && !saved.matches(data, xxh3)
+        {
+            return Err(Error::shape(
+                "resumed training data",
+                "the data the checkpoint was taken on",
+                "other data (the file changed, or other settings select other rows or columns)",
+            ));
+        }
         Ok(())
     }
 
@@ -267,15 +319,7 @@ impl<T: Scalar> TrainState<T> {
         rng: &mut Rng,
         (data, xxh3): (&Dataset, &mut Option<u64>),
     ) -> Result<()> {
-        if let Some(saved) = self.data_fingerprint
-            && !saved.matches(data, xxh3)
-        {
-            return Err(Error::shape(
-                "resumed training data",
-                "the data the checkpoint was taken on",
-                "other data (the file changed, or other settings select other rows or columns)",
-            ));
-        }
+        self.check_data(data, xxh3)?;
         net.params_mut().copy_from_slice(&self.params);
         net.buffers_mut().copy_from_slice(&self.buffers);
         if self.tracked.len() == net.tracked().len() {
