@@ -456,14 +456,7 @@ pub fn write_table(path: &std::path::Path, rows: usize, seed: u64) -> Result<()>
     };
     // Written under a temporary name beside `path`, which it takes only when complete (an
     // interrupted or failed write leaves no partial table).
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".downhill-table")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let tmp = crate::io::temporary_beside(path)?;
     let mut out = std::io::BufWriter::new(tmp.as_file());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let names: Vec<String> = (0..38).map(|i| format!("x{i}")).collect();
@@ -532,7 +525,22 @@ pub fn measure_table_file(path: &std::path::Path, seed: u64) -> Result<TableMeas
         spec.to_string()
     };
     let start = Instant::now();
-    let loaded = load(&spec, &opts, &mut rng)?;
+    // (bench has no --target: the column is y.)
+    let loaded = load(&spec, &opts, &mut rng).map_err(|e| match e {
+        crate::error::Error::Data {
+            path,
+            location,
+            message,
+        } => crate::error::Error::Data {
+            path,
+            location,
+            message: message.replace(
+                "Check that --target names the column to predict",
+                "bench --table-file trains on the column named y",
+            ),
+        },
+        e => e,
+    })?;
     let two_classes = matches!(
         loaded.train.targets(),
         crate::data::Targets::Classes { n_classes: 2, .. }

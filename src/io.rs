@@ -111,6 +111,45 @@ pub struct Model {
     pub meta: ModelMeta,
 }
 
+/// The folder `path` is in (`.` for a bare name).
+#[cfg(feature = "fs")]
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A temporary file beside `path`, to be renamed to it when complete: created with the mode the
+/// finished file should have (the usual 0666 less the umask, or the mode of the file it
+/// replaces; a temporary file is otherwise private, 0600). A failure names what is wrong with
+/// the folder, not the temporary file's own name, which means nothing to the user.
+#[cfg(feature = "fs")]
+pub fn temporary_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = folder_of(path);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".downhill-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o666 & !umask());
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    builder.tempfile_in(dir).map_err(|e| {
+        let why = if dir.is_dir() {
+            format!("cannot write in the folder {}: {}", dir.display(), e.kind())
+        } else {
+            format!("the folder {} does not exist", dir.display())
+        };
+        Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(e.kind(), why),
+        }
+    })
+}
+
 #[cfg(feature = "fs")]
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
 ///
@@ -144,31 +183,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         },
         _ => path,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".downhill-").suffix(".tmp");
-    // A temporary file is private (0600); the finished file gets the usual 0666 less the umask,
-    // or keeps the mode of the file it replaces.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o666 & !umask());
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    // The temporary file's own name means nothing to the user: say what is wrong with `dir`.
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| {
-        let why = if dir.is_dir() {
-            format!("cannot write in the folder {}: {}", dir.display(), e.kind())
-        } else {
-            format!("the folder {} does not exist", dir.display())
-        };
-        io(std::io::Error::new(e.kind(), why))
-    })?;
+    let dir = folder_of(path);
+    let mut tmp = temporary_beside(path)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -551,7 +551,36 @@ pub fn check_resume_folder(dir: &Path) -> Result<()> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
         });
     }
-    check_foreign(dir, true)
+    check_foreign(dir, true)?;
+    // A run still starting there holds the lock before it has a checkpoint.
+    if let Ok(lock) = std::fs::File::open(dir.join(LOCK))
+        && let Err(std::fs::TryLockError::WouldBlock) = lock.try_lock()
+    {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another downhill run is using this run folder (it holds the lock on .lock); \
+                 wait for it to end, then resume it",
+            ),
+        });
+    }
+    if !checkpoint_to_resume(dir).exists() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "holds no checkpoint to resume (neither {CHECKPOINT} nor {UNFINISHED}/{CHECKPOINT}): \
+                     a run there writes its first at its first checkpoint (--checkpoint-every), \
+                     and a run that is still starting, or another that failed early, has none; \
+                     start a new run with --out {}",
+                    dir.display()
+                ),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Refuses `DIR/unfinished` of a run folder, the run's staging folder: a run there would take
@@ -775,6 +804,19 @@ impl Ready {
         let mut rng = Rng::seed_from_u64(settings.seed);
         // Check the settings that need no data first, so a bad flag fails before a long load.
         settings.check()?;
+        if !resuming {
+            if let (Some(scheme), Some(path)) = (settings.init_scheme, &settings.init) {
+                return Err(Error::setting(
+                    "init-scheme",
+                    scheme.name(),
+                    format!(
+                        "has no effect with --init: every weight is read from {}; leave one of \
+                         them out",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let data = RunData::load(settings, &mut rng, observer)?;
         if !resuming {
             settings.check_monitor_read(data.shape().has_validation)?;

@@ -1603,6 +1603,59 @@ fn bench_table_flags_and_reader_messages() {
     assert!(!e.contains("field 2"), "{e}");
 }
 
+/// Tenth hostile pass: `bench --write-table` into a missing folder names the folder (not its
+/// temporary file) and writes the table with a new file's usual mode (it was 0600); a table
+/// file `bench` cannot train on fails before the other workloads run, naming the column y (bench
+/// has no --target).
+#[test]
+fn bench_table_files_fail_early_and_are_written_as_files_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n);
+    let e = fails(&[
+        "bench",
+        "--write-table",
+        s(&d("nodir/t.csv")),
+        "--table-rows",
+        "100",
+    ]);
+    assert!(
+        e.contains("the folder") && e.contains("does not exist"),
+        "{e}"
+    );
+    assert!(!e.contains(".downhill"), "{e}");
+    ok(&[
+        "bench",
+        "--write-table",
+        s(&d("t.csv")),
+        "--table-rows",
+        "100",
+    ]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        std::fs::write(d("plain"), "x").unwrap();
+        assert_eq!(mode(&d("t.csv")), mode(&d("plain")));
+    }
+    let one = write(dir.path(), "one.csv", "x,y\n1,a\n2,a\n3,a\n4,a\n");
+    // Every workload is asked for: the table's error comes before any of them is timed.
+    let out = downhill()
+        .args(["bench", "--table-file", s(&one)])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .failure();
+    let o = out.get_output();
+    let (stdout, e) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(stdout.trim().is_empty(), "{stdout}");
+    assert!(
+        e.contains("column named y") && !e.contains("--target"),
+        "{e}"
+    );
+}
+
 /// Flags that nothing reads are refused by name (ninth hostile pass, items 4–9): table flags on
 /// images, `predict --proba` of a regression model, `explain --weights` with a seed or an
 /// initialiser, `bench --epochs`/`--data` for the table alone, `landscape --condition` off the

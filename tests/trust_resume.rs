@@ -948,6 +948,56 @@ fn a_checkpoint_with_edited_bookkeeping_is_refused_by_field() {
         .success();
 }
 
+/// `--resume` of a folder with no checkpoint says so (it gave the bare "No such file" of the
+/// checkpoint), and of a folder a starting run has locked says that another run is using it
+/// (tenth hostile pass); `--init-scheme` beside `--init`, which replaces every weight, is
+/// refused by name (it only moved the batch order).
+#[test]
+fn resume_without_a_checkpoint_and_init_with_a_scheme_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    write_csv(&csv);
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = |args: &[&str], dir: &Path| {
+        let o = downhill().args(args).arg(dir).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let e = err(&["train", "--resume"], &empty);
+    assert!(e.contains("holds no checkpoint to resume"), "{e}");
+    let run = d.path().join("r");
+    train(&csv, &run, "1", &[]);
+    std::fs::rename(run.join("checkpoint.safetensors"), d.path().join("kept")).unwrap();
+    let lock = std::fs::File::open(run.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let e = err(&["train", "--resume"], &run);
+    assert!(
+        e.contains("another downhill run is using this run folder"),
+        "{e}"
+    );
+    drop(lock);
+    let e = err(&["train", "--resume"], &run);
+    assert!(e.contains("holds no checkpoint to resume"), "{e}");
+    let model = run.join("model.safetensors");
+    let o = downhill()
+        .args(["train", "--quiet", "--data"])
+        .arg(&csv)
+        .args(["--hidden", "5", "--init-scheme", "he-uniform", "--init"])
+        .arg(&model)
+        .arg("--out")
+        .arg(d.path().join("i"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("init-scheme") && e.contains("has no effect with --init"),
+        "{e}"
+    );
+    assert!(!d.path().join("i").exists());
+}
+
 /// Ninth hostile pass, left open then: `--resume DIR/unfinished` was refused in words about
 /// `--out`; it now names the folder to give `--resume`, whether or not `unfinished/` is there.
 /// A folder that is not a run's is refused in words about `--resume` too.

@@ -423,6 +423,12 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
             format!("matches no workload; they are: {}", names.join("; ")),
         ));
     }
+    // A given table file is measured first, so that a file that cannot be trained on fails
+    // before the other workloads' minutes (its figures are printed in their usual place).
+    let mut table_measured = match &a.table_file {
+        Some(path) if wanted(&table) => Some(downhill::bench::measure_table_file(path, 0)?),
+        _ => None,
+    };
     for w in workloads {
         if !wanted(&w.name) {
             continue;
@@ -453,8 +459,8 @@ fn bench(a: &BenchArgs) -> Result<ExitCode, Error> {
         }
     }
     if wanted(&table) {
-        let t = match &a.table_file {
-            Some(path) => downhill::bench::measure_table_file(path, 0)?,
+        let t = match table_measured.take() {
+            Some(t) => t,
             None => downhill::bench::measure_table(table_rows, 0)?,
         };
         if !a.json {
