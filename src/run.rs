@@ -804,18 +804,16 @@ impl Ready {
         let mut rng = Rng::seed_from_u64(settings.seed);
         // Check the settings that need no data first, so a bad flag fails before a long load.
         settings.check()?;
-        if !resuming {
-            if let (Some(scheme), Some(path)) = (settings.init_scheme, &settings.init) {
-                return Err(Error::setting(
-                    "init-scheme",
-                    scheme.name(),
-                    format!(
-                        "has no effect with --init: every weight is read from {}; leave one of \
-                         them out",
-                        path.display()
-                    ),
-                ));
-            }
+        if !resuming && let (Some(scheme), Some(path)) = (settings.init_scheme, &settings.init) {
+            return Err(Error::setting(
+                "init-scheme",
+                scheme.name(),
+                format!(
+                    "has no effect with --init: every weight is read from {}; leave one of \
+                     them out",
+                    path.display()
+                ),
+            ));
         }
         let data = RunData::load(settings, &mut rng, observer)?;
         if !resuming {
