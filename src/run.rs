@@ -1076,6 +1076,21 @@ impl RunData {
                 }
             }
         }
+        if let Some((k, _)) = normalizer.unfit() {
+            let column = self
+                .feature_names
+                .as_ref()
+                .and_then(|n| n.get(k))
+                .map_or_else(|| format!("feature {}", k + 1), |n| format!("column {n}"));
+            return Err(Error::Data {
+                path: self.name.clone().into(),
+                location: column,
+                message: "its standard deviation on the training rows is below 1/f32::MAX \
+                          (2.9e-39), too small to standardise in float32 (1/σ overflows); \
+                          rescale the column"
+                    .into(),
+            });
+        }
         // Regression targets are learned standardised (MSE only; bce takes 0/1 targets).
         if self.loss == crate::Loss::Mse {
             self.target_scaling = TargetScaling::fit(&self.train);
@@ -1590,8 +1605,16 @@ pub fn report_in_units(
         (Some(t), Targets::Values { data: y, cols }) => {
             let mut z = metrics::outputs(net, data);
             t.unscale(&mut z);
-            let mut y = y.clone();
-            t.unscale(&mut y);
+            // The targets as read: unscaling the scaled f32 targets loses what fell below
+            // float32's resolution of the scaled mean (one outlier of 10³⁰ flattened the rest).
+            let y = match data.targets_in_units() {
+                Some(u) => u.to_vec(),
+                None => {
+                    let mut y = y.clone();
+                    t.unscale(&mut y);
+                    y
+                }
+            };
             Report::Regression(metrics::regression(&z, &y, *cols))
         }
         _ => metrics::report(net, data),
