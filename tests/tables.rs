@@ -1816,3 +1816,49 @@ fn numbers_in_a_refused_model_are_short() {
     let e = fails(&["eval", "--model", s(&bad), "--data", s(&data)]);
     assert!(e.contains("1e300") && !e.contains("0000000000"), "{e}");
 }
+
+/// A cell within float32's range but 10³⁸ standard deviations from the training rows' mean
+/// overflows the network: in a held-out row it made training "diverge" with advice about the
+/// learning rate, and `predict` blamed the intact model's weights (tenth hostile pass, item 4).
+/// Both now name the file, line and column. In a training row it is standardised with the rest.
+#[test]
+fn a_far_out_cell_is_named_not_blamed_on_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, _) = tiny_table(1.0, 200);
+    let data = write(dir.path(), "tiny.csv", &text);
+    let test = write(dir.path(), "far.csv", "x1,x2,y\n0.5,0.5,p\n3e38,0.5,p\n");
+    let out = dir.path().join("far");
+    #[rustfmt::skip]
+    let e = fails(&["train", "-q", "--data", s(&data), "--test", s(&test), "--out", s(&out),
+        "--epochs", "2"]);
+    assert!(
+        e.contains("far.csv: line 3, column x1: 3e38") && !e.contains("learning rate"),
+        "{e}"
+    );
+    assert!(!out.exists(), "{e}");
+    let run = dir.path().join("r");
+    ok(&[
+        "train",
+        "-q",
+        "--data",
+        s(&data),
+        "--out",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
+    let model = run.join("model.safetensors");
+    let p = write(dir.path(), "p.csv", "x1,x2\n1,2\n3e38,0.5\n");
+    let e = fails(&["predict", "--model", s(&model), "--input", s(&p)]);
+    assert!(
+        e.contains("p.csv: line 3, column x1: 3e38") && !e.contains("was the file edited"),
+        "{e}"
+    );
+    // In the training rows it is one outlier among them.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(3, "3e38,0.5,p");
+    let with = write(dir.path(), "with.csv", &(lines.join("\n") + "\n"));
+    #[rustfmt::skip]
+    ok(&["train", "-q", "--data", s(&with), "--out", s(&dir.path().join("w")), "--epochs", "2",
+        "--val-fraction", "0", "--test-fraction", "0"]);
+}

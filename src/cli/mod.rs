@@ -1087,7 +1087,9 @@ fn landscape_model(a: &LandscapeArgs, model_path: &std::path::Path) -> Result<Ex
         random_directions: a.random_directions,
     };
     let model = downhill::io::load(model_path)?;
-    let data = downhill::run::eval_data(&model, spec)?;
+    let (data, notes) = downhill::run::eval_data_noted(&model, spec)?;
+    // Eval's checks: a loss or output that is not finite is refused, not drawn.
+    downhill::run::check_model_on(model_path, &model, (spec, &data, &notes.lines))?;
     let r = downhill::landscape::model_picture(model_path, &model, (spec, data), &opts, &out)?;
     if a.json {
         outln!(

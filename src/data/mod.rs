@@ -491,7 +491,15 @@ impl Dataset {
         }
     }
 
-    fn raw(&self, i: usize, j: usize) -> f64 {
+    /// Example `i`'s feature `j` as normalised (the value the network reads), in f32 as
+    /// [`Dataset::gather`] computes it.
+    pub fn normalised(&self, i: usize, j: usize) -> f32 {
+        let (s, c) = (self.normalizer.shift[j], self.normalizer.scale[j]);
+        (self.raw(i, j) as f32 - s) * c
+    }
+
+    /// Example `i`'s feature `j` as stored, before normalisation.
+    pub fn raw(&self, i: usize, j: usize) -> f64 {
         match &self.features {
             Features::U8(v) => v[i * self.n_features + j] as f64,
             Features::F32(v) => v[i * self.n_features + j] as f64,

@@ -324,6 +324,11 @@ pub struct DataReport {
     /// Pixel-like ([`pixel_like`]): the numeric features are scaled by 1/255, not standardised
     /// (unless `--normalize` says otherwise).
     pub pixel_like: bool,
+    /// Where the validation and test examples were read: the file and each example's line.
+    #[serde(skip)]
+    pub val_lines: (std::path::PathBuf, Vec<u64>),
+    #[serde(skip)]
+    pub test_lines: (std::path::PathBuf, Vec<u64>),
 }
 
 /// Numeric columns from which a table of whole numbers in 0–255 is taken for pixels.
@@ -433,6 +438,15 @@ pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prep
         }
         None => (None, Vec::new()),
     };
+    let lines = |table: &Table, rows: &[usize]| {
+        let lines = rows.iter().map(|&i| table.lines[i]).collect();
+        (table.path.clone(), lines)
+    };
+    let val_lines = lines(&src.table, &rows(&held));
+    let test_lines = lines(
+        src.test_table.as_ref().unwrap_or(&src.table),
+        &src.test_rows,
+    );
     let pixel_like = pixel_like(&train, &columns.standardized_mask());
     Ok(Prepared {
         train,
@@ -445,6 +459,8 @@ pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prep
             test_dropped_target_rows: src.test_dropped_rows,
             val_unseen,
             test_unseen,
+            val_lines,
+            test_lines,
         }),
     })
 }
