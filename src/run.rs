@@ -1968,12 +1968,21 @@ fn finite_outputs(
     };
     let row = i / model.net.outputs().max(1);
     if let Some(far) = far_input(data, row) {
+        // (The cell is far by the normaliser's statistics: an edited normaliser can be to blame.)
+        let (shift, scale) = (
+            data.normalizer().shift[far.0],
+            data.normalizer().scale[far.0],
+        );
         return Err(far_input_error(
             (Path::new(spec), lines),
             model.meta.feature_names.as_deref(),
             row,
             far,
-            "the model's outputs on it overflow float32: fix the cell or drop the row",
+            &format!(
+                "the model's outputs on it overflow float32: fix the cell or drop the row (or, \
+                 if {} was edited, its normalizer: shift {shift:e}, scale {scale:e})",
+                model_path.display()
+            ),
         ));
     }
     Err(Error::Data {
