@@ -184,6 +184,43 @@ pub fn at_kink(g: f64, fwd: f64, bwd: f64) -> bool {
     gap > 1e-5 * scale && (g - fwd).abs().min((g - bwd).abs()) < 0.05 * gap
 }
 
+/// The most multiply-adds a random check of a dense `--hidden` network may take: 10¹⁸, over
+/// eleven days even at 10¹² a second, far beyond a CPU core's f64 pace.
+const MAX_CHECK_WORK: f64 = 1e18;
+
+/// Refuses a `--hidden` network whose check cannot finish, before anything is allocated: its
+/// 2·P loss evaluations each take at least P·batch multiply-adds (a network of 10⁸ hidden
+/// units spent its time building the network, silently, before the first evaluation).
+fn check_work(spec: &RandomCheck) -> Result<()> {
+    if spec.layers.is_some() || spec.net.is_some() || spec.image.is_some() {
+        return Ok(());
+    }
+    let mut widths = vec![spec.inputs as f64];
+    widths.extend(spec.hidden.iter().map(|&h| h as f64));
+    widths.push(spec.outputs as f64);
+    let params: f64 = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+    let work = 2.0 * params * params * spec.batch as f64;
+    if work > MAX_CHECK_WORK {
+        let hidden: Vec<String> = spec.hidden.iter().map(usize::to_string).collect();
+        return Err(Error::setting(
+            "hidden",
+            hidden.join(","),
+            format!(
+                "a check of this network's {} parameters takes {} loss evaluations (two per \
+                 parameter) of at least {} multiply-adds each on --batch {}, {} in all: more \
+                 than {:e}, which would run for weeks; check a smaller network",
+                crate::error::short(params),
+                crate::error::short(2.0 * params),
+                crate::error::short(params * spec.batch as f64),
+                spec.batch,
+                crate::error::short(work),
+                MAX_CHECK_WORK
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The input has `n` rows of the network's width, and the step `h` is a number > 0.
 fn check_args(net: &Network<f64>, x: &[f64], n: usize, h: f64) -> Result<()> {
     if x.len() != n * net.inputs() {
@@ -325,6 +362,7 @@ pub fn random_with(
             .and_then(|w| w.checked_mul(spec.batch as u128))
             .and_then(|v| v.checked_mul(3 * 8)),
     )?;
+    check_work(spec)?;
     let mut rng = Rng::seed_from_u64(spec.seed);
     let mut net = match crate::netspec::from_settings(
         spec.layers.as_deref(),

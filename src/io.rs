@@ -534,7 +534,8 @@ fn validate_preprocessing(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> 
             path,
             "__metadata__.downhill.normalizer.scale",
             format!(
-                "feature {j}'s scale is {v}; a normaliser's scales are finite and > 0 (was the file edited?)"
+                "feature {j}'s scale is {}; a normaliser's scales are finite and > 0 (was the file edited?)",
+                crate::error::short(f64::from(*v))
             ),
         ));
     }
@@ -543,7 +544,8 @@ fn validate_preprocessing(path: &Path, meta: &ModelMeta, net: &Network<f32>) -> 
             path,
             "__metadata__.downhill.normalizer.shift",
             format!(
-                "feature {j}'s shift is {v}; a normaliser's shifts are finite (was the file edited?)"
+                "feature {j}'s shift is {}; a normaliser's shifts are finite (was the file edited?)",
+                crate::error::short(f64::from(*v))
             ),
         ));
     }

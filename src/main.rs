@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    cli::cap_malloc_arenas();
     let args = cli::args::Cli::parse();
     match cli::run(args.command) {
         Ok(code) => code,

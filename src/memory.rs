@@ -149,6 +149,11 @@ fn address_space_room() -> Option<u64> {
     })
 }
 
+/// Whether the process runs under an address-space limit (`ulimit -v`).
+pub fn address_space_limited() -> bool {
+    address_space_room().is_some()
+}
+
 /// How many of `max` threads can run matrix products under the address-space limit (their
 /// buffers, [`product_buffers`], come on top of what the process holds now): at least 1.
 pub fn product_threads_with_room(max: usize) -> usize {

@@ -1175,6 +1175,21 @@ impl RunData {
                 }
             }
         }
+        if let Some((k, _)) = normalizer.unfit() {
+            let column = self
+                .feature_names
+                .as_ref()
+                .and_then(|n| n.get(k))
+                .map_or_else(|| format!("feature {}", k + 1), |n| format!("column {n}"));
+            return Err(Error::Data {
+                path: self.name.clone().into(),
+                location: column,
+                message: "its standard deviation on the training rows is below 1/f32::MAX \
+                          (2.9e-39), too small to standardise in float32 (1/σ overflows); \
+                          rescale the column"
+                    .into(),
+            });
+        }
         // Regression targets are learned standardised (MSE only; bce takes 0/1 targets).
         if self.loss == crate::Loss::Mse {
             self.target_scaling = TargetScaling::fit(&self.train);
@@ -1187,6 +1202,43 @@ impl RunData {
             d.set_normalizer(normalizer.clone())?;
         }
         self.normalizer = normalizer;
+        self.check_far_inputs()
+    }
+
+    /// Refuses a validation or test example with a normalised feature beyond [`FAR_INPUT`]
+    /// (by the training rows' statistics): the network's outputs would overflow on it, and the
+    /// run stop as diverged with advice about the learning rate.
+    fn check_far_inputs(&self) -> Result<()> {
+        let names = self.feature_names.as_deref();
+        let parts = [
+            (
+                self.val.as_ref(),
+                self.report.as_ref().map(|r| &r.val_lines),
+            ),
+            (
+                self.test.as_ref(),
+                self.report.as_ref().map(|r| &r.test_lines),
+            ),
+        ];
+        for (d, place) in parts {
+            let Some(d) = d else { continue };
+            for i in 0..d.len() {
+                if let Some(far) = far_input(d, i) {
+                    let (file, lines) = match place {
+                        Some((f, l)) => (f.as_path(), l.as_slice()),
+                        None => (Path::new(&self.name), &[][..]),
+                    };
+                    return Err(far_input_error(
+                        (file, lines),
+                        names,
+                        i,
+                        far,
+                        "the network's outputs on it would overflow float32: fix the cell or \
+                         drop the row",
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1689,8 +1741,16 @@ pub fn report_in_units(
         (Some(t), Targets::Values { data: y, cols }) => {
             let mut z = metrics::outputs(net, data);
             t.unscale(&mut z);
-            let mut y = y.clone();
-            t.unscale(&mut y);
+            // The targets as read: unscaling the scaled f32 targets loses what fell below
+            // float32's resolution of the scaled mean (one outlier of 10³⁰ flattened the rest).
+            let y = match data.targets_in_units() {
+                Some(u) => u.to_vec(),
+                None => {
+                    let mut y = y.clone();
+                    t.unscale(&mut y);
+                    y
+                }
+            };
             Report::Regression(metrics::regression(&z, &y, *cols))
         }
         _ => metrics::report(net, data),
@@ -1713,6 +1773,9 @@ pub struct RowNotes {
     /// with `--test-fraction 0`, so there is no held-out part to evaluate on.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub includes_training: bool,
+    /// Each example's line in its file (a CSV's; empty for images), for messages.
+    #[serde(skip)]
+    pub lines: Vec<u64>,
 }
 
 impl RowNotes {
@@ -1863,6 +1926,7 @@ pub fn eval_data_noted(model: &io::Model, spec: &str) -> Result<(Dataset, RowNot
             unseen: enc.unseen,
             interrupted_model: false,
             includes_training: false,
+            lines: tv.rows.iter().map(|&i| table.lines[i]).collect(),
         };
         return Ok((data, notes));
     }
@@ -1919,26 +1983,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     let model = io::load(model_path)?;
     let (data, notes) = eval_data_noted(&model, spec)?;
     check_report_memory(data.len(), model.net.outputs())?;
-    let e = train::evaluate(&model.net, &data, model.meta.loss)?;
-    if !e.loss.is_finite() {
-        let z = metrics::outputs(&model.net, &data);
-        finite_outputs(model_path, spec, &z, model.net.outputs())?;
-        return Err(Error::Data {
-            path: model_path.to_path_buf(),
-            location: "loss".into(),
-            message: format!(
-                "the loss on {spec} is {}, though every output is finite (a target far out of \
-                 the range of float32?)",
-                e.loss
-            ),
-        });
-    }
-    // Outputs in the target's units: finite logits can still overflow there (an edited std).
-    if let Some(t) = &model.meta.target_scaling {
-        let mut z = metrics::outputs(&model.net, &data);
-        t.unscale(&mut z);
-        finite_outputs(model_path, spec, &z, model.net.outputs())?;
-    }
+    let e = check_model_on(model_path, &model, (spec, &data, &notes.lines))?;
     let bce = model.meta.loss == crate::Loss::Bce;
     let (macro_f1, roc_auc) = if bce {
         metrics::bce_binary(&model.net, &data)
@@ -1968,23 +2013,122 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
     })
 }
 
-/// Refuses outputs `z` (`k` per example) of the model at `model` on the data `name` that are
-/// not finite: weights or normalisation statistics so large that float32 overflows (a model
-/// file edited by hand), which would otherwise be reported as infinite figures with success.
-fn finite_outputs(model: &Path, name: &str, z: &[f32], k: usize) -> Result<()> {
-    match z.iter().position(|v| !v.is_finite()) {
-        None => Ok(()),
-        Some(i) => Err(Error::Data {
-            path: model.to_path_buf(),
-            location: "outputs".into(),
-            message: format!(
-                "the output for example {} of {name} is {}: the model's weights or its \
-                 normalizer's statistics overflow float32 (was the file edited?)",
-                i / k.max(1) + 1,
-                z[i]
-            ),
-        }),
+/// Beyond this many standard deviations from the training mean a normalised input's square
+/// overflows float32 (√f32::MAX ≈ 1.8·10¹⁹); training rows cannot be there (at most √n).
+const FAR_INPUT: f32 = 1.844_674_3e19;
+
+/// Example `i`'s feature of `data` farthest out, if its normalised value is beyond
+/// [`FAR_INPUT`] or not finite: (feature, stored value, normalised value).
+fn far_input(data: &Dataset, i: usize) -> Option<(usize, f64, f32)> {
+    (0..data.n_features())
+        .map(|j| (j, data.raw(i, j), data.normalised(i, j)))
+        .filter(|(_, _, z)| !(z.abs() <= FAR_INPUT))
+        .max_by(|a, b| a.2.abs().total_cmp(&b.2.abs()))
+}
+
+/// The error for example `i` of `data` (read from `file`, its lines `lines`), whose feature
+/// `j` (named by `names`) is `v` as read and `z` normalised, beyond [`FAR_INPUT`].
+fn far_input_error(
+    (file, lines): (&Path, &[u64]),
+    names: Option<&[String]>,
+    i: usize,
+    (j, v, z): (usize, f64, f32),
+    what: &str,
+) -> Error {
+    let column = names
+        .and_then(|n| n.get(j))
+        .map_or_else(|| format!("feature {}", j + 1), |n| format!("column {n}"));
+    let location = match lines.get(i) {
+        Some(l) => format!("line {l}, {column}"),
+        None => format!("example {}, {column}", i + 1),
+    };
+    Error::Data {
+        path: file.to_path_buf(),
+        location,
+        message: format!(
+            "{:e} is {:.2e} standard deviations from the training rows' mean, beyond 1.8e19 \
+             (the square root of float32's largest number), where float32 arithmetic on it \
+             overflows; {what}",
+            v as f32, z
+        ),
     }
+}
+
+/// Refuses outputs `z` of `model` on `data` (read from `spec`, its lines `lines`) that are not
+/// finite, blaming the input or the model as [`check_model_on`] says.
+fn finite_outputs(
+    model_path: &Path,
+    model: &io::Model,
+    (spec, data, lines): (&str, &Dataset, &[u64]),
+    z: &[f32],
+) -> Result<()> {
+    let Some(i) = z.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let row = i / model.net.outputs().max(1);
+    if let Some(far) = far_input(data, row) {
+        // (The cell is far by the normaliser's statistics: an edited normaliser can be to blame.)
+        let (shift, scale) = (
+            data.normalizer().shift[far.0],
+            data.normalizer().scale[far.0],
+        );
+        return Err(far_input_error(
+            (Path::new(spec), lines),
+            model.meta.feature_names.as_deref(),
+            row,
+            far,
+            &format!(
+                "the model's outputs on it overflow float32: fix the cell or drop the row (or, \
+                 if {} was edited, its normalizer: shift {shift:e}, scale {scale:e})",
+                model_path.display()
+            ),
+        ));
+    }
+    Err(Error::Data {
+        path: model_path.to_path_buf(),
+        location: "outputs".into(),
+        message: format!(
+            "the output for example {} of {spec} is {}: the model's weights or its \
+             normalizer's statistics overflow float32 (was the file edited?)",
+            row + 1,
+            z[i]
+        ),
+    })
+}
+
+/// Eval's checks of a saved model on data read from `spec` (each example's file line in
+/// `lines`), shared with `landscape --model`: the loss and every output finite, also in the
+/// target's units. A non-finite output is blamed on the input when one of its example's
+/// normalised features is beyond [`FAR_INPUT`] (naming its line and column), else on the
+/// model's weights or statistics (a model file edited by hand), which would otherwise be
+/// reported as infinite figures (or drawn) with success.
+pub fn check_model_on(
+    model_path: &Path,
+    model: &io::Model,
+    (spec, data, lines): (&str, &Dataset, &[u64]),
+) -> Result<train::Evaluation> {
+    let e = train::evaluate(&model.net, data, model.meta.loss)?;
+    let check = |z: &[f32]| finite_outputs(model_path, model, (spec, data, lines), z);
+    let mut z = metrics::outputs(&model.net, data);
+    if !e.loss.is_finite() {
+        check(&z)?;
+        return Err(Error::Data {
+            path: model_path.to_path_buf(),
+            location: "loss".into(),
+            message: format!(
+                "the loss on {spec} is {}, though every output is finite (a target far out of \
+                 the range of float32?)",
+                e.loss
+            ),
+        });
+    }
+    check(&z)?;
+    // Outputs in the target's units: finite logits can still overflow there (an edited std).
+    if let Some(t) = &model.meta.target_scaling {
+        t.unscale(&mut z);
+        check(&z)?;
+    }
+    Ok(e)
 }
 
 /// Predictions of a saved model for the rows of a CSV of features, as CSV text: a header, then
@@ -2019,12 +2163,8 @@ pub fn predict_csv_noted(
     if let Some(t) = &model.meta.target_scaling {
         t.unscale(&mut z);
     }
-    finite_outputs(
-        model_path,
-        &input.display().to_string(),
-        &z,
-        model.net.outputs(),
-    )?;
+    let name = input.display().to_string();
+    finite_outputs(model_path, &model, (&name, &data, &notes.lines), &z)?;
     let k = model.net.outputs();
     Ok((predictions_csv(&model.meta, &z, k, proba), notes))
 }
@@ -2067,6 +2207,7 @@ fn prediction_input(model: &io::Model, input: &Path) -> Result<(Dataset, RowNote
         unseen: enc.unseen,
         interrupted_model: meta.interrupted,
         includes_training: false,
+        lines: rows.iter().map(|&i| table.lines[i]).collect(),
     };
     let (n, k) = (rows.len(), model.net.outputs());
     let mut data = Dataset::regression(enc.x, meta.inputs, vec![0.0; n * k], k)?;

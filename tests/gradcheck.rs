@@ -180,3 +180,30 @@ fn progress_counts_two_evaluations_per_parameter() {
     );
     assert!(report.max_rel_error < BOUND);
 }
+
+/// Tenth hostile pass, item 6: `gradcheck --hidden 100000000` printed nothing for 20 s while it
+/// built a network of 9·10⁸ parameters (3.2 GB and growing), before the first loss evaluation
+/// that the 2 s note waits for; a check that cannot finish (10¹⁹ multiply-adds) is refused at
+/// once, naming the flag. One that can still runs (`--hidden 30` here).
+#[test]
+fn a_check_that_cannot_finish_is_refused_at_once() {
+    let started = std::time::Instant::now();
+    let out = assert_cmd::Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["gradcheck", "--hidden", "100000000"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("hidden = 100000000") && e.contains("loss evaluations"),
+        "{e}"
+    );
+    assert!(started.elapsed().as_secs() < 10);
+    assert_cmd::Command::cargo_bin("downhill")
+        .unwrap()
+        .args(["gradcheck", "--hidden", "30"])
+        .assert()
+        .success();
+}

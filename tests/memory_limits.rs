@@ -138,3 +138,47 @@ fn the_matrix_products_buffers_are_checked_against_the_address_space_limit() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Tenth hostile pass, item 2: under `ulimit -v 300000` a 300-row table trained on one thread
+/// but aborted with `--threads 2` and `--threads auto` (exit 134, "memory allocation of 67108864
+/// bytes failed"): each further thread's malloc arena reserved 64 MiB of address space, which no
+/// check counted. Under a limit the threads share one arena; the runs succeed with room for two
+/// threads' product buffers and 160 MB beside them, and a refused run leaves no folder.
+#[test]
+fn two_threads_train_where_their_product_buffers_fit() {
+    let buffers = downhill::memory::product_buffers();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("t.csv");
+    let mut s = String::from("x1,x2,y\n");
+    for i in 0..300 {
+        let (a, b) = (((i * 37) % 101) as f64 / 50.0 - 1.0, ((i * 11) % 13) as f64);
+        s += &format!("{a},{b},{}\n", if a > 0.0 { "p" } else { "n" });
+    }
+    std::fs::write(&data, s).unwrap();
+    let kib = 2 * buffers / 1024 + 160_000;
+    for threads in ["2", "auto"] {
+        let out = dir.path().join(format!("run{threads}"));
+        let args = format!(
+            "train -q --data {} --epochs 2 --threads {threads} --out {}",
+            data.display(),
+            out.display()
+        );
+        let o = under_ulimit(kib, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args} under ulimit -v {kib}: {err}");
+        assert!(out.join("model.safetensors").exists());
+    }
+    if buffers > 0 {
+        let out = dir.path().join("refused");
+        let args = format!(
+            "train -q --data {} --epochs 2 --threads 2 --out {}",
+            data.display(),
+            out.display()
+        );
+        let o = under_ulimit(buffers / 1024 + 60_000, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("ulimit -v"), "{err}");
+        assert!(!out.exists(), "no run folder for a refused run");
+    }
+}

@@ -521,3 +521,68 @@ fn landscape_refuses_a_seed_nothing_reads() {
         .assert()
         .success();
 }
+
+/// Tenth hostile pass, item 1: `landscape --model` runs eval's checks before it draws. Data whose
+/// outputs overflow float32 (a cell of 3·10³⁸) panicked in the plotting library, handed a NaN
+/// range; it is refused naming the cell, as eval refuses it. A model edited so one weight is
+/// 3·10³⁸ (a NaN loss at the trained weights) was drawn with exit 0; it is refused as eval
+/// refuses it.
+#[test]
+fn landscape_refuses_what_eval_refuses() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    let mut s = String::from("x1,x2,y\n");
+    for i in 0..120 {
+        let (a, b) = (
+            ((i * 37) % 17) as f64 / 8.0 - 1.0,
+            ((i * 11) % 13) as f64 / 6.0 - 1.0,
+        );
+        s += &format!("{a},{b},{}\n", if a > 0.0 { "p" } else { "n" });
+    }
+    std::fs::write(&csv, s).unwrap();
+    let run = d.path().join("run");
+    downhill()
+        .args(["train", "--epochs", "3", "--quiet", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let model = run.join("model.safetensors");
+    let big = d.path().join("big.csv");
+    std::fs::write(&big, "x1,x2,y\n3e38,0.5,p\n-3e38,0.5,n\n").unwrap();
+    let out = d.path().join("ls.svg");
+    for cmd in ["eval", "landscape"] {
+        let mut args = vec![cmd, "--model", model.to_str().unwrap()];
+        args.extend(["--data", big.to_str().unwrap()]);
+        if cmd == "landscape" {
+            args.extend(["--out", out.to_str().unwrap()]);
+        }
+        let o = downhill().args(&args).output().unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {e}");
+        assert!(
+            e.contains("big.csv: line 2, column x1: 3e38") && !e.contains("panicked"),
+            "{cmd}: {e}"
+        );
+    }
+    assert!(!out.exists());
+    // One weight of the first layer 3·10³⁸: the outputs overflow on ordinary rows.
+    let bytes = std::fs::read(&model).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let at = 8 + n + header["0.weight"]["data_offsets"][0].as_u64().unwrap() as usize;
+    let mut edited = bytes.clone();
+    edited[at..at + 4].copy_from_slice(&3e38f32.to_le_bytes());
+    let bad = run.join("bad.safetensors");
+    std::fs::write(&bad, edited).unwrap();
+    for cmd in ["eval", "landscape"] {
+        let mut args = vec![cmd, "--model", bad.to_str().unwrap()];
+        args.extend(["--data", csv.to_str().unwrap()]);
+        if cmd == "landscape" {
+            args.extend(["--out", out.to_str().unwrap()]);
+        }
+        refused(&args, "overflow float32 (was the file edited?)");
+    }
+    assert!(!out.exists());
+}

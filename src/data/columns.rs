@@ -777,8 +777,9 @@ impl Columns {
                     if !(f.is_finite() && f.abs() <= f32::MAX as f64) =>
                 {
                     return Err(bad(format!(
-                        "column {}: fill value {f} is not a finite f32",
-                        c.name
+                        "column {}: fill value {} is not a finite f32",
+                        c.name,
+                        crate::error::short(*f)
                     )));
                 }
                 Encoding::Categorical { categories, fill } => {
@@ -1045,10 +1046,7 @@ fn encoding_of(
     let (distinct, present) = (seen.distinct, seen.present);
     if seen.scan.numeric {
         let values = &mut seen.scan.values;
-        if values
-            .iter()
-            .any(|v| !(v.is_finite() && v.abs() <= f32::MAX as f64))
-        {
+        if values.iter().any(|&v| !fits_f32(v)) {
             // The error names the first cell out of f32's range.
             for &i in rows {
                 let c = table.cell(i, j);
@@ -1150,7 +1148,8 @@ fn numeric_cell(
     fill: Option<f64>,
 ) -> Result<f64> {
     let cell = match cell {
-        Cell::Number(v) => return Ok(v),
+        Cell::Number(v) if fits_f32(v) => return Ok(v),
+        Cell::Number(_) => return number(table, i, j, &cell.text()),
         Cell::Text(t) if !is_missing(t) => return number(table, i, j, t),
         Cell::Missing(t) | Cell::Text(t) => t,
     };
@@ -1371,10 +1370,25 @@ fn categorical_encoding(counts: &HashMap<Cow<str>, usize>) -> Encoding {
     Encoding::Categorical { categories, fill }
 }
 
+/// Whether a cell's number is held by float32 to its precision: finite, at most f32::MAX in
+/// magnitude, and 0 or at least the smallest normal f32.
+fn fits_f32(v: f64) -> bool {
+    v.is_finite() && v.abs() <= f32::MAX as f64 && (v == 0.0 || v.abs() >= f32::MIN_POSITIVE as f64)
+}
+
 /// A numeric cell: finite and within f32's range, else an error naming file, line and column.
 fn number(table: &Table, i: usize, j: usize, cell: &str) -> Result<f64> {
     match parse_number(cell) {
-        Some(v) if v.is_finite() && v.abs() <= f32::MAX as f64 => Ok(v),
+        Some(v) if fits_f32(v) => Ok(v),
+        // Held as a subnormal f32 it would keep a few bits at most, and training reads it as 0.
+        Some(v) if v.is_finite() && v.abs() < f32::MIN_POSITIVE as f64 => Err(table.error(
+            table.at(i, j),
+            format!(
+                "{} is below float32's smallest normal number (±1.2e-38), where it keeps too \
+                 few digits and training reads it as 0; rescale the column (or write 0)",
+                quoted(cell)
+            ),
+        )),
         Some(v) if v.is_finite() => Err(table.error(
             table.at(i, j),
             format!(
@@ -1669,7 +1683,10 @@ impl TargetScaling {
             .iter()
             .find(|m| !(m.is_finite() && m.abs() <= f32::MAX as f64))
         {
-            return Err(bad(format!("mean {m} is not a finite f32")));
+            return Err(bad(format!(
+                "mean {} is not a finite f32",
+                crate::error::short(*m)
+            )));
         }
         if let Some(s) = self
             .std
@@ -1677,7 +1694,8 @@ impl TargetScaling {
             .find(|s| !(s.is_finite() && **s > 0.0 && **s <= f32::MAX as f64))
         {
             return Err(bad(format!(
-                "standard deviation {s} is not a finite number > 0"
+                "standard deviation {} is not a finite number > 0",
+                crate::error::short(*s)
             )));
         }
         Ok(())

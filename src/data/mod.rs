@@ -148,6 +148,10 @@ pub struct Dataset {
     /// The shape of one example as an image (C×H×W, `C·H·W = n_features`), where the source
     /// says so (IDX files, the embedded digits) or the user declared it (`--image-shape`).
     pub image: Option<crate::layers::ImageShape>,
+    /// The regression targets as read, before [`Dataset::scale_targets`] replaced them (`n ×
+    /// cols`): the figures in the target's units are computed on these, since the scaled f32
+    /// values lose what lies below float32's resolution of the scaled mean (a 10³⁰ outlier).
+    units: Option<Vec<f32>>,
 }
 
 impl Dataset {
@@ -196,6 +200,7 @@ impl Dataset {
             normalizer,
             class_names: None,
             image: None,
+            units: None,
         })
     }
 
@@ -304,6 +309,10 @@ impl Dataset {
                 cols: *cols,
             },
         };
+        let units = self.units.as_ref().map(|u| {
+            let cols = self.n_outputs();
+            rows(u, cols, idx)
+        });
         Dataset {
             features,
             n_features: d,
@@ -311,6 +320,7 @@ impl Dataset {
             normalizer: self.normalizer.clone(),
             class_names: self.class_names.clone(),
             image: self.image,
+            units,
         }
     }
 
@@ -415,12 +425,21 @@ impl Dataset {
     /// to class labels.
     pub fn scale_targets(&mut self, shift: &[f64], scale: &[f64]) {
         if let Targets::Values { data, cols } = &mut self.targets {
+            if self.units.is_none() {
+                self.units = Some(data.clone());
+            }
             for row in data.chunks_exact_mut(*cols) {
                 for ((v, s), c) in row.iter_mut().zip(shift).zip(scale) {
                     *v = ((*v as f64 - s) * c) as f32;
                 }
             }
         }
+    }
+
+    /// The regression targets in their own units: as read, if [`Dataset::scale_targets`] has
+    /// scaled them (else `None`: the targets are in their units already).
+    pub fn targets_in_units(&self) -> Option<&[f32]> {
+        self.units.as_deref()
     }
 
     /// Fits a normaliser of the given kind on this set's features (use the training set's).
@@ -452,9 +471,15 @@ impl Dataset {
                 }
                 let scale = sq
                     .iter()
-                    .map(|q| {
-                        let std = (q / n).sqrt();
-                        if std > 1e-12 { (1.0 / std) as f32 } else { 1.0 }
+                    .zip(&mean)
+                    .map(|(q, &m)| {
+                        let var = q / n;
+                        if is_constant(var, m, n) {
+                            1.0
+                        } else {
+                            // Infinite when σ < 1/f32::MAX: refused by [`Normalizer::unfit`].
+                            (1.0 / var.sqrt()) as f32
+                        }
                     })
                     .collect();
                 Normalizer {
@@ -466,7 +491,15 @@ impl Dataset {
         }
     }
 
-    fn raw(&self, i: usize, j: usize) -> f64 {
+    /// Example `i`'s feature `j` as normalised (the value the network reads), in f32 as
+    /// [`Dataset::gather`] computes it.
+    pub fn normalised(&self, i: usize, j: usize) -> f32 {
+        let (s, c) = (self.normalizer.shift[j], self.normalizer.scale[j]);
+        (self.raw(i, j) as f32 - s) * c
+    }
+
+    /// Example `i`'s feature `j` as stored, before normalisation.
+    pub fn raw(&self, i: usize, j: usize) -> f64 {
         match &self.features {
             Features::U8(v) => v[i * self.n_features + j] as f64,
             Features::F32(v) => v[i * self.n_features + j] as f64,
@@ -497,7 +530,26 @@ fn affine_row<T: Scalar, R: Copy + Into<f32>>(
     }
 }
 
+/// Whether a feature of variance `var` around `mean` over `n` rows is indistinguishable from a
+/// constant: scikit-learn's `StandardScaler` test (`_is_constant_feature`, the error bound of the
+/// two-pass variance), var ≤ n·ε·var + (n·|mean|·ε)² with ε of f64. Relative to the values, so
+/// a column in units of 10⁻³⁰ is standardised; exactly 0 is constant.
+fn is_constant(var: f64, mean: f64, n: f64) -> bool {
+    let eps = f64::EPSILON;
+    var.is_nan() || var <= 0.0 || var <= n * eps * var + (n * mean.abs() * eps).powi(2)
+}
+
 impl Normalizer {
+    /// The first feature whose scale or shift does not fit float32 (a spread below
+    /// 1/f32::MAX ≈ 2.9·10⁻³⁹, whose 1/σ overflows), with that scale.
+    pub fn unfit(&self) -> Option<(usize, f32)> {
+        self.scale
+            .iter()
+            .zip(&self.shift)
+            .position(|(c, s)| !(c.is_finite() && s.is_finite()))
+            .map(|j| (j, self.scale[j]))
+    }
+
     /// The map that changes nothing.
     pub fn identity(d: usize) -> Normalizer {
         Normalizer {

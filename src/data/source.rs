@@ -334,6 +334,11 @@ pub struct DataReport {
     /// A note for the start of the run that the detected header looks like data.
     #[serde(skip)]
     pub header_note: Option<String>,
+    /// Where the validation and test examples were read: the file and each example's line.
+    #[serde(skip)]
+    pub val_lines: (std::path::PathBuf, Vec<u64>),
+    #[serde(skip)]
+    pub test_lines: (std::path::PathBuf, Vec<u64>),
 }
 
 /// Numeric columns from which a table of whole numbers in 0–255 is taken for pixels.
@@ -444,6 +449,15 @@ pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prep
         }
         None => (None, Vec::new()),
     };
+    let lines = |table: &Table, rows: &[usize]| {
+        let lines = rows.iter().map(|&i| table.lines[i]).collect();
+        (table.path.clone(), lines)
+    };
+    let val_lines = lines(&src.table, &rows(&held));
+    let test_lines = lines(
+        src.test_table.as_ref().unwrap_or(&src.table),
+        &src.test_rows,
+    );
     let pixel_like = pixel_like(&train, &columns.standardized_mask());
     Ok(Prepared {
         train,
@@ -457,6 +471,8 @@ pub fn prepare(loaded: &Loaded, val_fraction: f64, rng: &mut Rng) -> Result<Prep
             val_unseen,
             test_unseen,
             header_note: src.header_note.clone(),
+            val_lines,
+            test_lines,
         }),
     })
 }

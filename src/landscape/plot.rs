@@ -472,17 +472,35 @@ pub fn draw_slice(
                     ]
                 }
             };
-            let ys = lines
-                .iter()
-                .flat_map(|l| l.0.iter().map(|p| p.1))
-                .filter(|v| v.is_finite());
-            let (lo, hi) = ys.fold((slice.center, slice.center), |(a, b), v| {
+            // Plotters asserts its ranges are numbers: a loss that is not finite is left out of
+            // the curves (the map draws it in the top band).
+            let lines: Vec<Curve<'_>> = lines
+                .into_iter()
+                .map(|(pts, name, colour)| {
+                    let pts = pts.into_iter().filter(|p| p.1.is_finite()).collect();
+                    (pts, name, colour)
+                })
+                .collect();
+            let ys = lines.iter().flat_map(|l| l.0.iter().map(|p| p.1));
+            let ys = ys.chain(Some(slice.center).filter(|v| v.is_finite()));
+            let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
                 (a.min(v), b.max(v))
             });
+            if !(lo.is_finite() && hi.is_finite()) {
+                return Err("the loss is not finite anywhere on the slice".to_string());
+            }
+            // (Half each, so that a spread near f64::MAX does not overflow.)
+            let pad = (0.05 * (hi / 2.0 - lo / 2.0)).max(1e-9);
+            let (lo, hi) = match (lo - 2.0 * pad, hi + 2.0 * pad) {
+                (a, b) if a.is_finite() && b.is_finite() => (a, b),
+                _ => (lo, hi.max(lo + lo.abs() * 1e-9 + 1e-9)),
+            };
             let xs = lines.iter().flat_map(|l| l.0.iter().map(|p| p.0));
             let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
                 (a.min(v), b.max(v))
             });
+            // (No finite point left on the curves: the slice's own range.)
+            let (x0, x1) = if x0 <= x1 { (x0, x1) } else { (ar[0], ar[1]) };
             let (caption, xdesc) = if path.is_some() {
                 ("Loss along the training trajectory", "epoch")
             } else {
@@ -491,13 +509,12 @@ pub fn draw_slice(
                     "distance along the direction",
                 )
             };
-            let pad = 0.05 * (hi - lo).max(1e-9);
             let mut c2 = ChartBuilder::on(&right)
                 .caption(caption, ("sans-serif", 17))
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
-                .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (lo - pad)..(hi + pad))
+                .build_cartesian_2d(x0..x1.max(x0 + 1e-9), lo..hi)
                 .map_err(|e| e.to_string())?;
             c2.configure_mesh()
                 .x_desc(xdesc)
