@@ -2022,7 +2022,7 @@ const FAR_INPUT: f32 = 1.844_674_3e19;
 fn far_input(data: &Dataset, i: usize) -> Option<(usize, f64, f32)> {
     (0..data.n_features())
         .map(|j| (j, data.raw(i, j), data.normalised(i, j)))
-        .filter(|(_, _, z)| !(z.abs() <= FAR_INPUT))
+        .filter(|(_, _, z)| z.is_nan() || z.abs() > FAR_INPUT)
         .max_by(|a, b| a.2.abs().total_cmp(&b.2.abs()))
 }
 
