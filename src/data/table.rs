@@ -449,6 +449,43 @@ struct Block {
     lines: Vec<u64>,
 }
 
+impl Block {
+    /// Columns to read as `plan` says, with room for `room` rows.
+    fn new(plan: &[Plan], room: usize) -> Block {
+        Block {
+            columns: plan.iter().map(|&p| Building::new(p, room)).collect(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The record of `len` `fields` (trimmed) at `line`: every row needs the `width` fields
+    /// of line `width_line`.
+    fn take<'f>(
+        &mut self,
+        path: &Path,
+        line: u64,
+        (width, width_line): (usize, u64),
+        len: usize,
+        fields: impl Iterator<Item = &'f str>,
+    ) -> Result<()> {
+        if len != width {
+            return Err(bad(
+                path,
+                format!("line {line}"),
+                format!(
+                    "{len} fields, but line {width_line} has {width}; every row needs the same \
+                     number of columns"
+                ),
+            ));
+        }
+        for (f, c) in fields.zip(self.columns.iter_mut()) {
+            c.push(f);
+        }
+        self.lines.push(line);
+        Ok(())
+    }
+}
+
 fn bad(path: &Path, location: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Data {
         path: path.to_path_buf(),
@@ -612,8 +649,7 @@ fn read_csv_block(
         line: first_line,
         counted: 0,
     };
-    let mut columns: Vec<Building> = plan.iter().map(|&p| Building::new(p, room)).collect();
-    let mut at = Vec::new();
+    let mut block = Block::new(plan, room);
     // One record, reused.
     let mut r = csv::StringRecord::new();
     loop {
@@ -628,23 +664,15 @@ fn read_csv_block(
             continue;
         }
         let line = r.position().map_or(first_line, |p| lines.at(p.byte()));
-        if r.len() != width {
-            return Err(bad(
-                path,
-                format!("line {line}"),
-                format!(
-                    "{} fields, but line {width_line} has {width}; every row needs the same \
-                     number of columns",
-                    r.len()
-                ),
-            ));
-        }
-        for (f, c) in r.iter().zip(columns.iter_mut()) {
-            c.push(f.trim());
-        }
-        at.push(line);
+        block.take(
+            path,
+            line,
+            (width, width_line),
+            r.len(),
+            r.iter().map(str::trim),
+        )?;
     }
-    Ok(Block { columns, lines: at })
+    Ok(block)
 }
 
 /// `body` as text when it can be read without a CSV reader: valid UTF-8 with no quote, so that
@@ -686,8 +714,7 @@ fn read_plain_block(
         line: first_line,
         counted: 0,
     };
-    let mut columns: Vec<Building> = plan.iter().map(|&p| Building::new(p, room)).collect();
-    let mut at = Vec::new();
+    let mut block = Block::new(plan, room);
     let mut fields: Vec<&str> = Vec::with_capacity(width);
     // Every delimiter and line break, in one pass: each ends a field, a line break its record.
     let mut ends = memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes);
@@ -704,21 +731,14 @@ fn read_plain_block(
         // A record ends here: blank ones (an empty line, or white space) are skipped.
         if !(fields.len() == 1 && trimmed(fields[0]).is_empty()) {
             let line = lines.at(record_start as u64);
-            if fields.len() != width {
-                return Err(bad(
-                    path,
-                    format!("line {line}"),
-                    format!(
-                        "{} fields, but line {width_line} has {width}; every row needs the \
-                         same number of columns",
-                        fields.len()
-                    ),
-                ));
-            }
-            for (f, c) in fields.iter().zip(columns.iter_mut()) {
-                c.push(trimmed(f));
-            }
-            at.push(line);
+            let trimmed_fields = fields.iter().map(|f| trimmed(f));
+            block.take(
+                path,
+                line,
+                (width, width_line),
+                fields.len(),
+                trimmed_fields,
+            )?;
         }
         fields.clear();
         record_start = field_start;
@@ -726,7 +746,7 @@ fn read_plain_block(
             break;
         }
     }
-    Ok(Block { columns, lines: at })
+    Ok(block)
 }
 
 /// The blocks to read `body` in: one per core for a long file without quotes (so that no
