@@ -213,15 +213,130 @@ pub fn transpose_add_columns<T: Scalar>(
         bias.len()
     );
     const TILE: usize = 16;
+    #[cfg(target_arch = "x86_64")]
+    let tiles = f32_tiles::Kernel::detect::<T>();
     for r0 in (0..rows).step_by(TILE) {
         let r1 = (r0 + TILE).min(rows);
         for c0 in (0..cols).step_by(TILE) {
             let c1 = (c0 + TILE).min(cols);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(kernel) = tiles
+                && r1 - r0 == TILE
+                && c1 - c0 == TILE
+            {
+                kernel.tile(src, rows, cols, bias, dst, r0, c0);
+                continue;
+            }
             for c in c0..c1 {
                 let out = &mut dst[c * rows + r0..c * rows + r1];
                 for ((o, r), &b) in out.iter_mut().zip(r0..r1).zip(&bias[r0..r1]) {
                     *o = src[r * cols + c] + b;
                 }
+            }
+        }
+    }
+}
+
+/// The full 16 × 16 tiles of [`transpose_add_columns`] in `f32` with AVX-512: sixteen rows
+/// loaded as vectors, transposed in registers (pairs interleaved, then pairs of pairs, then
+/// 128- and 256-bit lanes exchanged), the bias added to each transposed row. The same sums as
+/// the scalar loop, so the same bits (measured on the Intel Xeon VM: the scalar loop was 2 % of
+/// a 784-100-10 epoch at batch 64, a strided read per element).
+#[cfg(target_arch = "x86_64")]
+mod f32_tiles {
+    use super::Scalar;
+    use std::any::TypeId;
+    use std::arch::x86_64::*;
+
+    /// Proof that `T` is `f32` and the CPU has AVX-512F.
+    #[derive(Clone, Copy)]
+    pub(super) struct Kernel(());
+
+    impl Kernel {
+        pub(super) fn detect<T: Scalar>() -> Option<Kernel> {
+            (TypeId::of::<T>() == TypeId::of::<f32>()
+                && std::arch::is_x86_feature_detected!("avx512f"))
+            .then_some(Kernel(()))
+        }
+
+        /// `dst[c][r] = src[r][c] + bias[r]` for r in r0..r0+16, c in c0..c0+16.
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn tile<T: Scalar>(
+            self,
+            src: &[T],
+            rows: usize,
+            cols: usize,
+            bias: &[T],
+            dst: &mut [T],
+            r0: usize,
+            c0: usize,
+        ) {
+            assert!((r0 + 16) * cols <= src.len() && c0 + 16 <= cols);
+            assert!((c0 + 15) * rows + r0 + 16 <= dst.len() && r0 + 16 <= bias.len());
+            // SAFETY: `T` is `f32` (checked by `detect`, so the casts keep size and alignment),
+            // AVX-512F is present, and every row read or written is inside its slice (asserted
+            // above: src rows r0..r0+16 at columns c0..c0+16, dst rows c0..c0+16 at columns
+            // r0..r0+16, bias r0..r0+16).
+            unsafe {
+                tile(
+                    src.as_ptr().cast::<f32>(),
+                    rows,
+                    cols,
+                    bias.as_ptr().cast::<f32>(),
+                    dst.as_mut_ptr().cast::<f32>(),
+                    r0,
+                    c0,
+                )
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile(
+        src: *const f32,
+        rows: usize,
+        cols: usize,
+        bias: *const f32,
+        dst: *mut f32,
+        r0: usize,
+        c0: usize,
+    ) {
+        // SAFETY (whole body): the caller checked the bounds of every row read and written.
+        unsafe {
+            let mut a = [_mm512_setzero_ps(); 16];
+            for (i, v) in a.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(src.add((r0 + i) * cols + c0));
+            }
+            // Interleave rows 2k and 2k+1 element by element.
+            let mut t = [_mm512_setzero_ps(); 16];
+            for k in 0..8 {
+                t[2 * k] = _mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]);
+                t[2 * k + 1] = _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]);
+            }
+            // Interleave pairs of elements of neighbouring interleaved pairs.
+            for q in 0..4 {
+                let (x0, x1, x2, x3) = (t[4 * q], t[4 * q + 1], t[4 * q + 2], t[4 * q + 3]);
+                let pd = |x: __m512| _mm512_castps_pd(x);
+                a[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(x0), pd(x2)));
+                a[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(x0), pd(x2)));
+                a[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(x1), pd(x3)));
+                a[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(x1), pd(x3)));
+            }
+            // Exchange 128-bit lanes between groups of four rows, then between groups of eight.
+            for h in 0..2 {
+                for j in 0..4 {
+                    let (x, y) = (a[8 * h + j], a[8 * h + 4 + j]);
+                    t[8 * h + j] = _mm512_shuffle_f32x4::<0x88>(x, y);
+                    t[8 * h + 4 + j] = _mm512_shuffle_f32x4::<0xdd>(x, y);
+                }
+            }
+            for j in 0..8 {
+                a[j] = _mm512_shuffle_f32x4::<0x88>(t[j], t[8 + j]);
+                a[8 + j] = _mm512_shuffle_f32x4::<0xdd>(t[j], t[8 + j]);
+            }
+            let b = _mm512_loadu_ps(bias.add(r0));
+            for (c, v) in a.iter().enumerate() {
+                _mm512_storeu_ps(dst.add((c0 + c) * rows + r0), _mm512_add_ps(*v, b));
             }
         }
     }
@@ -268,6 +383,34 @@ mod tests {
             }
         }
         t
+    }
+
+    /// The tiled transpose (AVX-512 tiles where the CPU has them) against its definition,
+    /// element by element and bit for bit, on shapes with and without partial tiles.
+    #[test]
+    fn transpose_add_columns_is_its_definition() {
+        fn check<T: Scalar>(rows: usize, cols: usize) {
+            let src: Vec<T> = (0..rows * cols)
+                .map(|i| T::c((i as f64 * 0.731).sin() * 1e3))
+                .collect();
+            let bias: Vec<T> = (0..rows).map(|r| T::c(r as f64 * 0.25 - 3.0)).collect();
+            let mut dst = vec![T::c(f64::NAN); rows * cols];
+            transpose_add_columns(&src, rows, cols, &bias, &mut dst);
+            for r in 0..rows {
+                for c in 0..cols {
+                    let want = src[r * cols + c] + bias[r];
+                    assert_eq!(
+                        dst[c * rows + r].f64().to_bits(),
+                        want.f64().to_bits(),
+                        "{rows}×{cols} at row {r}, column {c}"
+                    );
+                }
+            }
+        }
+        for (rows, cols) in [(16, 16), (100, 64), (10, 64), (32, 48), (17, 33), (64, 256), (1, 1)] {
+            check::<f32>(rows, cols);
+            check::<f64>(rows, cols);
+        }
     }
 
     #[test]
