@@ -321,3 +321,72 @@ fn bench_refuses_sizes_no_workload_reads() {
         "{e}"
     );
 }
+
+/// Eleventh hostile pass, item 1: a value out of range in a `--config` file is named with the
+/// file and the key's line, as the file's parse errors are (`lr = -1` named only the setting,
+/// while `batch-size = 0` named the file, line and column); a flag that replaces the key
+/// leaves the file out of it, and a bad flag is named as a flag.
+#[test]
+fn config_values_out_of_range_are_named_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "t.csv", &small_table());
+    for (key, value) in [
+        ("lr", "-1.0"),
+        ("epochs", "0"),
+        ("dropout", "1.5"),
+        ("momentum", "2.0"),
+        ("l2", "-1.0"),
+        ("threads", "0"),
+        ("val-fraction", "1"),
+        ("test-fraction", "1.0"),
+        ("divergence-factor", "0.5"),
+        ("hidden", "[0]"),
+        ("schedule", "\"step:0:0.5\""),
+    ] {
+        let c = write(dir.path(), "c.toml", &format!("# run\n\n{key} = {value}\n"));
+        let out = dir.path().join("r");
+        let e = fails(&[
+            "train",
+            "--data",
+            s(&data),
+            "--config",
+            s(&c),
+            "--out",
+            s(&out),
+        ]);
+        assert!(
+            e.contains(&format!(
+                "{}: line 3, key {key}: invalid setting {key} = ",
+                c.display()
+            )),
+            "{key} = {value}: {e}"
+        );
+        assert!(!out.exists(), "{key} = {value} left {}", out.display());
+    }
+    let c = write(dir.path(), "lr.toml", "lr = -1.0\nepochs = 1\n");
+    let out = dir.path().join("flag");
+    ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--config",
+        s(&c),
+        "--lr",
+        "0.1",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let c = write(dir.path(), "good.toml", "lr = 0.1\nepochs = 1\n");
+    let e = fails(&["train", "--data", s(&data), "--config", s(&c), "--lr", "-1"]);
+    assert!(e.contains("invalid setting lr = -1"), "{e}");
+    assert!(!e.contains("good.toml"), "a flag's value blamed on the file: {e}");
+    let e = fails(&[
+        "lr-find",
+        "--data",
+        s(&data),
+        "--config",
+        s(&write(dir.path(), "m.toml", "momentum = 2.0\n")),
+    ]);
+    assert!(e.contains("m.toml: line 1, key momentum"), "{e}");
+}

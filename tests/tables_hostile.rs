@@ -858,3 +858,29 @@ fn a_header_that_looks_like_a_data_row_is_noted() {
     ]);
     assert!(!err.contains("read as a header"), "{err}");
 }
+
+/// Eleventh hostile pass, item 2: every line ending in a separator leaves a last column with
+/// no name and no values, the default target; the error says so (it said `column :` had no
+/// target value), and `--target` then trains with the empty column dropped.
+#[test]
+fn a_separator_at_the_end_of_every_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("a,b,y,\n");
+    for [a, b, y] in rows(60) {
+        text += &format!("{a},{b},{y},\n");
+    }
+    let data = write(dir.path(), "trailing.csv", &text);
+    let e = fails(&["train", "--data", s(&data), "--epochs", "1"]);
+    assert!(
+        e.contains("trailing.csv: the last column (column 4, no name in the header): is empty on every row")
+            && e.contains("every line seems to end with a separator")
+            && e.contains("--target"),
+        "{e}"
+    );
+    let out = dir.path().join("run");
+    ok(&[
+        "train", "--data", s(&data), "--target", "y", "--epochs", "1", "--out", s(&out),
+        "--quiet",
+    ]);
+    assert!(out.join("model.safetensors").exists());
+}

@@ -787,6 +787,41 @@ impl TrainArgs {
         Ok(s)
     }
 
+    /// `e`, a setting out of range, placed in the `--config` file by its key's line when the
+    /// value came from the file (the key is there and no flag replaced it), as the file's parse
+    /// errors are: `run.toml: line 3, key lr: invalid setting lr = -1: …`. Other errors pass.
+    pub fn placed_setting(&self, e: downhill::Error) -> downhill::Error {
+        let (Some(path), downhill::Error::Setting { name, value, reason }) = (&self.config, &e)
+        else {
+            return e;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return e;
+        };
+        let Some(line) = key_line(&text, name).or_else(|| {
+            // `lr = "auto"` and `threads = "auto"` are read as their `-auto` keys.
+            name.strip_suffix("-auto").and_then(|k| key_line(&text, k))
+        }) else {
+            return e;
+        };
+        // A flag for the setting makes the flags alone differ from the defaults there.
+        let key = |s: &Settings| {
+            toml::Table::try_from(s)
+                .ok()
+                .and_then(|t| t.get(*name).cloned())
+        };
+        let mut flags_only = Settings::default();
+        self.apply(&mut flags_only);
+        if key(&flags_only) != key(&Settings::default()) {
+            return e;
+        }
+        downhill::Error::Data {
+            path: path.clone(),
+            location: format!("line {line}, key {name}"),
+            message: format!("invalid setting {name} = {value}: {reason}"),
+        }
+    }
+
     fn apply(&self, s: &mut Settings) {
         self.net.apply(s);
         self.apply_data(s);

@@ -129,7 +129,7 @@ fn lr_find(a: &LrFindArgs) -> Result<ExitCode, Error> {
         ..Default::default()
     };
     check_lr_find(a, &settings, &find)?;
-    let r = run::lr_find(&settings, &find)?;
+    let r = run::lr_find(&settings, &find).map_err(|e| a.train.placed_setting(e))?;
     downhill::lr_find::picture(&a.plot, &r)?;
     // The result is data: written checked, as predict's (a full stdout is an error).
     let text = if a.train.json {
@@ -589,7 +589,7 @@ fn train(a: &TrainArgs) -> Result<ExitCode, Error> {
     }
     let summary = match &a.resume {
         Some(dir) => run::resume(dir, a.epochs, &mut progress)?,
-        None => run::train(&settings, &mut progress)?,
+        None => run::train(&settings, &mut progress).map_err(|e| a.placed_setting(e))?,
     };
     let staged = summary.model.parent();
     let dir = if summary.kept_unfinished {

@@ -367,6 +367,17 @@ pub fn read_targets(
             .map(|&j| table.names[j].as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        // A header and every line ending in a separator leave an empty column without a name
+        // at the end, which is the default target.
+        let last = table.width().saturating_sub(1);
+        if table.has_header && targets == [last] && table.names[last].trim().is_empty() {
+            return Err(table.error(
+                format!("the last column (column {}, no name in the header)", last + 1),
+                "is empty on every row, so there is no target: every line seems to end with a \
+                 separator. Name the target with --target (the empty column is then dropped) \
+                 or remove the trailing separators",
+            ));
+        }
         return Err(table.error(
             format!("column {tname}"),
             "no row has a target value (every target cell is missing); check --target",
