@@ -380,7 +380,10 @@ fn config_values_out_of_range_are_named_by_file_and_line() {
     let c = write(dir.path(), "good.toml", "lr = 0.1\nepochs = 1\n");
     let e = fails(&["train", "--data", s(&data), "--config", s(&c), "--lr", "-1"]);
     assert!(e.contains("invalid setting lr = -1"), "{e}");
-    assert!(!e.contains("good.toml"), "a flag's value blamed on the file: {e}");
+    assert!(
+        !e.contains("good.toml"),
+        "a flag's value blamed on the file: {e}"
+    );
     let e = fails(&[
         "lr-find",
         "--data",

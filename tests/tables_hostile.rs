@@ -872,14 +872,23 @@ fn a_separator_at_the_end_of_every_line_is_named() {
     let data = write(dir.path(), "trailing.csv", &text);
     let e = fails(&["train", "--data", s(&data), "--epochs", "1"]);
     assert!(
-        e.contains("trailing.csv: the last column (column 4, no name in the header): is empty on every row")
-            && e.contains("every line seems to end with a separator")
+        e.contains(
+            "trailing.csv: the last column (column 4, no name in the header): is empty on every row"
+        ) && e.contains("every line seems to end with a separator")
             && e.contains("--target"),
         "{e}"
     );
     let out = dir.path().join("run");
     ok(&[
-        "train", "--data", s(&data), "--target", "y", "--epochs", "1", "--out", s(&out),
+        "train",
+        "--data",
+        s(&data),
+        "--target",
+        "y",
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
         "--quiet",
     ]);
     assert!(out.join("model.safetensors").exists());

@@ -791,7 +791,14 @@ impl TrainArgs {
     /// value came from the file (the key is there and no flag replaced it), as the file's parse
     /// errors are: `run.toml: line 3, key lr: invalid setting lr = -1: …`. Other errors pass.
     pub fn placed_setting(&self, e: downhill::Error) -> downhill::Error {
-        let (Some(path), downhill::Error::Setting { name, value, reason }) = (&self.config, &e)
+        let (
+            Some(path),
+            downhill::Error::Setting {
+                name,
+                value,
+                reason,
+            },
+        ) = (&self.config, &e)
         else {
             return e;
         };

@@ -372,7 +372,10 @@ pub fn read_targets(
         let last = table.width().saturating_sub(1);
         if table.has_header && targets == [last] && table.names[last].trim().is_empty() {
             return Err(table.error(
-                format!("the last column (column {}, no name in the header)", last + 1),
+                format!(
+                    "the last column (column {}, no name in the header)",
+                    last + 1
+                ),
                 "is empty on every row, so there is no target: every line seems to end with a \
                  separator. Name the target with --target (the empty column is then dropped) \
                  or remove the trailing separators",
