@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (what .ci/run runs):
 #   1. the native tests, `cargo test --release --locked`;
-#   2. the core builds for WebAssembly without threads or files;
-#   3. the playground: Debian's chromium and chromium-driver (installed if missing), the
+#   2. the documentation: README.md under 250 lines, every relative link of README.md,
+#      ARCHITECTURE.md, CHANGELOG.md and the book resolving (scripts/check-links.py), and the
+#      book built by mdBook (pinned; installed into target/tools/ from crates.io if missing)
+#      into target/book/;
+#   3. the core builds for WebAssembly without threads or files;
+#   4. the playground: Debian's chromium and chromium-driver (installed if missing), the
 #      wasm32 target and wasm-bindgen-cli (pinned to Cargo.lock), the site built by
 #      scripts/build-playground.sh, the bindings' unit tests in headless Chromium
 #      (wasm-bindgen-test-runner), and the end-to-end browser tests (fantoccini → chromedriver).
@@ -10,11 +14,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "$(id -u)" = 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
+
 cargo test --release --locked
+
+# The documentation: the README stays short, every relative link resolves, the book builds.
+readme_lines=$(wc -l < README.md)
+if [ "$readme_lines" -ge 250 ]; then
+    echo "README.md has $readme_lines lines; it must have fewer than 250 (move detail into docs/book/)" >&2
+    exit 1
+fi
+if ! command -v python3 >/dev/null; then
+    "${apt[@]}" update
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends python3
+fi
+python3 scripts/check-links.py
+MDBOOK_VERSION=0.5.4
+if ! target/tools/bin/mdbook --version 2>/dev/null | grep -qx "mdbook v$MDBOOK_VERSION"; then
+    cargo install mdbook --version "=$MDBOOK_VERSION" --locked --root target/tools \
+        --no-default-features --features search
+fi
+target/tools/bin/mdbook build docs/book
 
 # The browser and its driver.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
     "${apt[@]}" update
     DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends chromium chromium-driver
 fi
