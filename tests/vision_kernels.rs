@@ -1300,3 +1300,70 @@ fn relu_and_max_pooling_commute() {
         assert!(dx1.iter().any(|&g| g != 0.0));
     }
 }
+
+/// One-channel layers in f32 — computed on AVX-512 CPUs without a patch matrix (the direct
+/// kernels of `Conv2d::forward` and, with no ∂X asked, `Conv2d::backward`) — against the
+/// portable direct loops in f64, over kernel sizes, paddings, widths of one to four blocks of 16
+/// columns, channel counts that split into uneven groups, with and without bias, and the
+/// accumulation of `Beta::Add`.
+#[test]
+fn one_channel_layers_in_f32_agree_with_the_reference_in_f64() {
+    let shapes = [
+        ([5, 5], [2, 2], 28, 28, 6, true),
+        ([3, 3], [0, 0], 28, 28, 32, true),
+        ([3, 5], [1, 2], 9, 13, 7, false),
+        ([1, 1], [0, 0], 5, 5, 1, true),
+        ([2, 4], [0, 1], 6, 40, 13, true),
+        ([4, 3], [2, 0], 7, 64, 25, false),
+        ([5, 1], [0, 0], 11, 17, 33, true),
+        ([7, 16], [3, 8], 10, 50, 5, true),
+    ];
+    for (k, p, h, w, o, bias) in shapes {
+        let case = ConvCase {
+            name: "one channel",
+            n: 3,
+            conv: Conv2d::new(1, o, k, [1, 1], p, bias).unwrap(),
+            input: ImageShape::new(1, h, w),
+        };
+        let what = format!("{o} channels {k:?} pad {p:?} on {h}×{w}, bias {bias}");
+        let (x, wt, b) = conv_inputs::<f64>(&case);
+        let reference = run_conv(&case, &x, &wt, &b, true);
+        let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+        let (xf, wf, bf) = (f(&x), f(&wt), f(&b));
+        let (conv, input, n) = (&case.conv, case.input, case.n);
+        let out = conv.output_shape(input).unwrap();
+        let mut y = vec![f32::NAN; n * out.len()];
+        let mut scratch = vec![f32::NAN; conv.scratch_len(input).unwrap()];
+        let pass = ConvForward {
+            input,
+            n,
+            x: &xf,
+            w: &wf,
+            b: &bf,
+            y: &mut y,
+        };
+        conv.forward(pass, &mut scratch, Threads::ONE).unwrap();
+        assert_close(&format!("{what}: Y"), &y, &reference.y, 1e-5);
+        let r: Vec<f32> = seq(y.len(), 0.53, 0.7);
+        let (mut dw, mut db) = (vec![f32::NAN; wf.len()], vec![f32::NAN; bf.len()]);
+        for beta in [Beta::Replace, Beta::Add] {
+            let pass = ConvBackward {
+                dy: &r,
+                input,
+                n,
+                x: &xf,
+                w: &wf,
+                dw: &mut dw,
+                db: &mut db,
+                dx: None,
+                beta,
+            };
+            conv.backward(pass, &mut scratch, Threads::ONE).unwrap();
+        }
+        // (Sums of up to 2·3·28·28 products in f32: within 1e-4 of their size; a wrong tap,
+        // mask or channel is off by the size of a whole term.)
+        let twice = |v: &[f64]| v.iter().map(|&a| 2.0 * a).collect::<Vec<f64>>();
+        assert_close(&format!("{what}: ∂W"), &dw, &twice(&reference.dw), 1e-4);
+        assert_close(&format!("{what}: ∂b"), &db, &twice(&reference.db), 1e-4);
+    }
+}

@@ -370,6 +370,22 @@ impl Conv2d {
         let out = self.check_forward(&pass, Some(scratch.len()))?;
         let (input, n, x, w, b, y) = (pass.input, pass.n, pass.x, pass.w, pass.b, pass.y);
         let (o, k, p) = (self.out_channels, self.patch_len(), out.plane());
+        #[cfg(target_arch = "x86_64")]
+        {
+            let frame = Frame {
+                conv: self,
+                input,
+                out,
+            };
+            if avx512::Kernels::direct_fits(frame)
+                && let (Some(xf), Some(wf), Some(yf)) = (as_f32(x), as_f32(w), as_f32_mut(y))
+                && let Some(kernels) = avx512::Kernels::detect()
+            {
+                let bf = if self.bias { as_f32(b) } else { None };
+                kernels.direct_forward(frame, n, xf, wf, bf, yf);
+                return Ok(());
+            }
+        }
         if self.bias_row() {
             // [Uₙ; 1ᵀ] ((K + 1) × P) and [W b] (O × (K + 1)).
             let (u, rest) = scratch.split_at_mut((k + 1) * p);
@@ -441,6 +457,29 @@ impl Conv2d {
         if beta == Beta::Replace {
             dw.fill(T::zero());
             db.fill(T::zero());
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let frame = Frame {
+                conv: self,
+                input,
+                out,
+            };
+            if dx.is_none()
+                && avx512::Kernels::direct_fits(frame)
+                && let (Some(xf), Some(dyf)) = (as_f32(x), as_f32(dy))
+                && let Some(kernels) = avx512::Kernels::detect()
+            {
+                let (dwf, dbf) = (as_f32_mut(dw).expect("f32"), as_f32_mut(db).expect("f32"));
+                kernels.direct_weight_grad(frame, n, xf, dyf, dwf);
+                // ∂b: each image's rows of δY summed, image after image.
+                for yn in dyf.chunks_exact(o * p).take(n) {
+                    for (g, row) in dbf.iter_mut().zip(yn.chunks_exact(p)) {
+                        *g += sum(row);
+                    }
+                }
+                return Ok(());
+            }
         }
         let wm = MatView::new(w, o, k);
         let plan = GradLayout::new::<T>(self, p);
@@ -1005,7 +1044,7 @@ fn weight_grad_small<T: Scalar>(ops: DwOperands<'_, T>, out: &mut [T], beta: Bet
 mod avx512 {
     use std::arch::x86_64::{
         __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-        _mm512_reduce_add_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     use super::{Conv2d, DwOperands, Frame, ImageShape, valid_range};
@@ -1058,6 +1097,328 @@ mod avx512 {
             assert!(dx.len() >= input.len() && du.len() >= kp && Kernels::fits(frame));
             // SAFETY: as in `unfold`.
             unsafe { fold(conv, input, out, &du[..kp], &mut dx[..input.len()]) }
+        }
+    }
+
+    /// Output channels a direct pass holds in registers at once, for `blocks` blocks of 16
+    /// columns per output row (at most 24 accumulators).
+    fn group_max(blocks: usize) -> usize {
+        match blocks {
+            1 | 2 => 12,
+            3 => 8,
+            _ => 6,
+        }
+    }
+
+    impl Kernels {
+        /// Whether [`Kernels::direct_forward`] takes this layer and input: one input channel
+        /// (a first layer, whose patch matrix is K copies of the image), stride 1.
+        pub(super) fn direct_fits(frame: Frame<'_>) -> bool {
+            frame.conv.in_channels == 1 && Kernels::fits(frame)
+        }
+
+        /// `Y = W ∗ X + b` for `n` one-channel images `x` without a patch matrix: each output
+        /// row of a group of channels is summed in registers over the K taps, each tap's input
+        /// row read once (masked: the padding reads zeros) for every channel of the group.
+        /// The same sums as [W b]·[U; 1ᵀ], in another order (bias first, then the taps in
+        /// order), so equal to rounding; it writes O·P values per image where the patch
+        /// matrix route writes K·P more (measured on the Intel Xeon VM, whose stores are slow).
+        #[allow(clippy::too_many_arguments)]
+        pub(super) fn direct_forward(
+            self,
+            frame: Frame<'_>,
+            n: usize,
+            x: &[f32],
+            w: &[f32],
+            b: Option<&[f32]>,
+            y: &mut [f32],
+        ) {
+            let Frame { conv, input, out } = frame;
+            let (o, k, p) = (conv.out_channels, conv.patch_len(), out.plane());
+            assert!(Kernels::direct_fits(frame) && k > 0 && o > 0);
+            assert!(x.len() >= n * input.len() && y.len() >= n * o * p && w.len() >= o * k);
+            assert!(b.is_none_or(|b| b.len() >= o));
+            let blocks = out.width.div_ceil(16);
+            let groups = o.div_ceil(group_max(blocks));
+            let g = o.div_ceil(groups);
+            macro_rules! dispatch {
+                ($(($bl:literal, $gr:literal)),*) => {
+                    match (blocks, g) {
+                        $(($bl, $gr) => direct_image::<$bl, $gr>,)*
+                        _ => unreachable!("{blocks} blocks of {g} channels"),
+                    }
+                };
+            }
+            let kernel = dispatch!(
+                (1, 1),
+                (1, 2),
+                (1, 3),
+                (1, 4),
+                (1, 5),
+                (1, 6),
+                (1, 7),
+                (1, 8),
+                (1, 9),
+                (1, 10),
+                (1, 11),
+                (1, 12),
+                (2, 1),
+                (2, 2),
+                (2, 3),
+                (2, 4),
+                (2, 5),
+                (2, 6),
+                (2, 7),
+                (2, 8),
+                (2, 9),
+                (2, 10),
+                (2, 11),
+                (2, 12),
+                (3, 1),
+                (3, 2),
+                (3, 3),
+                (3, 4),
+                (3, 5),
+                (3, 6),
+                (3, 7),
+                (3, 8),
+                (4, 1),
+                (4, 2),
+                (4, 3),
+                (4, 4),
+                (4, 5),
+                (4, 6)
+            );
+            for (xn, yn) in x
+                .chunks_exact(input.len())
+                .zip(y.chunks_exact_mut(o * p))
+                .take(n)
+            {
+                let mut o0 = 0;
+                while o0 < o {
+                    let count = g.min(o - o0);
+                    // SAFETY: AVX-512F is present (a `Kernels` exists); `xn` is one image of
+                    // shape `input`, `yn` holds O·P outputs, `w` O·K weights and `b` O biases
+                    // (asserted above), and channels o0..o0 + count are below O.
+                    unsafe { kernel(conv, input, out, xn, w, b, yn, o0, count) }
+                    o0 += count;
+                }
+            }
+        }
+    }
+
+    impl Kernels {
+        /// `∂L/∂W += Σₙ δYₙ·Uₙᵀ` for `n` one-channel images without their patch matrices: the
+        /// weight of tap (p, q) and channel o gathers δY[o, h, w]·X[h + p − ph, w + q − pw]
+        /// along each output row, for a tile of taps and two channels in registers (the layer's
+        /// input row read masked, as [`Kernels::direct_forward`] does). Adds into `dw` (O × K).
+        pub(super) fn direct_weight_grad(
+            self,
+            frame: Frame<'_>,
+            n: usize,
+            x: &[f32],
+            dy: &[f32],
+            dw: &mut [f32],
+        ) {
+            let Frame { conv, input, out } = frame;
+            let (o, k, p) = (conv.out_channels, conv.patch_len(), out.plane());
+            assert!(Kernels::direct_fits(frame) && k > 0 && o > 0);
+            assert!(x.len() >= n * input.len() && dy.len() >= n * o * p && dw.len() >= o * k);
+            let tiles = k.div_ceil(8);
+            let r_len = k.div_ceil(tiles);
+            macro_rules! dispatch {
+                ($($r:literal),*) => {
+                    match r_len {
+                        $($r => direct_dw_tile::<$r>,)*
+                        _ => unreachable!("a tile of {r_len} taps"),
+                    }
+                };
+            }
+            let kernel = dispatch!(1, 2, 3, 4, 5, 6, 7, 8);
+            for (xn, dyn_) in x
+                .chunks_exact(input.len())
+                .zip(dy.chunks_exact(o * p))
+                .take(n)
+            {
+                let mut t0 = 0;
+                while t0 < k {
+                    // SAFETY: AVX-512F is present; `xn` is one image, `dyn_` O·P values, `dw`
+                    // O·K (asserted above); taps t0.. of the tile are below K (the kernel
+                    // clamps them).
+                    unsafe { kernel(conv, input, out, xn, dyn_, dw, t0) }
+                    t0 += r_len;
+                }
+            }
+        }
+    }
+
+    /// Taps `t0..t0 + R` (those below K) of [`Kernels::direct_weight_grad`] for one image.
+    ///
+    /// # Safety
+    /// AVX-512F must be present; `x` is an image of shape `input` with one channel, `dy` holds
+    /// O·P values, `dw` O·K, and [`Kernels::direct_fits`] holds.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn direct_dw_tile<const R: usize>(
+        conv: &Conv2d,
+        input: ImageShape,
+        out: ImageShape,
+        x: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+        t0: usize,
+    ) {
+        let ([kh, kw], [ph, pw]) = (conv.kernel, conv.padding);
+        let (wi, wo, p, o, k) = (
+            input.width,
+            out.width,
+            out.plane(),
+            conv.out_channels,
+            kh * kw,
+        );
+        let count = R.min(k - t0);
+        // Tap t0 + t: the output rows whose input row oy + pk − ph is inside, the input's
+        // offset from position (oy, 0) of the output, and the masks of its columns per block.
+        let mut rows = [(0usize, 0usize); R];
+        let mut offset = [0isize; R];
+        let mut masks = [[0 as __mmask16; MAX_BLOCKS]; R];
+        for t in 0..count {
+            let (pk, q) = ((t0 + t) / kw, (t0 + t) % kw);
+            rows[t] = valid_range(out.height, input.height, 1, pk, ph);
+            offset[t] = (pk as isize - ph as isize) * wi as isize + q as isize - pw as isize;
+            let (lo, hi) = valid_range(wo, wi, 1, q, pw);
+            for (bl, mb) in masks[t].iter_mut().enumerate() {
+                *mb = lanes(16 * bl, lo, hi);
+            }
+        }
+        let blocks = wo.div_ceil(16);
+        let mut ds = [0 as __mmask16; MAX_BLOCKS];
+        for (bl, m) in ds.iter_mut().enumerate() {
+            *m = lanes(16 * bl, 0, wo);
+        }
+        let (xp, dp) = (x.as_ptr(), dy.as_ptr());
+        let mut oi = 0;
+        while oi < o {
+            let two = oi + 1 < o;
+            let (o1, o2) = (oi, if two { oi + 1 } else { oi });
+            let mut acc0 = [_mm512_setzero_ps(); R];
+            let mut acc1 = [_mm512_setzero_ps(); R];
+            for oy in 0..out.height {
+                let d0 = dp.wrapping_add(o1 * p + oy * wo);
+                let d1 = dp.wrapping_add(o2 * p + oy * wo);
+                let at = xp.wrapping_add(oy * wi);
+                for bl in 0..blocks {
+                    // SAFETY: the lanes of the mask are columns 0..W' of these rows of δY.
+                    let (a, b) = unsafe {
+                        (
+                            _mm512_maskz_loadu_ps(ds[bl], d0.wrapping_add(16 * bl)),
+                            _mm512_maskz_loadu_ps(ds[bl], d1.wrapping_add(16 * bl)),
+                        )
+                    };
+                    for t in 0..R {
+                        // A tap whose input row is in the padding adds nothing on this row.
+                        if t >= count || oy < rows[t].0 || oy >= rows[t].1 {
+                            continue;
+                        }
+                        // SAFETY: the lanes of the mask read columns 0..W of the input row
+                        // oy + pk − ph, which is inside the image on the tap's rows.
+                        let v = unsafe {
+                            _mm512_maskz_loadu_ps(
+                                masks[t][bl],
+                                at.wrapping_offset(offset[t]).wrapping_add(16 * bl),
+                            )
+                        };
+                        acc0[t] = _mm512_fmadd_ps(a, v, acc0[t]);
+                        acc1[t] = _mm512_fmadd_ps(b, v, acc1[t]);
+                    }
+                }
+            }
+            for t in 0..count {
+                dw[o1 * k + t0 + t] += _mm512_reduce_add_ps(acc0[t]);
+                if two {
+                    dw[o2 * k + t0 + t] += _mm512_reduce_add_ps(acc1[t]);
+                }
+            }
+            oi += 2;
+        }
+    }
+
+    /// Channels `o0..o0 + count` (`count ≤ G`) of one image's direct convolution, `B` blocks of
+    /// 16 columns per output row (see [`Kernels::direct_forward`]).
+    ///
+    /// # Safety
+    /// AVX-512F must be present; `x` is an image of shape `input` with one channel, `y` holds
+    /// O·P values, `w` O·K, `b` (if any) O, `o0 + count ≤ O`, and [`Kernels::direct_fits`] holds.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn direct_image<const B: usize, const G: usize>(
+        conv: &Conv2d,
+        input: ImageShape,
+        out: ImageShape,
+        x: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+        o0: usize,
+        count: usize,
+    ) {
+        let ([kh, kw], [ph, pw]) = (conv.kernel, conv.padding);
+        let (wi, wo, p, k) = (input.width, out.width, out.plane(), kh * kw);
+        // masks[q][b]: the output columns of block b whose input column j + q − pw is inside.
+        let mut masks = [[0 as __mmask16; B]; MAX_KW];
+        for (q, mq) in masks.iter_mut().enumerate().take(kw) {
+            let (lo, hi) = valid_range(wo, wi, 1, q, pw);
+            for (bl, m) in mq.iter_mut().enumerate() {
+                *m = lanes(16 * bl, lo, hi);
+            }
+        }
+        let mut store = [0 as __mmask16; B];
+        for (bl, m) in store.iter_mut().enumerate() {
+            *m = lanes(16 * bl, 0, wo);
+        }
+        // Channel o0 + c for c < G (the group's last channel again beyond `count`, not stored).
+        let ch = |c: usize| o0 + c.min(count - 1);
+        for oy in 0..out.height {
+            let mut acc = [[_mm512_setzero_ps(); B]; G];
+            if let Some(b) = b {
+                for (c, a) in acc.iter_mut().enumerate() {
+                    *a = [_mm512_set1_ps(b[ch(c)]); B];
+                }
+            }
+            for pk in 0..kh {
+                // Input row oy + pk − ph; a row in the padding adds nothing.
+                let Some(iy) = (oy + pk).checked_sub(ph).filter(|&r| r < input.height) else {
+                    continue;
+                };
+                let row = x[iy * wi..(iy + 1) * wi].as_ptr();
+                for (q, mq) in masks.iter().enumerate().take(kw) {
+                    let mut v = [_mm512_setzero_ps(); B];
+                    for (bl, vb) in v.iter_mut().enumerate() {
+                        // SAFETY: the lanes of the mask read input columns 0..W of row iy;
+                        // masked-off lanes are not read.
+                        *vb = unsafe {
+                            _mm512_maskz_loadu_ps(
+                                mq[bl],
+                                row.wrapping_add(16 * bl + q).wrapping_sub(pw),
+                            )
+                        };
+                    }
+                    let tap = pk * kw + q;
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        let wv = _mm512_set1_ps(w[ch(c) * k + tap]);
+                        for (ab, &vb) in a.iter_mut().zip(&v) {
+                            *ab = _mm512_fmadd_ps(wv, vb, *ab);
+                        }
+                    }
+                }
+            }
+            for (c, a) in acc.iter().enumerate().take(count) {
+                let to = (o0 + c) * p + oy * wo;
+                let dst = y[to..to + wo].as_mut_ptr();
+                for (bl, &ab) in a.iter().enumerate() {
+                    // SAFETY: the lanes of the mask are columns 0..W' of this output row.
+                    unsafe { _mm512_mask_storeu_ps(dst.wrapping_add(16 * bl), store[bl], ab) }
+                }
+            }
         }
     }
 
