@@ -2,9 +2,7 @@
 //! blamed on something else): each is now a clear error naming the flag, before any work, with
 //! no run folder left behind.
 
-mod common;
-
-use common::{fails, ok, s, write};
+use crate::common::{fails, ok, s, write};
 
 /// `args` fail, name `flag` in the error, and leave no folder `out`.
 fn refused(args: &[&str], flag: &str, out: &std::path::Path) {

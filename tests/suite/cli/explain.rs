@@ -10,9 +10,7 @@
 //!   (B3) ∂ℓ/∂W = δ·aᵀ, (M) ∇L = mean of the examples' ∇ℓ, (U) w ← w − η∇L.
 //! - Hostile flags: clean errors naming the flag, never a panic.
 
-mod common;
-
-use common::{downhill, fails, json, ok, write};
+use crate::common::{downhill, fails, json, ok, write};
 use downhill::explain::{self, DenseTensors};
 use downhill::loss::BatchTargets;
 use downhill::optim::{OptimizerConfig, SgdConfig};
@@ -73,7 +71,8 @@ fn trace_json(flags: &[&str]) -> Value {
 
 #[test]
 fn every_number_matches_pytorch_autograd() {
-    let golden: Value = serde_json::from_str(include_str!("fixtures/explain_golden.json")).unwrap();
+    let golden: Value =
+        serde_json::from_str(include_str!("../../fixtures/explain_golden.json")).unwrap();
     let reference = golden["reference"].as_str().unwrap();
     assert!(reference.contains("PyTorch") && reference.contains("scripts/explain_golden.py"));
     let cases = golden["cases"].as_array().unwrap();
@@ -127,7 +126,8 @@ fn every_number_matches_pytorch_autograd() {
 #[test]
 #[should_panic(expected = "downhill")]
 fn the_golden_comparison_sees_a_changed_delta() {
-    let golden: Value = serde_json::from_str(include_str!("fixtures/explain_golden.json")).unwrap();
+    let golden: Value =
+        serde_json::from_str(include_str!("../../fixtures/explain_golden.json")).unwrap();
     let c = &golden["cases"][0];
     let mut t = trace_json(&["--optimizer", "sgd", "--lr", "0.5"]);
     let d = t["examples"][0]["layers"][0]["delta"][1].as_f64().unwrap();
@@ -404,7 +404,7 @@ fn weights_round_trip_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let t = trace_json(&["--hidden", "4", "--seed", "5"]);
     let file = write(dir.path(), "w.json", &t.to_string());
-    let again = trace_json(&["--hidden", "4", "--weights", common::s(&file)]);
+    let again = trace_json(&["--hidden", "4", "--weights", crate::common::s(&file)]);
     same_trace("again", &again, &t);
     let mut p = t["params"].clone();
     p[0]["bias"][0] = 0.25.into();
@@ -413,7 +413,7 @@ fn weights_round_trip_through_a_file() {
         "w2.json",
         &serde_json::json!({ "params": p }).to_string(),
     );
-    let other = trace_json(&["--hidden", "4", "--weights", common::s(&file)]);
+    let other = trace_json(&["--hidden", "4", "--weights", crate::common::s(&file)]);
     assert_eq!(other["params"][0]["bias"][0], 0.25);
     assert_ne!(
         other["examples"][0]["layers"][0]["z"],
@@ -529,7 +529,7 @@ fn hostile_flags_are_refused_by_name() {
         ("empty", String::new()),
     ] {
         let f = write(dir.path(), "bad.json", &body);
-        let e = fails(&["explain", "--weights", common::s(&f)]);
+        let e = fails(&["explain", "--weights", crate::common::s(&f)]);
         assert!(e.contains("--weights"), "{what}: {e}");
     }
     // A huge weight overflows to NaN: refused as not finite, or traced without panic.
@@ -541,7 +541,7 @@ fn hostile_flags_are_refused_by_name() {
         &serde_json::json!({ "params": p }).to_string(),
     );
     let out = downhill()
-        .args(["explain", "--json", "--weights", common::s(&f)])
+        .args(["explain", "--json", "--weights", crate::common::s(&f)])
         .output()
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
@@ -660,7 +660,7 @@ fn the_playground_panel_trace_is_the_clis() {
     let (x, y) = (x.join(","), panel["examples"][0]["target"].to_string());
     let cli = trace_json(&[
         "--weights",
-        common::s(&f),
+        crate::common::s(&f),
         "--hidden",
         "8,8",
         "--activation",

@@ -9,7 +9,7 @@
 
 #[rustfmt::skip]
 #[allow(clippy::excessive_precision, clippy::approx_constant, clippy::unreadable_literal)]
-mod vision_golden;
+mod golden;
 
 use downhill::layers::pool::PoolWindow;
 use downhill::layers::{
@@ -17,7 +17,7 @@ use downhill::layers::{
     MaxPool2d, Pool2d, RunningStats,
 };
 use downhill::tensor::{Beta, Scalar, Threads};
-use vision_golden as g;
+use golden as g;
 
 const H: f64 = 1e-5;
 const BOUND: f64 = 1e-6;

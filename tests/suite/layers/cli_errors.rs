@@ -3,11 +3,9 @@
 //! a saturated num_batches_tracked, gradcheck at ReLU/max-pool kinks and its --tol, repeated
 //! options inside a spec item, degenerate IDX files, and messages naming the right things.
 
-mod common;
-
 use std::path::Path;
 
-use common::{fails, ok, s, write};
+use crate::common::{fails, ok, s, write};
 
 /// An IDX file: magic (unsigned bytes, `dims.len()` dimensions), big-endian sizes, data.
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
@@ -215,7 +213,7 @@ fn gradcheck_leaves_out_kinks_and_says_so() {
         "2",
         "--json",
     ]);
-    let v = common::json(out.as_bytes());
+    let v = crate::common::json(out.as_bytes());
     assert!(v["kinks"].as_u64().unwrap() > 0, "{v}");
 }
 

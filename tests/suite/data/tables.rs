@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use rand::{Rng as _, SeedableRng};
 use serde_json::Value;
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// A penguin-like table: an unnamed row-name column, an ID column, a text column, a numeric
 /// column with missing cells (NA, empty, ?), a boolean column in mixed case with missing cells, a

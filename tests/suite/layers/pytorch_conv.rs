@@ -6,7 +6,7 @@
 //! `tests/vision_exact_golden/mod.rs`; the same script checks the binary end to end.
 
 #[rustfmt::skip]
-mod vision_exact_golden;
+mod golden;
 
 use downhill::data::{Normalization, digits};
 use downhill::layers::ImageShape;
@@ -16,7 +16,6 @@ use downhill::optim::{OptimizerConfig, Schedule};
 use downhill::train::{NoObserver, TrainConfig, train};
 use downhill::{Init, Rng};
 use rand::SeedableRng;
-use vision_exact_golden as golden;
 
 /// The network of the golden file with PyTorch's initial tensors.
 fn torch_init() -> Network<f32> {

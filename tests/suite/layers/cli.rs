@@ -4,11 +4,9 @@
 //! and a hostile pass (absurd specs, shape mismatches, huge channel counts, broken model files):
 //! clear errors, exit 2, no panic.
 
-mod common;
-
 use std::path::Path;
 
-use common::{downhill, fails, ok, s, write};
+use crate::common::{downhill, fails, ok, s, write};
 use safetensors::{Dtype, tensor::TensorView};
 
 const SMALL: &str = "conv 4 3 stride 2, batchnorm, relu, maxpool 2, flatten, dense";
@@ -72,7 +70,7 @@ fn presets_and_specs_train_and_the_model_evaluates_and_predicts() {
         "--out",
         s(&run),
     ]);
-    let v = common::json(out.as_bytes());
+    let v = crate::common::json(out.as_bytes());
     let acc = v["test"]["accuracy"].as_f64().unwrap();
     assert!(acc > 0.85, "LeNet-5, one epoch on the digits: {acc}");
     let model = run.join("model.safetensors");
@@ -200,7 +198,7 @@ fn csv_images_with_a_declared_shape() {
         "--out",
         s(&run),
     ]);
-    let v = common::json(out.as_bytes());
+    let v = crate::common::json(out.as_bytes());
     assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.9, "{v}");
     let m = downhill::io::load(&run.join("model.safetensors")).unwrap();
     assert_eq!(
@@ -256,7 +254,7 @@ fn gradcheck_of_a_conv_spec_passes_through_the_binary() {
         "4",
         "--json",
     ]);
-    let v = common::json(out.as_bytes());
+    let v = crate::common::json(out.as_bytes());
     assert_eq!(v["passed"], true, "{v}");
     assert!(v["max_rel_error"].as_f64().unwrap() <= 1e-6);
     let e = fails(&["gradcheck", "--layers", "batchnorm, dense", "--batch", "1"]);
