@@ -1,6 +1,6 @@
-//! Helpers shared by the table tests (`tests/tables.rs`, `tests/tables_hostile.rs`): run the
-//! binary expecting success or a clean failure, read its JSON, write a file.
-#![allow(dead_code)] // each test binary uses its own subset
+//! Helpers shared by the suite's modules: the binary (as an `assert_cmd` command or a path),
+//! runs expecting success or a clean failure, its JSON, files and IDX bytes written for a test,
+//! and signals sent to a child.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,11 @@ use serde_json::Value;
 
 pub fn downhill() -> Command {
     Command::cargo_bin("downhill").unwrap()
+}
+
+/// The path of the binary, for `std::process::Command` (children to signal or to feed).
+pub fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_downhill"))
 }
 
 pub fn json(out: &[u8]) -> Value {
@@ -43,8 +48,33 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, contents).unwrap();
     p
+}
+
+/// An IDX file's bytes: the magic number with element type `magic_type` (8 = unsigned byte),
+/// the dimensions (big-endian), then `data`.
+pub fn idx_typed(dims: &[u32], magic_type: u8, data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, magic_type, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// An IDX file of unsigned bytes.
+pub fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    idx_typed(dims, 8, data)
+}
+
+/// Sends `signal` (`"-INT"`, `"-TERM"`, …) to process `pid` with kill(1).
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
 }

@@ -3,8 +3,7 @@
 //! architecture, a missing file) are errors naming the file and the tensor; a plain float64
 //! state_dict loads with `load_params`.
 
-use std::path::{Path, PathBuf};
-
+use crate::common::write;
 use downhill::data::Normalization;
 use downhill::io::{self, ModelMeta};
 use downhill::{Activation, Init, Loss, Network, Rng};
@@ -12,12 +11,6 @@ use rand::SeedableRng;
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
 }
 
 fn trained_net() -> (Network<f32>, ModelMeta) {

@@ -4,6 +4,7 @@
 //! foreign `Host`, a FIFO in the folder. Every load here goes to 127.0.0.1 only, with bounded
 //! counts and times. (The page itself is tested in a browser by tests/playground_browser.rs.)
 
+use crate::common::exe;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -15,10 +16,6 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn downhill() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_downhill"))
 }
 
 /// A fake built site: index.html, pkg/downhill_bg.wasm, and a secret beside the folder.
@@ -76,7 +73,7 @@ fn start_limited(
     deadline_ms: Option<u64>,
     memory: Option<u64>,
 ) -> (Kill, u16) {
-    let mut cmd = downhill();
+    let mut cmd = Command::new(exe());
     #[cfg(unix)]
     if let Some(bytes) = memory {
         use std::os::unix::process::CommandExt;
@@ -126,7 +123,7 @@ fn rss_kib(server: &mut Kill) -> u64 {
 #[test]
 fn a_folder_without_a_built_site_is_refused_with_the_build_command() {
     let d = tempfile::tempdir().unwrap();
-    let out = downhill()
+    let out = Command::new(exe())
         .args(["playground", "--port", "0", "--dir"])
         .arg(d.path())
         .output()
@@ -183,7 +180,7 @@ fn serves_the_folder_and_nothing_outside_it() {
     assert!(get(port, "GET", "/").starts_with("http/1.1 200"));
 
     // A second server on the same port: a clear error naming the address.
-    let out = downhill()
+    let out = Command::new(exe())
         .args(["playground", "--port", &port.to_string(), "--dir"])
         .arg(d.path().join("site"))
         .output()

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use crate::common::downhill;
 use downhill::layers::ImageShape;
 use downhill::netspec::{parse, preset, resolve};
 use downhill::network::Shape;
@@ -67,8 +67,7 @@ fn rows_per_pass_by_network_and_threads() {
 const WIDE: &str = "conv 256 3 pad 1, relu, maxpool 2, flatten, dense";
 
 fn train_digits(out: &Path, threads: &str, epochs: &str, extra: &[&str]) {
-    let o = Command::cargo_bin("downhill")
-        .unwrap()
+    let o = downhill()
         .args(["train", "--quiet", "--data", "digits", "--layers", WIDE])
         .args(["--batch-size", "100", "--optimizer", "sgd", "--lr", "0.01"])
         .args(["--threads", threads, "--epochs", epochs, "--seed", "3"])
@@ -104,8 +103,7 @@ fn two_threads_in_small_passes_reproduce_and_resume_bit_for_bit() {
     assert_eq!(bits(&weights(&run("a"))), bits(&weights(&run("b"))));
     // One epoch, then resumed to two: the same bits as the run never stopped.
     train_digits(&run("c"), "2", "1", &[]);
-    let o = Command::cargo_bin("downhill")
-        .unwrap()
+    let o = downhill()
         .args(["train", "--quiet", "--epochs", "2", "--resume"])
         .arg(run("c"))
         .output()
@@ -130,8 +128,7 @@ const HUGE_STACK: &str = "1125899906842624";
 /// `downhill train --data digits --epochs 1 --threads N --out RUN` with a stack no machine
 /// can reserve for each helper thread.
 fn train_with_huge_stacks(threads: &str, run: &std::path::Path) -> std::process::Output {
-    Command::cargo_bin("downhill")
-        .unwrap()
+    downhill()
         .env("RUST_MIN_STACK", HUGE_STACK)
         .args([
             "train",
@@ -180,8 +177,7 @@ fn threads_auto_records_the_count_it_chose_and_resume_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let (auto, fixed) = (dir.path().join("auto"), dir.path().join("fixed"));
     let run = |out: &Path, threads: &str, extra: &[&str]| {
-        let o = Command::cargo_bin("downhill")
-            .unwrap()
+        let o = downhill()
             .args(["train", "--hidden", "16", "--epochs", "1", "--seed", "2"])
             .args(["--threads", threads])
             .args(extra)
@@ -203,15 +199,13 @@ fn threads_auto_records_the_count_it_chose_and_resume_keeps_it() {
     assert!((1..=cores.min(8)).contains(&chosen), "{chosen}");
     run(&fixed, &chosen.to_string(), &[]);
     assert_eq!(bits(&weights(&auto)), bits(&weights(&fixed)));
-    let o = Command::cargo_bin("downhill")
-        .unwrap()
+    let o = downhill()
         .args(["train", "--resume", auto.to_str().unwrap(), "--epochs", "2"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("threads: auto"));
-    let o = Command::cargo_bin("downhill")
-        .unwrap()
+    let o = downhill()
         .args(["train", "--threads", "many"])
         .output()
         .unwrap();

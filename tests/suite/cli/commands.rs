@@ -3,17 +3,8 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use crate::common::{downhill, json};
 use serde_json::Value;
-
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
-
-fn json(out: &[u8]) -> Value {
-    serde_json::from_slice(out)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
-}
 
 fn stderr_of(args: &[&str]) -> String {
     let out = downhill().args(args).output().unwrap();

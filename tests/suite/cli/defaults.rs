@@ -1,11 +1,8 @@
 //! Defaults sized to the data (issue 11): the epoch rule, early stopping on by default with a
 //! validation split, and recorded settings that say what the run used.
 
+use crate::common::downhill;
 use downhill::settings::{BatchSize, MAX_EPOCHS, MIN_EPOCHS, epochs_for, patience_for};
-
-fn downhill() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("downhill").unwrap()
-}
 
 #[test]
 fn epoch_rule_gives_small_tables_enough_steps() {

@@ -16,11 +16,7 @@
 use std::path::Path;
 use std::process::{Command as Std, Stdio};
 
-use assert_cmd::Command;
-
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
+use crate::common::{downhill, exe, signal};
 
 fn write_csv(path: &Path) {
     let mut s = String::from("a,b,c,y\n");
@@ -167,7 +163,7 @@ fn predictions_go_into_devices_fifos_and_links_and_are_never_lost_silently() {
             .write(true)
             .open("/dev/full")
             .unwrap();
-        let o = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+        let o = Std::new(exe())
             .args(["predict", "--model"])
             .arg(&model)
             .arg("--input")
@@ -184,7 +180,7 @@ fn predictions_go_into_devices_fifos_and_links_and_are_never_lost_silently() {
 #[test]
 fn lr_find_survives_a_closed_pipe() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+    let mut child = Std::new(exe())
         .args(["lr-find", "--plot"])
         .arg(dir.path().join("lr.svg"))
         .stdout(Stdio::piped())
@@ -208,7 +204,7 @@ fn eval_says_a_model_is_from_an_interrupted_run() {
     let csv = dir.path().join("d.csv");
     write_csv(&csv);
     let run = dir.path().join("run");
-    let child = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+    let child = Std::new(exe())
         .args([
             "train",
             "--hidden",
@@ -227,11 +223,7 @@ fn eval_says_a_model_is_from_an_interrupted_run() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let kill = Std::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -440,7 +432,7 @@ fn out_refuses_a_foreign_non_empty_folder_and_a_file() {
 fn an_interrupted_summary_counts_the_steps_and_predict_notes_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let child = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+    let child = Std::new(exe())
         .args([
             "train",
             "--batch-size",
@@ -458,11 +450,7 @@ fn an_interrupted_summary_counts_the_steps_and_predict_notes_it() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let kill = Std::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{stdout}");
@@ -518,7 +506,7 @@ fn data_on_a_full_stdout_is_an_error() {
             .open("/dev/full")
             .unwrap()
     };
-    let train = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+    let train = Std::new(exe())
         .args([
             "train", "--json", "--epochs", "1", "--hidden", "4", "--data",
         ])
@@ -528,7 +516,7 @@ fn data_on_a_full_stdout_is_an_error() {
         .stdout(full())
         .output()
         .unwrap();
-    let eval = Std::new(assert_cmd::cargo::cargo_bin("downhill"))
+    let eval = Std::new(exe())
         .args(["eval", "--json", "--model"])
         .arg(dir.path().join("run").join("model.safetensors"))
         .arg("--data")
@@ -538,7 +526,7 @@ fn data_on_a_full_stdout_is_an_error() {
         .unwrap();
     let mut cases = vec![("train --json", train), ("eval --json", eval)];
     for json in [false, true] {
-        let mut c = Std::new(assert_cmd::cargo::cargo_bin("downhill"));
+        let mut c = Std::new(exe());
         c.args(["lr-find", "--hidden", "4", "--data"])
             .arg(&csv)
             .arg("--plot")

@@ -2,11 +2,7 @@
 //! is wide enough for its title; a regression run's loss curve is on a log axis beside R²; an
 //! optimiser has the same colour in both landscape panels.
 
-use assert_cmd::Command;
-
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
+use crate::common::{downhill, exe};
 
 /// The picture's width, from the SVG's `width="…"`.
 /// `downhill ARGS` fails, saying `needle` on stderr.
@@ -278,7 +274,7 @@ fn gradcheck_and_landscape_refuse_nan_and_flags_they_ignore() {
                 .unwrap()
         };
         for args in [&["gradcheck"][..], &["gradcheck", "--json"]] {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill"))
+            let out = std::process::Command::new(exe())
                 .args(args)
                 .stdout(full())
                 .output()

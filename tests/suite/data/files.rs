@@ -3,20 +3,15 @@
 //! a panic. (Model files: `model_files`.)
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::common::{idx_typed, write};
 use downhill::data::Task;
 use downhill::data::csv::{CsvOptions, load as load_csv};
 use downhill::data::idx::{load_dir, load_pair};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
 }
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
@@ -144,40 +139,31 @@ fn cut_off_gzip_is_an_error() {
     assert!(e.contains("cut.csv.gz") && e.contains("gzip"), "{e}");
 }
 
-fn idx(dims: &[u32], magic_type: u8, data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, magic_type, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
 #[test]
 fn idx_pairs_and_their_errors() {
     let d = tmp();
     let images = write(
         d.path(),
         "train-images-idx3-ubyte",
-        &idx(&[3, 2, 2], 8, &[0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        &idx_typed(&[3, 2, 2], 8, &[0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
     );
     let labels = write(
         d.path(),
         "train-labels-idx1-ubyte.gz",
-        &gz(&idx(&[3], 8, &[1, 0, 9])),
+        &gz(&idx_typed(&[3], 8, &[1, 0, 9])),
     );
     let set = load_pair(&images, &labels).unwrap();
     assert_eq!((set.len(), set.n_features()), (3, 4));
     let (train, test) = load_dir(d.path()).unwrap();
     assert_eq!((train.len(), test.is_none()), (3, true));
 
-    let wrong = write(d.path(), "wrong", &idx(&[3, 2, 2], 9, &[0; 12]));
+    let wrong = write(d.path(), "wrong", &idx_typed(&[3, 2, 2], 9, &[0; 12]));
     let e = load_pair(&wrong, &labels).unwrap_err().to_string();
     assert!(e.contains("wrong") && e.contains("magic"), "{e}");
-    let short = write(d.path(), "short", &idx(&[3, 2, 2], 8, &[0; 7]));
+    let short = write(d.path(), "short", &idx_typed(&[3, 2, 2], 8, &[0; 7]));
     let e = load_pair(&short, &labels).unwrap_err().to_string();
     assert!(e.contains("short") && e.contains("truncated"), "{e}");
-    let two = write(d.path(), "two-labels", &idx(&[2], 8, &[0, 1]));
+    let two = write(d.path(), "two-labels", &idx_typed(&[2], 8, &[0, 1]));
     let e = load_pair(&images, &two).unwrap_err().to_string();
     assert!(e.contains("2 labels") && e.contains("3 images"), "{e}");
     let e = load_dir(&d.path().join("nowhere")).unwrap_err().to_string();
@@ -195,7 +181,7 @@ fn missing_fashion_mnist_says_how_to_install_it() {
 #[test]
 fn cut_off_gzip_idx_is_an_error() {
     let d = tmp();
-    let full = gz(&idx(&[1000, 28, 28], 8, &vec![7u8; 784_000]));
+    let full = gz(&idx_typed(&[1000, 28, 28], 8, &vec![7u8; 784_000]));
     let p = write(
         d.path(),
         "train-images-idx3-ubyte.gz",

@@ -9,10 +9,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn json(out: &str) -> Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
 /// Two numeric features (values with a fraction) and a class `a`/`b` readable from their sum.
 fn rows(n: usize) -> Vec<[String; 3]> {
     (0..n)
@@ -47,7 +43,7 @@ fn train_json(data: &Path, out: &Path, extra: &[&str]) -> Value {
         args.extend(["--epochs", "2"]);
     }
     args.extend_from_slice(extra);
-    json(&ok(&args).0)
+    json(ok(&args).0.as_bytes())
 }
 
 fn role(v: &Value, column: &str) -> String {
@@ -348,7 +344,7 @@ fn pixels_written_as_csv_are_scaled_by_1_over_255_and_the_model_reads_back() {
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("pixel-like"), "{err}");
-    let v = json(&String::from_utf8_lossy(&o.stdout));
+    let v = json(&o.stdout);
     assert_eq!(v["data"]["columns"]["pixel_like"], true);
     // The model's normaliser is 1/255 on every input, no shift.
     let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
@@ -613,7 +609,7 @@ fn pixels_written_as_csv_get_the_images_recipe_and_tables_keep_theirs() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        json(&String::from_utf8_lossy(&o.stdout))["settings"].clone()
+        json(&o.stdout)["settings"].clone()
     };
     let px = write(dir.path(), "px.csv", &pixels(400));
     for extra in [&[][..], &["--image-shape", "1x10x10"][..]] {
@@ -827,7 +823,7 @@ fn a_header_that_looks_like_a_data_row_is_noted() {
         let (_, err) = ok(&args);
         let (o, _) = ok(&[&args[..], &["--quiet", "--json"]].concat());
         std::fs::remove_dir_all(&out).ok();
-        (err, json(&o))
+        (err, json(o.as_bytes()))
     };
     let (err, v) = train(&[], "a");
     assert_eq!(v["data"]["columns"]["has_header"], true);

@@ -5,18 +5,9 @@
 
 use std::path::Path;
 
-use crate::common::{fails, ok, s, write};
+use crate::common::{fails, idx, ok, s, write};
 
 /// An IDX file: magic (unsigned bytes, `dims.len()` dimensions), big-endian sizes, data.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
 /// An MNIST-format folder with `n` images of `rows × cols` (pixels and labels cycling).
 fn idx_folder(dir: &Path, n: u32, rows: u32, cols: u32) {
     let pixels: Vec<u8> = (0..n * rows * cols).map(|i| (i * 37 % 256) as u8).collect();

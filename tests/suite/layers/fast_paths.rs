@@ -6,6 +6,7 @@
 //! several blocks of 16 columns, padding wider than the kernel's reach, strides and images wider
 //! than the vector path takes.
 
+use crate::common::exe;
 use downhill::layers::{Conv2d, ConvBackward, ConvForward, ImageShape};
 use downhill::tensor::Scalar;
 
@@ -512,7 +513,7 @@ fn max_pooling_with_indices_in_f32_matches_f64() {
 /// vision ones among them), not a silent empty run.
 #[test]
 fn bench_only_matching_nothing_is_an_error_naming_the_workloads() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill"))
+    let out = std::process::Command::new(exe())
         .args([
             "bench",
             "--data",
@@ -531,7 +532,7 @@ fn bench_only_matching_nothing_is_an_error_naming_the_workloads() {
         "{err}"
     );
     // A vision workload on a few synthetic images runs and reports its floor.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_downhill"))
+    let out = std::process::Command::new(exe())
         .args([
             "bench",
             "--data",

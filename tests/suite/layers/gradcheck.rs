@@ -2,6 +2,7 @@
 //! activation × loss combination, with and without dropout and the L2 penalty.
 //! Reference: the definition of the derivative; the bound 1e-6 is the issue's.
 
+use crate::common::downhill;
 use downhill::layers::{Dense, Layer};
 use downhill::loss::BatchTargets;
 use downhill::{Activation, Init, Loss, Network, Rng, gradcheck};
@@ -188,8 +189,7 @@ fn progress_counts_two_evaluations_per_parameter() {
 #[test]
 fn a_check_that_cannot_finish_is_refused_at_once() {
     let started = std::time::Instant::now();
-    let out = assert_cmd::Command::cargo_bin("downhill")
-        .unwrap()
+    let out = downhill()
         .args(["gradcheck", "--hidden", "100000000"])
         .timeout(std::time::Duration::from_secs(60))
         .output()
@@ -201,8 +201,7 @@ fn a_check_that_cannot_finish_is_refused_at_once() {
         "{e}"
     );
     assert!(started.elapsed().as_secs() < 10);
-    assert_cmd::Command::cargo_bin("downhill")
-        .unwrap()
+    downhill()
         .args(["gradcheck", "--hidden", "30"])
         .assert()
         .success();

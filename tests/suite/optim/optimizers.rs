@@ -5,6 +5,7 @@
 //! mini-batch steps of a small network, against final weights computed by torch.optim.SGD
 //! (`scripts/sgd_golden.py`).
 
+use crate::common::downhill;
 use downhill::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
 
 const A: [f64; 3] = [1.0, -0.5, 4.0]; // curvatures (one negative: a saddle direction)
@@ -454,8 +455,7 @@ fn golden_problem() -> tempfile::TempDir {
 /// the recorded settings.
 fn train_golden(d: &std::path::Path, name: &str, flags: &[&str]) -> (Vec<f64>, serde_json::Value) {
     let out = d.join(name);
-    let o = assert_cmd::Command::cargo_bin("downhill")
-        .unwrap()
+    let o = downhill()
         .current_dir(d)
         .args([
             "train",
@@ -679,11 +679,7 @@ fn training_threads_flush_subnormals_unless_told_to_keep_them() {
             out.to_str().unwrap(),
         ]);
         args.extend(extra);
-        let o = assert_cmd::Command::cargo_bin("downhill")
-            .unwrap()
-            .args(&args)
-            .output()
-            .unwrap();
+        let o = downhill().args(&args).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         out
     };

@@ -2,7 +2,7 @@
 //! the run that was never interrupted — mid-epoch or at an epoch boundary, with momentum or
 //! Adam state, dropout masks, the L2 penalty and early stopping's best weights in play.
 
-use assert_cmd::Command;
+use crate::common::{downhill, exe};
 use downhill::data::Dataset;
 use downhill::optim::{AdamConfig, OptimizerConfig, Schedule, SgdConfig};
 use downhill::train::{
@@ -198,8 +198,7 @@ fn cli_resume_matches_the_uninterrupted_run() {
         "--checkpoint-every",
         "40",
     ];
-    Command::cargo_bin("downhill")
-        .unwrap()
+    downhill()
         .args(args)
         .arg("--out")
         .arg(&a)
@@ -211,8 +210,7 @@ fn cli_resume_matches_the_uninterrupted_run() {
     for f in ["checkpoint.safetensors", "metrics.jsonl"] {
         std::fs::copy(a.join(f), b.join(f)).unwrap();
     }
-    let out = Command::cargo_bin("downhill")
-        .unwrap()
+    let out = downhill()
         .args(["train", "--json", "--resume"])
         .arg(&b)
         .output()
@@ -236,8 +234,7 @@ fn cli_resume_matches_the_uninterrupted_run() {
     };
     assert_eq!(lines(&b), 3);
     // --resume takes its settings from the checkpoint; other settings are refused.
-    let err = Command::cargo_bin("downhill")
-        .unwrap()
+    let err = downhill()
         .args(["train", "--lr", "0.1", "--resume"])
         .arg(&b)
         .output()
@@ -253,8 +250,7 @@ fn cli_resume_matches_the_uninterrupted_run() {
         c.join("checkpoint.safetensors"),
     )
     .unwrap();
-    let err = Command::cargo_bin("downhill")
-        .unwrap()
+    let err = downhill()
         .args(["train", "--resume"])
         .arg(&c)
         .output()
@@ -272,7 +268,7 @@ fn cli_resume_matches_the_uninterrupted_run() {
 fn a_killed_run_leaves_a_complete_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let mut child = std::process::Command::new(bin)
         .args([
             "train",
@@ -352,7 +348,6 @@ fn a_checkpoint_with_the_earlier_fingerprint_still_resumes_bit_for_bit() {
     let bytes = std::fs::read(old.join("checkpoint.safetensors")).unwrap();
     let header = String::from_utf8_lossy(&bytes[..4096]).into_owned();
     assert!(header.contains("data_fingerprint") && !header.contains("data_xxh3"));
-    let downhill = || Command::cargo_bin("downhill").unwrap();
     // The same file with one digit of its fingerprint changed is refused as other data.
     let tampered = dir.path().join("tampered");
     std::fs::create_dir(&tampered).unwrap();
@@ -410,7 +405,6 @@ fn a_checkpoint_with_the_earlier_fingerprint_still_resumes_bit_for_bit() {
 #[test]
 fn resuming_a_finished_run_leaves_it_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let downhill = || Command::cargo_bin("downhill").unwrap();
     let files = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
         let mut v: Vec<_> = std::fs::read_dir(d)
             .unwrap()
@@ -492,7 +486,6 @@ fn resuming_a_finished_run_leaves_it_as_it_is() {
 #[test]
 fn extending_a_run_equals_a_fresh_one_unless_the_schedule_anneals_to_the_total() {
     let dir = tempfile::tempdir().unwrap();
-    let downhill = || Command::cargo_bin("downhill").unwrap();
     let base = [
         "train", "--quiet", "--hidden", "8", "--seed", "1", "--warmup", "1",
     ];
@@ -549,7 +542,6 @@ fn extending_a_run_equals_a_fresh_one_unless_the_schedule_anneals_to_the_total()
 #[test]
 fn init_takes_the_weights_of_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let downhill = || Command::cargo_bin("downhill").unwrap();
     let first = dir.path().join("first");
     // No validation split: no early stopping, so the model holds the checkpoint's weights.
     let args = [

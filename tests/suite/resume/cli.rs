@@ -5,11 +5,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
+use crate::common::{downhill, exe, signal};
 
 /// 60 rows, 3 features, 3 classes.
 fn write_csv(path: &Path) {
@@ -254,7 +250,7 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
         "--patience",
         "0",
     ];
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let child = std::process::Command::new(&bin)
         .args(common)
         .args(["--epochs", "1000000", "--data"])
@@ -266,11 +262,7 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -330,7 +322,7 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
 /// three epochs (its log in `unfinished/` has three lines) and returns its stdout and stderr;
 /// it must exit with 130.
 fn interrupt_new_run(csv: &Path, run: &Path, seed: &str) -> (String, String) {
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let mut child = std::process::Command::new(&bin)
         .args([
             "train",
@@ -356,11 +348,7 @@ fn interrupt_new_run(csv: &Path, run: &Path, seed: &str) -> (String, String) {
         assert!(child.try_wait().unwrap().is_none(), "the run ended");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -445,7 +433,7 @@ fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("d.csv");
     write_csv(&csv);
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let spawn = |out: &Path| {
         std::process::Command::new(&bin)
             .args([
@@ -465,15 +453,6 @@ fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
-    };
-    let signal = |pid: u32, sig: &str| {
-        assert!(
-            std::process::Command::new("kill")
-                .args([sig, &pid.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        )
     };
     let term = dir.path().join("term");
     let child = spawn(&term);
@@ -547,7 +526,7 @@ fn resuming_on_changed_data_is_refused() {
 #[test]
 fn ctrl_c_during_the_range_test_or_the_divergence_diagnosis_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     for (name, lr) in [("auto", "auto"), ("diverged", "10000")] {
         let out = dir.path().join(name);
         let child = std::process::Command::new(&bin)
@@ -566,13 +545,7 @@ fn ctrl_c_during_the_range_test_or_the_divergence_diagnosis_exits_at_once() {
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1000));
         let sent = std::time::Instant::now();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        signal(child.id(), "-INT");
         let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "{name}: {err}");

@@ -7,11 +7,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
+use crate::common::{downhill, exe, signal};
 
 const NET: &str =
     "conv 4 3 stride 2, batchnorm, relu, maxpool 2, flatten, dropout 0.1, batchnorm, dense";
@@ -156,7 +152,7 @@ fn ctrl_c_mid_epoch_resumes_bit_for_bit() {
         "--patience",
         "0",
     ];
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let child = std::process::Command::new(&bin)
         .args(common)
         .args(["--epochs", "1000000", "--out"])
@@ -166,11 +162,7 @@ fn ctrl_c_mid_epoch_resumes_bit_for_bit() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(900));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");

@@ -11,11 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{exe, idx};
 use rand::{Rng as _, SeedableRng};
-
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("downhill")
-}
 
 /// 80 rows: three numeric features and a class label.
 fn csv_text() -> String {
@@ -32,15 +29,6 @@ fn csv_text() -> String {
 }
 
 /// An IDX file: magic, dims, u8 data.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend(data);
-    v
-}
-
 struct Outcome {
     code: Option<i32>,
     stderr: String,
@@ -49,7 +37,7 @@ struct Outcome {
 
 /// Runs the binary in `cwd`; a run still going after 6 s gets SIGINT (and must then end).
 fn run(args: &[String], cwd: &Path) -> Outcome {
-    let mut child = Command::new(bin())
+    let mut child = Command::new(exe())
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -676,7 +664,7 @@ fn kill_and_resume_loop() {
             a.extend(s(&["--out", "run"]));
             a
         };
-        let mut child = Command::new(bin())
+        let mut child = Command::new(exe())
             .args(&args)
             .current_dir(d)
             .stdout(Stdio::null())

@@ -3,6 +3,7 @@
 //! error with exit 2 — before, the check passed on the machine's 20 GiB and the first large
 //! allocation aborted the process (exit 134, "memory allocation of 835213440 bytes failed").
 
+use crate::common::exe;
 use std::process::Command;
 
 /// `downhill ARGS` in a shell that first sets `ulimit -v KIB`.
@@ -11,7 +12,7 @@ fn under_ulimit(kib: u64, args: &str) -> std::process::Output {
         .arg("-c")
         .arg(format!(
             "ulimit -v {kib} && exec {} {args}",
-            env!("CARGO_BIN_EXE_downhill")
+            exe().display()
         ))
         .output()
         .unwrap()

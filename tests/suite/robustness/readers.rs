@@ -2,15 +2,8 @@
 //! CSV, IDX, safetensors/model-metadata and checkpoint readers return a value or an error —
 //! never a panic — and a checkpoint that loads can be handed to training without a panic.
 
-use std::path::Path;
-
+use crate::common::write;
 use proptest::prelude::*;
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
 
 /// A valid small model and checkpoint, trained once (through the library).
 fn valid_files() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {

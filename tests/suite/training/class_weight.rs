@@ -1,6 +1,7 @@
 //! `--class-weight balanced`: scikit-learn's weights, the weighted losses' gradients against
 //! central differences, and the flag through the binary on an imbalanced table.
 
+use crate::common::downhill;
 use downhill::loss::{BatchTargets, ClassWeights, Loss, evaluate_weighted};
 
 /// compute_class_weight("balanced", classes=[0, 1, 2], y=[0,0,0,0,0,0,1,1,1,2]) =
@@ -122,10 +123,6 @@ fn uniform_weights_scale_the_loss() {
     for (x, y) in g1.iter().zip(g2) {
         assert!((2.0 * x - y).abs() < 1e-14);
     }
-}
-
-fn downhill() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("downhill").unwrap()
 }
 
 /// An imbalanced table (1 in 10 positive, overlapping): balanced weights raise the minority's

@@ -2,11 +2,8 @@
 //! are undefined, early-stopping flags that cannot act, `lr = "auto"` in a config file, and the
 //! same seed twice with `--lr auto` and early stopping.
 
+use crate::common::downhill;
 use std::path::{Path, PathBuf};
-
-fn downhill() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("downhill").unwrap()
-}
 
 /// 200 rows, three features, label a + b > 0 (deterministic, no generator needed).
 fn table(dir: &Path) -> PathBuf {

@@ -1,5 +1,6 @@
 //! The learning-rate range test on problems whose best step size is known.
 
+use crate::common::{downhill, json};
 use downhill::data::Dataset;
 use downhill::lr_find::{LrFindConfig, lr_find};
 use downhill::optim::{OptimizerConfig, SgdConfig};
@@ -209,15 +210,6 @@ fn bad_settings_are_refused_by_name() {
 }
 
 // ---- through the binary ----
-
-fn downhill() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("downhill").unwrap()
-}
-
-fn json(out: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(out)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
-}
 
 /// `downhill lr-find`: prints the suggestion, writes the picture, and `--json` has the curve.
 #[test]

@@ -6,11 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use assert_cmd::Command;
-
-fn downhill() -> Command {
-    Command::cargo_bin("downhill").unwrap()
-}
+use crate::common::{downhill, exe};
 
 /// Every file under `dir` (relative path → bytes), the lock file excepted.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -306,7 +302,7 @@ fn an_interrupted_publish_is_completed_and_temporaries_removed() {
 fn runs_lock_their_folder_and_killed_runs_resume() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let mut child = std::process::Command::new(&bin)
         .args([
             "train",
@@ -371,7 +367,7 @@ fn runs_lock_their_folder_and_killed_runs_resume() {
 fn closed_pipes_never_stop_training() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let mut child = std::process::Command::new(&bin)
         .args(["train", "--epochs", "3", "--out"])
         .arg(&run)
@@ -401,7 +397,7 @@ fn closed_pipes_never_stop_training() {
 #[test]
 fn simultaneous_default_runs_get_their_own_folders() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("downhill");
+    let bin = exe();
     let children: Vec<_> = (0..3)
         .map(|_| {
             std::process::Command::new(&bin)
