@@ -1,6 +1,6 @@
-//! A counting global allocator and an observer that reads it at every step, shared by the
-//! no-allocation tests (`tests/no_alloc.rs`, `tests/vision_no_alloc.rs`): each test binary
-//! installs [`Counting`] as its `#[global_allocator]`.
+//! A counting global allocator and an observer that reads it at every step, for the
+//! no-allocation tests (`dense`, `image_layers`); `main.rs` installs [`Counting`] as the
+//! binary's `#[global_allocator]`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

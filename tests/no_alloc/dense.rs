@@ -7,23 +7,9 @@ use downhill::train::{TrainConfig, train};
 use downhill::{Activation, Init, Network, Rng};
 use rand::SeedableRng;
 
-mod alloc_watch;
+use crate::alloc_watch::Watch;
 
-use alloc_watch::{Counting, Watch};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Run without the test harness (`harness = false` in Cargo.toml): the counter counts every
-/// thread of the process, and one run of the whole suite counted 4 allocations in one epoch's
-/// window (never again in 80 runs of this test alone). The harness's threads were the only
-/// ones there that do not train; here the process holds only the training threads.
-fn main() {
-    no_allocation_per_step();
-    println!("no_allocation_per_step ... ok");
-}
-
-fn no_allocation_per_step() {
+pub fn no_allocation_per_step() {
     let mut rng = Rng::seed_from_u64(0);
     let n = 640;
     let x: Vec<f32> = (0..n * 50)
