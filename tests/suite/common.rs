@@ -78,3 +78,17 @@ pub fn signal(pid: u32, signal: &str) {
         .unwrap();
     assert!(status.success(), "kill {signal} {pid}");
 }
+
+/// Waits until the run `child` trains into the new folder `out` has finished `epochs` epochs —
+/// their lines in its history log, `out/unfinished/metrics.jsonl` — so that a signal sent next
+/// reaches it mid-training (not while it reads its data). Fails if the run ends first or takes
+/// more than 60 s.
+pub fn wait_for_epochs(child: &mut std::process::Child, out: &Path, epochs: usize) {
+    let log = out.join("unfinished").join("metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |s| s.lines().count() < epochs) {
+        assert!(t0.elapsed().as_secs() < 60, "the run did not start");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::process::{Command as Std, Stdio};
 
-use crate::common::{downhill, exe, signal};
+use crate::common::{downhill, exe, signal, wait_for_epochs};
 
 fn write_csv(path: &Path) {
     let mut s = String::from("a,b,c,y\n");
@@ -204,7 +204,7 @@ fn eval_says_a_model_is_from_an_interrupted_run() {
     let csv = dir.path().join("d.csv");
     write_csv(&csv);
     let run = dir.path().join("run");
-    let child = Std::new(exe())
+    let mut child = Std::new(exe())
         .args([
             "train",
             "--hidden",
@@ -222,7 +222,7 @@ fn eval_says_a_model_is_from_an_interrupted_run() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_for_epochs(&mut child, &run, 1);
     signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(
@@ -432,7 +432,7 @@ fn out_refuses_a_foreign_non_empty_folder_and_a_file() {
 fn an_interrupted_summary_counts_the_steps_and_predict_notes_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let child = Std::new(exe())
+    let mut child = Std::new(exe())
         .args([
             "train",
             "--batch-size",
@@ -449,7 +449,7 @@ fn an_interrupted_summary_counts_the_steps_and_predict_notes_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    wait_for_epochs(&mut child, &run, 1);
     signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::{downhill, exe, signal};
+use crate::common::{downhill, exe, signal, wait_for_epochs};
 
 /// 60 rows, 3 features, 3 classes.
 fn write_csv(path: &Path) {
@@ -251,7 +251,7 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
         "0",
     ];
     let bin = exe();
-    let child = std::process::Command::new(&bin)
+    let mut child = std::process::Command::new(&bin)
         .args(common)
         .args(["--epochs", "1000000", "--data"])
         .arg(&csv)
@@ -261,7 +261,7 @@ fn ctrl_c_saves_and_resumes_bit_for_bit() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    wait_for_epochs(&mut child, &run, 1);
     signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -341,13 +341,7 @@ fn interrupt_new_run(csv: &Path, run: &Path, seed: &str) -> (String, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let log = run.join("unfinished").join("metrics.jsonl");
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&log).map_or(true, |s| s.lines().count() < 3) {
-        assert!(t0.elapsed().as_secs() < 60, "the run did not start");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_epochs(&mut child, run, 3);
     signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -455,8 +449,8 @@ fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
             .unwrap()
     };
     let term = dir.path().join("term");
-    let child = spawn(&term);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut child = spawn(&term);
+    wait_for_epochs(&mut child, &term, 1);
     signal(child.id(), "-TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
@@ -469,8 +463,8 @@ fn sigterm_saves_and_a_second_ctrl_c_exits_at_once() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 
     let twice = dir.path().join("twice");
-    let child = spawn(&twice);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut child = spawn(&twice);
+    wait_for_epochs(&mut child, &twice, 1);
     let started = std::time::Instant::now();
     signal(child.id(), "-INT");
     signal(child.id(), "-INT");

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::common::{downhill, exe, signal};
+use crate::common::{downhill, exe, signal, wait_for_epochs};
 
 const NET: &str =
     "conv 4 3 stride 2, batchnorm, relu, maxpool 2, flatten, dropout 0.1, batchnorm, dense";
@@ -153,7 +153,7 @@ fn ctrl_c_mid_epoch_resumes_bit_for_bit() {
         "0",
     ];
     let bin = exe();
-    let child = std::process::Command::new(&bin)
+    let mut child = std::process::Command::new(&bin)
         .args(common)
         .args(["--epochs", "1000000", "--out"])
         .arg(&run)
@@ -161,7 +161,7 @@ fn ctrl_c_mid_epoch_resumes_bit_for_bit() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(900));
+    wait_for_epochs(&mut child, &run, 1);
     signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
