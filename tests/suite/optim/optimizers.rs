@@ -342,7 +342,7 @@ fn state_round_trips_so_a_resumed_run_continues_identically() {
 // ---- step for step against PyTorch, through the binary ----
 
 /// Golden final parameters (state_dict order) after 6 steps, from
-/// `/work/main/bench/.venv/bin/python scripts/sgd_golden.py` (torch 2.15, float64): see the
+/// `scripts/sgd_golden.py` (torch 2.15, float64; `scripts/requirements-golden.txt`): see the
 /// script for the network, data and settings.
 const GOLDEN_PLAIN: [f64; 17] = [
     0.10118874410377862,

@@ -73,7 +73,7 @@ fn spec_round_trips() {
 }
 
 /// torch.optim.lr_scheduler.OneCycleLR's rate and momentum at every step, from
-/// `/work/main/bench/.venv/bin/python scripts/one_cycle_golden.py` (torch 2.15).
+/// `scripts/one_cycle_golden.py` (torch 2.15; `scripts/requirements-golden.txt`).
 #[test]
 fn one_cycle_matches_pytorch_one_cycle_lr() {
     /// (schedule, peak rate, steps, PyTorch's rates, PyTorch's momenta)

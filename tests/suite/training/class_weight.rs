@@ -6,7 +6,7 @@ use downhill::loss::{BatchTargets, ClassWeights, Loss, evaluate_weighted};
 
 /// compute_class_weight("balanced", classes=[0, 1, 2], y=[0,0,0,0,0,0,1,1,1,2]) =
 /// [0.5555555555555556, 1.1111111111111112, 3.3333333333333335]
-/// (`/work/main/bench/.venv/bin/python scripts/metrics_golden.py`, scikit-learn 1.9.1).
+/// (`scripts/metrics_golden.py`, scikit-learn 1.9.1; `scripts/requirements-golden.txt`).
 #[test]
 fn balanced_weights_match_sklearn() {
     let ClassWeights::Classes { weights } =

@@ -1,5 +1,5 @@
 //! Imbalanced-class metrics against scikit-learn: values from
-//! `/work/main/bench/.venv/bin/python scripts/metrics_golden.py` (scikit-learn 1.9.1).
+//! `scripts/metrics_golden.py` (scikit-learn 1.9.1, pinned in `scripts/requirements-golden.txt`).
 
 use downhill::metrics::{classification, roc_auc};
 
