@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for tests/schedules.rs: torch.optim.lr_scheduler.OneCycleLR's learning rate and
+"""Golden values for tests/suite/optim/schedules.rs: torch.optim.lr_scheduler.OneCycleLR's learning rate and
 momentum at every optimiser step.
 
     python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-golden.txt

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden numbers for tests/optimizers.rs's step-for-step PyTorch tests of `--optimizer sgd`.
+"""Golden numbers for tests/suite/optim/optimizers.rs's step-for-step PyTorch tests of `--optimizer sgd`.
 
     python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-golden.txt
     .venv/bin/python scripts/sgd_golden.py

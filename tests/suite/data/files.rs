@@ -86,7 +86,7 @@ fn csv_bad_inputs_name_line_and_column() {
     let e = csv_err("1,2,0\n3,4\n", CsvOptions::default());
     assert!(e.contains("line 2") && e.contains("2 fields"), "{e}");
     // Issue 11 changed these from errors: text is a category, empty and NaN cells are missing
-    // values (imputed, with an indicator feature) — see tests/tables.rs for the rules.
+    // values (imputed, with an indicator feature) — see tests/suite/data/tables.rs for the rules.
     let d = tmp();
     for (text, features) in [
         ("a,b,y\n1,x,0\n2,3,1\n", 3),

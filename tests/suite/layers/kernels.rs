@@ -1,7 +1,8 @@
 //! The vision kernels (Conv2d, MaxPool2d, AvgPool2d, BatchNorm) checked against two independent
 //! references:
-//! - central finite differences in f64 (h = 1e-5, relative error ≤ 1e-6 as in tests/gradcheck.rs,
-//!   |g − n| / max(|g|, |n|, 1e-4)), for the loss L = Σ y ⊙ r with a fixed r;
+//! - central finite differences in f64 (h = 1e-5, relative error ≤ 1e-6 as in
+//!   `layers::gradcheck`, |g − n| / max(|g|, |n|, 1e-4)), for the loss L = Σ y ⊙ r with a
+//!   fixed r;
 //! - PyTorch: golden values printed by scripts/torch_vision_golden.py (torch 2.15.0, float64,
 //!   the version is in the generated file's header), ≤ 1e-10 in f64 and ≤ 1e-5 in f32.
 //!
