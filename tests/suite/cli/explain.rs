@@ -403,7 +403,7 @@ fn a_zero_rate_is_called_unchanged() {
 fn weights_round_trip_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let t = trace_json(&["--hidden", "4", "--seed", "5"]);
-    let file = write(dir.path(), "w.json", &t.to_string());
+    let file = write(dir.path(), "w.json", t.to_string());
     let again = trace_json(&["--hidden", "4", "--weights", crate::common::s(&file)]);
     same_trace("again", &again, &t);
     let mut p = t["params"].clone();
@@ -411,7 +411,7 @@ fn weights_round_trip_through_a_file() {
     let file = write(
         dir.path(),
         "w2.json",
-        &serde_json::json!({ "params": p }).to_string(),
+        serde_json::json!({ "params": p }).to_string(),
     );
     let other = trace_json(&["--hidden", "4", "--weights", crate::common::s(&file)]);
     assert_eq!(other["params"][0]["bias"][0], 0.25);
@@ -538,7 +538,7 @@ fn hostile_flags_are_refused_by_name() {
     let f = write(
         dir.path(),
         "big.json",
-        &serde_json::json!({ "params": p }).to_string(),
+        serde_json::json!({ "params": p }).to_string(),
     );
     let out = downhill()
         .args(["explain", "--json", "--weights", crate::common::s(&f)])
@@ -650,7 +650,7 @@ fn the_playground_panel_trace_is_the_clis() {
     let panel = serde_json::to_value(s.explain(3).unwrap()).unwrap();
     assert_eq!(panel["sizes"], serde_json::json!([7, 8, 8, 2]));
     let dir = tempfile::tempdir().unwrap();
-    let f = write(dir.path(), "w.json", &panel.to_string());
+    let f = write(dir.path(), "w.json", panel.to_string());
     let x: Vec<String> = panel["examples"][0]["x"]
         .as_array()
         .unwrap()

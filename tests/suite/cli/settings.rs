@@ -165,7 +165,7 @@ fn landscape_and_predict_check_their_outputs_first() {
 #[test]
 fn network_flags_replace_a_config_files_network_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "t.csv", &small_table());
+    let data = write(dir.path(), "t.csv", small_table());
     let cases = [
         (
             "hidden = [7]\nactivation = \"tanh\"\n",
@@ -241,7 +241,7 @@ fn small_table() -> String {
 #[test]
 fn lr_find_refuses_the_epoch_flags_it_would_ignore() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "t.csv", &small_table());
+    let data = write(dir.path(), "t.csv", small_table());
     let plot = dir.path().join("a.svg");
     let base = [
         "lr-find",
@@ -327,7 +327,7 @@ fn bench_refuses_sizes_no_workload_reads() {
 #[test]
 fn config_values_out_of_range_are_named_by_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "t.csv", &small_table());
+    let data = write(dir.path(), "t.csv", small_table());
     for (key, value) in [
         ("lr", "-1.0"),
         ("epochs", "0"),
@@ -341,7 +341,7 @@ fn config_values_out_of_range_are_named_by_file_and_line() {
         ("hidden", "[0]"),
         ("schedule", "\"step:0:0.5\""),
     ] {
-        let c = write(dir.path(), "c.toml", &format!("# run\n\n{key} = {value}\n"));
+        let c = write(dir.path(), "c.toml", format!("# run\n\n{key} = {value}\n"));
         let out = dir.path().join("r");
         let e = fails(&[
             "train",

@@ -45,7 +45,7 @@ fn csv_reads_headers_string_classes_and_regression_targets() {
     );
     assert_eq!(c.data.len(), 3);
 
-    let p = write(d.path(), "r.csv.gz", &gz(b"1.5,2,3.25,7\n2,3,4.5,8\n"));
+    let p = write(d.path(), "r.csv.gz", gz(b"1.5,2,3.25,7\n2,3,4.5,8\n"));
     let c = load_csv(
         &p,
         &CsvOptions {
@@ -145,25 +145,25 @@ fn idx_pairs_and_their_errors() {
     let images = write(
         d.path(),
         "train-images-idx3-ubyte",
-        &idx_typed(&[3, 2, 2], 8, &[0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        idx_typed(&[3, 2, 2], 8, &[0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
     );
     let labels = write(
         d.path(),
         "train-labels-idx1-ubyte.gz",
-        &gz(&idx_typed(&[3], 8, &[1, 0, 9])),
+        gz(&idx_typed(&[3], 8, &[1, 0, 9])),
     );
     let set = load_pair(&images, &labels).unwrap();
     assert_eq!((set.len(), set.n_features()), (3, 4));
     let (train, test) = load_dir(d.path()).unwrap();
     assert_eq!((train.len(), test.is_none()), (3, true));
 
-    let wrong = write(d.path(), "wrong", &idx_typed(&[3, 2, 2], 9, &[0; 12]));
+    let wrong = write(d.path(), "wrong", idx_typed(&[3, 2, 2], 9, &[0; 12]));
     let e = load_pair(&wrong, &labels).unwrap_err().to_string();
     assert!(e.contains("wrong") && e.contains("magic"), "{e}");
-    let short = write(d.path(), "short", &idx_typed(&[3, 2, 2], 8, &[0; 7]));
+    let short = write(d.path(), "short", idx_typed(&[3, 2, 2], 8, &[0; 7]));
     let e = load_pair(&short, &labels).unwrap_err().to_string();
     assert!(e.contains("short") && e.contains("truncated"), "{e}");
-    let two = write(d.path(), "two-labels", &idx_typed(&[2], 8, &[0, 1]));
+    let two = write(d.path(), "two-labels", idx_typed(&[2], 8, &[0, 1]));
     let e = load_pair(&images, &two).unwrap_err().to_string();
     assert!(e.contains("2 labels") && e.contains("3 images"), "{e}");
     let e = load_dir(&d.path().join("nowhere")).unwrap_err().to_string();

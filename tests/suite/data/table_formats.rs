@@ -60,11 +60,11 @@ fn role(v: &Value, column: &str) -> String {
 #[test]
 fn semicolon_and_tab_separated_files_read_like_commas() {
     let dir = tempfile::tempdir().unwrap();
-    let comma = write(dir.path(), "c.csv", &table("x1,x2,y", ",", 200));
-    let semi = write(dir.path(), "s.csv", &table("x1;x2;y", ";", 200));
-    let tab = write(dir.path(), "t.tsv", &table("x1\tx2\ty", "\t", 200));
+    let comma = write(dir.path(), "c.csv", table("x1,x2,y", ",", 200));
+    let semi = write(dir.path(), "s.csv", table("x1;x2;y", ";", 200));
+    let tab = write(dir.path(), "t.tsv", table("x1\tx2\ty", "\t", 200));
     // A quoted header cell holding a comma does not make a semicolon file a comma file.
-    let quoted = write(dir.path(), "q.csv", &table("\"x,1\";x2;y", ";", 200));
+    let quoted = write(dir.path(), "q.csv", table("\"x,1\";x2;y", ";", 200));
     let want = train_json(&comma, &dir.path().join("rc"), &[]);
     for f in [&semi, &tab] {
         let v = train_json(f, &dir.path().join("r"), &[]);
@@ -195,23 +195,23 @@ fn numbers_with_separators_or_signs_and_stray_words_are_refused_with_the_cell() 
 fn headers_of_numbers_or_empty_names_are_detected() {
     let dir = tempfile::tempdir().unwrap();
     let want = train_json(
-        &write(dir.path(), "c.csv", &table("x1,x2,y", ",", 200)),
+        &write(dir.path(), "c.csv", table("x1,x2,y", ",", 200)),
         &dir.path().join("rc"),
         &[],
     );
     // pandas writes a frame built from a numpy array with the header 0,1,…: not a data row.
-    let numbers = write(dir.path(), "n.csv", &table("0,1,y", ",", 200));
+    let numbers = write(dir.path(), "n.csv", table("0,1,y", ",", 200));
     let v = train_json(&numbers, &dir.path().join("rn"), &[]);
     assert_eq!(v["data"]["columns"]["has_header"], true);
     assert_eq!(v["train"]["examples"], want["train"]["examples"]);
     assert_eq!(v["test"], want["test"]);
     // An empty name on a column of fractional numbers is a feature, not row names or an ID.
-    let empty = write(dir.path(), "e.csv", &table(",x2,y", ",", 200));
+    let empty = write(dir.path(), "e.csv", table(",x2,y", ",", 200));
     let v = train_json(&empty, &dir.path().join("re"), &[]);
     assert_eq!(role(&v, ""), "numeric");
     assert_eq!(v["test"], want["test"]);
     // Two empty names are duplicates.
-    let two = write(dir.path(), "ee.csv", &table(",,y", ",", 200));
+    let two = write(dir.path(), "ee.csv", table(",,y", ",", 200));
     let e = fails(&[
         "train",
         "--data",
@@ -258,8 +258,8 @@ fn regression(scale: f64, shift: f64) -> String {
 #[test]
 fn tiny_regression_targets_are_standardised_and_constant_ones_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let unit = write(dir.path(), "u.csv", &regression(1.0, 0.0));
-    let tiny = write(dir.path(), "t.csv", &regression(1e-30, 0.0));
+    let unit = write(dir.path(), "u.csv", regression(1.0, 0.0));
+    let tiny = write(dir.path(), "t.csv", regression(1e-30, 0.0));
     // Enough steps that the fit does not depend on the default recipe (Adam, batch 200).
     let args = ["--epochs", "200"];
     let u = train_json(&unit, &dir.path().join("ru"), &args);
@@ -334,7 +334,7 @@ fn pixels(n: usize) -> String {
 #[test]
 fn pixels_written_as_csv_are_scaled_by_1_over_255_and_the_model_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(dir.path(), "px.csv", &pixels(400));
+    let f = write(dir.path(), "px.csv", pixels(400));
     let out = dir.path().join("r");
     let o = downhill()
         .args(["train", "--data", s(&f), "--out", s(&out), "--epochs", "1"])
@@ -395,7 +395,7 @@ fn pixels_written_as_csv_are_scaled_by_1_over_255_and_the_model_reads_back() {
     );
     assert_eq!(v["data"]["columns"]["pixel_like"], false);
     // Fewer than 64 columns, or a value outside 0–255, is not pixel-like.
-    let small = write(dir.path(), "small.csv", &table("x1,x2,y", ",", 100));
+    let small = write(dir.path(), "small.csv", table("x1,x2,y", ",", 100));
     let v = train_json(&small, &dir.path().join("rs"), &[]);
     assert_eq!(v["data"]["columns"]["pixel_like"], false);
     // (Judged on the training rows: a 256 on every third row reaches them.)
@@ -455,7 +455,7 @@ fn the_models_feature_list_is_the_one_fitted_without_the_validation_rows() {
 #[test]
 fn identical_runs_write_byte_identical_model_files() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(dir.path(), "c.csv", &table("x1,x2,y", ",", 100));
+    let f = write(dir.path(), "c.csv", table("x1,x2,y", ",", 100));
     let out = dir.path().join("r");
     let mut files = Vec::new();
     for _ in 0..3 {
@@ -572,7 +572,7 @@ fn crlf_files_blank_lines_and_quoted_newlines_name_the_right_line() {
     let semi = write(
         dir.path(),
         "semi.csv",
-        &(0..30).fold(String::from("x1;x2;y\n"), |t, i| {
+        (0..30).fold(String::from("x1;x2;y\n"), |t, i| {
             t + &format!("{},{};{};{}\n", i % 5, i % 7, i, ["a", "b"][i % 2])
         }),
     );
@@ -611,7 +611,7 @@ fn pixels_written_as_csv_get_the_images_recipe_and_tables_keep_theirs() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         json(&o.stdout)["settings"].clone()
     };
-    let px = write(dir.path(), "px.csv", &pixels(400));
+    let px = write(dir.path(), "px.csv", pixels(400));
     for extra in [&[][..], &["--image-shape", "1x10x10"][..]] {
         let mut args = vec!["--data", s(&px)];
         args.extend_from_slice(extra);
@@ -803,7 +803,7 @@ fn a_header_that_looks_like_a_data_row_is_noted() {
     let dir = tempfile::tempdir().unwrap();
     let body = table("x1,x2,y", ",", 120);
     let body = body.split_once('\n').unwrap().1;
-    let f = write(dir.path(), "h.csv", &format!("0.512,-0.250,c\n{body}"));
+    let f = write(dir.path(), "h.csv", format!("0.512,-0.250,c\n{body}"));
     let train = |extra: &[&str], out: &str| {
         let mut args = vec![
             "train",
@@ -841,7 +841,7 @@ fn a_header_that_looks_like_a_data_row_is_noted() {
     // Declared, or a header of names: no note.
     let (err, _) = train(&["--header"], "c");
     assert!(!err.contains("read as a header"), "{err}");
-    let named = write(dir.path(), "n.csv", &table("x1,x2,y", ",", 120));
+    let named = write(dir.path(), "n.csv", table("x1,x2,y", ",", 120));
     let (err, _) = ok(&[
         "train",
         "--data",

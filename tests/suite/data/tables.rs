@@ -61,7 +61,7 @@ fn role(v: &Value, column: &str) -> String {
 #[test]
 fn roles_missing_values_and_the_data_report() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "penguins.csv", &penguins(300, 1));
+    let data = write(dir.path(), "penguins.csv", penguins(300, 1));
     let out = dir.path().join("r");
     let (stdout, stderr) = ok(&[
         "train",
@@ -174,7 +174,7 @@ fn edit_meta(path: &Path, to: &Path, edit: impl FnOnce(&mut Value)) {
 }
 
 fn trained_penguins(dir: &Path) -> (PathBuf, PathBuf) {
-    let data = write(dir, "penguins.csv", &penguins(300, 2));
+    let data = write(dir, "penguins.csv", penguins(300, 2));
     let out = dir.join("r");
     ok(&[
         "train",
@@ -554,7 +554,7 @@ fn header_detected_when_every_column_is_text() {
 #[test]
 fn features_drop_and_categorical_override_the_inference() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "penguins.csv", &penguins(120, 3));
+    let data = write(dir.path(), "penguins.csv", penguins(120, 3));
     let d = s(&data);
     let run = |extra: &[&str], name: &str| -> Value {
         let mut args = vec!["train", "--json", "--epochs", "1", "--data", d];
@@ -939,7 +939,7 @@ fn format_version_1_models_still_load() {
 #[test]
 fn a_resumed_csv_run_keeps_its_preprocessing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "penguins.csv", &penguins(200, 4));
+    let data = write(dir.path(), "penguins.csv", penguins(200, 4));
     let out = dir.path().join("r");
     ok(&[
         "train",
@@ -1150,7 +1150,7 @@ fn more_edge_cases_through_the_binary() {
 #[test]
 fn a_test_file_in_another_order_with_unseen_categories() {
     let dir = tempfile::tempdir().unwrap();
-    let train = write(dir.path(), "train.csv", &penguins(300, 5));
+    let train = write(dir.path(), "train.csv", penguins(300, 5));
     let text = penguins(60, 6);
     let mut lines: Vec<String> = text
         .lines()
@@ -1253,7 +1253,7 @@ fn bce_takes_targets_in_0_1_and_its_figures_are_of_probabilities() {
         1.0 - sse / sst
     );
     // A target of 3 for bce: refused in training and in eval, naming the target.
-    let bad = write(dir.path(), "bad.csv", &text.replacen(",1\n", ",3\n", 1));
+    let bad = write(dir.path(), "bad.csv", text.replacen(",1\n", ",3\n", 1));
     let bad_out = dir.path().join("bad");
     let mut args = train.to_vec();
     args.extend(["--data", s(&bad), "--out", s(&bad_out)]);
@@ -1979,12 +1979,12 @@ fn r2_with_an_outlier_in_the_training_targets() {
     let data = write(
         dir.path(),
         "rt.csv",
-        &format!("x1,x2,t\n{}\n", rows.join("\n")),
+        format!("x1,x2,t\n{}\n", rows.join("\n")),
     );
     let test = write(
         dir.path(),
         "rt_te.csv",
-        &format!("x1,x2,t\n{}\n", rows[rows.len() - 40..].join("\n")),
+        format!("x1,x2,t\n{}\n", rows[rows.len() - 40..].join("\n")),
     );
     let out = dir.path().join("r");
     #[rustfmt::skip]

@@ -374,7 +374,7 @@ fn messages_name_the_right_things() {
     let model = run.join("model.safetensors");
     // predict: an empty cell of a file without a header.
     let zeros = vec!["0"; 784].join(",");
-    let input = write(dir.path(), "q.csv", &format!("{zeros}\n,{}\n", &zeros[2..]));
+    let input = write(dir.path(), "q.csv", format!("{zeros}\n,{}\n", &zeros[2..]));
     let e = fails(&["predict", "--model", s(&model), "--input", s(&input)]);
     assert!(
         e.contains("line 2, column 0") && !e.contains("column column"),

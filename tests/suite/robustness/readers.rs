@@ -104,7 +104,7 @@ proptest! {
     ) {
         let (model, _, _) = valid_files();
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "m.safetensors", &mutate(model, &edits, cut));
+        let p = write(dir.path(), "m.safetensors", mutate(model, &edits, cut));
         if let Ok(m) = downhill::io::load(&p) {
             prop_assert!(m.net.params().iter().all(|v| v.is_finite()));
         }
@@ -146,7 +146,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         // The checkpoint's history is the log beside it.
         write(dir.path(), "metrics.jsonl", log);
-        let p = write(dir.path(), "c.safetensors", &mutate(ck, &edits, cut));
+        let p = write(dir.path(), "c.safetensors", mutate(ck, &edits, cut));
         if let Ok(mut loaded) = downhill::checkpoint::load(&p) {
             // Whatever state a file yields, training takes it or refuses it: no panic.
             loaded.state.step = step;
