@@ -5,9 +5,9 @@ For each case below it runs `downhill explain --json` with the case's flags, reb
 network in PyTorch (float64) with the weights the trace printed, and records what autograd gives:
 per example z, a (forward), δ = ∂ℓ/∂z and ∂ℓ/∂a (retain_grad), ∂ℓ/∂W and ∂ℓ/∂b; for the
 mini-batch L and ∇L; after one torch.optim step the weights, the optimiser's buffers and the loss.
-The test tests/explain.rs reruns the same flags and compares every number with these.
+The test tests/suite/cli/explain.rs reruns the same flags and compares every number with these.
 
-Usage (with a PyTorch venv):
+Usage (in a venv with scripts/requirements-golden.txt):
     cargo build --release --bin downhill
     python scripts/explain_golden.py [path/to/downhill] > tests/fixtures/explain_golden.json
 """

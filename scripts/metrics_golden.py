@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Golden values for tests/metrics.rs: scikit-learn's roc_auc_score and f1_score(average='macro').
+"""Golden values for tests/suite/training/metrics.rs: scikit-learn's roc_auc_score and f1_score(average='macro').
 
-    /work/main/bench/.venv/bin/python scripts/metrics_golden.py
+    python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-golden.txt
+    .venv/bin/python scripts/metrics_golden.py
 """
 import sklearn
 from sklearn.metrics import f1_score, roc_auc_score

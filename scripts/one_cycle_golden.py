@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Golden values for tests/schedules.rs: torch.optim.lr_scheduler.OneCycleLR's learning rate and
+"""Golden values for tests/suite/optim/schedules.rs: torch.optim.lr_scheduler.OneCycleLR's learning rate and
 momentum at every optimiser step.
 
-    /work/main/bench/.venv/bin/python scripts/one_cycle_golden.py
+    python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-golden.txt
+    .venv/bin/python scripts/one_cycle_golden.py
 
 Cases (SGD(momentum=0.9), so the momentum is cycled; the scheduler stepped after every step):
     a: max_lr=0.1, epochs=4, steps_per_epoch=5 (20 steps), defaults (pct_start=0.3, ...)

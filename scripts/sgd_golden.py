@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Golden numbers for tests/optimizers.rs's step-for-step PyTorch tests of `--optimizer sgd`.
+"""Golden numbers for tests/suite/optim/optimizers.rs's step-for-step PyTorch tests of `--optimizer sgd`.
 
-    /work/main/bench/.venv/bin/python scripts/sgd_golden.py
+    python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-golden.txt
+    .venv/bin/python scripts/sgd_golden.py
 
 A 2-3-2 tanh network (nn.Sequential(Linear(2, 3), Tanh(), Linear(3, 2))) with the fixed initial
 weights below, trained by torch.optim.SGD on the six rows below in file order (no shuffling),

@@ -3,7 +3,7 @@ LeNet-5, batch 128, one thread — the side-by-side reference for downhill's vis
 (`cargo run --release --example ...` is not shipped; see benches/kernels.rs, groups `conv`,
 `pool and batchnorm` and `convnet step, batch 128`).
 
-Run:  /work/main/bench/.venv/bin/python scripts/torch_vision_bench.py
+Run:  bench/.venv/bin/python scripts/torch_vision_bench.py
 
 Each figure is the minimum over repeated runs (robust on a shared machine), float32.
 The step is forward, cross-entropy, backward and an Adam step (no dropout, as the Rust step).

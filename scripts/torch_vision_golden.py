@@ -1,6 +1,7 @@
-"""Golden values for the vision kernels (tests/vision_kernels.rs), computed by PyTorch in float64.
+"""Golden values for the vision kernels (tests/suite/layers/kernels.rs), computed by PyTorch in float64.
 
-Run:  /work/main/bench/.venv/bin/python scripts/torch_vision_golden.py > tests/vision_golden/mod.rs
+Setup: python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-golden.txt
+Run:  .venv/bin/python scripts/torch_vision_golden.py > tests/suite/layers/kernels/golden.rs
 
 Every input is a formula, not a random draw, so the Rust test rebuilds the same inputs:
 seq(n, a, b)[i] = sin(a·i + b). For each layer the script prints the forward output y and, for

@@ -597,8 +597,8 @@ mod tests {
     /// An epoch's line read back and written again is the same bytes: a resumed run rewrites
     /// the log from the parsed epochs, and the checkpoint beside it holds the hash of the
     /// original bytes. serde_json's default parser read 1.4020324647426605 one ulp off
-    /// (…603), so a run killed twice could not be resumed (found by tests/hostile.rs's
-    /// kill-and-resume loop); `float_roundtrip` makes it exact.
+    /// (…603), so a run killed twice could not be resumed (found by the kill-and-resume loop of
+    /// tests/suite/robustness/battery.rs); `float_roundtrip` makes it exact.
     #[test]
     fn a_line_read_back_is_written_the_same() {
         let text = r#"{"epoch":2,"lr":0.001,"train_loss":1.2839075658056471,"train_accuracy":0.3472222222222222,"val_loss":1.4020324647426605,"val_accuracy":0.25,"grad_norm":null,"seconds":0.052264535,"examples_per_second":19129.783492033042}"#;

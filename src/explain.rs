@@ -20,7 +20,7 @@
 //! Each example's values (F1)–(B3) come from a pass of the engine over that example alone (a
 //! batch of one, its loss not divided), the mini-batch's L and ∇L (M) from one pass over the
 //! whole batch — the pass the training loop makes — and the update (U) from the optimiser's own
-//! `step`. The test `tests/explain.rs` holds every number against central differences and
+//! `step`. The test `tests/suite/cli/explain.rs` holds every number against central differences and
 //! against PyTorch's autograd.
 //!
 //! ```

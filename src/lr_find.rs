@@ -27,8 +27,9 @@
 //! *past* the stability limit, because a divergence takes some steps to show in the loss); a
 //! tenth of it is back on the descending part. On a quadratic with largest curvature L
 //! (gradient descent is stable exactly for η < 2/L) the suggestion lands below 2/L and within a
-//! factor of 5 of it — measured 2/(2.9L) to 2/(2.5L) for L from 1 to 900 (`tests/lr_find.rs`:
-//! full-batch linear regression with a known Hessian, f32 weights).
+//! factor of 5 of it — measured 2/(2.9L) to 2/(2.5L) for L from 1 to 900
+//! (`tests/suite/training/lr_find.rs`: full-batch linear regression with a known Hessian, f32
+//! weights).
 //! The steepest point of the curve (most negative ds/d log η) is reported as well, for
 //! comparison; it is noisier, so it is not the suggestion.
 

@@ -27,7 +27,8 @@
 //!
 //! exactly as `torch.optim.lr_scheduler.OneCycleLR` (three_phase=False, anneal_strategy='cos',
 //! cycle_momentum=True, base_momentum=0.85, max_momentum=0.95) computes it, with the scheduler
-//! stepped after every optimiser step (tested against PyTorch's values in `tests/schedules.rs`).
+//! stepped after every optimiser step (tested against PyTorch's values in
+//! `tests/suite/optim/schedules.rs`).
 //! The cycled momentum is what PyTorch cycles: SGD's and RMSprop's `momentum` (so, as in PyTorch,
 //! one-cycle turns momentum on for SGD even when `--momentum` is not given), Adam's and AdamW's
 //! β₁. Differences from PyTorch: Adagrad has no momentum, so only its learning rate cycles

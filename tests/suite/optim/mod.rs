@@ -1,0 +1,5 @@
+//! The optimisers' update rules, step for step (`optimizers`), and the learning-rate schedules
+//! (`schedules`), against PyTorch's.
+
+mod optimizers;
+mod schedules;
