@@ -53,7 +53,7 @@
 //!   stores ran at ~45 GB/s even into L1 (a `memset` of 16 KB), im2col of LeNet-5's conv1 (a U
 //!   of 78 KB per image, twice a step) had been 19 % of an epoch; epochs became 5–10 % faster
 //!   (6–8 % less CPU, `perf stat`). Equal to the im2col route to rounding (tested in f32
-//!   against the f64 loops, `tests/vision_kernels.rs`).
+//!   against the f64 loops, `tests/suite/layers/kernels.rs`).
 //!
 //! One product per image rather than one per batch: the per-image products already run at the
 //! GEMM's rate (244–250 GFLOP/s for the Keras conv2's three, `vision_min gemm`), and U of one
