@@ -177,6 +177,18 @@ struct ConvRun<T> {
 /// Forward and backward of a case on the script's inputs, by im2col (`direct` false) or by the
 /// direct loops.
 fn run_conv<T: Scalar>(case: &ConvCase, x: &[T], w: &[T], b: &[T], direct: bool) -> ConvRun<T> {
+    run_conv_as(case, (x, w, b), direct, true, &[Beta::Replace])
+}
+
+/// [`run_conv`] with ∂X asked or not (`dx` empty when not: a first layer's backward), and the
+/// backward run once per entry of `betas` into the same ∂W and ∂b.
+fn run_conv_as<T: Scalar>(
+    case: &ConvCase,
+    (x, w, b): (&[T], &[T], &[T]),
+    direct: bool,
+    want_dx: bool,
+    betas: &[Beta],
+) -> ConvRun<T> {
     let (conv, input, n) = (&case.conv, case.input, case.n);
     let out = conv.output_shape(input).unwrap();
     let mut y = vec![T::nan(); n * out.len()];
@@ -196,26 +208,28 @@ fn run_conv<T: Scalar>(case: &ConvCase, x: &[T], w: &[T], b: &[T], direct: bool)
     }
     .unwrap();
     let r: Vec<T> = seq(y.len(), 0.53, 0.7);
-    let mut dx = vec![T::nan(); x.len()];
+    let mut dx = vec![T::nan(); if want_dx { x.len() } else { 0 }];
     let mut dw = vec![T::nan(); w.len()];
     let mut db = vec![T::nan(); b.len()];
-    let pass = ConvBackward {
-        dy: &r,
-        input,
-        n,
-        x,
-        w,
-        dw: &mut dw,
-        db: &mut db,
-        dx: Some(&mut dx),
-        beta: Beta::Replace,
-    };
-    if direct {
-        conv.backward_direct(pass)
-    } else {
-        conv.backward(pass, &mut scratch, Threads::ONE)
+    for &beta in betas {
+        let pass = ConvBackward {
+            dy: &r,
+            input,
+            n,
+            x,
+            w,
+            dw: &mut dw,
+            db: &mut db,
+            dx: want_dx.then_some(&mut dx[..]),
+            beta,
+        };
+        if direct {
+            conv.backward_direct(pass)
+        } else {
+            conv.backward(pass, &mut scratch, Threads::ONE)
+        }
+        .unwrap();
     }
-    .unwrap();
     ConvRun { y, dx, dw, db }
 }
 
@@ -1331,36 +1345,14 @@ fn one_channel_layers_in_f32_agree_with_the_reference_in_f64() {
         let reference = run_conv(&case, &x, &wt, &b, true);
         let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
         let (xf, wf, bf) = (f(&x), f(&wt), f(&b));
-        let (conv, input, n) = (&case.conv, case.input, case.n);
-        let out = conv.output_shape(input).unwrap();
-        let mut y = vec![f32::NAN; n * out.len()];
-        let mut scratch = vec![f32::NAN; conv.scratch_len(input).unwrap()];
-        let pass = ConvForward {
-            input,
-            n,
-            x: &xf,
-            w: &wf,
-            b: &bf,
-            y: &mut y,
-        };
-        conv.forward(pass, &mut scratch, Threads::ONE).unwrap();
+        let ConvRun { y, dw, db, .. } = run_conv_as(
+            &case,
+            (&xf, &wf, &bf),
+            false,
+            false,
+            &[Beta::Replace, Beta::Add],
+        );
         assert_close(&format!("{what}: Y"), &y, &reference.y, 1e-5);
-        let r: Vec<f32> = seq(y.len(), 0.53, 0.7);
-        let (mut dw, mut db) = (vec![f32::NAN; wf.len()], vec![f32::NAN; bf.len()]);
-        for beta in [Beta::Replace, Beta::Add] {
-            let pass = ConvBackward {
-                dy: &r,
-                input,
-                n,
-                x: &xf,
-                w: &wf,
-                dw: &mut dw,
-                db: &mut db,
-                dx: None,
-                beta,
-            };
-            conv.backward(pass, &mut scratch, Threads::ONE).unwrap();
-        }
         // (Sums of up to 2·3·28·28 products in f32: within 1e-4 of their size; a wrong tap,
         // mask or channel is off by the size of a whole term.)
         let twice = |v: &[f64]| v.iter().map(|&a| 2.0 * a).collect::<Vec<f64>>();
