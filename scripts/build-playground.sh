@@ -23,11 +23,11 @@ if ! "$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $version\$"; th
     # `--locked` cannot resolve; the version of the tool itself is pinned exactly.
     cargo install wasm-bindgen-cli --version "=$version" --root "$TOOLS"
 fi
-cargo rustc --release --locked --lib --target wasm32-unknown-unknown \
-    --no-default-features --features wasm --crate-type cdylib
+cargo rustc --release --locked --lib --target wasm32-unknown-unknown -p downhill-playground \
+    --features wasm --crate-type cdylib
 rm -rf "$OUT"
 mkdir -p "$OUT"
-"$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir "$OUT/pkg" \
-    "$TARGET/wasm32-unknown-unknown/release/downhill.wasm"
+"$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir "$OUT/pkg" --out-name downhill \
+    "$TARGET/wasm32-unknown-unknown/release/downhill_playground.wasm"
 cp playground/index.html playground/style.css playground/app.js playground/worker.js "$OUT/"
 echo "playground built in $OUT ($(du -sh "$OUT" | cut -f1)); serve it with: cargo run --release -- playground"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (what .ci/run runs):
-#   1. the native tests, `cargo test --release --locked`;
+#   1. the native tests of every crate of the workspace, `cargo test --release --locked --workspace`;
 #   2. the documentation: README.md under 250 lines, every relative link of README.md,
 #      ARCHITECTURE.md, CHANGELOG.md and the book resolving (scripts/check-links.py), and the
 #      book built by mdBook (pinned; installed into target/tools/ from crates.io if missing)
 #      into target/book/;
-#   3. the core builds for WebAssembly without threads or files;
+#   3. the library crates (core, data, io) build for WebAssembly without threads or files;
 #   4. the playground: Debian's chromium and chromium-driver (installed if missing), the
 #      wasm32 target and wasm-bindgen-cli (pinned to Cargo.lock), the site built by
 #      scripts/build-playground.sh, the bindings' unit tests in headless Chromium
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
 
-cargo test --release --locked
+cargo test --release --locked --workspace
 
 # The documentation: the README stays short, every relative link resolves, the book builds.
 readme_lines=$(wc -l < README.md)
@@ -44,15 +44,16 @@ fi
 chromium --version
 chromedriver --version
 
-# The core for WebAssembly (no threads, no files), then the playground's site.
+# The library crates for WebAssembly (no threads, no files), then the playground's site.
 rustup target add wasm32-unknown-unknown
-cargo build --lib --target wasm32-unknown-unknown --no-default-features --locked
+cargo build --target wasm32-unknown-unknown --no-default-features --locked \
+    -p downhill-core -p downhill-data -p downhill-io
 scripts/build-playground.sh
 
 # The bindings' unit tests, in headless Chromium.
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/target/tools/bin/wasm-bindgen-test-runner" \
 CHROMEDRIVER="$(command -v chromedriver)" \
-    cargo test --release --locked --target wasm32-unknown-unknown --no-default-features \
+    cargo test --release --locked --target wasm32-unknown-unknown -p downhill-playground \
     --features wasm --test wasm_bindings
 
 # The page, end to end.

@@ -18,7 +18,7 @@ use crate::init::Init;
 use crate::layers::Activation;
 use crate::loss::Loss;
 use crate::optim::{OptimizerConfig, Schedule};
-use crate::train::{Every, TrainConfig};
+use crate::train::{Every, TrainConfig, number_or_word};
 
 /// The most threads `--threads` accepts.
 pub const MAX_THREADS: usize = 256;
@@ -67,57 +67,6 @@ impl serde::Serialize for BatchSize {
 }
 
 impl<'de> serde::Deserialize<'de> for BatchSize {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        number_or_word(d)
-    }
-}
-
-/// Reads a setting written either as a number (`64`) or a word (`"full"`), through `FromStr`.
-fn number_or_word<'de, D: serde::Deserializer<'de>, T: std::str::FromStr<Err = Error>>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        N(u64),
-        S(String),
-    }
-    let text = match <Raw as serde::Deserialize>::deserialize(d)? {
-        Raw::N(n) => n.to_string(),
-        Raw::S(s) => s,
-    };
-    text.parse().map_err(serde::de::Error::custom)
-}
-
-impl std::str::FromStr for Every {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Every> {
-        match s {
-            "epoch" => Ok(Every::Epoch),
-            "end" => Ok(Every::End),
-            _ => match s.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Every::Steps(n)),
-                _ => Err(Error::setting(
-                    "checkpoint-every",
-                    s,
-                    "a whole number of steps ≥ 1, `epoch`, or `end`",
-                )),
-            },
-        }
-    }
-}
-
-impl serde::Serialize for Every {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            Every::Steps(n) => s.serialize_u64(*n as u64),
-            Every::Epoch => s.serialize_str("epoch"),
-            Every::End => s.serialize_str("end"),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Every {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         number_or_word(d)
     }

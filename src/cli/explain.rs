@@ -716,7 +716,7 @@ pub fn text(t: &Trace) -> String {
             "m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g², w ← w − η·m̂/(√v̂ + ε), β₁ = {}, β₂ = {}",
             c.beta1, c.beta2
         ),
-        _ => format!("{}'s rule (see src/optim)", t.optimizer.name()),
+        _ => format!("{}'s rule (see crates/core/src/optim)", t.optimizer.name()),
     };
     let _ = writeln!(o, "\n== the step (U): {rule}, η = {} ==", t.step.lr);
     for s in &t.step.state {

@@ -1,78 +1,17 @@
-//! See the ball roll downhill: optimiser paths on two-parameter loss surfaces, drawn over the
-//! surface's height map, with the same optimiser code that trains networks.
+//! See the ball roll downhill: the engine's surfaces, descents and slices
+//! ([`downhill_core::landscape`], re-exported here), drawn over their height maps ([`plot`]), and
+//! the path a run kept in its folder ([`trajectory`]) drawn over the loss around a saved model
+//! ([`model_picture`]).
 
-pub mod descent;
-pub mod network;
-#[cfg(feature = "fs")]
 pub mod plot;
-pub mod surface;
-#[cfg(feature = "fs")]
 pub mod trajectory;
 
-pub use descent::{Path, Walker, descend};
-pub use surface::Surface;
+pub use downhill_core::landscape::*;
 
-use rand::SeedableRng;
-
-#[cfg(feature = "fs")]
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
-
-/// What to draw: which optimisers (with their learning rates) walk which surface, from where.
-#[derive(Clone, Debug)]
-pub struct Spec {
-    pub surface: Surface,
-    /// (method name, learning rate), e.g. ("adam", 0.05). With `lr_sweep`, ignored.
-    pub methods: Vec<(String, f64)>,
-    /// Plain GD with each of these learning rates instead of `methods`.
-    pub lr_sweep: Option<Vec<f64>>,
-    pub start: [f64; 2],
-    pub steps: usize,
-    /// σ of the Gaussian noise added to each gradient component.
-    pub noise: f64,
-    /// A path has converged when f − f_min ≤ tol.
-    pub tol: f64,
-    pub seed: u64,
-}
-
-/// Walks every requested optimiser (each with its own generator stream from the seed, so
-/// adding one does not change another's noise).
-pub fn walk(spec: &Spec) -> Result<Vec<Path>> {
-    if spec.steps == 0 {
-        return Err(Error::setting("steps", 0, "must be ≥ 1"));
-    }
-    let runs: Vec<(String, String, f64)> = match &spec.lr_sweep {
-        Some(lrs) => lrs
-            .iter()
-            .map(|&lr| ("gd".to_string(), format!("gd η={lr}"), lr))
-            .collect(),
-        None => spec
-            .methods
-            .iter()
-            .map(|(m, lr)| (m.clone(), m.clone(), *lr))
-            .collect(),
-    };
-    runs.iter()
-        .enumerate()
-        .map(|(i, (m, label, lr))| {
-            let mut rng = Rng::seed_from_u64(spec.seed.wrapping_add(i as u64));
-            descent::descend(
-                &spec.surface,
-                label,
-                &descent::method(m, *lr)?,
-                spec.start,
-                spec.steps,
-                spec.noise,
-                spec.tol,
-                &mut rng,
-            )
-        })
-        .collect()
-}
 
 /// Options of the picture of a trained model's landscape.
-#[cfg(feature = "fs")]
 #[derive(Clone, Debug)]
 pub struct ModelOptions {
     /// Random directions: the slice spans [-span, span] along each (`None`: 1). Refused with a
@@ -87,7 +26,6 @@ pub struct ModelOptions {
 }
 
 /// What [`model_picture`] drew.
-#[cfg(feature = "fs")]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ModelLandscape {
     pub slice: network::Slice,
@@ -102,7 +40,6 @@ pub struct ModelLandscape {
 /// space, drawn to `out`. If the model's run folder holds `trajectory.safetensors`
 /// (`downhill train --snapshots`), the slice is the trajectory's principal plane and the path is
 /// drawn over it; otherwise (or with `random_directions`) two random filter-normalised directions.
-#[cfg(feature = "fs")]
 pub fn model_picture(
     model_path: &std::path::Path,
     model: &crate::io::Model,

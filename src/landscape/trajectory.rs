@@ -377,7 +377,6 @@ mod tests {
     /// snapshot appended by a writer killed before its header are ignored; fewer snapshots than
     /// written (a resumed run's truncated path) rewrite the file.
     #[test]
-    #[cfg(feature = "fs")]
     fn the_writer_appends_and_survives_a_cut_append() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join(FILE);

@@ -25,7 +25,7 @@
 //!
 //! Separate test binaries: `tests/no_alloc/` (no test harness: it installs a counting global
 //! allocator, which here would count every test's allocations), `tests/playground_browser.rs`
-//! (feature `browser-tests`) and `tests/wasm_bindings.rs` (wasm32 only).
+//! (feature `browser-tests`) and `crates/playground/tests/wasm_bindings.rs` (wasm32 only).
 
 mod common;
 
