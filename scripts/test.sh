@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (what .ci/run runs):
-#   1. the native tests of every crate of the workspace, `cargo test --release --locked --workspace`;
+#   1. the code's form: `cargo fmt --check`, `cargo clippy -D warnings` (every target, native and
+#      WebAssembly), `cargo doc` with warnings as errors; then the native tests of every crate
+#      of the workspace, `cargo test --release --locked --workspace`;
 #   2. the documentation: README.md under 250 lines, every relative link of README.md,
 #      ARCHITECTURE.md, CHANGELOG.md and the book resolving (scripts/check-links.py), and the
 #      book built by mdBook (pinned; installed into target/tools/ from crates.io if missing)
@@ -15,6 +17,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
+
+# The code's form: formatted, no clippy warning, documentation without broken links.
+rustup component add rustfmt clippy
+rustup target add wasm32-unknown-unknown
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets --features browser-tests -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown -p downhill-playground --features wasm -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown --no-default-features \
+    -p downhill-core -p downhill-data -p downhill-io -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 
 cargo test --release --locked --workspace
 
@@ -45,7 +57,6 @@ chromium --version
 chromedriver --version
 
 # The library crates for WebAssembly (no threads, no files), then the playground's site.
-rustup target add wasm32-unknown-unknown
 cargo build --target wasm32-unknown-unknown --no-default-features --locked \
     -p downhill-core -p downhill-data -p downhill-io
 scripts/build-playground.sh

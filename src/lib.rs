@@ -10,7 +10,7 @@
 //! | `downhill-data`       | CSV tables, column roles and encoding, IDX images, the embedded digits | [`data`] (with the core's data sets) |
 //! | `downhill-io`         | model files and checkpoints                                   | [`io`], [`checkpoint`] |
 //! | `downhill-playground` | the browser playground's engine side and bindings             | [`playground`] |
-//! | `downhill` (this one) | run folders, settings, reports, pictures, the landscape, benchmarks | [`run`], [`settings`], [`plot`], [`landscape`], [`bench`], [`lr_find`] |
+//! | `downhill` (this one) | run folders, settings, reports, pictures, the landscape, benchmarks | [`run`], [`settings`], [`plot`], [`landscape`], [`bench`](mod@bench), [`lr_find`] |
 //!
 //! ## Example: a softmax classifier on two clusters
 //!

@@ -361,7 +361,7 @@ impl Dataset {
     }
 
     /// The same examples and targets with other features (`n_features` per row): a CSV's rows
-    /// encoded by [`columns::Columns::encode`].
+    /// encoded by `downhill_data::columns::Columns::encode` (a crate above this one).
     pub fn with_features(&self, x: Vec<f32>, n_features: usize) -> Result<Dataset> {
         let mut d = Dataset::new(Features::F32(x), n_features, self.targets.clone())?;
         d.class_names = self.class_names.clone();
