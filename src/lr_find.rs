@@ -16,7 +16,9 @@
 //! ```
 //!
 //! and stop as soon as sᵢ > `blowup` × minⱼ≤ᵢ sⱼ (or a loss is not finite): past that point the
-//! steps overshoot. Afterwards the weights are put back exactly as they were; the test uses its
+//! steps overshoot. The steps are the training loop's own ([`crate::train::Stepper::step_at`]:
+//! batch order, dropout masks, threads and optimiser as `train` has them); only the learning
+//! rate is the ramp's, and the stopping rule this one. Afterwards the weights are put back exactly as they were; the test uses its
 //! own optimiser state (a fresh one of the given configuration) and its own copy of the random
 //! generator, so the caller's optimiser, generator and weights are all untouched, and training
 //! with the suggested rate afterwards is the same run as training with that rate typed in.
@@ -33,13 +35,13 @@
 //! The steepest point of the curve (most negative ds/d log η) is reported as well, for
 //! comparison; it is noisier, so it is not the suggestion.
 
-use crate::data::{BatchBuf, Dataset};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::network::{MiniBatch, Network, Workspace};
-use crate::optim::OptimizerConfig;
+use crate::network::Network;
+use crate::optim::{OptimizerConfig, Schedule};
 use crate::rng::Rng;
-use crate::tensor::{Beta, Scalar};
-use crate::train::{TrainConfig, check_run};
+use crate::tensor::Scalar;
+use crate::train::{Stepper, TrainConfig, check_run};
 
 /// Settings of the range test.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -169,6 +171,10 @@ pub fn lr_find<T: Scalar>(
     result
 }
 
+/// The ramp: the training loop's own steps ([`Stepper::step_at`]: batch order, dropout masks,
+/// threads and the optimiser as `train` has them), each at the next rate of the exponential
+/// ramp, recording the objective before the step until the smoothed loss blows up or is not
+/// finite.
 fn ramp<T: Scalar>(
     net: &mut Network<T>,
     data: &Dataset,
@@ -177,21 +183,14 @@ fn ramp<T: Scalar>(
     find: &LrFindConfig,
     rng: &mut Rng,
 ) -> Result<LrFindResult> {
-    let n = data.len();
-    let bs = cfg.batch_size.min(n);
-    // The range test's steps are training steps: subnormals flushed as in `train`.
-    let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, cfg.threads);
-    net.check_train_batch(bs)?;
-    if !n.is_multiple_of(bs) {
-        net.check_train_batch(n % bs)?;
-    }
-    let mut ws = Workspace::new(net, bs).with_threads(crate::tensor::Threads(cfg.threads.max(1)));
-    let mut batch = BatchBuf::new(data, bs);
-    let mut grads = vec![T::zero(); net.param_count()];
-    let mut opt = optimizer.build::<T>(net.param_count());
+    // The range test's own rule ends it (a blow-up of the smoothed loss), not the divergence
+    // rule of training; a loss that is not finite ends both.
+    let cfg = TrainConfig {
+        divergence: None,
+        ..cfg.clone()
+    };
+    let mut stepper = Stepper::new(net, data, optimizer, &Schedule::default(), &cfg)?;
     let penalty = net.penalty(cfg.l2);
-    let mut order = Vec::with_capacity(n);
-    let mut next = 0usize;
     let ratio = (find.end / find.start).ln();
     let beta = find.smoothing;
     let (mut avg, mut best) = (0.0f64, f64::INFINITY);
@@ -199,26 +198,15 @@ fn ramp<T: Scalar>(
     let mut diverged = false;
     for i in 0..find.steps {
         let lr = find.start * (ratio * i as f64 / (find.steps - 1) as f64).exp();
-        if next == 0 || next >= order.len() {
-            data.epoch_order(&mut order, cfg.shuffle, rng);
-            next = 0;
-        }
-        let idx = &order[next..(next + bs).min(n)];
-        next += idx.len();
-        let m = idx.len();
-        data.gather(idx, ws.input_mut(m), &mut batch);
-        let rows = MiniBatch {
-            n: m,
-            targets: batch.targets(),
-            objective: cfg.objective(m),
-            rng: Some(rng),
+        let penalty_before = penalty.value(net.params());
+        let l = match stepper.step_at(net, data, rng, lr) {
+            Ok(data_loss) => data_loss + penalty_before,
+            Err(Error::NotFinite { .. } | Error::Diverged { .. }) => {
+                diverged = true;
+                break;
+            }
+            Err(e) => return Err(e),
         };
-        let data_loss = net.forward_loss(&mut ws, rows).sum / m as f64;
-        let l = data_loss + penalty.value(net.params());
-        if !l.is_finite() {
-            diverged = true;
-            break;
-        }
         avg = beta * avg + (1.0 - beta) * l;
         let smoothed = avg / (1.0 - beta.powi(i as i32 + 1));
         curve.push(LrPoint {
@@ -231,9 +219,6 @@ fn ramp<T: Scalar>(
             break;
         }
         best = best.min(smoothed);
-        net.backward(&mut ws, m, &mut grads, Beta::Replace);
-        penalty.add_gradient(net.params(), &mut grads);
-        opt.step(net.params_mut(), &grads, T::c(lr));
     }
     suggest(curve, diverged, find)
 }

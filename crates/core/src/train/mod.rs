@@ -50,10 +50,8 @@ pub use threads::{Calibration, calibrate_threads};
 use eval::total_sum_of_squares;
 use memory::check_memory;
 use state::Progress;
-use step::{Buffers, Trainer};
+use step::{Buffers, Lent, Prepared, Trainer};
 use stopping::chance_level;
-
-use web_time::Instant;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -130,7 +128,7 @@ pub fn train_with<T: Scalar>(
     // thread and the data-parallel helpers it starts, then the matrix products' pool.
     let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, 1);
     check_settings(net, data, val, optimizer, cfg, checkpoint.as_ref())?;
-    let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
+    let prepared = allocate(net, data, optimizer, schedule, cfg)?;
     let _pool = crate::subnormals::Flush::pool(cfg.flush_subnormals, cfg.threads);
     let r2 = |d: &Dataset| {
         (cfg.loss == Loss::Mse)
@@ -138,15 +136,7 @@ pub fn train_with<T: Scalar>(
             .flatten()
             .filter(|&s| s > 0.0)
     };
-    let mut trainer = Trainer {
-        sst: (r2(data), val.and_then(r2)),
-        // Checkpoints record the data they were taken on: computed at the first one.
-        data_fp: None,
-        steps: data.len().div_ceil(bs),
-        progress: Progress::new(data.len()),
-        first: (0, 0),
-        started: Instant::now(),
-        interrupted: None,
+    let lent = Lent {
         net,
         data,
         val,
@@ -156,10 +146,9 @@ pub fn train_with<T: Scalar>(
         rng,
         observer,
         checkpoint,
-        bs,
-        buf,
-        floor,
     };
+    let mut trainer = Trainer::new(lent, prepared);
+    trainer.sst = (r2(data), val.and_then(r2));
     if let Some(state) = resume {
         trainer.resume(state)?;
     }
@@ -177,7 +166,7 @@ fn allocate<T: Scalar>(
     optimizer: &OptimizerConfig,
     schedule: &Schedule,
     cfg: &TrainConfig,
-) -> Result<(usize, Buffers<T>, f64)> {
+) -> Result<Prepared<T>> {
     let bs = cfg.batch_size.min(data.len());
     check_memory(net, optimizer, cfg, bs)?;
     net.check_train_batch(bs)?;
@@ -192,7 +181,13 @@ fn allocate<T: Scalar>(
         }
         None => f64::MIN_POSITIVE,
     };
-    Ok((bs, buf, floor))
+    Ok(Prepared {
+        bs,
+        steps: data.len().div_ceil(bs),
+        buf,
+        progress: Progress::new(data.len()),
+        floor,
+    })
 }
 
 /// The checks of a run of `optimizer` on the training set `data` (training, or the

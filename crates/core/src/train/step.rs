@@ -50,6 +50,88 @@ pub(super) struct Trainer<'a, 'c, T> {
     pub(super) interrupted: Option<TrainState<T>>,
 }
 
+/// What a run prepares before its first step ([`allocate`](super::allocate)), owned: a
+/// [`Trainer`] works in it, and a [`Stepper`](super::Stepper) keeps it between its calls.
+pub(super) struct Prepared<T> {
+    /// Examples per mini-batch (at most n) and mini-batches per epoch.
+    pub(super) bs: usize,
+    pub(super) steps: usize,
+    pub(super) buf: Buffers<T>,
+    pub(super) progress: Progress<T>,
+    /// The divergence rule's floor: the loss of the all-zero output (chance level) on one batch.
+    pub(super) floor: f64,
+}
+
+/// What a caller lends a [`Trainer`]: the network, the data, the settings, the generator, who
+/// watches, and where checkpoints go.
+pub(super) struct Lent<'a, 'c, T> {
+    pub(super) net: &'a mut Network<T>,
+    pub(super) data: &'a Dataset,
+    pub(super) val: Option<&'a Dataset>,
+    pub(super) optimizer: &'a OptimizerConfig,
+    pub(super) schedule: &'a Schedule,
+    pub(super) cfg: &'a TrainConfig,
+    pub(super) rng: &'a mut Rng,
+    pub(super) observer: &'a mut dyn Observer,
+    pub(super) checkpoint: Option<Checkpointing<'c, T>>,
+}
+
+impl<'a, 'c, T: Scalar> Trainer<'a, 'c, T> {
+    /// A run at its start, (epoch, step) = (0, 0), working in `prepared` on what `lent` lends.
+    pub(super) fn new(lent: Lent<'a, 'c, T>, prepared: Prepared<T>) -> Self {
+        let Lent {
+            net,
+            data,
+            val,
+            optimizer,
+            schedule,
+            cfg,
+            rng,
+            observer,
+            checkpoint,
+        } = lent;
+        let Prepared {
+            bs,
+            steps,
+            buf,
+            progress,
+            floor,
+        } = prepared;
+        Trainer {
+            net,
+            data,
+            val,
+            optimizer,
+            schedule,
+            cfg,
+            rng,
+            observer,
+            checkpoint,
+            bs,
+            steps,
+            buf,
+            progress,
+            floor,
+            sst: (None, None),
+            data_fp: None,
+            first: (0, 0),
+            started: Instant::now(),
+            interrupted: None,
+        }
+    }
+
+    /// Gives back what the run works in, for the next [`Trainer`] of a [`Stepper`](super::Stepper).
+    pub(super) fn into_prepared(self) -> Prepared<T> {
+        Prepared {
+            bs: self.bs,
+            steps: self.steps,
+            buf: self.buf,
+            progress: self.progress,
+            floor: self.floor,
+        }
+    }
+}
+
 /// The buffers and optimiser state a step works in: the workspace of activations and deltas,
 /// the data-parallel shards (several threads), the gathered batch, the gradient, the
 /// optimiser (one part per shard) and the L2 penalty.

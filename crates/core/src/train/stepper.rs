@@ -4,10 +4,8 @@
 //! divergence rule's state — and each [`Stepper::run`] lends them to a `Trainer` for its
 //! steps, so every step is the training loop's own [`Trainer::step`].
 
-use web_time::Instant;
 
-use super::state::Progress;
-use super::step::{Buffers, Trainer};
+use super::step::{Lent, Prepared, Trainer};
 use super::{NoObserver, TrainConfig, allocate, check_settings};
 use crate::data::Dataset;
 use crate::error::Result;
@@ -23,12 +21,11 @@ pub struct Stepper<T> {
     optimizer: OptimizerConfig,
     schedule: Schedule,
     cfg: TrainConfig,
+    /// Batch size and steps per epoch, as the run's [`Prepared`] has them.
     bs: usize,
     steps: usize,
-    floor: f64,
-    /// `None` only while lent to a `Trainer`.
-    buf: Option<Buffers<T>>,
-    progress: Option<Progress<T>>,
+    /// The buffers, optimiser state and epoch's progress; `None` only while lent to a `Trainer`.
+    prepared: Option<Prepared<T>>,
     /// The next step: epoch (0-based) and mini-batch within it.
     epoch: usize,
     step: usize,
@@ -47,7 +44,7 @@ impl<T: Scalar> Stepper<T> {
         check_settings(net, data, None, optimizer, cfg, None)?;
         // The data-parallel helpers start here: with this thread's flush bits.
         let _flush = crate::subnormals::Flush::new(cfg.flush_subnormals, 1);
-        let (bs, buf, floor) = allocate(net, data, optimizer, schedule, cfg)?;
+        let prepared = allocate(net, data, optimizer, schedule, cfg)?;
         Ok(Stepper {
             optimizer: *optimizer,
             schedule: *schedule,
@@ -55,11 +52,9 @@ impl<T: Scalar> Stepper<T> {
                 epochs: cfg.epochs.max(1),
                 ..cfg.clone()
             },
-            bs,
-            steps: data.len().div_ceil(bs),
-            floor,
-            buf: Some(buf),
-            progress: Some(Progress::new(data.len())),
+            bs: prepared.bs,
+            steps: prepared.steps,
+            prepared: Some(prepared),
             epoch: 0,
             step: 0,
             lr: optimizer.lr(),
@@ -69,8 +64,8 @@ impl<T: Scalar> Stepper<T> {
     /// Replaces the penalty added to every step's gradient (e.g. with an L1 term,
     /// [`Penalty::with_l1`]); by default the L2 penalty of `cfg.l2`.
     pub fn set_penalty(&mut self, penalty: Penalty<T>) {
-        if let Some(b) = self.buf.as_mut() {
-            b.penalty = penalty;
+        if let Some(p) = self.prepared.as_mut() {
+            p.buf.penalty = penalty;
         }
     }
 
@@ -99,12 +94,46 @@ impl<T: Scalar> Stepper<T> {
         rng: &mut Rng,
         n: usize,
     ) -> Result<f64> {
-        let (Some(buf), Some(progress)) = (self.buf.take(), self.progress.take()) else {
+        let epochs = self.cfg.epochs;
+        self.lend(net, data, rng, n, |s, epoch| {
+            // Past the schedule's horizon the rate stays at its last epoch's.
+            let e = epoch.min(epochs - 1);
+            (e, s.schedule.lr(s.optimizer.lr(), e, epochs))
+        })
+    }
+
+    /// One more step at the learning rate `lr` chosen by the caller instead of the schedule (the
+    /// learning-rate range test ramps it step by step); returns the step's mean mini-batch data
+    /// loss, computed before the update. Fails as `train` does when the loss is not finite (and
+    /// by the divergence rule, if `cfg.divergence` asks for it).
+    pub fn step_at(
+        &mut self,
+        net: &mut Network<T>,
+        data: &Dataset,
+        rng: &mut Rng,
+        lr: f64,
+    ) -> Result<f64> {
+        let last = self.cfg.epochs - 1;
+        self.lend(net, data, rng, 1, |_, epoch| (epoch.min(last), lr))
+    }
+
+    /// Lends the buffers and the epoch's state to a [`Trainer`] for `n` of its steps, each at
+    /// the (epoch as the schedule sees it, learning rate) that `rate` gives for the epoch, and
+    /// takes them back; returns the last step's mean mini-batch loss.
+    fn lend(
+        &mut self,
+        net: &mut Network<T>,
+        data: &Dataset,
+        rng: &mut Rng,
+        n: usize,
+        rate: impl Fn(&Self, usize) -> (usize, f64),
+    ) -> Result<f64> {
+        let Some(prepared) = self.prepared.take() else {
             unreachable!("a Stepper's buffers are back after every run");
         };
         let mut observer = NoObserver;
         let _flush = crate::subnormals::Flush::new(self.cfg.flush_subnormals, self.cfg.threads);
-        let mut t = Trainer {
+        let lent = Lent {
             net,
             data,
             val: None,
@@ -114,26 +143,14 @@ impl<T: Scalar> Stepper<T> {
             rng,
             observer: &mut observer,
             checkpoint: None,
-            bs: self.bs,
-            steps: self.steps,
-            buf,
-            progress,
-            floor: self.floor,
-            sst: (None, None),
-            data_fp: None,
-            first: (0, 0),
-            started: Instant::now(),
-            interrupted: None,
         };
-        let epochs = self.cfg.epochs;
+        let mut t = Trainer::new(lent, prepared);
         let mut result = Ok(f64::NAN);
         for _ in 0..n {
             if self.step == 0 {
                 t.begin_epoch(self.epoch);
             }
-            // Past the schedule's horizon the rate stays at its last epoch's.
-            let e = self.epoch.min(epochs - 1);
-            let lr = self.schedule.lr(self.optimizer.lr(), e, epochs);
+            let (e, lr) = rate(self, self.epoch);
             let before = t.progress.sums.loss_sum;
             match t.step((e, self.step), lr) {
                 Ok(used) => self.lr = used,
@@ -149,8 +166,7 @@ impl<T: Scalar> Stepper<T> {
                 (self.epoch, self.step) = (self.epoch + 1, 0);
             }
         }
-        self.buf = Some(t.buf);
-        self.progress = Some(t.progress);
+        self.prepared = Some(t.into_prepared());
         result
     }
 }
