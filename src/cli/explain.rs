@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use downhill::explain::{DenseTensors, Trace};
 use downhill::loss::BatchTargets;
+use downhill::netspec::Description;
 use downhill::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig, SgdConfig};
-use downhill::{Activation, Error, Init, Loss, Network, Rng};
+use downhill::{Activation, Error, Loss, Rng};
 use rand::SeedableRng;
 
 use super::args::ExplainArgs;
@@ -340,22 +341,20 @@ pub fn run(a: &ExplainArgs) -> Result<ExitCode, Error> {
             format!("1 to {limit} outputs"),
         ));
     }
-    let init = a.init_scheme.unwrap_or(Init::default_for(activation));
     let mut rng = Rng::seed_from_u64(a.seed);
-    let mut net = match &a.layers {
-        // The spec's own check names its faults; explain's (dense and activations only, the
-        // sizes) follows in `trace`.
-        Some(spec) => {
-            let (input, layers) =
-                downhill::netspec::from_settings(Some(spec), None, None, d, k, None)?
-                    .ok_or_else(|| Error::setting("--layers", spec, "describes no layers"))?;
-            let init = a
-                .init_scheme
-                .unwrap_or_else(|| Init::default_for_layers(&layers, activation));
-            Network::<f64>::with_input(input, layers, init, &mut rng)?
-        }
-        None => Network::<f64>::mlp(&sizes, activation, 0.0, init, &mut rng)?,
+    let description = Description {
+        layers: a.layers.as_deref(),
+        net: None,
+        image_shape: None,
+        hidden: &hidden,
+        activation,
+        dropout: 0.0,
+        init: a.init_scheme,
     };
+    // The spec's own check names its faults; explain's (dense and activations only, the
+    // sizes) follows in `trace`.
+    let resolved = description.resolve(d, k, None)?;
+    let mut net = description.build::<f64>(resolved, &mut rng)?;
     if let Some(p) = &a.weights {
         downhill::explain::set_params(&mut net, &read_weights(p)?)
             .map_err(|e| Error::setting("--weights", p.display(), e.to_string()))?;

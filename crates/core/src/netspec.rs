@@ -42,10 +42,13 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::init::Init;
 use crate::layers::{
     Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Layer, MaxPool2d, PoolWindow,
 };
-use crate::network::{Shape, layer_output};
+use crate::network::{Network, Shape, layer_output};
+use crate::rng::Rng;
+use crate::tensor::Scalar;
 
 /// LeNet-5 as `bench/torch_cnn.py` builds it (ReLU, max pooling).
 pub const LENET5: &str = "conv 6 5 pad 2, relu, maxpool 2, conv 16 5, relu, maxpool 2, flatten, \
@@ -400,6 +403,76 @@ pub fn parse_image_shape(text: &str) -> Result<crate::layers::ImageShape> {
         return Err(bad("every size must be at least 1".into()));
     }
     Ok(crate::layers::ImageShape::new(c, h, w))
+}
+
+/// A network as a run describes it: the layers of `--layers` or of a `--net` preset (on the
+/// data's input shape, or `--image-shape`'s), else the dense network features → `hidden` →
+/// outputs with `activation` (and `dropout`) between its layers; initialised by `init`, or by
+/// the default for its activations ([`Init::default_for_layers`], [`Init::default_for`]). The
+/// one place where the program, the playground and `downhill explain` make their networks.
+#[derive(Clone, Copy, Debug)]
+pub struct Description<'a> {
+    pub layers: Option<&'a str>,
+    pub net: Option<&'a str>,
+    pub image_shape: Option<&'a str>,
+    pub hidden: &'a [usize],
+    pub activation: Activation,
+    pub dropout: f64,
+    pub init: Option<Init>,
+}
+
+/// What a [`Description`] resolves to for the data at hand, before any weight is drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved {
+    /// The described layers on their input shape.
+    Layers(Shape, Vec<Layer>),
+    /// The dense network of these widths, inputs to outputs.
+    Dense(Vec<usize>),
+}
+
+impl Description<'_> {
+    /// The network this describes for data with `features` values and `outputs` outputs per
+    /// example (`image`: the data's own image shape, if it has one); see [`from_settings`].
+    pub fn resolve(
+        &self,
+        features: usize,
+        outputs: usize,
+        image: Option<crate::layers::ImageShape>,
+    ) -> Result<Resolved> {
+        let described = from_settings(
+            self.layers,
+            self.net,
+            self.image_shape,
+            features,
+            outputs,
+            image,
+        )?;
+        Ok(match described {
+            Some((input, layers)) => Resolved::Layers(input, layers),
+            None => {
+                let mut sizes = vec![features];
+                sizes.extend(self.hidden);
+                sizes.push(outputs);
+                Resolved::Dense(sizes)
+            }
+        })
+    }
+
+    /// The network `resolved` (from [`Description::resolve`]), its weights drawn from `rng`.
+    pub fn build<T: Scalar>(&self, resolved: Resolved, rng: &mut Rng) -> Result<Network<T>> {
+        match resolved {
+            Resolved::Layers(input, layers) => {
+                let init = self
+                    .init
+                    .unwrap_or_else(|| Init::default_for_layers(&layers, self.activation));
+                Network::with_input(input, layers, init, rng)
+            }
+            Resolved::Dense(sizes) => {
+                let init = self.init.unwrap_or(Init::default_for(self.activation));
+                Network::mlp(&sizes, self.activation, self.dropout, init, rng)
+            }
+        }
+    }
 }
 
 /// The input shape and layers a run's settings describe, for data with `features` values and

@@ -7,7 +7,6 @@ use rand::SeedableRng;
 use super::data2d;
 use downhill_core::data::{Dataset, Normalization, Targets, split};
 use downhill_core::error::{Error, Result};
-use downhill_core::init::Init;
 use downhill_core::layers::{Activation, Layer};
 use downhill_core::loss::Loss;
 use downhill_core::network::{Network, Workspace};
@@ -125,14 +124,6 @@ struct TableInfo {
     report: Vec<String>,
 }
 
-/// The default initialiser for an activation, as the CLI chooses it.
-fn default_init(a: Activation) -> Init {
-    match a {
-        Activation::Relu | Activation::LeakyRelu | Activation::Gelu => Init::HeNormal,
-        _ => Init::GlorotUniform,
-    }
-}
-
 /// Checks the settings `build` cannot leave to the network: the test share, the hidden
 /// widths and the penalties.
 fn check_settings(spec: &NetSpec) -> Result<()> {
@@ -207,31 +198,20 @@ fn targets_for_loss(data: Dataset, classes: Option<usize>, loss: Loss) -> Result
     })
 }
 
-/// The network `spec` describes for `train`: its `layers`, or else an MLP of `hidden` widths.
+/// The network `spec` describes for `train`: its `layers`, or else an MLP of `hidden` widths,
+/// initialised as the CLI's would be.
 fn network_for(spec: &NetSpec, train: &Dataset, rng: &mut Rng) -> Result<Network<f32>> {
-    let mut sizes = vec![train.n_features()];
-    sizes.extend(&spec.hidden);
-    sizes.push(train.n_outputs());
-    let described = downhill_core::netspec::from_settings(
-        spec.layers.as_deref().filter(|t| !t.trim().is_empty()),
-        None,
-        None,
-        train.n_features(),
-        train.n_outputs(),
-        train.image,
-    )?;
-    Ok(match described {
-        Some((shape, layers)) => {
-            Network::<f32>::with_input(shape, layers, default_init(spec.activation), rng)?
-        }
-        None => Network::<f32>::mlp(
-            &sizes,
-            spec.activation,
-            0.0,
-            default_init(spec.activation),
-            rng,
-        )?,
-    })
+    let description = downhill_core::netspec::Description {
+        layers: spec.layers.as_deref().filter(|t| !t.trim().is_empty()),
+        net: None,
+        image_shape: None,
+        hidden: &spec.hidden,
+        activation: spec.activation,
+        dropout: 0.0,
+        init: None,
+    };
+    let resolved = description.resolve(train.n_features(), train.n_outputs(), train.image)?;
+    description.build(resolved, rng)
 }
 
 impl Session {

@@ -197,16 +197,28 @@ impl<T: Scalar> Buffers<T> {
 }
 
 impl<T: Scalar> Trainer<'_, '_, T> {
-    /// One step at 0-based (`epoch`, `step`) with the epoch's rate `lr`: next batch, forward and
-    /// loss, the divergence checks, backward and update. Returns the rate the step used (a
-    /// per-step schedule sets its own).
+    /// One step at 0-based (`epoch`, `step`) with the epoch's rate `lr`. On one thread: the next
+    /// batch, forward and loss, the divergence checks, then backward with each layer's update as
+    /// soon as its gradient is known. With data-parallel shards: every shard's forward and
+    /// backward on its rows, the checks, then the shards' gradients summed into the update.
+    /// Returns the rate the step used (a per-step schedule sets its own).
     pub(super) fn step(&mut self, (epoch, step): (usize, usize), lr: f64) -> Result<f64> {
         let lr = self.learning_rate((epoch, step), lr);
-        let m = self.next_batch(step);
-        let (loss, correct) = self.forward(step, m);
+        let serial = self.buf.parallel.is_none();
+        let (m, loss, correct) = if serial {
+            let m = self.next_batch(step);
+            let (loss, correct) = self.forward(m);
+            (m, loss, correct)
+        } else {
+            self.shards_forward_backward(step)
+        };
         self.check_loss((epoch, step), loss, m, lr)?;
         self.progress.sums.add(loss, correct);
-        self.backward_update(m, T::c(lr));
+        if serial {
+            self.backward_update(m, T::c(lr));
+        } else {
+            self.reduce_update(T::c(lr));
+        }
         let seen = step * self.bs + m;
         let running = self.progress.sums.loss_sum / seen as f64;
         self.observer.on_step(epoch, step, self.steps, running);
@@ -226,51 +238,52 @@ impl<T: Scalar> Trainer<'_, '_, T> {
         self.schedule.step_lr(self.optimizer.lr(), s, total)
     }
 
-    /// Next batch: gathers the rows of mini-batch `step` (in the epoch's shuffled order) into
-    /// the workspace's input and the batch's targets, and prefetches the following batch's rows;
-    /// returns the batch's size. (The data-parallel shards gather their own rows in
-    /// [`Trainer::forward`].)
+    /// Next batch (one thread): gathers the rows of mini-batch `step` (in the epoch's shuffled
+    /// order) into the workspace's input and the batch's targets, and prefetches the following
+    /// batch's rows; returns the batch's size.
     fn next_batch(&mut self, step: usize) -> usize {
         let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
-        if self.buf.parallel.is_none() {
-            self.data.prefetch(next);
-            let input = self.buf.ws.input_mut(idx.len());
-            self.data.gather(idx, input, &mut self.buf.batch);
-        }
+        self.data.prefetch(next);
+        let input = self.buf.ws.input_mut(idx.len());
+        self.data.gather(idx, input, &mut self.buf.batch);
         idx.len()
     }
 
-    /// Forward and loss: runs the network forward on mini-batch `step` of `m` examples, just
-    /// gathered, and returns its summed data loss and how many it classified correctly. The
-    /// data-parallel shards each gather their rows, run forward and also backward here.
-    fn forward(&mut self, step: usize, m: usize) -> (f64, Option<usize>) {
-        let (net, data, cfg) = (&mut *self.net, self.data, self.cfg);
-        match self.buf.parallel.as_mut() {
-            Some(par) => {
-                let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
-                let rng = &mut *self.rng;
-                par.gradient(
-                    net,
-                    data,
-                    idx,
-                    next,
-                    cfg.loss,
-                    cfg.class_weights.as_ref(),
-                    rng,
-                )
-            }
-            None => {
-                let batch = MiniBatch {
-                    n: m,
-                    targets: self.buf.batch.targets(),
-                    objective: cfg.objective(m),
-                    rng: Some(self.rng),
-                };
-                let l = net.forward_loss(&mut self.buf.ws, batch);
-                net.commit_batch_stats(&self.buf.ws);
-                (l.sum, l.correct)
-            }
-        }
+    /// Forward and loss (one thread): runs the network forward on the `m` examples just
+    /// gathered and returns their summed data loss and how many it classified correctly.
+    fn forward(&mut self, m: usize) -> (f64, Option<usize>) {
+        let batch = MiniBatch {
+            n: m,
+            targets: self.buf.batch.targets(),
+            objective: self.cfg.objective(m),
+            rng: Some(self.rng),
+        };
+        let l = self.net.forward_loss(&mut self.buf.ws, batch);
+        self.net.commit_batch_stats(&self.buf.ws);
+        (l.sum, l.correct)
+    }
+
+    /// Forward and backward on the data-parallel shards: each gathers its share of the rows of
+    /// mini-batch `step`, runs forward, the loss and backward into its own gradient, and
+    /// prefetches its share of the next batch ([`DataParallel::gradient`]). Returns the batch's
+    /// size, its summed data loss and how many it classified correctly.
+    fn shards_forward_backward(&mut self, step: usize) -> (usize, f64, Option<usize>) {
+        let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
+        let par = self
+            .buf
+            .parallel
+            .as_mut()
+            .expect("a data-parallel step has shards");
+        let (loss, correct) = par.gradient(
+            self.net,
+            self.data,
+            idx,
+            next,
+            self.cfg.loss,
+            self.cfg.class_weights.as_ref(),
+            self.rng,
+        );
+        (idx.len(), loss, correct)
     }
 
     /// The divergence checks before the update: the objective (mean loss plus penalty) must be
@@ -308,29 +321,38 @@ impl<T: Scalar> Trainer<'_, '_, T> {
         Ok(())
     }
 
-    /// Backward and update: one optimiser step at rate `lr` with the gradient of the batch of `m`
-    /// examples just run forward, plus the penalty's.
+    /// Backward and update (one thread): backpropagates the batch of `m` examples just run
+    /// forward and updates each layer as soon as its gradient is known (plus the penalty's 2λw
+    /// for weights): the same arithmetic as a separate optimiser step at rate `lr`, in cache.
     fn backward_update(&mut self, m: usize, lr: T) {
         let Buffers {
             ws,
-            parallel,
             grads,
             opt,
             penalty,
             ..
         } = &mut self.buf;
         opt.begin_step();
-        if let Some(par) = parallel.as_mut() {
-            par.update(self.net.params_mut(), opt, lr, penalty);
-        } else {
-            // Each layer is updated as soon as backpropagation has its gradient (plus the
-            // penalty's 2λw for weights): the same arithmetic as a separate step, in cache.
-            self.net
-                .backward_update(ws, m, grads, &mut |p, g, range, is_weight| {
-                    penalty.add_tensor_gradient(p, g, is_weight);
-                    opt.update(p, g, range, lr);
-                });
-        }
+        self.net
+            .backward_update(ws, m, grads, &mut |p, g, range, is_weight| {
+                penalty.add_tensor_gradient(p, g, is_weight);
+                opt.update(p, g, range, lr);
+            });
+    }
+
+    /// Reduce and update (data-parallel): the shards' gradients summed part by part, each part
+    /// on its own thread, plus the penalty's, into one optimiser step at rate `lr`
+    /// ([`DataParallel::update`]).
+    fn reduce_update(&mut self, lr: T) {
+        let Buffers {
+            parallel,
+            opt,
+            penalty,
+            ..
+        } = &mut self.buf;
+        let par = parallel.as_mut().expect("a data-parallel step has shards");
+        opt.begin_step();
+        par.update(self.net.params_mut(), opt, lr, penalty);
     }
 
     /// After an epoch's steps: the full training gradient's norm (with `grad_tol`) and the

@@ -4,7 +4,6 @@
 //! divergence rule's state — and each [`Stepper::run`] lends them to a `Trainer` for its
 //! steps, so every step is the training loop's own [`Trainer::step`].
 
-
 use super::step::{Lent, Prepared, Trainer};
 use super::{NoObserver, TrainConfig, allocate, check_settings};
 use crate::data::Dataset;
