@@ -54,9 +54,7 @@ pub(crate) use errln;
 
 pub mod args;
 mod cmd;
-pub mod explain;
 pub mod interrupt;
-pub mod playground;
 pub mod progress;
 
 use std::process::ExitCode;
@@ -72,7 +70,6 @@ use cmd::lr_find::lr_find;
 use cmd::predict::predict;
 use cmd::train::train;
 
-/// Runs one command; errors come back for `main` to print.
 /// Under an address-space limit (`ulimit -v`), one malloc arena for every thread. glibc gives
 /// each new thread that allocates an arena of its own, reserving 64 MiB of address space on a
 /// 64-bit system: `--threads 2` aborted (`memory allocation of 67108864 bytes failed`) under a
@@ -89,6 +86,7 @@ pub fn cap_malloc_arenas() {
     }
 }
 
+/// Runs one command; errors come back for `main` to print.
 pub fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Train(a) => train(&a),
@@ -117,8 +115,8 @@ pub fn run(command: Command) -> Result<ExitCode, Error> {
             downhill::memory::check_room_for_products(1)?;
             lr_find(&a)
         }
-        Command::Playground(a) => playground::serve(&a),
-        Command::Explain(a) => stdout_lost(explain::run(&a)?),
+        Command::Playground(a) => cmd::playground::serve(&a),
+        Command::Explain(a) => stdout_lost(cmd::explain::run(&a)?),
     }
 }
 

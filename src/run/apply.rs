@@ -279,7 +279,7 @@ pub fn evaluate(model_path: &Path, spec: &str) -> Result<EvalSummary> {
 
 /// Beyond this many standard deviations from the training mean a normalised input's square
 /// overflows float32 (√f32::MAX ≈ 1.8·10¹⁹); training rows cannot be there (at most √n).
-const FAR_INPUT: f32 = 1.844_674_3e19;
+pub const FAR_INPUT: f32 = 1.844_674_3e19;
 
 /// Example `i`'s feature of `data` farthest out, if its normalised value is beyond
 /// [`FAR_INPUT`] or not finite: (feature, stored value, normalised value).

@@ -11,7 +11,6 @@ use rand::SeedableRng;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::init::Init;
 use crate::io::{self, ModelMeta};
 use crate::lr_find::{LrFindConfig, LrFindResult};
 use crate::network::Network;
@@ -593,10 +592,7 @@ fn build_network(
     resuming: bool,
 ) -> Result<Network<f32>> {
     let (settings, cfg) = (&plan.settings, &plan.train);
-    let init = settings
-        .init_scheme
-        .unwrap_or(Init::default_for(settings.activation));
-    let mut net = network_of_settings(settings, train_set, &plan.optimizer, cfg, init, rng)?;
+    let mut net = network_of_settings(settings, train_set, &plan.optimizer, cfg, rng)?;
     if let Some(path) = settings.init.as_ref().filter(|_| !resuming) {
         io::load_params(path, &mut net)?;
     }
@@ -771,40 +767,39 @@ pub(super) fn check_report_memory(n: usize, k: usize) -> Result<()> {
     )
 }
 
-/// The run's network: the layers of `--layers` or `--net` (see [`crate::netspec`]) on the
-/// data's input shape, or the dense network of `--hidden`; memory checked before anything is
-/// reserved.
+/// The run's network ([`crate::netspec::Description`]): the layers of `--layers` or `--net` on
+/// the data's input shape, or the dense network of `--hidden`; a dense network's training memory
+/// is checked before anything is reserved.
 fn network_of_settings(
     settings: &Settings,
     train_set: &Dataset,
     optimizer: &crate::optim::OptimizerConfig,
     cfg: &train::TrainConfig,
-    init: Init,
     rng: &mut Rng,
 ) -> Result<Network<f32>> {
-    if let Some((input, layers)) = crate::netspec::from_settings(
-        settings.layers.as_deref(),
-        settings.net.as_deref(),
-        settings.image_shape.as_deref(),
+    let description = crate::netspec::Description {
+        layers: settings.layers.as_deref(),
+        net: settings.net.as_deref(),
+        image_shape: settings.image_shape.as_deref(),
+        hidden: &settings.hidden,
+        activation: settings.activation,
+        dropout: settings.dropout,
+        init: settings.init_scheme,
+    };
+    let resolved = description.resolve(
         train_set.n_features(),
         train_set.n_outputs(),
         train_set.image,
-    )? {
-        let init = settings
-            .init_scheme
-            .unwrap_or_else(|| Init::default_for_layers(&layers, settings.activation));
-        return Network::<f32>::with_input(input, layers, init, rng);
-    }
-    let mut sizes = vec![train_set.n_features()];
-    sizes.extend(&settings.hidden);
-    sizes.push(train_set.n_outputs());
-    let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
-    train::check_training_memory(
-        &dense,
-        optimizer.buffers(),
-        cfg.batch_size.min(train_set.len()),
-        cfg.threads,
-        std::mem::size_of::<f32>(),
     )?;
-    Network::<f32>::mlp(&sizes, settings.activation, settings.dropout, init, rng)
+    if let crate::netspec::Resolved::Dense(sizes) = &resolved {
+        let dense: Vec<(usize, usize)> = sizes.windows(2).map(|w| (w[0], w[1])).collect();
+        train::check_training_memory(
+            &dense,
+            optimizer.buffers(),
+            cfg.batch_size.min(train_set.len()),
+            cfg.threads,
+            std::mem::size_of::<f32>(),
+        )?;
+    }
+    description.build(resolved, rng)
 }

@@ -39,8 +39,8 @@ mod job;
 mod summary;
 
 pub use apply::{
-    EvalSummary, RowNotes, check_model_on, eval_data, eval_data_noted, evaluate, predict_csv,
-    predict_csv_noted,
+    EvalSummary, FAR_INPUT, RowNotes, check_model_on, eval_data, eval_data_noted, evaluate,
+    predict_csv, predict_csv_noted,
 };
 pub use data::LONG_LOAD_BYTES;
 pub use folder::{

@@ -652,8 +652,6 @@ mod tests {
     use super::*;
     use crate::columns::tests::{fit, table};
 
-    /// `1,250` is 1250 or 1.25: both readings are named (the fourth hostile pass of issue 19
-    /// found a decimal comma called a thousands separator).
     #[test]
     fn median_and_distinct_count_agree_with_a_sort() {
         use rand::{Rng as _, SeedableRng};
@@ -695,6 +693,8 @@ mod tests {
         }
     }
 
+    /// `1,250` is 1250 or 1.25: both readings are named (the fourth hostile pass of issue 19
+    /// found a decimal comma called a thousands separator).
     #[test]
     fn a_comma_is_named_by_what_it_can_mean() {
         let both = Some("a thousands separator or a decimal comma");

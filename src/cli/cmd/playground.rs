@@ -30,7 +30,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::args::PlaygroundArgs;
+use crate::cli::args::PlaygroundArgs;
 use downhill::Error;
 
 /// Connections served at once.

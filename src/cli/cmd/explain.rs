@@ -11,7 +11,7 @@ use downhill::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmsPropConfig,
 use downhill::{Activation, Error, Loss, Rng};
 use rand::SeedableRng;
 
-use super::args::ExplainArgs;
+use crate::cli::args::ExplainArgs;
 
 /// The built-in examples: two inputs, two classes (the first is the default mini-batch of one).
 pub const EXAMPLES: [([f64; 2], u32); 8] = [
