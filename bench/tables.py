@@ -305,6 +305,35 @@ def expand(flags, n):
     return re.sub(r"\{([^{}]*)\}", lambda m: str(eval(m.group(1), {"__builtins__": {}}, env)), flags).split()
 
 
+def pretransform(train, test, target, how):
+    """Diagnostics only (--transform): rewrite the numeric feature columns of both CSVs the way an
+    engine ingredient that downhill lacks would, to measure what that ingredient is worth before
+    anyone writes it. robust-clip: RealMLP-TD's median centring, robust scaling (1 / interquartile
+    range, or 2 / range where the IQR is 0) and smooth clipping x / sqrt(1 + (x/3)²), fitted on the
+    training split; quantile: scikit-learn's QuantileTransformer to a normal distribution."""
+    if how == "none":
+        return train, test
+    numeric, _ = columns(train.drop(columns=[target]))
+    train, test = train.copy(), test.copy()
+    if how == "quantile":
+        from sklearn.preprocessing import QuantileTransformer
+
+        q = QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, len(train)), random_state=0)
+        train[numeric] = q.fit_transform(train[numeric])
+        test[numeric] = q.transform(test[numeric])
+        return train, test
+    for c in numeric:
+        x = train[c].astype(float)
+        med, iqr = x.median(), x.quantile(0.75) - x.quantile(0.25)
+        if not iqr > 0:
+            iqr = 0.5 * (x.max() - x.min())
+        f = 1.0 / iqr if iqr > 0 else 0.0
+        for df in (train, test):
+            z = (df[c].astype(float) - med) * f
+            df[c] = z / np.sqrt(1 + (z / 3) ** 2)
+    return train, test
+
+
 def downhill_fit(binary, train_csv, test_csv, target, task, out, flags):
     cmd = [binary, "train", "--data", str(train_csv), "--test", str(test_csv), "--target", target, "--json", "--quiet", "--out", str(out)] + flags
     t0 = time.perf_counter()
@@ -467,6 +496,7 @@ def main():
     p.add_argument("--no-cache", action="store_true", help="refit everything (the cache is still written)")
     p.add_argument("--cached-refs-only", action="store_true", help="take references from the cache only, never fit one (missing ones are left out)")
     p.add_argument("--json", default=None, help="write all results here")
+    p.add_argument("--transform", default="none", choices=["none", "robust-clip", "quantile"], help="diagnostics: rewrite downhill's numeric columns first (see pretransform)")
     p.add_argument("--label", default=None, help="name of this candidate, for the one-line summary")
     p.add_argument("--list", action="store_true", help="list the tables (rows × columns, package) and stop")
     a = p.parse_args()
@@ -508,12 +538,13 @@ def main():
                 line = [f"{name:>16} seed {seed}:"]
                 if not a.no_downhill:
                     flags = expand(a.flags, len(train))
-                    key = f"{name}/{seed}/downhill {' '.join(flags)} @{binary_id}"
+                    key = f"{name}/{seed}/downhill {' '.join(flags)} @{binary_id}" + ("" if a.transform == "none" else f" transform={a.transform}")
                     d = None if a.no_cache else cache.get(key)
                     if d is None:
                         tr, te = tmp / f"{name}-{seed}-train.csv", tmp / f"{name}-{seed}-test.csv"
-                        train.to_csv(tr, index=False)
-                        test.to_csv(te, index=False)
+                        dtrain, dtest = pretransform(train, test, target, a.transform)
+                        dtrain.to_csv(tr, index=False)
+                        dtest.to_csv(te, index=False)
                         d = downhill_fit(a.downhill, tr, te, target, task, tmp / f"run-{name}-{seed}", flags)
                         if "error" not in d:
                             cache.put(key, d)

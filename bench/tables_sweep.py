@@ -28,6 +28,12 @@ def epochs_for(batch, steps, hi):
     return f"{{min({hi}, max(20, -(-{steps} * {batch} // int(0.9 * n))))}}"
 
 
+# A candidate whose flags start with "transform=robust-clip " (or quantile) is a diagnostic: the numeric
+# columns are rewritten before downhill reads them (tables.py --transform), standing for engine code
+# that does not exist yet.
+# "S", the step rule: batch n/32 in 16..200 and epochs for 10,000 steps, 20..1000
+STEPS = f"--batch-size {{{B32}}} --epochs {epochs_for(B32, 10000, 1000)}"
+
 CANDIDATES = [
     ("defaults", ""),
     ("batch n/32", f"--batch-size {{{B32}}}"),
@@ -42,6 +48,26 @@ CANDIDATES = [
     ("batch n/32, lr 3e-3", f"--batch-size {{{B32}}} --lr 0.003"),
     ("batch n/32, lr 3e-3, cosine", f"--batch-size {{{B32}}} --lr 0.003 --schedule cosine"),
     ("batch n/32, AdamW wd 0.02", f"--batch-size {{{B32}}} --optimizer adamw --weight-decay 0.02"),
+    ("val 0.2", "--val-fraction 0.2"),
+    ("gelu", "--activation gelu"),
+    ("dropout 0.1", "--dropout 0.1"),
+    ("256", "--hidden 256"),
+    ("512", "--hidden 512"),
+    ("256, dropout 0.15", "--hidden 256 --dropout 0.15"),
+    ("512, dropout 0.25", "--hidden 512 --dropout 0.25"),
+    ("lr 3e-3", "--lr 0.003"),
+    ("lr 3e-4, 20k steps ≤ 2000 ep", f"--lr 0.0003 --epochs {epochs_for('200', 20000, 2000)}"),
+    ("l2 1e-4", "--l2 0.0001"),
+    ("batch n/32, 10k steps ≤ 1000 ep, val 0.2", f"--batch-size {{{B32}}} --epochs {epochs_for(B32, 10000, 1000)} --val-fraction 0.2"),
+    ("batch n/32, 10k steps ≤ 1000 ep, 256, dropout 0.15", f"{STEPS} --hidden 256 --dropout 0.15"),
+    ("S, 512, dropout 0.25", f"{STEPS} --hidden 512 --dropout 0.25"),
+    ("S, 256, dropout 0.15, gelu", f"{STEPS} --hidden 256 --dropout 0.15 --activation gelu"),
+    ("S, 256×2, dropout 0.15", f"{STEPS} --hidden 256,256 --dropout 0.15"),
+    ("S, 256, dropout 0.15, l2 1e-4", f"{STEPS} --hidden 256 --dropout 0.15 --l2 0.0001"),
+    ("S, 256, dropout 0.15, lr 2e-3", f"{STEPS} --hidden 256 --dropout 0.15 --lr 0.002"),
+    ("S, RealMLP-like: 256×3, dropout 0.15, AdamW 0.02, cosine, gelu", f"{STEPS} --hidden 256,256,256 --dropout 0.15 --optimizer adamw --weight-decay 0.02 --schedule cosine --activation gelu"),
+    ("S, 256, dropout 0.15 + robust scale & smooth clip (diagnostic)", f"transform=robust-clip {STEPS} --hidden 256 --dropout 0.15"),
+    ("S, 256, dropout 0.15 + quantile transform (diagnostic)", f"transform=quantile {STEPS} --hidden 256 --dropout 0.15"),
 ]
 
 
@@ -63,7 +89,11 @@ def main():
     rows = []
     for label, flags in chosen:
         j = out / f"{a.set}-{label.replace('/', '_').replace(' ', '_')}.json"
-        cmd = [sys.executable, str(here / "tables.py"), "--set", a.set, "--downhill", a.downhill, "--flags", flags, "--label", label, "--json", str(j)]
+        transform = "none"
+        if flags.startswith("transform="):
+            transform, flags = flags.split(" ", 1) if " " in flags else (flags, "")
+            transform = transform.split("=", 1)[1]
+        cmd = [sys.executable, str(here / "tables.py"), "--set", a.set, "--downhill", a.downhill, "--flags", flags, "--label", label, "--json", str(j), "--transform", transform]
         if a.only:
             cmd += ["--only", a.only]
         if a.cached_refs_only:
