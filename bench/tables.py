@@ -443,7 +443,10 @@ def report(results, refs):
             cells = [name, f"{r['rows']:,} × {r['columns']}", metric]
             cells.append(f3(r["downhill"]) if r["downhill"] is not None else f"error: {r['errors'][0][:60]}")
             for ref in refs:
-                cells.append(f3(r[ref]) if r.get(ref) is not None else f"failed: {(r.get(ref + '_errors') or ['?'])[0][:60]}")
+                errs = r.get(ref + "_errors") or ["?"]
+                k, n = r.get("seeds_done", {}).get(ref, 0), len(r["runs"])
+                part = "" if k == n else f" ({k} of {n} seeds)"
+                cells.append(f3(r[ref]) + part if r.get(ref) is not None else "not run" if errs[0] == "not in the cache" else f"failed: {errs[0][:60]}")
             for ref, _ in TARGETS:
                 x = v[ref]
                 cells.append("—" if x is None else f"{f3(x[0], True)} {'✓' if x[1] else '✗'}")
@@ -565,7 +568,7 @@ def main():
                     line.append(f"{ref} {c['score']:.4f}" if "score" in c else f"{ref} FAILED {c['error'][:80]}")
                 runs.append(run)
                 print("  ".join(line), file=sys.stderr, flush=True)
-            r = dict(task=task, rows=len(df), columns=df.shape[1] - 1, held_out=name in HELD_OUT, package=ALL[name][0])
+            r = dict(task=task, rows=len(df), seeds_done={who: sum("score" in x.get(who, {}) for x in runs) for who in ["downhill"] + refs}, columns=df.shape[1] - 1, held_out=name in HELD_OUT, package=ALL[name][0])
             for who in (["downhill"] if not a.no_downhill else []) + refs:
                 rr = [x[who] for x in runs]
                 r[who] = median([x.get("score") for x in rr])
