@@ -192,19 +192,27 @@ pub fn resume(dir: &Path, epochs: Option<usize>, observer: &mut dyn Observer) ->
     execute(
         &settings,
         &folder,
-        Some((loaded.state, loaded.meta.layers, snapshots, path)),
+        Some(Resumed {
+            state: loaded.state,
+            layers: loaded.meta.layers,
+            snapshots,
+            checkpoint: path,
+        }),
         observer,
     )
 }
 
-/// A run to continue: the checkpoint's state, its layers, the snapshots of its path, and the
-/// checkpoint file (named in refusals).
-type Resumed = (
-    train::TrainState<f32>,
-    Vec<crate::Layer>,
-    Vec<Vec<f32>>,
-    PathBuf,
-);
+/// A run to continue.
+struct Resumed {
+    /// The checkpoint's training state.
+    state: train::TrainState<f32>,
+    /// The checkpoint's layers, which the run's network must have.
+    layers: Vec<crate::Layer>,
+    /// The snapshots of the training path so far (`--snapshots`).
+    snapshots: Vec<Vec<f32>>,
+    /// The checkpoint file, named in refusals.
+    checkpoint: PathBuf,
+}
 
 /// [`execute_staged`]; on failure the staging folder is removed unless it holds a checkpoint
 /// worth resuming (not after divergence).
@@ -249,7 +257,12 @@ fn execute_staged(
         crate::lr_find::picture(&dir.join("lr-find.svg"), r)?;
     }
     let (state, prior_snapshots) = match resume {
-        Some((state, layers, snapshots, path)) => {
+        Some(Resumed {
+            state,
+            layers,
+            snapshots,
+            checkpoint: path,
+        }) => {
             if layers != run.net.layers() {
                 return Err(Error::shape(
                     "checkpoint architecture",

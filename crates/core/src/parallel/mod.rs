@@ -50,7 +50,7 @@ pub use team::{Disjoint, Team};
 
 use crate::data::{BatchBuf, Dataset};
 use crate::loss::{self, Loss, Penalty};
-use crate::network::{MiniBatch, Network, Objective, Workspace};
+use crate::network::{BatchLoss, MiniBatch, Network, Objective, Workspace};
 use crate::optim::Sharded;
 use crate::rng::Rng;
 use crate::tensor::{Beta, Scalar};
@@ -181,7 +181,7 @@ impl<T: Scalar> DataParallel<T> {
         loss: Loss,
         weights: Option<&loss::ClassWeights>,
         rng: &mut Rng,
-    ) -> (f64, Option<usize>) {
+    ) -> BatchLoss {
         let t = self.threads();
         let (m, p) = (idx.len(), self.params);
         let (per, per_next) = (m.div_ceil(t).max(1), next.len().div_ceil(t).max(1));
@@ -234,9 +234,16 @@ impl<T: Scalar> DataParallel<T> {
         let shards = self.shards[..self.used]
             .iter()
             .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()));
-        shards.fold((0.0, Some(0)), |(l, c), s| {
-            (l + s.loss, c.zip(s.correct).map(|(a, b)| a + b))
-        })
+        shards.fold(
+            BatchLoss {
+                sum: 0.0,
+                correct: Some(0),
+            },
+            |l, s| BatchLoss {
+                sum: l.sum + s.loss,
+                correct: l.correct.zip(s.correct).map(|(a, b)| a + b),
+            },
+        )
     }
 
     /// The optimiser step for the last [`DataParallel::gradient`]: each thread j sums the

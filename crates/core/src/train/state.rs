@@ -4,7 +4,7 @@
 use super::*;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::{Error, Result};
-use crate::network::Network;
+use crate::network::{BatchLoss, Network};
 use crate::optim::Sharded;
 use crate::rng::Rng;
 use crate::tensor::Scalar;
@@ -25,9 +25,9 @@ pub struct EpochSums {
 
 impl EpochSums {
     /// Adds one mini-batch's summed loss and correct count.
-    pub(super) fn add(&mut self, loss_sum: f64, correct: Option<usize>) {
-        self.loss_sum += loss_sum;
-        if let Some(c) = correct {
+    pub(super) fn add(&mut self, batch: BatchLoss) {
+        self.loss_sum += batch.sum;
+        if let Some(c) = batch.correct {
             self.correct += c;
             self.has_accuracy = true;
         }

@@ -7,7 +7,7 @@ use web_time::Instant;
 use crate::data::{BatchBuf, Dataset};
 use crate::error::Result;
 use crate::loss::Penalty;
-use crate::network::{MiniBatch, Network, Workspace};
+use crate::network::{BatchLoss, MiniBatch, Network, Workspace};
 use crate::optim::{OptimizerConfig, Schedule, Sharded};
 use crate::parallel::DataParallel;
 use crate::rng::Rng;
@@ -205,15 +205,15 @@ impl<T: Scalar> Trainer<'_, '_, T> {
     pub(super) fn step(&mut self, (epoch, step): (usize, usize), lr: f64) -> Result<f64> {
         let lr = self.learning_rate((epoch, step), lr);
         let serial = self.buf.parallel.is_none();
-        let (m, loss, correct) = if serial {
-            let m = self.next_batch(step);
-            let (loss, correct) = self.forward(m);
-            (m, loss, correct)
+        let m = batch_rows(&self.progress.order, self.bs, step).0.len();
+        let batch = if serial {
+            self.next_batch(step);
+            self.forward(m)
         } else {
             self.shards_forward_backward(step)
         };
-        self.check_loss((epoch, step), loss, m, lr)?;
-        self.progress.sums.add(loss, correct);
+        self.check_loss((epoch, step), batch.sum, m, lr)?;
+        self.progress.sums.add(batch);
         if serial {
             self.backward_update(m, T::c(lr));
         } else {
@@ -240,18 +240,17 @@ impl<T: Scalar> Trainer<'_, '_, T> {
 
     /// Next batch (one thread): gathers the rows of mini-batch `step` (in the epoch's shuffled
     /// order) into the workspace's input and the batch's targets, and prefetches the following
-    /// batch's rows; returns the batch's size.
-    fn next_batch(&mut self, step: usize) -> usize {
+    /// batch's rows.
+    fn next_batch(&mut self, step: usize) {
         let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
         self.data.prefetch(next);
         let input = self.buf.ws.input_mut(idx.len());
         self.data.gather(idx, input, &mut self.buf.batch);
-        idx.len()
     }
 
     /// Forward and loss (one thread): runs the network forward on the `m` examples just
     /// gathered and returns their summed data loss and how many it classified correctly.
-    fn forward(&mut self, m: usize) -> (f64, Option<usize>) {
+    fn forward(&mut self, m: usize) -> BatchLoss {
         let batch = MiniBatch {
             n: m,
             targets: self.buf.batch.targets(),
@@ -260,21 +259,21 @@ impl<T: Scalar> Trainer<'_, '_, T> {
         };
         let l = self.net.forward_loss(&mut self.buf.ws, batch);
         self.net.commit_batch_stats(&self.buf.ws);
-        (l.sum, l.correct)
+        l
     }
 
     /// Forward and backward on the data-parallel shards: each gathers its share of the rows of
     /// mini-batch `step`, runs forward, the loss and backward into its own gradient, and
     /// prefetches its share of the next batch ([`DataParallel::gradient`]). Returns the batch's
-    /// size, its summed data loss and how many it classified correctly.
-    fn shards_forward_backward(&mut self, step: usize) -> (usize, f64, Option<usize>) {
+    /// summed data loss and how many it classified correctly.
+    fn shards_forward_backward(&mut self, step: usize) -> BatchLoss {
         let (idx, next) = batch_rows(&self.progress.order, self.bs, step);
         let par = self
             .buf
             .parallel
             .as_mut()
             .expect("a data-parallel step has shards");
-        let (loss, correct) = par.gradient(
+        par.gradient(
             self.net,
             self.data,
             idx,
@@ -282,8 +281,7 @@ impl<T: Scalar> Trainer<'_, '_, T> {
             self.cfg.loss,
             self.cfg.class_weights.as_ref(),
             self.rng,
-        );
-        (idx.len(), loss, correct)
+        )
     }
 
     /// The divergence checks before the update: the objective (mean loss plus penalty) must be
