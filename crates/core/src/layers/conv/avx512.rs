@@ -13,9 +13,7 @@ use std::arch::x86_64::{
     _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
-use super::Conv2d;
-use super::im2col::Frame;
-use super::weight_grad::DwOperands;
+use super::{Conv2d, DwOperands, Frame};
 use crate::layers::image::{ImageShape, valid_range};
 
 /// Proof that the CPU has AVX-512F (checked once per call, cheaply cached by std).

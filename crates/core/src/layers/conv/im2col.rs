@@ -1,10 +1,10 @@
 //! The patch matrix: im2col (an image's windows as the columns of Uₙ) and col2im (their
 //! gradients summed back into the image), portable loops and the AVX-512 kernels' dispatch.
 
-use super::Conv2d;
 #[cfg(target_arch = "x86_64")]
 use super::avx512;
 use super::taps::each_tap;
+use super::{Conv2d, Frame};
 use crate::layers::image::ImageShape;
 #[cfg(target_arch = "x86_64")]
 use crate::layers::image::{as_f32, as_f32_mut};
@@ -32,15 +32,6 @@ pub(super) fn col2im<T: Scalar>(
     dx: &mut [T],
 ) {
     patches(Patches::Fold, Frame { conv, input, out }, du, dx)
-}
-
-/// One convolution over images of one shape: the layer, its input and its output image shape —
-/// what the patch kernels read.
-#[derive(Clone, Copy)]
-pub(super) struct Frame<'a> {
-    pub(super) conv: &'a Conv2d,
-    pub(super) input: ImageShape,
-    pub(super) out: ImageShape,
 }
 
 /// Which way [`patches`] moves values between an image and its patch matrix.

@@ -94,7 +94,7 @@ mod weight_grad;
 
 use std::fmt;
 
-use im2col::{Frame, Patches, col2im, im2col, patches};
+use im2col::{Patches, col2im, im2col, patches};
 use weight_grad::GradLayout;
 
 use crate::error::{Error, Result};
@@ -148,6 +148,26 @@ pub struct ConvBackward<'a, T> {
     pub db: &'a mut [T],
     pub dx: Option<&'a mut [T]>,
     pub beta: Beta,
+}
+
+/// One convolution over images of one shape: the layer, its input and its output image shape —
+/// what the patch kernels read.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    conv: &'a Conv2d,
+    input: ImageShape,
+    out: ImageShape,
+}
+
+/// The operands of one image's weight-gradient product `out (+)= dy·uᵀ`: `dy` = δYₙ (O × P) and
+/// `u` = Uₙ (K1 × P), both row-major.
+#[derive(Clone, Copy)]
+struct DwOperands<'a, T> {
+    dy: &'a [T],
+    u: &'a [T],
+    o: usize,
+    k1: usize,
+    p: usize,
 }
 
 impl fmt::Display for Conv2d {

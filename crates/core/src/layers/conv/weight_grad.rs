@@ -1,9 +1,9 @@
 //! The weight gradient ∂L/∂W = Σₙ δYₙ·Uₙᵀ: where it is summed over the images and in which
 //! layout ([`GradLayout`]), and the small-product kernel.
 
-use super::Conv2d;
 #[cfg(target_arch = "x86_64")]
 use super::avx512;
+use super::{Conv2d, DwOperands};
 #[cfg(target_arch = "x86_64")]
 use crate::layers::image::{as_f32, as_f32_mut};
 use crate::tensor::{Beta, MatView, Scalar, Threads, gemm};
@@ -122,17 +122,6 @@ pub(super) fn small_weight_grad<T: Scalar>(k1: usize, p: usize) -> bool {
         let _ = (k1, p, std::any::TypeId::of::<T>());
         false
     }
-}
-
-/// The operands of one image's weight-gradient product `out (+)= dy·uᵀ`: `dy` = δYₙ (O × P) and
-/// `u` = Uₙ (K1 × P), both row-major.
-#[derive(Clone, Copy)]
-pub(super) struct DwOperands<'a, T> {
-    pub(super) dy: &'a [T],
-    pub(super) u: &'a [T],
-    pub(super) o: usize,
-    pub(super) k1: usize,
-    pub(super) p: usize,
 }
 
 /// `out = dy·uᵀ` (or `+=`, with `Beta::Add`): `dy` is O × P, `u` is K1 × P, `out` O × K1 — the
