@@ -20,7 +20,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::columns::{Cell, Columns, Overrides, Table, is_missing, parse_number};
-pub use crate::table::AsText;
+pub use crate::table::{AsText, sniff_delimiter};
 use downhill_core::data::{Dataset, Features, Targets, Task};
 use downhill_core::error::{Error, Result};
 
@@ -114,42 +114,6 @@ pub fn gunzip_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     } else {
         Ok(raw)
     }
-}
-
-/// The field separator: comma, semicolon (as Excel writes CSV where the decimal mark is a comma)
-/// or tab (TSV), counted outside quotes on the first (up to) five lines. A separator found the
-/// same number of times (≥ 1) on each of them wins, the one found most often first (ties:
-/// semicolon, tab, comma, so that `0,5;1,2` reads as two decimal-comma cells); if none is that
-/// regular, the one most frequent on the first line; a comma when there is none.
-pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
-    const CANDIDATES: [u8; 3] = [b';', b'\t', b','];
-    let mut lines: Vec<[usize; 3]> = vec![[0; 3]];
-    let mut quoted = false;
-    for (k, &b) in bytes.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            // A line ends at `\n`, or at a `\r` not followed by one (old Mac files).
-            b'\n' | b'\r' if !quoted && (b == b'\n' || bytes.get(k + 1) != Some(&b'\n')) => {
-                if lines.len() == 5 || k + 1 == bytes.len() {
-                    break;
-                }
-                lines.push([0; 3]);
-            }
-            _ if !quoted => {
-                if let Some(c) = CANDIDATES.iter().position(|&d| d == b) {
-                    lines.last_mut().expect("a line")[c] += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    let regular = (0..3)
-        .filter(|&c| lines[0][c] > 0 && lines.iter().all(|l| l[c] == lines[0][c]))
-        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
-    let frequent = (0..3)
-        .filter(|&c| lines[0][c] > 0)
-        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
-    regular.or(frequent).map_or(b',', |c| CANDIDATES[c])
 }
 
 /// Whether the first row is a header. It is when any of these holds:

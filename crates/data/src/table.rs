@@ -14,8 +14,64 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use crate::columns::{is_missing, parse_number};
 use downhill_core::error::{Error, Result};
+
+// What a cell says before any column's rules — missing or not, a number or not — and which
+// separator the cells of a file are split at: the lowest layer of this crate, which the column
+// rules (`columns`) and the reader (`csv`) build on (both re-export these names).
+
+/// Cells that count as missing (compared trimmed and ignoring ASCII case).
+pub const MISSING_WORDS: [&str; 6] = ["", "na", "n/a", "nan", "null", "?"];
+
+/// Whether a cell is missing (one of [`MISSING_WORDS`]).
+pub fn is_missing(cell: &str) -> bool {
+    if cell.len() > 8 {
+        return !cell.is_empty() && cell.trim().is_empty();
+    }
+    let c = cell.trim();
+    MISSING_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w))
+}
+
+/// A number as Rust (and Python's float()) read it; `None` for text.
+pub fn parse_number(cell: &str) -> Option<f64> {
+    cell.trim().parse::<f64>().ok()
+}
+
+/// The field separator: comma, semicolon (as Excel writes CSV where the decimal mark is a comma)
+/// or tab (TSV), counted outside quotes on the first (up to) five lines. A separator found the
+/// same number of times (≥ 1) on each of them wins, the one found most often first (ties:
+/// semicolon, tab, comma, so that `0,5;1,2` reads as two decimal-comma cells); if none is that
+/// regular, the one most frequent on the first line; a comma when there is none.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    const CANDIDATES: [u8; 3] = [b';', b'\t', b','];
+    let mut lines: Vec<[usize; 3]> = vec![[0; 3]];
+    let mut quoted = false;
+    for (k, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            // A line ends at `\n`, or at a `\r` not followed by one (old Mac files).
+            b'\n' | b'\r' if !quoted && (b == b'\n' || bytes.get(k + 1) != Some(&b'\n')) => {
+                if lines.len() == 5 || k + 1 == bytes.len() {
+                    break;
+                }
+                lines.push([0; 3]);
+            }
+            _ if !quoted => {
+                if let Some(c) = CANDIDATES.iter().position(|&d| d == b) {
+                    lines.last_mut().expect("a line")[c] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let regular = (0..3)
+        .filter(|&c| lines[0][c] > 0 && lines.iter().all(|l| l[c] == lines[0][c]))
+        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
+    let frequent = (0..3)
+        .filter(|&c| lines[0][c] > 0)
+        .max_by_key(|&c| (lines[0][c], std::cmp::Reverse(c)));
+    regular.or(frequent).map_or(b',', |c| CANDIDATES[c])
+}
 
 /// One cell of a [`Table`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -965,7 +1021,7 @@ pub(crate) fn read(
 ) -> Result<Table> {
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let delimiter = crate::csv::sniff_delimiter(body);
+    let delimiter = sniff_delimiter(body);
     let Some((first, first_line, end)) = first_record(path, body, delimiter)? else {
         return Err(bad(path, "line 1", "the file is empty"));
     };
@@ -1255,7 +1311,7 @@ mod tests {
         }
         assert_eq!(line_breaks(b"a\rb\r\nc\nd\r"), 4);
         assert_eq!(line_breaks(b"a\r\r\n\n"), 3);
-        assert_eq!(crate::csv::sniff_delimiter(b"a;b\r1;2\r3;4\r"), b';');
+        assert_eq!(sniff_delimiter(b"a;b\r1;2\r3;4\r"), b';');
     }
 
     /// Text after numbers — later in the block, or in another block — makes the column text in

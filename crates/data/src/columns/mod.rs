@@ -84,23 +84,11 @@ pub fn clipped(text: &str) -> String {
     }
 }
 
-/// Cells that count as missing (compared trimmed and ignoring ASCII case).
-pub const MISSING_WORDS: [&str; 6] = ["", "na", "n/a", "nan", "null", "?"];
-
 /// Words read as true (1) in a boolean column, ignoring case.
 pub const TRUE_WORDS: [&str; 4] = ["true", "yes", "y", "t"];
 
 /// Words read as false (0) in a boolean column, ignoring case.
 pub const FALSE_WORDS: [&str; 4] = ["false", "no", "n", "f"];
-
-/// Whether a cell is missing (one of [`MISSING_WORDS`]).
-pub fn is_missing(cell: &str) -> bool {
-    if cell.len() > 8 {
-        return !cell.is_empty() && cell.trim().is_empty();
-    }
-    let c = cell.trim();
-    MISSING_WORDS.iter().any(|w| c.eq_ignore_ascii_case(w))
-}
 
 /// A yes/no word as a boolean.
 pub fn parse_bool(cell: &str) -> Option<bool> {
@@ -114,12 +102,7 @@ pub fn parse_bool(cell: &str) -> Option<bool> {
     }
 }
 
-/// A number as Rust (and Python's float()) read it; `None` for text.
-pub fn parse_number(cell: &str) -> Option<f64> {
-    cell.trim().parse::<f64>().ok()
-}
-
-pub use crate::table::{Cell, Table};
+pub use crate::table::{Cell, MISSING_WORDS, Table, is_missing, parse_number};
 
 /// How one column becomes features.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
